@@ -1,0 +1,211 @@
+"""The `edgeflow` command: data, model, train now; quantize, export, build, flash, stream, bench, demo later."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from edgeflow import __version__
+from edgeflow.errors import EdgeflowError
+
+console = Console()
+err_console = Console(stderr=True)
+
+# Commands whose stage has not landed yet: name -> (what it will do, issue that delivers it).
+RESERVED = {
+    "quantize": ("quantization-aware training / PTQ with brevitas (2/4/8-bit)", 4),
+    "export": ("QCDQ ONNX export with the scan as one custom node", 4),
+    "build": ("compile ONNX -> integer IR -> memory plan -> C for a target", 5),
+    "inspect": ("print a build directory's per-layer report", 5),
+    "flash": ("start the emulated device (QEMU rv32) or flash a board", 6),
+    "stream": ("stream EEG windows to the device and check every answer", 6),
+    "demo": ("synthesise, build, flash the emulator, stream, summarise", 6),
+    "bench": ("benchmarks: ratios against reference tools in one run", 7),
+}
+
+
+def cmd_data_synth(a: argparse.Namespace) -> int:
+    from edgeflow.data.synthetic import write_corpus
+
+    out = write_corpus(Path(a.out), n_subjects=a.subjects, duration_s=a.duration, seed=a.seed,
+                       difficulty=a.difficulty, sfreq=a.sfreq, progress=not a.no_progress)
+    console.print(f"wrote {a.subjects} subjects to {out} (labels.csv, corpus.json)")
+    return 0
+
+
+def cmd_data_inspect(a: argparse.Namespace) -> int:
+    from edgeflow.cards import load_card
+    from edgeflow.data.eeg import Preprocess, describe, render_inspect
+
+    pp = Preprocess.from_card(load_card(a.card))
+    console.print(render_inspect(describe(Path(a.file), pp)))
+    return 0
+
+
+def cmd_model_info(a: argparse.Namespace) -> int:
+    from edgeflow.cards import load_card
+    from edgeflow.nn.summary import render_table, totals
+
+    card = load_card(a.card)
+    console.print(f"[bold]{card.name}[/]: {card.description}")
+    console.print(render_table(card))
+    params, macs = totals(card)
+    console.print(f"params {params:,}   MACs per {card.input.window_s:g} s window {macs:,}")
+    return 0
+
+
+def cmd_model_list(a: argparse.Namespace) -> int:
+    from edgeflow.cards import available_cards, load_card
+    from edgeflow.resources import models_dir
+
+    for name in available_cards():
+        card = load_card(name)
+        ckpt = models_dir() / f"{name}.pt"
+        console.print(f"{name:16s} {card.kind:12s} {'[trained]' if ckpt.exists() else '         '} "
+                      f"{card.description}")
+    return 0
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    import torch
+
+    from edgeflow.cards import load_card
+    from edgeflow.train.common import TrainConfig
+    from edgeflow.train.run import default_out, run_training
+
+    card = load_card(a.card)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    if a.corpus:
+        corpus = Path(a.corpus)
+    else:
+        from edgeflow.data.dataset import ensure_default_corpus
+
+        corpus = ensure_default_corpus(n_subjects=a.subjects)
+    t = card.train
+    cfg = TrainConfig(card=card, corpus=corpus, out=Path(a.out) if a.out else default_out(card.name),
+                      pretrain_epochs=t.pretrain_epochs if a.pretrain_epochs is None else a.pretrain_epochs,
+                      finetune_epochs=t.finetune_epochs if a.finetune_epochs is None else a.finetune_epochs,
+                      batch_size=a.batch_size or t.batch_size, lr=a.lr or t.lr, seed=a.seed,
+                      max_steps=a.max_steps, resume=a.resume, progress=not a.no_progress)
+    m = run_training(cfg)
+    if m.get("world_size", 1) > 1 and not _is_rank0():
+        return 0
+    tm = m["test"]
+    console.print(f"[bold]{card.name}[/] test split ({m['windows']['test']} windows, "
+                  f"{m['subjects']['test']} subjects): AUROC {tm['auroc']:.3f}  AUPR {tm['aupr']:.3f}  "
+                  f"balanced acc {tm['balanced_accuracy']:.3f}  ({m['train_seconds']:.0f} s)")
+    console.print(f"checkpoint {cfg.out / 'model.pt'}, metrics {cfg.out / 'metrics.json'}")
+    if a.ship:
+        from edgeflow.resources import models_dir
+
+        dst = models_dir()
+        shutil.copyfile(cfg.out / "model.pt", dst / f"{card.name}.pt")
+        shutil.copyfile(cfg.out / "metrics.json", dst / f"{card.name}.metrics.json")
+        console.print(f"shipped to {dst / (card.name + '.pt')}")
+    return 0
+
+
+def _is_rank0() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _reserved(name: str):
+    what, issue = RESERVED[name]
+
+    def run(a: argparse.Namespace) -> int:
+        err_console.print(f"edgeflow {name}: not available in this version yet ({what}; planned stage, "
+                          f"issue {issue})")
+        return 3
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="edgeflow",
+        description="Take small EEG models (FEMBA bidirectional Mamba, transformer baseline) from PyTorch "
+                    "to microcontrollers and edge GPUs, and check the device window by window.",
+        epilog="Start with `edgeflow train` (trains the default femba-mini on the synthetic corpus) or "
+               "`edgeflow model list`.")
+    p.add_argument("--version", action="version", version=f"edgeflow {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    data = sub.add_parser("data", help="synthesise or inspect EEG recordings",
+                          description="EEG data: write the synthetic corpus, or show what a model sees.")
+    dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    s = dsub.add_parser("synth", help="write a deterministic synthetic EEG corpus (EDF + labels.csv)",
+                        description="Write N synthetic subjects as real EDF files (half abnormal: slowing, "
+                                    "spike-and-wave) plus labels.csv and corpus.json.")
+    s.add_argument("--out", required=True, help="output directory")
+    s.add_argument("--subjects", type=int, default=20, help="number of subjects (default 20)")
+    s.add_argument("--duration", type=float, default=60.0, help="seconds per subject (default 60)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument("--difficulty", type=float, default=0.5, help="0 = easy .. 1 = hard (default 0.5)")
+    s.add_argument("--sfreq", type=float, default=256.0, help="sampling rate of the files (default 256)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_data_synth)
+    i = dsub.add_parser("inspect", help="show channels, rate, duration and what the model would see",
+                        description="Read a recording (EDF/BDF/FIF/BrainVision) through the model's "
+                                    "preprocessing and print what the model would see.")
+    i.add_argument("file", help="recording to inspect")
+    i.add_argument("--card", default="femba-mini", help="model card whose preprocessing to apply")
+    i.set_defaults(func=cmd_data_inspect)
+
+    model = sub.add_parser("model", help="list model cards or show one's layers, params and MACs",
+                           description="Model cards live in models/*.toml.")
+    msub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+    mi = msub.add_parser("info", help="params, MACs per window and per-layer shapes of a card")
+    mi.add_argument("card", help="card name (e.g. femba-tiny) or path to a .toml")
+    mi.set_defaults(func=cmd_model_info)
+    ml = msub.add_parser("list", help="list the shipped model cards")
+    ml.set_defaults(func=cmd_model_list)
+
+    t = sub.add_parser("train", help="pre-train (masked low-pass reconstruction) and fine-tune a model",
+                       description="Masked patch reconstruction of the low-pass-filtered signal, then "
+                                   "normal/abnormal fine-tuning; metrics on a held-out split by subject. "
+                                   "Runs unchanged under `torchrun --nproc_per_node N -m edgeflow train`.")
+    t.add_argument("--card", default="femba-mini", help="model card (default femba-mini)")
+    t.add_argument("--corpus", help="corpus directory with labels.csv (default: synthetic corpus, "
+                                    "generated once in the cache)")
+    t.add_argument("--subjects", type=int, default=40, help="subjects of the default corpus (default 40)")
+    t.add_argument("--out", help="run directory (default runs/<card>)")
+    t.add_argument("--pretrain-epochs", type=int, help="override the card's pre-training epochs")
+    t.add_argument("--finetune-epochs", type=int, help="override the card's fine-tuning epochs")
+    t.add_argument("--batch-size", type=int, help="override the card's batch size")
+    t.add_argument("--lr", type=float, help="override the card's learning rate")
+    t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    t.add_argument("--max-steps", type=int, help="stop each stage after this many steps (smoke tests)")
+    t.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
+    t.add_argument("--threads", type=int, help="torch CPU threads")
+    t.add_argument("--ship", action="store_true", help="copy model.pt and metrics.json into models/")
+    t.add_argument("--no-progress", action="store_true", help="no progress bars")
+    t.set_defaults(func=cmd_train)
+
+    for name, (what, issue) in RESERVED.items():
+        r = sub.add_parser(name, help=f"(not yet available) {what}", description=f"{what}. Planned stage.")
+        r.set_defaults(func=_reserved(name))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except EdgeflowError as e:
+        err_console.print(f"[red]edgeflow: error:[/] {e}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("edgeflow: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

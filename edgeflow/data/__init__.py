@@ -1,0 +1,1 @@
+"""EEG data: MNE reading, montage, filtering, windows, and the synthetic corpus."""

@@ -1,0 +1,1 @@
+"""Training: masked low-pass reconstruction pre-training, classification fine-tuning, metrics."""
