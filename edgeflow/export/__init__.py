@@ -1,0 +1,1 @@
+"""Export: ONNX (QCDQ) with the selective scan as one custom node, and the GPU form."""
