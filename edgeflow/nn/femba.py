@@ -7,20 +7,21 @@ from torch import nn
 
 from edgeflow.cards import ModelCard
 from edgeflow.errors import CardError
-from edgeflow.nn.mamba import SCAN_MODES, BiMambaBlock
+from edgeflow.nn.mamba import DEFAULT_SCAN_MODE, SCAN_MODES, BiMambaBlock
 from edgeflow.nn.patching import PatchEncoder
 
 
 class FEMBA(PatchEncoder):
     """FEMBA built from a card; token layout and heads come from `PatchEncoder` (see edgeflow.nn.patching)."""
 
-    def __init__(self, card: ModelCard, scan_mode: str = "chunked", chunk: int = 16):
+    def __init__(self, card: ModelCard, scan_mode: str = DEFAULT_SCAN_MODE, chunk: int = 16):
         if card.kind != "femba":
             raise CardError(f"{card.path or card.name}: FEMBA needs model.kind = 'femba', got '{card.kind}'")
         super().__init__(card)
         a = card.arch
         self.blocks = nn.ModuleList(
-            BiMambaBlock(card.d_model, card.d_inner, a.d_state, a.dt_rank, a.d_conv, scan_mode=scan_mode, chunk=chunk)
+            BiMambaBlock(card.d_model, card.d_inner, a.d_state, a.dt_rank, a.d_conv,
+                         scan_mode=scan_mode, chunk=chunk)
             for _ in range(a.n_blocks)
         )
 
@@ -31,7 +32,7 @@ class FEMBA(PatchEncoder):
 
     @property
     def scan_mode(self) -> str:
-        return self.blocks[0].scan_mode if len(self.blocks) else "chunked"
+        return self.blocks[0].scan_mode if len(self.blocks) else DEFAULT_SCAN_MODE
 
     @scan_mode.setter
     def scan_mode(self, mode: str) -> None:

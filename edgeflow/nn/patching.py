@@ -28,7 +28,7 @@ def feature_index(e: int, row: int, rows: int) -> int:
 
 
 def patchify(x: torch.Tensor, patch_len: int) -> torch.Tensor:
-    """(batch, channels, time) -> (batch, time // patch_len, channels * patch_len), value = channel*pt + sample."""
+    """(batch, channels, time) -> (batch, time // pt, channels * pt) with value index channel*pt + sample."""
     batch, channels, time = x.shape
     n_tokens = time // patch_len
     x = x[..., : n_tokens * patch_len].reshape(batch, channels, n_tokens, patch_len)
@@ -65,7 +65,7 @@ class PatchEncoder(nn.Module):
         self.rec_head = nn.Linear(self.d_model, self.n_channels * self.patch[1])
 
     def tokenize(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, channels, time) -> patch embedding as tokens (batch, L, d_model), layout f = e*rows + row."""
+        """(batch, channels, time) -> patch-embedded tokens (batch, L, d_model), feature f = e*rows + row."""
         if x.dim() != 3 or x.shape[1] != self.n_channels or x.shape[2] != self.window_samples:
             raise ValueError(f"expected input (batch, {self.n_channels}, {self.window_samples}), "
                              f"got {tuple(x.shape)}")
@@ -94,7 +94,7 @@ class PatchEncoder(nn.Module):
         return self.head(self.features(x).mean(dim=1))
 
     def reconstruct(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Masked pre-training: predicted samples (batch, L, channels * patch_len), aligned with `patchify`."""
+        """Masked pre-training: predicted samples (batch, L, channels * pt), aligned with `patchify`."""
         return self.rec_head(self.features(x, mask))
 
     def patchify(self, x: torch.Tensor) -> torch.Tensor:

@@ -79,7 +79,8 @@ class EEGTransformer(PatchEncoder):
                             f"got '{card.kind}'")
         super().__init__(card)
         a = card.arch
-        self.blocks = nn.ModuleList(EncoderLayer(card.d_model, a.n_heads, a.mlp_ratio) for _ in range(a.n_blocks))
+        self.blocks = nn.ModuleList(EncoderLayer(card.d_model, a.n_heads, a.mlp_ratio)
+                                    for _ in range(a.n_blocks))
         self.norm = nn.LayerNorm(card.d_model)
 
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:

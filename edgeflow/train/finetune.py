@@ -17,7 +17,7 @@ def finetune(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[
              cfg: TrainConfig, d: Dist, start_epoch: int = 0, optim_state: dict | None = None,
              history: list[dict] | None = None) -> tuple[nn.Module, list[dict]]:
     """Train the classifier; returns the model holding the best-validation-AUROC weights and the history."""
-    net = nn.parallel.DistributedDataParallel(model) if d.enabled else model
+    net = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if d.enabled else model
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01)
     if optim_state:
         opt.load_state_dict(optim_state)

@@ -48,7 +48,7 @@ def pretrain(model: nn.Module, x_train: np.ndarray, cfg: TrainConfig, d: Dist, s
     target = lowpass(x_train, card.input.sample_rate, cfg.lowpass_hz)
     objective = MaskedReconstruction(model)
     if d.enabled:
-        objective = nn.parallel.DistributedDataParallel(objective)
+        objective = nn.parallel.DistributedDataParallel(objective, find_unused_parameters=True)
     opt = torch.optim.AdamW(objective.parameters(), lr=cfg.lr, weight_decay=0.01)
     if optim_state:
         opt.load_state_dict(optim_state)

@@ -1,0 +1,1 @@
+"""Quantization: brevitas QAT, PTQ calibration, and the integer arithmetic the device computes."""
