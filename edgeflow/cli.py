@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--card", default="femba-mini", help="model card (default femba-mini)")
     t.add_argument("--corpus", help="corpus directory with labels.csv (default: synthetic corpus, "
                                     "generated once in the cache)")
-    t.add_argument("--subjects", type=int, default=40, help="subjects of the default corpus (default 40)")
+    t.add_argument("--subjects", type=int, default=100, help="subjects of the default corpus (default 100)")
     t.add_argument("--out", help="run directory (default runs/<card>)")
     t.add_argument("--pretrain-epochs", type=int, help="override the card's pre-training epochs")
     t.add_argument("--finetune-epochs", type=int, help="override the card's fine-tuning epochs")
@@ -200,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except EdgeflowError as e:
-        err_console.print(f"[red]edgeflow: error:[/] {e}", highlight=False)
+        err_console.print("[red]edgeflow: error:[/] ", end="")
+        err_console.print(str(e), highlight=False, soft_wrap=True, markup=False)
         return 2
     except KeyboardInterrupt:
         err_console.print("edgeflow: interrupted")

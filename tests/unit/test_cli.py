@@ -39,7 +39,12 @@ def test_unknown_card_is_one_line_error(capsys):
 def test_model_info_femba_tiny(capsys):
     assert main(["model", "info", "femba-tiny"]) == 0
     out = capsys.readouterr().out
-    assert "in_proj" in out and "params" in out
+    from edgeflow.cards import load_card
+    from edgeflow.nn.summary import totals
+
+    params, macs = totals(load_card("femba-tiny"))
+    assert f"params {params:,}" in out and f"{macs:,}" in out
+    assert "patch" in out  # the per-layer table is printed
 
 
 def test_data_inspect_missing_file_one_line(tmp_path):
