@@ -140,7 +140,8 @@ def _validate(card: ModelCard) -> None:
     if i.n_channels % a.patch[0]:
         raise CardError(f"{where}: {i.n_channels} channels not divisible by arch.patch[0]={a.patch[0]}")
     if i.window_samples % a.patch[1]:
-        raise CardError(f"{where}: window of {i.window_samples} samples not divisible by arch.patch[1]={a.patch[1]}")
+        raise CardError(f"{where}: window of {i.window_samples} samples not divisible by "
+                        f"arch.patch[1]={a.patch[1]}")
     if card.kind == "femba" and a.dt_rank < 1:
         raise CardError(f"{where}: arch.dt_rank must be >= 1 for a FEMBA model")
     if card.kind == "transformer" and card.d_model % a.n_heads:

@@ -1,4 +1,4 @@
-"""The `edgeflow` command: data, model, train now; quantize, export, build, flash, stream, bench, demo later."""
+"""The `edgeflow` command: data, model, train; quantize, export, build, flash, stream, bench, demo later."""
 
 from __future__ import annotations
 
@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)
 
-    for name, (what, issue) in RESERVED.items():
+    for name, (what, _issue) in RESERVED.items():
         r = sub.add_parser(name, help=f"(not yet available) {what}", description=f"{what}. Planned stage.")
         r.set_defaults(func=_reserved(name))
     return p

@@ -179,14 +179,16 @@ class SelectiveScanFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: object, u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
-                C: torch.Tensor, D: torch.Tensor, direction: int = FORWARD, d_state: int = 0) -> torch.Tensor:
+                C: torch.Tensor, D: torch.Tensor, direction: int = FORWARD, d_state: int = 0,
+                quant: str = "") -> torch.Tensor:
         return _scan_torch(u, delta, A, B, C, D, direction)
 
     @staticmethod
     def symbolic(g: object, u: object, delta: object, A: object, B: object, C: object, D: object,
-                 direction: int = FORWARD, d_state: int = 0) -> object:
+                 direction: int = FORWARD, d_state: int = 0, quant: str = "") -> object:
+        extra = {"quant_s": quant} if quant else {}
         y = g.op(f"{SCAN_DOMAIN}::{SCAN_OP}", u, delta, A, B, C, D,
-                 direction_i=int(direction), d_state_i=int(d_state))
+                 direction_i=int(direction), d_state_i=int(d_state), **extra)
         y.setType(u.type())
         return y
 
@@ -205,12 +207,14 @@ def _scan_custom_op_fake(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
 
 
 def selective_scan_export(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
-                          C: torch.Tensor, D: torch.Tensor, direction: int = FORWARD) -> torch.Tensor:
+                          C: torch.Tensor, D: torch.Tensor, direction: int = FORWARD,
+                          quant: str = "") -> torch.Tensor:
     """The scan as models call it in export mode: one `edgeflow.SelectiveScan` node in the ONNX file.
 
     Eager and `torch.onnx.export(dynamo=False)`: the autograd Function with its symbolic. Under torch.export
     (`dynamo=True`): an opaque custom op; pass `custom_translation_table=scan_translation_table()`.
     Not for training (no backward). Shapes as in the module docstring; returns y (batch, L, d_inner).
+    `quant` (JSON text, TorchScript path only) becomes the node's `quant` attribute for the compiler.
     """
     if direction not in (FORWARD, REVERSE):
         raise ValueError(f"scan direction must be 0 (forward) or 1 (reverse), got {direction}")
@@ -219,7 +223,7 @@ def selective_scan_export(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
         d_state = int(A.shape[1])
     if torch.compiler.is_exporting():
         return _scan_custom_op(u, delta, A, B, C, D, direction, d_state)
-    return SelectiveScanFn.apply(u, delta, A, B, C, D, direction, d_state)
+    return SelectiveScanFn.apply(u, delta, A, B, C, D, direction, d_state, quant)
 
 
 def scan_translation_table() -> dict[object, Callable[..., object]]:

@@ -9,7 +9,15 @@ import torch
 from torch import nn
 
 from edgeflow.train.checkpoint import save_checkpoint
-from edgeflow.train.common import Dist, TrainConfig, make_loader, mean_across, predict_proba, progress_bar, unwrap
+from edgeflow.train.common import (
+    Dist,
+    TrainConfig,
+    make_loader,
+    mean_across,
+    predict_proba,
+    progress_bar,
+    unwrap,
+)
 from edgeflow.train.metrics import binary_metrics
 
 
@@ -17,12 +25,14 @@ def finetune(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[
              cfg: TrainConfig, d: Dist, start_epoch: int = 0, optim_state: dict | None = None,
              history: list[dict] | None = None) -> tuple[nn.Module, list[dict]]:
     """Train the classifier; returns the model holding the best-validation-AUROC weights and the history."""
+    # the pre-training-only parameters (mask_token, rec_head) get no gradient here
     net = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if d.enabled else model
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01)
     if optim_state:
         opt.load_state_dict(optim_state)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.finetune_epochs, 1),
-                                                       last_epoch=start_epoch - 1) if start_epoch == 0 else None
+    sched = None  # cosine decay on a fresh run; a resumed run keeps the restored learning rate
+    if start_epoch == 0:
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.finetune_epochs, 1))
     loader, sampler = make_loader((torch.from_numpy(train[0]), torch.from_numpy(train[1])), cfg.batch_size,
                                   True, d, cfg.seed + 1)
     loss_fn = nn.CrossEntropyLoss()
@@ -45,7 +55,7 @@ def finetune(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                total, count, steps = total + float(loss), count + 1, steps + 1
+                total, count, steps = total + float(loss.detach()), count + 1, steps + 1
                 bar.update(task, advance=1, info=f"loss {total / count:.4f}")
                 if cfg.max_steps is not None and steps >= cfg.max_steps:
                     break

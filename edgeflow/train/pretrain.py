@@ -70,7 +70,7 @@ def pretrain(model: nn.Module, x_train: np.ndarray, cfg: TrainConfig, d: Dist, s
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                total, count, steps = total + float(loss), count + 1, steps + 1
+                total, count, steps = total + float(loss.detach()), count + 1, steps + 1
                 bar.update(task, advance=1, info=f"loss {total / count:.4f}")
                 if cfg.max_steps is not None and steps >= cfg.max_steps:
                     break
