@@ -17,8 +17,6 @@ err_console = Console(stderr=True)
 
 # Commands whose stage has not landed yet: name -> (what it will do, issue that delivers it).
 RESERVED = {
-    "quantize": ("quantization-aware training / PTQ with brevitas (2/4/8-bit)", 4),
-    "export": ("QCDQ ONNX export with the scan as one custom node", 4),
     "build": ("compile ONNX -> integer IR -> memory plan -> C for a target", 5),
     "inspect": ("print a build directory's per-layer report", 5),
     "flash": ("start the emulated device (QEMU rv32) or flash a board", 6),
@@ -110,6 +108,77 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def _float_ckpt(card, given: str | None) -> Path:
+    from edgeflow.errors import CardError
+    from edgeflow.resources import models_dir
+
+    if given:
+        return Path(given)
+    shipped = models_dir() / f"{card.name}.pt"
+    if not shipped.exists():
+        raise CardError(f"no trained checkpoint for card '{card.name}' (looked for {shipped}); "
+                        f"train one with `edgeflow train --card {card.name}` and pass --ckpt")
+    return shipped
+
+
+def cmd_quantize(a: argparse.Namespace) -> int:
+    import torch
+
+    from edgeflow.cards import load_card
+    from edgeflow.quant.layers import QuantPolicy
+    from edgeflow.quant.qat import QuantConfig, load_splits, run_quantize
+
+    card = load_card(a.card)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    policy = QuantPolicy.from_card(card, a.weights, a.acts)
+    out = Path(a.out) if a.out else Path("runs") / f"{card.name}-{'report' if a.report else f'w{a.weights}-{a.method}'}"
+    cfg = QuantConfig(card=card, float_ckpt=_float_ckpt(card, a.ckpt), policy=policy, method=a.method, out=out,
+                      epochs=a.epochs, lr=a.lr, batch_size=a.batch_size or card.train.batch_size,
+                      calib_windows=a.calib, seed=a.seed, progress=not a.no_progress, max_steps=a.max_steps)
+    if a.report:
+        from edgeflow.quant.report import render, run_report
+
+        def show(row):
+            console.print(f"  {row['method']:5s} {row['weight_bits']:>2}-bit  test AUROC {row['test']['auroc']:.3f}")
+
+        rep = run_report(cfg, on_row=show)
+        console.print(render(rep["rows"], f"{card.name}: float vs PTQ vs QAT (held-out subjects)"))
+        console.print(f"report {out / 'report.json'}")
+        return 0
+    splits = load_splits(card, a.seed, Path(a.corpus) if a.corpus else None)
+    m = run_quantize(cfg, splits)
+    t = m["test"]
+    console.print(f"[bold]{card.name}[/] {a.method.upper()} {a.weights}-bit weights / {a.acts}-bit activations: "
+                  f"test AUROC {t['auroc']:.3f}  AUPR {t['aupr']:.3f}  balanced acc {t['balanced_accuracy']:.3f}; "
+                  f"weights {m['weights']['total_bytes']:,} bytes; integer-scan gap "
+                  f"{m['scan_gap']['max_abs_lsb']:.2f} LSB max")
+    console.print(f"checkpoint {out / 'quant.pt'}, metrics {out / 'quant.json'}")
+    return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from edgeflow.cards import load_card
+    from edgeflow.export.onnx import FORMS, export_and_verify
+    from edgeflow.quant.qat import load_quant, load_splits
+
+    card = load_card(a.card)
+    model, _ = load_quant(card, Path(a.ckpt))
+    if a.input:
+        from edgeflow.data.eeg import Preprocess, load_windows
+
+        x = load_windows(Path(a.input), Preprocess.from_card(card))[: a.windows]
+    else:
+        x = load_splits(card)["test"].x[: a.windows]
+    forms = FORMS if a.form == "both" else (a.form,)
+    reports = export_and_verify(model, x, Path(a.out), forms)
+    for form, r in reports.items():
+        how = "exactly" if r["exact"] else f"within {r['max_abs_logit_diff']:.2g} (tolerance {r['tolerance']:g})"
+        console.print(f"{form:8s} {r['path']}: {r['bytes']:,} bytes; onnxruntime matches PyTorch {how} on "
+                      f"{r['windows']} windows, argmax agreement {r['argmax_agree']:.0%}")
+    return 0
+
+
 def _is_rank0() -> bool:
     import os
 
@@ -187,6 +256,42 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--ship", action="store_true", help="copy model.pt and metrics.json into models/")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)
+
+    q = sub.add_parser("quantize", help="QAT or PTQ with brevitas: 2/4/8-bit weights, 8-bit activations",
+                       description="Turn a trained float checkpoint into a quantized model. QAT calibrates then "
+                                   "fine-tunes; PTQ only calibrates. Per-layer bit widths come from the card's "
+                                   "[quant] section (e.g. 8-bit patch embedding and head), --weights sets the "
+                                   "rest. --report runs float vs PTQ vs QAT at 8/4/2 bits and prints the table.")
+    q.add_argument("--card", default="femba-mini", help="model card (default femba-mini)")
+    q.add_argument("--ckpt", help="float checkpoint (default: the card's shipped models/<card>.pt)")
+    q.add_argument("--weights", type=int, default=2, help="weight bits: 2, 4 or 8 (default 2)")
+    q.add_argument("--acts", type=int, default=8, help="activation bits (8)")
+    q.add_argument("--method", choices=("qat", "ptq"), default="qat", help="qat (default) or ptq")
+    q.add_argument("--epochs", type=int, default=4, help="QAT epochs (default 4)")
+    q.add_argument("--lr", type=float, default=5e-4, help="QAT learning rate (default 5e-4)")
+    q.add_argument("--batch-size", type=int, help="override the card's batch size")
+    q.add_argument("--calib", type=int, default=256, help="calibration windows (default 256)")
+    q.add_argument("--corpus", help="corpus directory (default: the synthetic default corpus)")
+    q.add_argument("--out", help="run directory (default runs/<card>-w<bits>-<method>)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--max-steps", type=int, help="stop QAT after this many steps (smoke tests)")
+    q.add_argument("--threads", type=int, help="torch CPU threads")
+    q.add_argument("--report", action="store_true", help="float vs PTQ vs QAT table at 8/4/2 bits")
+    q.add_argument("--no-progress", action="store_true")
+    q.set_defaults(func=cmd_quantize)
+
+    e = sub.add_parser("export", help="QCDQ ONNX (scan as one edgeflow.SelectiveScan node) + chunked GPU form",
+                       description="Export a quantized checkpoint to QCDQ ONNX and check it: onnxruntime "
+                                   "(optimizations off) must match the PyTorch model within the stated tolerance. "
+                                   "Form 'scan' keeps the selective scan as one custom node (edgeflow compiler); "
+                                   "'chunked' spells it in plain ops for compilers without Loop/Scan (TVM).")
+    e.add_argument("--card", default="femba-mini", help="model card (default femba-mini)")
+    e.add_argument("--ckpt", required=True, help="quantized checkpoint (quant.pt from `edgeflow quantize`)")
+    e.add_argument("--out", default="model.onnx", help="output file (default model.onnx)")
+    e.add_argument("--form", choices=("scan", "chunked", "both"), default="both", help="default both")
+    e.add_argument("--input", help="recording whose windows check the export (default: test split)")
+    e.add_argument("--windows", type=int, default=16, help="windows to check (default 16)")
+    e.set_defaults(func=cmd_export)
 
     for name, (what, _issue) in RESERVED.items():
         r = sub.add_parser(name, help=f"(not yet available) {what}", description=f"{what}. Planned stage.")

@@ -28,12 +28,28 @@ class ExportError(EdgeflowError):
 OPSET = {"scan": 13, "chunked": 14}  # the chunked scan's triangular mask (Trilu) needs opset 14
 
 
+def check_exportable(model: nn.Module) -> None:
+    """Every leaf module must be one the QCDQ export and the compiler understand; name the first that is not."""
+    import brevitas.nn as qnn
+
+    allowed = (qnn.QuantLinear, qnn.QuantConv1d, qnn.QuantConv2d, qnn.QuantIdentity, nn.LayerNorm)
+    for name, mod in model.named_modules():
+        if isinstance(mod, allowed):
+            continue
+        inside_quant = any(name.startswith(p + ".") for p, m in model.named_modules() if isinstance(m, allowed))
+        if inside_quant or len(list(mod.children())) > 0:
+            continue
+        raise ExportError(f"module '{name}' ({type(mod).__name__}) cannot be exported: not a quantized layer "
+                          f"(supported: {', '.join(t.__name__ for t in allowed)})")
+
+
 def export_qcdq(model: nn.Module, sample: np.ndarray, path: Path, form: str = "scan") -> onnx.ModelProto:
     """Write QCDQ ONNX for `model` (a quantized edgeflow model) traced on `sample` windows; returns it."""
     from brevitas.export import export_onnx_qcdq
 
     if form not in FORMS:
         raise ExportError(f"unknown export form '{form}'; choose one of {FORMS}")
+    check_exportable(model)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.onnx")
