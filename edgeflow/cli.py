@@ -135,7 +135,8 @@ def cmd_quantize(a: argparse.Namespace) -> int:
     out = Path(a.out) if a.out else Path("runs") / f"{card.name}-{'report' if a.report else f'w{a.weights}-{a.method}'}"
     cfg = QuantConfig(card=card, float_ckpt=_float_ckpt(card, a.ckpt), policy=policy, method=a.method, out=out,
                       epochs=a.epochs, lr=a.lr, batch_size=a.batch_size or card.train.batch_size,
-                      calib_windows=a.calib, seed=a.seed, progress=not a.no_progress, max_steps=a.max_steps)
+                      calib_windows=a.calib, seed=a.seed, progress=not a.no_progress, max_steps=a.max_steps,
+                      resume=a.resume)
     if a.report:
         from edgeflow.quant.report import render, run_report
 
@@ -276,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--max-steps", type=int, help="stop QAT after this many steps (smoke tests)")
     q.add_argument("--threads", type=int, help="torch CPU threads")
+    q.add_argument("--resume", action="store_true", help="continue QAT from the run directory's last epoch")
     q.add_argument("--report", action="store_true", help="float vs PTQ vs QAT table at 8/4/2 bits")
     q.add_argument("--no-progress", action="store_true")
     q.set_defaults(func=cmd_quantize)

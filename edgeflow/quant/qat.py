@@ -53,7 +53,9 @@ def run_quantize(cfg: QuantConfig, splits=None) -> dict:
         tcfg = TrainConfig(card=cfg.card, corpus=Path("."), out=cfg.out, pretrain_epochs=0,
                            finetune_epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
                            max_steps=cfg.max_steps, progress=cfg.progress)
-        model, history = finetune(model, (train.x, train.y), (val.x, val.y), tcfg, _single())
+        start, optim_state, history = _resume(model, cfg)
+        model, history = finetune(model, (train.x, train.y), (val.x, val.y), tcfg, _single(), start_epoch=start,
+                                  optim_state=optim_state, history=history)
         calibrate_scan(model, calib[:64])  # state scales follow the fine-tuned weights
     model.eval()
     metrics = {
@@ -70,6 +72,22 @@ def run_quantize(cfg: QuantConfig, splits=None) -> dict:
     save_quant(cfg.out / "quant.pt", model, cfg, metrics)
     (cfg.out / "quant.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def _resume(model: nn.Module, cfg: QuantConfig) -> tuple[int, dict | None, list[dict]]:
+    """(next epoch, optimizer state, history) from the run's last QAT checkpoint when --resume is given."""
+    from edgeflow.errors import CardError
+    from edgeflow.train.checkpoint import read_checkpoint
+
+    last = cfg.out / "finetune-last.pt"
+    if not (cfg.resume and last.exists()):
+        return 0, None, []
+    state = read_checkpoint(last)
+    res = model.load_state_dict(state["model"], strict=False)
+    bad = [k for k in [*res.missing_keys, *res.unexpected_keys] if "quant" not in k]
+    if bad:
+        raise CardError(f"{last}: cannot resume, tensor '{bad[0]}' does not fit this quantization")
+    return int(state["epoch"]) + 1, state["optimizer"], state["metrics"].get("history", [])
 
 
 def _single():

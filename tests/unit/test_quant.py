@@ -140,3 +140,17 @@ def test_quant_checkpoint_round_trip_and_scan_gap(micro, float_ckpt, tmp_path, s
     assert binary_metrics(splits["test"].y, predict_proba(loaded, splits["test"].x)) == m["test"]
     with pytest.raises(CardError, match="not a quantized checkpoint"):
         load_quant(card, float_ckpt)
+
+
+def test_qat_resume_continues_from_last_epoch(micro, float_ckpt, tmp_path, small_corpus):
+    from dataclasses import replace
+
+    from edgeflow.quant.qat import QuantConfig, load_splits, run_quantize
+
+    card, _ = micro
+    splits = load_splits(card, corpus=Path(small_corpus))
+    cfg = QuantConfig(card, float_ckpt, QuantPolicy.from_card(card, 4), "qat", tmp_path / "r", epochs=1,
+                      progress=False, max_steps=1, calib_windows=8)
+    assert [h["epoch"] for h in run_quantize(cfg, splits)["qat_history"]] == [0]
+    m = run_quantize(replace(cfg, epochs=2, resume=True), splits)
+    assert [h["epoch"] for h in m["qat_history"]] == [0, 1]

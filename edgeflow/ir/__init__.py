@@ -1,0 +1,1 @@
+"""Integer IR: graph, ONNX frontend, numpy reference (defines the device numerics)."""

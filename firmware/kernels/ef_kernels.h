@@ -1,0 +1,189 @@
+/* edgeflow integer kernel library: shared inline arithmetic and every kernel's prototype. */
+#ifndef EF_KERNELS_H
+#define EF_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Conventions (the numpy reference edgeflow/ir/ops.py defines every result; these kernels match it bit
+ * for bit):
+ *  - int8 activations with zero point 0, int32 accumulators, int64 for products with multipliers.
+ *  - `>>` on signed values is an arithmetic shift (gcc, also for rv32); "round half up" = floor(x + 1/2).
+ *  - requantization: y = sat8((acc * m + 2^(sh-1)) >> sh), m a Q31 multiplier in [2^30, 2^31), sh in [1, 62].
+ *  - Ranges [a0, a1) index the buffers as given (buffer coordinates): a caller holding a tile passes the
+ *    tile's pointers and a range inside the tile; a caller holding whole tensors passes a sub-range.
+ *  - Strides are in elements between consecutive rows (tokens / time steps) of a buffer.
+ *  - Packed weights: one row per output channel, each row padded to whole bytes; element k of a row sits at
+ *    bits bits*(k % (8/bits)) of byte k / (8/bits), two's complement (2-bit: -2..1, 4-bit: -8..7).
+ *  - No allocation, no floats, no static state; outputs never alias inputs unless a kernel says so.
+ */
+
+/* ---- shared inline arithmetic ------------------------------------------------------------------ */
+
+/** Round-half-up arithmetic right shift: s ? (x + 2^(s-1)) >> s : x, for 0 <= s <= 62. */
+static inline int64_t ef_rshift_round(int64_t x, int32_t s)
+{
+    return s ? (x + ((int64_t)1 << (s - 1))) >> s : x;
+}
+
+/** Saturate to int8. */
+static inline int8_t ef_sat8(int64_t x)
+{
+    return (int8_t)(x < -128 ? -128 : (x > 127 ? 127 : x));
+}
+
+/** y = sat8(ef_rshift_round(acc * m, sh)). */
+static inline int8_t ef_requant8(int32_t acc, int32_t m, int32_t sh)
+{
+    return ef_sat8(ef_rshift_round((int64_t)acc * (int64_t)m, sh));
+}
+
+/** Bytes of one packed weight row of n elements at `bits` (2, 4 or 8). */
+static inline int32_t ef_row_bytes(int32_t n, int32_t bits)
+{
+    return (n * bits + 7) / 8;
+}
+
+/* ---- linear (ef_linear.c) ----------------------------------------------------------------------- */
+
+/**
+ * y[t, o] = requant(sum_i x[t, i] * w[o, i] + bias[o], m[o], sh[o]) for t in [t0, t1), o in [o0, o1).
+ * x row t at x + t * x_stride (n_in int8); w row o at w + o * ef_row_bytes(n_in, w_bits), w_bits 2/4/8;
+ * bias may be NULL; y[t, o] at y[t * y_stride + o]. bias, m, sh are indexed by o.
+ */
+void ef_linear_i8(const int8_t *x, int32_t x_stride, int32_t n_in,
+                  const uint8_t *w, int32_t w_bits, const int32_t *bias,
+                  const int32_t *m, const int32_t *sh,
+                  int8_t *y, int32_t y_stride,
+                  int32_t t0, int32_t t1, int32_t o0, int32_t o1);
+
+/** As ef_linear_i8 without requantization: y[t, o] = sum_i x[t, i] * w[o, i] + bias[o] (int32, e.g. logits). */
+void ef_linear_acc_i32(const int8_t *x, int32_t x_stride, int32_t n_in,
+                       const uint8_t *w, int32_t w_bits, const int32_t *bias,
+                       int32_t *y, int32_t y_stride,
+                       int32_t t0, int32_t t1, int32_t o0, int32_t o1);
+
+/* ---- patch embedding (ef_conv2d_patch.c) -------------------------------------------------------- */
+
+/**
+ * Conv2d(1 -> E, kernel = stride = (kh, kw)) in token layout: for token l in [l0, l1), channel e in [e0, e1),
+ * patch row r in [0, n_rows):
+ *   acc = sum_{i<kh, j<kw} w[e, i*kw + j] * x[(r*kh + i) * x_stride + l*kw + j] + bias[e]
+ *         + (addend ? addend[l * addend_stride + e*n_rows + r] : 0)
+ *   y[l * y_stride + e*n_rows + r] = requant(acc, m[e], sh[e])
+ * x: (H, W) int8, row stride x_stride; w row e at w + e * ef_row_bytes(kh*kw, w_bits); bias non-NULL.
+ */
+void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
+                        const uint8_t *w, int32_t w_bits, const int32_t *bias,
+                        const int32_t *addend, int32_t addend_stride,
+                        const int32_t *m, const int32_t *sh,
+                        int8_t *y, int32_t y_stride,
+                        int32_t l0, int32_t l1, int32_t e0, int32_t e1);
+
+/* ---- depthwise causal conv1d (ef_dwconv1d.c) ---------------------------------------------------- */
+
+/**
+ * y[t, c] = requant(sum_{k<K} w[c*K + k] * x[t - (K-1) + k, c] + bias[c], m[c], sh[c]) for t in [t0, t1),
+ * c in [c0, c1); x rows with a negative index (buffer coordinates) read as 0. A time tile that does not start
+ * the sequence passes a buffer holding K-1 history rows before its first row and t0 >= K-1.
+ * x[t, c] at x[t * x_stride + c]; y[t, c] at y[t * y_stride + c].
+ */
+void ef_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_t *w, int32_t K,
+                           const int32_t *bias, const int32_t *m, const int32_t *sh,
+                           int8_t *y, int32_t y_stride,
+                           int32_t t0, int32_t t1, int32_t c0, int32_t c1);
+
+/* ---- elementwise (ef_eltwise.c) ----------------------------------------------------------------- */
+
+/** y[i] = lut[x[i] + 128] for i < n (in place allowed: y == x). */
+void ef_lut_i8(const int8_t *x, int8_t *y, int32_t n, const int8_t *lut);
+
+/** y[i] = requant(a[i] * b[i], m, sh) for i < n (y may equal a or b). */
+void ef_mul_requant_i8(const int8_t *a, const int8_t *b, int8_t *y, int32_t n, int32_t m, int32_t sh);
+
+/**
+ * y[r, c] = sat8(ef_rshift_round(sum_j xs[j][r * x_strides[j] + c] * M[j], S)) over r < n_rows, c < n_cols,
+ * int64 sum, one rounding. A negative stride reads an input reversed in time (pass a pointer to its last row):
+ * this is how x + fwd + flip(rev) runs without a flip copy. M[j] in [0, 2^30), S in [1, 62].
+ */
+void ef_add_requant_i8(const int8_t *const *xs, const int32_t *x_strides, const int32_t *M, int32_t n_inputs,
+                       int32_t S, int8_t *y, int32_t y_stride, int32_t n_rows, int32_t n_cols);
+
+/** y row r = x row (n_rows - 1 - r), rows of row_len int8 (x and y must not overlap). */
+void ef_flip_rows_i8(const int8_t *x, int8_t *y, int32_t n_rows, int32_t row_len);
+
+/* ---- normalisation and pooling (ef_layernorm.c, ef_meanpool.c) ----------------------------------- */
+
+#define EF_LN_Z_FRAC 20   /* fractional bits of the normalised value z */
+#define EF_LN_B_FRAC 16   /* fractional bits of the folded beta */
+
+/**
+ * Integer LayerNorm over rows r in [r0, r1) of n_ch channels (scheme in edgeflow/ir/ops_norm.py):
+ *   S = sum x, Q = sum x^2 (int32), W = n_ch*Q - S^2 + eps_q (int64), d_i = n_ch*x_i - S
+ *   k = (62 - bitlen(W)) / 2, r = isqrt(W << 2k), inv = 2^61 / r (integer division)
+ *   z_i = ef_rshift_round(d_i * inv, 41 - k)                         (Q20, = (x - mean) / std)
+ *   y_i = sat8(ef_rshift_round(z_i * g[i] + ((int64)b[i] << (20 + g_frac - 16)), 20 + g_frac))
+ */
+void ef_layernorm_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_stride, int32_t n_ch,
+                     int64_t eps_q, const int32_t *g, const int32_t *b, int32_t g_frac,
+                     int32_t r0, int32_t r1);
+
+/** y[c] = requant(sum_{t < n_tok} x[t * x_stride + c], m, sh) for c in [c0, c1). */
+void ef_meanpool_tokens_i8(const int8_t *x, int32_t x_stride, int32_t n_tok, int8_t *y,
+                           int32_t m, int32_t sh, int32_t c0, int32_t c1);
+
+/* ---- selective scan (ef_scan.c, ef_exp2.c) ------------------------------------------------------ */
+
+#define EF_EXP2_TABLE_SIZE 257
+/** Q15 table 2^(-j/256), j = 0..256 (== edgeflow.quant.intmath.EXP2_TABLE_Q15). */
+extern const int32_t ef_exp2_table_q15[EF_EXP2_TABLE_SIZE];
+
+/** 2^(-e / 2^frac_bits) in Q15 for 0 <= e < 2^31, 8 <= frac_bits <= 24 (intmath.exp2_neg_fixed). */
+int32_t ef_exp2_neg_q15(int32_t e, int32_t frac_bits);
+
+/** Integer constants of one scan direction (edgeflow.quant.intscan.ScanConsts). */
+typedef struct {
+    const int32_t *ka;     /* (d_inner, d_state), exponent of 2 per delta code, Q(ka_frac) */
+    const int32_t *m_in;   /* (d_inner,) */
+    const int32_t *sh_in;  /* (d_inner,) */
+    const int32_t *m_y;    /* (d_inner,) 15-bit */
+    const int64_t *m_D;    /* (d_inner,) signed */
+    const int32_t *sh_y;   /* (d_inner,) */
+    int32_t ka_frac;
+    int32_t d_inner;
+    int32_t d_state;
+} ef_scan_consts_t;
+
+/**
+ * Integer selective scan (intscan.int_scan) over time steps [t0, t1) and channels [d0, d1).
+ * u[t, d] at u[t * u_stride + d], delta likewise (codes 0..127), B[t, n] / C[t, n] at B/C[t * bc_stride + n],
+ * y[t, d] at y[t * y_stride + d]. reverse = 0 steps t0 .. t1-1, reverse = 1 steps t1-1 .. t0 (the reverse
+ * direction without flip copies). h: (d_inner, d_state) int32 state owned by the caller, row d at
+ * h + d * d_state; zero it before the first step of a sequence; it carries over between time chunks.
+ */
+void ef_scan_i8(const ef_scan_consts_t *c,
+                const int8_t *u, int32_t u_stride, const int8_t *delta, int32_t delta_stride,
+                const int8_t *B, const int8_t *C, int32_t bc_stride,
+                int8_t *y, int32_t y_stride, int32_t *h,
+                int32_t t0, int32_t t1, int32_t d0, int32_t d1, int32_t reverse);
+
+/* ---- attention (ef_matmul.c, ef_softmax.c) ------------------------------------------------------ */
+
+/**
+ * y[i, j] = requant(sum_{k<K} a[i * a_stride + k] * b[k * b_sk + j * b_sj], m, sh) for i in [i0, i1),
+ * j in [j0, j1); y[i, j] at y[i * y_stride + j]. Q.K^T: b = K with b_sk = 1, b_sj = row stride of K.
+ */
+void ef_matmul_i8(const int8_t *a, int32_t a_stride, const int8_t *b, int32_t b_sk, int32_t b_sj, int32_t K,
+                  int32_t m, int32_t sh, int8_t *y, int32_t y_stride,
+                  int32_t i0, int32_t i1, int32_t j0, int32_t j1);
+
+/**
+ * Integer softmax of rows r in [r0, r1) of n int8 values (scheme in edgeflow/ir/ops_norm.py):
+ *   p_j = ef_exp2_neg_q15((max - x_j) * ke, frac); s = sum p_j; rcp = 2^46 / s (int64 division)
+ *   q_j = ef_rshift_round(p_j * rcp, 16) (Q30 probability); y_j = requant(q_j, m, sh)
+ */
+void ef_softmax_rows_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_stride, int32_t n,
+                        int32_t ke, int32_t frac, int32_t m, int32_t sh, int32_t r0, int32_t r1);
+
+#endif /* EF_KERNELS_H */
