@@ -126,9 +126,11 @@ def cmd_quantize(a: argparse.Namespace) -> int:
 
     from edgeflow.cards import load_card
     from edgeflow.quant.layers import QuantPolicy
+    from edgeflow.quant.ptq import check_quantizable
     from edgeflow.quant.qat import QuantConfig, load_splits, run_quantize
 
     card = load_card(a.card)
+    check_quantizable(card)
     if a.threads:
         torch.set_num_threads(a.threads)
     policy = QuantPolicy.from_card(card, a.weights, a.acts)

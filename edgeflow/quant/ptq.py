@@ -13,15 +13,21 @@ from edgeflow.cards import ModelCard
 from edgeflow.errors import CardError
 from edgeflow.quant.layers import QuantPolicy
 
+QUANTIZABLE = ("femba",)
+
+
+def check_quantizable(card: ModelCard) -> None:
+    if card.kind not in QUANTIZABLE:
+        raise CardError(f"{card.name}: quantization of model kind '{card.kind}' is not supported yet "
+                        f"(supported: {', '.join(QUANTIZABLE)})")
+
 
 def build_quant_model(card: ModelCard, policy: QuantPolicy) -> nn.Module:
     """The card's quantization-aware model (FEMBA only for now)."""
-    if card.kind == "femba":
-        from edgeflow.quant.qfemba import QuantFEMBA
+    from edgeflow.quant.qfemba import QuantFEMBA
 
-        return QuantFEMBA(card, policy)
-    raise CardError(f"{card.name}: quantization of model kind '{card.kind}' is not supported yet "
-                    "(supported: femba)")
+    check_quantizable(card)
+    return QuantFEMBA(card, policy)
 
 
 def from_float(card: ModelCard, policy: QuantPolicy, float_ckpt: Path) -> nn.Module:

@@ -63,3 +63,43 @@ def test_data_synth_then_inspect(tmp_path, capsys):
     assert main(["data", "inspect", str(edf)]) == 0
     out = capsys.readouterr().out
     assert "256" in out and "FP1-F7" in out
+
+
+def test_quantize_unsupported_bits_is_one_line_error(capsys):
+    assert main(["quantize", "--card", "femba-micro", "--ckpt", "x.pt", "--weights", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unsupported weight bit width 3" in err and "\n" not in err
+
+
+def test_quantize_transformer_says_not_supported(capsys, tmp_path):
+    from edgeflow.cards import load_card
+    from edgeflow.nn import build_model
+    from edgeflow.train.checkpoint import save_checkpoint
+
+    card = load_card("vit-tiny-eeg")
+    ckpt = save_checkpoint(tmp_path / "v.pt", build_model(card), card, "final", 0)
+    assert main(["quantize", "--card", "vit-tiny-eeg", "--ckpt", str(ckpt), "--corpus", str(tmp_path)]) == 2
+    assert "not supported yet" in capsys.readouterr().err
+
+
+def test_export_missing_checkpoint_is_one_line_error(capsys, tmp_path):
+    assert main(["export", "--card", "femba-micro", "--ckpt", str(tmp_path / "none.pt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "none.pt" in err and "not found" in err and "\n" not in err
+
+
+def test_resources_fall_back_to_packaged_data(tmp_path, monkeypatch):
+    """In a wheel install models/, targets/ and firmware/ live in edgeflow/_data (pyproject force-include)."""
+    import tomllib
+    from pathlib import Path
+
+    import edgeflow.resources as res
+
+    root = Path(__file__).resolve().parents[2]
+    include = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"][
+        "force-include"]
+    assert include == {d: f"edgeflow/_data/{d}" for d in ("models", "targets", "firmware")}
+    pkg = tmp_path / "site" / "edgeflow"
+    (pkg / "_data" / "models").mkdir(parents=True)
+    monkeypatch.setattr(res, "_PKG", pkg)
+    assert res.models_dir() == pkg / "_data" / "models"
