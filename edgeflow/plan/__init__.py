@@ -1,0 +1,1 @@
+"""Memory planning: activation arena offsets and per-layer L1 tiling with double buffers."""

@@ -1,0 +1,271 @@
+"""Per-layer L1 tiling: tiles of rows (and tokens) sized so tiles plus double buffers fit L1."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from edgeflow.errors import EdgeflowError
+
+WEIGHT_BITS = (2, 4, 8)
+REQUANT_BYTES_PER_ROW = 5  # int32 multiplier + int8 shift per output channel
+BIAS_BYTES_PER_ROW = 4  # int32 bias per output channel
+
+
+class TilingError(EdgeflowError):
+    """A layer cannot be tiled into the given L1 size."""
+
+
+def _align(n: int, alignment: int) -> int:
+    return -(-n // alignment) * alignment
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class LinearShape:
+    """A linear layer y[tokens, n_out] = x[tokens, n_in] @ W.T, W packed per output row at w_bits."""
+
+    name: str
+    tokens: int
+    n_in: int
+    n_out: int
+    w_bits: int
+    has_bias: bool
+
+    def __post_init__(self) -> None:
+        if self.w_bits not in WEIGHT_BITS:
+            raise TilingError(f"layer {self.name!r}: weight bits {self.w_bits} not in {WEIGHT_BITS}")
+        for field_name in ("tokens", "n_in", "n_out"):
+            if getattr(self, field_name) < 1:
+                raise TilingError(f"layer {self.name!r}: {field_name} must be >= 1, got {getattr(self, field_name)}")
+
+    @property
+    def row_bytes(self) -> int:
+        """Bytes of one packed weight row, padded to a whole byte so a row tile can be DMA'd alone."""
+        return _ceil_div(self.n_in * self.w_bits, 8)
+
+    @property
+    def param_bytes_per_row(self) -> int:
+        return REQUANT_BYTES_PER_ROW + (BIAS_BYTES_PER_ROW if self.has_bias else 0)
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One unit of work: rows [row_start, row_start+rows) for tokens [token_start, token_start+tokens)."""
+
+    index: int
+    row_start: int
+    rows: int
+    token_start: int
+    tokens: int
+    dma_bytes: int
+
+
+@dataclass(frozen=True)
+class Step:
+    """One double-buffer action on a tile; `slot` is the L1 buffer (0/1) holding that tile's DMA'd data."""
+
+    op: Literal["start", "wait", "compute"]
+    tile: int
+    slot: int
+
+
+@dataclass
+class TilePlan:
+    """How one layer is cut into tiles and what occupies L1 while they run."""
+
+    name: str
+    rows_per_tile: int
+    n_tiles: int
+    l1_bytes_used: int
+    breakdown: dict[str, int]
+    dma_bytes_per_tile: int
+    dma_schedule: list[Step]
+    tokens_per_tile: int | None = None
+    n_row_tiles: int = 0
+    n_token_tiles: int = 1
+    double_buffer: bool = True
+    l1_bytes: int = 0
+    tiles: list[Tile] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "rows_per_tile": self.rows_per_tile,
+            "tokens_per_tile": self.tokens_per_tile,
+            "n_tiles": self.n_tiles,
+            "n_row_tiles": self.n_row_tiles,
+            "n_token_tiles": self.n_token_tiles,
+            "l1_bytes_used": self.l1_bytes_used,
+            "l1_bytes": self.l1_bytes,
+            "breakdown": dict(self.breakdown),
+            "dma_bytes_per_tile": self.dma_bytes_per_tile,
+            "double_buffer": self.double_buffer,
+        }
+
+
+def schedule(tiles: int | Sequence[object], double_buffer: bool = True) -> list[Step]:
+    """Explicit DMA order. Double-buffered: start(0); for k: wait(k); start(k+1) if any; compute(k).
+
+    Single-buffered: for k: start(k); wait(k); compute(k). Tile k uses buffer slot k % 2 (always 0 if single).
+    """
+    n = tiles if isinstance(tiles, int) else len(tiles)
+    steps: list[Step] = []
+    if not double_buffer:
+        for k in range(n):
+            steps += [Step("start", k, 0), Step("wait", k, 0), Step("compute", k, 0)]
+        return steps
+    if n:
+        steps.append(Step("start", 0, 0))
+    for k in range(n):
+        steps.append(Step("wait", k, k % 2))
+        if k + 1 < n:
+            steps.append(Step("start", k + 1, (k + 1) % 2))
+        steps.append(Step("compute", k, k % 2))
+    return steps
+
+
+def _linear_breakdown(shape: LinearShape, tokens: int, rows: int, double_buffer: bool, align: int) -> dict[str, int]:
+    nbuf = 2 if double_buffer else 1
+    in_bufs = 1 if tokens >= shape.tokens else nbuf  # a resident whole input is loaded once
+    return {
+        "input": in_bufs * _align(tokens * shape.n_in, align),
+        "weights": nbuf * _align(rows * shape.row_bytes, align),
+        "params": nbuf * _align(rows * shape.param_bytes_per_row, align),
+        "output": _align(tokens * rows, align),
+    }
+
+
+def _max_rows(shape: LinearShape, tokens: int, l1_bytes: int, double_buffer: bool, align: int) -> int:
+    """Largest row count (<= n_out) whose breakdown fits, or 0 (the footprint grows with rows)."""
+    lo, hi = 0, shape.n_out
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if sum(_linear_breakdown(shape, tokens, mid, double_buffer, align).values()) <= l1_bytes:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def tile_linear(shape: LinearShape, l1_bytes: int, double_buffer: bool = True, align: int = 4) -> TilePlan:
+    """Tile a linear layer for L1: whole input resident if it fits, else token tiles; weights by output rows.
+
+    Weights are re-streamed once per token tile, so the fewest token tiles win; then the most rows.
+    Row and token tiles are balanced (same tile count, smallest footprint). Loop order: token tiles outer.
+    """
+    rows = tokens = 0
+    n_token_tiles = 0
+    for k in range(1, shape.tokens + 1):
+        t = _ceil_div(shape.tokens, k)
+        if k > 1 and t == _ceil_div(shape.tokens, k - 1):
+            continue
+        r = _max_rows(shape, t, l1_bytes, double_buffer, align)
+        if r:
+            tokens, rows, n_token_tiles = t, r, _ceil_div(shape.tokens, t)
+            break
+    if not rows:
+        need = sum(_linear_breakdown(shape, 1, 1, double_buffer, align).values())
+        raise TilingError(
+            f"layer {shape.name!r} needs {need} bytes for the smallest tile (1 token x 1 row"
+            f"{', + double buffers' if double_buffer else ''}), L1 has {l1_bytes}"
+        )
+    n_row_tiles = _ceil_div(shape.n_out, rows)
+    rows = _ceil_div(shape.n_out, n_row_tiles)
+    tokens = _ceil_div(shape.tokens, n_token_tiles)
+    breakdown = _linear_breakdown(shape, tokens, rows, double_buffer, align)
+    token_tiled = tokens < shape.tokens
+    tiles: list[Tile] = []
+    for ti in range(n_token_tiles):
+        t0 = ti * tokens
+        tn = min(tokens, shape.tokens - t0)
+        for ri in range(n_row_tiles):
+            r0 = ri * rows
+            rn = min(rows, shape.n_out - r0)
+            dma = rn * (shape.row_bytes + shape.param_bytes_per_row)
+            if ri == 0 and (token_tiled or ti == 0):
+                dma += tn * shape.n_in  # the (next) input tile travels with the first weight tile
+            tiles.append(Tile(len(tiles), r0, rn, t0, tn, dma))
+    return TilePlan(
+        name=shape.name,
+        rows_per_tile=rows,
+        n_tiles=len(tiles),
+        l1_bytes_used=sum(breakdown.values()),
+        breakdown=breakdown,
+        dma_bytes_per_tile=max(t.dma_bytes for t in tiles),
+        dma_schedule=schedule(tiles, double_buffer),
+        tokens_per_tile=tokens,
+        n_row_tiles=n_row_tiles,
+        n_token_tiles=n_token_tiles,
+        double_buffer=double_buffer,
+        l1_bytes=l1_bytes,
+        tiles=tiles,
+    )
+
+
+def _elementwise_breakdown(
+    rows: int, in_bytes: int, out_bytes: int, fixed_bytes: int, double_buffer: bool, align: int
+) -> dict[str, int]:
+    nbuf = 2 if double_buffer else 1
+    return {
+        "input": nbuf * _align(rows * in_bytes, align),
+        "output": _align(rows * out_bytes, align),
+        "params": _align(fixed_bytes, align),
+    }
+
+
+def tile_elementwise(
+    name: str,
+    bytes_per_row: int,
+    rows: int,
+    l1_bytes: int,
+    double_buffer: bool = True,
+    out_bytes_per_row: int | None = None,
+    fixed_bytes: int = 0,
+    align: int = 4,
+) -> TilePlan:
+    """Tile a row-wise op (LUT, LayerNorm, add, scan over channels): input rows double-buffered, one output tile.
+
+    `bytes_per_row` is the input bytes of one row; `out_bytes_per_row` defaults to it; `fixed_bytes` is
+    resident state loaded once (a lookup table, LayerNorm gamma/beta).
+    """
+    if bytes_per_row < 1 or rows < 1:
+        raise TilingError(f"op {name!r}: bytes_per_row and rows must be >= 1, got {bytes_per_row} and {rows}")
+    out_bytes = bytes_per_row if out_bytes_per_row is None else out_bytes_per_row
+
+    def used(r: int) -> int:
+        return sum(_elementwise_breakdown(r, bytes_per_row, out_bytes, fixed_bytes, double_buffer, align).values())
+
+    if used(1) > l1_bytes:
+        raise TilingError(
+            f"op {name!r} needs {used(1)} bytes for the smallest tile (1 row"
+            f"{', + double buffers' if double_buffer else ''}), L1 has {l1_bytes}"
+        )
+    lo, hi = 1, rows
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if used(mid) <= l1_bytes else (lo, mid - 1)
+    n_tiles = _ceil_div(rows, lo)
+    per_tile = _ceil_div(rows, n_tiles)
+    breakdown = _elementwise_breakdown(per_tile, bytes_per_row, out_bytes, fixed_bytes, double_buffer, align)
+    tiles: list[Tile] = []
+    for k in range(n_tiles):
+        rn = min(per_tile, rows - k * per_tile)
+        tiles.append(Tile(k, k * per_tile, rn, 0, 0, rn * bytes_per_row))
+    return TilePlan(
+        name=name,
+        rows_per_tile=per_tile,
+        n_tiles=n_tiles,
+        l1_bytes_used=sum(breakdown.values()),
+        breakdown=breakdown,
+        dma_bytes_per_tile=max(t.dma_bytes for t in tiles),
+        dma_schedule=schedule(tiles, double_buffer),
+        n_row_tiles=n_tiles,
+        double_buffer=double_buffer,
+        l1_bytes=l1_bytes,
+        tiles=tiles,
+    )
