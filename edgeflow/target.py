@@ -1,0 +1,192 @@
+"""Targets as data: frozen dataclasses loaded and validated from targets/<name>/target.toml."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeflow.errors import EdgeflowError
+from edgeflow.resources import targets_dir
+
+TARGET_FILE = "target.toml"
+REQUIRED_LEVELS = ("L1", "L2")
+_TARGET_FIELDS = {"name": str, "description": str, "clock_hz": int, "cores": int, "toolchain": str}
+_LEVEL_FIELDS = {"name": str, "size": int, "usable": int, "bandwidth": int, "neighbours": list}
+
+
+class TargetError(EdgeflowError):
+    """A missing target or an invalid target.toml (one line naming the file and field)."""
+
+
+@dataclass(frozen=True)
+class MemoryLevel:
+    """One memory level: bytes in total, bytes the plan may use, bytes per cycle, directly connected levels."""
+
+    name: str
+    size: int
+    usable: int
+    bandwidth: int
+    neighbours: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A compilation target: clock, cores, toolchain and its memory levels (in file order)."""
+
+    name: str
+    description: str
+    clock_hz: int
+    cores: int
+    toolchain: str
+    memory: tuple[MemoryLevel, ...]
+
+    def level(self, name: str) -> MemoryLevel:
+        """The memory level called `name`; TargetError listing the levels if there is none."""
+        for lvl in self.memory:
+            if lvl.name == name:
+                return lvl
+        raise TargetError(f"target '{self.name}' has no memory level '{name}' (levels: {self.level_names})")
+
+    @property
+    def level_names(self) -> tuple[str, ...]:
+        return tuple(lvl.name for lvl in self.memory)
+
+    @property
+    def l1(self) -> MemoryLevel:
+        return self.level("L1")
+
+    @property
+    def l2(self) -> MemoryLevel:
+        return self.level("L2")
+
+
+def available_targets() -> list[str]:
+    """Names of the shipped targets (folders of targets/ holding a target.toml), sorted."""
+    root = targets_dir()
+    return sorted(p.name for p in root.iterdir() if (p / TARGET_FILE).is_file())
+
+
+def _display(path: Path) -> str:
+    """targets/<name>/target.toml for shipped targets, the path as given otherwise."""
+    try:
+        return str(Path("targets") / path.resolve().relative_to(targets_dir().resolve()))
+    except (ValueError, FileNotFoundError):
+        return str(path)
+
+
+def _resolve(name_or_path: str | Path) -> Path:
+    p = Path(name_or_path)
+    looks_like_path = isinstance(name_or_path, Path) or "/" in str(name_or_path) or p.suffix == ".toml"
+    shipped = targets_dir() / str(name_or_path) / TARGET_FILE
+    if not looks_like_path and shipped.is_file():
+        return shipped
+    if looks_like_path or p.is_dir():
+        path = p / TARGET_FILE if p.is_dir() else p
+        if not path.is_file():
+            raise TargetError(f"{path}: target file not found")
+        return path
+    raise TargetError(f"unknown target '{name_or_path}' (available: {', '.join(available_targets())})")
+
+
+def _field(where: str, table: dict[str, Any], key: str, kind: type, prefix: str) -> Any:
+    if key not in table:
+        raise TargetError(f"{where}: {prefix}{key} is missing")
+    value = table[key]
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TargetError(f"{where}: {prefix}{key} must be an integer, got {value!r}")
+    if not isinstance(value, kind):
+        raise TargetError(f"{where}: {prefix}{key} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _check_keys(where: str, table: Any, allowed: dict[str, type], prefix: str) -> None:
+    if not isinstance(table, dict):
+        raise TargetError(f"{where}: {prefix.rstrip('.')} must be a table")
+    for key in table:
+        if key not in allowed:
+            raise TargetError(f"{where}: {prefix}{key} is not a known field (known: {', '.join(allowed)})")
+
+
+def _level(where: str, i: int, table: Any) -> MemoryLevel:
+    pre = f"memory[{i}]."
+    _check_keys(where, table, _LEVEL_FIELDS, pre)
+    name = _field(where, table, "name", str, pre)
+    if not name:
+        raise TargetError(f"{where}: {pre}name is empty")
+    size = _field(where, table, "size", int, pre)
+    usable = _field(where, table, "usable", int, pre)
+    bandwidth = _field(where, table, "bandwidth", int, pre)
+    for key, value in (("size", size), ("usable", usable), ("bandwidth", bandwidth)):
+        if value <= 0:
+            raise TargetError(f"{where}: {pre}{key} must be > 0, got {value}")
+    if usable > size:
+        raise TargetError(f"{where}: {pre}usable {usable} > size {size}")
+    neighbours = _field(where, table, "neighbours", list, pre)
+    for n in neighbours:
+        if not isinstance(n, str):
+            raise TargetError(f"{where}: {pre}neighbours must be level names, got {n!r}")
+    if len(set(neighbours)) != len(neighbours):
+        raise TargetError(f"{where}: {pre}neighbours {neighbours} has duplicates")
+    return MemoryLevel(name, size, usable, bandwidth, tuple(neighbours))
+
+
+def _parse(where: str, doc: dict[str, Any], folder: str | None) -> Target:
+    for key in doc:
+        if key not in ("target", "memory"):
+            raise TargetError(f"{where}: [{key}] is not a known table (known: target, memory)")
+    if "target" not in doc:
+        raise TargetError(f"{where}: [target] table is missing")
+    head = doc["target"]
+    _check_keys(where, head, _TARGET_FIELDS, "target.")
+    vals = {k: _field(where, head, k, kind, "target.") for k, kind in _TARGET_FIELDS.items()}
+    if not vals["name"]:
+        raise TargetError(f"{where}: target.name is empty")
+    if folder is not None and vals["name"] != folder:
+        raise TargetError(f"{where}: target.name '{vals['name']}' does not match its folder '{folder}'")
+    if vals["clock_hz"] < 0:
+        raise TargetError(f"{where}: target.clock_hz must be >= 0, got {vals['clock_hz']}")
+    if vals["cores"] < 1:
+        raise TargetError(f"{where}: target.cores must be >= 1, got {vals['cores']}")
+    if not vals["toolchain"]:
+        raise TargetError(f"{where}: target.toolchain is empty")
+    tables = doc.get("memory")
+    if not isinstance(tables, list) or not tables:
+        raise TargetError(f"{where}: memory is missing (need [[memory]] tables for {', '.join(REQUIRED_LEVELS)})")
+    levels = tuple(_level(where, i, t) for i, t in enumerate(tables))
+    index: dict[str, int] = {}
+    for i, lvl in enumerate(levels):
+        if lvl.name in index:
+            raise TargetError(f"{where}: memory[{i}].name '{lvl.name}' repeats memory[{index[lvl.name]}].name")
+        index[lvl.name] = i
+    for req in REQUIRED_LEVELS:
+        if req not in index:
+            raise TargetError(f"{where}: memory has no level named '{req}' (levels: {', '.join(index)})")
+    for i, lvl in enumerate(levels):
+        for n in lvl.neighbours:
+            if n == lvl.name:
+                raise TargetError(f"{where}: memory[{i}].neighbours lists the level itself ('{n}')")
+            if n not in index:
+                raise TargetError(f"{where}: memory[{i}].neighbours names unknown level '{n}'")
+            if lvl.name not in levels[index[n]].neighbours:
+                raise TargetError(f"{where}: memory[{index[n]}].neighbours lacks '{lvl.name}' "
+                                  f"(memory[{i}] '{lvl.name}' lists '{n}'; links must be symmetric)")
+    return Target(memory=levels, **vals)
+
+
+def load_target(name_or_path: str | Path) -> Target:
+    """Load and validate a target by name (targets/<name>/target.toml), by folder or by .toml path."""
+    path = _resolve(name_or_path)
+    where = _display(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TargetError(f"{where}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise TargetError(f"{where}: invalid TOML: {exc}") from None
+    folder = path.parent.name if path.name == TARGET_FILE else None
+    return _parse(where, doc, folder)
+
+
+__all__ = ["MemoryLevel", "Target", "TargetError", "available_targets", "load_target"]
