@@ -91,6 +91,24 @@ def progress_bar(enabled: bool):
         yield p
 
 
+def train_epoch(net: nn.Module, loader: DataLoader, loss_of, opt: torch.optim.Optimizer, bar: Progress, label: str,
+                steps: int, max_steps: int | None) -> tuple[float, int, bool]:
+    """One epoch of `loss_of(batch) -> loss` steps; returns (mean loss, total steps, hit max_steps)."""
+    task = bar.add_task(label, total=len(loader), info="")
+    net.train()
+    total, count = 0.0, 0
+    for batch in loader:
+        loss = loss_of(batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total, count, steps = total + float(loss.detach()), count + 1, steps + 1
+        bar.update(task, advance=1, info=f"loss {total / count:.4f}")
+        if max_steps is not None and steps >= max_steps:
+            return total / count, steps, True
+    return total / max(count, 1), steps, False
+
+
 def unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model
 

@@ -16,6 +16,7 @@ from edgeflow.train.common import (
     mean_across,
     predict_proba,
     progress_bar,
+    train_epoch,
     unwrap,
 )
 from edgeflow.train.metrics import binary_metrics
@@ -47,24 +48,16 @@ def finetune(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[
         for epoch in range(start_epoch, cfg.finetune_epochs):
             if sampler is not None:
                 sampler.set_epoch(epoch)
-            task = bar.add_task(f"finetune {epoch + 1}/{cfg.finetune_epochs}", total=len(loader), info="")
-            net.train()
-            total, count = 0.0, 0
-            for xb, yb in loader:
-                loss = loss_fn(net(xb), yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total, count, steps = total + float(loss.detach()), count + 1, steps + 1
-                bar.update(task, advance=1, info=f"loss {total / count:.4f}")
-                if cfg.max_steps is not None and steps >= cfg.max_steps:
-                    break
+            mean, steps, done = train_epoch(net, loader, lambda b: loss_fn(net(b[0]), b[1]), opt, bar,
+                                            f"finetune {epoch + 1}/{cfg.finetune_epochs}", steps, cfg.max_steps)
             if sched is not None:
                 sched.step()
             val_metrics = binary_metrics(val[1], predict_proba(unwrap(net), val[0]))
-            entry = {"epoch": epoch, "loss": mean_across(d, total / max(count, 1)), "val": val_metrics}
+            entry = {"epoch": epoch, "loss": mean_across(d, mean), "val": val_metrics}
             history.append(entry)
-            bar.update(task, info=f"loss {entry['loss']:.4f} val AUROC {val_metrics['auroc']:.3f}")
+            if cfg.progress and d.is_main:
+                bar.console.print(f"  epoch {epoch + 1}: loss {entry['loss']:.4f}  "
+                                  f"val AUROC {val_metrics['auroc']:.3f}")
             auc = val_metrics["auroc"] if np.isfinite(val_metrics["auroc"]) else 0.0
             if auc > best_auc or best_state is None:
                 best_auc, best_state = auc, copy.deepcopy(unwrap(net).state_dict())
@@ -74,7 +67,7 @@ def finetune(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[
             if d.is_main:
                 save_checkpoint(cfg.out / "finetune-last.pt", unwrap(net), cfg.card, "finetune", epoch, opt,
                                 {"history": history})
-            if cfg.max_steps is not None and steps >= cfg.max_steps:
+            if done:
                 break
     model = unwrap(net)
     if best_state is not None:

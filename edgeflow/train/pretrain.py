@@ -8,7 +8,7 @@ from scipy.signal import butter, sosfiltfilt
 from torch import nn
 
 from edgeflow.train.checkpoint import save_checkpoint
-from edgeflow.train.common import Dist, TrainConfig, make_loader, mean_across, progress_bar, unwrap
+from edgeflow.train.common import Dist, TrainConfig, make_loader, mean_across, progress_bar, train_epoch, unwrap
 
 
 def lowpass(x: np.ndarray, sfreq: float, cutoff_hz: float) -> np.ndarray:
@@ -57,27 +57,21 @@ def pretrain(model: nn.Module, x_train: np.ndarray, cfg: TrainConfig, d: Dist, s
     gen = torch.Generator().manual_seed(cfg.seed + 17 * d.rank)
     losses: list[float] = []
     steps = 0
+
+    def loss_of(batch):
+        xb, tb = batch
+        return objective(xb, tb, random_mask(len(xb), card.n_tokens, card.train.mask_ratio, gen))
+
     with progress_bar(cfg.progress and d.is_main) as bar:
         for epoch in range(start_epoch, cfg.pretrain_epochs):
             if sampler is not None:
                 sampler.set_epoch(epoch)
-            task = bar.add_task(f"pretrain {epoch + 1}/{cfg.pretrain_epochs}", total=len(loader), info="")
-            objective.train()
-            total, count = 0.0, 0
-            for xb, tb in loader:
-                mask = random_mask(len(xb), card.n_tokens, card.train.mask_ratio, gen)
-                loss = objective(xb, tb, mask)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total, count, steps = total + float(loss.detach()), count + 1, steps + 1
-                bar.update(task, advance=1, info=f"loss {total / count:.4f}")
-                if cfg.max_steps is not None and steps >= cfg.max_steps:
-                    break
-            losses.append(mean_across(d, total / max(count, 1)))
+            mean, steps, done = train_epoch(objective, loader, loss_of, opt, bar,
+                                            f"pretrain {epoch + 1}/{cfg.pretrain_epochs}", steps, cfg.max_steps)
+            losses.append(mean_across(d, mean))
             if d.is_main:
                 save_checkpoint(cfg.out / "pretrain-last.pt", unwrap(objective).model, card, "pretrain",
                                 epoch, opt, {"pretrain_loss": losses})
-            if cfg.max_steps is not None and steps >= cfg.max_steps:
+            if done:
                 break
     return losses
