@@ -13,7 +13,7 @@ from edgeflow.cards import ModelCard
 from edgeflow.errors import CardError
 from edgeflow.quant.layers import QuantPolicy
 
-QUANTIZABLE = ("femba",)
+QUANTIZABLE = ("femba", "transformer")
 
 
 def check_quantizable(card: ModelCard) -> None:
@@ -23,11 +23,12 @@ def check_quantizable(card: ModelCard) -> None:
 
 
 def build_quant_model(card: ModelCard, policy: QuantPolicy) -> nn.Module:
-    """The card's quantization-aware model (FEMBA only for now)."""
+    """The card's quantization-aware model (QuantFEMBA or QuantEEGTransformer)."""
     from edgeflow.quant.qfemba import QuantFEMBA
+    from edgeflow.quant.qtransformer import QuantEEGTransformer
 
     check_quantizable(card)
-    return QuantFEMBA(card, policy)
+    return QuantEEGTransformer(card, policy) if card.kind == "transformer" else QuantFEMBA(card, policy)
 
 
 def from_float(card: ModelCard, policy: QuantPolicy, float_ckpt: Path) -> nn.Module:
@@ -62,6 +63,8 @@ def calibrate_scan(model: nn.Module, x: np.ndarray) -> None:
     """Per-channel state scale of every scan from the quantized scan inputs on calibration windows."""
     from edgeflow.quant.intscan import calibrate_state_scale
 
+    if not model.mixers:  # no selective scan (transformer)
+        return
     for mixer, (u, delta, B, C) in zip(model.mixers, scan_inputs(model, x), strict=True):
         A = (-torch.exp(mixer.A_log)).double().numpy()
         s_h = calibrate_state_scale(u, delta, A, B, C)

@@ -145,6 +145,8 @@ def scan_gap(model: nn.Module, x: np.ndarray) -> dict:
     from edgeflow.quant.qfemba import act_scale
 
     worst = {"max_abs_lsb": 0.0, "mean_abs_lsb": 0.0, "code_mismatch": 0.0, "frac_gt1_lsb": 0.0}
+    if not model.mixers:  # no selective scan (transformer): no gap
+        return worst
     for mixer, (u, delta, B, C) in zip(model.mixers, scan_inputs(model, x), strict=True):
         s = {k: act_scale(getattr(mixer, f"q_{k}")) for k in ("u", "delta", "B", "C", "y")}
         q = ScanQuant.build(s["u"], s["delta"], s["B"], s["C"], (-torch.exp(mixer.A_log)).double().numpy(),
