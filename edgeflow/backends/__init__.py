@@ -1,0 +1,12 @@
+"""Backends: one explicit dict of compile(graph, target, out_dir) -> Artifact functions by target name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from edgeflow.backends import host
+from edgeflow.backends.host import Artifact
+
+BACKENDS: dict[str, Callable[..., Artifact]] = {"host": host.compile}
+
+__all__ = ["BACKENDS", "Artifact"]

@@ -1,0 +1,125 @@
+"""Host backend: plan the activation arena, render network.c/weights.h, build a native binary with gcc."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeflow.codegen.c_network import render_network
+from edgeflow.codegen.c_ops import CodegenError, activation_buffers, check_supported, flip_views
+from edgeflow.ir.graph import DTYPES, Graph, verify
+from edgeflow.plan.arena import plan_arena, verify_arena
+from edgeflow.resources import firmware_dir
+
+CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
+BINARY = "firmware"
+
+
+@dataclass
+class Artifact:
+    """What a backend built: the folder, the C sources, the binary, the arena plan and the report."""
+
+    out_dir: Path
+    sources: list[Path]
+    binary: Path | None
+    plan: dict[str, Any]
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def _macs(graph: Graph, op: str, ins: list[tuple[int, ...]], out: tuple[int, ...], attrs: dict[str, Any]) -> int:
+    """Multiply-accumulates of one node (0 for data movement); an estimate for the scan."""
+    size = int(np.prod(out)) if out else 1
+    if op in ("linear", "linear_acc"):
+        return size * int(np.prod(ins[0][1:]))
+    if op == "conv2d_patch":
+        return size * int(np.prod(attrs["kernel"]))
+    if op == "dwconv1d_causal":
+        return size * ins[1][1]
+    if op == "matmul":
+        return size * ins[0][1]
+    if op == "scan":
+        return size * ins[4][1] * 3          # dA*h + dB*u, C*h per state element
+    if op == "add_requant":
+        return size * len(ins)
+    if op in ("mul_requant", "layernorm", "meanpool_tokens", "softmax_rows"):
+        return int(np.prod(ins[0]))
+    return 0
+
+
+def _report(graph: Graph, plan: dict[str, Any], node_bytes: dict[str, int], weight_bytes: int) -> dict[str, Any]:
+    views = flip_views(graph)
+    nodes = []
+    for i, n in enumerate(graph.nodes):
+        ins = [tuple(graph.tensors[t].shape) for t in n.inputs]
+        out = tuple(graph.tensors[n.outputs[0]].shape)
+        act = sum(int(np.prod(graph.tensors[o].shape)) * DTYPES[graph.tensors[o].dtype] // 8
+                  for o in n.outputs if o not in views)
+        nodes.append({"index": i, "name": n.name, "op": n.op, "macs": _macs(graph, n.op, ins, out, n.attrs),
+                      "weight_bytes": node_bytes.get(n.name, 0), "output_bytes": act})
+    return {"model": graph.name, "backend": "host", "tiling": "none (whole tensors per kernel call)",
+            "arena_bytes": plan["size"], "arena_lower_bound": plan["lower_bound"], "weight_bytes": weight_bytes,
+            "macs": sum(n["macs"] for n in nodes), "nodes": nodes}
+
+
+def build(out_dir: Path, sources: list[Path]) -> Path:
+    """gcc the generated sources with the kernel library and firmware/host_main.c into out_dir/firmware."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        raise CodegenError("host backend: gcc not found on PATH")
+    fw = firmware_dir()
+    kernels = sorted((fw / "kernels").glob("*.c"))
+    binary = out_dir / BINARY
+    cmd = [gcc, *CFLAGS, "-I", str(fw / "kernels"), "-I", str(out_dir / "src"),
+           *map(str, [s for s in sources if s.suffix == ".c"]), str(fw / "host_main.c"), *map(str, kernels),
+           "-o", str(binary)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        first = next((ln for ln in res.stderr.splitlines() if "error" in ln), res.stderr.strip()[:300])
+        raise CodegenError(f"host backend: gcc failed: {first}")
+    return binary
+
+
+def compile_host(graph: Graph, out_dir: str | Path, compile_binary: bool = True) -> Artifact:
+    """Plan, render and (optionally) build the host firmware of `graph` into out_dir (src/, plan.json,
+    report.json, graph.json + weights.npz, firmware)."""
+    verify(graph)
+    check_supported(graph)
+    out = Path(out_dir)
+    (out / "src").mkdir(parents=True, exist_ok=True)
+    buffers = activation_buffers(graph)
+    arena = plan_arena(buffers, alignment=4)
+    verify_arena(buffers, arena)
+    srcs = render_network(graph, arena.offsets, arena.size)
+    sources = []
+    for name, text in (("network.h", srcs.network_h), ("network.c", srcs.network_c), ("weights.h", srcs.weights_h)):
+        (out / "src" / name).write_text(text)
+        sources.append(out / "src" / name)
+    plan = arena.to_dict()
+    plan["buffers"] = [{"name": b.name, "bytes": b.size, "first": b.first, "last": b.last,
+                        "offset": arena.offsets[b.name]} for b in buffers]
+    plan["flip_views"] = flip_views(graph)
+    plan["tiling"] = "none: whole tensors per kernel call (L1 tiles with DMA double buffers come later)"
+    report = _report(graph, plan, srcs.node_weight_bytes, srcs.weight_bytes)
+    (out / "plan.json").write_text(json.dumps(plan, indent=1))
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    graph.save(out)
+    binary = build(out, sources) if compile_binary else None
+    return Artifact(out, sources, binary, plan, report)
+
+
+def compile(graph: Graph, target: object, out_dir: str | Path) -> Artifact:  # noqa: A001 - the backend contract
+    """Backend contract entry: the host target has no memory levels to honour, so `target` is unused."""
+    return compile_host(graph, out_dir)
+
+
+def run_binary(binary: Path, windows: np.ndarray, n_out: int) -> np.ndarray:
+    """Run the host firmware once over int8 windows (N, ...); int32 accumulators (N, n_out)."""
+    data = np.ascontiguousarray(windows, dtype=np.int8).tobytes()
+    res = subprocess.run([str(binary)], input=data, capture_output=True, check=True)
+    return np.frombuffer(res.stdout, dtype=np.int32).reshape(len(windows), n_out)
