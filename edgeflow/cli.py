@@ -17,8 +17,6 @@ err_console = Console(stderr=True)
 
 # Commands whose stage has not landed yet: name -> (what it will do, issue that delivers it).
 RESERVED = {
-    "build": ("compile ONNX -> integer IR -> memory plan -> C for a target", 5),
-    "inspect": ("print a build directory's per-layer report", 5),
     "flash": ("start the emulated device (QEMU rv32) or flash a board", 6),
     "stream": ("stream EEG windows to the device and check every answer", 6),
     "demo": ("synthesise, build, flash the emulator, stream, summarise", 6),
@@ -182,6 +180,56 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build(a: argparse.Namespace) -> int:
+    from edgeflow.build import build, render_report
+    from edgeflow.cards import load_card
+
+    card = load_card(a.card)
+    out = Path(a.out) if a.out else Path("build") / f"{card.name}-{a.target}"
+    if a.onnx:
+        onnx_path = Path(a.onnx)
+    else:
+        from edgeflow.export.onnx import export_qcdq
+        from edgeflow.quant.qat import load_quant, load_splits
+
+        if not a.ckpt:
+            from edgeflow.errors import CardError
+
+            raise CardError("give --onnx MODEL.onnx or --ckpt QUANT.pt (from `edgeflow quantize`)")
+        model, _ = load_quant(card, Path(a.ckpt))
+        onnx_path = out.parent / f".{out.name}.model.onnx"
+        export_qcdq(model, load_splits(card)["test"].x[:1], onnx_path, form="scan")
+    windows = None
+    if a.check:
+        from edgeflow.quant.qat import load_splits
+
+        windows = load_splits(card)["test"].x[: a.check]
+    with console.status(f"building {card.name} for {a.target} ..."):
+        report = build(onnx_path, a.target, out, windows)
+    if not a.onnx:
+        onnx_path.unlink(missing_ok=True)
+    console.print(render_report(report, f"{card.name} -> {a.target}"))
+    chk = report.get("check")
+    if chk:
+        console.print(f"built binary bit-exact with the reference on {chk['windows']} windows")
+    console.print(f"build directory {out}")
+    return 0
+
+
+def cmd_inspect(a: argparse.Namespace) -> int:
+    import json
+
+    from edgeflow.build import render_report
+    from edgeflow.errors import EdgeflowError
+
+    rep = Path(a.build_dir) / "report.json"
+    if not rep.exists():
+        raise EdgeflowError(f"{a.build_dir}: not a build directory (no report.json); run `edgeflow build` first")
+    report = json.loads(rep.read_text())
+    console.print(render_report(report, f"{a.build_dir} ({report.get('target', '?')})"))
+    return 0
+
+
 def _is_rank0() -> bool:
     import os
 
@@ -296,6 +344,23 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--input", help="recording whose windows check the export (default: test split)")
     e.add_argument("--windows", type=int, default=16, help="windows to check (default 16)")
     e.set_defaults(func=cmd_export)
+
+    b = sub.add_parser("build", help="compile a quantized model: ONNX -> integer IR -> memory plan -> C",
+                       description="Compile a quantized model for a target into build/<card>-<target>/ "
+                                   "(model.onnx, graph.json, plan.json, src/, firmware, report.json). The folder "
+                                   "appears only when the build is complete. Targets with a backend today: host.")
+    b.add_argument("--target", default="host", help="target (default host; gap9/rv32-virt not yet)")
+    b.add_argument("--card", default="femba-mini", help="model card (default femba-mini)")
+    b.add_argument("--onnx", help="QCDQ ONNX from `edgeflow export`")
+    b.add_argument("--ckpt", help="quantized checkpoint (exported on the fly when --onnx is not given)")
+    b.add_argument("--out", help="build directory (default build/<card>-<target>)")
+    b.add_argument("--check", type=int, default=0,
+                   help="run the built binary on N test windows and require bit-exact agreement with the reference")
+    b.set_defaults(func=cmd_build)
+    ins = sub.add_parser("inspect", help="print a build directory's per-layer report",
+                         description="Per-node MACs, weight bytes and the activation arena of a build.")
+    ins.add_argument("build_dir", help="a directory written by `edgeflow build`")
+    ins.set_defaults(func=cmd_inspect)
 
     for name, (what, _issue) in RESERVED.items():
         r = sub.add_parser(name, help=f"(not yet available) {what}", description=f"{what}. Planned stage.")

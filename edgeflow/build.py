@@ -1,0 +1,82 @@
+"""`edgeflow build`: checkpoint or ONNX -> integer IR -> backend artifact in build/<model>-<target>/, atomically."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+
+from edgeflow.errors import EdgeflowError
+
+
+class BuildError(EdgeflowError):
+    """The build cannot be produced for this model and target."""
+
+
+def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.ndarray | None = None) -> dict:
+    """Compile `onnx_path` for `target_name` into out_dir. Everything is produced in a temporary folder next
+    to out_dir and moved into place only when complete, so a failed build leaves no half-written directory.
+    With check_windows (float windows), the built binary's answers are compared with the reference."""
+    from edgeflow.backends import BACKENDS
+    from edgeflow.ir.from_onnx import load_onnx
+    from edgeflow.target import available_targets, load_target
+
+    if target_name not in BACKENDS:
+        known = ", ".join(sorted(BACKENDS))
+        raise BuildError(f"target '{target_name}' has no backend yet (available: {known}; targets described: "
+                         f"{', '.join(available_targets())})")
+    target = load_target(target_name)
+    graph = load_onnx(Path(onnx_path))
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        artifact = BACKENDS[target_name](graph, target, tmp)
+        shutil.copyfile(onnx_path, tmp / "model.onnx")
+        report = dict(artifact.report)
+        report["target"] = target.name
+        if check_windows is not None and artifact.binary is not None:
+            report["check"] = check_against_reference(graph, artifact.binary, check_windows)
+        (tmp / "report.json").write_text(json.dumps(report, indent=1))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return report
+
+
+def check_against_reference(graph, binary: Path, windows: np.ndarray) -> dict:
+    """Run the built binary over the windows and compare its int32 outputs with ir/reference.py bit for bit."""
+    from edgeflow.backends.host import run_binary
+    from edgeflow.ir.from_onnx import quantize_input
+    from edgeflow.ir.reference import run
+
+    shape = graph.tensors[graph.inputs[0]].shape
+    xq = quantize_input(windows, graph).reshape(len(windows), *shape)
+    out_name = graph.outputs[0]
+    ref = np.stack([np.asarray(run(graph, q)[out_name]).reshape(-1) for q in xq])
+    got = run_binary(binary, xq, ref.shape[1])
+    mismatched = int((got != ref).any(axis=1).sum())
+    if mismatched:
+        raise BuildError(f"{binary}: {mismatched} of {len(windows)} windows differ from the reference")
+    return {"windows": int(len(windows)), "mismatched": 0, "bit_exact": True}
+
+
+def render_report(report: dict, title: str) -> Table:
+    """Per-node MACs and weight bytes, with totals and the arena."""
+    t = Table(title=title)
+    for col in ("#", "node", "op", "MACs", "weight bytes", "output bytes"):
+        t.add_column(col, justify="right" if col not in ("node", "op") else "left")
+    for n in report.get("nodes", []):
+        t.add_row(str(n["index"]), n["name"], n["op"], f"{n['macs']:,}", f"{n['weight_bytes']:,}",
+                  f"{n['output_bytes']:,}")
+    t.add_section()
+    t.add_row("", "total", "", f"{report.get('macs', 0):,}", f"{report.get('weight_bytes', 0):,}",
+              f"arena {report.get('arena_bytes', 0):,}")
+    return t

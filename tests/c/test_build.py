@@ -1,0 +1,73 @@
+"""`edgeflow build` / `inspect`: artifact layout, bit-exact check, no half-written directory on failure."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from edgeflow.build import BuildError, build
+from edgeflow.cli import main
+
+from .models import femba_micro_graph
+
+pytestmark = [pytest.mark.c, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc missing")]
+
+
+@pytest.fixture(scope="module")
+def onnx_file(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("m")
+    femba_micro_graph(folder)
+    return folder / "model.onnx"
+
+
+def test_build_layout_and_bit_exact_check(onnx_file, tmp_path):
+    x = np.random.default_rng(5).standard_normal((8, 22, 1280)).astype(np.float32)
+    out = tmp_path / "build" / "femba-micro-host"
+    report = build(onnx_file, "host", out, x)
+    assert report["check"] == {"windows": 8, "mismatched": 0, "bit_exact": True}
+    for name in ("model.onnx", "graph.json", "plan.json", "report.json", "firmware", "src/network.c",
+                 "src/weights.h"):
+        assert (out / name).exists(), name
+    assert json.loads((out / "report.json").read_text())["target"] == "host"
+    assert [p.name for p in out.parent.iterdir()] == ["femba-micro-host"]  # no temporary folder left
+
+
+def test_failed_build_leaves_no_directory(onnx_file, tmp_path):
+    out = tmp_path / "build" / "x-gap9"
+    with pytest.raises(BuildError, match="target 'gap9' has no backend yet"):
+        build(onnx_file, "gap9", out)
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(onnx_file.read_bytes()[:1000])  # truncated
+    with pytest.raises(Exception, match="bad.onnx"):
+        build(bad, "host", out)
+    assert not out.exists()
+    assert not out.parent.exists() or not any(out.parent.iterdir())
+
+
+def test_cli_build_then_inspect(onnx_file, tmp_path, capsys):
+    out = tmp_path / "b"
+    assert main(["build", "--target", "host", "--card", "femba-micro", "--onnx", str(onnx_file),
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "scan" in text and "total" in text
+    assert main(["inspect", str(tmp_path)]) == 2
+
+
+def test_backend_failure_midway_removes_partial_output(onnx_file, tmp_path, monkeypatch):
+    import edgeflow.backends as backends
+
+    def half_then_fail(graph, target, out_dir):
+        (out_dir / "src").mkdir()
+        (out_dir / "src" / "network.c").write_text("/* partial */")
+        raise BuildError("layer 'x' needs 200000 bytes of L1, target has 106496")
+
+    monkeypatch.setitem(backends.BACKENDS, "host", half_then_fail)
+    out = tmp_path / "build" / "m-host"
+    with pytest.raises(BuildError, match="layer 'x'"):
+        build(onnx_file, "host", out)
+    assert not out.exists() and list(out.parent.iterdir()) == []
