@@ -107,7 +107,24 @@ class QuantBiMambaBlock(nn.Module):
         return self.q_norm(self.norm(self.q_res(x + y_fwd + y_rev)))
 
 
-class QuantFEMBA(nn.Module):
+class QuantPatchTokens:
+    """Shared by the quantized models: int8 input window -> patch embedding + pos_embed -> q_tok tokens.
+
+    Needs `patch_embed` (whose input quantizer is the model's input quantizer), `pos_embed`, `q_tok`,
+    `n_tokens`, `d_model`; token layout as edgeflow.nn.patching (feature f = e * rows + row).
+    """
+
+    def input_scale(self) -> float:
+        """Scale of the int8 input window: the host quantizes normalised EEG with it."""
+        return act_scale(self.patch_embed)
+
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        emb = self.patch_embed(x.unsqueeze(1))                                # (batch, E, rows, L)
+        tok = emb.permute(0, 3, 1, 2).reshape(x.shape[0], self.n_tokens, self.d_model)
+        return self.q_tok(tok + self.pos_embed)
+
+
+class QuantFEMBA(QuantPatchTokens, nn.Module):
     """QAT FEMBA built from a card and a bit-width policy; `forward(x) -> logits` like the float model."""
 
     def __init__(self, card: ModelCard, policy: QuantPolicy):
@@ -135,15 +152,6 @@ class QuantFEMBA(nn.Module):
     def set_export_mode(self, on: bool) -> None:
         for m in self.mixers:
             m.export_mode = on
-
-    def input_scale(self) -> float:
-        """Scale of the int8 input window: the host quantizes normalised EEG with it."""
-        return act_scale(self.patch_embed)
-
-    def tokens(self, x: torch.Tensor) -> torch.Tensor:
-        emb = self.patch_embed(x.unsqueeze(1))                                # (batch, E, rows, L)
-        tok = emb.permute(0, 3, 1, 2).reshape(x.shape[0], self.n_tokens, self.d_model)
-        return self.q_tok(tok + self.pos_embed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.tokens(x)

@@ -35,7 +35,7 @@ from torch import nn
 from edgeflow.cards import ModelCard
 from edgeflow.errors import CardError
 from edgeflow.quant.layers import QuantPolicy, act, conv2d_patch, linear
-from edgeflow.quant.qfemba import act_scale
+from edgeflow.quant.qfemba import QuantPatchTokens
 
 
 def act_qt(bits: int = 8) -> qnn.QuantIdentity:
@@ -122,7 +122,7 @@ class QuantEncoderLayer(nn.Module):
         return self.q_res2(h + self.mlp(self.q_n2(ln64(self.norm2, h))))
 
 
-class QuantEEGTransformer(nn.Module):
+class QuantEEGTransformer(QuantPatchTokens, nn.Module):
     """QAT EEG transformer built from a card and a bit-width policy; `forward(x) -> logits` like the float model."""
 
     def __init__(self, card: ModelCard, policy: QuantPolicy):
@@ -151,15 +151,6 @@ class QuantEEGTransformer(nn.Module):
 
     def set_export_mode(self, on: bool) -> None:
         """No custom ONNX node: the export is plain QCDQ either way."""
-
-    def input_scale(self) -> float:
-        """Scale of the int8 input window: the host quantizes normalised EEG with it."""
-        return act_scale(self.patch_embed)
-
-    def tokens(self, x: torch.Tensor) -> torch.Tensor:
-        emb = self.patch_embed(x.unsqueeze(1))                                # (batch, E, rows, L)
-        tok = emb.permute(0, 3, 1, 2).reshape(x.shape[0], self.n_tokens, self.d_model)
-        return self.q_tok(tok + self.pos_embed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.tokens(x)
