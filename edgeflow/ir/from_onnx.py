@@ -15,7 +15,8 @@ from edgeflow.export.scan_op import SCAN_DOMAIN, ScanNodeError, check_scan_nodes
 from edgeflow.ir import ops
 from edgeflow.ir.graph import Graph, Node, Tensor
 from edgeflow.ir.patterns import SUPPORTED_OPS, FrontendError, OnnxView, attrs
-from edgeflow.quant.intmath import build_lut, quantize_multiplier, silu, softplus
+from edgeflow.ir.patterns_attn import AttentionMixin, gelu_source
+from edgeflow.quant.intmath import build_lut, gelu, quantize_multiplier, silu, softplus
 from edgeflow.quant.intscan import ScanQuant
 
 # Op mapping (ONNX float region between int8 tensors -> IR op of ops.OPS):
@@ -29,6 +30,9 @@ from edgeflow.quant.intscan import ScanQuant
 #   Add tree of int8 tensors (the residual of three)                      -> add_requant
 #   LayerNorm decomposition                                               -> layernorm
 #   ReduceMean over tokens                                                -> meanpool_tokens
+#   0.5 x (1 + Erf(x / sqrt 2))                                           -> lut (gelu table)
+#   attention: Q.Kᵀ (* scale), Softmax, P.V over per-head views           -> split / matmul / softmax_rows / concat
+#     (patterns_attn; LayerNorm and Softmax float64 Casts are looked through)
 #   Gemm / MatMul (+bias) feeding the graph output                        -> linear_acc (int32 logits accumulator)
 # Transpose/Reshape/Unsqueeze/Squeeze are folded: every IR activation is one sample in token layout (L, C),
 # the input window is (channels, samples). Batch must be 1.
@@ -42,12 +46,14 @@ def _ir_name(ql: NodeProto) -> str:
     return s.strip("/").replace("/", ".") or ql.output[0]
 
 
-class _Builder:
+class _Builder(AttentionMixin):
     def __init__(self, view: OnnxView, name: str):
         self.v = view
         self.g = Graph(name)
         self.acts: dict[str, str] = {}   # ONNX value (DQ output / flipped value) -> IR tensor
+        self.parts: dict[str, list[str]] = {}  # ONNX value of a (1, H, L, L) tensor -> per-head IR tensors
         self.onnx_names: dict[str, str] = {}
+        self.onnx_heads: dict[str, list] = {}   # per-head IR tensor -> [ONNX value, head index]
 
     # ---- tensors ----------------------------------------------------------------------------------------
     def const(self, owner: str, key: str, data: ArrayLike, dtype: str, bits: int | None = None,
@@ -92,10 +98,16 @@ class _Builder:
         while out in self.g.tensors:
             out += "_"
         self.lower(ql.input[0], s_out, out)
-        self.onnx_names[out] = ql.output[0]
+        heads = self.parts.get(out)
+        if heads is None:
+            self.onnx_names[out] = ql.output[0]
+        else:
+            self.onnx_heads.update({t: [ql.output[0], i] for i, t in enumerate(heads)})
         for dq in self.v.cons.get(ql.output[0], []):
-            if dq.op_type == "DequantizeLinear":
+            if dq.op_type == "DequantizeLinear" and heads is None:
                 self.acts[dq.output[0]] = out
+            elif dq.op_type == "DequantizeLinear":
+                self.parts[dq.output[0]] = heads
 
     def lower(self, v: str, s_out: float | None, out: str) -> None:
         v0 = self.v.skip_layout(v)
@@ -112,6 +124,8 @@ class _Builder:
             raise self.v.err(f"tensor '{v0}' has no producer (missing initializer?)")
         if self.v.layernorm(v0) is not None:
             return self.layernorm(v0, s_out, out)
+        if self.attention(v, s_out, out):
+            return None
         op = p.op_type
         if op in ("MatMul", "Gemm", "Split") or (op == "Add" and any(self.v.is_bias(i) for i in p.input)):
             return self.linear(v0, s_out, out)
@@ -128,6 +142,8 @@ class _Builder:
             return self.add(v0, s_out, out)
         if op == "Softplus":
             return self.lut(p.input[0], softplus, s_out, out)
+        if op == "Mul" and (x := gelu_source(self.v, v0)) is not None:
+            return self.lut(x, gelu, s_out, out)
         if op == "Mul":
             sig = [i for i in p.input if self.v.producer(i, "Sigmoid") is not None]
             if sig and self.v.producer(sig[0]).input[0] in p.input:
@@ -321,6 +337,8 @@ def load_onnx(path: str | Path) -> Graph:
             b.lower(o.name, None, "logits_acc")
             b.g.outputs.append("logits_acc")
     b.g.meta["onnx_names"] = b.onnx_names
+    if b.onnx_heads:
+        b.g.meta["onnx_heads"] = b.onnx_heads
     if not b.g.inputs:
         raise view.err("no quantized graph input found")
     return b.g

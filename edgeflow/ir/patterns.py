@@ -11,8 +11,10 @@ from edgeflow.errors import EdgeflowError
 #: ONNX op types the frontend maps (each float region between int8 tensors becomes one integer op).
 SUPPORTED_OPS = ("QuantizeLinear", "DequantizeLinear", "Clip", "Constant", "Identity", "Conv", "Transpose",
                  "Reshape", "Unsqueeze", "Squeeze", "Add", "MatMul", "Gemm", "Split", "Sigmoid", "Mul", "Softplus",
-                 "Neg", "Exp", "Slice", "ReduceMean", "Sub", "Pow", "Sqrt", "Div", "SelectiveScan")
-LAYOUT_OPS = ("Transpose", "Reshape", "Unsqueeze", "Squeeze", "Identity")
+                 "Neg", "Exp", "Slice", "ReduceMean", "Sub", "Pow", "Sqrt", "Div", "SelectiveScan", "Cast", "Softmax",
+                 "Erf")
+LAYOUT_OPS = ("Transpose", "Reshape", "Unsqueeze", "Squeeze", "Identity", "Cast")
+_FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE)  # a Cast between them is looked through
 _FOLDABLE = {"Identity": lambda a: a, "Neg": np.negative, "Exp": np.exp}
 
 
@@ -73,8 +75,10 @@ class OnnxView:
         return p
 
     def skip_layout(self, v: str) -> str:
-        """Follow Transpose/Reshape/Unsqueeze/Squeeze/Identity back (the IR keeps token layout (L, C))."""
+        """Follow Transpose/Reshape/Unsqueeze/Squeeze/Identity and float32/64 Casts back (IR token layout (L, C))."""
         while (p := self.producer(v, LAYOUT_OPS)) is not None and not self.is_const(v):
+            if p.op_type == "Cast" and attrs(p).get("to") not in _FLOAT_TYPES:
+                break
             v = p.input[0]
         return v
 
