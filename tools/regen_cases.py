@@ -37,15 +37,15 @@ def eeg_windows(card, n: int, seed: int) -> np.ndarray:
     return x[:n]
 
 
-def micro_model():
+def _random_quant(card_name: str, seed: int):
     from edgeflow.cards import load_card
     from edgeflow.nn import build_model
     from edgeflow.quant.layers import QuantPolicy
     from edgeflow.quant.ptq import build_quant_model, calibrate
     from edgeflow.quant.qfemba import load_float_weights
 
-    card = load_card("femba-micro")
-    torch.manual_seed(7)
+    card = load_card(card_name)
+    torch.manual_seed(seed)
     q = build_quant_model(card, QuantPolicy.from_card(card, 2))
     load_float_weights(q, build_model(card).state_dict(), "random init")
     calibrate(q, eeg_windows(card, 32, seed=11))
@@ -62,7 +62,8 @@ def mini_model():
     return card, q
 
 
-BUILDERS = {"femba-micro-w2": micro_model, "femba-mini-w2": mini_model}
+BUILDERS = {"femba-micro-w2": lambda: _random_quant("femba-micro", 7), "femba-mini-w2": mini_model,
+            "vit-tiny-w2": lambda: _random_quant("vit-tiny-eeg", 5)}
 
 
 def regen(name: str) -> None:
