@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgeflow.codegen import c_tiled
 from edgeflow.codegen.c_network import render_network
 from edgeflow.codegen.c_ops import CodegenError, activation_buffers, check_supported, flip_views
 from edgeflow.ir.graph import DTYPES, Graph, verify
@@ -67,15 +69,19 @@ def _report(graph: Graph, plan: dict[str, Any], node_bytes: dict[str, int], weig
             "macs": sum(n["macs"] for n in nodes), "nodes": nodes}
 
 
-def build(out_dir: Path, sources: list[Path]) -> Path:
-    """gcc the generated sources with the kernel library and firmware/host_main.c into out_dir/firmware."""
+def build(out_dir: Path, sources: list[Path], hal: bool = False, extra_cflags: Sequence[str] = ()) -> Path:
+    """gcc the generated sources with the kernel library and firmware/host_main.c into out_dir/firmware
+    (with hal: also the memcpy DMA engine of firmware/hal, for tiled builds)."""
     gcc = shutil.which("gcc")
     if gcc is None:
         raise CodegenError("host backend: gcc not found on PATH")
     fw = firmware_dir()
     kernels = sorted((fw / "kernels").glob("*.c"))
+    if hal:  # L1 tiling: the DMA engine interface and its memcpy implementation
+        kernels += [fw / "hal" / "ef_dma_memcpy.c"]
     binary = out_dir / BINARY
-    cmd = [gcc, *CFLAGS, "-I", str(fw / "kernels"), "-I", str(out_dir / "src"),
+    cmd = [gcc, *CFLAGS, *extra_cflags, "-I", str(fw / "kernels"), *(["-I", str(fw / "hal")] if hal else []),
+           "-I", str(out_dir / "src"),
            *map(str, [s for s in sources if s.suffix == ".c"]), str(fw / "host_main.c"), *map(str, kernels),
            "-o", str(binary)]
     res = subprocess.run(cmd, capture_output=True, text=True)
@@ -85,9 +91,11 @@ def build(out_dir: Path, sources: list[Path]) -> Path:
     return binary
 
 
-def compile_host(graph: Graph, out_dir: str | Path, compile_binary: bool = True) -> Artifact:
+def compile_host(graph: Graph, out_dir: str | Path, compile_binary: bool = True,
+                 l1_bytes: int | None = None) -> Artifact:
     """Plan, render and (optionally) build the host firmware of `graph` into out_dir (src/, plan.json,
-    report.json, graph.json + weights.npz, firmware)."""
+    report.json, graph.json + weights.npz, firmware). With l1_bytes, every linear node runs as L1 tiles
+    DMA-double-buffered (codegen/c_tiled.py); a layer whose smallest tile does not fit raises TilingError."""
     verify(graph)
     check_supported(graph)
     out = Path(out_dir)
@@ -95,21 +103,36 @@ def compile_host(graph: Graph, out_dir: str | Path, compile_binary: bool = True)
     buffers = activation_buffers(graph)
     arena = plan_arena(buffers, alignment=4)
     verify_arena(buffers, arena)
-    srcs = render_network(graph, arena.offsets, arena.size)
+    plans = c_tiled.plan_linears(graph, l1_bytes) if l1_bytes is not None else {}
+    with c_tiled.tiled_linears(plans):
+        srcs = render_network(graph, arena.offsets, arena.size)
     sources = []
     for name, text in (("network.h", srcs.network_h), ("network.c", srcs.network_c), ("weights.h", srcs.weights_h)):
         (out / "src" / name).write_text(text)
         sources.append(out / "src" / name)
+    if plans:  # --- L1 tiling: runner sources
+        for name, text in zip((c_tiled.HEADER, c_tiled.SOURCE), c_tiled.render_runner(int(l1_bytes or 0)), strict=True):
+            (out / "src" / name).write_text(text)
+            sources.append(out / "src" / name)
     plan = arena.to_dict()
     plan["buffers"] = [{"name": b.name, "bytes": b.size, "first": b.first, "last": b.last,
                         "offset": arena.offsets[b.name]} for b in buffers]
     plan["flip_views"] = flip_views(graph)
     plan["tiling"] = "none: whole tensors per kernel call (L1 tiles with DMA double buffers come later)"
     report = _report(graph, plan, srcs.node_weight_bytes, srcs.weight_bytes)
+    if plans:  # --- L1 tiling: per-node tile facts in plan.json and report.json
+        infos = {n.name: c_tiled.tile_info(c_tiled.linear_shape(graph, n), plans[n.name])
+                 for n in graph.nodes if n.name in plans}
+        plan["tiling"] = {"l1_bytes": l1_bytes, "ops": "linear (others whole tensors)", "nodes": infos}
+        report["tiling"] = f"linear nodes in L1 tiles of <= {l1_bytes} bytes, DMA double-buffered"
+        for node in report["nodes"]:
+            if node["name"] in infos:
+                node["tiling"] = {k: infos[node["name"]][k] for k in
+                                  ("n_tiles", "rows_per_tile", "tokens_per_tile", "l1_bytes_used", "dma_bytes")}
     (out / "plan.json").write_text(json.dumps(plan, indent=1))
     (out / "report.json").write_text(json.dumps(report, indent=1))
     graph.save(out)
-    binary = build(out, sources) if compile_binary else None
+    binary = build(out, sources, hal=bool(plans)) if compile_binary else None
     return Artifact(out, sources, binary, plan, report)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgeflow.codegen import c_tiled
 from edgeflow.codegen.c_weights import C_TYPES, WeightsWriter, c_literal, pack_bits
 from edgeflow.errors import EdgeflowError
 from edgeflow.ir.graph import DTYPES, Graph, Node
@@ -135,6 +136,11 @@ def _need(n: Node, lo: int, hi: int | None = None) -> None:
 
 def _linear(e: Emitter, n: Node) -> list[str]:
     _need(n, 5)
+    # --- L1 tiling: compile_host(l1_bytes=...) routes linear nodes through DMA-double-buffered tiles (c_tiled).
+    plan = c_tiled.active_plan(n.name)
+    if plan is not None:
+        return c_tiled.emit_tiled_linear(e, n, plan)
+    # --- end L1 tiling
     t, k = _rows_cols(e.shape(n.inputs[0]))
     o = e.shape(n.inputs[1])[0]
     x, w, b, m, sh = n.inputs

@@ -9,7 +9,7 @@ from typing import Literal
 from edgeflow.errors import EdgeflowError
 
 WEIGHT_BITS = (2, 4, 8)
-REQUANT_BYTES_PER_ROW = 5  # int32 multiplier + int8 shift per output channel
+REQUANT_BYTES_PER_ROW = 8  # int32 multiplier + int32 shift per output channel (the ef_linear_i8 ABI)
 BIAS_BYTES_PER_ROW = 4  # int32 bias per output channel
 
 

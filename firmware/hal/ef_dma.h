@@ -1,0 +1,37 @@
+/* DMA engine interface of the edgeflow HAL: start a copy, wait for it; counters let tests check the schedule. */
+#ifndef EF_DMA_H
+#define EF_DMA_H
+
+#include <stdint.h>
+
+/** Identifies one transfer in flight; 0 is never a valid handle. */
+typedef uint32_t ef_dma_handle_t;
+
+/** What the engine has done since the last ef_dma_reset_stats(). */
+typedef struct {
+    uint32_t starts;        /* ef_dma_start calls */
+    uint32_t waits;         /* ef_dma_wait calls on a transfer in flight */
+    uint64_t bytes;         /* bytes copied by all starts */
+    uint32_t max_in_flight; /* most transfers started and not yet waited at one time */
+    uint32_t errors;        /* waits on a handle not in flight, starts beyond EF_DMA_MAX_IN_FLIGHT */
+} ef_dma_stats_t;
+
+/** Transfers one engine tracks at once (two double buffers x weights + input, with room to spare). */
+#define EF_DMA_MAX_IN_FLIGHT 16
+
+/**
+ * Start copying `bytes` bytes from src (L2/L3) to dst (L1), or back. The buffers must not be touched until
+ * ef_dma_wait on the returned handle. bytes may be 0.
+ */
+ef_dma_handle_t ef_dma_start(void *dst, const void *src, uint32_t bytes);
+
+/** Block until the transfer `h` is complete; every started handle is waited exactly once. */
+void ef_dma_wait(ef_dma_handle_t h);
+
+/** Copy the counters into *out. */
+void ef_dma_get_stats(ef_dma_stats_t *out);
+
+/** Zero the counters (transfers in flight stay in flight). */
+void ef_dma_reset_stats(void);
+
+#endif /* EF_DMA_H */

@@ -1,0 +1,170 @@
+"""L1-tiled linear layers (codegen/c_tiled.py over firmware/hal/ef_dma.h): bit-identical to the untiled build,
+the DMA schedule and byte counts the planner promised, and TilingError when L1 is too small."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeflow.backends.host import CFLAGS, build, compile_host, run_binary
+from edgeflow.codegen import c_tiled
+from edgeflow.ir.from_onnx import load_onnx, quantize_input
+from edgeflow.ir.graph import Graph
+from edgeflow.ir.reference import run
+from edgeflow.plan.tiling import TilingError, schedule
+from edgeflow.resources import firmware_dir
+from edgeflow.target import load_target
+
+from .models import femba_micro_graph
+
+pytestmark = [pytest.mark.c, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc missing")]
+
+N_WINDOWS = 64
+GAP9_L1 = next(m.usable for m in load_target("gap9").memory if m.name == "L1")  # 106496
+# 1024: row tiles and (mostly) token tiles; 4096: row tiles (some token tiles); 16384 and GAP9: one tile each.
+L1_SIZES = (1024, 4096, 16384, GAP9_L1)
+CASES = Path(__file__).resolve().parent.parent / "cases"
+
+
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory) -> Graph:
+    return femba_micro_graph(tmp_path_factory.mktemp("micro"))
+
+
+@pytest.fixture(scope="module")
+def windows(micro) -> np.ndarray:
+    xs = np.random.default_rng(5).standard_normal((N_WINDOWS, 22, 1280)).astype(np.float32)
+    return np.stack([quantize_input(x, micro) for x in xs])
+
+
+@pytest.fixture(scope="module")
+def untiled(micro, windows, tmp_path_factory) -> np.ndarray:
+    art = compile_host(micro, tmp_path_factory.mktemp("untiled"))
+    n_out = int(np.prod(micro.tensors[micro.outputs[0]].shape))
+    got = run_binary(art.binary, windows, n_out)
+    want = np.stack([run(micro, q)[micro.outputs[0]].reshape(-1) for q in windows])
+    assert np.array_equal(got, want)
+    return want
+
+
+@pytest.mark.parametrize("l1", L1_SIZES)
+def test_tiled_micro_bit_identical(micro, windows, untiled, l1, tmp_path):
+    art = compile_host(micro, tmp_path / "b", l1_bytes=l1)
+    got = run_binary(art.binary, windows, untiled.shape[1])
+    assert np.array_equal(got, untiled), f"L1 {l1}: {int((got != untiled).any(1).sum())} windows differ"
+    nodes = art.plan["tiling"]["nodes"]
+    assert set(nodes) == {n.name for n in micro.nodes if n.op == "linear"}
+    assert all(v["l1_bytes_used"] <= l1 for v in nodes.values())
+    if l1 <= 4096:
+        assert min(v["n_tiles"] for v in nodes.values()) > 1
+    if l1 == 1024:
+        assert sum(v["n_token_tiles"] > 1 for v in nodes.values()) >= len(nodes) // 2
+    # plan.json and report.json carry the per-node tiling facts
+    plan = json.loads((tmp_path / "b" / "plan.json").read_text())
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert plan["tiling"]["l1_bytes"] == l1
+    tiled = {n["name"]: n["tiling"] for n in report["nodes"] if "tiling" in n}
+    assert set(tiled) == set(nodes)
+    for name, t in tiled.items():
+        assert t == {k: nodes[name][k] for k in ("n_tiles", "rows_per_tile", "tokens_per_tile", "l1_bytes_used",
+                                                 "dma_bytes")}
+    text = (tmp_path / "b" / "src" / "network.c").read_text()
+    assert text.count("ef_tiled_linear_i8(") == len(nodes) and "ef_linear_i8(" not in text
+
+
+_STEP = re.compile(r"^ef_tiled (\S+) (start|wait|compute) (\d+)$")
+_STATS = re.compile(r"^ef_tiled (\S+) stats starts=(\d+) waits=(\d+) bytes=(\d+) errors=(\d+)$")
+
+
+@pytest.mark.parametrize("l1", (1024, 4096))
+def test_dma_schedule_and_counters(micro, windows, untiled, l1, tmp_path):
+    """One window with EF_DMA_TRACE: per layer the steps are the planner's double-buffer schedule (start k+1
+    before compute k), starts == waits == tiles + input loads, bytes == (weights + params) x token tiles + input."""
+    out = tmp_path / "b"
+    art = compile_host(micro, out, compile_binary=False, l1_bytes=l1)
+    binary = build(out, art.sources, hal=True, extra_cflags=["-DEF_DMA_TRACE"])
+    res = subprocess.run([str(binary)], input=windows[:1].tobytes(), capture_output=True, check=True)
+    assert np.array_equal(np.frombuffer(res.stdout, dtype=np.int32), untiled[0])
+    steps: dict[str, list[tuple[str, int]]] = {}
+    stats: dict[str, tuple[int, ...]] = {}
+    for line in res.stderr.decode().splitlines():
+        if m := _STEP.match(line):
+            steps.setdefault(m[1], []).append((m[2], int(m[3])))
+        elif m := _STATS.match(line):
+            stats[m[1]] = tuple(int(v) for v in m.groups()[1:])
+    nodes = art.plan["tiling"]["nodes"]
+    assert set(steps) == set(stats) == set(nodes)
+    total_tiles = 0
+    for name, info in nodes.items():
+        want = [(s.op, s.tile) for s in schedule(info["n_tiles"])]
+        assert steps[name] == want, name
+        starts, waits, nbytes, errors = stats[name]
+        n = next(n for n in micro.nodes if n.name == name)
+        shape = c_tiled.linear_shape(micro, n)
+        weight_params = shape.n_out * (shape.row_bytes + shape.param_bytes_per_row)
+        assert info["dma_weight_param_bytes"] == weight_params * info["n_token_tiles"]
+        assert starts == waits == info["n_tiles"] + info["n_token_tiles"] == info["dma_starts"], name
+        assert nbytes == info["dma_bytes"] == weight_params * info["n_token_tiles"] + shape.tokens * shape.n_in
+        assert errors == 0
+        total_tiles += info["n_tiles"]
+    assert total_tiles > 2 * len(nodes)
+
+
+def test_l1_too_small_raises(micro, tmp_path):
+    with pytest.raises(TilingError, match=r"smallest tile.*L1 has 128"):
+        compile_host(micro, tmp_path / "b", l1_bytes=128)
+
+
+@pytest.mark.parametrize("l1", (4096, 16384, GAP9_L1))
+def test_golden_mini_tiled(l1, tmp_path):
+    folder = CASES / "femba-mini-w2"
+    graph = load_onnx(folder / "model.onnx")
+    x = np.load(folder / "inputs.npz")["x"]
+    acc = np.load(folder / "outputs.npz")["logits_acc"]
+    art = compile_host(graph, tmp_path / "b", l1_bytes=l1)
+    got = run_binary(art.binary, x, acc.shape[1])
+    assert np.array_equal(got, acc), f"L1 {l1}: {int((got != acc).any(1).sum())} windows differ"
+    print(f"femba-mini L1 {l1}: tiles", {k: v["n_tiles"] for k, v in art.plan["tiling"]["nodes"].items()})
+
+
+_HAL_TEST = r"""
+#include <stdio.h>
+#include <string.h>
+#include "ef_dma.h"
+int main(void)
+{
+    static unsigned char src[100], dst[100];
+    ef_dma_stats_t s;
+    ef_dma_handle_t a, b;
+    memset(src, 7, sizeof src);
+    a = ef_dma_start(dst, src, 60);
+    b = ef_dma_start(dst + 60, src, 40);
+    ef_dma_wait(a);
+    ef_dma_wait(b);
+    ef_dma_wait(b);
+    ef_dma_get_stats(&s);
+    printf("%lu %lu %lu %lu %lu %d\n", (unsigned long)s.starts, (unsigned long)s.waits, (unsigned long)s.bytes,
+           (unsigned long)s.max_in_flight, (unsigned long)s.errors, memcmp(src, dst, sizeof dst) == 0);
+    ef_dma_reset_stats();
+    ef_dma_get_stats(&s);
+    printf("%lu %lu\n", (unsigned long)s.starts, (unsigned long)s.bytes);
+    return 0;
+}
+"""
+
+
+def test_hal_memcpy_counters(tmp_path):
+    hal = firmware_dir() / "hal"
+    (tmp_path / "t.c").write_text(_HAL_TEST)
+    exe = tmp_path / "t"
+    subprocess.run(["gcc", *CFLAGS, "-I", str(hal), str(tmp_path / "t.c"), str(hal / "ef_dma_memcpy.c"), "-o",
+                    str(exe)], check=True)
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "2 2 100 2 1 1"  # the second wait on b is an error, not a wait
+    assert out[1] == "0 0"
