@@ -200,7 +200,11 @@ _C = """\
 #define EF_STEP(L, op, k) ((void)(L), (void)(k))
 #endif
 
-static int32_t ef_l1_words[(EF_L1_BYTES + 3) / 4];  /* stands for the L1 section on the device */
+/* A device build defines EF_L1_DATA as its L1 section attribute, so a plan that does not fit fails to link. */
+#ifndef EF_L1_DATA
+#define EF_L1_DATA
+#endif
+static EF_L1_DATA int32_t ef_l1_words[(EF_L1_BYTES + 3) / 4];
 #define EF_L1 ((uint8_t *)ef_l1_words)
 
 typedef struct {

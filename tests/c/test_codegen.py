@@ -69,7 +69,7 @@ def test_arena_plan_verifies(micro, micro_build):
     assert [n["op"] for n in report["nodes"]] == [n.op for n in micro.nodes]
     assert report["arena_bytes"] == plan["size"] and report["macs"] > 0 and report["weight_bytes"] > 0
     weights = (micro_build.out_dir / "src" / "weights.h").read_text()
-    assert "static const uint8_t ef_w_blocks_0_fwd_q_out_w_packed" in weights
+    assert "static const EF_WEIGHTS_DATA uint8_t ef_w_blocks_0_fwd_q_out_w_packed" in weights
     assert not re.search(r"\b(malloc|float|double)\b", (micro_build.out_dir / "src" / "network.c").read_text())
 
 
