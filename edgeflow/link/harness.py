@@ -1,0 +1,191 @@
+"""The streaming host: recording -> preprocessing -> int8 windows -> device, every answer checked bit for bit
+against the numpy integer reference; per-window JSONL, a summary JSON, optional real-time pacing."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeflow.ir.graph import Graph
+from edgeflow.link.session import LinkError, Session
+
+
+@dataclass
+class StreamConfig:
+    """How to stream: pacing, timeouts, retries, where to write the records."""
+
+    stride_s: float = 5.0            # seconds of recording between window starts (the real-time period)
+    realtime: bool = False           # wait for each window to "arrive" at the recording's own rate
+    timeout_s: float = 5.0           # per attempt
+    retries: int = 5                 # re-sends per window (same seq)
+    max_consecutive_lost: int = 3    # give up the stream after this many windows in a row are lost
+    out_dir: Path | None = None      # windows.jsonl + summary.json
+
+
+@dataclass
+class WindowRecord:
+    """One line of windows.jsonl."""
+
+    index: int
+    seq: int
+    answered: bool
+    match: bool
+    attempts: int
+    latency_s: float | None
+    late: bool
+    prediction: int | None
+    values: list[int] | None
+    expected: list[int]
+    cycles: int | None = None
+    instret: int | None = None
+    replay: bool = False
+    layer_instret: list[int] = field(default_factory=list)
+
+
+def synth_recording(path: Path, duration_s: float, seed: int = 0, abnormal: bool = True) -> Path:
+    """Write a synthetic EEG recording (edgeflow.data.synthetic) as EDF at `path`."""
+    import mne
+
+    from edgeflow.data.synthetic import generate_subject
+
+    raw = generate_subject(seed, abnormal, duration_s=duration_s, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mne.export.export_raw(path, raw, fmt="edf", overwrite=True, verbose="error")
+    return path
+
+
+def load_stream_windows(recording: Path | None, card: str = "femba-mini", stride_s: float | None = None,
+                        n_windows: int | None = None, seed: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
+    """Float windows (N, C, W) of a recording through the card's training preprocessing (MNE read, montage,
+    band-pass, resample, IQR normalisation); without a recording, a synthetic one is written and read back."""
+    from edgeflow.cards import load_card
+    from edgeflow.data.eeg import Preprocess, load_windows
+
+    pp = Preprocess.from_card(load_card(card))
+    if stride_s is not None:
+        from dataclasses import replace
+
+        pp = replace(pp, stride_s=float(stride_s))
+    with tempfile.TemporaryDirectory(prefix="edgeflow-stream-") as tmp:
+        src = recording
+        if src is None:
+            n = n_windows or 8
+            src = synth_recording(Path(tmp) / "synthetic.edf", pp.window_s + (n - 1) * pp.stride_s + 1.0, seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            x = load_windows(src, pp)
+    if n_windows is not None:
+        x = x[:n_windows]
+    meta = {"recording": str(recording) if recording else f"synthetic (seed {seed})", "card": card,
+            "window_s": pp.window_s, "stride_s": pp.stride_s, "sample_rate": pp.sample_rate, "windows": len(x)}
+    return x, meta
+
+
+def _percentile(xs: list[float], q: float) -> float | None:
+    return float(np.percentile(xs, q)) if xs else None
+
+
+def _prediction(values: np.ndarray, graph: Graph) -> int:
+    scale = np.asarray(graph.meta.get("output_scale", 1.0), dtype=np.float64)
+    return int(np.argmax(values.astype(np.float64) * scale))
+
+
+def stream(session: Session, graph: Graph, xq: np.ndarray, cfg: StreamConfig,
+           on_window: Callable[[WindowRecord, dict[str, Any]], None] | None = None) -> tuple[dict, list[WindowRecord]]:
+    """Send each int8 window (N, *input shape) through `session`, check every answer against the reference.
+    Returns (summary, records); writes them to cfg.out_dir when set. Never raises for a lost window: it is
+    recorded (answered False) and the stream goes on, unless max_consecutive_lost windows in a row are lost."""
+    from edgeflow.ir.reference import run
+
+    info = session.info or session.handshake()
+    out_name = graph.outputs[0]
+    records: list[WindowRecord] = []
+    jsonl = None
+    if cfg.out_dir is not None:
+        Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
+        jsonl = open(Path(cfg.out_dir) / "windows.jsonl", "w")  # noqa: SIM115 - closed in finally
+    t0 = time.monotonic()
+    lost_run, aborted = 0, ""
+    try:
+        for i, x in enumerate(xq):
+            seq = (i % 0xEFFF) + 1  # 1 .. 0xEFFF; 0 is the boot INFO's, 0xF000+ are handshakes
+            due = t0 + i * cfg.stride_s
+            if cfg.realtime and (wait := due - time.monotonic()) > 0:
+                time.sleep(wait)
+            expected = np.asarray(run(graph, x)[out_name]).reshape(-1).astype(np.int64)
+            try:
+                ans = session.infer(seq, np.ascontiguousarray(x, dtype=np.int8).tobytes())
+            except LinkError as e:
+                if "model" in str(e) and "flash" in str(e):
+                    raise
+                rec = WindowRecord(i, seq, False, False, session.retries + 1, None, True, None, None,
+                                   expected.tolist())
+                lost_run += 1
+            else:
+                lost_run = 0
+                got = np.asarray(ans.output.values, dtype=np.int64)
+                done = time.monotonic()
+                late = cfg.realtime and done > t0 + (i + 1) * cfg.stride_s
+                rec = WindowRecord(i, seq, True, bool(np.array_equal(got, expected)), ans.attempts, ans.latency_s,
+                                   late, _prediction(got, graph), got.tolist(), expected.tolist(),
+                                   ans.output.cycles, ans.output.instret, ans.output.replay,
+                                   list(ans.output.layer_instret))
+            records.append(rec)
+            if jsonl is not None:
+                jsonl.write(json.dumps(asdict(rec)) + "\n")
+                jsonl.flush()
+            if on_window is not None:
+                on_window(rec, summarize(records, session, cfg, time.monotonic() - t0, len(xq)))
+            if lost_run >= cfg.max_consecutive_lost:
+                aborted = f"{lost_run} windows in a row lost; device not answering"
+                break
+    finally:
+        if jsonl is not None:
+            jsonl.close()
+    summary = summarize(records, session, cfg, time.monotonic() - t0, len(xq))
+    summary["info"] = {"model_hash": info.model_hash.hex(), "input_size": info.input_size,
+                       "output_size": info.output_size, "layers": info.n_layers, "max_payload": info.max_payload}
+    if aborted:
+        summary["aborted"] = aborted
+    if cfg.out_dir is not None:
+        (Path(cfg.out_dir) / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary, records
+
+
+def summarize(records: list[WindowRecord], session: Session, cfg: StreamConfig, wall_s: float,
+              n_total: int) -> dict[str, Any]:
+    """Counts, latency percentiles, device counters, real-time factor and link recovery statistics."""
+    answered = [r for r in records if r.answered]
+    lat = [r.latency_s for r in answered if r.latency_s is not None]
+    instret = [r.instret for r in answered if r.instret is not None and not r.replay]
+    cycles = [r.cycles for r in answered if r.cycles is not None and not r.replay]
+    p50 = _percentile(lat, 50)
+    return {
+        "windows": n_total, "sent": len(records), "answered": len(answered),
+        "matching": sum(r.match for r in answered), "mismatched": sum(not r.match for r in answered),
+        "lost": len(records) - len(answered) + (n_total - len(records)),
+        "duplicated": len(records) - len({r.index for r in records}),
+        "latency_p50_s": p50, "latency_p95_s": _percentile(lat, 95),
+        "instret_per_window": int(np.mean(instret)) if instret else None,
+        "cycles_per_window": int(np.mean(cycles)) if cycles else None,
+        "real_time_factor": (p50 / cfg.stride_s) if p50 is not None else None,
+        "realtime": cfg.realtime, "late_windows": sum(r.late for r in records),
+        "kept_up": (not any(r.late for r in records)) if cfg.realtime else None,
+        "prediction": answered[-1].prediction if answered else None,
+        "wall_s": wall_s, "link": session.stats.to_dict(),
+    }
+
+
+def ok(summary: dict[str, Any]) -> bool:
+    """True when every window was answered, once, bit-exactly."""
+    return (summary["lost"] == 0 and summary["mismatched"] == 0 and summary["duplicated"] == 0
+            and summary["answered"] == summary["windows"])
