@@ -18,7 +18,6 @@ err_console = Console(stderr=True)
 # Commands whose stage has not landed yet: name -> (what it will do, issue that delivers it).
 RESERVED = {
     "flash": ("start the emulated device (QEMU rv32) or flash a board", 6),
-    "stream": ("stream EEG windows to the device and check every answer", 6),
     "demo": ("synthesise, build, flash the emulator, stream, summarise", 6),
     "bench": ("benchmarks: ratios against reference tools in one run", 7),
 }
@@ -230,6 +229,12 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stream(a: argparse.Namespace) -> int:
+    from edgeflow.link.stream_cmd import run
+
+    return run(a, console)
+
+
 def _is_rank0() -> bool:
     import os
 
@@ -361,6 +366,16 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Per-node MACs, weight bytes and the activation arena of a build.")
     ins.add_argument("build_dir", help="a directory written by `edgeflow build`")
     ins.set_defaults(func=cmd_inspect)
+
+    st = sub.add_parser("stream", help="stream EEG windows to the device and check every answer bit for bit",
+                        description="HELLO handshake (refuses a device running another model), then read a "
+                                    "recording through the training preprocessing, quantise each window, send it, "
+                                    "and check the device's answer against the integer reference. Survives link "
+                                    "faults (retries, resyncs); exit code 1 if any answer mismatched or was lost.")
+    from edgeflow.link.stream_cmd import add_arguments as stream_arguments
+
+    stream_arguments(st)
+    st.set_defaults(func=cmd_stream)
 
     for name, (what, _issue) in RESERVED.items():
         r = sub.add_parser(name, help=f"(not yet available) {what}", description=f"{what}. Planned stage.")

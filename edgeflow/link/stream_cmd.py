@@ -1,0 +1,138 @@
+"""`edgeflow stream`: find the port and the build, stream a recording to the device with live progress, summarise."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from edgeflow.errors import EdgeflowError
+
+if TYPE_CHECKING:  # heavy imports stay out of `edgeflow --help`
+    import numpy as np
+
+    from edgeflow.link.harness import WindowRecord
+
+DEVICE_FILE = "device.json"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--build", required=True, help="build directory (graph.json + weights.npz: the reference the "
+                                                  "answers are checked against, and the model hash)")
+    p.add_argument("--port", help="serial port of the device (default: the port `edgeflow flash` wrote to "
+                                  "BUILD/device.json)")
+    p.add_argument("--input", help="recording (EDF/BDF/FIF/BrainVision; default: a synthetic recording)")
+    p.add_argument("--card", default="femba-mini", help="card whose preprocessing to apply (default femba-mini)")
+    p.add_argument("--realtime", action="store_true", help="pace windows at the recording's own rate and report "
+                                                           "whether the device kept up")
+    p.add_argument("--stride", type=float, help="seconds between window starts (default: the card's stride)")
+    p.add_argument("--windows", type=int, help="stream at most N windows (default: all; synthetic: 8)")
+    p.add_argument("--out", help="directory for windows.jsonl and summary.json (default BUILD/stream)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for one answer (default 10)")
+    p.add_argument("--retries", type=int, default=5, help="re-sends of a window before it counts as lost "
+                                                          "(default 5)")
+    p.add_argument("--no-progress", action="store_true", help="no live table")
+
+
+def resolve_port(build: Path, port: str | None) -> str:
+    """--port, else BUILD/device.json's "port" (written by `edgeflow flash`)."""
+    if port:
+        return port
+    f = build / DEVICE_FILE
+    if not f.exists():
+        raise EdgeflowError(f"{build}: no --port given and no {DEVICE_FILE} (start the device with `edgeflow flash` "
+                        "or pass --port)")
+    try:
+        return str(json.loads(f.read_text())["port"])
+    except (ValueError, KeyError, TypeError):
+        raise EdgeflowError(f"{f}: not a device file with a \"port\" field") from None
+
+
+def _fmt_s(v: float | None) -> str:
+    return "-" if v is None else f"{v * 1e3:.1f} ms"
+
+
+def progress_table(s: dict[str, Any], last: WindowRecord | None = None) -> Table:
+    """The live/summary table of a stream."""
+    t = Table(show_header=False, box=None, padding=(0, 2))
+    t.add_row("windows", f"{s['sent']}/{s['windows']} sent, {s['answered']} answered, {s['matching']} matching "
+                         f"bit-exact, {s['mismatched']} mismatched, {s['lost']} lost")
+    t.add_row("latency", f"p50 {_fmt_s(s['latency_p50_s'])}  p95 {_fmt_s(s['latency_p95_s'])}")
+    ins = s["instret_per_window"]
+    t.add_row("device", f"{ins:,} instructions / window" if ins is not None else "-")
+    rtf = s["real_time_factor"]
+    if rtf is not None:
+        keep = "" if s["kept_up"] is None else ("  kept up" if s["kept_up"] else f"  LATE on {s['late_windows']}")
+        t.add_row("real time", f"factor {rtf:.3g} ({1 / rtf:.1f}x faster than real time){keep}" if rtf > 0 else
+                  "-")
+    if s["prediction"] is not None:
+        t.add_row("prediction", f"class {s['prediction']}" + (f" (window {last.index})" if last else ""))
+    link = s["link"]
+    errs = ", ".join(f"{k} {v}" for k, v in link["device_errors"].items()) or "none"
+    t.add_row("link", f"{link['retries']} retries, {link['timeouts']} timeouts, {link['resyncs']} resyncs "
+                      f"({link['resets']} device resets, {link['bad_frames']} bad frames), device errors: {errs}")
+    return t
+
+
+def run(a: argparse.Namespace, console: Console) -> int:
+    from rich.live import Live
+
+    from edgeflow.ir.graph import Graph
+    from edgeflow.link.harness import StreamConfig, load_stream_windows, ok, stream
+    from edgeflow.link.model_info import model_hash
+    from edgeflow.link.session import Session, open_port
+
+    build = Path(a.build)
+    if not (build / "graph.json").exists():
+        raise EdgeflowError(f"{build}: not a build directory (no graph.json); run `edgeflow build` first")
+    port_path = resolve_port(build, a.port)
+    graph = Graph.load(build)
+    shape = tuple(graph.tensors[graph.inputs[0]].shape)
+    x, meta = load_stream_windows(Path(a.input) if a.input else None, a.card, a.stride, a.windows)
+    if tuple(x.shape[1:]) != shape:
+        raise EdgeflowError(f"{meta['recording']}: windows are {list(x.shape[1:])}, model input is {list(shape)} "
+                            f"(card '{a.card}' does not fit this build)")
+    xq = quantized_windows(x, graph)
+    out = Path(a.out) if a.out else build / "stream"
+    cfg = StreamConfig(stride_s=meta["stride_s"], realtime=a.realtime, timeout_s=a.timeout, retries=a.retries,
+                       out_dir=out)
+    port = open_port(port_path)
+    try:
+        session = Session(port, model_hash(build), timeout_s=min(a.timeout, 5.0), retries=a.retries,
+                          name=port_path)
+        info = session.handshake()
+        session.timeout_s = a.timeout
+        console.print(f"device on {port_path}: model {info.model_hash.hex()}, input {list(info.input_shape)} "
+                      f"int8, {info.n_layers} layers; streaming {len(xq)} windows of {meta['recording']}"
+                      + (" in real time" if a.realtime else ""))
+        if a.no_progress:
+            summary, _ = stream(session, graph, xq, cfg)
+        else:
+            with Live(console=console, transient=True, auto_refresh=False) as live:
+                def show(rec: WindowRecord, s: dict[str, Any]) -> None:
+                    live.update(progress_table(s, rec), refresh=True)
+
+                summary, _ = stream(session, graph, xq, cfg, on_window=show)
+    finally:
+        port.close()
+    summary["recording"] = meta
+    summary["port"] = port_path
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    console.print(progress_table(summary))
+    good = ok(summary)
+    verdict = "all answers bit-exact" if good else "FAILED: answers mismatched or lost"
+    console.print(f"{verdict}; per-window records {out / 'windows.jsonl'}, summary {out / 'summary.json'}")
+    if summary.get("aborted"):
+        console.print(f"stream aborted: {summary['aborted']}")
+    return 0 if good else 1
+
+
+def quantized_windows(x: np.ndarray, graph: Any) -> np.ndarray:
+    """int8 codes of float windows with the model's input scale (exactly what the host sends)."""
+    from edgeflow.ir.from_onnx import quantize_input
+
+    return quantize_input(x, graph).reshape(len(x), *graph.tensors[graph.inputs[0]].shape)
