@@ -25,11 +25,12 @@ _PLANS: ContextVar[dict[str, TilePlan] | None] = ContextVar("edgeflow_tile_plans
 
 
 class CLinearShape(LinearShape):
-    """LinearShape with the number of int32 parameter words per row of the C kernel's ABI (bias, m, sh)."""
+    """LinearShape with the number of int32 parameter words per row stored in a tile block (bias, m); the
+    shifts follow as int8."""
 
     @property
     def param_words(self) -> int:
-        return 3 if self.has_bias else 2
+        return 2 if self.has_bias else 1
 
 
 def _align(n: int) -> int:
@@ -77,7 +78,7 @@ def input_loads(plan: TilePlan) -> int:
 def _layout(shape: CLinearShape, plan: TilePlan) -> dict[str, int]:
     """L1 offsets: two slots of [params | weights], input buffer(s), one output tile; total == plan.l1_bytes_used."""
     rows, tokens = plan.rows_per_tile, plan.tokens_per_tile or shape.tokens
-    slot = _align(rows * shape.param_bytes_per_row) + _align(rows * shape.row_bytes)
+    slot = shape.tile_block_bytes(rows, ALIGN)
     in_bufs = 1 if tokens >= shape.tokens else 2
     in_bytes = _align(tokens * shape.n_in)
     out_off = 2 * slot + in_bufs * in_bytes
@@ -94,14 +95,19 @@ def tile_info(shape: CLinearShape, plan: TilePlan) -> dict[str, Any]:
     info.update({"tiles": [[t.row_start, t.rows, t.token_start, t.tokens] for t in plan.tiles],
                  "param_bytes_per_row": shape.param_bytes_per_row, "row_bytes": shape.row_bytes,
                  "dma_bytes": sum(t.dma_bytes for t in plan.tiles),
-                 "dma_weight_param_bytes": shape.n_out * (shape.row_bytes + shape.param_bytes_per_row)
-                 * plan.n_token_tiles,
+                 "dma_weight_param_bytes": sum(shape.tile_block_bytes(t.rows, ALIGN)
+                                               for t in plan.tiles[:plan.n_row_tiles]) * plan.n_token_tiles,
                  "dma_input_bytes": shape.tokens * shape.n_in, "dma_starts": plan.n_tiles + input_loads(plan)})
     return info
 
 
-def _blob(e: Emitter, n: Node, shape: CLinearShape, plan: TilePlan) -> np.ndarray:
-    """Per row tile, contiguous: [bias | m | sh] int32 little-endian, then the packed weight rows."""
+def _pad(a: np.ndarray) -> np.ndarray:
+    return np.concatenate([a, np.zeros(_align(a.size) - a.size, np.uint8)])
+
+
+def _blob(e: Emitter, n: Node, shape: CLinearShape, plan: TilePlan) -> tuple[np.ndarray, list[int]]:
+    """Per row tile, one aligned block: [bias | m] int32 little-endian, int8 shifts, then the packed weight
+    rows; returns the blob and the byte offset of each row tile's block."""
     g = e.graph
     w = g.tensors[n.inputs[1]]
     packed = pack_weights(np.asarray(w.data).reshape(w.shape[0], -1), shape.w_bits)
@@ -113,41 +119,107 @@ def _blob(e: Emitter, n: Node, shape: CLinearShape, plan: TilePlan) -> np.ndarra
         v = np.asarray(g.tensors[name].data).reshape(-1).astype(np.int64)
         if v.size != shape.n_out or v.min() < -(1 << 31) or v.max() >= 1 << 31:
             raise TilingError(f"layer '{n.name}': per-row parameter '{name}' is not {shape.n_out} int32 values")
-        params.append(v.astype("<i4"))
-    parts = []
+        params.append(v)
+    if params[-1].min() < -128 or params[-1].max() > 127:
+        raise TilingError(f"layer '{n.name}': requantization shifts do not fit int8")
+    parts, offsets, off = [], [], 0
     for t in plan.tiles[:plan.n_row_tiles]:
         r0, r1 = t.row_start, t.row_start + t.rows
-        parts += [p[r0:r1].view(np.uint8) for p in params] + [packed[r0:r1].reshape(-1)]
-    return np.concatenate(parts)
+        words = np.concatenate([p[r0:r1].astype("<i4").view(np.uint8) for p in params[:-1]])
+        block = np.concatenate([_pad(words), _pad(params[-1][r0:r1].astype(np.int8).view(np.uint8)),
+                                _pad(packed[r0:r1].reshape(-1))])
+        if block.size != shape.tile_block_bytes(t.rows, ALIGN):
+            raise TilingError(f"layer '{n.name}': tile block {block.size} bytes != planned")
+        parts.append(block)
+        offsets.append(off)
+        off += block.size
+    return np.concatenate(parts), offsets
+
+
+class ExtImage:
+    """The external weight image (L3 / MRAM): tile blobs appended at aligned offsets, written as weights.bin
+    for the device loader and as src/ef_l3_image.c for portable builds (host, QEMU)."""
+
+    def __init__(self) -> None:
+        self.parts: list[np.ndarray] = []
+        self.size = 0
+        self.blobs: dict[str, tuple[int, int]] = {}
+
+    def add(self, name: str, blob: np.ndarray) -> int:
+        off = self.size
+        pad = _align(blob.size) - blob.size
+        self.parts.append(np.concatenate([blob, np.zeros(pad, np.uint8)]))
+        self.size += blob.size + pad
+        self.blobs[name] = (off, int(blob.size))
+        return off
+
+    def data(self) -> np.ndarray:
+        return np.concatenate(self.parts) if self.parts else np.zeros(0, np.uint8)
+
+    def render_c(self) -> str:
+        return ("/* ef_l3_image.c: the external weight image for portable builds (generated by edgeflow). A device\n"
+                " * with real external memory loads weights.bin instead and provides ef_dma_start_ext itself. */\n"
+                "#include <stdint.h>\n\n#include \"ef_dma.h\"\n\n"
+                "#ifndef EF_WEIGHTS_DATA\n#define EF_WEIGHTS_DATA\n#endif\n"
+                + render_array("ef_l3_image", "uint8_t", self.data(), f"{len(self.blobs)} tile blobs, "
+                               f"{self.size} bytes").replace("static const uint8_t", "const EF_WEIGHTS_DATA uint8_t")
+                + "\n#ifndef EF_HAVE_DMA_EXT\n"
+                  "ef_dma_handle_t ef_dma_start_ext(void *dst, uint32_t ext_off, uint32_t bytes)\n{\n"
+                  "    return ef_dma_start(dst, ef_l3_image + ext_off, bytes);\n}\n#endif\n")
+
+
+_EXT: ContextVar[ExtImage | None] = ContextVar("edgeflow_ext_image", default=None)
+
+
+@contextmanager
+def external_weights(image: ExtImage | None) -> Iterator[None]:
+    """While active (image not None), tile blobs go to `image` (streamed from L3) instead of weights.h (L2)."""
+    token = _EXT.set(image)
+    try:
+        yield
+    finally:
+        _EXT.reset(token)
 
 
 def emit_tiled_linear(e: Emitter, n: Node, plan: TilePlan) -> list[str]:
-    """C statements of a tiled linear node; its weight blob, tile table and descriptor go to weights.h."""
+    """C statements of a tiled linear node; its weight blob, tile table and descriptor go to weights.h (or the
+    blob to the external image when external_weights is active)."""
     shape = linear_shape(e.graph, n)
     lay = _layout(shape, plan)
-    blob = _blob(e, n, shape, plan)
+    blob, offsets = _blob(e, n, shape, plan)
     ww = e.weights
     if f'#include "{HEADER}"\n' not in ww.parts:
         ww.parts.append(f'#include "{HEADER}"\n')
-    ident = ww._new_ident(n.name + ".tiles", "plain")
-    ww.parts.append(render_array(ident, "uint8_t", blob, f"{n.name}: {plan.n_row_tiles} row tiles of {shape.n_out} "
-                                 f"rows, each [bias|m|sh int32 LE | packed {shape.w_bits}-bit rows]"))
-    ww.nbytes[ident] = int(blob.size)
-    e.node_weights[ident] = int(blob.size)
+    ext = _EXT.get()
+    if ext is None:
+        ident = ww._new_ident(n.name + ".tiles", "plain")
+        ww.parts.append(render_array(ident, "uint8_t", blob, f"{n.name}: {plan.n_row_tiles} row tiles of "
+                                     f"{shape.n_out} rows, each [bias|m int32 | sh int8 | packed {shape.w_bits}-bit "
+                                     "rows]").replace("static const uint8_t", "static const EF_WEIGHTS_DATA uint8_t"))
+        ww.nbytes[ident] = int(blob.size)
+        e.node_weights[ident] = int(blob.size)
+        blob_ref, ext_off = ident, 0
+    else:
+        ext_off = ext.add(n.name, blob)
+        e.node_weights[n.name + "@L3"] = int(blob.size)
+        blob_ref = "NULL"
     rows = []
     for t in plan.tiles:
         ti = t.token_start // (plan.tokens_per_tile or shape.tokens)
+        ri = t.row_start // plan.rows_per_tile
         load = 1 if t.row_start == 0 and (lay["in_bufs"] == 2 or ti == 0) else 0
-        rows.append(f"{{{t.row_start}, {t.rows}, {t.token_start}, {t.tokens}, {ti % lay['in_bufs']}, {load}}}")
+        rows.append(f"{{{t.row_start}, {t.rows}, {t.token_start}, {t.tokens}, {ti % lay['in_bufs']}, {load}, "
+                    f"{offsets[ri]}, {shape.tile_block_bytes(t.rows, ALIGN)}}}")
     tab = c_ident(n.name, "ef_tt_")
     desc = c_ident(n.name, "ef_tl_")
     ww.parts.append(
         f"/* {n.name}: {plan.n_tiles} tiles ({plan.n_token_tiles} token x {plan.n_row_tiles} row), "
-        f"{plan.tokens_per_tile} tokens x {plan.rows_per_tile} rows, L1 {lay['used']} of {plan.l1_bytes} bytes */\n"
+        f"{plan.tokens_per_tile} tokens x {plan.rows_per_tile} rows, L1 {lay['used']} of {plan.l1_bytes} bytes"
+        f"{'' if ext is None else f', blob streamed from L3 at offset {ext_off}'} */\n"
         f"static const ef_tile_t {tab}[{plan.n_tiles}] = {{\n    " + ",\n    ".join(rows) + "\n};\n"
-        f"static const ef_tiled_linear_t {desc} = {{\"{n.name}\", {ident}, {tab}, {plan.n_tiles}, {shape.n_in}, "
-        f"{shape.n_out}, {shape.w_bits}, {shape.row_bytes}, {shape.param_words}, {{0, {lay['slot1']}}}, "
-        f"{lay['in_off']}, {lay['in_bytes']}, {lay['out_off']}, {lay['used']}}};\n"
+        f"static const ef_tiled_linear_t {desc} = {{\"{n.name}\", {blob_ref}, {ext_off}u, {tab}, {plan.n_tiles}, "
+        f"{shape.n_in}, {shape.n_out}, {shape.w_bits}, {shape.row_bytes}, {int(shape.has_bias)}, "
+        f"{{0, {lay['slot1']}}}, {lay['in_off']}, {lay['in_bytes']}, {lay['out_off']}, {lay['used']}}};\n"
         f"typedef char {desc}_fits_l1[({lay['used']} <= EF_L1_BYTES) ? 1 : -1];\n")
     return [f"ef_tiled_linear_i8(&{desc}, {e.act(n.inputs[0])}, {e.act(n.outputs[0])});"]
 
@@ -160,25 +232,34 @@ _H = """\
 #include <stdint.h>
 
 #define EF_L1_BYTES {l1}  /* L1 budget the tiles were planned for; one static L1 area of this size */
+#define EF_HAS_EXT_IMAGE {ext}  /* 1: some tile blobs are streamed from the external weight image (L3) */
 
 /** One tile: output rows [r0, r0+rn) for tokens [t0, t0+tn); its input sits in L1 input buffer in_slot and
- *  travels (DMA) with this tile when in_load. Weights+params of the tile are one contiguous block. */
+ *  travels (DMA) with this tile when in_load. The tile's parameters + weight rows are one block of bbytes
+ *  bytes at boff in the layer's blob. */
 typedef struct {{
-    int32_t r0, rn, t0, tn, in_slot, in_load;
+    int32_t r0, rn, t0, tn, in_slot, in_load, boff, bbytes;
 }} ef_tile_t;
 
-/** A linear layer cut into tiles; blob holds per row tile [bias | m | sh] int32 then the packed weight rows. */
+/** A linear layer cut into tiles. Its blob is in addressable memory (blob != NULL) or in the external
+ *  weight image at ext_off (blob == NULL: streamed with ef_dma_start_ext). A tile block is
+ *  [bias int32 x rn if has_bias | m int32 x rn | sh int8 x rn, padded to 4 | packed rows, padded to 4]. */
 typedef struct {{
     const char *name;
     const uint8_t *blob;
+    uint32_t ext_off;
     const ef_tile_t *tiles;
-    int32_t n_tiles, n_in, n_out, w_bits, row_bytes, param_words;
+    int32_t n_tiles, n_in, n_out, w_bits, row_bytes, has_bias;
     int32_t slot_off[2];   /* L1 offsets of the two weight+param slots (tile k uses slot k % 2) */
     int32_t in_off, in_bytes, out_off, l1_bytes_used;
 }} ef_tiled_linear_t;
 
 /** y (T, n_out) = linear(x (T, n_in)): start(0); per tile k: wait(k), start(k+1), compute(k) in L1, copy out. */
 void ef_tiled_linear_i8(const ef_tiled_linear_t *L, const int8_t *x, int8_t *y);
+
+/** Run body(ctx, i0, i1) over [0, n) split across the target's cores (serial unless the HAL provides it). */
+typedef void (*ef_range_fn)(void *ctx, int32_t i0, int32_t i1);
+void ef_parallel_for(int32_t n, ef_range_fn body, void *ctx);
 
 #endif /* EF_TILED_H */
 """
@@ -207,17 +288,51 @@ _C = """\
 static EF_L1_DATA int32_t ef_l1_words[(EF_L1_BYTES + 3) / 4];
 #define EF_L1 ((uint8_t *)ef_l1_words)
 
+#ifndef EF_HAVE_PARALLEL_FOR
+/* Portable HALs (host, QEMU) have one core: the whole range on it. The GAP9 HAL forks the cluster team. */
+void ef_parallel_for(int32_t n, ef_range_fn body, void *ctx)
+{
+    if (n > 0)
+        body(ctx, 0, n);
+}
+#endif
+
 typedef struct {
     ef_dma_handle_t w, x;  /* weights+params of the tile; its input (0 when none travels) */
 } ef_tile_dma_t;
 
+/* One tile's compute, split over output rows (each core takes a row range; rows are independent). */
+typedef struct {
+    const int8_t *x;
+    const int32_t *bias, *m;
+    const int8_t *sh;
+    const uint8_t *w;
+    int8_t *out;
+    int32_t n_in, w_bits, row_bytes, rn, tn;
+} ef_tile_job_t;
+
+static void tile_rows(void *ctx, int32_t o0, int32_t o1)
+{
+    const ef_tile_job_t *j = (const ef_tile_job_t *)ctx;
+    int32_t o;
+    for (o = o0; o < o1; ++o) {
+        int32_t sh = j->sh[o];
+        ef_linear_i8(j->x, j->n_in, j->n_in, j->w + (size_t)o * (size_t)j->row_bytes, j->w_bits,
+                     j->bias ? j->bias + o : NULL, j->m + o, &sh, j->out + o, j->rn, 0, j->tn, 0, 1);
+    }
+}
+
 static void tile_start(const ef_tiled_linear_t *L, int32_t k, const int8_t *x, ef_tile_dma_t *h)
 {
     const ef_tile_t *t = &L->tiles[k];
-    int32_t per_row = L->row_bytes + 4 * L->param_words;
+    uint8_t *dst = EF_L1 + L->slot_off[k & 1];
     EF_STEP(L, "start", k);
-    h->w = ef_dma_start(EF_L1 + L->slot_off[k & 1], L->blob + (size_t)t->r0 * (size_t)per_row,
-                        (uint32_t)(t->rn * per_row));
+#if EF_HAS_EXT_IMAGE
+    if (L->blob == NULL)
+        h->w = ef_dma_start_ext(dst, L->ext_off + (uint32_t)t->boff, (uint32_t)t->bbytes);
+    else
+#endif
+        h->w = ef_dma_start(dst, L->blob + t->boff, (uint32_t)t->bbytes);
     h->x = 0u;
     if (t->in_load)
         h->x = ef_dma_start(EF_L1 + L->in_off + t->in_slot * L->in_bytes, x + (ptrdiff_t)t->t0 * L->n_in,
@@ -235,18 +350,25 @@ static void tile_wait(const ef_tiled_linear_t *L, int32_t k, const ef_tile_dma_t
 static void tile_compute(const ef_tiled_linear_t *L, int32_t k, int8_t *y)
 {
     const ef_tile_t *t = &L->tiles[k];
-    const int32_t *p = (const int32_t *)(const void *)(EF_L1 + L->slot_off[k & 1]);
-    const int32_t *bias = L->param_words == 3 ? p : NULL;
-    const int32_t *m = p + (L->param_words - 2) * t->rn;
-    const int32_t *sh = m + t->rn;
-    const uint8_t *w = (const uint8_t *)(const void *)(sh + t->rn);
-    const int8_t *xt = (const int8_t *)(const void *)(EF_L1 + L->in_off + t->in_slot * L->in_bytes);
-    int8_t *out = (int8_t *)(void *)(EF_L1 + L->out_off);
+    const uint8_t *p = EF_L1 + L->slot_off[k & 1];
+    int32_t words = (int32_t)(L->has_bias ? 2 : 1) * t->rn;
+    ef_tile_job_t j;
     int32_t i;
+    j.bias = L->has_bias ? (const int32_t *)(const void *)p : NULL;
+    j.m = (const int32_t *)(const void *)p + (L->has_bias ? t->rn : 0);
+    j.sh = (const int8_t *)(const void *)(p + 4 * words);
+    j.w = p + 4 * words + ((t->rn + 3) & ~3);
+    j.x = (const int8_t *)(const void *)(EF_L1 + L->in_off + t->in_slot * L->in_bytes);
+    j.out = (int8_t *)(void *)(EF_L1 + L->out_off);
+    j.n_in = L->n_in;
+    j.w_bits = L->w_bits;
+    j.row_bytes = L->row_bytes;
+    j.rn = t->rn;
+    j.tn = t->tn;
     EF_STEP(L, "compute", k);
-    ef_linear_i8(xt, L->n_in, L->n_in, w, L->w_bits, bias, m, sh, out, t->rn, 0, t->tn, 0, t->rn);
+    ef_parallel_for(t->rn, tile_rows, &j);
     for (i = 0; i < t->tn; ++i)
-        memcpy(y + (ptrdiff_t)(t->t0 + i) * L->n_out + t->r0, out + (ptrdiff_t)i * t->rn, (size_t)t->rn);
+        memcpy(y + (ptrdiff_t)(t->t0 + i) * L->n_out + t->r0, j.out + (ptrdiff_t)i * t->rn, (size_t)t->rn);
 }
 
 void ef_tiled_linear_i8(const ef_tiled_linear_t *L, const int8_t *x, int8_t *y)
@@ -274,6 +396,6 @@ void ef_tiled_linear_i8(const ef_tiled_linear_t *L, const int8_t *x, int8_t *y)
 """
 
 
-def render_runner(l1_bytes: int) -> tuple[str, str]:
-    """(ef_tiled.h, ef_tiled.c) for an L1 budget of l1_bytes."""
-    return _H.format(l1=l1_bytes), _C
+def render_runner(l1_bytes: int, ext_image: bool = False) -> tuple[str, str]:
+    """(ef_tiled.h, ef_tiled.c) for an L1 budget of l1_bytes (ext_image: blobs streamed from L3 exist)."""
+    return _H.format(l1=l1_bytes, ext=int(ext_image)), _C

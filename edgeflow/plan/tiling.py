@@ -9,7 +9,7 @@ from typing import Literal
 from edgeflow.errors import EdgeflowError
 
 WEIGHT_BITS = (2, 4, 8)
-REQUANT_BYTES_PER_ROW = 8  # int32 multiplier + int32 shift per output channel (the ef_linear_i8 ABI)
+REQUANT_BYTES_PER_ROW = 5  # int32 multiplier + int8 shift per output channel (tile blobs store shifts as int8)
 BIAS_BYTES_PER_ROW = 4  # int32 bias per output channel
 
 
@@ -51,6 +51,17 @@ class LinearShape:
     @property
     def param_bytes_per_row(self) -> int:
         return REQUANT_BYTES_PER_ROW + (BIAS_BYTES_PER_ROW if self.has_bias else 0)
+
+    def param_block_bytes(self, rows: int, align: int = 4) -> int:
+        """Bytes of the parameters of `rows` rows as stored: [bias int32 | m int32] then int8 shifts, each part
+        padded to `align` so the next part and the weight rows start aligned."""
+        words = 2 if self.has_bias else 1
+        return _align(4 * words * rows, align) + _align(rows, align)
+
+    def tile_block_bytes(self, rows: int, align: int = 4) -> int:
+        """Bytes one row tile occupies in the weight blob and moves by DMA: its parameters, then its packed
+        rows, padded so the next tile's block starts aligned."""
+        return self.param_block_bytes(rows, align) + _align(rows * self.row_bytes, align)
 
 
 @dataclass(frozen=True)
@@ -134,8 +145,8 @@ def _linear_breakdown(shape: LinearShape, tokens: int, rows: int, double_buffer:
     in_bufs = 1 if tokens >= shape.tokens else nbuf  # a resident whole input is loaded once
     return {
         "input": in_bufs * _align(tokens * shape.n_in, align),
-        "weights": nbuf * _align(rows * shape.row_bytes, align),
-        "params": nbuf * _align(rows * shape.param_bytes_per_row, align),
+        "weights": nbuf * _align(rows * shape.row_bytes, align),  # + params: one tile_block_bytes per slot
+        "params": nbuf * shape.param_block_bytes(rows, align),
         "output": _align(tokens * rows, align),
     }
 
@@ -186,7 +197,7 @@ def tile_linear(shape: LinearShape, l1_bytes: int, double_buffer: bool = True, a
         for ri in range(n_row_tiles):
             r0 = ri * rows
             rn = min(rows, shape.n_out - r0)
-            dma = rn * (shape.row_bytes + shape.param_bytes_per_row)
+            dma = shape.tile_block_bytes(rn, align)
             if ri == 0 and (token_tiled or ti == 0):
                 dma += tn * shape.n_in  # the (next) input tile travels with the first weight tile
             tiles.append(Tile(len(tiles), r0, rn, t0, tn, dma))

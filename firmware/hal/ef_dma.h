@@ -25,6 +25,13 @@ typedef struct {
  */
 ef_dma_handle_t ef_dma_start(void *dst, const void *src, uint32_t bytes);
 
+/**
+ * Start copying `bytes` bytes at offset ext_off of the external weight image (L3 / MRAM) to dst (L1).
+ * Portable builds implement it over ef_dma_start on an in-memory image (generated ef_l3_image.c); GAP9 with
+ * RAM reads from HyperRAM. Waited with ef_dma_wait like any transfer.
+ */
+ef_dma_handle_t ef_dma_start_ext(void *dst, uint32_t ext_off, uint32_t bytes);
+
 /** Block until the transfer `h` is complete; every started handle is waited exactly once. */
 void ef_dma_wait(ef_dma_handle_t h);
 

@@ -107,7 +107,11 @@ def test_dma_schedule_and_counters(micro, windows, untiled, l1, tmp_path):
         starts, waits, nbytes, errors = stats[name]
         n = next(n for n in micro.nodes if n.name == name)
         shape = c_tiled.linear_shape(micro, n)
-        weight_params = shape.n_out * (shape.row_bytes + shape.param_bytes_per_row)
+        # each row tile's block: [bias|m int32, sh int8, packed rows], parts padded to 4 bytes
+        rt = -(-shape.n_out // info["rows_per_tile"])
+        sizes = [min(info["rows_per_tile"], shape.n_out - r * info["rows_per_tile"]) for r in range(rt)]
+        weight_params = sum(4 * (2 if shape.has_bias else 1) * r + -(-r // 4) * 4 + -(-r * shape.row_bytes // 4) * 4
+                            for r in sizes)
         assert info["dma_weight_param_bytes"] == weight_params * info["n_token_tiles"]
         assert starts == waits == info["n_tiles"] + info["n_token_tiles"] == info["dma_starts"], name
         assert nbytes == info["dma_bytes"] == weight_params * info["n_token_tiles"] + shape.tokens * shape.n_in
