@@ -93,10 +93,11 @@ class FrameError(EdgeflowError):
 
 # ---- COBS ----------------------------------------------------------------------------------------------------
 def cobs_encode(data: bytes) -> bytes:
-    """COBS-encode `data` (no trailing delimiter): the result contains no 0x00 byte."""
+    """COBS-encode `data` (no trailing delimiter): the result contains no 0x00 byte. A run of 254 non-zero
+    bytes ends its block (code 0xFF) without an implied zero; no empty block follows one at the very end."""
     out = bytearray([0])
     code_at, code = 0, 1
-    for b in data:
+    for i, b in enumerate(data):
         if b == 0:
             out[code_at] = code
             code_at, code = len(out), 1
@@ -104,7 +105,7 @@ def cobs_encode(data: bytes) -> bytes:
             continue
         out.append(b)
         code += 1
-        if code == 0xFF:
+        if code == 0xFF and i + 1 < len(data):
             out[code_at] = code
             code_at, code = len(out), 1
             out.append(0)

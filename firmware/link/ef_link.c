@@ -80,10 +80,18 @@ static void enc_close_block(cobs_enc *e)
     e->len++;
 }
 
+/* A block of 254 data bytes (code 0xFF) is closed lazily, when the next byte comes, so that no empty block
+ * follows it at the very end (canonical COBS). */
 static void enc_put(cobs_enc *e, uint8_t b)
 {
     if (e->full) {
         return;
+    }
+    if (e->code == 0xFFu) {
+        enc_close_block(e);
+        if (e->full) {
+            return;
+        }
     }
     if (b == 0u) {
         enc_close_block(e);
@@ -94,9 +102,7 @@ static void enc_put(cobs_enc *e, uint8_t b)
         return;
     }
     e->out[e->len++] = b;
-    if (++e->code == 0xFFu) {
-        enc_close_block(e);
-    }
+    e->code++;
 }
 
 static size_t enc_finish(cobs_enc *e)
