@@ -17,7 +17,9 @@ from edgeflow.codegen.c_network import render_network
 from edgeflow.codegen.c_ops import CodegenError, activation_buffers, check_supported, flip_views
 from edgeflow.ir.graph import DTYPES, Graph, verify
 from edgeflow.plan.arena import plan_arena, verify_arena
+from edgeflow.plan.levels import place
 from edgeflow.resources import firmware_dir
+from edgeflow.target import Target
 
 CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
 BINARY = "firmware"
@@ -91,11 +93,31 @@ def build(out_dir: Path, sources: list[Path], hal: bool = False, extra_cflags: S
     return binary
 
 
+def _stream_bytes(graph: Graph, plans: dict) -> int:
+    """Bytes of all tile blobs (packed rows + per-row params), from the plans alone."""
+    total = 0
+    for n in graph.nodes:
+        if n.name in plans:
+            shape, plan = c_tiled.linear_shape(graph, n), plans[n.name]
+            total += sum(shape.tile_block_bytes(t.rows) for t in plan.tiles[:plan.n_row_tiles])
+    return total
+
+
+def _resident_estimate(graph: Graph, plans: dict) -> int:
+    """Upper estimate of the constants that stay resident (everything not in a tile blob)."""
+    tiled = {t for n in graph.nodes if n.name in plans for t in n.inputs[1:]}
+    return sum(int(np.asarray(t.data).nbytes) for name, t in graph.tensors.items()
+               if t.data is not None and name not in tiled)
+
+
 def compile_host(graph: Graph, out_dir: str | Path, compile_binary: bool = True,
-                 l1_bytes: int | None = None) -> Artifact:
+                 l1_bytes: int | None = None, target: Target | None = None) -> Artifact:
     """Plan, render and (optionally) build the host firmware of `graph` into out_dir (src/, plan.json,
     report.json, graph.json + weights.npz, firmware). With l1_bytes, every linear node runs as L1 tiles
-    DMA-double-buffered (codegen/c_tiled.py); a layer whose smallest tile does not fit raises TilingError."""
+    DMA-double-buffered (codegen/c_tiled.py); a layer whose smallest tile does not fit raises TilingError.
+    With a target, L1 defaults to its usable L1 and the memory levels are planned (plan/levels.py): when the
+    weights do not fit L2 beside the arena, the tile blobs go to an external image (weights.bin and
+    src/ef_l3_image.c) streamed from L3; a model that fits no level raises PlanError."""
     verify(graph)
     check_supported(graph)
     out = Path(out_dir)
@@ -103,32 +125,52 @@ def compile_host(graph: Graph, out_dir: str | Path, compile_binary: bool = True,
     buffers = activation_buffers(graph)
     arena = plan_arena(buffers, alignment=4)
     verify_arena(buffers, arena)
+    if target is not None and l1_bytes is None:
+        l1_bytes = target.l1.usable
     plans = c_tiled.plan_linears(graph, l1_bytes) if l1_bytes is not None else {}
-    with c_tiled.tiled_linears(plans):
+    placement = None
+    if target is not None:
+        l1_peak = max((p.l1_bytes_used for p in plans.values()), default=0)
+        placement = place(target, arena.size, _resident_estimate(graph, plans), _stream_bytes(graph, plans), l1_peak)
+    ext = c_tiled.ExtImage() if placement is not None and placement.external else None
+    with c_tiled.tiled_linears(plans), c_tiled.external_weights(ext):
         srcs = render_network(graph, arena.offsets, arena.size)
+    if placement is not None:  # re-check with the rendered sizes
+        stream = _stream_bytes(graph, plans)
+        resident = srcs.weight_bytes - (0 if ext is not None else stream)
+        placement = place(target, arena.size, resident, stream, placement.l1_peak)
     sources = []
     for name, text in (("network.h", srcs.network_h), ("network.c", srcs.network_c), ("weights.h", srcs.weights_h)):
         (out / "src" / name).write_text(text)
         sources.append(out / "src" / name)
     if plans:  # --- L1 tiling: runner sources
-        for name, text in zip((c_tiled.HEADER, c_tiled.SOURCE), c_tiled.render_runner(int(l1_bytes or 0)), strict=True):
+        runner = c_tiled.render_runner(int(l1_bytes or 0), ext is not None)
+        for name, text in zip((c_tiled.HEADER, c_tiled.SOURCE), runner, strict=True):
             (out / "src" / name).write_text(text)
             sources.append(out / "src" / name)
+    if ext is not None:  # --- weights streamed from L3: the image for the device loader and portable builds
+        (out / "weights.bin").write_bytes(ext.data().tobytes())
+        (out / "src" / "ef_l3_image.c").write_text(ext.render_c())
+        sources.append(out / "src" / "ef_l3_image.c")
     plan = arena.to_dict()
     plan["buffers"] = [{"name": b.name, "bytes": b.size, "first": b.first, "last": b.last,
                         "offset": arena.offsets[b.name]} for b in buffers]
     plan["flip_views"] = flip_views(graph)
-    plan["tiling"] = "none: whole tensors per kernel call (L1 tiles with DMA double buffers come later)"
-    report = _report(graph, plan, srcs.node_weight_bytes, srcs.weight_bytes)
+    plan["tiling"] = "none: whole tensors per kernel call"
+    report = _report(graph, plan, srcs.node_weight_bytes, srcs.weight_bytes + (ext.size if ext is not None else 0))
     if plans:  # --- L1 tiling: per-node tile facts in plan.json and report.json
         infos = {n.name: c_tiled.tile_info(c_tiled.linear_shape(graph, n), plans[n.name])
                  for n in graph.nodes if n.name in plans}
-        plan["tiling"] = {"l1_bytes": l1_bytes, "ops": "linear (others whole tensors)", "nodes": infos}
+        plan["tiling"] = {"l1_bytes": l1_bytes, "ops": "linear (others whole tensors in L2)", "nodes": infos}
         report["tiling"] = f"linear nodes in L1 tiles of <= {l1_bytes} bytes, DMA double-buffered"
         for node in report["nodes"]:
             if node["name"] in infos:
                 node["tiling"] = {k: infos[node["name"]][k] for k in
                                   ("n_tiles", "rows_per_tile", "tokens_per_tile", "l1_bytes_used", "dma_bytes")}
+    if placement is not None:
+        plan["memory"] = report["memory"] = placement.to_dict()
+        if ext is not None:
+            plan["memory"]["external_blobs"] = {k: {"offset": o, "bytes": b} for k, (o, b) in ext.blobs.items()}
     (out / "plan.json").write_text(json.dumps(plan, indent=1))
     (out / "report.json").write_text(json.dumps(report, indent=1))
     graph.save(out)
