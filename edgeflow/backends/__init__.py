@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from edgeflow.backends import host
+from edgeflow.backends import gap9, host
 from edgeflow.backends.host import Artifact
 
-BACKENDS: dict[str, Callable[..., Artifact]] = {"host": host.compile}
+BACKENDS: dict[str, Callable[..., Artifact]] = {
+    "host": host.compile,
+    "gap9": gap9.compile,
+}
 
 __all__ = ["BACKENDS", "Artifact"]

@@ -16,6 +16,7 @@ from edgeflow.codegen import c_tiled
 from edgeflow.codegen.c_network import render_network
 from edgeflow.codegen.c_ops import CodegenError, activation_buffers, check_supported, flip_views
 from edgeflow.ir.graph import DTYPES, Graph, verify
+from edgeflow.passes import run_pipeline
 from edgeflow.plan.arena import plan_arena, verify_arena
 from edgeflow.plan.levels import place
 from edgeflow.resources import firmware_dir
@@ -119,6 +120,7 @@ def compile_host(graph: Graph, out_dir: str | Path, compile_binary: bool = True,
     weights do not fit L2 beside the arena, the tile blobs go to an external image (weights.bin and
     src/ef_l3_image.c) streamed from L3; a model that fits no level raises PlanError."""
     verify(graph)
+    graph = run_pipeline(graph)
     check_supported(graph)
     out = Path(out_dir)
     (out / "src").mkdir(parents=True, exist_ok=True)
@@ -128,23 +130,27 @@ def compile_host(graph: Graph, out_dir: str | Path, compile_binary: bool = True,
     if target is not None and l1_bytes is None:
         l1_bytes = target.l1.usable
     plans = c_tiled.plan_linears(graph, l1_bytes) if l1_bytes is not None else {}
-    placement = None
-    if target is not None:
-        l1_peak = max((p.l1_bytes_used for p in plans.values()), default=0)
-        placement = place(target, arena.size, _resident_estimate(graph, plans), _stream_bytes(graph, plans), l1_peak)
-    ext = c_tiled.ExtImage() if placement is not None and placement.external else None
+    placement, external = None, False
+    l1_peak = max((p.l1_bytes_used for p in plans.values()), default=0)
+    if target is not None:  # decide on an upper estimate of the resident bytes; the real sizes are checked below
+        resident_estimate = _resident_estimate(graph, plans)
+        stream = _stream_bytes(graph, plans)
+        external = arena.size + resident_estimate + stream > target.l2.usable
+    ext = c_tiled.ExtImage() if external else None
     with c_tiled.tiled_linears(plans), c_tiled.external_weights(ext):
         srcs = render_network(graph, arena.offsets, arena.size)
-    if placement is not None:  # re-check with the rendered sizes
+    if target is not None:  # place with the rendered sizes
         stream = _stream_bytes(graph, plans)
         resident = srcs.weight_bytes - (0 if ext is not None else stream)
-        placement = place(target, arena.size, resident, stream, placement.l1_peak)
+        placement = place(target, arena.size, resident, stream, l1_peak, external=external)
     sources = []
     for name, text in (("network.h", srcs.network_h), ("network.c", srcs.network_c), ("weights.h", srcs.weights_h)):
         (out / "src" / name).write_text(text)
         sources.append(out / "src" / name)
     if plans:  # --- L1 tiling: runner sources
-        runner = c_tiled.render_runner(int(l1_bytes or 0), ext is not None)
+        max_block = max(c_tiled.linear_shape(graph, n).tile_block_bytes(plans[n.name].rows_per_tile)
+                        for n in graph.nodes if n.name in plans)
+        runner = c_tiled.render_runner(int(l1_bytes or 0), ext.size if ext is not None else 0, max_block)
         for name, text in zip((c_tiled.HEADER, c_tiled.SOURCE), runner, strict=True):
             (out / "src" / name).write_text(text)
             sources.append(out / "src" / name)

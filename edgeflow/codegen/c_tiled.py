@@ -233,6 +233,8 @@ _H = """\
 
 #define EF_L1_BYTES {l1}  /* L1 budget the tiles were planned for; one static L1 area of this size */
 #define EF_HAS_EXT_IMAGE {ext}  /* 1: some tile blobs are streamed from the external weight image (L3) */
+#define EF_L3_IMAGE_BYTES {ext_bytes}u  /* size of that image (weights.bin) */
+#define EF_MAX_TILE_BLOCK {max_block}  /* largest tile block (params + rows) one DMA moves */
 
 /** One tile: output rows [r0, r0+rn) for tokens [t0, t0+tn); its input sits in L1 input buffer in_slot and
  *  travels (DMA) with this tile when in_load. The tile's parameters + weight rows are one block of bbytes
@@ -396,6 +398,7 @@ void ef_tiled_linear_i8(const ef_tiled_linear_t *L, const int8_t *x, int8_t *y)
 """
 
 
-def render_runner(l1_bytes: int, ext_image: bool = False) -> tuple[str, str]:
-    """(ef_tiled.h, ef_tiled.c) for an L1 budget of l1_bytes (ext_image: blobs streamed from L3 exist)."""
-    return _H.format(l1=l1_bytes, ext=int(ext_image)), _C
+def render_runner(l1_bytes: int, ext_bytes: int = 0, max_block: int = 4) -> tuple[str, str]:
+    """(ef_tiled.h, ef_tiled.c) for an L1 budget of l1_bytes; ext_bytes > 0: tile blobs streamed from an
+    external image of that size; max_block: the largest tile block of the build."""
+    return _H.format(l1=l1_bytes, ext=int(ext_bytes > 0), ext_bytes=ext_bytes, max_block=max(max_block, 4)), _C

@@ -35,9 +35,11 @@ class Placement:
                            for k in self.use}}
 
 
-def place(target: Target, arena_bytes: int, resident_bytes: int, stream_bytes: int, l1_peak: int) -> Placement:
-    """Arena and resident constants in L2; tile blobs in L2 when everything fits, else in the first level after
-    L2 (in target.toml order) that is L2's neighbour and holds them. PlanError names the level that overflows."""
+def place(target: Target, arena_bytes: int, resident_bytes: int, stream_bytes: int, l1_peak: int,
+          external: bool | None = None) -> Placement:
+    """Arena and resident constants in L2; tile blobs in L2 when everything fits (or external is False), else in
+    the first level after L2 (in target.toml order) that is L2's neighbour and holds them (external=True skips
+    L2 for them). PlanError names the level that overflows."""
     l1, l2 = target.l1, target.l2
     if l1_peak > l1.usable:
         raise PlanError(f"target '{target.name}': tiles need {l1_peak} bytes of L1, usable {l1.usable}")
@@ -47,7 +49,10 @@ def place(target: Target, arena_bytes: int, resident_bytes: int, stream_bytes: i
                         f"constants {resident_bytes}), usable {l2.usable}")
     use = {"L1": l1_peak, "L2": base}
     usable = {"L1": l1.usable, "L2": l2.usable}
-    if base + stream_bytes <= l2.usable:
+    if external is not True and (external is False or base + stream_bytes <= l2.usable):
+        if base + stream_bytes > l2.usable:
+            raise PlanError(f"target '{target.name}': L2 needs {base + stream_bytes} bytes (activation arena "
+                            f"{arena_bytes} + constants {resident_bytes + stream_bytes}), usable {l2.usable}")
         use["L2"] += stream_bytes
         return Placement("L2", arena_bytes, resident_bytes, stream_bytes, l1_peak, use, usable)
     tried = [f"L2 ({l2.usable - base} free)"]
