@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from edgeflow.backends import gap9, host
+from edgeflow.backends import gap9, host, rv32_virt
 from edgeflow.backends.host import Artifact
 
 BACKENDS: dict[str, Callable[..., Artifact]] = {
     "host": host.compile,
     "gap9": gap9.compile,
+    "rv32-virt": rv32_virt.compile,
 }
 
 __all__ = ["BACKENDS", "Artifact"]

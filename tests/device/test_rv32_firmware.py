@@ -1,0 +1,89 @@
+"""rv32-virt firmware build: link script sized from target.toml (a plan that does not fit fails at link time with
+one line naming the region), ELF section report, one-line errors for a missing cross compiler / QEMU / firmware."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from edgeflow.backends import BACKENDS
+from edgeflow.backends.rv32_virt import FirmwareError, compile_rv32, layout, render_link_script
+from edgeflow.errors import EdgeflowError
+from edgeflow.ir.from_onnx import load_onnx
+from edgeflow.link import emulator
+
+from .conftest import CASES, need_cross
+
+pytestmark = pytest.mark.device
+
+
+@pytest.fixture(scope="module")
+def micro():
+    return load_onnx(CASES / "femba-micro-w2" / "model.onnx")
+
+
+def _with_level(target, name: str, **changes):
+    levels = tuple(dataclasses.replace(lvl, **changes) if lvl.name == name else lvl for lvl in target.memory)
+    return dataclasses.replace(target, memory=levels)
+
+
+def test_link_script_regions_come_from_target(rv32):
+    text = render_link_script(rv32)
+    lay = layout(rv32)
+    assert re.search(r"@[A-Z0-9_]+@", text) is None
+    assert f"LENGTH = {rv32.l2.size}" in text and f"LENGTH = {rv32.level('L3').size}" in text
+    assert f"LENGTH = {lay['L1_USABLE']}" in text and lay["L1_USABLE"] + lay["STACK_SIZE"] == rv32.l1.size
+    assert lay["L2_ORIGIN"] == 0x8000_0000 < lay["L1_ORIGIN"] < lay["L3_ORIGIN"]
+    small = _with_level(rv32, "L1", size=65536, usable=49152)
+    assert "LENGTH = 49152" in render_link_script(small)
+
+
+def test_registered_backend_builds_firmware_with_section_report(rv32, micro, tmp_path):
+    need_cross()
+    assert "rv32-virt" in BACKENDS
+    art = BACKENDS["rv32-virt"](micro, rv32, tmp_path / "b")
+    assert art.binary == tmp_path / "b" / "firmware.elf" and art.binary.read_bytes()[:4] == b"\x7fELF"
+    fw = art.report["firmware"]
+    assert fw["main"] == "device"
+    assert fw["sections"][".text"] > 0 and fw["sections"][".weights"] > 0 and fw["sections"][".l2"] > 0
+    assert fw["regions"]["L1"]["used"] <= fw["regions"]["L1"]["size"] == layout(rv32)["L1_USABLE"]
+    assert (tmp_path / "b" / "src" / "ef_model_info.h").exists() and (tmp_path / "b" / "link.ld").exists()
+
+
+def test_l2_too_small_fails_at_link_time(rv32, micro, tmp_path):
+    need_cross()
+    tiny = _with_level(rv32, "L2", size=32768, usable=32768)
+    with pytest.raises(FirmwareError) as info:
+        compile_rv32(micro, tiny, tmp_path / "b")
+    msg = str(info.value)
+    assert "\n" not in msg and "region L2" in msg and "overflowed by" in msg and "target.toml" in msg, msg
+
+
+def test_l1_plan_larger_than_region_fails_at_link_time(rv32, micro, tmp_path):
+    need_cross()
+    with pytest.raises(FirmwareError) as info:   # tiles planned for more L1 than the region holds
+        compile_rv32(micro, rv32, tmp_path / "b", l1_bytes=rv32.l1.usable + 8192)
+    msg = str(info.value)
+    assert "\n" not in msg and "region L1" in msg and "overflowed by 8192 bytes" in msg, msg
+
+
+def test_missing_cross_compiler_names_the_package(rv32, micro, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(FirmwareError) as info:
+        compile_rv32(micro, rv32, tmp_path / "b")
+    assert "gcc-riscv64-unknown-elf" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_qemu_and_missing_firmware_are_one_line(tmp_path, monkeypatch):
+    with pytest.raises(EdgeflowError) as info:
+        emulator.start(tmp_path)                  # no firmware.elf here
+    if "not found on PATH" not in str(info.value):
+        assert "firmware.elf" in str(info.value) and "\n" not in str(info.value)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(EdgeflowError) as info:
+        emulator.start(tmp_path)
+    assert "qemu-system-misc" in str(info.value) and "\n" not in str(info.value)
+    assert emulator.stop(Path(tmp_path)) is False

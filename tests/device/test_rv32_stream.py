@@ -1,0 +1,82 @@
+"""The emulated device: firmware.elf (generated network + kernels + link + device main loop) on QEMU virt rv32,
+fed windows of an EDF recording over the pty by the streaming host; every answer bit-identical to the reference."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from edgeflow.backends.rv32_virt import compile_rv32
+from edgeflow.ir.from_onnx import load_onnx
+from edgeflow.link import emulator
+from edgeflow.link.harness import StreamConfig, ok, stream
+from edgeflow.link.model_info import model_hash
+from edgeflow.link.protocol import FrameReader, Info, MsgType
+from edgeflow.link.session import Session, open_port
+from edgeflow.link.stream_cmd import quantized_windows
+
+from .conftest import CASES, N_WINDOWS, need_cross, need_qemu
+
+pytestmark = pytest.mark.device
+
+
+@pytest.mark.parametrize("case", ["femba-micro-w2", "femba-mini-w2"])
+def test_qemu_answers_bit_exact_on_edf_windows(case, rv32, eeg_windows, tmp_path):
+    need_cross()
+    need_qemu()
+    graph = load_onnx(CASES / case / "model.onnx")
+    build = tmp_path / "build"
+    compile_rv32(graph, rv32, build)
+    xq = quantized_windows(eeg_windows, graph)
+    dev = emulator.start(build)
+    try:
+        assert emulator.load(build) == dev and dev.alive()
+        port = open_port(dev.port)
+        try:
+            session = Session(port, model_hash(graph), timeout_s=30.0, retries=2, name=dev.port)
+            summary, records = stream(session, graph, xq, StreamConfig(timeout_s=30.0, out_dir=tmp_path / "s"))
+        finally:
+            port.close()
+    finally:
+        assert emulator.stop(build)
+    assert not dev.alive() and emulator.load(build) is None
+    assert ok(summary), summary
+    assert summary["matching"] == N_WINDOWS and summary["link"]["retries"] == 0
+    # -icount shift=0: cycles == retired instructions; per-layer counts add up to (almost) the whole window
+    for r in records:
+        assert r.cycles == r.instret > 0
+        assert 0.95 * r.instret <= sum(r.layer_instret) <= r.instret
+
+
+def _boot_info(port, timeout_s: float = 10.0) -> Info:
+    """Read the port until the firmware's boot INFO (seq 0, reason 0) arrives."""
+    reader, deadline = FrameReader(), time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for f in reader.feed(port.read(max(1, port.in_waiting))):
+            if f.type == MsgType.INFO and f.seq == 0:
+                return Info.unpack(f.payload)
+    raise AssertionError(f"no boot INFO within {timeout_s} s")
+
+
+def test_reset_restarts_the_firmware_on_the_same_pty(rv32, tmp_path):
+    need_cross()
+    need_qemu()
+    graph = load_onnx(CASES / "femba-micro-w2" / "model.onnx")
+    compile_rv32(graph, rv32, tmp_path)
+    x = quantized_windows(np.zeros((1, 22, 1280)), graph)[0].tobytes()
+    with emulator.running(tmp_path / "firmware.elf") as dev:
+        port = open_port(dev.port)
+        try:
+            session = Session(port, model_hash(graph), timeout_s=30.0, retries=2, name=dev.port)
+            first = session.infer(1, x)
+            assert first.output.windows_run == 1 and port.in_waiting == 0
+            dev.reset()                       # returns once QEMU reports the board reset
+            boot = _boot_info(port)
+            assert boot.reason == 0 and boot.model_hash == model_hash(graph)
+            session.handshake()
+            again = session.infer(2, x)       # a fresh boot: .bss zeroed, counting from 1 again
+            assert again.output.windows_run == 1 and again.output.values == first.output.values
+        finally:
+            port.close()
