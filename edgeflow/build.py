@@ -69,14 +69,35 @@ def check_against_reference(graph, binary: Path, windows: np.ndarray) -> dict:
 
 
 def render_report(report: dict, title: str) -> Table:
-    """Per-node MACs and weight bytes, with totals and the arena."""
+    """Per-node MACs, weight bytes, L1 tiles and outputs, with totals, the arena and memory by level."""
     t = Table(title=title)
-    for col in ("#", "node", "op", "MACs", "weight bytes", "output bytes"):
+    for col in ("#", "node", "op", "MACs", "weight bytes", "L1 tiles", "output bytes"):
         t.add_column(col, justify="right" if col not in ("node", "op") else "left")
     for n in report.get("nodes", []):
+        tiles = n.get("tiling")
         t.add_row(str(n["index"]), n["name"], n["op"], f"{n['macs']:,}", f"{n['weight_bytes']:,}",
+                  f"{tiles['n_tiles']} x {tiles['l1_bytes_used']:,} B" if tiles else "",
                   f"{n['output_bytes']:,}")
     t.add_section()
-    t.add_row("", "total", "", f"{report.get('macs', 0):,}", f"{report.get('weight_bytes', 0):,}",
+    t.add_row("", "total", "", f"{report.get('macs', 0):,}", f"{report.get('weight_bytes', 0):,}", "",
               f"arena {report.get('arena_bytes', 0):,}")
+    return t
+
+
+def render_memory(report: dict) -> Table | None:
+    """Memory by level (used / usable / fits) and where the weights live; None for builds without a plan."""
+    mem = report.get("memory")
+    if not mem:
+        return None
+    t = Table(title=f"memory by level (weights streamed from {mem['weights_level']})"
+              if mem["weights_level"] != "L2" else "memory by level (weights resident in L2)")
+    for col in ("level", "holds", "used bytes", "usable bytes", "fits"):
+        t.add_column(col, justify="left" if col in ("level", "holds") else "right")
+    wl = mem["weights_level"]
+    holds = {"L1": "largest layer's tiles + double buffers",
+             "L2": "activation arena + constants" + (" + weights" if wl == "L2" else "")}
+    if wl != "L2":
+        holds[wl] = "weights (tile blobs, streamed)"
+    for name, v in mem["levels"].items():
+        t.add_row(name, holds.get(name, ""), f"{v['used']:,}", f"{v['usable']:,}", "yes" if v["fits"] else "NO")
     return t

@@ -180,37 +180,61 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def cmd_build(a: argparse.Namespace) -> int:
-    from edgeflow.build import build, render_report
+    from edgeflow.build import build, render_memory, render_report
     from edgeflow.cards import load_card
 
     card = load_card(a.card)
     out = Path(a.out) if a.out else Path("build") / f"{card.name}-{a.target}"
+    windows = None
+    tmp_onnx = None
     if a.onnx:
         onnx_path = Path(a.onnx)
     else:
         from edgeflow.export.onnx import export_qcdq
-        from edgeflow.quant.qat import load_quant, load_splits
 
-        if not a.ckpt:
-            from edgeflow.errors import CardError
+        if a.init == "random":
+            from edgeflow.quant.ptq import untrained_quant_model
 
-            raise CardError("give --onnx MODEL.onnx or --ckpt QUANT.pt (from `edgeflow quantize`)")
-        model, _ = load_quant(card, Path(a.ckpt))
-        onnx_path = out.parent / f".{out.name}.model.onnx"
-        export_qcdq(model, load_splits(card)["test"].x[:1], onnx_path, form="scan")
-    windows = None
-    if a.check:
+            with console.status(f"calibrating an untrained {a.weights}-bit {card.name} ..."):
+                model, x = untrained_quant_model(card, a.weights)
+            if a.check:
+                import numpy as np
+
+                windows = np.random.default_rng(7).standard_normal((a.check, *x.shape[1:])).astype(np.float32)
+        else:
+            from edgeflow.quant.qat import load_quant
+
+            if not a.ckpt:
+                from edgeflow.errors import CardError
+
+                raise CardError("give --onnx MODEL.onnx, --ckpt QUANT.pt (from `edgeflow quantize`), or --init random")
+            model, _ = load_quant(card, Path(a.ckpt))
+            x = None
+        tmp_onnx = onnx_path = out.parent / f".{out.name}.model.onnx"
+        onnx_path.parent.mkdir(parents=True, exist_ok=True)
+        with console.status(f"exporting {card.name} to QCDQ ONNX ..."):
+            if x is None:
+                from edgeflow.quant.qat import load_splits
+
+                x = load_splits(card)["test"].x[:1]
+            export_qcdq(model, x[:1], onnx_path, form="scan")
+    if a.check and windows is None:
         from edgeflow.quant.qat import load_splits
 
         windows = load_splits(card)["test"].x[: a.check]
-    with console.status(f"building {card.name} for {a.target} ..."):
-        report = build(onnx_path, a.target, out, windows)
-    if not a.onnx:
-        onnx_path.unlink(missing_ok=True)
+    try:
+        with console.status(f"building {card.name} for {a.target} (lower, plan, render, compile) ..."):
+            report = build(onnx_path, a.target, out, windows)
+    finally:
+        if tmp_onnx is not None:
+            tmp_onnx.unlink(missing_ok=True)
     console.print(render_report(report, f"{card.name} -> {a.target}"))
+    mem = render_memory(report)
+    if mem is not None:
+        console.print(mem)
     chk = report.get("check")
     if chk:
-        console.print(f"built binary bit-exact with the reference on {chk['windows']} windows")
+        console.print(f"built code bit-exact with the reference on {chk['windows']} windows")
     console.print(f"build directory {out}")
     return 0
 
@@ -218,7 +242,7 @@ def cmd_build(a: argparse.Namespace) -> int:
 def cmd_inspect(a: argparse.Namespace) -> int:
     import json
 
-    from edgeflow.build import render_report
+    from edgeflow.build import render_memory, render_report
     from edgeflow.errors import EdgeflowError
 
     rep = Path(a.build_dir) / "report.json"
@@ -226,6 +250,9 @@ def cmd_inspect(a: argparse.Namespace) -> int:
         raise EdgeflowError(f"{a.build_dir}: not a build directory (no report.json); run `edgeflow build` first")
     report = json.loads(rep.read_text())
     console.print(render_report(report, f"{a.build_dir} ({report.get('target', '?')})"))
+    mem = render_memory(report)
+    if mem is not None:
+        console.print(mem)
     return 0
 
 
@@ -353,11 +380,18 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="compile a quantized model: ONNX -> integer IR -> memory plan -> C",
                        description="Compile a quantized model for a target into build/<card>-<target>/ "
                                    "(model.onnx, graph.json, plan.json, src/, firmware, report.json). The folder "
-                                   "appears only when the build is complete. Targets with a backend today: host.")
-    b.add_argument("--target", default="host", help="target (default host; gap9/rv32-virt not yet)")
+                                   "appears only when the build is complete. Targets: host (native gcc), gap9 "
+                                   "(GAP SDK project; L1 tiles with double-buffered DMA, weights in L2 or streamed "
+                                   "from L3; also built here through the portable HAL so --check proves it), "
+                                   "rv32-virt (firmware.elf for the emulated RISC-V board, see `edgeflow flash`).")
+    b.add_argument("--target", default="host", help="host, gap9 or rv32-virt (default host)")
     b.add_argument("--card", default="femba-mini", help="model card (default femba-mini)")
     b.add_argument("--onnx", help="QCDQ ONNX from `edgeflow export`")
     b.add_argument("--ckpt", help="quantized checkpoint (exported on the fly when --onnx is not given)")
+    b.add_argument("--init", choices=("ckpt", "random"), default="ckpt",
+                   help="'random': an untrained, calibrated model of the card (sizes and plans are real, answers "
+                        "are not) - e.g. femba-tiny, which ships no checkpoint")
+    b.add_argument("--weights", type=int, default=2, help="weight bits with --init random (default 2)")
     b.add_argument("--out", help="build directory (default build/<card>-<target>)")
     b.add_argument("--check", type=int, default=0,
                    help="run the built binary on N test windows and require bit-exact agreement with the reference")

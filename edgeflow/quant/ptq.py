@@ -94,3 +94,20 @@ def scan_inputs(model: nn.Module, x: np.ndarray) -> list[tuple[np.ndarray, ...]]
         for mixer, _ in hooks:
             del mixer.scan_inputs  # drop the instance attribute: the class method is visible again
     return [captured[i] for i in range(len(hooks))]
+
+
+def untrained_quant_model(card: ModelCard, bits: int, n_calib: int = 4, seed: int = 1) -> tuple[nn.Module, np.ndarray]:
+    """A randomly initialised quantized model of `card`, calibrated on unit-variance random windows (the scale of
+    IQR-normalised EEG): for planning and compiling a model whose checkpoint is not at hand (its answers are
+    meaningless, its sizes and cycle counts are real). Returns (model, windows)."""
+    from edgeflow.nn import build_model
+    from edgeflow.quant.layers import QuantPolicy
+    from edgeflow.quant.qfemba import load_float_weights
+
+    torch.manual_seed(seed)
+    q = build_quant_model(card, QuantPolicy.from_card(card, bits))
+    load_float_weights(q, build_model(card).state_dict(), "random init")
+    shape = (n_calib, card.input.n_channels, card.input.window_samples)
+    x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    calibrate(q, x)
+    return q, x

@@ -36,9 +36,9 @@ def test_build_layout_and_bit_exact_check(onnx_file, tmp_path):
 
 
 def test_failed_build_leaves_no_directory(onnx_file, tmp_path):
-    out = tmp_path / "build" / "x-gap9"
-    with pytest.raises(BuildError, match="target 'gap9' has no backend yet"):
-        build(onnx_file, "gap9", out)
+    out = tmp_path / "build" / "x-jetson"
+    with pytest.raises(BuildError, match="target 'jetson' has no backend yet"):
+        build(onnx_file, "jetson", out)
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(onnx_file.read_bytes()[:1000])  # truncated
     with pytest.raises(Exception, match="bad.onnx"):
@@ -71,3 +71,17 @@ def test_backend_failure_midway_removes_partial_output(onnx_file, tmp_path, monk
     with pytest.raises(BuildError, match="layer 'x'"):
         build(onnx_file, "host", out)
     assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+def test_cli_build_gap9_untrained_card_with_check_then_inspect(tmp_path, capsys):
+    out = tmp_path / "g"
+    assert main(["build", "--target", "gap9", "--card", "femba-micro", "--init", "random", "--check", "2",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "bit-exact with the reference on 2 windows" in text and "memory by level" in text
+    report = json.loads((out / "report.json").read_text())
+    assert report["target"] == "gap9" and report["check"]["bit_exact"]
+    assert all(v["fits"] for v in report["memory"]["levels"].values())
+    assert (out / "src" / "Makefile").exists() and not list(tmp_path.glob(".g*"))
+    assert main(["inspect", str(out)]) == 0
+    assert "L1" in capsys.readouterr().out
