@@ -11,7 +11,7 @@ import numpy as np
 
 from edgeflow.codegen.c_weights import c_ident, pack_bits, render_array
 from edgeflow.ir.graph import Graph, Node
-from edgeflow.ir.ops import pack_weights
+from edgeflow.ir.ops import TERNARY, is_ternary, pack_weights
 from edgeflow.plan.tiling import LinearShape, TilePlan, TilingError, tile_linear
 
 if TYPE_CHECKING:
@@ -46,8 +46,10 @@ def linear_shape(graph: Graph, n: Node) -> CLinearShape:
     w = graph.tensors[n.inputs[1]]
     if graph.tensors[n.outputs[0]].dtype != "int8":
         raise TilingError(f"node '{n.name}' (linear): tiled output must be int8")
-    return CLinearShape(n.name, tokens, n_in, int(w.shape[0]), pack_bits(w.bits),
-                        graph.tensors[n.inputs[2]].data is not None)
+    bits = pack_bits(w.bits)
+    if bits == 2 and w.data is not None and is_ternary(w.data):
+        bits = TERNARY  # 2-bit narrow range: five weights a byte instead of four
+    return CLinearShape(n.name, tokens, n_in, int(w.shape[0]), bits, graph.tensors[n.inputs[2]].data is not None)
 
 
 def plan_linears(graph: Graph, l1_bytes: int) -> dict[str, TilePlan]:

@@ -36,6 +36,10 @@ from edgeflow.quant.intscan import ScanConsts, ScanQuant, int_scan
 # * Weights are integer values (O, n_in) here; the device stores them packed (`pack_weights`).
 
 WEIGHT_BITS = (2, 4, 8)
+#: Storage code of ternary weights (2-bit narrow range, values -1..1) packed five to a byte in base 3:
+#: byte = sum_k (w_k + 1) * 3^k, k = 0..4 (first element least significant); ~1.6 bits per weight.
+TERNARY = 1
+PACK_CODES = (TERNARY, *WEIGHT_BITS)
 ADD_M_LIMIT = 1 << 30            # add_requant multipliers M_j < 2^30
 ADD_MAX_INPUTS = 64              # keeps sum_j |x_j M_j| < 2^43, far inside int64
 
@@ -43,10 +47,24 @@ ADD_MAX_INPUTS = 64              # keeps sum_j |x_j M_j| < 2^43, far inside int6
 # ---- weight packing ------------------------------------------------------------------------------------
 
 def row_bytes(n_in: int, bits: int) -> int:
-    """Bytes of one packed weight row: ceil(n_in * bits / 8) (C: ef_row_bytes)."""
-    if bits not in WEIGHT_BITS:
-        raise ValueError(f"weight bits must be one of {WEIGHT_BITS}, got {bits}")
-    return (n_in * bits + 7) // 8
+    """Bytes of one packed weight row: ceil(n_in * bits / 8), or ceil(n_in / 5) for TERNARY (C: ef_row_bytes)."""
+    if bits not in PACK_CODES:
+        raise ValueError(f"weight bits must be one of {PACK_CODES}, got {bits}")
+    return (n_in + 4) // 5 if bits == TERNARY else (n_in * bits + 7) // 8
+
+
+def is_ternary(w_int: ArrayLike) -> bool:
+    """True when every weight is -1, 0 or 1 (2-bit narrow range), so TERNARY packing holds it exactly."""
+    w = np.asarray(w_int)
+    return bool(w.size) and int(w.min()) >= -1 and int(w.max()) <= 1
+
+
+def _pack_ternary(w: NDArray[np.integer]) -> NDArray[np.uint8]:
+    n_out, n_in = w.shape
+    nb = row_bytes(n_in, TERNARY)
+    digits = np.zeros((n_out, nb * 5), dtype=np.int64)  # padding digit 0 = weight -1, never read
+    digits[:, :n_in] = w.astype(np.int64) + 1
+    return (digits.reshape(n_out, nb, 5) * 3 ** np.arange(5)).sum(axis=2).astype(np.uint8)
 
 
 def pack_weights(w_int: ArrayLike, bits: int) -> NDArray[np.uint8]:
@@ -59,6 +77,10 @@ def pack_weights(w_int: ArrayLike, bits: int) -> NDArray[np.uint8]:
     w = np.asarray(w_int)
     if w.ndim != 2 or not np.issubdtype(w.dtype, np.integer):
         raise ValueError(f"pack_weights takes integer weights (O, n_in), got {w.dtype} {w.shape}")
+    if bits == TERNARY:
+        if w.size and not is_ternary(w):
+            raise ValueError(f"ternary weights must be in [-1, 1], got [{w.min()}, {w.max()}]")
+        return _pack_ternary(w)
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     if w.size and (w.min() < lo or w.max() > hi):
         raise ValueError(f"{bits}-bit weights must be in [{lo}, {hi}], got [{w.min()}, {w.max()}]")
@@ -78,6 +100,9 @@ def unpack_weights(packed: ArrayLike | bytes, bits: int, n_in: int) -> NDArray[n
     nb = row_bytes(n_in, bits)
     raw = np.frombuffer(packed, dtype=np.uint8) if isinstance(packed, bytes | bytearray) else packed
     p = np.asarray(raw, dtype=np.uint8).reshape(-1, nb)
+    if bits == TERNARY:
+        digits = (p[:, :, None].astype(np.int64) // 3 ** np.arange(5)) % 3
+        return (digits.reshape(p.shape[0], nb * 5)[:, :n_in] - 1).astype(np.int8)
     per = 8 // bits
     shifts = (np.arange(per, dtype=np.uint8) * bits).astype(np.uint8)
     field = ((p[:, :, None] >> shifts) & ((1 << bits) - 1)).astype(np.int16).reshape(p.shape[0], nb * per)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from edgeflow.errors import EdgeflowError
 
-WEIGHT_BITS = (2, 4, 8)
+WEIGHT_BITS = (1, 2, 4, 8)  # storage codes: 1 = ternary, five weights a byte (edgeflow.ir.ops.TERNARY)
 REQUANT_BYTES_PER_ROW = 5  # int32 multiplier + int8 shift per output channel (tile blobs store shifts as int8)
 BIAS_BYTES_PER_ROW = 4  # int32 bias per output channel
 
@@ -46,6 +46,8 @@ class LinearShape:
     @property
     def row_bytes(self) -> int:
         """Bytes of one packed weight row, padded to a whole byte so a row tile can be DMA'd alone."""
+        if self.w_bits == 1:
+            return _ceil_div(self.n_in, 5)
         return _ceil_div(self.n_in * self.w_bits, 8)
 
     @property

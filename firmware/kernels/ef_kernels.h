@@ -39,17 +39,21 @@ static inline int8_t ef_requant8(int32_t acc, int32_t m, int32_t sh)
     return ef_sat8(ef_rshift_round((int64_t)acc * (int64_t)m, sh));
 }
 
-/** Bytes of one packed weight row of n elements at `bits` (2, 4 or 8). */
+/** Storage code of ternary weights (-1..1) packed five to a byte in base 3 (byte = sum (w_k + 1) 3^k). */
+#define EF_TERNARY 1
+
+/** Bytes of one packed weight row of n elements at `bits` (2, 4 or 8), or EF_TERNARY (ceil(n / 5)). */
 static inline int32_t ef_row_bytes(int32_t n, int32_t bits)
 {
-    return (n * bits + 7) / 8;
+    return bits == EF_TERNARY ? (n + 4) / 5 : (n * bits + 7) / 8;
 }
 
 /* ---- linear (ef_linear.c) ----------------------------------------------------------------------- */
 
 /**
  * y[t, o] = requant(sum_i x[t, i] * w[o, i] + bias[o], m[o], sh[o]) for t in [t0, t1), o in [o0, o1).
- * x row t at x + t * x_stride (n_in int8); w row o at w + o * ef_row_bytes(n_in, w_bits), w_bits 2/4/8;
+ * x row t at x + t * x_stride (n_in int8); w row o at w + o * ef_row_bytes(n_in, w_bits), w_bits 2/4/8 or
+ * EF_TERNARY;
  * bias may be NULL; y[t, o] at y[t * y_stride + o]. bias, m, sh are indexed by o.
  */
 void ef_linear_i8(const int8_t *x, int32_t x_stride, int32_t n_in,

@@ -92,7 +92,21 @@ def test_pack_layout_and_roundtrip():
     assert ops.row_bytes(385, 2) == 97
 
 
-@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_ternary_pack_layout_and_roundtrip():
+    # five weights a byte, base 3, first weight least significant: [1, -1, 0, 1, 1] -> 2 + 0 + 9 + 54 + 162
+    assert ops.pack_weights(np.array([[1, -1, 0, 1, 1, -1]]), ops.TERNARY).tolist() == [[227, 0]]
+    r = rng(12)
+    for n_in in (385, 1540, 25, 1, 4, 5, 6):
+        w = r.integers(-1, 2, size=(9, n_in))
+        p = ops.pack_weights(w, ops.TERNARY)
+        assert p.shape == (9, -(-n_in // 5)) == (9, ops.row_bytes(n_in, ops.TERNARY))
+        assert int(p.max()) < 243 and np.array_equal(ops.unpack_weights(p.tobytes(), ops.TERNARY, n_in), w)
+    assert ops.row_bytes(385, ops.TERNARY) == 77 and ops.is_ternary(w) and not ops.is_ternary(w - 1)
+    with pytest.raises(ValueError, match="ternary"):
+        ops.pack_weights(np.array([[-2, 0]]), ops.TERNARY)
+
+
+@pytest.mark.parametrize("bits", [ops.TERNARY, 2, 4, 8])
 @pytest.mark.parametrize("shape", [(80, 385, 7), (1, 57, 7), (5, 3, 7), (17, 1540, 13)])
 def test_linear(kernels, bits, shape):
     n_t, n_in, n_out = shape
@@ -100,10 +114,11 @@ def test_linear(kernels, bits, shape):
     pad_x, pad_y = 5, 3                                    # strided rows inside wider buffers
     xbuf = codes(r, (n_t, n_in + pad_x))
     x = xbuf[:, :n_in]
-    w = r.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=(n_out, n_in))
+    w = (r.integers(-1, 2, size=(n_out, n_in)) if bits == ops.TERNARY
+         else r.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=(n_out, n_in)))
     wp = ops.pack_weights(w, bits)
     bias = r.integers(-5000, 5000, n_out).astype(np.int32)
-    m, sh = mults(r, n_out, 1e-5, 0.5)
+    m, sh = mults(r, n_out, 1e-5, 4.0 if bits == ops.TERNARY else 0.5)  # ternary sums are smaller: saturate too
     for b in (bias, None):
         want = ops.linear(x, w, b, m, sh)
         assert (want == 127).any() or (want == -128).any() or n_t * n_out < 40
@@ -120,13 +135,14 @@ def test_linear(kernels, bits, shape):
 
 
 @settings(max_examples=60, deadline=None)
-@given(n_t=st.integers(1, 9), n_in=st.integers(1, 70), n_out=st.integers(1, 9), bits=st.sampled_from([2, 4, 8]),
+@given(n_t=st.integers(1, 9), n_in=st.integers(1, 70), n_out=st.integers(1, 9), bits=st.sampled_from([1, 2, 4, 8]),
        seed=st.integers(0, 2**31), cut=st.floats(0, 1))
 def test_linear_property(kernels, n_t, n_in, n_out, bits, seed, cut):
     """Random shapes, one random output tile: only the tile is written, and it matches the reference."""
     r = rng(seed)
     x = codes(r, (n_t, n_in))
-    w = r.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=(n_out, n_in))
+    lo, hi = (-1, 2) if bits == ops.TERNARY else (-(1 << (bits - 1)), 1 << (bits - 1))
+    w = r.integers(lo, hi, size=(n_out, n_in))
     bias = r.integers(-(1 << 20), 1 << 20, n_out).astype(np.int32)
     m, sh = mults(r, n_out, 1e-6, 10.0)
     t0, o0 = int(cut * n_t) % n_t, int(cut * n_out) % n_out
