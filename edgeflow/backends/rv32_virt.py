@@ -79,15 +79,18 @@ def cross_compiler() -> str:
     return cc
 
 
-def _device_sources(out: Path, graph: Graph, main: str) -> tuple[list[Path], list[str]]:
-    """Main-loop sources and extra flags: device_main.c + link protocol + ef_model_info.h + per-layer counters
-    (network.c's EF_LAYER_HOOK -> ef_layer_mark), or the bring-up main."""
+def main_sources(out: Path, main: str = "device") -> tuple[list[Path], list[str]]:
+    """Main-loop sources and extra flags for a rendered build folder: device_main.c + link protocol +
+    src/ef_model_info.h (identity of the compiled graph.json) + per-layer counters (network.c's EF_LAYER_HOOK ->
+    ef_layer_mark), or the bring-up main."""
+    if main not in MAINS:
+        raise FirmwareError(f"unknown firmware main '{main}' (known: {', '.join(MAINS)})")
     fw = firmware_dir()
     if main == "raw":
         return [target_dir() / "raw_main.c"], []
     from edgeflow.link.model_info import write_model_info_h
 
-    write_model_info_h(graph, out / "src")
+    write_model_info_h(Graph.load(out), out / "src")   # the graph after the passes: what `stream` hashes too
     hook = ["-include", str(fw / "device" / "ef_layer_hook.h"), "-DEF_LAYER_HOOK(i)=ef_layer_mark(i)"]
     return [fw / "device" / "device_main.c", fw / "link" / "ef_link.c"], ["-I", str(fw / "link"), *hook]
 
@@ -160,16 +163,16 @@ def firmware_report(elf: Path, target: Target) -> dict[str, Any]:
             "regions": {k: {"used": used[k], "size": size[k]} for k in used}}
 
 
-def compile_rv32(graph: Graph, target: Target, out_dir: str | Path, main: str = "device",
-                 l1_bytes: int | None = None) -> Artifact:
-    """Render the host backend's C with linear layers tiled into the target's usable L1 (or l1_bytes), then
-    cross-compile firmware.elf whose regions come from `target`; report.json gains the ELF section sizes."""
+def compile_rv32(graph: Graph, target: Target, out_dir: str | Path, main: str = "device") -> Artifact:
+    """Plan `graph` against the target's memory levels and render it (host backend: linear layers in L1 tiles,
+    arena in L2, weights in L2 or an L3 image), then cross-compile firmware.elf whose link-script regions come
+    from the same target; report.json gains the ELF section sizes and region use."""
     if main not in MAINS:
         raise FirmwareError(f"unknown firmware main '{main}' (known: {', '.join(MAINS)})")
     cross_compiler()
     out = Path(out_dir)
-    art = compile_host(graph, out, compile_binary=False, l1_bytes=target.l1.usable if l1_bytes is None else l1_bytes)
-    mains, flags = _device_sources(out, graph, main)
+    art = compile_host(graph, out, compile_binary=False, target=target)
+    mains, flags = main_sources(out, main)
     elf = link_firmware(out, target, [*art.sources, *mains], flags)
     report = dict(art.report)
     report["backend"] = "rv32-virt"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+import tty
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -63,11 +65,12 @@ def qemu_binary() -> str:
 
 
 def qemu_command(elf: Path, monitor: str, ram_mib: int = 128) -> list[str]:
-    """The QEMU command line of the rv32-virt board (UART on a new pty, QMP monitor on a unix socket)."""
+    """The QEMU command line of the rv32-virt board (UART on a new pty, QMP monitor on a unix socket), paused
+    (-S) until start() has the pty open."""
     return [qemu_binary(), "-machine", "virt", "-m", f"{ram_mib}M", "-bios", "none", "-kernel", str(elf),
             "-display", "none", "-monitor", "none", "-qmp", f"unix:{monitor},server=on,wait=off",
             "-serial", "pty",
-            "-icount", ICOUNT]
+            "-icount", ICOUNT, "-S"]
 
 
 def _ram_mib(elf: Path) -> int:
@@ -134,8 +137,37 @@ def start(build_dir: str | Path, elf: str | Path | None = None, timeout: float =
             raise EmulatorError(f"{QEMU} printed no pty within {timeout:g} s (log {log_path})")
         time.sleep(0.01)
     dev = Device(port=m.group(1), pid=proc.pid, monitor=monitor, elf=str(elf_abs), log=str(log_path.resolve()))
+    try:
+        _boot(dev, timeout)
+    except BaseException:
+        _kill(proc.pid)
+        raise
     (build / DEVICE_JSON).write_text(json.dumps(asdict(dev), indent=1) + "\n")
     return dev
+
+
+def _boot(dev: Device, timeout: float) -> None:
+    """Let the paused board run with the pty held open, and wait until the firmware has said something: its UART
+    is then initialised (turning the 16550 FIFO on flushes it), so no byte a host sends later is lost. What the
+    firmware said at boot is read and dropped (a host asks again: HELLO)."""
+    fd = os.open(dev.port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        tty.setraw(fd)
+        monitor_command(dev.monitor, "cont", timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if r:
+                os.read(fd, 4096)
+                break
+            if time.monotonic() >= deadline:
+                raise EmulatorError(f"{dev.elf}: the firmware said nothing within {timeout:g} s of boot "
+                                    f"(QEMU log {dev.log})")
+        time.sleep(0.05)                          # the rest of the boot message
+        while select.select([fd], [], [], 0)[0] and os.read(fd, 4096):
+            pass
+    finally:
+        os.close(fd)
 
 
 def load(build_dir: str | Path) -> Device | None:

@@ -1,6 +1,6 @@
 /* Bring-up main of the rv32-virt target (no link protocol): per window, read EF_INPUT_SIZE raw int8 bytes from
  * the UART, run the network, write EF_OUTPUT_SIZE int32 accumulators and the window's uint64 instruction count,
- * little-endian. It sends nothing unasked: QEMU drops UART output while no host has the pty open. */
+ * little-endian. At boot it sends one byte, '\n' (the emulator waits for the firmware's first bytes). */
 #include <stdint.h>
 
 #include "ef_hal.h"
@@ -19,6 +19,7 @@ static void put_u32(uint32_t v)
 int main(void)
 {
     ef_hal_init();
+    ef_hal_putc('\n');
     for (;;) {
         int32_t i;
         uint64_t t0, t1;

@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from edgeflow.backends import BACKENDS
-from edgeflow.backends.rv32_virt import FirmwareError, compile_rv32, layout, render_link_script
+from edgeflow.backends.host import compile_host
+from edgeflow.backends.rv32_virt import (
+    FirmwareError,
+    compile_rv32,
+    layout,
+    link_firmware,
+    main_sources,
+    render_link_script,
+)
 from edgeflow.errors import EdgeflowError
 from edgeflow.ir.from_onnx import load_onnx
 from edgeflow.link import emulator
@@ -53,21 +61,29 @@ def test_registered_backend_builds_firmware_with_section_report(rv32, micro, tmp
     assert (tmp_path / "b" / "src" / "ef_model_info.h").exists() and (tmp_path / "b" / "link.ld").exists()
 
 
+def _link_against(graph, planned, linked, out: Path) -> str:
+    """Plan and render for `planned`, link with the regions of `linked`: the link script is the last line of
+    defence when a plan and the memory disagree. Returns the one-line error."""
+    art = compile_host(graph, out, compile_binary=False, target=planned)
+    mains, flags = main_sources(out)
+    with pytest.raises(FirmwareError) as info:
+        link_firmware(out, linked, [*art.sources, *mains], flags)
+    msg = str(info.value)
+    assert "\n" not in msg and "target.toml" in msg, msg
+    return msg
+
+
 def test_l2_too_small_fails_at_link_time(rv32, micro, tmp_path):
     need_cross()
-    tiny = _with_level(rv32, "L2", size=32768, usable=32768)
-    with pytest.raises(FirmwareError) as info:
-        compile_rv32(micro, tiny, tmp_path / "b")
-    msg = str(info.value)
-    assert "\n" not in msg and "region L2" in msg and "overflowed by" in msg and "target.toml" in msg, msg
+    msg = _link_against(micro, rv32, _with_level(rv32, "L2", size=32768, usable=32768), tmp_path / "b")
+    assert "region L2" in msg and "overflowed by" in msg, msg
 
 
-def test_l1_plan_larger_than_region_fails_at_link_time(rv32, micro, tmp_path):
+def test_l1_tiles_larger_than_region_fail_at_link_time(rv32, micro, tmp_path):
     need_cross()
-    with pytest.raises(FirmwareError) as info:   # tiles planned for more L1 than the region holds
-        compile_rv32(micro, rv32, tmp_path / "b", l1_bytes=rv32.l1.usable + 8192)
-    msg = str(info.value)
-    assert "\n" not in msg and "region L1" in msg and "overflowed by 8192 bytes" in msg, msg
+    smaller = _with_level(rv32, "L1", usable=rv32.l1.usable - 8192)   # the stack takes the rest of L1
+    msg = _link_against(micro, rv32, smaller, tmp_path / "b")
+    assert "region L1" in msg and "overflowed by 8192 bytes" in msg, msg
 
 
 def test_missing_cross_compiler_names_the_package(rv32, micro, tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ import pytest
 
 from edgeflow.backends.rv32_virt import compile_rv32
 from edgeflow.ir.from_onnx import load_onnx
+from edgeflow.ir.graph import Graph
 from edgeflow.link import emulator
 from edgeflow.link.harness import StreamConfig, ok, stream
 from edgeflow.link.model_info import model_hash
@@ -26,16 +27,16 @@ pytestmark = pytest.mark.device
 def test_qemu_answers_bit_exact_on_edf_windows(case, rv32, eeg_windows, tmp_path):
     need_cross()
     need_qemu()
-    graph = load_onnx(CASES / case / "model.onnx")
     build = tmp_path / "build"
-    compile_rv32(graph, rv32, build)
+    compile_rv32(load_onnx(CASES / case / "model.onnx"), rv32, build)
+    graph = Graph.load(build)                 # what `edgeflow stream --build` checks against, and hashes
     xq = quantized_windows(eeg_windows, graph)
     dev = emulator.start(build)
     try:
         assert emulator.load(build) == dev and dev.alive()
         port = open_port(dev.port)
         try:
-            session = Session(port, model_hash(graph), timeout_s=30.0, retries=2, name=dev.port)
+            session = Session(port, model_hash(build), timeout_s=30.0, retries=2, name=dev.port)
             summary, records = stream(session, graph, xq, StreamConfig(timeout_s=30.0, out_dir=tmp_path / "s"))
         finally:
             port.close()
@@ -63,8 +64,8 @@ def _boot_info(port, timeout_s: float = 10.0) -> Info:
 def test_reset_restarts_the_firmware_on_the_same_pty(rv32, tmp_path):
     need_cross()
     need_qemu()
-    graph = load_onnx(CASES / "femba-micro-w2" / "model.onnx")
-    compile_rv32(graph, rv32, tmp_path)
+    compile_rv32(load_onnx(CASES / "femba-micro-w2" / "model.onnx"), rv32, tmp_path)
+    graph = Graph.load(tmp_path)
     x = quantized_windows(np.zeros((1, 22, 1280)), graph)[0].tobytes()
     with emulator.running(tmp_path / "firmware.elf") as dev:
         port = open_port(dev.port)
