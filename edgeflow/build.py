@@ -21,7 +21,7 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
     """Compile `onnx_path` for `target_name` into out_dir. Everything is produced in a temporary folder next
     to out_dir and moved into place only when complete, so a failed build leaves no half-written directory.
     With check_windows (float windows), the built binary's answers are compared with the reference."""
-    from edgeflow.backends import BACKENDS
+    from edgeflow.backends import BACKENDS, RUNNERS
     from edgeflow.ir.from_onnx import load_onnx
     from edgeflow.target import available_targets, load_target
 
@@ -40,7 +40,7 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
         report = dict(artifact.report)
         report["target"] = target.name
         if check_windows is not None and artifact.binary is not None:
-            report["check"] = check_against_reference(graph, artifact.binary, check_windows)
+            report["check"] = check_against_reference(graph, artifact.binary, check_windows, RUNNERS.get(target_name))
         (tmp / "report.json").write_text(json.dumps(report, indent=1))
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -51,8 +51,9 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
     return report
 
 
-def check_against_reference(graph, binary: Path, windows: np.ndarray) -> dict:
-    """Run the built binary over the windows and compare its int32 outputs with ir/reference.py bit for bit."""
+def check_against_reference(graph, binary: Path, windows: np.ndarray, run_windows=None) -> dict:
+    """Run the built binary over the windows (on the host, or with the target's run_windows, e.g. on QEMU) and
+    compare its int32 outputs with ir/reference.py bit for bit."""
     from edgeflow.backends.host import run_binary
     from edgeflow.ir.from_onnx import quantize_input
     from edgeflow.ir.reference import run
@@ -61,7 +62,7 @@ def check_against_reference(graph, binary: Path, windows: np.ndarray) -> dict:
     xq = quantize_input(windows, graph).reshape(len(windows), *shape)
     out_name = graph.outputs[0]
     ref = np.stack([np.asarray(run(graph, q)[out_name]).reshape(-1) for q in xq])
-    got = run_binary(binary, xq, ref.shape[1])
+    got = (run_windows or run_binary)(binary, xq, ref.shape[1])
     mismatched = int((got != ref).any(axis=1).sum())
     if mismatched:
         raise BuildError(f"{binary}: {mismatched} of {len(windows)} windows differ from the reference")

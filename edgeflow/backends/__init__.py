@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from edgeflow.backends import gap9, host, rv32_virt
 from edgeflow.backends.host import Artifact
 
@@ -13,4 +15,7 @@ BACKENDS: dict[str, Callable[..., Artifact]] = {
     "rv32-virt": rv32_virt.compile,
 }
 
-__all__ = ["BACKENDS", "Artifact"]
+# Targets whose binary does not run on the host: run_windows(binary, int8 windows, n_out) -> int32 outputs.
+RUNNERS: dict[str, Callable[..., np.ndarray]] = {"rv32-virt": rv32_virt.run_windows}
+
+__all__ = ["BACKENDS", "RUNNERS", "Artifact"]

@@ -27,8 +27,11 @@ CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *ARCH, "-ffreestandi
           "-ffunction-sections", "-fdata-sections", "--specs=picolibc.specs"]
 LDFLAGS = ["-nostdlib", "-nostartfiles", "-Wl,--gc-sections", "-Wl,--no-warn-rwx-segments",
            "-Wl,--start-group", "-lc", "-lgcc", "-Wl,--end-group"]
-# Generated sources mark their placement with these macros (network.c arena, ef_tiled.c L1 area, weights.h).
-PLACEMENT = {"EF_L1_DATA": ".l1", "EF_L2_DATA": ".l2", "EF_WEIGHTS_DATA": ".weights"}
+# Generated sources mark their placement with these macros (network.c arena, ef_tiled.c L1 area, weights.h):
+# macro -> input section of link.ld.in. The external weight image (src/ef_l3_image.c) goes to L3_WEIGHTS.
+PLACEMENT = {"EF_L1_DATA": ".l1", "EF_L2_DATA": ".l2", "EF_WEIGHTS_DATA": ".l2_weights"}
+L3_WEIGHTS = ".weights"
+L3_IMAGE = "ef_l3_image.c"
 RAM_BASE = 0x8000_0000
 REGION_ALIGN = 0x10_0000     # levels start on 1 MiB boundaries
 ELF = "firmware.elf"
@@ -104,36 +107,49 @@ def _overflow(stderr: str, target: Target) -> str | None:
     if region == "STACK":
         return f"{ELF}: the stack does not fit the rest of L1 (overflowed by {over} bytes)"
     lvl = target.level(region)
-    what = {"L1": f"L1 tiles (usable {lvl.usable} of {lvl.size} bytes)", "L2": f"L2 (code, data, arena; "
-            f"{lvl.size} bytes)", "L3": f"L3 weights ({lvl.size} bytes)"}.get(region, region)
+    what = {"L1": f"L1 tiles (usable {lvl.usable} of {lvl.size} bytes)",
+            "L2": f"L2 (code, data, arena, resident weights; {lvl.size} bytes)",
+            "L3": f"L3 weights ({lvl.size} bytes)"}.get(region, region)
     return (f"{ELF}: the plan does not fit memory region {region}: {what} overflowed by {over} bytes "
             f"(sizes from targets/{target.name}/target.toml)")
 
 
+def _failure(res: subprocess.CompletedProcess, target: Target, what: str) -> FirmwareError:
+    line = _overflow(res.stderr, target)
+    if line is None:
+        lines = [ln for ln in res.stderr.splitlines() if "error" in ln or "undefined reference" in ln]
+        first = next((ln for ln in lines if "collect2" not in ln), lines[0] if lines else res.stderr.strip()[:300])
+        line = f"{what}: {CROSS_CC} failed: {first}"
+    return FirmwareError(line)
+
+
 def link_firmware(out: Path, target: Target, sources: Sequence[Path], extra_flags: Sequence[str] = ()) -> Path:
-    """Cross-compile and link sources + kernels + DMA HAL + rv32 HAL + crt0 into out/firmware.elf."""
+    """Cross-compile and link sources + kernels + DMA HAL + rv32 HAL + crt0 into out/firmware.elf. Resident
+    weights (weights.h) go to L2, the external weight image (src/ef_l3_image.c, when the plan streams weights)
+    to L3; crt0 and the image are compiled on their own (they must not see the main loop's -include flags)."""
     cc = cross_compiler()
     fw, tdir = firmware_dir(), target_dir()
     (out / LINK_SCRIPT).write_text(render_link_script(target))
     defines = [f'-D{k}=__attribute__((section("{v}")))' for k, v in PLACEMENT.items()]
-    c_files = [*(s for s in sources if s.suffix == ".c"), *sorted((fw / "kernels").glob("*.c")),
-               fw / "hal" / "ef_dma_memcpy.c", tdir / "ef_hal_rv32.c"]
-    crt0 = out / "crt0.o"   # assembled alone: the C-only -include flags must not reach the assembler
-    res = subprocess.run([cc, *ARCH, "-c", str(tdir / "crt0.S"), "-o", str(crt0)], capture_output=True, text=True)
-    if res.returncode != 0:
-        raise FirmwareError(f"{tdir / 'crt0.S'}: does not assemble: {res.stderr.strip().splitlines()[0]}")
-    cmd = [cc, *CFLAGS, *defines, *extra_flags, "-I", str(out / "src"), "-I", str(fw / "kernels"),
-           "-I", str(fw / "hal"), "-I", str(fw / "device"), str(crt0), *map(str, c_files),
+    l3_define = f'-DEF_WEIGHTS_DATA=__attribute__((section("{L3_WEIGHTS}")))'
+    incs = ["-I", str(out / "src"), "-I", str(fw / "kernels"), "-I", str(fw / "hal"), "-I", str(fw / "device")]
+    objs: list[Path] = []
+    alone = [(tdir / "crt0.S", [*ARCH]), *((s, [*CFLAGS, l3_define, *incs]) for s in sources if s.name == L3_IMAGE)]
+    for src, flags in alone:
+        obj = out / (src.stem + ".o")
+        res = subprocess.run([cc, *flags, "-c", str(src), "-o", str(obj)], capture_output=True, text=True)
+        if res.returncode != 0:
+            raise _failure(res, target, src.name)
+        objs.append(obj)
+    c_files = [*(s for s in sources if s.suffix == ".c" and s.name != L3_IMAGE),
+               *sorted((fw / "kernels").glob("*.c")), fw / "hal" / "ef_dma_memcpy.c", tdir / "ef_hal_rv32.c"]
+    cmd = [cc, *CFLAGS, *defines, *extra_flags, *incs, *map(str, objs), *map(str, c_files),
            "-T", str(out / LINK_SCRIPT), *LDFLAGS, "-o", str(out / ELF)]
     res = subprocess.run(cmd, capture_output=True, text=True)
+    for obj in objs:
+        obj.unlink()
     if res.returncode != 0:
-        line = _overflow(res.stderr, target)
-        if line is None:
-            lines = [ln for ln in res.stderr.splitlines() if "error" in ln or "undefined reference" in ln]
-            first = next((ln for ln in lines if "collect2" not in ln), lines[0] if lines else res.stderr[:300])
-            line = f"{ELF}: {CROSS_CC} failed: {first}"
-        raise FirmwareError(line)
-    crt0.unlink()
+        raise _failure(res, target, ELF)
     return out / ELF
 
 
@@ -156,7 +172,7 @@ def firmware_report(elf: Path, target: Target) -> dict[str, Any]:
     """Section sizes and how full each region is (for report.json)."""
     s = section_sizes(elf)
     lay = layout(target)
-    used = {"L2": sum(s.get(k, 0) for k in (".text", ".rodata", ".data", ".bss", ".l2")),
+    used = {"L2": sum(s.get(k, 0) for k in (".text", ".rodata", ".l2_weights", ".data", ".bss", ".l2")),
             "L1": s.get(".l1", 0), "L3": s.get(".weights", 0)}
     size = {"L2": lay["L2_SIZE"], "L1": lay["L1_USABLE"], "L3": lay["L3_SIZE"]}
     return {"elf": ELF, "sections": s, "qemu_ram_mib": qemu_ram_mib(target),

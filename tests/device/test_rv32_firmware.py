@@ -56,7 +56,8 @@ def test_registered_backend_builds_firmware_with_section_report(rv32, micro, tmp
     assert art.binary == tmp_path / "b" / "firmware.elf" and art.binary.read_bytes()[:4] == b"\x7fELF"
     fw = art.report["firmware"]
     assert fw["main"] == "device"
-    assert fw["sections"][".text"] > 0 and fw["sections"][".weights"] > 0 and fw["sections"][".l2"] > 0
+    assert fw["sections"][".text"] > 0 and fw["sections"][".l2"] > 0
+    assert fw["sections"][{"L2": ".l2_weights", "L3": ".weights"}[art.report["memory"]["weights_level"]]] > 0
     assert fw["regions"]["L1"]["used"] <= fw["regions"]["L1"]["size"] == layout(rv32)["L1_USABLE"]
     assert (tmp_path / "b" / "src" / "ef_model_info.h").exists() and (tmp_path / "b" / "link.ld").exists()
 

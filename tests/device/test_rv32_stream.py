@@ -3,12 +3,13 @@ fed windows of an EDF recording over the pty by the streaming host; every answer
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
 import pytest
 
-from edgeflow.backends.rv32_virt import compile_rv32
+from edgeflow.backends.rv32_virt import compile_rv32, run_windows
 from edgeflow.ir.from_onnx import load_onnx
 from edgeflow.ir.graph import Graph
 from edgeflow.link import emulator
@@ -81,3 +82,19 @@ def test_reset_restarts_the_firmware_on_the_same_pty(rv32, tmp_path):
             assert again.output.windows_run == 1 and again.output.values == first.output.values
         finally:
             port.close()
+
+
+def test_weights_streamed_from_l3_stay_bit_exact(rv32, tmp_path):
+    """A smaller L2 makes the plan stream the tile blobs from L3: the ELF's sections hold exactly what the plan
+    placed (resident constants in L2, the image in L3) and the answers do not change."""
+    need_cross()
+    need_qemu()
+    small = dataclasses.replace(rv32, memory=tuple(dataclasses.replace(lvl, usable=70000) if lvl.name == "L2"
+                                                   else lvl for lvl in rv32.memory))
+    art = compile_rv32(load_onnx(CASES / "femba-micro-w2" / "model.onnx"), small, tmp_path)
+    mem, sec = art.report["memory"], art.report["firmware"]["sections"]
+    assert mem["weights_level"] == "L3" and (tmp_path / "src" / "ef_l3_image.c").exists()
+    assert sec[".weights"] == mem["stream_bytes"] and sec[".l2_weights"] == mem["resident_bytes"]
+    with np.load(CASES / "femba-micro-w2" / "inputs.npz") as z, np.load(CASES / "femba-micro-w2" / "outputs.npz") as o:
+        x, want = z["x"][:3], o["logits_acc"][:3]
+    assert np.array_equal(run_windows(art.binary, x, want.shape[1]), want)
