@@ -45,3 +45,20 @@ def test_golden_reference_c_and_ort(name, tmp_path):
     assert np.abs(logits - ort).max() <= ORT_BOUND[name]
     info = json.loads((CASES / name / "case.json").read_text())
     assert info["windows"] == len(x)
+
+
+@pytest.mark.parametrize("name", sorted(ORT_BOUND))
+def test_golden_gap9_tiled_code_bit_exact(name, tmp_path):
+    """The gap9 build (L1 tiles, double-buffered DMA, ternary-packed blobs, memory-level plan), compiled here
+    through the portable HAL: bit-exact on the 100 golden synthetic-EEG windows and on 100 random windows."""
+    from edgeflow.backends.gap9 import compile as compile_gap9
+    from edgeflow.target import load_target
+
+    graph, x, acc, _ = _case(name)
+    art = compile_gap9(graph, load_target("gap9"), tmp_path / "gap9")
+    assert art.plan["tiling"]["nodes"] and all(v["fits"] for v in art.report["memory"]["levels"].values())
+    got = run_binary(art.binary, x, acc.shape[1])
+    assert np.array_equal(got, acc), f"{name}: {int((got != acc).any(1).sum())} golden windows differ"
+    rnd = np.random.default_rng(11).integers(-128, 128, size=(100, *x.shape[1:])).astype(np.int8)
+    ref = np.stack([np.asarray(run(graph, q)[graph.outputs[0]]).reshape(-1) for q in rnd])
+    assert np.array_equal(run_binary(art.binary, rnd, acc.shape[1]), ref)
