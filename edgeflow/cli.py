@@ -1,4 +1,4 @@
-"""The `edgeflow` command: data, model, train; quantize, export, build, flash, stream, bench, demo later."""
+"""The `edgeflow` command: data, model, train; quantize, export, build, inspect, flash, stream, demo; bench later."""
 
 from __future__ import annotations
 
@@ -17,8 +17,6 @@ err_console = Console(stderr=True)
 
 # Commands whose stage has not landed yet: name -> (what it will do, issue that delivers it).
 RESERVED = {
-    "flash": ("start the emulated device (QEMU rv32) or flash a board", 6),
-    "demo": ("synthesise, build, flash the emulator, stream, summarise", 6),
     "bench": ("benchmarks: ratios against reference tools in one run", 7),
 }
 
@@ -262,6 +260,36 @@ def cmd_stream(a: argparse.Namespace) -> int:
     return run(a, console)
 
 
+def cmd_flash(a: argparse.Namespace) -> int:
+    from edgeflow.link.flash import flash, stop
+
+    if a.stop:
+        stopped = stop(a.build_dir)
+        console.print(f"stopped the emulated device of {a.build_dir}" if stopped else
+                      f"no emulated device running for {a.build_dir}")
+        return 0
+    f = flash(a.target, a.build_dir)
+    if f.rebuilt:
+        console.print(f"built {Path(a.build_dir) / 'firmware.elf'}")
+    if f.port is None:
+        console.print(f"{a.target}: {f.note}")
+        return 0
+    console.print(f.port)
+    console.print(f"{a.target} device running ({f.note}); port written to {Path(a.build_dir) / 'device.json'}. "
+                  f"Next: `edgeflow stream --build {a.build_dir}`; stop it with `edgeflow flash --stop {a.build_dir}`",
+                  highlight=False)
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from edgeflow.demo import DemoConfig, run_demo
+
+    cfg = DemoConfig(out=Path(a.out), windows=a.windows, seed=a.seed, abnormal=not a.normal,
+                     progress=not a.no_progress)
+    _, good = run_demo(cfg, console)
+    return 0 if good else 1
+
+
 def _is_rank0() -> bool:
     import os
 
@@ -410,6 +438,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     stream_arguments(st)
     st.set_defaults(func=cmd_stream)
+
+    fl = sub.add_parser("flash", help="start the emulated device (QEMU rv32) on a build, or flash a GAP9 board",
+                        description="rv32-virt: build firmware.elf if needed and start QEMU (virt, rv32imc) in the "
+                                    "background with its UART on a pty; prints the port and writes it (and the QEMU "
+                                    "pid) to BUILD_DIR/device.json for `edgeflow stream`. gap9: run the GAP SDK's "
+                                    "`make all run` in BUILD_DIR/src when the SDK is set up.")
+    fl.add_argument("build_dir", help="a directory written by `edgeflow build --target rv32-virt` (or gap9)")
+    fl.add_argument("--target", default="rv32-virt", help="rv32-virt (default, emulated) or gap9")
+    fl.add_argument("--stop", action="store_true", help="stop the emulated device started for BUILD_DIR")
+    fl.set_defaults(func=cmd_flash)
+    de = sub.add_parser("demo", help="synthesise EEG, build femba-mini for the emulated rv32, flash, stream, check",
+                        description="One command end to end: write a synthetic EEG recording (EDF), build the "
+                                    "shipped 2-bit femba-mini for rv32-virt, start QEMU, stream the windows over "
+                                    "the serial link checking every answer bit for bit, print the summary and stop "
+                                    "QEMU. Exit code 1 if any answer mismatched or was lost.")
+    de.add_argument("--out", default="build/demo", help="working directory (default build/demo)")
+    de.add_argument("--windows", type=int, default=6, help="5 s windows to stream (default 6)")
+    de.add_argument("--seed", type=int, default=7, help="synthetic subject seed (default 7)")
+    de.add_argument("--normal", action="store_true", help="record a normal subject (default: abnormal)")
+    de.add_argument("--no-progress", action="store_true", help="no live table")
+    de.set_defaults(func=cmd_demo)
 
     for name, (what, _issue) in RESERVED.items():
         r = sub.add_parser(name, help=f"(not yet available) {what}", description=f"{what}. Planned stage.")

@@ -25,7 +25,7 @@ def test_every_command_has_help(capsys):
 
 
 def test_reserved_command_says_so_and_fails(capsys):
-    assert main(["flash"]) == 3
+    assert main(["bench"]) == 3
     assert "not available" in capsys.readouterr().err
 
 
