@@ -3,6 +3,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The emulated device (edgeflow flash / stream / demo, device and link test tiers): RISC-V cross compiler with
+# picolibc, and qemu-system-riscv32 (in qemu-system-misc). Installed only when missing, and only as root.
+if ! command -v riscv64-unknown-elf-gcc >/dev/null 2>&1 || ! command -v qemu-system-riscv32 >/dev/null 2>&1 \
+   || [ ! -d /usr/lib/picolibc/riscv64-unknown-elf ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf \
+      qemu-system-misc >/dev/null
+  else
+    echo "note: the RISC-V toolchain or QEMU is missing; as root run: apt-get install -y gcc-riscv64-unknown-elf" \
+         "picolibc-riscv64-unknown-elf qemu-system-misc (device tests and edgeflow demo need them)" >&2
+  fi
+fi
+
 PY=${PYTHON:-python3}
 # torch is pinned to 2.13.0 (a local CPU wheel on these machines); never let pip pick an unpinned torch.
 if ! $PY -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then
