@@ -30,7 +30,7 @@ _DEVICE = """\
 """
 
 
-def render_makefile(graph: Graph, target: Target, c_files: list[str], ext_image: bool) -> str:
+def render_makefile(graph: Graph, target: Target, c_files: list[str], ext_level: str | None) -> str:
     """A GAP SDK (PMSIS make flow) Makefile: `make clean all run` builds, flashes weights.bin and runs."""
     defs = ["-DEF_HAVE_PARALLEL_FOR", "-DEF_HAVE_DMA_EXT", "'-DEF_L1_DATA=PI_L1'", "'-DEF_L2_DATA=PI_L2'",
             "'-DEF_WEIGHTS_DATA=PI_L2'"]
@@ -43,7 +43,12 @@ def render_makefile(graph: Graph, target: Target, c_files: list[str], ext_image:
              f"APP_CFLAGS += -DEF_GAP9_CORES={target.cores}",
              f"FREQ_CL ?= {target.clock_hz // 1_000_000}", f"FREQ_FC ?= {target.clock_hz // 1_000_000}",
              "PMSIS_OS ?= freertos"]
-    if ext_image:
+    if ext_level == "MRAM":
+        lines += ["# tile blobs streamed from MRAM: flash ../weights.bin once at EF_MRAM_IMAGE_ADDR (gapy raw",
+                  "# partition), the HAL reads tiles MRAM -> L2 -> L1",
+                  "EF_MRAM_IMAGE_ADDR ?= 0x100000",
+                  "APP_CFLAGS += -DEF_EXT_MRAM -DEF_MRAM_IMAGE_ADDR=$(EF_MRAM_IMAGE_ADDR)"]
+    elif ext_level is not None:
         lines += ["# tile blobs streamed from HyperRAM: weights.bin goes to the flash file system, the HAL copies",
                   "# it into HyperRAM at boot", "READFS_FILES = ../weights.bin", "CONFIG_HYPERRAM = 1",
                   "CONFIG_HYPERFLASH = 1"]
@@ -51,7 +56,7 @@ def render_makefile(graph: Graph, target: Target, c_files: list[str], ext_image:
     return "\n".join(lines)
 
 
-def write_sdk_project(out: Path, graph: Graph, target: Target, ext_image: bool) -> list[Path]:
+def write_sdk_project(out: Path, graph: Graph, target: Target, ext_level: str | None) -> list[Path]:
     """Copy the kernels, link, device loop and GAP9 HAL into src/ and write src/Makefile; the files written."""
     src = out / "src"
     fw = firmware_dir()
@@ -70,7 +75,7 @@ def write_sdk_project(out: Path, graph: Graph, target: Target, ext_image: bool) 
     c_files = ([f"{SDK_DIR}/{p.name}" for p in sorted(sdk.glob("*.c"))]
                + [p.name for p in sorted(src.glob("*.c")) if p.name not in ("network.c", "ef_l3_image.c")]
                + [f"{d}/{p.name}" for d in ("kernels", "link") for p in sorted((src / d).glob("*.c"))])
-    (src / "Makefile").write_text(render_makefile(graph, target, c_files, ext_image))
+    (src / "Makefile").write_text(render_makefile(graph, target, c_files, ext_level))
     return written + [sdk / "network_cl.c", sdk / "device_gap9.c", src / "Makefile"]
 
 
@@ -80,8 +85,8 @@ def compile(graph: Graph, target: Target, out_dir: str | Path) -> Artifact:  # n
     the portable HAL (memcpy DMA, in-memory weight image) so `--check` proves it bit-exact here."""
     out = Path(out_dir)
     art = compile_host(graph, out, compile_binary=False, target=target)
-    ext = (out / "weights.bin").exists()
-    write_sdk_project(out, graph, target, ext)
+    mem = art.report.get("memory", {})
+    write_sdk_project(out, graph, target, mem.get("weights_level") if mem.get("weights_level", "L2") != "L2" else None)
     art.binary = build(out, art.sources, hal=True)
     art.report["backend"] = "gap9"
     art.report["sdk_project"] = "src/Makefile (GAP SDK: make clean all run)"

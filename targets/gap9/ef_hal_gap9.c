@@ -1,6 +1,10 @@
 /* GAP9 HAL over PMSIS (GAP SDK): UART link, cycle counters, the 8-core cluster (network offload, team fork for
- * ef_parallel_for), cluster DMA L2->L1 for ef_dma_start, HyperRAM reads L3->L2->L1 for ef_dma_start_ext, and
- * the boot-time copy of weights.bin from the flash file system into HyperRAM.
+ * ef_parallel_for), cluster DMA L2->L1 for ef_dma_start, and external weight reads for ef_dma_start_ext:
+ *   EF_EXT_MRAM: weights.bin sits in MRAM at EF_MRAM_IMAGE_ADDR (flashed there once); tiles are read MRAM->L2
+ *                with cluster flash reads;
+ *   otherwise:   weights.bin is copied at boot from the flash file system into HyperRAM; tiles are read
+ *                HyperRAM->L2 with cluster RAM reads.
+ * Either way the L2 staging buffer then goes to L1 by cluster DMA.
  * Built only by the GAP SDK (src/Makefile, `make all run`); the same generated network runs here through the
  * portable memcpy HAL. */
 #include <stdint.h>
@@ -11,6 +15,9 @@
 #include "bsp/fs.h"
 #include "bsp/fs/readfs.h"
 #include "bsp/ram.h"
+#ifdef EF_EXT_MRAM
+#include "bsp/flash/mram.h"
+#endif
 
 #include "ef_dma.h"
 #include "ef_hal.h"
@@ -26,7 +33,7 @@ void ef_network_run_cl(const int8_t *input, int32_t *logits_acc); /* network.c, 
 int ef_device_main(void);                                         /* device_main.c, renamed by device_gap9.c */
 
 static struct pi_device uart, cluster, ram, flash, fs;
-static uint32_t l3_base;     /* HyperRAM address of the weight image (EF_HAS_EXT_IMAGE) */
+static uint32_t l3_base;     /* address of the weight image in HyperRAM or MRAM (EF_HAS_EXT_IMAGE) */
 
 /* ---- link and counters (fabric controller) ---------------------------------------------------------- */
 void ef_hal_init(void)
@@ -45,7 +52,16 @@ void ef_hal_init(void)
     pi_open_from_conf(&cluster, &cc);
     if (pi_cluster_open(&cluster))
         pmsis_exit(-2);
-#if EF_HAS_EXT_IMAGE
+#if EF_HAS_EXT_IMAGE && defined(EF_EXT_MRAM)
+    {   /* weights.bin is already in MRAM: open it as a flash device */
+        struct pi_mram_conf mc;
+        pi_mram_conf_init(&mc);
+        pi_open_from_conf(&flash, &mc);
+        if (pi_flash_open(&flash))
+            pmsis_exit(-3);
+        l3_base = EF_MRAM_IMAGE_ADDR;
+    }
+#elif EF_HAS_EXT_IMAGE
     {   /* weights.bin: flash file system -> HyperRAM, once at boot, through an L2 bounce buffer */
         struct pi_default_ram_conf rc;
         struct pi_readfs_conf fc;
@@ -158,7 +174,11 @@ void ef_parallel_for(int32_t n, ef_range_fn body, void *ctx)
 typedef struct {
     int used, ext;
     pi_cl_dma_cmd_t dma;
+#ifdef EF_EXT_MRAM
+    pi_cl_flash_req_t ram;
+#else
     pi_cl_ram_req_t ram;
+#endif
     void *dst;
     uint8_t *stage;
     uint32_t bytes;
@@ -207,7 +227,11 @@ ef_dma_handle_t ef_dma_start_ext(void *dst, uint32_t ext_off, uint32_t bytes)
     r->bytes = bytes;
     r->stage = stage[stage_next++ & 1u];
     stats.bytes += bytes;
+#ifdef EF_EXT_MRAM
+    pi_cl_flash_read(&flash, l3_base + ext_off, r->stage, bytes, &r->ram);
+#else
     pi_cl_ram_read(&ram, l3_base + ext_off, r->stage, bytes, &r->ram);
+#endif
     return h;
 }
 
@@ -220,7 +244,11 @@ void ef_dma_wait(ef_dma_handle_t h)
     }
     r = &reqs[h - 1u];
     if (r->ext) {
+#ifdef EF_EXT_MRAM
+        pi_cl_flash_wait(&r->ram);
+#else
         pi_cl_ram_read_wait(&r->ram);
+#endif
         pi_cl_dma_cmd((uint32_t)r->stage, (uint32_t)r->dst, r->bytes, PI_CL_DMA_DIR_EXT2LOC, &r->dma);
     }
     pi_cl_dma_wait(&r->dma);

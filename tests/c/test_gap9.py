@@ -105,3 +105,11 @@ def test_layer_one_byte_too_large_for_l1_names_the_layer(micro, tmp_path):
         compile_gap9(micro, _with_levels(L1=need[worst] - 1), tmp_path / "small")
     art = compile_gap9(micro, _with_levels(L1=need[worst]), tmp_path / "fits")  # one byte more: it builds
     assert art.report["memory"]["levels"]["L1"]["used"] <= need[worst]
+
+
+def test_weights_go_to_mram_first_when_it_holds_them(micro, tmp_path):
+    art = compile_gap9(micro, _with_levels(L2=70_000), tmp_path)
+    assert art.report["memory"]["weights_level"] == "MRAM"
+    mk = (tmp_path / "src" / "Makefile").read_text()
+    assert "-DEF_EXT_MRAM" in mk and "READFS_FILES" not in mk
+    assert (tmp_path / "weights.bin").stat().st_size >= art.report["memory"]["stream_bytes"]
