@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import serial
+
 from edgeflow.errors import EdgeflowError
 from edgeflow.link.protocol import (
     ErrCode,
@@ -48,14 +50,13 @@ class Port(Protocol):
     def close(self) -> None: ...
 
 
-def open_port(path: str, timeout: float = 0.05) -> Any:
-    """Open a serial port (or a pyserial URL such as loop://) exclusively; one-line LinkError naming the port."""
-    import serial
-
+def open_port(path: str, timeout: float = 0.05, write_timeout: float = 2.0) -> Any:
+    """Open a serial port (or a pyserial URL such as loop://) exclusively; one-line LinkError naming the port.
+    A write that cannot finish within write_timeout (the device stopped reading) fails that attempt."""
     try:
         if "://" in path:
-            return serial.serial_for_url(path, timeout=timeout)
-        return serial.Serial(path, baudrate=115200, timeout=timeout, exclusive=True)
+            return serial.serial_for_url(path, timeout=timeout, write_timeout=write_timeout)
+        return serial.Serial(path, baudrate=115200, timeout=timeout, write_timeout=write_timeout, exclusive=True)
     except serial.SerialException as e:
         text = str(e)
         if "lock" in text.lower() or "busy" in text.lower() or "Errno 16" in text:
@@ -132,7 +133,10 @@ class Session:
         for _ in range(self.retries + 1):
             self._bad_seen = False
             self._hello_seq = 0xF000 | ((self._hello_seq + 1) & 0x0FFF)
-            self.port.write(encode_frame(MsgType.HELLO, self._hello_seq))
+            try:
+                self.port.write(encode_frame(MsgType.HELLO, self._hello_seq))
+            except serial.SerialTimeoutException:
+                continue
             deadline = time.monotonic() + self.timeout_s
             while (f := self._frames(deadline)) is not None or self._bad_seen:
                 self._bad_seen = False
@@ -167,8 +171,12 @@ class Session:
         for attempt in range(1, self.retries + 2):
             if attempt > 1:
                 self.stats.retries += 1
-            for fr in frames:
-                self.port.write(fr)
+            try:
+                for fr in frames:
+                    self.port.write(fr)
+            except serial.SerialTimeoutException:  # the device stopped reading: this attempt is lost
+                self.stats.timeouts += 1
+                continue
             out = self._await(seq)
             if out is not None:
                 if out.replay:

@@ -92,20 +92,20 @@ def run(a: argparse.Namespace, console: Console) -> int:
     port_path = resolve_port(build, a.port)
     graph = Graph.load(build)
     shape = tuple(graph.tensors[graph.inputs[0]].shape)
-    x, meta = load_stream_windows(Path(a.input) if a.input else None, a.card, a.stride, a.windows)
-    if tuple(x.shape[1:]) != shape:
-        raise EdgeflowError(f"{meta['recording']}: windows are {list(x.shape[1:])}, model input is {list(shape)} "
-                            f"(card '{a.card}' does not fit this build)")
-    xq = quantized_windows(x, graph)
-    out = Path(a.out) if a.out else build / "stream"
-    cfg = StreamConfig(stride_s=meta["stride_s"], realtime=a.realtime, timeout_s=a.timeout, retries=a.retries,
-                       out_dir=out)
-    port = open_port(port_path)
+    port = open_port(port_path)  # port and handshake first: a wrong port or model fails before the slow reading
     try:
         session = Session(port, model_hash(build), timeout_s=min(a.timeout, 5.0), retries=a.retries,
                           name=port_path)
         info = session.handshake()
         session.timeout_s = a.timeout
+        x, meta = load_stream_windows(Path(a.input) if a.input else None, a.card, a.stride, a.windows)
+        if tuple(x.shape[1:]) != shape:
+            raise EdgeflowError(f"{meta['recording']}: windows are {list(x.shape[1:])}, model input is "
+                                f"{list(shape)} (card '{a.card}' does not fit this build)")
+        xq = quantized_windows(x, graph)
+        out = Path(a.out) if a.out else build / "stream"
+        cfg = StreamConfig(stride_s=meta["stride_s"], realtime=a.realtime, timeout_s=a.timeout, retries=a.retries,
+                           out_dir=out)
         console.print(f"device on {port_path}: model {info.model_hash.hex()}, input {list(info.input_shape)} "
                       f"int8, {info.n_layers} layers; streaming {len(xq)} windows of {meta['recording']}"
                       + (" in real time" if a.realtime else ""))
