@@ -98,16 +98,19 @@ def run_demo(cfg: DemoConfig, console: Console) -> tuple[dict[str, Any], bool]:
                 from rich.live import Live
 
                 with Live(console=console, transient=True, auto_refresh=False) as live:
-                    summary, _ = stream(session, graph, xq, scfg,
-                                        on_window=lambda rec, s: live.update(progress_table(s, rec), refresh=True))
+                    summary, records = stream(session, graph, xq, scfg, on_window=lambda rec, s: live.update(
+                        progress_table(s, rec), refresh=True))
             else:
-                summary, _ = stream(session, graph, xq, scfg)
+                summary, records = stream(session, graph, xq, scfg)
         finally:
             port.close()
     finally:
         emulator.stop(build_dir)
     console.print(progress_table(summary))
     good = ok(summary)
+    votes = [r.prediction for r in records if r.prediction is not None]
+    console.print(f"    device predictions: abnormal in {sum(v == 1 for v in votes)} of {len(votes)} windows "
+                  f"(the recording is a synthetic {'abnormal' if cfg.abnormal else 'normal'} subject)")
     ins = summary.get("instret_per_window")
     if ins:
         console.print(f"    {ins / report['macs']:.2f} rv32 instructions per MAC; records in {build_dir / 'stream'}")
