@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,34 @@ def test_missing_qemu_and_missing_firmware_are_one_line(tmp_path, monkeypatch):
         emulator.start(tmp_path)
     assert "qemu-system-misc" in str(info.value) and "\n" not in str(info.value)
     assert emulator.stop(Path(tmp_path)) is False
+
+
+TRAP_MAIN = """\
+#include <stdint.h>
+#include "ef_hal.h"
+int main(void)
+{
+    ef_hal_init();
+    ef_hal_putc('\\n');           /* boot byte: the emulator lets the host in after it */
+    (void)ef_hal_getc();
+    __asm__ volatile(".word 0");  /* illegal instruction */
+    return 0;
+}
+"""
+
+
+def test_trap_is_reported_on_the_uart(rv32, tmp_path):
+    need_cross()
+    if shutil.which("qemu-system-riscv32") is None:
+        pytest.skip("qemu-system-riscv32 missing")
+    import serial
+
+    main_c = tmp_path / "trap_main.c"
+    main_c.write_text(TRAP_MAIN)
+    elf = link_firmware(tmp_path, rv32, [main_c])
+    with emulator.running(elf) as dev, serial.Serial(dev.port, timeout=5) as port:
+        port.write(b"x")
+        line = port.read_until(b"\n", 200).decode(errors="replace")
+        line += port.read_until(b"\n", 200).decode(errors="replace")
+    assert "EF-TRAP mcause=0x00000002" in line, line   # 2: illegal instruction, with mepc and mtval
+    assert "mepc=0x8" in line and "mtval=" in line
