@@ -128,3 +128,17 @@ def test_expected_values_come_from_the_reference(device, micro_graph, micro_wind
     summary2, _ = stream(s, tampered, xs, StreamConfig())
     port.close()
     assert summary2["mismatched"] >= 1 and not ok(summary2)
+
+
+def test_realtime_pacing_reports_whether_the_device_kept_up(device, micro_graph, micro_windows, micro_hash):
+    import time
+
+    port, s = _session(device, [], micro_hash)
+    t0 = time.monotonic()
+    paced, _ = stream(s, micro_graph, micro_windows[:3], StreamConfig(stride_s=0.25, realtime=True))
+    took = time.monotonic() - t0
+    rushed, _ = stream(s, micro_graph, micro_windows[:3], StreamConfig(stride_s=1e-4, realtime=True))
+    port.close()
+    assert took >= 0.5  # windows 1 and 2 waited for their turn
+    assert paced["kept_up"] is True and paced["late_windows"] == 0 and paced["real_time_factor"] < 1
+    assert rushed["kept_up"] is False and rushed["late_windows"] >= 1 and ok(rushed)
