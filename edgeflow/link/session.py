@@ -11,6 +11,8 @@ import serial
 
 from edgeflow.errors import EdgeflowError
 from edgeflow.link.protocol import (
+    ERROR_FORMAT,
+    INFO_FORMAT,
     ErrCode,
     ErrorMsg,
     Frame,
@@ -206,12 +208,12 @@ class Session:
                     return out
                 self.stats.stale += 1
             elif f.type == MsgType.ERROR:
-                err = ErrorMsg.unpack(f.payload) if len(f.payload) == 8 else ErrorMsg(0)
+                err = ErrorMsg.unpack(f.payload) if len(f.payload) == ERROR_FORMAT.size else ErrorMsg(0)
                 self.stats.device_errors[err.name] += 1
                 if err.code in FRAMING_ERRORS or f.seq == seq:
                     return None
             elif f.type == MsgType.INFO:
-                info = Info.unpack(f.payload) if len(f.payload) == 68 else None
+                info = Info.unpack(f.payload) if len(f.payload) == INFO_FORMAT.size else None
                 if info is not None and info.reason == 0:  # the device rebooted mid-stream
                     self.stats.resets += 1
                     self.handshake()
