@@ -166,3 +166,21 @@ def test_model_hash_survives_save_load_and_sees_weight_changes(tmp_path):
     text = render_model_info_h(g)
     assert "#define EF_MODEL_HASH {" + ", ".join(f"0x{b:02x}" for b in model_hash(g)) + "}" in text
     assert "#define EF_INPUT_DIMS {22, 1280, 1, 1}" in text and "#define EF_INPUT_RANK 2" in text
+
+
+def test_fault_injector_mangles_each_kind_into_a_rejected_frame():
+    from edgeflow.link.faults import KINDS, mangle
+
+    rng = random.Random(0)
+    wire = encode_frame(MsgType.OUTPUT, 3, bytes(range(1, 200)))
+    for kind in KINDS:
+        bad = mangle(kind, wire, rng)
+        if kind == "reset":  # not a byte fault: the wrapper calls the device's reset instead
+            assert bad == wire
+            continue
+        if kind == "lose":
+            assert bad == b""
+            continue
+        assert bad != wire and bad.endswith(b"\x00") and bad.count(0) == 1
+        r = FrameReader()
+        assert list(r.feed(bad)) == [] and r.bad == 1
