@@ -154,6 +154,7 @@ def stream(session: Session, graph: Graph, xq: np.ndarray, cfg: StreamConfig,
     summary = summarize(records, session, cfg, time.monotonic() - t0, len(xq))
     summary["info"] = {"model_hash": info.model_hash.hex(), "input_size": info.input_size,
                        "output_size": info.output_size, "layers": info.n_layers, "max_payload": info.max_payload}
+    summary["layers"] = layer_profile(records, graph)
     if aborted:
         summary["aborted"] = aborted
     if cfg.out_dir is not None:
@@ -183,6 +184,18 @@ def summarize(records: list[WindowRecord], session: Session, cfg: StreamConfig, 
         "prediction": answered[-1].prediction if answered else None,
         "wall_s": wall_s, "link": session.stats.to_dict(),
     }
+
+
+def layer_profile(records: list[WindowRecord], graph: Graph) -> list[dict[str, Any]]:
+    """Mean device instructions per IR node over the windows the device ran (replays excluded), with the share
+    of the whole window; empty when the device reported no per-layer counters."""
+    rows = [r.layer_instret for r in records if r.answered and not r.replay and r.layer_instret]
+    if not rows or any(len(r) != len(graph.nodes) for r in rows):
+        return []
+    mean = np.mean(np.asarray(rows, dtype=np.float64), axis=0)
+    total = float(mean.sum()) or 1.0
+    return [{"index": i, "name": n.name, "op": n.op, "instret": int(round(m)), "share": float(m / total)}
+            for i, (n, m) in enumerate(zip(graph.nodes, mean, strict=True))]
 
 
 def ok(summary: dict[str, Any]) -> bool:

@@ -71,6 +71,9 @@ def progress_table(s: dict[str, Any], last: WindowRecord | None = None) -> Table
                   "-")
     if s["prediction"] is not None:
         t.add_row("prediction", f"class {s['prediction']}" + (f" (window {last.index})" if last else ""))
+    heavy = sorted(s.get("layers", []), key=lambda r: -r["instret"])[:3]
+    if heavy:
+        t.add_row("heaviest", ", ".join(f"{r['name']} ({r['op']}) {r['share']:.0%}" for r in heavy))
     link = s["link"]
     errs = ", ".join(f"{k} {v}" for k, v in link["device_errors"].items()) or "none"
     t.add_row("link", f"{link['retries']} retries, {link['timeouts']} timeouts, {link['resyncs']} resyncs "

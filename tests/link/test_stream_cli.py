@@ -43,6 +43,8 @@ def test_stream_an_edf_file_bit_exact(device, native_build, recording, tmp_path,
     assert summary["lost"] == 0 and summary["port"] == device.port
     assert [r["index"] for r in rows] == list(range(6)) and all(r["values"] == r["expected"] for r in rows)
     assert summary["latency_p50_s"] > 0 and summary["instret_per_window"] > 0
+    assert len(summary["layers"]) == 33 and abs(sum(r["share"] for r in summary["layers"]) - 1) < 1e-6
+    assert "heaviest" in text
     assert "all answers bit-exact" in text
 
 
