@@ -103,7 +103,8 @@ def stream(session: Session, graph: Graph, xq: np.ndarray, cfg: StreamConfig,
            on_window: Callable[[WindowRecord, dict[str, Any]], None] | None = None) -> tuple[dict, list[WindowRecord]]:
     """Send each int8 window (N, *input shape) through `session`, check every answer against the reference.
     Returns (summary, records); writes them to cfg.out_dir when set. Never raises for a lost window: it is
-    recorded (answered False) and the stream goes on, unless max_consecutive_lost windows in a row are lost."""
+    recorded (answered False) and the stream goes on, unless max_consecutive_lost windows in a row are lost.
+    Ctrl-C ends the stream early with a summary ("aborted": "interrupted")."""
     from edgeflow.ir.reference import run
 
     info = session.info or session.handshake()
@@ -148,6 +149,8 @@ def stream(session: Session, graph: Graph, xq: np.ndarray, cfg: StreamConfig,
             if lost_run >= cfg.max_consecutive_lost:
                 aborted = f"{lost_run} windows in a row lost; device not answering"
                 break
+    except KeyboardInterrupt:  # Ctrl-C: keep what was checked; the windows not sent count as lost
+        aborted = "interrupted"
     finally:
         if jsonl is not None:
             jsonl.close()

@@ -142,3 +142,16 @@ def test_realtime_pacing_reports_whether_the_device_kept_up(device, micro_graph,
     assert took >= 0.5  # windows 1 and 2 waited for their turn
     assert paced["kept_up"] is True and paced["late_windows"] == 0 and paced["real_time_factor"] < 1
     assert rushed["kept_up"] is False and rushed["late_windows"] >= 1 and ok(rushed)
+
+
+def test_ctrl_c_ends_the_stream_with_a_summary(device, micro_graph, micro_windows, micro_hash, tmp_path):
+    port, s = _session(device, [], micro_hash)
+
+    def interrupt(rec, _summary):
+        if rec.index == 1:
+            raise KeyboardInterrupt
+
+    summary, recs = stream(s, micro_graph, micro_windows[:4], StreamConfig(out_dir=tmp_path), on_window=interrupt)
+    port.close()
+    assert summary["aborted"] == "interrupted" and summary["answered"] == 2 and summary["lost"] == 2
+    assert not ok(summary) and len((tmp_path / "windows.jsonl").read_text().splitlines()) == 2
