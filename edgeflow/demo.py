@@ -34,7 +34,8 @@ def _step(console: Console, n: int, text: str) -> float:
 
 
 def _export(out: Path, sample) -> Path:
-    """The shipped quantized checkpoint as QCDQ ONNX (traced on one window of the demo recording)."""
+    """The shipped quantized checkpoint as QCDQ ONNX (traced on one window of the demo recording); an export
+    newer than the checkpoint is reused (the firmware is always rebuilt)."""
     from edgeflow.cards import load_card
     from edgeflow.export.onnx import export_qcdq
     from edgeflow.quant.qat import load_quant
@@ -43,10 +44,12 @@ def _export(out: Path, sample) -> Path:
     ckpt = models_dir() / CHECKPOINT
     if not ckpt.is_file():
         raise EdgeflowError(f"{ckpt}: the shipped checkpoint is missing (reinstall edgeflow: bash tools/setup.sh)")
+    path = out / f"{CARD}-w2.onnx"
+    if path.is_file() and path.stat().st_mtime >= ckpt.stat().st_mtime:
+        return path
     with warnings.catch_warnings():   # brevitas' optional-package notices are no news to a newcomer
         warnings.simplefilter("ignore")
         model, _ = load_quant(load_card(CARD), ckpt)
-        path = out / f"{CARD}-w2.onnx"
         export_qcdq(model, sample, path, form="scan")
     return path
 
