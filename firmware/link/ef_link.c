@@ -243,7 +243,7 @@ int ef_link_rx_feed(ef_link_rx *rx, uint8_t byte, ef_frame *f)
     f->detail = 0;
     if (rx->overflow) {
         r = reject(f, EF_ERR_OVERFLOW, (uint32_t)rx->len);
-        if (rx->len >= 3u && rx->buf[0] > 3u) { /* first COBS block intact: the header's seq is readable */
+        if (rx->len >= 4u && rx->buf[0] > 3u) { /* first COBS block holds type + seq: the seq is readable */
             f->seq = ef_get_u16(rx->buf + 2);
         }
     } else if (rx->len == 0u) {

@@ -17,7 +17,7 @@ N_WINDOWS = 4
 CHUNKS = 28  # femba-micro: 28160 input bytes in INPUT frames of <= 1024 payload bytes
 
 
-def _session(device, faults, micro_hash, timeout=0.3):
+def _session(device, faults, micro_hash, timeout=0.5):
     port = FaultyPort(open_port(device.port, write_timeout=0.5), [], on_reset=device.restart, seed=4)
     s = Session(port, micro_hash, timeout_s=timeout, retries=4)
     s.handshake()
