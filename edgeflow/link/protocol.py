@@ -41,6 +41,17 @@ type   name    direction    payload
                             The frame's seq names the offending frame (as read from its header, best effort).
 =====  ======  ===========  ====================================================================================
 
+Flow
+----
+1. The device boots and sends INFO (seq 0, reason 0). The host sends HELLO (seq 0xF000..0xFFFF) until the INFO
+   with that seq arrives, and refuses the device if INFO's model hash is not the build's.
+2. For window k the host sends INPUT chunks with seq k (1 .. 0xEFFF, wrapping), then waits for OUTPUT seq k.
+3. The host resends all of window k (same seq) on a timeout, an ERROR (framing codes always; other codes when
+   they name seq k), or a frame it could not decode; after an unexpected boot INFO (device reset) it first
+   repeats the handshake. Answers for other seqs are stale and ignored: no window is counted twice.
+4. The device keeps its last OUTPUT: a complete window with the cached seq and the same bytes (CRC-32) is
+   answered from the cache with the replay flag, not run again. HELLO starts a new session and drops the cache.
+
 Error codes (device rejects the frame, says why once, then waits for a chunk at offset 0 or a HELLO):
 1 BAD_CRC, 2 BAD_LENGTH (header length != payload bytes, or payload too large), 3 BAD_SEQ (chunk of another
 window mid-assembly), 4 BAD_OFFSET (chunk not where the window continues), 5 BAD_TYPE, 6 OVERFLOW (frame longer
