@@ -132,5 +132,13 @@ class FaultyPort:
     def timeout(self, value: float | None) -> None:
         self.port.timeout = value
 
+    @property
+    def write_timeout(self) -> float | None:
+        return getattr(self.port, "write_timeout", None)
+
+    @write_timeout.setter
+    def write_timeout(self, value: float | None) -> None:
+        self.port.write_timeout = value
+
     def close(self) -> None:
         self.port.close()

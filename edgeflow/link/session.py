@@ -52,9 +52,10 @@ class Port(Protocol):
     def close(self) -> None: ...
 
 
-def open_port(path: str, timeout: float = 0.05, write_timeout: float = 2.0) -> Any:
+def open_port(path: str, timeout: float = 0.05, write_timeout: float = 10.0) -> Any:
     """Open a serial port (or a pyserial URL such as loop://) exclusively; one-line LinkError naming the port.
-    A write that cannot finish within write_timeout (the device stopped reading) fails that attempt."""
+    A write that cannot finish within write_timeout (the device stopped reading) fails that attempt; a Session
+    sets it to its own answer timeout."""
     try:
         if "://" in path:
             return serial.serial_for_url(path, timeout=timeout, write_timeout=write_timeout)
@@ -169,6 +170,8 @@ class Session:
         if len(window) != self.info.input_size:
             raise LinkError(f"{self.name}: window of {len(window)} bytes, the device expects {self.info.input_size}")
         frames = input_frames(seq, window, self.info.max_payload)
+        if hasattr(self.port, "write_timeout"):  # a frame that cannot be written within the answer timeout:
+            self.port.write_timeout = self.timeout_s  # the device stopped reading, this attempt is lost
         t0 = time.monotonic()
         for attempt in range(1, self.retries + 2):
             if attempt > 1:
