@@ -92,7 +92,7 @@ def run_demo(cfg: DemoConfig, console: Console) -> tuple[dict[str, Any], bool]:
         _step(console, 4, f"streaming {len(x)} windows; every answer checked bit for bit against the numpy reference")
         graph = Graph.load(build_dir)
         xq = quantized_windows(x, graph)
-        port = open_port(dev.port)
+        port = open_port(dev.port, write_timeout=emulator.WRITE_TIMEOUT_S)
         try:
             session = Session(port, model_hash(build_dir), timeout_s=30.0, name=dev.port)
             session.handshake()

@@ -63,7 +63,7 @@ def bench_card(card_name: str, out: Path, n_windows: int, edf: Path) -> dict:
     instret, layers, exact, wall = [], None, 0, []
     dev = emulator.start(build_dir)
     try:
-        port = open_port(dev.port)
+        port = open_port(dev.port, write_timeout=emulator.WRITE_TIMEOUT_S)
         try:
             session = Session(port, model_hash(build_dir), timeout_s=600.0, retries=1, name=dev.port)
             session.handshake()

@@ -29,6 +29,9 @@ LOG = "qemu.log"
 ELF = "firmware.elf"
 # Deterministic counters: one instruction per virtual ns, so rdcycle == rdinstret, identical run to run.
 ICOUNT = "shift=0,align=off,sleep=off"
+# A host write to the board's pty blocks while QEMU is starved of CPU (a loaded 2-core CI box): give it time
+# rather than failing the attempt (open_port's default suits a board that answers at once).
+WRITE_TIMEOUT_S = 30.0
 _PTY = re.compile(r"char device redirected to (/dev/pts/\d+)")
 _CHILDREN: dict[int, subprocess.Popen] = {}   # QEMUs this process started (reaped on stop)
 
@@ -291,7 +294,7 @@ def run_link_windows(elf: Path, windows: np.ndarray, n_out: int, timeout: float 
     data = np.ascontiguousarray(windows, dtype=np.int8).reshape(len(windows), -1)
     out = np.zeros((len(data), n_out), dtype=np.int32)
     with running(elf) as dev:
-        port = open_port(dev.port)
+        port = open_port(dev.port, write_timeout=WRITE_TIMEOUT_S)
         try:
             session = Session(port, None, timeout_s=timeout, name=dev.port)
             session.handshake()

@@ -35,7 +35,7 @@ def test_qemu_answers_bit_exact_on_edf_windows(case, rv32, eeg_windows, tmp_path
     dev = emulator.start(build)
     try:
         assert emulator.load(build) == dev and dev.alive()
-        port = open_port(dev.port)
+        port = open_port(dev.port, write_timeout=emulator.WRITE_TIMEOUT_S)
         try:
             session = Session(port, model_hash(build), timeout_s=30.0, retries=2, name=dev.port)
             summary, records = stream(session, graph, xq, StreamConfig(timeout_s=30.0, out_dir=tmp_path / "s"))
@@ -45,7 +45,9 @@ def test_qemu_answers_bit_exact_on_edf_windows(case, rv32, eeg_windows, tmp_path
         assert emulator.stop(build)
     assert not dev.alive() and emulator.load(build) is None
     assert ok(summary), summary
-    assert summary["matching"] == N_WINDOWS and summary["link"]["retries"] == 0
+    # a healthy link: no frame rejected on either side (timeouts only mean a slow host, and are retried)
+    assert summary["matching"] == N_WINDOWS and summary["link"]["bad_frames"] == 0
+    assert not summary["link"]["device_errors"]
     # -icount shift=0: cycles == retired instructions; per-layer counts add up to (almost) the whole window
     for r in records:
         assert r.cycles == r.instret > 0
@@ -69,7 +71,7 @@ def test_reset_restarts_the_firmware_on_the_same_pty(rv32, tmp_path):
     graph = Graph.load(tmp_path)
     x = quantized_windows(np.zeros((1, 22, 1280)), graph)[0].tobytes()
     with emulator.running(tmp_path / "firmware.elf") as dev:
-        port = open_port(dev.port)
+        port = open_port(dev.port, write_timeout=emulator.WRITE_TIMEOUT_S)
         try:
             session = Session(port, model_hash(graph), timeout_s=30.0, retries=2, name=dev.port)
             first = session.infer(1, x)
