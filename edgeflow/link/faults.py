@@ -49,7 +49,7 @@ def mangle(kind: str, frame: bytes, rng: random.Random) -> bytes:
 @dataclass
 class FaultyPort:
     """Wraps a pyserial-like port; applies each Fault once. Host writes are counted as frames by 0x00
-    delimiters; received bytes are cut into frames before faults apply."""
+    delimiters (a lone delimiter is not counted); received bytes are cut into frames before faults apply."""
 
     port: Any
     faults: list[Fault] = field(default_factory=list)
@@ -78,16 +78,18 @@ class FaultyPort:
     def write(self, data: bytes) -> int:
         out = bytearray()
         start = 0
-        resets = 0
         for i, b in enumerate(data):
             if b != 0:
                 continue
             frame = bytes(data[start:i + 1])
+            if frame == b"\x00":  # a lone delimiter (resync point) is not a frame
+                out += frame
+                start = i + 1
+                continue
             f = self._fault("tx", self.tx_frames)
             self.tx_frames += 1
             start = i + 1
             if f is not None and f.kind == "reset":
-                resets += 1
                 out += frame
                 self.port.write(bytes(out))
                 out.clear()

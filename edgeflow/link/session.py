@@ -27,6 +27,9 @@ from edgeflow.link.protocol import (
 
 #: Device errors about the frame itself: its header (and seq) may be garbage, so they always mean "resend".
 FRAMING_ERRORS = frozenset({ErrCode.BAD_CRC, ErrCode.BAD_LENGTH, ErrCode.OVERFLOW, ErrCode.BAD_COBS})
+#: A lone delimiter before each HELLO and each attempt: ends whatever partial frame the device holds (from an
+#: interrupted write or an earlier session) so it cannot swallow the next frame; an empty frame is ignored.
+FLUSH = b"\x00"
 
 
 class LinkError(EdgeflowError):
@@ -137,7 +140,7 @@ class Session:
             self._bad_seen = False
             self._hello_seq = 0xF000 | ((self._hello_seq + 1) & 0x0FFF)
             try:
-                self.port.write(encode_frame(MsgType.HELLO, self._hello_seq))
+                self.port.write(FLUSH + encode_frame(MsgType.HELLO, self._hello_seq))
             except serial.SerialTimeoutException:
                 continue
             deadline = time.monotonic() + self.timeout_s
@@ -177,6 +180,7 @@ class Session:
             if attempt > 1:
                 self.stats.retries += 1
             try:
+                self.port.write(FLUSH)
                 for fr in frames:
                     self.port.write(fr)
             except serial.SerialTimeoutException:  # the device stopped reading: this attempt is lost

@@ -95,7 +95,7 @@ def test_silent_device_windows_are_lost_and_reported(device, micro_graph, micro_
     import os
     import signal
 
-    port, s = _session(device, [], micro_hash, timeout=0.15)
+    port, s = _session(device, [], micro_hash, timeout=0.4)
     s.retries = 1
     stopped = []
 
@@ -135,11 +135,11 @@ def test_realtime_pacing_reports_whether_the_device_kept_up(device, micro_graph,
 
     port, s = _session(device, [], micro_hash)
     t0 = time.monotonic()
-    paced, _ = stream(s, micro_graph, micro_windows[:3], StreamConfig(stride_s=0.25, realtime=True))
+    paced, _ = stream(s, micro_graph, micro_windows[:3], StreamConfig(stride_s=0.4, realtime=True))
     took = time.monotonic() - t0
     rushed, _ = stream(s, micro_graph, micro_windows[:3], StreamConfig(stride_s=1e-4, realtime=True))
     port.close()
-    assert took >= 0.5  # windows 1 and 2 waited for their turn
+    assert took >= 0.8  # windows 1 and 2 waited for their turn
     assert paced["kept_up"] is True and paced["late_windows"] == 0 and paced["real_time_factor"] < 1
     assert rushed["kept_up"] is False and rushed["late_windows"] >= 1 and ok(rushed)
 
@@ -155,3 +155,20 @@ def test_ctrl_c_ends_the_stream_with_a_summary(device, micro_graph, micro_window
     port.close()
     assert summary["aborted"] == "interrupted" and summary["answered"] == 2 and summary["lost"] == 2
     assert not ok(summary) and len((tmp_path / "windows.jsonl").read_text().splitlines()) == 2
+
+
+def test_leftover_partial_frame_does_not_cost_a_timeout(device, micro_windows, micro_hash):
+    """An earlier session stopped mid-frame: the next HELLO gets through at once, and the window needs no
+    timeout (the device's ERROR about the leftover bytes may cost one immediate resend)."""
+    from edgeflow.link.protocol import input_frames
+
+    raw = open_port(device.port)
+    raw.write(input_frames(9, micro_windows[0].tobytes(), 1024)[0][:300])  # half a frame, no delimiter
+    raw.close()
+    s = Session(open_port(device.port), micro_hash, timeout_s=1.0, retries=0)
+    s.handshake()
+    s.retries = 1
+    s.port.write(input_frames(1, micro_windows[0].tobytes(), 1024)[0][:200])  # a write cut short
+    ans = s.infer(1, micro_windows[0].tobytes())
+    s.port.close()
+    assert ans.attempts <= 2 and s.stats.timeouts == 0 and not ans.output.replay
