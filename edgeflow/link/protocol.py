@@ -49,6 +49,7 @@ Flow
 3. The host resends all of window k (same seq) on a timeout, an ERROR (framing codes always; other codes when
    they name seq k), or a frame it could not decode; after an unexpected boot INFO (device reset) it first
    repeats the handshake. Answers for other seqs are stale and ignored: no window is counted twice.
+   Each HELLO and each attempt starts with a lone 0x00, ending any partial frame the device still holds.
 4. The device keeps its last OUTPUT: a complete window with the cached seq and the same bytes (CRC-32) is
    answered from the cache with the replay flag, not run again. HELLO starts a new session and drops the cache.
 
