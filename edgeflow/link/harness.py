@@ -24,8 +24,8 @@ class StreamConfig:
 
     stride_s: float = 5.0            # seconds of recording between window starts (the real-time period)
     realtime: bool = False           # wait for each window to "arrive" at the recording's own rate
-    timeout_s: float = 5.0           # per attempt
-    retries: int = 5                 # re-sends per window (same seq)
+    timeout_s: float | None = None   # per attempt; None: keep the session's
+    retries: int | None = None       # re-sends per window (same seq); None: keep the session's
     max_consecutive_lost: int = 3    # give up the stream after this many windows in a row are lost
     out_dir: Path | None = None      # windows.jsonl + summary.json
 
@@ -107,6 +107,10 @@ def stream(session: Session, graph: Graph, xq: np.ndarray, cfg: StreamConfig,
     Ctrl-C ends the stream early with a summary ("aborted": "interrupted")."""
     from edgeflow.ir.reference import run
 
+    if cfg.timeout_s is not None:
+        session.timeout_s = cfg.timeout_s
+    if cfg.retries is not None:
+        session.retries = cfg.retries
     info = session.info or session.handshake()
     out_name = graph.outputs[0]
     records: list[WindowRecord] = []
@@ -131,7 +135,7 @@ def stream(session: Session, graph: Graph, xq: np.ndarray, cfg: StreamConfig,
             done = time.monotonic()  # the device's part ends here; the reference runs on the host's time
             expected = np.asarray(run(graph, x)[out_name]).reshape(-1).astype(np.int64)
             if ans is None:
-                rec = WindowRecord(i, seq, False, False, session.retries + 1, None, True, None, None,
+                rec = WindowRecord(i, seq, False, False, session.retries + 1, None, cfg.realtime, None, None,
                                    expected.tolist())
                 lost_run += 1
             else:
