@@ -173,8 +173,10 @@ class Session:
         if len(window) != self.info.input_size:
             raise LinkError(f"{self.name}: window of {len(window)} bytes, the device expects {self.info.input_size}")
         frames = input_frames(seq, window, self.info.max_payload)
-        if hasattr(self.port, "write_timeout"):  # a frame that cannot be written within the answer timeout:
-            self.port.write_timeout = self.timeout_s  # the device stopped reading, this attempt is lost
+        # A frame that cannot be written within the answer timeout (or the port's own, if longer): the device
+        # stopped reading and the attempt is lost.
+        if hasattr(self.port, "write_timeout") and (self.port.write_timeout or 0.0) < self.timeout_s:
+            self.port.write_timeout = self.timeout_s
         t0 = time.monotonic()
         for attempt in range(1, self.retries + 2):
             if attempt > 1:
