@@ -112,7 +112,7 @@ def start(build_dir: str | Path, elf: str | Path | None = None, timeout: float =
     process; wait for its pty; write build_dir/device.json. A QEMU already running for build_dir is stopped first."""
     build = Path(build_dir)
     elf_path = Path(elf) if elf is not None else build / ELF
-    q = qemu_binary()
+    qemu_binary()                                 # QEMU missing is said before anything else
     if not elf_path.is_file():
         raise EmulatorError(f"{elf_path}: firmware not found (build it with `edgeflow build --target rv32-virt` "
                             "or `edgeflow flash --target rv32-virt BUILD_DIR`)")
@@ -120,7 +120,6 @@ def start(build_dir: str | Path, elf: str | Path | None = None, timeout: float =
     elf_abs = elf_path.resolve()
     monitor = _monitor_path()
     cmd = qemu_command(elf_abs, monitor, _ram_mib(elf_abs))
-    cmd[0] = q
     log_path = build / LOG
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
