@@ -142,6 +142,10 @@ def compile_host(graph: Graph, out_dir: str | Path, compile_binary: bool = True,
     if target is not None:  # place with the rendered sizes
         stream = _stream_bytes(graph, plans)
         resident = srcs.weight_bytes - (0 if ext is not None else stream)
+        if external and arena.size + resident + stream <= target.l2.usable:
+            external, ext = False, None  # the estimate was pessimistic: everything fits L2, render it there
+            with c_tiled.tiled_linears(plans), c_tiled.external_weights(None):
+                srcs = render_network(graph, arena.offsets, arena.size)
         placement = place(target, arena.size, resident, stream, l1_peak, external=external)
     sources = []
     for name, text in (("network.h", srcs.network_h), ("network.c", srcs.network_c), ("weights.h", srcs.weights_h)):

@@ -113,3 +113,17 @@ def test_weights_go_to_mram_first_when_it_holds_them(micro, tmp_path):
     mk = (tmp_path / "src" / "Makefile").read_text()
     assert "-DEF_EXT_MRAM" in mk and "READFS_FILES" not in mk
     assert (tmp_path / "weights.bin").stat().st_size >= art.report["memory"]["stream_bytes"]
+
+
+def test_pessimistic_estimate_still_keeps_weights_in_l2_when_they_fit(micro, tmp_path, monkeypatch):
+    """The first placement uses an upper estimate of the resident constants; when the rendered sizes fit L2
+    the weights stay resident (no external image)."""
+    from edgeflow.backends import host
+
+    probe = compile_gap9(micro, load_target("gap9"), tmp_path / "probe").report["memory"]
+    exact = probe["arena_bytes"] + probe["resident_bytes"] + probe["stream_bytes"]
+    monkeypatch.setattr(host, "_resident_estimate", lambda graph, plans: 10 * probe["resident_bytes"])
+    art = compile_gap9(micro, _with_levels(L2=exact), tmp_path / "tight")
+    assert art.report["memory"]["weights_level"] == "L2"
+    assert art.report["memory"]["levels"]["L2"]["used"] == exact
+    assert not (tmp_path / "tight" / "weights.bin").exists()
