@@ -102,3 +102,19 @@ def render_memory(report: dict) -> Table | None:
     for name, v in mem["levels"].items():
         t.add_row(name, holds.get(name, ""), f"{v['used']:,}", f"{v['usable']:,}", "yes" if v["fits"] else "NO")
     return t
+
+
+def render_firmware(report: dict) -> Table | None:
+    """ELF sections and linker regions of a device firmware (rv32-virt); None for builds without one."""
+    fw = report.get("firmware")
+    if not fw or "regions" not in fw:
+        return None
+    t = Table(title=f"{fw.get('elf', 'firmware')}: linker regions (sized from target.toml)")
+    for col in ("region", "used bytes", "size bytes", "sections"):
+        t.add_column(col, justify="left" if col in ("region", "sections") else "right")
+    sections = fw.get("sections", {})
+    for name, r in fw["regions"].items():
+        inside = [f"{k} {v:,}" for k, v in sections.items()
+                  if k.startswith(f".{name.lower()}") or (name == "L2" and k in (".text", ".rodata", ".data", ".bss"))]
+        t.add_row(name, f"{r['used']:,}", f"{r['size']:,}", ", ".join(inside))
+    return t

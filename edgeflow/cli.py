@@ -178,7 +178,7 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def cmd_build(a: argparse.Namespace) -> int:
-    from edgeflow.build import build, render_memory, render_report
+    from edgeflow.build import build, render_firmware, render_memory, render_report
     from edgeflow.cards import load_card
 
     card = load_card(a.card)
@@ -227,9 +227,9 @@ def cmd_build(a: argparse.Namespace) -> int:
         if tmp_onnx is not None:
             tmp_onnx.unlink(missing_ok=True)
     console.print(render_report(report, f"{card.name} -> {a.target}"))
-    mem = render_memory(report)
-    if mem is not None:
-        console.print(mem)
+    for table in (render_memory(report), render_firmware(report)):
+        if table is not None:
+            console.print(table)
     chk = report.get("check")
     if chk:
         console.print(f"built code bit-exact with the reference on {chk['windows']} windows")
@@ -240,7 +240,7 @@ def cmd_build(a: argparse.Namespace) -> int:
 def cmd_inspect(a: argparse.Namespace) -> int:
     import json
 
-    from edgeflow.build import render_memory, render_report
+    from edgeflow.build import render_firmware, render_memory, render_report
     from edgeflow.errors import EdgeflowError
 
     rep = Path(a.build_dir) / "report.json"
@@ -248,9 +248,9 @@ def cmd_inspect(a: argparse.Namespace) -> int:
         raise EdgeflowError(f"{a.build_dir}: not a build directory (no report.json); run `edgeflow build` first")
     report = json.loads(rep.read_text())
     console.print(render_report(report, f"{a.build_dir} ({report.get('target', '?')})"))
-    mem = render_memory(report)
-    if mem is not None:
-        console.print(mem)
+    for table in (render_memory(report), render_firmware(report)):
+        if table is not None:
+            console.print(table)
     return 0
 
 

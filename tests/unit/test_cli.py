@@ -106,3 +106,21 @@ def test_resources_fall_back_to_packaged_data(tmp_path, monkeypatch):
     (pkg / "_data" / "models").mkdir(parents=True)
     monkeypatch.setattr(res, "_PKG", pkg)
     assert res.models_dir() == pkg / "_data" / "models"
+
+
+def test_inspect_prints_memory_levels_and_firmware_regions(tmp_path, capsys):
+    import json
+
+    report = {"target": "rv32-virt", "macs": 10, "weight_bytes": 4, "arena_bytes": 8,
+              "nodes": [{"index": 0, "name": "fc", "op": "linear", "macs": 10, "weight_bytes": 4, "output_bytes": 8,
+                         "tiling": {"n_tiles": 3, "l1_bytes_used": 96}}],
+              "memory": {"weights_level": "MRAM", "levels": {"L1": {"used": 96, "usable": 100, "fits": True},
+                                                             "L2": {"used": 700, "usable": 600, "fits": False},
+                                                             "MRAM": {"used": 4, "usable": 9, "fits": True}}},
+              "firmware": {"elf": "firmware.elf", "sections": {".text": 50, ".l1": 96},
+                           "regions": {"L2": {"used": 50, "size": 600}, "L1": {"used": 96, "size": 100}}}}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    assert main(["inspect", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "3 x 96 B" in out and "streamed from MRAM" in out and "NO" in out
+    assert "linker regions" in out and ".text 50" in out and ".l1 96" in out
