@@ -315,14 +315,19 @@ typedef struct {
     int32_t n_in, w_bits, row_bytes, rn, tn;
 } ef_tile_job_t;
 
+/* Rows [o0, o1) of a tile, in chunks whose int8 shifts are widened to the kernel's int32 on the stack. */
+#define EF_ROW_CHUNK 16
 static void tile_rows(void *ctx, int32_t o0, int32_t o1)
 {
     const ef_tile_job_t *j = (const ef_tile_job_t *)ctx;
-    int32_t o;
-    for (o = o0; o < o1; ++o) {
-        int32_t sh = j->sh[o];
+    int32_t sh[EF_ROW_CHUNK];
+    int32_t o, i, n;
+    for (o = o0; o < o1; o += n) {
+        n = o1 - o < EF_ROW_CHUNK ? o1 - o : EF_ROW_CHUNK;
+        for (i = 0; i < n; ++i)
+            sh[i] = j->sh[o + i];
         ef_linear_i8(j->x, j->n_in, j->n_in, j->w + (size_t)o * (size_t)j->row_bytes, j->w_bits,
-                     j->bias ? j->bias + o : NULL, j->m + o, &sh, j->out + o, j->rn, 0, j->tn, 0, 1);
+                     j->bias ? j->bias + o : NULL, j->m + o, sh, j->out + o, j->rn, 0, j->tn, 0, n);
     }
 }
 

@@ -80,6 +80,65 @@ static int32_t dot_t5(const int8_t *x, const uint8_t *w, int32_t n)
     return acc;
 }
 
+/* Four tokens at once (rows x, x + xs, x + 2 xs, x + 3 xs) against one packed row: each weight is decoded once
+ * for four multiply-accumulates. Same sums as four dot_row calls (integer adds in another order: exact). */
+/* One weight wk against the four token rows at offset k (unrolled by the callers with constant k). */
+#define EF_MAC4(k, wk)                                    \
+    do {                                                  \
+        int32_t w_ = (wk);                                \
+        a0 += (int32_t)x0[k] * w_;                        \
+        a1 += (int32_t)x1[k] * w_;                        \
+        a2 += (int32_t)x2[k] * w_;                        \
+        a3 += (int32_t)x3[k] * w_;                        \
+    } while (0)
+
+static void dot4_t5(const int8_t *x, int32_t xs, const uint8_t *w, int32_t n, int32_t acc[4])
+{
+    const int8_t *x0 = x, *x1 = x + xs, *x2 = x + 2 * xs, *x3 = x + 3 * xs;
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    int32_t full = n / 5;
+    for (int32_t b = 0; b < full; ++b, x0 += 5, x1 += 5, x2 += 5, x3 += 5) {
+        uint32_t c = ef_t5_digits[w[b]];
+        EF_MAC4(0, EF_T5(c, 0));
+        EF_MAC4(1, EF_T5(c, 1));
+        EF_MAC4(2, EF_T5(c, 2));
+        EF_MAC4(3, EF_T5(c, 3));
+        EF_MAC4(4, EF_T5(c, 4));
+    }
+    if (n % 5) {
+        uint32_t c = ef_t5_digits[w[full]];
+        for (int32_t k = 0; k < n % 5; ++k)
+            EF_MAC4(k, EF_T5(c, k));
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+static void dot4_w2(const int8_t *x, int32_t xs, const uint8_t *w, int32_t n, int32_t acc[4])
+{
+    const int8_t *x0 = x, *x1 = x + xs, *x2 = x + 2 * xs, *x3 = x + 3 * xs;
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    int32_t full = n >> 2;
+    for (int32_t b = 0; b < full; ++b, x0 += 4, x1 += 4, x2 += 4, x3 += 4) {
+        uint32_t v = w[b];
+        EF_MAC4(0, EF_SX2(v & 3u));
+        EF_MAC4(1, EF_SX2((v >> 2) & 3u));
+        EF_MAC4(2, EF_SX2((v >> 4) & 3u));
+        EF_MAC4(3, EF_SX2(v >> 6));
+    }
+    if (n & 3) {
+        uint32_t v = w[full];
+        for (int32_t k = 0; k < (n & 3); ++k)
+            EF_MAC4(k, EF_SX2((v >> (2 * k)) & 3u));
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
 /* Dot product of an int8 vector with one packed weight row (bits 2, 4, 8 or EF_TERNARY). */
 static int32_t dot_row(const int8_t *x, const uint8_t *w, int32_t n, int32_t bits)
 {
@@ -99,10 +158,21 @@ void ef_linear_i8(const int8_t *x, int32_t x_stride, int32_t n_in,
                   int32_t t0, int32_t t1, int32_t o0, int32_t o1)
 {
     int32_t rb = ef_row_bytes(n_in, w_bits);
+    int quad = w_bits == EF_TERNARY || w_bits == 2;
     for (int32_t o = o0; o < o1; ++o) {
         const uint8_t *wr = w + (size_t)o * (size_t)rb;
         int32_t b = bias ? bias[o] : 0;
-        for (int32_t t = t0; t < t1; ++t) {
+        int32_t t = t0;
+        for (; quad && t + 4 <= t1; t += 4) {
+            int32_t acc[4];
+            if (w_bits == EF_TERNARY)
+                dot4_t5(x + (ptrdiff_t)t * x_stride, x_stride, wr, n_in, acc);
+            else
+                dot4_w2(x + (ptrdiff_t)t * x_stride, x_stride, wr, n_in, acc);
+            for (int32_t j = 0; j < 4; ++j)
+                y[(ptrdiff_t)(t + j) * y_stride + o] = ef_requant8(acc[j] + b, m[o], sh[o]);
+        }
+        for (; t < t1; ++t) {
             int32_t acc = dot_row(x + (ptrdiff_t)t * x_stride, wr, n_in, w_bits) + b;
             y[(ptrdiff_t)t * y_stride + o] = ef_requant8(acc, m[o], sh[o]);
         }
