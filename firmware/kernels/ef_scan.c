@@ -3,6 +3,21 @@
 
 #define EF_STATE_MAX ((int64_t)2147483647)
 
+/* ef_exp2_neg_q15 inlined for the scan's inner loop, returning early when the result is 0 (same values). */
+static inline int32_t exp2_q15(int32_t e, int32_t frac_bits)
+{
+    int32_t k = e >> frac_bits;
+    if (k >= 16)
+        return 0;
+    int32_t lo = frac_bits - 8;
+    int32_t f = e & (int32_t)(((uint32_t)1 << frac_bits) - 1u);
+    int32_t j = f >> lo;
+    int32_t r = f & (int32_t)(((uint32_t)1 << lo) - 1u);
+    int32_t t0 = ef_exp2_table_q15[j];
+    int32_t v = t0 + (int32_t)ef_rshift_round((int64_t)(ef_exp2_table_q15[j + 1] - t0) * r, lo);
+    return (int32_t)ef_rshift_round(v, k);
+}
+
 void ef_scan_i8(const ef_scan_consts_t *c,
                 const int8_t *u, int32_t u_stride, const int8_t *delta, int32_t delta_stride,
                 const int8_t *B, const int8_t *C, int32_t bc_stride,
@@ -23,8 +38,15 @@ void ef_scan_i8(const ef_scan_consts_t *c,
             int64_t m_in = c->m_in[d];
             int32_t sh_in = c->sh_in[d];
             int64_t acc = 0;
+            if (qd == 0) {  /* delta 0: dA = 1 and no injection, so h is unchanged (exactly, see intscan) */
+                for (int32_t n = 0; n < ds; ++n)
+                    acc += (int64_t)ct[n] * hd[n];
+                int64_t tot0 = acc * (int64_t)c->m_y[d] + (int64_t)qu * c->m_D[d];
+                y[(ptrdiff_t)t * y_stride + d] = ef_sat8(ef_rshift_round(tot0, c->sh_y[d]));
+                continue;
+            }
             for (int32_t n = 0; n < ds; ++n) {
-                int32_t da = ef_exp2_neg_q15(qd * kad[n], c->ka_frac);
+                int32_t da = exp2_q15(qd * kad[n], c->ka_frac);
                 int64_t inj = ef_rshift_round((int64_t)(pud * (int32_t)bt[n]) * m_in, sh_in);
                 int64_t hn = ef_rshift_round((int64_t)da * (int64_t)hd[n], 15) + inj;
                 hn = hn > EF_STATE_MAX ? EF_STATE_MAX : (hn < -EF_STATE_MAX ? -EF_STATE_MAX : hn);
