@@ -164,7 +164,7 @@ class ExtImage:
                 "#include <stdint.h>\n\n#include \"ef_dma.h\"\n\n"
                 "#ifndef EF_WEIGHTS_DATA\n#define EF_WEIGHTS_DATA\n#endif\n"
                 + render_array("ef_l3_image", "uint8_t", self.data(), f"{len(self.blobs)} tile blobs, "
-                               f"{self.size} bytes").replace("static const uint8_t", "const EF_WEIGHTS_DATA uint8_t")
+                               f"{self.size} bytes")
                 + "\n#ifndef EF_HAVE_DMA_EXT\n"
                   "ef_dma_handle_t ef_dma_start_ext(void *dst, uint32_t ext_off, uint32_t bytes)\n{\n"
                   "    return ef_dma_start(dst, ef_l3_image + ext_off, bytes);\n}\n#endif\n")
@@ -197,7 +197,7 @@ def emit_tiled_linear(e: Emitter, n: Node, plan: TilePlan) -> list[str]:
         ident = ww._new_ident(n.name + ".tiles", "plain")
         ww.parts.append(render_array(ident, "uint8_t", blob, f"{n.name}: {plan.n_row_tiles} row tiles of "
                                      f"{shape.n_out} rows, each [bias|m int32 | sh int8 | packed {shape.w_bits}-bit "
-                                     "rows]").replace("static const uint8_t", "static const EF_WEIGHTS_DATA uint8_t"))
+                                     "rows]"))
         ww.nbytes[ident] = int(blob.size)
         e.node_weights[ident] = int(blob.size)
         blob_ref, ext_off = ident, 0
