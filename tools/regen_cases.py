@@ -2,6 +2,8 @@
 
     python tools/regen_cases.py            # all cases
     python tools/regen_cases.py femba-mini-w2
+    python tools/regen_cases.py --outputs-only   # keep model.onnx and inputs.npz, recompute the reference
+                                                 # outputs (after a change of the integer numerics)
 
 inputs.npz holds int8 windows (already quantized with the model's input scale) cut from a synthetic EDF
 recording; outputs.npz holds the int32 logit accumulators of ir/reference.py for each window, plus the float
@@ -66,7 +68,7 @@ BUILDERS = {"femba-micro-w2": lambda: _random_quant("femba-micro", 7), "femba-mi
             "vit-tiny-w2": lambda: _random_quant("vit-tiny-eeg", 5)}
 
 
-def regen(name: str) -> None:
+def regen(name: str, outputs_only: bool = False) -> None:
     from edgeflow.export.onnx import export_qcdq, ort_run
     from edgeflow.ir.from_onnx import load_onnx, quantize_input
     from edgeflow.ir.reference import run
@@ -75,10 +77,13 @@ def regen(name: str) -> None:
     folder = CASES / name
     folder.mkdir(parents=True, exist_ok=True)
     x = eeg_windows(card, N_WINDOWS, seed=23)
-    export_qcdq(model, x[:1], folder / "model.onnx", form="scan")
+    if not outputs_only:
+        export_qcdq(model, x[:1], folder / "model.onnx", form="scan")
     graph = load_onnx(folder / "model.onnx")
     shape = graph.tensors[graph.inputs[0]].shape
     xq = quantize_input(x, graph).reshape(len(x), *shape)
+    if outputs_only and not np.array_equal(np.load(folder / "inputs.npz")["x"], xq):
+        raise SystemExit(f"{name}: the stored inputs.npz no longer matches the windows; regenerate it in full")
     acc = np.stack([np.asarray(run(graph, q)[graph.outputs[0]]).reshape(-1) for q in xq]).astype(np.int32)
     ort = ort_run(folder / "model.onnx", x)
     np.savez_compressed(folder / "inputs.npz", x=xq)
@@ -93,5 +98,6 @@ def regen(name: str) -> None:
 
 
 if __name__ == "__main__":
-    for case in sys.argv[1:] or list(BUILDERS):
-        regen(case)
+    args = [a for a in sys.argv[1:] if a != "--outputs-only"]
+    for case in args or list(BUILDERS):
+        regen(case, outputs_only="--outputs-only" in sys.argv[1:])

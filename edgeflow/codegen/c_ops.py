@@ -164,8 +164,12 @@ def _conv2d_patch(e: Emitter, n: Node) -> list[str]:
     x, w, b, m, sh = n.inputs[:5]
     rows, n_tok, n_e = h // kh, wd // kw, e.shape(w)[0]
     f = n_e * rows
+    addend = "NULL, NULL"                   # (addend16, addend32): the addend is stored int16 when it fits
+    if len(n.inputs) > 5:
+        a = n.inputs[5]
+        addend = f"{e.const(a)}, NULL" if e.graph.tensors[a].dtype == "int16" else f"NULL, {e.const(a)}"
     return [f"ef_conv2d_patch_i8({e.act(x)}, {wd}, {rows}, {kh}, {kw}, {e.const(w, 'packed')}, {e.bits(w)}, "
-            f"{e.const(b)}, {e.opt_const(n, 5)}, {f}, {e.const(m)}, {e.const(sh)}, {e.act(n.outputs[0])}, {f}, "
+            f"{e.const(b)}, {addend}, {f}, {e.const(m)}, {e.const(sh)}, {e.act(n.outputs[0])}, {f}, "
             f"0, {n_tok}, 0, {n_e});"]
 
 
@@ -231,7 +235,7 @@ def _meanpool(e: Emitter, n: Node) -> list[str]:
 
 
 def _scan(e: Emitter, n: Node) -> list[str]:
-    _need(n, 10)
+    _need(n, 11)
     u, dl, bb, cc = n.inputs[:4]
     t, d_in = e.shape(u)
     d_in2, d_st = e.shape(n.inputs[4])

@@ -10,7 +10,7 @@ from edgeflow.ir.graph import Graph, Tensor
 from edgeflow.ir.ops import WEIGHT_BITS, pack_weights
 
 #: numpy dtype name -> C element type of a constant array.
-C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t"}
+C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "uint16": "uint16_t", "int32": "int32_t", "int64": "int64_t"}
 _PER_LINE = 24
 
 
@@ -57,7 +57,7 @@ def render_plain(ident: str, t: Tensor) -> tuple[str, int]:
 
 
 def render_scan_consts(ident: str, fields: list[str], ka_frac: int, d_inner: int, d_state: int) -> str:
-    """The ef_scan_consts_t of one scan node, pointing at its six rendered arrays."""
+    """The ef_scan_consts_t of one scan node, pointing at its seven rendered arrays."""
     ptrs = ", ".join(fields)
     return f"static const ef_scan_consts_t {ident} = {{{ptrs}, {ka_frac}, {d_inner}, {d_state}}};\n"
 

@@ -222,10 +222,11 @@ class _Builder(AttentionMixin):
         m, sh = ops.requant_params(s_in, s_w, s_out)
         ins = [x, self.const(out, "w", w.reshape(w.shape[0], -1), "int8", bits, s_w),
                self.const(out, "b", bias, "int32"), self.const(out, "m", m, "int32"),
-               self.const(out, "sh", sh, "int32")]
+               self.const(out, "sh", sh, "int8")]
         if addend_v is not None:
-            add = self.v.const(addend_v).reshape(n_tok, w.shape[0] * rows)
-            ins.append(self.const(out, "addend", ops.fold_addend(add, s_in, s_w, rows), "int32"))
+            add = ops.fold_addend(self.v.const(addend_v).reshape(n_tok, w.shape[0] * rows), s_in, s_w, rows)
+            narrow = add.size and -(1 << 15) <= add.min() and add.max() < 1 << 15  # stored int16 when it fits
+            ins.append(self.const(out, "addend", add, "int16" if narrow else "int32"))
         self.act_out(out, (n_tok, w.shape[0] * rows), s_out)
         self.emit("conv2d_patch", ins, out, {"kernel": (int(k[0]), int(k[1]))})
 
@@ -247,7 +248,7 @@ class _Builder(AttentionMixin):
         bias = self.v.bias(conv.input[2], s_in * s_w) if len(conv.input) > 2 else np.zeros(n_c, np.int32)
         m, sh = ops.requant_params(s_in, s_w, s_out)
         ins = [x, self.const(out, "w", w.reshape(n_c, kk), "int8", bits, s_w), self.const(out, "b", bias, "int32"),
-               self.const(out, "m", m, "int32"), self.const(out, "sh", sh, "int32")]
+               self.const(out, "m", m, "int32"), self.const(out, "sh", sh, "int8")]
         self.act_out(out, (n_t, n_c), s_out)
         self.emit("dwconv1d_causal", ins, out)
 
@@ -291,14 +292,14 @@ class _Builder(AttentionMixin):
         except ValueError as e:
             raise self.v.err(f"node '{p.name}': {e}") from None
         ins = [u, dl, b, c] + [self.const(out, n, getattr(k, n), d) for n, d in
-                               (("ka", "int32"), ("m_in", "int32"), ("sh_in", "int32"), ("m_y", "int32"),
-                                ("m_D", "int64"), ("sh_y", "int32"))]
+                               (("ka", "uint16"), ("m_in", "int32"), ("sh_in", "int8"), ("m_y", "int16"),
+                                ("m_D", "int16"), ("sh_D", "int8"), ("sh_y", "int8"))]
         self.act_out(out, self.shape(u), s_out)
         self.emit("scan", ins, out, {"ka_frac": int(k.ka_frac), "direction": int(at.get("direction", 0))})
 
 
 def ops_bits(dtype: str) -> int:
-    return {"int8": 8, "int32": 32, "int64": 64}[dtype]
+    return {"int8": 8, "int16": 16, "uint16": 16, "int32": 32, "int64": 64}[dtype]
 
 
 def load_onnx(path: str | Path) -> Graph:

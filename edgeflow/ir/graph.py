@@ -15,7 +15,7 @@ from edgeflow.errors import EdgeflowError
 from edgeflow.ir.ops import OPS
 
 #: dtype name -> storage width in bits.
-DTYPES: dict[str, int] = {"int8": 8, "uint8": 8, "int16": 16, "int32": 32, "int64": 64, "float32": 32}
+DTYPES: dict[str, int] = {"int8": 8, "uint8": 8, "int16": 16, "uint16": 16, "int32": 32, "int64": 64, "float32": 32}
 #: Ops that only move or view data (no arithmetic); valid next to the numeric ops of ops.OPS.
 STRUCTURAL_OPS = frozenset({"identity", "reshape", "transpose", "split", "concat", "flip"})
 #: dtypes whose tensors may have scale None (accumulators, biases, multipliers, shifts: raw integers).

@@ -14,7 +14,7 @@ from edgeflow.quant.intscan import ScanConsts
 # Calling convention of a node: its inputs bind, in order, to the op's parameters that are not given as
 # attributes; attributes are keyword arguments. Three ops need an adapter:
 #   add_requant  inputs = the summands (variadic), attrs M, S
-#   scan         inputs = u, delta, B, C, ka, m_in, sh_in, m_y, m_D, sh_y; attrs ka_frac, direction
+#   scan         inputs = u, delta, B, C, ka, m_in, sh_in, m_y, m_D, sh_D, sh_y; attrs ka_frac, direction
 #   layernorm    inputs = x, g, b; attrs eps_q, g_frac
 # Structural ops: identity, reshape (attr shape), transpose (attr perm), flip (attr axis), split (attrs axis,
 # sizes), concat (attr axis). Each result is stored in its output tensor's declared shape (same element order,
@@ -22,8 +22,8 @@ from edgeflow.quant.intscan import ScanConsts
 
 
 def _scan(inputs: list[np.ndarray], a: dict) -> np.ndarray:
-    u, dl, b, c, ka, m_in, sh_in, m_y, m_d, sh_y = inputs
-    k = ScanConsts(ka, int(a["ka_frac"]), m_in, sh_in, m_y, m_d, sh_y)
+    u, dl, b, c, ka, m_in, sh_in, m_y, m_d, sh_d, sh_y = inputs
+    k = ScanConsts(ka, int(a["ka_frac"]), m_in, sh_in, m_y, m_d, sh_d, sh_y)
     return OPS["scan"](u, dl, b, c, k, int(a.get("direction", 0)))
 
 

@@ -17,36 +17,41 @@ from edgeflow.quant.intmath import (
 )
 
 # Integer scheme, per time step t, channel d, state n (all int64 in numpy, int32/int64_t in C):
-#   e[d,n]   = q_delta[d] * ka[d,n]                        int32: 0 <= e <= 127 * ka <= 2^31 - 1
+#   e[d,n]   = q_delta[d] * ka[d,n]                        int32: 0 <= e <= 127 * 65535 < 2^23
 #   dA[d,n]  = exp2_neg_fixed(e, ka_frac)                   Q15 in [0, 32768], = exp(delta * A)
 #   p[d,n]   = q_delta[d] * q_u[d] * q_B[n]                 int32, |p| <= 127 * 128 * 128 < 2^21
 #   inj[d,n] = rounding_shift(p * m_in[d], sh_in[d])        int64 product < 2^52, result in state units
 #   h[d,n]   = clip(rounding_shift(dA * h, 15) + inj, -STATE_MAX, STATE_MAX)   int64 math, int32 storage
 #   acc[d]   = sum_n q_C[n] * h[d,n]                        int64, |acc| <= d_state * 2^38
-#   tot[d]   = acc * m_y[d] + q_u[d] * m_D[d]               int64 (m_y 15-bit, m_D signed), |tot| <= 3 * 2^61
+#   tot[d]   = acc * m_y[d] + q_u[d] * m_D[d] * 2^sh_D[d]   int64 (m_y, m_D 15-bit), |tot| <= 3 * 2^61
 #   y[d]     = saturate(rounding_shift(tot, sh_y[d]), 8)    int8, the only rounding of the output
 # h starts at 0. Reverse direction: flip all inputs in time, scan, flip the output back.
+# Storage is compact (the scan constants of femba-tiny are ~100 K parameters): ka uint16, m_y and m_D 15-bit
+# in int16, every shift int8: 2 bytes per (d, n) plus 11 bytes per channel. m_in stays Q31: trained models
+# need input/state scale ratios up to ~2^15 (femba-mini: 2.3e4), beyond a 15-bit multiplier's 2^14.
 
 STATE_MAX = INT32_MAX          # state saturates symmetrically to [-(2^31-1), 2^31-1]
 QDELTA_MAX = 127               # delta codes are softplus outputs, int8 with zero point 0: 0..127
+KA_MAX = (1 << 16) - 1         # ka is stored as uint16
 KA_FRAC_MAX = 24               # ka fractional bits are chosen per tensor in [KA_FRAC_MIN, KA_FRAC_MAX]
-KA_FRAC_MIN = 16
-MY_BITS = 15                   # m_y in [2^14, 2^15): acc (< 2^42) * m_y stays < 2^57
+KA_FRAC_MIN = 11               # 16 * 2^11 (the lossless cap) fits uint16, so some ka_frac always fits
+MULT_BITS = 15                 # m_y in [2^14, 2^15) and m_D a signed 15-bit mantissa: int16
 D_STATE_MAX = 256              # |acc * m_y| < d_state * 2^53 <= 2^61
-TOT_LIMIT = 3 << 61            # |acc * m_y| + |q_u * m_D| must stay <= this, so + 2^(sh_y-1) fits int64
+TOT_LIMIT = 3 << 61            # |acc * m_y| + |q_u * m_D * 2^sh_D| must stay <= this (+ 2^(sh_y-1) fits int64)
 
 
 @dataclass(frozen=True, eq=False)
 class ScanConsts:
     """Integer constants of one scan direction; everything the C kernel needs (see module comment)."""
 
-    ka: NDArray[np.int32]        # (d_inner, d_state) exponent of 2 per delta code, Q(ka_frac), >= 0
-    ka_frac: int                 # fractional bits of ka / e, in [16, 24]
+    ka: NDArray[np.uint16]       # (d_inner, d_state) exponent of 2 per delta code, Q(ka_frac), 0..65535
+    ka_frac: int                 # fractional bits of ka / e, in [11, 24]
     m_in: NDArray[np.int32]      # (d_inner,) Q31 multiplier in [2^30, 2^31): s_delta s_B s_u / s_h[d]
-    sh_in: NDArray[np.int32]     # (d_inner,) its shift in [1, 62]
-    m_y: NDArray[np.int32]       # (d_inner,) 15-bit multiplier in [2^14, 2^15): s_C s_h[d] / s_y
-    m_D: NDArray[np.int64]       # (d_inner,) signed: round_half_up(D[d] s_u / s_y * 2^sh_y[d]), int64
-    sh_y: NDArray[np.int32]      # (d_inner,) common shift of both output terms, in [1, 62]
+    sh_in: NDArray[np.int8]      # (d_inner,) its shift in [1, 62]
+    m_y: NDArray[np.int16]       # (d_inner,) 15-bit multiplier in [2^14, 2^15): s_C s_h[d] / s_y
+    m_D: NDArray[np.int16]       # (d_inner,) signed mantissa: m_D * 2^sh_D ~ D[d] s_u / s_y * 2^sh_y[d]
+    sh_D: NDArray[np.int8]       # (d_inner,) its left shift, >= 0
+    sh_y: NDArray[np.int8]       # (d_inner,) common shift of both output terms, in [1, 62]
 
     @property
     def d_inner(self) -> int:
@@ -106,31 +111,48 @@ class ScanQuant:
     def constants(self) -> ScanConsts:
         """Derive the integer constants (offline, float64 then rounded half up).
 
-        ka: for ka_frac from 24 down to 16 take the first with 127 * max(ka) <= 2^31 - 1, where
+        ka: for ka_frac from 24 down to 11 take the first with max(ka) <= 65535 (uint16), where
         ka = min(round_half_up(-A * s_delta / ln2 * 2^ka_frac), 16 * 2^ka_frac). The cap is lossless
-        (for q_delta >= 1 an exponent >= 16 already gives dA = 0) and makes ka_frac = 20 always fit.
-        Output: sh_y, m_y from quantize_multiplier(s_C s_h / s_y, 15); m_D = round_half_up(
-        D s_u / s_y * 2^sh_y) keeping its sign. ValueError if d_state * 2^53 + 128 * max|m_D| > 3 * 2^61
-        (|tot| + 2^(sh_y-1) must fit int64; for d_state = 16 that allows |m_D| up to ~2^55.6, i.e. a ratio
-        D s_u / (s_C s_h) up to ~2^41: only a state scale absurdly fine for its output scale trips it).
+        (for q_delta >= 1 an exponent >= 16 already gives dA = 0) and makes ka_frac = 11 always fit.
+        m_in, sh_in from quantize_multiplier(s_delta s_B s_u / s_h); sh_y, m_y from
+        quantize_multiplier(s_C s_h / s_y, 15); (m_D, sh_D) = `signed_mantissa(D s_u / s_y * 2^sh_y, 15)`.
+        ValueError if d_state * 2^53 + 128 * max|m_D 2^sh_D| > 3 * 2^61 (|tot| + 2^(sh_y-1) must fit int64;
+        only a state scale absurdly fine for its output scale trips it).
         """
-        lim = INT32_MAX // QDELTA_MAX
         rate = -self.A * self.s_delta / math.log(2.0)
         for frac in range(KA_FRAC_MAX, KA_FRAC_MIN - 1, -1):
             ka = np.minimum(np.floor(rate * 2.0**frac + 0.5), 16.0 * 2**frac)
-            if ka.max(initial=0.0) <= lim:
+            if ka.max(initial=0.0) <= KA_MAX:
                 break
         try:
             m_in, sh_in = quantize_multiplier_array(self.s_delta * self.s_B * self.s_u / self.s_h)
-            m_y, sh_y = quantize_multiplier_array(self.s_C * self.s_h / self.s_y, bits=MY_BITS)
+            m_y, sh_y = quantize_multiplier_array(self.s_C * self.s_h / self.s_y, bits=MULT_BITS)
         except ValueError as err:
             raise ValueError(f"ScanQuant: s_h does not fit the input (s_delta s_B s_u / s_h) or output "
                              f"(s_C s_h / s_y) multiplier: {err}") from None
-        m_d = np.floor(self.D * self.s_u / self.s_y * np.exp2(sh_y.astype(np.float64)) + 0.5)
-        if self.A.shape[1] * 2.0**53 + 128.0 * np.abs(m_d).max(initial=0.0) > TOT_LIMIT:
-            raise ValueError(f"ScanQuant: m_D = D * s_u / s_y * 2^sh_y reaches {np.abs(m_d).max():.3g}, the "
+        m_d, sh_d = signed_mantissa(self.D * self.s_u / self.s_y * np.exp2(sh_y.astype(np.float64)), MULT_BITS)
+        big = np.abs(m_d.astype(np.float64)) * np.exp2(sh_d.astype(np.float64))
+        if self.A.shape[1] * 2.0**53 + 128.0 * big.max(initial=0.0) > TOT_LIMIT:
+            raise ValueError(f"ScanQuant: m_D = D * s_u / s_y * 2^sh_y reaches {big.max():.3g}, the "
                              "int64 output sum could overflow; s_h is too fine relative to s_y")
-        return ScanConsts(ka.astype(np.int32), frac, m_in, sh_in, m_y, m_d.astype(np.int64), sh_y)
+        return ScanConsts(ka.astype(np.uint16), frac, m_in, sh_in.astype(np.int8),
+                          m_y.astype(np.int16), m_d, sh_d, sh_y.astype(np.int8))
+
+
+def signed_mantissa(x: ArrayLike, bits: int = MULT_BITS) -> tuple[NDArray[np.int16], NDArray[np.int8]]:
+    """x ~ m * 2^k per element: m = round_half_up(x / 2^k) a signed `bits`-bit integer (|m| < 2^bits), k >= 0
+    the smallest shift that fits (k = 0 keeps |x| < 2^bits exact to the rounding); (m int16, k int8)."""
+    a = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError("signed_mantissa: non-finite value")
+    k = np.zeros(a.shape, dtype=np.int64)
+    m = np.floor(a + 0.5)
+    while np.any(big := np.abs(m) >= 2.0**bits):
+        k = np.where(big, k + 1, k)
+        m = np.floor(a / np.exp2(k) + 0.5)
+    if k.max(initial=0) > 62:
+        raise ValueError("signed_mantissa: value too large")
+    return m.astype(np.int16), k.astype(np.int8)
 
 
 def calibrate_state_scale(u: ArrayLike, delta: ArrayLike, A: ArrayLike, B: ArrayLike,
@@ -183,11 +205,12 @@ def scan_step(h: NDArray[np.int64], q_u: NDArray[np.int64], q_delta: NDArray[np.
     e = q_delta[:, None] * c.ka.astype(np.int64)
     d_a = exp2_neg_fixed(e, c.ka_frac).astype(np.int64)
     p = (q_delta * q_u)[:, None] * q_B[None, :]
-    inj = rounding_shift(p * c.m_in.astype(np.int64)[:, None], c.sh_in[:, None])
+    inj = rounding_shift(p * c.m_in.astype(np.int64)[:, None], c.sh_in.astype(np.int64)[:, None])
     h = np.clip(rounding_shift(d_a * h, 15) + inj, -STATE_MAX, STATE_MAX)
     acc = h @ q_C                                              # int64 matmul: exact integer sum over n
-    tot = acc * c.m_y.astype(np.int64) + q_u * c.m_D
-    return h, saturate(rounding_shift(tot, c.sh_y), 8)
+    m_d = c.m_D.astype(np.int64) << c.sh_D.astype(np.int64)
+    tot = acc * c.m_y.astype(np.int64) + q_u * m_d
+    return h, saturate(rounding_shift(tot, c.sh_y.astype(np.int64)), 8)
 
 
 def int_scan(q_u: ArrayLike, q_delta: ArrayLike, q_B: ArrayLike, q_C: ArrayLike,
@@ -267,5 +290,5 @@ def scan_error_report(q_y: ArrayLike, y_float: ArrayLike, s_y: float) -> dict[st
     }
 
 
-__all__ = ["QDELTA_MAX", "STATE_MAX", "ScanConsts", "ScanQuant", "calibrate_state_scale",
+__all__ = ["QDELTA_MAX", "STATE_MAX", "ScanConsts", "ScanQuant", "calibrate_state_scale", "signed_mantissa",
            "float_scan_from_codes", "int_scan", "int_scan_batch", "scan_error_report", "scan_step"]

@@ -16,8 +16,8 @@ static int32_t weight_at(const uint8_t *w, int32_t k, int32_t bits)
 
 void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
                         const uint8_t *w, int32_t w_bits, const int32_t *bias,
-                        const int32_t *addend, int32_t addend_stride,
-                        const int32_t *m, const int32_t *sh,
+                        const int16_t *addend16, const int32_t *addend32, int32_t addend_stride,
+                        const int32_t *m, const int8_t *sh,
                         int8_t *y, int32_t y_stride,
                         int32_t l0, int32_t l1, int32_t e0, int32_t e1)
 {
@@ -33,8 +33,10 @@ void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32
                 for (int32_t i = 0; i < kh; ++i, xp += x_stride)
                     for (int32_t j = 0; j < kw; ++j, ++k)
                         acc += (int32_t)xp[j] * weight_at(wr, k, w_bits);
-                if (addend)
-                    acc += addend[(ptrdiff_t)l * addend_stride + f];
+                if (addend16)
+                    acc += addend16[(ptrdiff_t)l * addend_stride + f];
+                else if (addend32)
+                    acc += addend32[(ptrdiff_t)l * addend_stride + f];
                 y[(ptrdiff_t)l * y_stride + f] = ef_requant8(acc, m[e], sh[e]);
             }
         }

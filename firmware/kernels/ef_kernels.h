@@ -74,14 +74,14 @@ void ef_linear_acc_i32(const int8_t *x, int32_t x_stride, int32_t n_in,
  * Conv2d(1 -> E, kernel = stride = (kh, kw)) in token layout: for token l in [l0, l1), channel e in [e0, e1),
  * patch row r in [0, n_rows):
  *   acc = sum_{i<kh, j<kw} w[e, i*kw + j] * x[(r*kh + i) * x_stride + l*kw + j] + bias[e]
- *         + (addend ? addend[l * addend_stride + e*n_rows + r] : 0)
+ *         + addend[l * addend_stride + e*n_rows + r]   (addend16 or addend32, or neither: 0)
  *   y[l * y_stride + e*n_rows + r] = requant(acc, m[e], sh[e])
  * x: (H, W) int8, row stride x_stride; w row e at w + e * ef_row_bytes(kh*kw, w_bits); bias non-NULL.
  */
 void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
                         const uint8_t *w, int32_t w_bits, const int32_t *bias,
-                        const int32_t *addend, int32_t addend_stride,
-                        const int32_t *m, const int32_t *sh,
+                        const int16_t *addend16, const int32_t *addend32, int32_t addend_stride,
+                        const int32_t *m, const int8_t *sh,
                         int8_t *y, int32_t y_stride,
                         int32_t l0, int32_t l1, int32_t e0, int32_t e1);
 
@@ -94,7 +94,7 @@ void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32
  * x[t, c] at x[t * x_stride + c]; y[t, c] at y[t * y_stride + c].
  */
 void ef_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_t *w, int32_t K,
-                           const int32_t *bias, const int32_t *m, const int32_t *sh,
+                           const int32_t *bias, const int32_t *m, const int8_t *sh,
                            int8_t *y, int32_t y_stride,
                            int32_t t0, int32_t t1, int32_t c0, int32_t c1);
 
@@ -148,12 +148,13 @@ int32_t ef_exp2_neg_q15(int32_t e, int32_t frac_bits);
 
 /** Integer constants of one scan direction (edgeflow.quant.intscan.ScanConsts). */
 typedef struct {
-    const int32_t *ka;     /* (d_inner, d_state), exponent of 2 per delta code, Q(ka_frac) */
-    const int32_t *m_in;   /* (d_inner,) */
-    const int32_t *sh_in;  /* (d_inner,) */
-    const int32_t *m_y;    /* (d_inner,) 15-bit */
-    const int64_t *m_D;    /* (d_inner,) signed */
-    const int32_t *sh_y;   /* (d_inner,) */
+    const uint16_t *ka;    /* (d_inner, d_state), exponent of 2 per delta code, Q(ka_frac) */
+    const int32_t *m_in;   /* (d_inner,) Q31 */
+    const int8_t *sh_in;   /* (d_inner,) */
+    const int16_t *m_y;    /* (d_inner,) 15-bit */
+    const int16_t *m_D;    /* (d_inner,) signed 15-bit mantissa of the D term ... */
+    const int8_t *sh_D;    /* (d_inner,) ... times 2^sh_D */
+    const int8_t *sh_y;    /* (d_inner,) */
     int32_t ka_frac;
     int32_t d_inner;
     int32_t d_state;

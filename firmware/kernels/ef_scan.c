@@ -32,28 +32,29 @@ void ef_scan_i8(const ef_scan_consts_t *c,
         for (int32_t d = d0; d < d1; ++d) {
             int32_t qu = u[(ptrdiff_t)t * u_stride + d];
             int32_t qd = delta[(ptrdiff_t)t * delta_stride + d];
-            const int32_t *kad = c->ka + (ptrdiff_t)d * ds;
+            const uint16_t *kad = c->ka + (ptrdiff_t)d * ds;
             int32_t *hd = h + (ptrdiff_t)d * ds;
             int32_t pud = qd * qu;                     /* |.| <= 127 * 128 */
             int64_t m_in = c->m_in[d];
             int32_t sh_in = c->sh_in[d];
+            int64_t m_d = (int64_t)c->m_D[d] * ((int64_t)1 << c->sh_D[d]);  /* well defined for m_D < 0 */
             int64_t acc = 0;
             if (qd == 0) {  /* delta 0: dA = 1 and no injection, so h is unchanged (exactly, see intscan) */
                 for (int32_t n = 0; n < ds; ++n)
                     acc += (int64_t)ct[n] * hd[n];
-                int64_t tot0 = acc * (int64_t)c->m_y[d] + (int64_t)qu * c->m_D[d];
+                int64_t tot0 = acc * (int64_t)c->m_y[d] + (int64_t)qu * m_d;
                 y[(ptrdiff_t)t * y_stride + d] = ef_sat8(ef_rshift_round(tot0, c->sh_y[d]));
                 continue;
             }
             for (int32_t n = 0; n < ds; ++n) {
-                int32_t da = exp2_q15(qd * kad[n], c->ka_frac);
+                int32_t da = exp2_q15(qd * (int32_t)kad[n], c->ka_frac);
                 int64_t inj = ef_rshift_round((int64_t)(pud * (int32_t)bt[n]) * m_in, sh_in);
                 int64_t hn = ef_rshift_round((int64_t)da * (int64_t)hd[n], 15) + inj;
                 hn = hn > EF_STATE_MAX ? EF_STATE_MAX : (hn < -EF_STATE_MAX ? -EF_STATE_MAX : hn);
                 hd[n] = (int32_t)hn;
                 acc += (int64_t)ct[n] * hn;
             }
-            int64_t tot = acc * (int64_t)c->m_y[d] + (int64_t)qu * c->m_D[d];
+            int64_t tot = acc * (int64_t)c->m_y[d] + (int64_t)qu * m_d;
             y[(ptrdiff_t)t * y_stride + d] = ef_sat8(ef_rshift_round(tot, c->sh_y[d]));
         }
     }

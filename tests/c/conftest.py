@@ -19,7 +19,7 @@ P, I32, I64 = c_void_p, c_int32, c_int64
 SIGNATURES: dict[str, tuple[type, ...]] = {
     "ef_linear_i8": (P, I32, I32, P, I32, P, P, P, P, I32, I32, I32, I32, I32),
     "ef_linear_acc_i32": (P, I32, I32, P, I32, P, P, I32, I32, I32, I32, I32),
-    "ef_conv2d_patch_i8": (P, I32, I32, I32, I32, P, I32, P, P, I32, P, P, P, I32, I32, I32, I32, I32),
+    "ef_conv2d_patch_i8": (P, I32, I32, I32, I32, P, I32, P, P, P, I32, P, P, P, I32, I32, I32, I32, I32),
     "ef_dwconv1d_causal_i8": (P, I32, P, I32, P, P, P, P, I32, I32, I32, I32, I32),
     "ef_lut_i8": (P, P, I32, P),
     "ef_mul_requant_i8": (P, P, P, I32, I32, I32),
@@ -38,7 +38,7 @@ RESTYPES = {"ef_exp2_neg_q15": I32}
 class ScanConstsC(ctypes.Structure):
     """Mirror of ef_scan_consts_t."""
 
-    _fields_ = [("ka", P), ("m_in", P), ("sh_in", P), ("m_y", P), ("m_D", P), ("sh_y", P),
+    _fields_ = [("ka", P), ("m_in", P), ("sh_in", P), ("m_y", P), ("m_D", P), ("sh_D", P), ("sh_y", P),
                 ("ka_frac", I32), ("d_inner", I32), ("d_state", I32)]
 
 

@@ -180,13 +180,19 @@ def test_conv2d_patch(kernels, bits):
     bias = r.integers(-3000, 3000, n_e).astype(np.int32)
     pos = ops.fold_addend(r.normal(0, 0.02, (n_l, n_e * rows)), 0.05, r.uniform(0.001, 0.01, n_e), rows)
     m, sh = mults(r, n_e, 1e-4, 0.3)
-    for add in (None, pos):
+    sh = sh.astype(I8)                                     # per-channel shifts are stored int8
+    assert np.abs(pos).max() < 1 << 15                     # the small addend is stored int16 ...
+    wide = pos * 64 + 1                                    # ... a wide one int32 (beyond int16)
+    assert np.abs(wide).max() >= 1 << 15
+    for add16, add32 in ((None, None), (pos.astype(np.int16), None), (None, pos), (None, wide)):
+        add = add16 if add16 is not None else add32
         want = ops.conv2d_patch(x, w, bias, m, sh, (kh, kw), add)
         y = np.zeros((n_l, n_e * rows), dtype=I8)
         for l0, l1 in splits(n_l, 7, 45):
             for e0, e1 in splits(n_e, 11):
-                kernels.ef_conv2d_patch_i8(ptr(x), n_w, rows, kh, kw, ptr(wp), bits, ptr(bias), ptr(add),
-                                           n_e * rows, ptr(m), ptr(sh), ptr(y), n_e * rows, l0, l1, e0, e1)
+                kernels.ef_conv2d_patch_i8(ptr(x), n_w, rows, kh, kw, ptr(wp), bits, ptr(bias), ptr(add16),
+                                           ptr(add32), n_e * rows, ptr(m), ptr(sh), ptr(y), n_e * rows, l0, l1,
+                                           e0, e1)
         assert np.array_equal(y, want)
         assert (want == 127).any() and (want == -128).any()
 
@@ -199,6 +205,7 @@ def test_dwconv1d_causal(kernels):
     x, w = codes(r, (n_l, n_c)), codes(r, (n_c, k))
     bias = r.integers(-2000, 2000, n_c).astype(np.int32)
     m, sh = mults(r, n_c, 1e-4, 0.05)
+    sh = sh.astype(I8)                                     # per-channel shifts are stored int8
     want = ops.dwconv1d_causal(x, w, bias, m, sh)
     conv = torch.nn.functional.conv1d(torch.tensor(x.T, dtype=torch.float64)[None],
                                       torch.tensor(w, dtype=torch.float64)[:, None, :],
@@ -278,7 +285,8 @@ def scan_case(seed: int, sat: bool = False):
     n_l, d_in, d_st = 80, 24, 16
     a = -np.tile(np.arange(1, d_st + 1, dtype=np.float64), (d_in, 1))
     a[:4] *= 40.0 / 16.0                                   # channels with A down to -40
-    d = r.uniform(0.5, 1.5, d_in)
+    d = r.uniform(0.5, 1.5, d_in) * np.where(np.arange(d_in) % 3 == 1, -1.0, 1.0)   # negative D too
+    d[5] = 1e-6                                            # a D term small enough for sh_D = 0
     s_u, s_delta, s_b, s_c, s_y = 3.0 / 127, 0.4 / 127, 4.0 / 127, 4.0 / 127, 2.0 / 127
     q_u = codes(r, (n_l, d_in))
     q_delta = np.clip(r.gamma(1.5, 20.0, (n_l, d_in)), 0, 127).astype(I8)
@@ -294,7 +302,7 @@ def scan_case(seed: int, sat: bool = False):
 def run_scan_c(kernels, c, inputs, reverse: int, t_cuts=(), d_cuts=()):
     q_u, q_delta, q_b, q_c = inputs
     n_l, d_in = q_u.shape
-    keep = [np.ascontiguousarray(a) for a in (c.ka, c.m_in, c.sh_in, c.m_y, c.m_D, c.sh_y)]
+    keep = [np.ascontiguousarray(a) for a in (c.ka, c.m_in, c.sh_in, c.m_y, c.m_D, c.sh_D, c.sh_y)]
     cc = ScanConstsC(*[ptr(a) for a in keep], c.ka_frac, c.d_inner, c.d_state)
     bc = np.ascontiguousarray(np.concatenate([q_b, q_c], axis=1))   # B and C interleaved like x_proj's output
     h = np.zeros((d_in, c.d_state), dtype=np.int32)
@@ -314,7 +322,7 @@ def test_scan(kernels, direction, sat):
     want, h_want = int_scan(*inputs, c, direction, return_state=True)
     h_peak = max(np.abs(int_scan(*(a[:t] for a in inputs), c, 0, return_state=True)[1]).max()
                  for t in range(1, 81, 4))
-    assert c.ka.max() * 127 < 2**31 and (h_peak == 2**31 - 1) == sat
+    assert int(c.ka.max()) * 127 < 2**31 and (h_peak == 2**31 - 1) == sat
     y, h = run_scan_c(kernels, c, inputs, direction)
     assert np.array_equal(y, want) and np.array_equal(h, h_want)
     y2, _ = run_scan_c(kernels, c, inputs, direction, t_cuts=(33, 34), d_cuts=(10,))
