@@ -10,6 +10,7 @@ from edgeflow.errors import EdgeflowError
 
 WEIGHT_BITS = (1, 2, 4, 8)  # storage codes: 1 = ternary, five weights a byte (edgeflow.ir.ops.TERNARY)
 REQUANT_BYTES_PER_ROW = 5  # int32 multiplier + int8 shift per output channel (tile blobs store shifts as int8)
+PACKED_REQUANT_BYTES_PER_ROW = 4  # shift packed into the Q31 multiplier's two spare bits (sh_packed)
 BIAS_BYTES_PER_ROW = 4  # int32 bias per output channel
 
 
@@ -27,14 +28,19 @@ def _ceil_div(a: int, b: int) -> int:
 
 @dataclass(frozen=True)
 class LinearShape:
-    """A linear layer y[tokens, n_out] = x[tokens, n_in] @ W.T, W packed per output row at w_bits."""
+    """A linear layer y[tokens, n_out] = x[tokens, n_in] @ W.T, W packed per output row at w_bits.
+
+    has_bias: a nonzero int32 bias per row is stored; sh_packed: each row's shift is packed into its
+    multiplier word (no int8 shift array).
+    """
 
     name: str
     tokens: int
     n_in: int
     n_out: int
     w_bits: int
-    has_bias: bool
+    has_bias: bool = True
+    sh_packed: bool = False
 
     def __post_init__(self) -> None:
         if self.w_bits not in WEIGHT_BITS:
@@ -52,13 +58,14 @@ class LinearShape:
 
     @property
     def param_bytes_per_row(self) -> int:
-        return REQUANT_BYTES_PER_ROW + (BIAS_BYTES_PER_ROW if self.has_bias else 0)
+        requant = PACKED_REQUANT_BYTES_PER_ROW if self.sh_packed else REQUANT_BYTES_PER_ROW
+        return requant + (BIAS_BYTES_PER_ROW if self.has_bias else 0)
 
     def param_block_bytes(self, rows: int, align: int = 4) -> int:
-        """Bytes of the parameters of `rows` rows as stored: [bias int32 | m int32] then int8 shifts, each part
-        padded to `align` so the next part and the weight rows start aligned."""
+        """Bytes of the parameters of `rows` rows as stored: [bias int32 if has_bias | m int32] then int8 shifts
+        unless sh_packed, each part padded to `align` so the next part and the weight rows start aligned."""
         words = 2 if self.has_bias else 1
-        return _align(4 * words * rows, align) + _align(rows, align)
+        return _align(4 * words * rows, align) + (0 if self.sh_packed else _align(rows, align))
 
     def tile_block_bytes(self, rows: int, align: int = 4) -> int:
         """Bytes one row tile occupies in the weight blob and moves by DMA: its parameters, then its packed

@@ -3,6 +3,7 @@ the DMA schedule and byte counts the planner promised, and TilingError when L1 i
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
@@ -107,17 +108,59 @@ def test_dma_schedule_and_counters(micro, windows, untiled, l1, tmp_path):
         starts, waits, nbytes, errors = stats[name]
         n = next(n for n in micro.nodes if n.name == name)
         shape = c_tiled.linear_shape(micro, n)
-        # each row tile's block: [bias|m int32, sh int8, packed rows], parts padded to 4 bytes
+        # each row tile's block: [bias|m int32, sh int8 unless packed into m, packed rows], parts padded to 4 bytes
         rt = -(-shape.n_out // info["rows_per_tile"])
         sizes = [min(info["rows_per_tile"], shape.n_out - r * info["rows_per_tile"]) for r in range(rt)]
-        weight_params = sum(4 * (2 if shape.has_bias else 1) * r + -(-r // 4) * 4 + -(-r * shape.row_bytes // 4) * 4
-                            for r in sizes)
+        weight_params = sum(4 * (2 if shape.has_bias else 1) * r + (0 if shape.sh_packed else -(-r // 4) * 4)
+                            + -(-r * shape.row_bytes // 4) * 4 for r in sizes)
         assert info["dma_weight_param_bytes"] == weight_params * info["n_token_tiles"]
         assert starts == waits == info["n_tiles"] + info["n_token_tiles"] == info["dma_starts"], name
         assert nbytes == info["dma_bytes"] == weight_params * info["n_token_tiles"] + shape.tokens * shape.n_in
         assert errors == 0
         total_tiles += info["n_tiles"]
     assert total_tiles > 2 * len(nodes)
+
+
+def _both_layouts(micro: Graph) -> tuple[Graph, str, str]:
+    """A copy of micro where one linear keeps a zero bias (dropped) with packed shifts, and another gets a nonzero
+    bias and a shift span of 5 values (int8 shift array kept); returns (graph, packed name, unpacked name)."""
+    g = copy.deepcopy(micro)
+    lin = [n for n in g.nodes if n.op == "linear"]
+    zero = next(n for n in lin if not np.any(g.tensors[n.inputs[2]].data))
+    other = next(n for n in lin if n is not zero)
+    bias, sh = (g.tensors[name] for name in (other.inputs[2], other.inputs[4]))
+    rng = np.random.default_rng(3)
+    bias.data = rng.integers(-3000, 3000, np.shape(bias.data)).astype(np.asarray(bias.data).dtype)
+    shifts = np.array(sh.data, copy=True)
+    shifts.flat[::2] = shifts.min() + 4  # every other row: a 16x smaller scale, so the span is 5 values
+    shifts.flat[1::2] = shifts.min()
+    sh.data = shifts
+    return g, zero.name, other.name
+
+
+@pytest.mark.parametrize("l1", (4096, GAP9_L1))
+def test_param_layouts_bit_exact(micro, windows, l1, tmp_path):
+    """Zero bias + packed shifts and nonzero bias + int8 shifts (span 5) in one build: C == numpy reference, and
+    the blobs have the sizes the planner computed for each layout."""
+    g, packed, unpacked = _both_layouts(micro)
+    nodes = {n.name: n for n in g.nodes}
+    sp, su = c_tiled.linear_shape(g, nodes[packed]), c_tiled.linear_shape(g, nodes[unpacked])
+    assert (sp.has_bias, sp.sh_packed, su.has_bias, su.sh_packed) == (False, True, True, False)
+    assert (sp.param_bytes_per_row, su.param_bytes_per_row) == (4, 9)
+    art = compile_host(g, tmp_path / "b", l1_bytes=l1)
+    want = np.stack([run(g, q)[g.outputs[0]].reshape(-1) for q in windows[:16]])
+    assert not np.array_equal(want, np.stack([run(micro, q)[micro.outputs[0]].reshape(-1) for q in windows[:16]]))
+    got = run_binary(art.binary, windows[:16], want.shape[1])
+    assert np.array_equal(got, want), f"L1 {l1}: {int((got != want).any(1).sum())} windows differ"
+    weights = (tmp_path / "b" / "src" / "weights.h").read_text()
+    assert f"{packed}: " in weights and "m|sh uint32" in weights and "bias | m int32 | sh int8" in weights
+    blob_bytes = {n["name"]: n["weight_bytes"] for n in art.report["nodes"]}
+    for name, words, sh_array in ((packed, 1, False), (unpacked, 2, True)):  # [bias] m words, int8 shifts or not
+        plan = art.plan["tiling"]["nodes"][name]
+        rows = [t[1] for t in plan["tiles"][:plan["n_row_tiles"]]]
+        row_bytes = plan["row_bytes"]
+        assert blob_bytes[name] == sum(4 * words * r + (-(-r // 4) * 4 if sh_array else 0)
+                                       + -(-r * row_bytes // 4) * 4 for r in rows), name
 
 
 def test_l1_too_small_raises(micro, tmp_path):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edgeflow.codegen.c_tiled import linear_shape, pack_requant, unpack_requant
 from edgeflow.errors import EdgeflowError
+from edgeflow.ir.graph import Graph, Node, Tensor
 from edgeflow.plan.arena import (
     ALGORITHMS,
     ArenaError,
@@ -217,6 +220,56 @@ def test_one_byte_too_small_for_the_smallest_tile() -> None:
         tile_linear(shape, need - 1)
     with pytest.raises(EdgeflowError):
         tile_linear(LinearShape("bad", 1, 1, 1, 3, False), L1)
+
+
+@pytest.mark.parametrize(("has_bias", "sh_packed", "per_row", "block_13"), [
+    (True, False, 9, 104 + 16), (False, False, 5, 52 + 16), (True, True, 8, 104), (False, True, 4, 52)])
+def test_param_block_bytes_per_layout(has_bias: bool, sh_packed: bool, per_row: int, block_13: int) -> None:
+    """[bias int32 if has_bias | m int32 (or m|sh word)] then int8 shifts (13 -> 16) unless packed into m."""
+    shape = LinearShape("l", 4, 385, 13, 2, has_bias, sh_packed)
+    assert shape.param_bytes_per_row == per_row
+    assert shape.param_block_bytes(13) == block_13
+    assert shape.tile_block_bytes(13) == block_13 + 13 * 97 + 3  # 1261 packed bytes padded to 1264
+    assert LinearShape("l", 4, 385, 13, 2).sh_packed is False  # the default keeps the int8 shift array
+
+
+def test_requant_packing_round_trips() -> None:
+    rng = np.random.default_rng(0)
+    m = rng.integers(1 << 30, 1 << 31, 1000)
+    m[:2] = (1 << 30, (1 << 31) - 1)
+    sh = rng.integers(20, 24, 1000)  # four values: sh_base + 0..3
+    words, base = pack_requant(m, sh)
+    assert words.dtype == np.uint32 and base == sh.min() == 20
+    assert set(np.unique(words >> 30)) == {0, 1, 2, 3}
+    got_m, got_sh = unpack_requant(words, base)
+    assert np.array_equal(got_m, m) and np.array_equal(got_sh, sh)
+
+
+def test_requant_packing_falls_back() -> None:
+    m = np.full(6, 1 << 30)
+    assert pack_requant(m, np.array([30, 31, 32, 33, 34, 30])) is None  # shifts span 5 values
+    assert pack_requant(m, np.array([30, 31, 32, 33, 33, 30])) is not None  # span 4: packs
+    assert pack_requant(np.array([0, 1 << 30]), np.array([31, 31])) is None  # m == 0 (zero scale) has no spare bits
+    assert pack_requant(np.array([(1 << 30) - 1, 1 << 30]), np.array([31, 31])) is None  # m below 2^30
+
+
+def _linear_graph(bias: list[int], m: list[int], sh: list[int]) -> Graph:
+    """x (4, 8) int8 -> linear with 2-bit weights (3, 8) and the given per-row bias / m / sh -> y (4, 3) int8."""
+    t = {"x": Tensor("x", (4, 8), "int8", 8, 0.1), "y": Tensor("y", (4, 3), "int8", 8, 0.1),
+         "w": Tensor("w", (3, 8), "int8", 2, 0.5, data=np.ones((3, 8), np.int8))}
+    for name, v in (("b", bias), ("m", m), ("sh", sh)):
+        t[name] = Tensor(name, (3,), "int32", 32, None, data=np.array(v, np.int32))
+    return Graph("g", t, [Node("fc", "linear", ["x", "w", "b", "m", "sh"], ["y"])], ["x"], ["y"])
+
+
+def test_linear_shape_picks_the_layout() -> None:
+    q = [1 << 30, 3 << 29, (1 << 31) - 1]
+    g = _linear_graph([0, 0, 0], q, [30, 33, 31])  # zero bias dropped; shifts span 4 values -> packed into m
+    shape = linear_shape(g, g.nodes[0])
+    assert (shape.has_bias, shape.sh_packed, shape.param_block_bytes(3)) == (False, True, 12)
+    g = _linear_graph([0, -7, 0], q, [30, 34, 31])  # nonzero bias; shifts span 5 values -> int8 shift array
+    shape = linear_shape(g, g.nodes[0])
+    assert (shape.has_bias, shape.sh_packed, shape.param_block_bytes(3)) == (True, False, 24 + 4)
 
 
 def test_elementwise_tiling() -> None:
