@@ -19,8 +19,7 @@ if TYPE_CHECKING:
     from edgeflow.codegen.c_ops import Emitter
 
 ALIGN = 4
-Q30 = 1 << 30  # Q31 multipliers lie in [2^30, 2^31): bits 31 and 30 are free to carry the shift
-SH_SPAN = 4  # a packed shift is sh_base + 0..3
+SH_SPAN = 4  # a packed shift is sh_base + 0..3 (two bits)
 HEADER = "ef_tiled.h"
 SOURCE = "ef_tiled.c"
 
@@ -28,12 +27,8 @@ _PLANS: ContextVar[dict[str, TilePlan] | None] = ContextVar("edgeflow_tile_plans
 
 
 class CLinearShape(LinearShape):
-    """LinearShape with the number of int32 parameter words per row stored in a tile block (bias, m or packed
-    m|sh); unless sh_packed the shifts follow as int8."""
-
-    @property
-    def param_words(self) -> int:
-        return 2 if self.has_bias else 1
+    """LinearShape of a C tile block: [bias int16/int32 | m words (uint16 / uint32 m|sh, or int32 m) | int8
+    shifts unless packed | packed weight rows]."""
 
 
 def _align(n: int) -> int:
@@ -41,24 +36,36 @@ def _align(n: int) -> int:
 
 
 def pack_requant(m: np.ndarray, sh: np.ndarray) -> tuple[np.ndarray, int] | None:
-    """(uint32 words (m - 2^30) | ((sh - sh_base) << 30), sh_base = min(sh)) when every m is in [2^30, 2^31)
-    and the shifts span at most SH_SPAN values; None otherwise (e.g. m == 0), keeping m int32 + sh int8.
+    """(words, sh_base = min(sh)) with each row's shift packed into its multiplier's two free top bits, when the
+    shifts span at most SH_SPAN values and every m has its top bit at the same place: 15-bit m in [2^14, 2^15)
+    -> uint16 (m - 2^14) | ((sh - sh_base) << 14); Q31 m in [2^30, 2^31) -> uint32 (m - 2^30) | (.. << 30).
+    None otherwise (e.g. m == 0): m stays int32 with an int8 shift array.
 
     >>> w, base = pack_requant(np.array([1 << 30, (1 << 31) - 1]), np.array([9, 12]))
     >>> [hex(v) for v in w], base
     (['0x0', '0xffffffff'], 9)
+    >>> w, base = pack_requant(np.array([1 << 14, (1 << 15) - 1]), np.array([20, 21]))
+    >>> [hex(v) for v in w], w.dtype.name, base
+    (['0x0', '0x7fff'], 'uint16', 20)
     """
     m, sh = np.asarray(m, np.int64).reshape(-1), np.asarray(sh, np.int64).reshape(-1)
-    if m.size == 0 or m.min() < Q30 or m.max() >= 2 * Q30 or int(sh.max() - sh.min()) >= SH_SPAN:
+    if m.size == 0 or int(sh.max() - sh.min()) >= SH_SPAN:
         return None
     base = int(sh.min())
-    return ((m - Q30) | ((sh - base) << 30)).astype(np.uint32), base
+    for bits, dtype in ((15, np.uint16), (31, np.uint32)):
+        top = 1 << (bits - 1)
+        if m.min() >= top and m.max() < 2 * top:
+            return ((m - top) | ((sh - base) << (bits - 1))).astype(dtype), base
+    return None
 
 
 def unpack_requant(words: np.ndarray, sh_base: int) -> tuple[np.ndarray, np.ndarray]:
-    """(m, sh) int64 from packed words, as the C runner does: m = (w & 0x3FFFFFFF) | 2^30, sh = sh_base + (w >> 30)."""
-    w = np.asarray(words, np.uint32).astype(np.int64)
-    return (w & (Q30 - 1)) | Q30, sh_base + (w >> 30)
+    """(m, sh) int64 from packed words, as the C runner does (16-bit: m = (w & 0x3FFF) | 2^14, sh = sh_base +
+    (w >> 14); 32-bit: m = (w & 0x3FFFFFFF) | 2^30, sh = sh_base + (w >> 30))."""
+    w = np.asarray(words)
+    top = 1 << (8 * w.dtype.itemsize - 2)
+    w = w.astype(np.int64)
+    return (w & (top - 1)) | top, sh_base + (w // top)
 
 
 def _requant(graph: Graph, n: Node) -> tuple[np.ndarray, np.ndarray] | None:
@@ -74,9 +81,18 @@ def _packed(graph: Graph, n: Node) -> tuple[np.ndarray, int] | None:
     return None if req is None else pack_requant(*req)
 
 
+def _bias(graph: Graph, n: Node) -> np.ndarray | None:
+    """The stored bias of a linear node: None when absent or all zero, else int64 values."""
+    b = graph.tensors[n.inputs[2]].data
+    if b is None or not np.any(np.asarray(b) != 0):
+        return None
+    return np.asarray(b).reshape(-1).astype(np.int64)
+
+
 def linear_shape(graph: Graph, n: Node) -> CLinearShape:
     """The tiling shape of a `linear` node (x (T, ...) int8, w (O, n_in) packed, bias/m/sh per output row); an
-    all-zero bias is not stored, and the shifts are packed into m when pack_requant allows."""
+    all-zero bias is not stored, one that fits int16 is stored int16, and the shifts are packed into m when
+    pack_requant allows (16-bit words for 15-bit multipliers)."""
     if n.op != "linear" or len(n.inputs) != 5:
         raise TilingError(f"node '{n.name}' ({n.op}): only 5-input linear nodes are tiled")
     xs = tuple(graph.tensors[n.inputs[0]].shape)
@@ -87,9 +103,11 @@ def linear_shape(graph: Graph, n: Node) -> CLinearShape:
     bits = pack_bits(w.bits)
     if bits == 2 and w.data is not None and is_ternary(w.data):
         bits = TERNARY  # 2-bit narrow range: five weights a byte instead of four
-    bias = graph.tensors[n.inputs[2]].data
-    has_bias = bias is not None and bool(np.any(np.asarray(bias) != 0))
-    return CLinearShape(n.name, tokens, n_in, int(w.shape[0]), bits, has_bias, _packed(graph, n) is not None)
+    bias = _bias(graph, n)
+    narrow = bias is not None and bias.min() >= -(1 << 15) and bias.max() < 1 << 15
+    packed = _packed(graph, n)
+    return CLinearShape(n.name, tokens, n_in, int(w.shape[0]), bits, bias is not None, packed is not None,
+                        2 if narrow else 4, 4 if packed is None else packed[0].dtype.itemsize)
 
 
 def plan_linears(graph: Graph, l1_bytes: int) -> dict[str, TilePlan]:
@@ -147,40 +165,42 @@ def _pad(a: np.ndarray) -> np.ndarray:
     return np.concatenate([a, np.zeros(_align(a.size) - a.size, np.uint8)])
 
 
-def _row_params(g: Graph, n: Node, shape: CLinearShape) -> tuple[list[np.ndarray], np.ndarray | None]:
-    """The per-row int32 words of a tile block ([bias], m or packed m|sh) and the int8 shifts (None if packed)."""
+def _row_params(g: Graph, n: Node, shape: CLinearShape) -> list[tuple[np.ndarray, str]]:
+    """The per-row parameter arrays of a tile block in order, each with its little-endian storage dtype."""
     names = ([n.inputs[2]] if shape.has_bias else []) + [n.inputs[3], n.inputs[4]]
-    params = []
     for name in names:
         v = np.asarray(g.tensors[name].data).reshape(-1).astype(np.int64)
         if v.size != shape.n_out or v.min() < -(1 << 31) or v.max() >= 1 << 31:
             raise TilingError(f"layer '{n.name}': per-row parameter '{name}' is not {shape.n_out} int32 values")
-        params.append(v)
+    parts = []
+    if shape.has_bias:
+        parts.append((np.asarray(g.tensors[n.inputs[2]].data).reshape(-1).astype(np.int64),
+                      "<i2" if shape.bias_bytes == 2 else "<i4"))
     packed = _packed(g, n)
     if shape.sh_packed != (packed is not None):
         raise TilingError(f"layer '{n.name}': shift packing of the shape and the parameters disagree")
     if packed is not None:
-        return [*params[:-2], packed[0].astype(np.int64)], None
-    if params[-1].min() < -128 or params[-1].max() > 127:
+        return [*parts, (packed[0].astype(np.int64), "<u2" if shape.m_bytes == 2 else "<u4")]
+    m, sh = _requant(g, n) or (None, None)
+    if sh is None or sh.min() < -128 or sh.max() > 127:
         raise TilingError(f"layer '{n.name}': requantization shifts do not fit int8")
-    return params[:-1], params[-1]
+    return [*parts, (m, "<i4"), (sh, "i1")]
 
 
 def _blob(e: Emitter, n: Node, shape: CLinearShape, plan: TilePlan) -> tuple[np.ndarray, list[int]]:
-    """Per row tile, one aligned block: [bias | m or m|sh] 32-bit little-endian, int8 shifts unless packed, then
+    """Per row tile, one aligned block: [bias | m words | int8 shifts unless packed], each part padded to 4, then
     the packed weight rows; returns the blob and the byte offset of each row tile's block."""
     g = e.graph
     w = g.tensors[n.inputs[1]]
     packed = pack_weights(np.asarray(w.data).reshape(w.shape[0], -1), shape.w_bits)
     if packed.shape != (shape.n_out, shape.row_bytes):
         raise TilingError(f"layer '{n.name}': packed weights {packed.shape} != ({shape.n_out}, {shape.row_bytes})")
-    params, shifts = _row_params(g, n, shape)
+    params = _row_params(g, n, shape)
     parts, offsets, off = [], [], 0
     for t in plan.tiles[:plan.n_row_tiles]:
         r0, r1 = t.row_start, t.row_start + t.rows
-        words = np.concatenate([(p[r0:r1] & 0xFFFFFFFF).astype("<u4").view(np.uint8) for p in params])
-        sh = [] if shifts is None else [_pad(shifts[r0:r1].astype(np.int8).view(np.uint8))]
-        block = np.concatenate([_pad(words), *sh, _pad(packed[r0:r1].reshape(-1))])
+        block = np.concatenate([*(_pad(p[r0:r1].astype(dt).view(np.uint8)) for p, dt in params),
+                                _pad(packed[r0:r1].reshape(-1))])
         if block.size != shape.tile_block_bytes(t.rows, ALIGN):
             raise TilingError(f"layer '{n.name}': tile block {block.size} bytes != planned")
         parts.append(block)
@@ -234,6 +254,11 @@ def external_weights(image: ExtImage | None) -> Iterator[None]:
         _EXT.reset(token)
 
 
+def _describe(shape: CLinearShape) -> str:
+    bias = f"bias int{8 * shape.bias_bytes} | " if shape.has_bias else ""
+    return bias + (f"m|sh uint{8 * shape.m_bytes}" if shape.sh_packed else "m int32 | sh int8")
+
+
 def emit_tiled_linear(e: Emitter, n: Node, plan: TilePlan) -> list[str]:
     """C statements of a tiled linear node; its weight blob, tile table and descriptor go to weights.h (or the
     blob to the external image when external_weights is active)."""
@@ -249,8 +274,7 @@ def emit_tiled_linear(e: Emitter, n: Node, plan: TilePlan) -> list[str]:
     if ext is None:
         ident = ww._new_ident(n.name + ".tiles", "plain")
         ww.parts.append(render_array(ident, "uint8_t", blob, f"{n.name}: {plan.n_row_tiles} row tiles of "
-                                     f"{shape.n_out} rows, each [{'bias | ' if shape.has_bias else ''}"
-                                     f"{'m|sh uint32' if shape.sh_packed else 'm int32 | sh int8'} | packed "
+                                     f"{shape.n_out} rows, each [{_describe(shape)} | packed "
                                      f"{shape.w_bits}-bit rows]"))
         ww.nbytes[ident] = int(blob.size)
         e.node_weights[ident] = int(blob.size)
@@ -274,8 +298,8 @@ def emit_tiled_linear(e: Emitter, n: Node, plan: TilePlan) -> list[str]:
         f"{'' if ext is None else f', blob streamed from L3 at offset {ext_off}'} */\n"
         f"static const ef_tile_t {tab}[{plan.n_tiles}] = {{\n    " + ",\n    ".join(rows) + "\n};\n"
         f"static const ef_tiled_linear_t {desc} = {{\"{n.name}\", {blob_ref}, {ext_off}u, {tab}, {plan.n_tiles}, "
-        f"{shape.n_in}, {shape.n_out}, {shape.w_bits}, {shape.row_bytes}, {int(shape.has_bias)}, "
-        f"{int(shape.sh_packed)}, {sh_base}, "
+        f"{shape.n_in}, {shape.n_out}, {shape.w_bits}, {shape.row_bytes}, "
+        f"{shape.bias_bytes if shape.has_bias else 0}, {shape.m_bytes}, {int(shape.sh_packed)}, {sh_base}, "
         f"{{0, {lay['slot1']}}}, {lay['in_off']}, {lay['in_bytes']}, {lay['out_off']}, {lay['used']}}};\n"
         f"typedef char {desc}_fits_l1[({lay['used']} <= EF_L1_BYTES) ? 1 : -1];\n")
     return [f"ef_tiled_linear_i8(&{desc}, {e.act(n.inputs[0])}, {e.act(n.outputs[0])});"]

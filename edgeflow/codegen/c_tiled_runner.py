@@ -23,16 +23,17 @@ typedef struct {{
 
 /** A linear layer cut into tiles. Its blob is in addressable memory (blob != NULL) or in the external
  *  weight image at ext_off (blob == NULL: streamed with ef_dma_start_ext). A tile block is
- *  [bias int32 x rn if has_bias | m int32 x rn | sh int8 x rn, padded to 4 | packed rows, padded to 4];
- *  with sh_packed the shifts ride in m's two spare bits (m in [2^30, 2^31)) and the int8 array is absent:
- *  word = (m - 2^30) | ((sh - sh_base) << 30) as uint32. */
+ *  [bias x rn (int16 or int32; absent when bias_bytes == 0) | m words x rn | sh int8 x rn unless sh_packed |
+ *  packed rows], each part padded to 4. The m words: int32 m (sh not packed); with sh_packed the shift rides
+ *  in the two free top bits of the multiplier: uint16 (m - 2^14) | ((sh - sh_base) << 14) for 15-bit m
+ *  (m_bytes 2), uint32 (m - 2^30) | ((sh - sh_base) << 30) for Q31 m (m_bytes 4). */
 typedef struct {{
     const char *name;
     const uint8_t *blob;
     uint32_t ext_off;
     const ef_tile_t *tiles;
-    int32_t n_tiles, n_in, n_out, w_bits, row_bytes, has_bias;
-    int32_t sh_packed, sh_base;  /* 1: shifts packed into the m words, sh = sh_base + (word >> 30) */
+    int32_t n_tiles, n_in, n_out, w_bits, row_bytes;
+    int32_t bias_bytes, m_bytes, sh_packed, sh_base;  /* parameter layout of a tile block (see above) */
     int32_t slot_off[2];   /* L1 offsets of the two weight+param slots (tile k uses slot k % 2) */
     int32_t in_off, in_bytes, out_off, l1_bytes_used;
 }} ef_tiled_linear_t;
@@ -87,37 +88,48 @@ typedef struct {
 /* One tile's compute, split over output rows (each core takes a row range; rows are independent). */
 typedef struct {
     const int8_t *x;
-    const int32_t *bias, *m;  /* m: int32 multipliers, or packed m|sh words when sh == NULL */
-    const int8_t *sh;
+    const uint8_t *bias, *m;  /* the tile block's bias and m-word parts (layout: ef_tiled_linear_t) */
+    const int8_t *sh;         /* int8 shifts, NULL when packed into the m words */
     const uint8_t *w;
     int8_t *out;
-    int32_t n_in, w_bits, row_bytes, rn, tn, sh_base;
+    int32_t n_in, w_bits, row_bytes, rn, tn, bias_bytes, m_bytes, sh_base;
 } ef_tile_job_t;
 
-/* Rows [o0, o1) of a tile, in chunks whose int8 shifts are widened to the kernel's int32 on the stack, or
- * whose packed words are split into m = (w & 0x3FFFFFFF) | 2^30 and sh = sh_base + (w >> 30) there. */
+/* Rows [o0, o1) of a tile, in chunks whose parameters are widened to the kernel's int32 on the stack. */
 #define EF_ROW_CHUNK 16
 static void tile_rows(void *ctx, int32_t o0, int32_t o1)
 {
     const ef_tile_job_t *j = (const ef_tile_job_t *)ctx;
-    int32_t m[EF_ROW_CHUNK], sh[EF_ROW_CHUNK];
+    int32_t b[EF_ROW_CHUNK], m[EF_ROW_CHUNK], sh[EF_ROW_CHUNK];
     int32_t o, i, n;
     for (o = o0; o < o1; o += n) {
-        const int32_t *mo = j->m + o;
         n = o1 - o < EF_ROW_CHUNK ? o1 - o : EF_ROW_CHUNK;
-        if (j->sh != NULL) {
+        if (j->bias_bytes == 2)
             for (i = 0; i < n; ++i)
+                b[i] = ((const int16_t *)(const void *)j->bias)[o + i];
+        else if (j->bias_bytes == 4)
+            for (i = 0; i < n; ++i)
+                b[i] = ((const int32_t *)(const void *)j->bias)[o + i];
+        if (j->sh != NULL) {
+            for (i = 0; i < n; ++i) {
+                m[i] = ((const int32_t *)(const void *)j->m)[o + i];
                 sh[i] = j->sh[o + i];
+            }
+        } else if (j->m_bytes == 2) {
+            for (i = 0; i < n; ++i) {
+                uint32_t wd = ((const uint16_t *)(const void *)j->m)[o + i];
+                m[i] = (int32_t)((wd & 0x3FFFu) | 0x4000u);
+                sh[i] = j->sh_base + (int32_t)(wd >> 14);
+            }
         } else {
             for (i = 0; i < n; ++i) {
-                uint32_t wd = (uint32_t)mo[i];
+                uint32_t wd = ((const uint32_t *)(const void *)j->m)[o + i];
                 m[i] = (int32_t)((wd & 0x3FFFFFFFu) | 0x40000000u);
                 sh[i] = j->sh_base + (int32_t)(wd >> 30);
             }
-            mo = m;
         }
         ef_linear_i8(j->x, j->n_in, j->n_in, j->w + (size_t)o * (size_t)j->row_bytes, j->w_bits,
-                     j->bias ? j->bias + o : NULL, mo, sh, j->out + o, j->rn, 0, j->tn, 0, n);
+                     j->bias_bytes ? b : NULL, m, sh, j->out + o, j->rn, 0, j->tn, 0, n);
     }
 }
 
@@ -150,13 +162,15 @@ static void tile_compute(const ef_tiled_linear_t *L, int32_t k, int8_t *y)
 {
     const ef_tile_t *t = &L->tiles[k];
     const uint8_t *p = EF_L1 + L->slot_off[k & 1];
-    int32_t words = (int32_t)(L->has_bias ? 2 : 1) * t->rn;
+    int32_t bias_part = (L->bias_bytes * t->rn + 3) & ~3, m_part = (L->m_bytes * t->rn + 3) & ~3;
     ef_tile_job_t j;
     int32_t i;
-    j.bias = L->has_bias ? (const int32_t *)(const void *)p : NULL;
-    j.m = (const int32_t *)(const void *)p + (L->has_bias ? t->rn : 0);
-    j.sh = L->sh_packed ? NULL : (const int8_t *)(const void *)(p + 4 * words);
-    j.w = p + 4 * words + (L->sh_packed ? 0 : ((t->rn + 3) & ~3));
+    j.bias = p;
+    j.m = p + bias_part;
+    j.sh = L->sh_packed ? NULL : (const int8_t *)(const void *)(p + bias_part + m_part);
+    j.w = p + bias_part + m_part + (L->sh_packed ? 0 : ((t->rn + 3) & ~3));
+    j.bias_bytes = L->bias_bytes;
+    j.m_bytes = L->m_bytes;
     j.sh_base = L->sh_base;
     j.x = (const int8_t *)(const void *)(EF_L1 + L->in_off + t->in_slot * L->in_bytes);
     j.out = (int8_t *)(void *)(EF_L1 + L->out_off);

@@ -221,7 +221,7 @@ class _Builder(AttentionMixin):
         rows, n_tok = h // k[0], wd // k[1]
         m, sh = ops.requant_params(s_in, s_w, s_out)
         ins = [x, self.const(out, "w", w.reshape(w.shape[0], -1), "int8", bits, s_w),
-               self.const(out, "b", bias, "int32"), self.const(out, "m", m, "int32"),
+               self.const(out, "b", bias, "int32"), self.const(out, "m", m, "int16"),
                self.const(out, "sh", sh, "int8")]
         if addend_v is not None:
             add = ops.fold_addend(self.v.const(addend_v).reshape(n_tok, w.shape[0] * rows), s_in, s_w, rows)
@@ -248,7 +248,7 @@ class _Builder(AttentionMixin):
         bias = self.v.bias(conv.input[2], s_in * s_w) if len(conv.input) > 2 else np.zeros(n_c, np.int32)
         m, sh = ops.requant_params(s_in, s_w, s_out)
         ins = [x, self.const(out, "w", w.reshape(n_c, kk), "int8", bits, s_w), self.const(out, "b", bias, "int32"),
-               self.const(out, "m", m, "int32"), self.const(out, "sh", sh, "int8")]
+               self.const(out, "m", m, "int16"), self.const(out, "sh", sh, "int8")]
         self.act_out(out, (n_t, n_c), s_out)
         self.emit("dwconv1d_causal", ins, out)
 

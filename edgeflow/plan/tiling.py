@@ -9,9 +9,6 @@ from typing import Literal
 from edgeflow.errors import EdgeflowError
 
 WEIGHT_BITS = (1, 2, 4, 8)  # storage codes: 1 = ternary, five weights a byte (edgeflow.ir.ops.TERNARY)
-REQUANT_BYTES_PER_ROW = 5  # int32 multiplier + int8 shift per output channel (tile blobs store shifts as int8)
-PACKED_REQUANT_BYTES_PER_ROW = 4  # shift packed into the Q31 multiplier's two spare bits (sh_packed)
-BIAS_BYTES_PER_ROW = 4  # int32 bias per output channel
 
 
 class TilingError(EdgeflowError):
@@ -30,8 +27,9 @@ def _ceil_div(a: int, b: int) -> int:
 class LinearShape:
     """A linear layer y[tokens, n_out] = x[tokens, n_in] @ W.T, W packed per output row at w_bits.
 
-    has_bias: a nonzero int32 bias per row is stored; sh_packed: each row's shift is packed into its
-    multiplier word (no int8 shift array).
+    Per-row parameters stored with each row tile: has_bias: a nonzero bias of bias_bytes (2: int16, 4: int32);
+    the multiplier word of m_bytes (4: int32 m, or with sh_packed a uint32 m|sh word; 2 only with sh_packed: a
+    uint16 word holding a 15-bit m and the shift); without sh_packed an int8 shift array follows.
     """
 
     name: str
@@ -41,6 +39,8 @@ class LinearShape:
     w_bits: int
     has_bias: bool = True
     sh_packed: bool = False
+    bias_bytes: int = 4
+    m_bytes: int = 4
 
     def __post_init__(self) -> None:
         if self.w_bits not in WEIGHT_BITS:
@@ -48,6 +48,9 @@ class LinearShape:
         for field_name in ("tokens", "n_in", "n_out"):
             if getattr(self, field_name) < 1:
                 raise TilingError(f"layer {self.name!r}: {field_name} must be >= 1, got {getattr(self, field_name)}")
+        if self.bias_bytes not in (2, 4) or self.m_bytes not in (2, 4) or (self.m_bytes == 2 and not self.sh_packed):
+            raise TilingError(f"layer {self.name!r}: bias_bytes {self.bias_bytes} / m_bytes {self.m_bytes} "
+                              f"(sh_packed {self.sh_packed}) is not a stored parameter layout")
 
     @property
     def row_bytes(self) -> int:
@@ -58,14 +61,13 @@ class LinearShape:
 
     @property
     def param_bytes_per_row(self) -> int:
-        requant = PACKED_REQUANT_BYTES_PER_ROW if self.sh_packed else REQUANT_BYTES_PER_ROW
-        return requant + (BIAS_BYTES_PER_ROW if self.has_bias else 0)
+        return (self.bias_bytes if self.has_bias else 0) + self.m_bytes + (0 if self.sh_packed else 1)
 
     def param_block_bytes(self, rows: int, align: int = 4) -> int:
-        """Bytes of the parameters of `rows` rows as stored: [bias int32 if has_bias | m int32] then int8 shifts
-        unless sh_packed, each part padded to `align` so the next part and the weight rows start aligned."""
-        words = 2 if self.has_bias else 1
-        return _align(4 * words * rows, align) + (0 if self.sh_packed else _align(rows, align))
+        """Bytes of the parameters of `rows` rows as stored: [bias | m words | int8 shifts unless sh_packed],
+        each part padded to `align` so the next part and the weight rows start aligned."""
+        bias = _align(self.bias_bytes * rows, align) if self.has_bias else 0
+        return bias + _align(self.m_bytes * rows, align) + (0 if self.sh_packed else _align(rows, align))
 
     def tile_block_bytes(self, rows: int, align: int = 4) -> int:
         """Bytes one row tile occupies in the weight blob and moves by DMA: its parameters, then its packed

@@ -68,7 +68,7 @@ def test_gap9_build_in_l2_is_bit_exact_and_has_sdk_project(micro, windows, tmp_p
 
 
 def test_weights_streamed_from_l3_when_l2_is_full(micro, windows, tmp_path):
-    target = _with_levels(L2=70_000, MRAM=1_000)  # arena + resident fit, tile blobs do not; MRAM too small
+    target = _with_levels(L2=55_000, MRAM=1_000)  # arena + resident (~52 K) fit, tile blobs (~7 K) do not; MRAM too small
     art = compile_gap9(micro, target, tmp_path)
     mem = art.report["memory"]
     assert mem["weights_level"] == "L3"
@@ -90,7 +90,7 @@ def test_activations_too_large_for_l2_name_the_level(micro, tmp_path):
 def test_weights_that_fit_no_level_name_every_level(micro, tmp_path):
     with pytest.raises(PlanError, match=r"weights need \d+ bytes; no level holds them: L2 .*MRAM \(1000\), "
                                         r"L3 \(1000\)"):
-        compile_gap9(micro, _with_levels(L2=70_000, MRAM=1_000, L3=1_000), tmp_path)
+        compile_gap9(micro, _with_levels(L2=55_000, MRAM=1_000, L3=1_000), tmp_path)
 
 
 def test_layer_one_byte_too_large_for_l1_names_the_layer(micro, tmp_path):
@@ -108,7 +108,7 @@ def test_layer_one_byte_too_large_for_l1_names_the_layer(micro, tmp_path):
 
 
 def test_weights_go_to_mram_first_when_it_holds_them(micro, tmp_path):
-    art = compile_gap9(micro, _with_levels(L2=70_000), tmp_path)
+    art = compile_gap9(micro, _with_levels(L2=55_000), tmp_path)
     assert art.report["memory"]["weights_level"] == "MRAM"
     mk = (tmp_path / "src" / "Makefile").read_text()
     assert "-DEF_EXT_MRAM" in mk and "READFS_FILES" not in mk

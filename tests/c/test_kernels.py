@@ -33,9 +33,9 @@ def codes(r: np.random.Generator, shape, lo: int = -128, hi: int = 127) -> np.nd
     return r.integers(lo, hi + 1, size=shape).astype(I8)
 
 
-def mults(r: np.random.Generator, n: int, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+def mults(r: np.random.Generator, n: int, lo: float, hi: float, bits: int = 31) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel (m, sh) of log-uniform real scales in [lo, hi] (hi large enough to saturate)."""
-    return quantize_multiplier_array(np.exp(r.uniform(np.log(lo), np.log(hi), n)))
+    return quantize_multiplier_array(np.exp(r.uniform(np.log(lo), np.log(hi), n)), bits=bits)
 
 
 def splits(n: int, *cuts: int) -> list[tuple[int, int]]:
@@ -179,8 +179,8 @@ def test_conv2d_patch(kernels, bits):
     wp = ops.pack_weights(w, bits)
     bias = r.integers(-3000, 3000, n_e).astype(np.int32)
     pos = ops.fold_addend(r.normal(0, 0.02, (n_l, n_e * rows)), 0.05, r.uniform(0.001, 0.01, n_e), rows)
-    m, sh = mults(r, n_e, 1e-4, 0.3)
-    sh = sh.astype(I8)                                     # per-channel shifts are stored int8
+    m, sh = mults(r, n_e, 1e-4, 0.3, bits=15)
+    m, sh = m.astype(np.int16), sh.astype(I8)              # per-channel 15-bit multipliers, int8 shifts
     assert np.abs(pos).max() < 1 << 15                     # the small addend is stored int16 ...
     wide = pos * 64 + 1                                    # ... a wide one int32 (beyond int16)
     assert np.abs(wide).max() >= 1 << 15
@@ -204,8 +204,8 @@ def test_dwconv1d_causal(kernels):
     n_l, n_c, k = 80, 37, 4
     x, w = codes(r, (n_l, n_c)), codes(r, (n_c, k))
     bias = r.integers(-2000, 2000, n_c).astype(np.int32)
-    m, sh = mults(r, n_c, 1e-4, 0.05)
-    sh = sh.astype(I8)                                     # per-channel shifts are stored int8
+    m, sh = mults(r, n_c, 1e-4, 0.05, bits=15)
+    m, sh = m.astype(np.int16), sh.astype(I8)              # per-channel 15-bit multipliers, int8 shifts
     want = ops.dwconv1d_causal(x, w, bias, m, sh)
     conv = torch.nn.functional.conv1d(torch.tensor(x.T, dtype=torch.float64)[None],
                                       torch.tensor(w, dtype=torch.float64)[:, None, :],

@@ -83,6 +83,10 @@ _STEP = re.compile(r"^ef_tiled (\S+) (start|wait|compute) (\d+)$")
 _STATS = re.compile(r"^ef_tiled (\S+) stats starts=(\d+) waits=(\d+) bytes=(\d+) errors=(\d+)$")
 
 
+def _pad4(n: int) -> int:
+    return -(-n // 4) * 4
+
+
 @pytest.mark.parametrize("l1", (1024, 4096))
 def test_dma_schedule_and_counters(micro, windows, untiled, l1, tmp_path):
     """One window with EF_DMA_TRACE: per layer the steps are the planner's double-buffer schedule (start k+1
@@ -108,11 +112,11 @@ def test_dma_schedule_and_counters(micro, windows, untiled, l1, tmp_path):
         starts, waits, nbytes, errors = stats[name]
         n = next(n for n in micro.nodes if n.name == name)
         shape = c_tiled.linear_shape(micro, n)
-        # each row tile's block: [bias|m int32, sh int8 unless packed into m, packed rows], parts padded to 4 bytes
+        # each row tile's block: [bias, m words, sh int8 unless packed into m, packed rows], parts padded to 4
         rt = -(-shape.n_out // info["rows_per_tile"])
         sizes = [min(info["rows_per_tile"], shape.n_out - r * info["rows_per_tile"]) for r in range(rt)]
-        weight_params = sum(4 * (2 if shape.has_bias else 1) * r + (0 if shape.sh_packed else -(-r // 4) * 4)
-                            + -(-r * shape.row_bytes // 4) * 4 for r in sizes)
+        weight_params = sum((_pad4(shape.bias_bytes * r) if shape.has_bias else 0) + _pad4(shape.m_bytes * r)
+                            + (0 if shape.sh_packed else _pad4(r)) + _pad4(r * shape.row_bytes) for r in sizes)
         assert info["dma_weight_param_bytes"] == weight_params * info["n_token_tiles"]
         assert starts == waits == info["n_tiles"] + info["n_token_tiles"] == info["dma_starts"], name
         assert nbytes == info["dma_bytes"] == weight_params * info["n_token_tiles"] + shape.tokens * shape.n_in
@@ -121,46 +125,54 @@ def test_dma_schedule_and_counters(micro, windows, untiled, l1, tmp_path):
     assert total_tiles > 2 * len(nodes)
 
 
-def _both_layouts(micro: Graph) -> tuple[Graph, str, str]:
-    """A copy of micro where one linear keeps a zero bias (dropped) with packed shifts, and another gets a nonzero
-    bias and a shift span of 5 values (int8 shift array kept); returns (graph, packed name, unpacked name)."""
+def _layouts(micro: Graph) -> tuple[Graph, list[str]]:
+    """A copy of micro with three linears set to the three parameter layouts; returns (graph, their names):
+    a zero bias (dropped) with 15-bit m packed into uint16 words; an int16 bias with shifts spanning 5 values
+    (int32 m + int8 shift array); an int32 bias with Q31 multipliers (m * 2^16, sh + 16: the same scale) packed
+    into uint32 words."""
     g = copy.deepcopy(micro)
     lin = [n for n in g.nodes if n.op == "linear"]
     zero = next(n for n in lin if not np.any(g.tensors[n.inputs[2]].data))
-    other = next(n for n in lin if n is not zero)
-    bias, sh = (g.tensors[name] for name in (other.inputs[2], other.inputs[4]))
+    other, q31 = [n for n in lin if n is not zero][:2]
     rng = np.random.default_rng(3)
+    bias, sh = (g.tensors[name] for name in (other.inputs[2], other.inputs[4]))
     bias.data = rng.integers(-3000, 3000, np.shape(bias.data)).astype(np.asarray(bias.data).dtype)
     shifts = np.array(sh.data, copy=True)
     shifts.flat[::2] = shifts.min() + 4  # every other row: a 16x smaller scale, so the span is 5 values
     shifts.flat[1::2] = shifts.min()
     sh.data = shifts
-    return g, zero.name, other.name
+    bias, m, sh = (g.tensors[name] for name in q31.inputs[2:5])
+    bias.data = rng.integers(-100_000, 100_000, np.shape(bias.data)).astype(np.asarray(bias.data).dtype)
+    m.data = (np.asarray(m.data).astype(np.int64) << 16).astype(np.asarray(m.data).dtype)
+    sh.data = (np.asarray(sh.data) + 16).astype(np.asarray(sh.data).dtype)
+    return g, [zero.name, other.name, q31.name]
 
 
 @pytest.mark.parametrize("l1", (4096, GAP9_L1))
 def test_param_layouts_bit_exact(micro, windows, l1, tmp_path):
-    """Zero bias + packed shifts and nonzero bias + int8 shifts (span 5) in one build: C == numpy reference, and
-    the blobs have the sizes the planner computed for each layout."""
-    g, packed, unpacked = _both_layouts(micro)
+    """The three per-row parameter layouts in one build: C == numpy reference, and the blobs have the sizes the
+    planner computed for each layout."""
+    g, names = _layouts(micro)
     nodes = {n.name: n for n in g.nodes}
-    sp, su = c_tiled.linear_shape(g, nodes[packed]), c_tiled.linear_shape(g, nodes[unpacked])
-    assert (sp.has_bias, sp.sh_packed, su.has_bias, su.sh_packed) == (False, True, True, False)
-    assert (sp.param_bytes_per_row, su.param_bytes_per_row) == (4, 9)
+    shapes = [c_tiled.linear_shape(g, nodes[name]) for name in names]
+    assert [(s.has_bias, s.bias_bytes if s.has_bias else 0, s.m_bytes, s.sh_packed) for s in shapes] == \
+        [(False, 0, 2, True), (True, 2, 4, False), (True, 4, 4, True)]
+    assert [s.param_bytes_per_row for s in shapes] == [2, 7, 8]
     art = compile_host(g, tmp_path / "b", l1_bytes=l1)
     want = np.stack([run(g, q)[g.outputs[0]].reshape(-1) for q in windows[:16]])
     assert not np.array_equal(want, np.stack([run(micro, q)[micro.outputs[0]].reshape(-1) for q in windows[:16]]))
     got = run_binary(art.binary, windows[:16], want.shape[1])
     assert np.array_equal(got, want), f"L1 {l1}: {int((got != want).any(1).sum())} windows differ"
     weights = (tmp_path / "b" / "src" / "weights.h").read_text()
-    assert f"{packed}: " in weights and "m|sh uint32" in weights and "bias | m int32 | sh int8" in weights
+    for text in ("[m|sh uint16 |", "[bias int16 | m int32 | sh int8 |", "[bias int32 | m|sh uint32 |"):
+        assert text in weights, text
     blob_bytes = {n["name"]: n["weight_bytes"] for n in art.report["nodes"]}
-    for name, words, sh_array in ((packed, 1, False), (unpacked, 2, True)):  # [bias] m words, int8 shifts or not
+    for name, (bias_b, m_b, sh_array) in zip(names, ((0, 2, False), (2, 4, True), (4, 4, False)), strict=True):
         plan = art.plan["tiling"]["nodes"][name]
         rows = [t[1] for t in plan["tiles"][:plan["n_row_tiles"]]]
         row_bytes = plan["row_bytes"]
-        assert blob_bytes[name] == sum(4 * words * r + (-(-r // 4) * 4 if sh_array else 0)
-                                       + -(-r * row_bytes // 4) * 4 for r in rows), name
+        assert blob_bytes[name] == sum(_pad4(bias_b * r) + _pad4(m_b * r) + (_pad4(r) if sh_array else 0)
+                                       + _pad4(r * row_bytes) for r in rows), name
 
 
 def test_l1_too_small_raises(micro, tmp_path):

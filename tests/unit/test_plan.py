@@ -222,15 +222,21 @@ def test_one_byte_too_small_for_the_smallest_tile() -> None:
         tile_linear(LinearShape("bad", 1, 1, 1, 3, False), L1)
 
 
-@pytest.mark.parametrize(("has_bias", "sh_packed", "per_row", "block_13"), [
-    (True, False, 9, 104 + 16), (False, False, 5, 52 + 16), (True, True, 8, 104), (False, True, 4, 52)])
-def test_param_block_bytes_per_layout(has_bias: bool, sh_packed: bool, per_row: int, block_13: int) -> None:
-    """[bias int32 if has_bias | m int32 (or m|sh word)] then int8 shifts (13 -> 16) unless packed into m."""
-    shape = LinearShape("l", 4, 385, 13, 2, has_bias, sh_packed)
+@pytest.mark.parametrize(("has_bias", "sh_packed", "bias_bytes", "m_bytes", "per_row", "block_13"), [
+    (True, False, 4, 4, 9, 104 + 16), (False, False, 4, 4, 5, 52 + 16), (True, True, 4, 4, 8, 104),
+    (False, True, 4, 4, 4, 52), (True, True, 2, 2, 4, 28 + 28), (False, True, 4, 2, 2, 28),
+    (True, False, 2, 4, 7, 28 + 52 + 16)])
+def test_param_block_bytes_per_layout(has_bias: bool, sh_packed: bool, bias_bytes: int, m_bytes: int, per_row: int,
+                                      block_13: int) -> None:
+    """[bias int16/int32 if has_bias | m words (int32, or m|sh uint32/uint16)] then int8 shifts (13 -> 16) unless
+    packed into m; each part padded to 4 (13 x 2 bytes -> 28)."""
+    shape = LinearShape("l", 4, 385, 13, 2, has_bias, sh_packed, bias_bytes, m_bytes)
     assert shape.param_bytes_per_row == per_row
     assert shape.param_block_bytes(13) == block_13
     assert shape.tile_block_bytes(13) == block_13 + 13 * 97 + 3  # 1261 packed bytes padded to 1264
     assert LinearShape("l", 4, 385, 13, 2).sh_packed is False  # the default keeps the int8 shift array
+    with pytest.raises(TilingError, match="not a stored parameter layout"):
+        LinearShape("l", 4, 385, 13, 2, True, False, 4, 2)  # a 16-bit m word always carries the shift
 
 
 def test_requant_packing_round_trips() -> None:
@@ -243,6 +249,12 @@ def test_requant_packing_round_trips() -> None:
     assert set(np.unique(words >> 30)) == {0, 1, 2, 3}
     got_m, got_sh = unpack_requant(words, base)
     assert np.array_equal(got_m, m) and np.array_equal(got_sh, sh)
+    m15 = rng.integers(1 << 14, 1 << 15, 1000)  # 15-bit multipliers (ops.REQUANT_BITS) pack into 16 bits
+    m15[:2] = (1 << 14, (1 << 15) - 1)
+    words, base = pack_requant(m15, sh)
+    assert words.dtype == np.uint16 and set(np.unique(words >> 14)) == {0, 1, 2, 3}
+    got_m, got_sh = unpack_requant(words, base)
+    assert np.array_equal(got_m, m15) and np.array_equal(got_sh, sh)
 
 
 def test_requant_packing_falls_back() -> None:
@@ -251,6 +263,7 @@ def test_requant_packing_falls_back() -> None:
     assert pack_requant(m, np.array([30, 31, 32, 33, 33, 30])) is not None  # span 4: packs
     assert pack_requant(np.array([0, 1 << 30]), np.array([31, 31])) is None  # m == 0 (zero scale) has no spare bits
     assert pack_requant(np.array([(1 << 30) - 1, 1 << 30]), np.array([31, 31])) is None  # m below 2^30
+    assert pack_requant(np.array([1 << 14, 1 << 30]), np.array([31, 31])) is None  # 15-bit and Q31 mixed
 
 
 def _linear_graph(bias: list[int], m: list[int], sh: list[int]) -> Graph:
@@ -269,7 +282,10 @@ def test_linear_shape_picks_the_layout() -> None:
     assert (shape.has_bias, shape.sh_packed, shape.param_block_bytes(3)) == (False, True, 12)
     g = _linear_graph([0, -7, 0], q, [30, 34, 31])  # nonzero bias; shifts span 5 values -> int8 shift array
     shape = linear_shape(g, g.nodes[0])
-    assert (shape.has_bias, shape.sh_packed, shape.param_block_bytes(3)) == (True, False, 24 + 4)
+    assert (shape.has_bias, shape.sh_packed, shape.param_block_bytes(3)) == (True, False, 8 + 12 + 4)  # int16 bias (6 -> 8)
+    g = _linear_graph([0, 1 << 15, 0], [1 << 14, 3 << 13, (1 << 15) - 1], [20, 21, 20])  # 15-bit m; wide bias
+    shape = linear_shape(g, g.nodes[0])
+    assert (shape.bias_bytes, shape.m_bytes, shape.sh_packed, shape.param_block_bytes(3)) == (4, 2, True, 12 + 8)
 
 
 def test_elementwise_tiling() -> None:
