@@ -85,3 +85,21 @@ def test_cli_build_gap9_untrained_card_with_check_then_inspect(tmp_path, capsys)
     assert (out / "src" / "Makefile").exists() and not list(tmp_path.glob(".g*"))
     assert main(["inspect", str(out)]) == 0
     assert "L1" in capsys.readouterr().out
+
+
+def test_femba_tiny_2bit_fits_the_gap9_budget(tmp_path):
+    """Issue budget for FEMBA-tiny at 2-bit on GAP9: tiles + double buffers fit L1 (<= 128 KiB), arena + resident
+    constants fit L2 (<= 1.5 MiB), all constants (weights, per-row and scan parameters, tables) <= 2.0 MB, and the
+    tiled, MRAM-streamed build is bit-exact with the reference."""
+    out = tmp_path / "tiny"
+    assert main(["build", "--target", "gap9", "--card", "femba-tiny", "--init", "random", "--check", "1",
+                 "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    levels = report["memory"]["levels"]
+    assert report["check"]["bit_exact"] and report["macs"] > 600e6
+    assert levels["L1"]["fits"] and levels["L1"]["used"] <= levels["L1"]["usable"] <= 128 * 1024
+    assert levels["L2"]["fits"] and levels["L2"]["used"] <= 1536 * 1024
+    assert report["memory"]["weights_level"] == "MRAM" and levels["MRAM"]["fits"]
+    assert report["weight_bytes"] <= 2_000_000, report["weight_bytes"]
+    print(f"femba-tiny gap9: constants {report['weight_bytes']:,} B, L1 {levels['L1']['used']:,}, "
+          f"L2 {levels['L2']['used']:,}, MRAM {levels['MRAM']['used']:,}")

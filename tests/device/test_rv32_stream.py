@@ -91,7 +91,7 @@ def test_weights_streamed_from_l3_stay_bit_exact(rv32, tmp_path):
     placed (resident constants in L2, the image in L3) and the answers do not change."""
     need_cross()
     need_qemu()
-    small = dataclasses.replace(rv32, memory=tuple(dataclasses.replace(lvl, usable=70000) if lvl.name == "L2"
+    small = dataclasses.replace(rv32, memory=tuple(dataclasses.replace(lvl, usable=55000) if lvl.name == "L2"
                                                    else lvl for lvl in rv32.memory))
     art = compile_rv32(load_onnx(CASES / "femba-micro-w2" / "model.onnx"), small, tmp_path)
     mem, sec = art.report["memory"], art.report["firmware"]["sections"]
