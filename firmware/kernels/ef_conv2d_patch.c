@@ -17,7 +17,7 @@ static int32_t weight_at(const uint8_t *w, int32_t k, int32_t bits)
 void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
                         const uint8_t *w, int32_t w_bits, const int32_t *bias,
                         const int16_t *addend16, const int32_t *addend32, int32_t addend_stride,
-                        const int32_t *m, const int8_t *sh,
+                        const int16_t *m, const int8_t *sh,
                         int8_t *y, int32_t y_stride,
                         int32_t l0, int32_t l1, int32_t e0, int32_t e1)
 {

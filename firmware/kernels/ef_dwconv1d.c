@@ -2,7 +2,7 @@
 #include "ef_kernels.h"
 
 void ef_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_t *w, int32_t K,
-                           const int32_t *bias, const int32_t *m, const int8_t *sh,
+                           const int32_t *bias, const int16_t *m, const int8_t *sh,
                            int8_t *y, int32_t y_stride,
                            int32_t t0, int32_t t1, int32_t c0, int32_t c1)
 {

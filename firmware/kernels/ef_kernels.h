@@ -81,7 +81,7 @@ void ef_linear_acc_i32(const int8_t *x, int32_t x_stride, int32_t n_in,
 void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
                         const uint8_t *w, int32_t w_bits, const int32_t *bias,
                         const int16_t *addend16, const int32_t *addend32, int32_t addend_stride,
-                        const int32_t *m, const int8_t *sh,
+                        const int16_t *m, const int8_t *sh,
                         int8_t *y, int32_t y_stride,
                         int32_t l0, int32_t l1, int32_t e0, int32_t e1);
 
@@ -94,7 +94,7 @@ void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32
  * x[t, c] at x[t * x_stride + c]; y[t, c] at y[t * y_stride + c].
  */
 void ef_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_t *w, int32_t K,
-                           const int32_t *bias, const int32_t *m, const int8_t *sh,
+                           const int32_t *bias, const int16_t *m, const int8_t *sh,
                            int8_t *y, int32_t y_stride,
                            int32_t t0, int32_t t1, int32_t c0, int32_t c1);
 
