@@ -116,10 +116,12 @@ static void tile_rows(void *ctx, int32_t o0, int32_t o1)
                 sh[i] = j->sh[o + i];
             }
         } else if (j->m_bytes == 2) {
-            for (i = 0; i < n; ++i) {
+            for (i = 0; i < n; ++i) {  /* (acc m 2^16 + 2^(sh+15)) >> (sh+16) == (acc m + 2^(sh-1)) >> sh */
                 uint32_t wd = ((const uint16_t *)(const void *)j->m)[o + i];
-                m[i] = (int32_t)((wd & 0x3FFFu) | 0x4000u);
-                sh[i] = j->sh_base + (int32_t)(wd >> 14);
+                int32_t s = j->sh_base + (int32_t)(wd >> 14);
+                int32_t up = s <= 46 ? 16 : 0;  /* a shift >= 32 takes rv32's one-word path of the 64-bit shift */
+                m[i] = (int32_t)(((wd & 0x3FFFu) | 0x4000u) << up);
+                sh[i] = s + up;
             }
         } else {
             for (i = 0; i < n; ++i) {

@@ -37,7 +37,7 @@ void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32
                     acc += addend16[(ptrdiff_t)l * addend_stride + f];
                 else if (addend32)
                     acc += addend32[(ptrdiff_t)l * addend_stride + f];
-                y[(ptrdiff_t)l * y_stride + f] = ef_requant8(acc, m[e], sh[e]);
+                y[(ptrdiff_t)l * y_stride + f] = ef_requant8_m15(acc, m[e], sh[e]);
             }
         }
     }

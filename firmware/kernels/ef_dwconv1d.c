@@ -14,7 +14,7 @@ void ef_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_t *w, i
             int32_t acc = bias[c];
             for (int32_t k = k0; k < K; ++k)
                 acc += (int32_t)wc[k] * (int32_t)x[(ptrdiff_t)(first + k) * x_stride + c];
-            y[(ptrdiff_t)t * y_stride + c] = ef_requant8(acc, m[c], sh[c]);
+            y[(ptrdiff_t)t * y_stride + c] = ef_requant8_m15(acc, m[c], sh[c]);
         }
     }
 }

@@ -39,6 +39,13 @@ static inline int8_t ef_requant8(int32_t acc, int32_t m, int32_t sh)
     return ef_sat8(ef_rshift_round((int64_t)acc * (int64_t)m, sh));
 }
 
+/** ef_requant8 for a 15-bit m (ops.REQUANT_BITS), same result: (acc m 2^16 + 2^(sh+15)) >> (sh+16) equals
+ *  (acc m + 2^(sh-1)) >> sh, and a shift >= 32 takes the one-word path of a 64-bit shift on 32-bit cores. */
+static inline int8_t ef_requant8_m15(int32_t acc, int32_t m, int32_t sh)
+{
+    return sh <= 46 ? ef_requant8(acc, m * 65536, sh + 16) : ef_requant8(acc, m, sh);
+}
+
 /** Storage code of ternary weights (-1..1) packed five to a byte in base 3 (byte = sum (w_k + 1) 3^k). */
 #define EF_TERNARY 1
 

@@ -37,12 +37,13 @@ void ef_scan_i8(const ef_scan_consts_t *c,
             int32_t pud = qd * qu;                     /* |.| <= 127 * 128 */
             int64_t m_in = c->m_in[d];
             int32_t sh_in = c->sh_in[d];
-            int64_t m_d = (int64_t)c->m_D[d] * ((int64_t)1 << c->sh_D[d]);  /* well defined for m_D < 0 */
+            /* the D term u m_D 2^sh_D: |u m_D| < 2^22 in 32 bits, then shifted as unsigned (two's complement) */
+            int64_t du = (int64_t)((uint64_t)(int64_t)(qu * (int32_t)c->m_D[d]) << c->sh_D[d]);
             int64_t acc = 0;
             if (qd == 0) {  /* delta 0: dA = 1 and no injection, so h is unchanged (exactly, see intscan) */
                 for (int32_t n = 0; n < ds; ++n)
                     acc += (int64_t)ct[n] * hd[n];
-                int64_t tot0 = acc * (int64_t)c->m_y[d] + (int64_t)qu * m_d;
+                int64_t tot0 = acc * (int64_t)c->m_y[d] + du;
                 y[(ptrdiff_t)t * y_stride + d] = ef_sat8(ef_rshift_round(tot0, c->sh_y[d]));
                 continue;
             }
@@ -54,7 +55,7 @@ void ef_scan_i8(const ef_scan_consts_t *c,
                 hd[n] = (int32_t)hn;
                 acc += (int64_t)ct[n] * hn;
             }
-            int64_t tot = acc * (int64_t)c->m_y[d] + (int64_t)qu * m_d;
+            int64_t tot = acc * (int64_t)c->m_y[d] + du;
             y[(ptrdiff_t)t * y_stride + d] = ef_sat8(ef_rshift_round(tot, c->sh_y[d]));
         }
     }
