@@ -10,7 +10,8 @@ from edgeflow.ir.graph import Graph, Tensor
 from edgeflow.ir.ops import WEIGHT_BITS, pack_weights
 
 #: numpy dtype name -> C element type of a constant array.
-C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "uint16": "uint16_t", "int32": "int32_t", "int64": "int64_t"}
+C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "uint16": "uint16_t", "int32": "int32_t",
+           "int64": "int64_t"}
 _PER_LINE = 24
 
 

@@ -68,7 +68,8 @@ def test_gap9_build_in_l2_is_bit_exact_and_has_sdk_project(micro, windows, tmp_p
 
 
 def test_weights_streamed_from_l3_when_l2_is_full(micro, windows, tmp_path):
-    target = _with_levels(L2=55_000, MRAM=1_000)  # arena + resident (~52 K) fit, tile blobs (~7 K) do not; MRAM too small
+    # arena + resident (~52 K) fit, the tile blobs (~7 K) do not; MRAM too small
+    target = _with_levels(L2=55_000, MRAM=1_000)
     art = compile_gap9(micro, target, tmp_path)
     mem = art.report["memory"]
     assert mem["weights_level"] == "L3"

@@ -282,7 +282,8 @@ def test_linear_shape_picks_the_layout() -> None:
     assert (shape.has_bias, shape.sh_packed, shape.param_block_bytes(3)) == (False, True, 12)
     g = _linear_graph([0, -7, 0], q, [30, 34, 31])  # nonzero bias; shifts span 5 values -> int8 shift array
     shape = linear_shape(g, g.nodes[0])
-    assert (shape.has_bias, shape.sh_packed, shape.param_block_bytes(3)) == (True, False, 8 + 12 + 4)  # int16 bias (6 -> 8)
+    # int16 bias (6 -> 8 bytes), int32 m, int8 shifts
+    assert (shape.has_bias, shape.sh_packed, shape.param_block_bytes(3)) == (True, False, 8 + 12 + 4)
     g = _linear_graph([0, 1 << 15, 0], [1 << 14, 3 << 13, (1 << 15) - 1], [20, 21, 20])  # 15-bit m; wide bias
     shape = linear_shape(g, g.nodes[0])
     assert (shape.bias_bytes, shape.m_bytes, shape.sh_packed, shape.param_block_bytes(3)) == (4, 2, True, 12 + 8)
