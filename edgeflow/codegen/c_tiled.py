@@ -26,9 +26,9 @@ SOURCE = "ef_tiled.c"
 _PLANS: ContextVar[dict[str, TilePlan] | None] = ContextVar("edgeflow_tile_plans", default=None)
 
 
-class CLinearShape(LinearShape):
-    """LinearShape of a C tile block: [bias int16/int32 | m words (uint16 / uint32 m|sh, or int32 m) | int8
-    shifts unless packed | packed weight rows]."""
+#: The shape of a C tile block, [bias int16/int32 | m words (uint16 / uint32 m|sh, or int32 m) | int8 shifts unless
+#: packed | packed weight rows]: LinearShape describes it fully (the subclass that added fields is gone).
+CLinearShape = LinearShape
 
 
 def _align(n: int) -> int:
