@@ -17,6 +17,39 @@ class BuildError(EdgeflowError):
     """The build cannot be produced for this model and target."""
 
 
+#: Every build folder carries this marker; a build replaces only a folder that has it (or an empty one).
+BUILD_MARKER = ".edgeflow-build"
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Refuse an --out that a build must not replace: a file, a link, or a folder that is not an earlier
+    edgeflow build (no marker) and not empty. Called before any work, and again just before the swap."""
+    out_dir = Path(out_dir)
+    if out_dir.is_symlink():
+        raise BuildError(f"{out_dir}: is a symbolic link; give a real folder as --out")
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise BuildError(f"{out_dir}: exists and is not a folder; give another --out")
+    if not (out_dir / BUILD_MARKER).is_file() and any(out_dir.iterdir()):
+        raise BuildError(f"{out_dir}: exists and is not an edgeflow build folder (no {BUILD_MARKER}); "
+                         "refusing to replace it - give another --out or empty it yourself")
+
+
+def _swap_into_place(tmp: Path, out_dir: Path) -> None:
+    """Move the finished build `tmp` to out_dir; an earlier build there is moved aside first and deleted only
+    once the new one is in place."""
+    check_out_dir(out_dir)
+    old = None
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
+        old.rmdir()
+        out_dir.rename(old)
+    tmp.rename(out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.ndarray | None = None) -> dict:
     """Compile `onnx_path` for `target_name` into out_dir. Everything is produced in a temporary folder next
     to out_dir and moved into place only when complete, so a failed build leaves no half-written directory.
@@ -29,9 +62,10 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
         known = ", ".join(sorted(BACKENDS))
         raise BuildError(f"target '{target_name}' has no backend yet (available: {known}; targets described: "
                          f"{', '.join(available_targets())})")
+    out_dir = Path(out_dir)
+    check_out_dir(out_dir)
     target = load_target(target_name)
     graph = load_onnx(Path(onnx_path))
-    out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
@@ -42,9 +76,8 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
         if check_windows is not None and artifact.binary is not None:
             report["check"] = check_against_reference(graph, artifact.binary, check_windows, RUNNERS.get(target_name))
         (tmp / "report.json").write_text(json.dumps(report, indent=1))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
+        (tmp / BUILD_MARKER).write_text(json.dumps({"edgeflow_build": 1, "target": target.name}) + "\n")
+        _swap_into_place(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

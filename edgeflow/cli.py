@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from edgeflow import __version__
+from edgeflow.argtypes import float_range, int_range
 from edgeflow.errors import EdgeflowError
 
 console = Console()
@@ -178,11 +179,12 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def cmd_build(a: argparse.Namespace) -> int:
-    from edgeflow.build import build, render_firmware, render_memory, render_report
+    from edgeflow.build import build, check_out_dir, render_firmware, render_memory, render_report
     from edgeflow.cards import load_card
 
     card = load_card(a.card)
     out = Path(a.out) if a.out else Path("build") / f"{card.name}-{a.target}"
+    check_out_dir(out)  # before any export or calibration work
     windows = None
     tmp_onnx = None
     if a.onnx:
@@ -324,11 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Write N synthetic subjects as real EDF files (half abnormal: slowing, "
                                     "spike-and-wave) plus labels.csv and corpus.json.")
     s.add_argument("--out", required=True, help="output directory")
-    s.add_argument("--subjects", type=int, default=20, help="number of subjects (default 20)")
-    s.add_argument("--duration", type=float, default=60.0, help="seconds per subject (default 60)")
-    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    s.add_argument("--difficulty", type=float, default=0.5, help="0 = easy .. 1 = hard (default 0.5)")
-    s.add_argument("--sfreq", type=float, default=256.0, help="sampling rate of the files (default 256)")
+    s.add_argument("--subjects", type=int_range(2, 100_000), default=20, help="number of subjects (default 20)")
+    s.add_argument("--duration", type=float_range(5.0, 86_400.0), default=60.0, help="seconds per subject (default 60)")
+    s.add_argument("--seed", type=int_range(0), default=0, help="random seed (default 0)")
+    s.add_argument("--difficulty", type=float_range(0.0, 1.0), default=0.5, help="0 = easy .. 1 = hard (default 0.5)")
+    s.add_argument("--sfreq", type=float_range(128.0, 16_384.0), default=256.0,
+                   help="sampling rate of the files (default 256)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_data_synth)
     i = dsub.add_parser("inspect", help="show channels, rate, duration and what the model would see",
@@ -354,16 +357,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--card", default="femba-mini", help="model card (default femba-mini)")
     t.add_argument("--corpus", help="corpus directory with labels.csv (default: synthetic corpus, "
                                     "generated once in the cache)")
-    t.add_argument("--subjects", type=int, default=100, help="subjects of the default corpus (default 100)")
+    t.add_argument("--subjects", type=int_range(2, 100_000), default=100,
+                   help="subjects of the default corpus (default 100)")
     t.add_argument("--out", help="run directory (default runs/<card>)")
-    t.add_argument("--pretrain-epochs", type=int, help="override the card's pre-training epochs")
-    t.add_argument("--finetune-epochs", type=int, help="override the card's fine-tuning epochs")
-    t.add_argument("--batch-size", type=int, help="override the card's batch size")
-    t.add_argument("--lr", type=float, help="override the card's learning rate")
-    t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    t.add_argument("--max-steps", type=int, help="stop each stage after this many steps (smoke tests)")
+    t.add_argument("--pretrain-epochs", type=int_range(0), help="override the card's pre-training epochs")
+    t.add_argument("--finetune-epochs", type=int_range(0), help="override the card's fine-tuning epochs")
+    t.add_argument("--batch-size", type=int_range(1), help="override the card's batch size")
+    t.add_argument("--lr", type=float_range(0.0, 10.0, lo_open=True), help="override the card's learning rate")
+    t.add_argument("--seed", type=int_range(0), default=0, help="random seed (default 0)")
+    t.add_argument("--max-steps", type=int_range(1), help="stop each stage after this many steps (smoke tests)")
     t.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
-    t.add_argument("--threads", type=int, help="torch CPU threads")
+    t.add_argument("--threads", type=int_range(1, 1024), help="torch CPU threads")
     t.add_argument("--ship", action="store_true", help="copy model.pt and metrics.json into models/")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)
@@ -378,15 +382,16 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--weights", type=int, default=2, help="weight bits: 2, 4 or 8 (default 2)")
     q.add_argument("--acts", type=int, default=8, help="activation bits (8)")
     q.add_argument("--method", choices=("qat", "ptq"), default="qat", help="qat (default) or ptq")
-    q.add_argument("--epochs", type=int, default=4, help="QAT epochs (default 4)")
-    q.add_argument("--lr", type=float, default=5e-4, help="QAT learning rate (default 5e-4)")
-    q.add_argument("--batch-size", type=int, help="override the card's batch size")
-    q.add_argument("--calib", type=int, default=256, help="calibration windows (default 256)")
+    q.add_argument("--epochs", type=int_range(0), default=4, help="QAT epochs (default 4)")
+    q.add_argument("--lr", type=float_range(0.0, 10.0, lo_open=True), default=5e-4,
+                   help="QAT learning rate (default 5e-4)")
+    q.add_argument("--batch-size", type=int_range(1), help="override the card's batch size")
+    q.add_argument("--calib", type=int_range(1), default=256, help="calibration windows (default 256)")
     q.add_argument("--corpus", help="corpus directory (default: the synthetic default corpus)")
     q.add_argument("--out", help="run directory (default runs/<card>-w<bits>-<method>)")
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--max-steps", type=int, help="stop QAT after this many steps (smoke tests)")
-    q.add_argument("--threads", type=int, help="torch CPU threads")
+    q.add_argument("--seed", type=int_range(0), default=0)
+    q.add_argument("--max-steps", type=int_range(1), help="stop QAT after this many steps (smoke tests)")
+    q.add_argument("--threads", type=int_range(1, 1024), help="torch CPU threads")
     q.add_argument("--resume", action="store_true", help="continue QAT from the run directory's last epoch")
     q.add_argument("--report", action="store_true", help="float vs PTQ vs QAT table at 8/4/2 bits")
     q.add_argument("--no-progress", action="store_true")
@@ -402,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", default="model.onnx", help="output file (default model.onnx)")
     e.add_argument("--form", choices=("scan", "chunked", "both"), default="both", help="default both")
     e.add_argument("--input", help="recording whose windows check the export (default: test split)")
-    e.add_argument("--windows", type=int, default=16, help="windows to check (default 16)")
+    e.add_argument("--windows", type=int_range(1), default=16, help="windows to check (default 16)")
     e.set_defaults(func=cmd_export)
 
     b = sub.add_parser("build", help="compile a quantized model: ONNX -> integer IR -> memory plan -> C",
@@ -419,9 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--init", choices=("ckpt", "random"), default="ckpt",
                    help="'random': an untrained, calibrated model of the card (sizes and plans are real, answers "
                         "are not) - e.g. femba-tiny, which ships no checkpoint")
-    b.add_argument("--weights", type=int, default=2, help="weight bits with --init random (default 2)")
+    b.add_argument("--weights", type=int, default=2,
+                   help="weight bits with --init random (default 2)")
     b.add_argument("--out", help="build directory (default build/<card>-<target>)")
-    b.add_argument("--check", type=int, default=0,
+    b.add_argument("--check", type=int_range(0, 100_000), default=0,
                    help="run the built binary on N test windows and require bit-exact agreement with the reference")
     b.set_defaults(func=cmd_build)
     ins = sub.add_parser("inspect", help="print a build directory's per-layer report",
@@ -454,8 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "the serial link checking every answer bit for bit, print the summary and stop "
                                     "QEMU. Exit code 1 if any answer mismatched or was lost.")
     de.add_argument("--out", default="build/demo", help="working directory (default build/demo)")
-    de.add_argument("--windows", type=int, default=6, help="5 s windows to stream (default 6)")
-    de.add_argument("--seed", type=int, default=7, help="synthetic subject seed (default 7)")
+    de.add_argument("--windows", type=int_range(1, 10_000), default=6, help="5 s windows to stream (default 6)")
+    de.add_argument("--seed", type=int_range(0), default=7, help="synthetic subject seed (default 7)")
     de.add_argument("--normal", action="store_true", help="record a normal subject (default: abnormal)")
     de.add_argument("--no-progress", action="store_true", help="no live table")
     de.set_defaults(func=cmd_demo)

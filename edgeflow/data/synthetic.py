@@ -11,6 +11,8 @@ from pathlib import Path
 import mne
 import numpy as np
 
+from edgeflow.errors import DataError
+
 GENERATOR_VERSION = "1"
 # the 21 electrodes the TCP montage needs, TUH naming ("EEG FP1-REF")
 ELECTRODES: tuple[str, ...] = ("FP1", "FP2", "F7", "F3", "FZ", "F4", "F8", "A1", "T3", "C3", "CZ", "C4",
@@ -191,12 +193,31 @@ def generate_subject(subject_id: int, abnormal: bool, duration_s: float = 60.0, 
     return raw
 
 
+def check_corpus_params(n_subjects: int, duration_s: float, sfreq: float, difficulty: float) -> None:
+    """DataError (one line naming the parameter and its allowed range) for a corpus that cannot be made."""
+    import math
+
+    checks = (("subjects", n_subjects, 2, 100_000, "at least 2, so both classes appear"),
+              ("duration", duration_s, 5.0, 86_400.0, "seconds, at least one 5 s window"),
+              ("sfreq", sfreq, 128.0, 16_384.0, "Hz; the band-pass keeps up to 70 Hz"),
+              ("difficulty", difficulty, 0.0, 1.0, "0 = easy .. 1 = hard"))
+    for name, value, lo, hi, why in checks:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+                or not lo <= value <= hi:
+            raise DataError(f"synthetic corpus: {name} = {value!r} is outside [{lo:g}, {hi:g}] ({why})")
+
+
 def write_corpus(out_dir: str | Path, n_subjects: int = 20, duration_s: float = 60.0, seed: int = 0,
                  difficulty: float = 0.5, sfreq: float = 256.0, progress: bool = True) -> Path:
     """Write sub-XXX.edf (balanced, seeded label order), labels.csv (file,subject,label) and corpus.json."""
     from rich.progress import Progress
 
+    check_corpus_params(n_subjects, duration_s, sfreq, difficulty)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "corpus.json").is_file():
+        raise DataError(f"{out}: is not empty and not an edgeflow corpus (no corpus.json); give an empty or new folder")
     out.mkdir(parents=True, exist_ok=True)
     labels = np.arange(n_subjects) % 2
     np.random.default_rng(np.random.SeedSequence([int(seed), 1])).shuffle(labels)

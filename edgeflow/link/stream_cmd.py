@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from edgeflow.argtypes import float_range, int_range
 from edgeflow.errors import EdgeflowError
 
 if TYPE_CHECKING:  # heavy imports stay out of `edgeflow --help`
@@ -29,12 +30,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--card", default="femba-mini", help="card whose preprocessing to apply (default femba-mini)")
     p.add_argument("--realtime", action="store_true", help="pace windows at the recording's own rate and report "
                                                            "whether the device kept up")
-    p.add_argument("--stride", type=float, help="seconds between window starts (default: the card's stride)")
-    p.add_argument("--windows", type=int, help="stream at most N windows (default: all; synthetic: 8)")
+    p.add_argument("--stride", type=float_range(0.0, 3600.0, lo_open=True),
+                   help="seconds between window starts (default: the card's stride)")
+    p.add_argument("--windows", type=int_range(1), help="stream at most N windows (default: all; synthetic: 8)")
     p.add_argument("--out", help="directory for windows.jsonl and summary.json (default BUILD/stream)")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for one answer (default 10)")
-    p.add_argument("--retries", type=int, default=5, help="re-sends of a window before it counts as lost "
-                                                          "(default 5)")
+    p.add_argument("--timeout", type=float_range(0.0, 3600.0, lo_open=True), default=10.0,
+                   help="seconds to wait for one answer (default 10)")
+    p.add_argument("--retries", type=int_range(0, 1000), default=5,
+                   help="re-sends of a window before it counts as lost (default 5)")
     p.add_argument("--no-progress", action="store_true", help="no live table")
 
 
