@@ -28,6 +28,7 @@ class StreamConfig:
     retries: int | None = None       # re-sends per window (same seq); None: keep the session's
     max_consecutive_lost: int = 3    # give up the stream after this many windows in a row are lost
     out_dir: Path | None = None      # windows.jsonl + summary.json
+    about: dict[str, Any] = field(default_factory=dict)  # written into summary.json as it is (recording, port)
 
 
 @dataclass
@@ -88,6 +89,13 @@ def load_stream_windows(recording: Path | None, card: str = "femba-mini", stride
     meta = {"recording": str(recording) if recording else f"synthetic (seed {seed})", "card": card,
             "window_s": pp.window_s, "stride_s": pp.stride_s, "sample_rate": pp.sample_rate, "windows": len(x)}
     return x, meta
+
+
+def quantized_windows(x: np.ndarray, graph: Graph) -> np.ndarray:
+    """int8 codes of float windows with the model's input scale (exactly what the host sends)."""
+    from edgeflow.ir.from_onnx import quantize_input
+
+    return quantize_input(x, graph).reshape(len(x), *graph.tensors[graph.inputs[0]].shape)
 
 
 def _percentile(xs: list[float], q: float) -> float | None:
@@ -166,6 +174,7 @@ def stream(session: Session, graph: Graph, xq: np.ndarray, cfg: StreamConfig,
     summary["layers"] = layer_profile(records, graph)
     if aborted:
         summary["aborted"] = aborted
+    summary.update(cfg.about)
     if cfg.out_dir is not None:
         (Path(cfg.out_dir) / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary, records
