@@ -12,22 +12,23 @@ from edgeflow.ir.opdefs.base import Arg, OpDef, OutType, Shape, ShapeError, Tens
 # a tensor with layout "packed" holds the packed rows (O, row_bytes(I, bits)) instead.
 
 
-def weight_features(x_feat: int, w: TensorType) -> None:
-    """The rows of w must take x_feat inputs (plain (O, I) or packed (O, row_bytes(I, bits)))."""
-    o, cols = w.shape
+def weight_features(x: TensorType, w: TensorType) -> None:
+    """The rows of w must take the features of x (plain (O, I) or packed (O, row_bytes(I, bits)))."""
+    x_feat, cols = x.shape[-1], w.shape[1]
     if w.layout == "packed":
-        want = ops.row_bytes(x_feat, ops.TERNARY if w.bits == 1 else w.bits)
+        want = ops.row_bytes(x_feat, w.bits)  # bits 1 = ternary (ops.TERNARY)
         if cols != want:
-            raise ShapeError(f"input x has {x_feat} features, packed weight w has {cols} bytes a row, expects "
-                             f"{want} (w shape {w.shape})")
+            raise ShapeError(f"input x has {x_feat} features (x shape {x.shape}), packed weight w has {cols} bytes "
+                             f"a row, {want} expected (w shape {w.shape})")
     elif cols != x_feat:
-        raise ShapeError(f"input x has {x_feat} features, weight w expects {cols} (w shape {w.shape})")
+        raise ShapeError(f"input x has {x_feat} features (x shape {x.shape}), weight w expects {cols} "
+                         f"(w shape {w.shape})")
 
 
 def _infer(ins: Sequence[TensorType], dtype: str) -> list[OutType]:
-    t, i = rank(ins[0], 2, "input x")
+    t = rank(ins[0], 2, "input x")[0]
     o = rank(ins[1], 2, "weight w")[0]
-    weight_features(i, ins[1])
+    weight_features(ins[0], ins[1])
     for k, name in ((2, "bias b"), (3, "multiplier m"), (4, "shift sh")):
         if len(ins) > k:
             entries(ins[k], o, name, "output row of w")
