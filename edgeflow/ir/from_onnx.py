@@ -19,7 +19,7 @@ from edgeflow.ir.patterns_attn import AttentionMixin, gelu_source
 from edgeflow.quant.intmath import build_lut, gelu, quantize_multiplier, silu, softplus
 from edgeflow.quant.intscan import ScanQuant
 
-# Op mapping (ONNX float region between int8 tensors -> IR op of ops.OPS):
+# Op mapping (ONNX float region between int8 tensors -> IR op of the registry, ir/opdefs):
 #   MatMul(x, W^T) [+ int32 bias], also one Split part of it -> linear (per-part weight rows; no split node)
 #   Conv 2-D kernel = stride [+ pos-embed Add, folded as int32 addend]    -> conv2d_patch
 #   depthwise Conv 1-D pads (K-1) + Slice [0, L)                          -> dwconv1d_causal

@@ -74,7 +74,8 @@ def test_arena_plan_verifies(micro, micro_build):
 
 
 def _structural_graph() -> Graph:
-    """split -> concat -> transpose -> flip_time (copy) -> add_requant with a flip view -> reshape -> identity -> head."""
+    """split -> concat -> transpose -> flip_time (copy) -> add_requant with a flip view -> reshape -> identity
+    -> head."""
     r = np.random.default_rng(4)
     g = Graph("structural", inputs=["x"], outputs=["out"])
     act = {"x": (8, 6), "a": (8, 2), "b": (8, 4), "c": (8, 6), "d": (6, 8), "e": (6, 8), "f": (6, 8), "g": (6, 8),

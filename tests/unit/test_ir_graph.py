@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from edgeflow.errors import EdgeflowError
-from edgeflow.ir.graph import Graph, IRError, Node, Tensor, known_ops, verify
 from edgeflow.ir import ops
+from edgeflow.ir.graph import Graph, IRError, Node, Tensor, known_ops, verify
 
 pytestmark = pytest.mark.unit
 
