@@ -184,3 +184,13 @@ def test_macs_and_scratch():
     assert macs("split", [(80, 88)], [(80, 22)] * 4, {}) == 0
     assert scratch_bytes("scan", [(80, 88)] * 4 + [(88, 4)], {}) == 4 * 88 * 4
     assert scratch_bytes("linear", [(80, 44), (88, 44)], {}) == 0
+
+
+def test_compile_host_refuses_a_wrong_shape_before_writing_c(tmp_path):
+    """The C path verifies first: a graph built in Python (not through load_onnx) with a cut weight emits nothing."""
+    from edgeflow.backends.host import compile_host
+
+    ins, outs, attrs, bad, message = CASES["linear"]
+    with pytest.raises(IRError, match=re.escape(message)):
+        compile_host(make_graph("linear", ins, outs, attrs, bad), tmp_path / "out", compile_binary=False)
+    assert not (tmp_path / "out").exists()
