@@ -190,24 +190,36 @@ def decode_frame(wire: bytes, max_payload: int = 0xFFFF) -> Frame:
 @dataclass
 class FrameReader:
     """Incremental receiver: feed() raw bytes, get decoded frames and rejected ones. Bytes between delimiters
-    that do not form a valid frame (garbage, truncation, flipped bits) are dropped and counted in `bad`."""
+    that do not form a valid frame (garbage, truncation, flipped bits) are dropped and counted in `bad`.
+    Like the C receiver (ef_link_rx): at most `max_frame` wire bytes are kept per frame; a longer one is
+    rejected whole (OVERFLOW) at its delimiter, never decoded from its first bytes; frames with more than
+    `max_payload` payload bytes are rejected (BAD_LENGTH)."""
 
     max_frame: int = 1 << 20
+    max_payload: int = 0xFFFF
     buf: bytearray = field(default_factory=bytearray)
     bad: int = 0
     errors: list[FrameError] = field(default_factory=list)
+    overflow: bool = False
 
     def feed(self, data: bytes) -> Iterator[Frame]:
         for b in data:
             if b != DELIM:
                 if len(self.buf) < self.max_frame:
                     self.buf.append(b)
+                else:
+                    self.overflow = True
                 continue
             chunk, self.buf = bytes(self.buf), bytearray()
+            overflow, self.overflow = self.overflow, False
+            if overflow:
+                self.bad += 1
+                self.errors.append(FrameError(ErrCode.OVERFLOW, f"frame longer than {self.max_frame} bytes"))
+                continue
             if not chunk:
                 continue  # empty frame (back-to-back delimiters) is a harmless resync point
             try:
-                yield decode_frame(chunk)
+                yield decode_frame(chunk, self.max_payload)
             except FrameError as e:
                 self.bad += 1
                 self.errors.append(e)
