@@ -5,7 +5,8 @@
  *   - every event is 0, 1 or -code with code in {BAD_CRC, BAD_LENGTH, OVERFLOW, BAD_COBS};
  *   - an accepted frame's payload lies inside the buffer and is at most max_payload bytes;
  *   - an accepted frame re-encoded by ef_link_encode is decoded again to the same type, seq and bytes, and
- *     ef_link_encode refuses (returns 0, writes nothing past) an output buffer one byte short. */
+ *     ef_link_encode refuses (returns 0, writes nothing past) an output buffer 1..3 bytes short;
+ *   - ef_cobs_encode of the wire bytes has no 0x00, at most EF_LINK_COBS_MAX bytes, refuses a short buffer. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,10 +38,12 @@ static void round_trip(const ef_frame *f)
     for (i = 0; i + 1 < len; ++i) {
         check(wire[i] != 0u);
     }
-    short_out = malloc(len - 1u);
-    check(short_out != NULL);
-    check(ef_link_encode(f->type, f->seq, f->payload, f->length, short_out, len - 1u) == 0u);
-    free(short_out);
+    for (i = 1; i <= 3u && i < len; ++i) { /* buffers 1..3 bytes short: refused, never written past */
+        short_out = malloc(len - i);
+        check(short_out != NULL);
+        check(ef_link_encode(f->type, f->seq, f->payload, f->length, short_out, len - i) == 0u);
+        free(short_out);
+    }
     buf2 = malloc(cap2);
     check(buf2 != NULL);
     ef_link_rx_init(&rx2, buf2, cap2, f->length);
@@ -52,6 +55,27 @@ static void round_trip(const ef_frame *f)
     check(f->length == 0u || memcmp(g.payload, f->payload, f->length) == 0);
     free(buf2);
     free(wire);
+}
+
+/* COBS of the raw input into buffers of the exact size and a little less: no 0x00 out, bounded overhead, a short
+ * buffer refused without a write past it. */
+static void cobs_bounds(const uint8_t *data, size_t size)
+{
+    size_t cap = EF_LINK_COBS_MAX(size), len, i, k;
+    uint8_t *out = malloc(cap);
+    check(out != NULL);
+    len = ef_cobs_encode(data, size, out, cap);
+    check(len >= size + 1u && len <= cap);
+    for (i = 0; i < len; ++i) {
+        check(out[i] != 0u);
+    }
+    free(out);
+    for (k = 1; k <= 2u && k <= len; ++k) {
+        out = malloc(len - k > 0u ? len - k : 1u);
+        check(out != NULL);
+        check(ef_cobs_encode(data, size, out, len - k) == 0u);
+        free(out);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -85,5 +109,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     check(rx.len <= cap);
     free(buf);
+    cobs_bounds(data + 2, size - 2u);
     return 0;
 }

@@ -95,6 +95,12 @@ def regression_inputs(target: str) -> dict[str, bytes]:
     return {p.stem: read_hex(p) for p in sorted((CORPUS / target).glob("*.hex"))}
 
 
+def chunks_last_too_long(window: bytes) -> bytes:
+    """The payload of a last INPUT chunk (1016-byte steps) one byte longer than the window has left."""
+    last = (len(window) - 1) // 1016 * 1016
+    return struct.pack("<II", last, len(window)) + window[last:] + b"\x01"
+
+
 def seeds(target: str) -> dict[str, bytes]:
     """Seed inputs built from the protocol (valid traffic, each error kind, resets), never opaque blobs."""
     from edgeflow.link.protocol import MsgType, cobs_encode, encode_frame, frame_body, input_frames
@@ -108,7 +114,9 @@ def seeds(target: str) -> dict[str, bytes]:
            encode_frame(MsgType.INPUT, 5, struct.pack("<II", 0, 1000) + b"\x01"),
            encode_frame(MsgType.INPUT, 5, struct.pack("<II", 100, INPUT_SIZE) + b"\x01"),
            encode_frame(MsgType.INPUT, 5, bytes(2000)), encode_frame(MsgType.INPUT, 6, b"\x01\x02"),
-           chunks[0] + input_frames(2, window, 1024)[1]]
+           chunks[0] + input_frames(2, window, 1024)[1],  # another window's chunk mid-window
+           chunks[0] + chunks[2],  # a gap
+           b"".join(chunks[:-1]) + encode_frame(MsgType.INPUT, 1, chunks_last_too_long(window))]
     errors = hello.join(bad)  # each error kind once (a HELLO between them ends the broken state)
     if target == "fuzz_link_rx":
         return {"hello": b"\xff\x80" + hello, "chunks": b"\xff\x80" + b"".join(chunks[:3]),

