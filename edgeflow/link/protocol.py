@@ -44,7 +44,9 @@ type   name    direction    payload
 Flow
 ----
 1. The device boots and sends INFO (seq 0, reason 0). The host sends HELLO (seq 0xF000..0xFFFF) until the INFO
-   with that seq arrives, and refuses the device if INFO's model hash is not the build's.
+   with that seq arrives, and refuses the device if INFO's protocol version or model hash is not the build's,
+   or if its max payload leaves no room for INPUT data; an OUTPUT of another size than INFO announced is never
+   accepted.
 2. For window k the host sends INPUT chunks with seq k (1 .. 0xEFFF, wrapping), then waits for OUTPUT seq k.
 3. The host resends all of window k (same seq) on a timeout, an ERROR (framing codes always; other codes when
    they name seq k), or a frame it could not decode; after an unexpected boot INFO (device reset) it first
