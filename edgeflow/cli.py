@@ -33,10 +33,12 @@ def cmd_data_synth(a: argparse.Namespace) -> int:
 
 def cmd_data_inspect(a: argparse.Namespace) -> int:
     from edgeflow.cards import load_card
-    from edgeflow.data.eeg import Preprocess, describe, render_inspect
+    from edgeflow.data.eeg import Preprocess, describe, render_inspect, require_usable
 
     pp = Preprocess.from_card(load_card(a.card))
-    console.print(render_inspect(describe(Path(a.file), pp)))
+    info = describe(Path(a.file), pp)
+    console.print(render_inspect(info))
+    require_usable(info)  # DataError (exit 2) when the recording yields no usable window
     return 0
 
 
@@ -240,15 +242,10 @@ def cmd_build(a: argparse.Namespace) -> int:
 
 
 def cmd_inspect(a: argparse.Namespace) -> int:
-    import json
-
     from edgeflow.build import render_firmware, render_memory, render_report
-    from edgeflow.errors import EdgeflowError
+    from edgeflow.build_folder import read_report
 
-    rep = Path(a.build_dir) / "report.json"
-    if not rep.exists():
-        raise EdgeflowError(f"{a.build_dir}: not a build directory (no report.json); run `edgeflow build` first")
-    report = json.loads(rep.read_text())
+    report = read_report(a.build_dir)  # one line naming a missing or corrupt report.json
     console.print(render_report(report, f"{a.build_dir} ({report.get('target', '?')})"))
     for table in (render_memory(report), render_firmware(report)):
         if table is not None:
@@ -472,9 +469,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings from edgeflow's own checks (DataWarning, ...) as one line on stderr, like its errors."""
+    err_console.print(f"[yellow]edgeflow: warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    shown, warnings.showwarning = warnings.showwarning, _warning_line
     try:
         return int(args.func(args) or 0)
     except EdgeflowError as e:
@@ -484,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("edgeflow: interrupted")
         return 130
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -32,10 +31,9 @@ class Flashed:
 
 
 def _build_target(build: Path) -> str | None:
-    try:
-        return str(json.loads((build / "report.json").read_text()).get("target"))
-    except (OSError, ValueError, AttributeError):
-        return None
+    from edgeflow.build_folder import report_target
+
+    return report_target(build)  # None without report.json; a corrupt one is a one-line error naming it
 
 
 def ensure_firmware(build: Path) -> bool:
