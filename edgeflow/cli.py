@@ -187,6 +187,10 @@ def cmd_build(a: argparse.Namespace) -> int:
     card = load_card(a.card)
     out = Path(a.out) if a.out else Path("build") / f"{card.name}-{a.target}"
     check_out_dir(out)  # before any export or calibration work
+    if not a.onnx:  # a card that cannot fit the target is refused from a cheap estimate, before any model exists
+        from edgeflow.plan.estimate import check_card_fits
+
+        check_card_fits(card, a.target, a.weights if a.init == "random" else None)
     windows = None
     tmp_onnx = None
     if a.onnx:
