@@ -473,9 +473,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings from edgeflow's own checks (DataWarning, ...) as one line on stderr, like its errors."""
-    err_console.print(f"[yellow]edgeflow: warning:[/] {message}", highlight=False, soft_wrap=True)
+def _one_line_warnings(shown):
+    """A showwarning hook: warnings of edgeflow's own checks (DataWarning, ...) as one line on stderr, like its
+    errors; other packages' warnings go to `shown` unchanged."""
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if category.__module__.split(".")[0] != "edgeflow":
+            return shown(message, category, filename, lineno, file, line)
+        err_console.print(f"[yellow]edgeflow: warning:[/] {message}", highlight=False, soft_wrap=True)
+
+    return show
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -483,7 +489,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    shown, warnings.showwarning = warnings.showwarning, _warning_line
+    shown = warnings.showwarning
+    warnings.showwarning = _one_line_warnings(shown)
     try:
         return int(args.func(args) or 0)
     except EdgeflowError as e:
