@@ -25,7 +25,8 @@ def _f(value: object, width: int) -> bytes:
 
 def edf_bytes(data_uv: np.ndarray, sfreq: float, *, labels: tuple[str, ...] = LABELS, kind: str = "edf",
               record_s: float = 1.0, phys: tuple[object, object] = (-3200, 3200), unit: str = "uV",
-              n_records: object = None, signal_fields: dict[int, dict[str, object]] | None = None) -> bytes:
+              n_records: object = None, duration_field: object = None,
+              signal_fields: dict[int, dict[str, object]] | None = None) -> bytes:
     """An EDF (16-bit) or BDF (24-bit) file of `data_uv` (C, T). Header values may be anything printable
     (e.g. phys=("nan", 100)); signal_fields overrides fields of one signal ({index: {"pmax": "inf"}})."""
     ns, total = data_uv.shape
@@ -39,7 +40,7 @@ def edf_bytes(data_uv: np.ndarray, sfreq: float, *, labels: tuple[str, ...] = LA
     head = (b"0       " if kind == "edf" else b"\xffBIOSEMI") + _f("X X X X", 80) + _f("Startdate X X X X", 80)
     head += _f("01.01.20", 8) + _f("00.00.00", 8) + _f(256 * (ns + 1), 8)
     head += _f("" if kind == "edf" else "24BIT", 44) + _f(n_rec if n_records is None else n_records, 8)
-    head += _f(f"{record_s:g}", 8) + _f(ns, 4)
+    head += _f(f"{record_s:g}" if duration_field is None else duration_field, 8) + _f(ns, 4)
     for key, width in (("label", 16), ("transducer", 80), ("unit", 8), ("pmin", 8), ("pmax", 8), ("dmin", 8),
                        ("dmax", 8), ("prefilter", 80), ("n", 8), ("reserved", 32)):
         head += b"".join(_f(f.get(key, ""), width) for f in fields)
