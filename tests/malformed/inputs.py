@@ -47,14 +47,6 @@ def recording(tmp: Path, name: str, duration_s: float = 12.0, sfreq: float = 256
     return edf.write(tmp / name, raw[: len(raw) - cut] if cut else raw)
 
 
-def flat_and_clipped(duration_s: float = 12.0, sfreq: float = 256.0) -> np.ndarray:
-    """EEG with channel 0 (FP1) clipped at +-100 uV and channel 20 (PZ) flat."""
-    x = edf.signals(duration_s, sfreq)
-    x[0] = np.clip(x[0] * 10.0, -100.0, 100.0)
-    x[20] = 0.0
-    return x
-
-
 # ---- build folders --------------------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=1)
