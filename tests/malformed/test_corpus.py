@@ -8,6 +8,8 @@ import hashlib
 import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +147,10 @@ OPTIONS = [
          lambda t: ["build", "--card", "femba-micro", "--onnx", str(mk.MICRO_ONNX), "--out",
                     str(mk.raw_card(t, "notes", "keep me"))],
          ERR + "{t}/notes.toml: exists and is not a folder; give another --out"),
+    Case("opt-synth-out-is-a-file",
+         lambda t: ["data", "synth", "--out", str(mk.raw_card(t, "notes", "keep me")), "--subjects", "2",
+                    "--duration", "5", "--no-progress"],
+         ERR + "{t}/notes.toml: exists and is not a folder"),
 ]
 
 BDF_WARNING = "edgeflow: warning: {t}/bdf.edf: a BDF file named .edf; read as BDF"
@@ -348,3 +354,25 @@ def test_corpus_covers_every_surface():
     ids = {c.id.split("-")[0] for c in CASES}
     assert ids == {"card", "opt", "rec", "build", "ckpt", "plan", "onnx"}
     assert len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case_id", ["card-sample-rate-string", "rec-truncated-record", "build-report-not-json",
+                                     "opt-stream-windows-zero"])
+def test_real_process_gives_the_same_line(case_id, tmp_path):
+    """`python -m edgeflow` in a fresh process: same exit code and error line, nothing on stderr but that line
+    (argparse: its usage line first)."""
+    case = next(c for c in CASES if c.id == case_id)
+    t = tmp_path / "in"
+    t.mkdir()
+    argv = case.make(t)
+    before = snapshot(tmp_path)
+    import edgeflow
+
+    env = {**os.environ, "COLUMNS": "400", "PYTHONPATH": str(Path(edgeflow.__file__).resolve().parents[1])}
+    res = subprocess.run([sys.executable, "-m", "edgeflow", *argv], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path, env=env)  # the edgeflow under test, not whatever the cwd would import
+    assert res.returncode == case.rc
+    lines = res.stderr.strip().splitlines()
+    assert "Traceback" not in res.stderr and lines[-1] == case.line.replace("{t}", str(t))
+    assert len(lines) == (2 if case_id.startswith("opt-") else 1), lines
+    assert snapshot(tmp_path) == before
