@@ -80,9 +80,12 @@ def check_fits(card: ModelCard, target: Target, weight_bits: int | None = None) 
     return est
 
 
-def check_card_fits(card: ModelCard, target_name: str, weight_bits: int | None = None) -> Estimate:
-    """check_fits for a target given by name (what `edgeflow build` calls before any expensive work)."""
-    from edgeflow.target import load_target
+def check_card_fits(card: ModelCard, target_name: str, weight_bits: int | None = None) -> Estimate | None:
+    """check_fits for a target given by name (what `edgeflow build` calls before any expensive work); None for
+    a name without a target.toml (the build names the available targets)."""
+    from edgeflow.target import available_targets, load_target
 
+    if target_name not in available_targets():
+        return None
     return check_fits(card, load_target(target_name), weight_bits)
 
