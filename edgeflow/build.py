@@ -50,11 +50,13 @@ def _swap_into_place(tmp: Path, out_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.ndarray | None = None) -> dict:
+def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.ndarray | None = None,
+          options: dict | None = None) -> dict:
     """Compile `onnx_path` for `target_name` into out_dir. Everything is produced in a temporary folder next
     to out_dir and moved into place only when complete, so a failed build leaves no half-written directory.
-    With check_windows (float windows), the built binary's answers are compared with the reference."""
-    from edgeflow.backends import BACKENDS, RUNNERS
+    With check_windows (float windows), the built binary's answers are compared with the reference.
+    `options` go to backends that take the ONNX file (ONNX_BACKENDS: jetson's card and host_only)."""
+    from edgeflow.backends import BACKENDS, ONNX_BACKENDS, RUNNERS
     from edgeflow.ir.from_onnx import load_onnx
     from edgeflow.target import available_targets, load_target
 
@@ -65,11 +67,14 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
     target = load_target(target_name)
-    graph = load_onnx(Path(onnx_path))
+    graph = None if target_name in ONNX_BACKENDS else load_onnx(Path(onnx_path))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        artifact = BACKENDS[target_name](graph, target, tmp)
+        if graph is None:  # takes the ONNX file and compares with onnxruntime itself
+            artifact = BACKENDS[target_name](onnx_path, target, tmp, check_windows=check_windows, **(options or {}))
+        else:
+            artifact = BACKENDS[target_name](graph, target, tmp)
         shutil.copyfile(onnx_path, tmp / "model.onnx")
         report = dict(artifact.report)
         report["target"] = target.name

@@ -179,11 +179,18 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def cmd_build(a: argparse.Namespace) -> int:
+    from edgeflow.backends import ONNX_BACKENDS
     from edgeflow.build import build, check_out_dir, render_firmware, render_memory, render_report
     from edgeflow.cards import load_card
 
     card = load_card(a.card)
-    out = Path(a.out) if a.out else Path("build") / f"{card.name}-{a.target}"
+    takes_onnx = a.target in ONNX_BACKENDS  # TVM targets read the chunked ONNX form
+    if a.host_only and not takes_onnx:
+        from edgeflow.errors import EdgeflowError
+
+        raise EdgeflowError(f"--host-only applies to the TVM targets ({', '.join(sorted(ONNX_BACKENDS))}), "
+                            f"not '{a.target}'")
+    out = Path(a.out) if a.out else Path("build") / f"{card.name}-{a.target}{'-host' if a.host_only else ''}"
     check_out_dir(out)  # before any export or calibration work
     windows = None
     tmp_onnx = None
@@ -217,14 +224,15 @@ def cmd_build(a: argparse.Namespace) -> int:
                 from edgeflow.quant.qat import load_splits
 
                 x = load_splits(card)["test"].x[:1]
-            export_qcdq(model, x[:1], onnx_path, form="scan")
+            export_qcdq(model, x[:1], onnx_path, form="chunked" if takes_onnx else "scan")
     if a.check and windows is None:
         from edgeflow.quant.qat import load_splits
 
         windows = load_splits(card)["test"].x[: a.check]
     try:
         with console.status(f"building {card.name} for {a.target} (lower, plan, render, compile) ..."):
-            report = build(onnx_path, a.target, out, windows)
+            report = build(onnx_path, a.target, out, windows,
+                           {"card": card, "host_only": a.host_only} if takes_onnx else None)
     finally:
         if tmp_onnx is not None:
             tmp_onnx.unlink(missing_ok=True)
@@ -233,7 +241,11 @@ def cmd_build(a: argparse.Namespace) -> int:
         if table is not None:
             console.print(table)
     chk = report.get("check")
-    if chk:
+    if chk and "max_abs_logit_diff" in chk:
+        console.print(f"host-CPU build of the same module matches {chk['against']} within "
+                      f"{chk['max_abs_logit_diff']:.2g} (tolerance {chk['tolerance']:g}) on {chk['windows']} windows, "
+                      f"argmax agreement {chk['argmax_agree']:.0%}")
+    elif chk:
         console.print(f"built code bit-exact with the reference on {chk['windows']} windows")
     console.print(f"build directory {out}")
     return 0
@@ -417,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(GAP SDK project; L1 tiles with double-buffered DMA, weights in L2 or streamed "
                                    "from L3; also built here through the portable HAL so --check proves it), "
                                    "rv32-virt (firmware.elf for the emulated RISC-V board, see `edgeflow flash`).")
-    b.add_argument("--target", default="host", help="host, gap9 or rv32-virt (default host)")
+    b.add_argument("--target", default="host",
+                   help="host, gap9, rv32-virt, jetson-orin-nano or jetson-agx-orin (default host)")
     b.add_argument("--card", default="femba-mini", help="model card (default femba-mini)")
     b.add_argument("--onnx", help="QCDQ ONNX from `edgeflow export`")
     b.add_argument("--ckpt", help="quantized checkpoint (exported on the fly when --onnx is not given)")
@@ -428,7 +441,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight bits with --init random (default 2)")
     b.add_argument("--out", help="build directory (default build/<card>-<target>)")
     b.add_argument("--check", type=int_range(0, 100_000), default=0,
-                   help="run the built binary on N test windows and require bit-exact agreement with the reference")
+                   help="run the built binary on N test windows and require bit-exact agreement with the reference "
+                        "(jetson: the same TVM module built for this CPU, within tolerance of onnxruntime)")
+    b.add_argument("--host-only", action="store_true",
+                   help="jetson targets: compile the same TVM module for this machine's CPU (no cross tools)")
     b.set_defaults(func=cmd_build)
     ins = sub.add_parser("inspect", help="print a build directory's per-layer report",
                          description="Per-node MACs, weight bytes and the activation arena of a build.")
