@@ -236,7 +236,12 @@ def cmd_build(a: argparse.Namespace) -> int:
     finally:
         if tmp_onnx is not None:
             tmp_onnx.unlink(missing_ok=True)
-    console.print(render_report(report, f"{card.name} -> {a.target}"))
+    if takes_onnx:
+        from edgeflow.backends.jetson import describe
+
+        console.print(describe(report))
+    else:
+        console.print(render_report(report, f"{card.name} -> {a.target}"))
     for table in (render_memory(report), render_firmware(report)):
         if table is not None:
             console.print(table)

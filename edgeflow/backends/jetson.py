@@ -27,6 +27,7 @@ TARGETS = ("jetson-orin-nano", "jetson-agx-orin")
 TOLERANCE = 1e-4
 LIBRARY = "model.so"
 EM_AARCH64, EM_X86_64, EM_CUDA = 183, 62, 190
+TRTEXEC = "/usr/src/tensorrt/bin/trtexec --onnx=model.onnx --saveEngine=model.plan --int8 --fp16"
 CACHE = Path(os.environ.get("EDGEFLOW_CACHE", Path.home() / ".cache" / "edgeflow")) / "jetson"
 PIP = ('pip install "apache-tvm==0.27.0.post1" "cuda-bindings==12.9.*" nvidia-cuda-nvrtc-cu12==12.6.85 '
        "nvidia-cuda-runtime-cu12==12.6.77 nvidia-cuda-cccl-cu12==12.6.77  (or: pip install 'edgeflow[jetson]')")
@@ -341,6 +342,7 @@ def compile(onnx_path: Path, target: Target, out_dir: Path, *, card: Any | None 
     spec, lib = target.tvm, out_dir / LIBRARY
     tc = None if host_only else find_toolchain(spec)  # every missing tool is named before any work
     info = _io(onnx_path)
+    info["model"] = card.name if card is not None else info["model"]
     t0 = time.perf_counter()
     if host_only:
         compile_host(onnx_path, lib)
@@ -362,9 +364,6 @@ def compile(onnx_path: Path, target: Target, out_dir: Path, *, card: Any | None 
     return Artifact(out_dir=out_dir, sources=[], binary=None, plan={}, report=report)
 
 
-TRTEXEC = "/usr/src/tensorrt/bin/trtexec --onnx=model.onnx --saveEngine=model.plan --int8 --fp16"
-
-
 def verify_library(lib: Path, spec: Any, host_only: bool) -> dict[str, Any]:
     """The library's ELF header (aarch64 for the board) and cubins (sm and toolkit from their headers)."""
     elf = inspect_library(lib)
@@ -380,3 +379,14 @@ def verify_library(lib: Path, spec: Any, host_only: bool) -> dict[str, Any]:
         raise JetsonError(f"{lib}: cubin for sm_{bad[0]['sm']} toolkit {bad[0]['toolkit']}, expected {spec.arch} "
                           f"toolkit {spec.cuda}")
     return {"machine": elf["machine"], "cubins": elf["cubins"]}
+
+
+def describe(report: dict[str, Any]) -> str:
+    """One paragraph for `edgeflow build`: the library, its machine and cubins, the weights."""
+    lib = report["library"]
+    machine = {EM_AARCH64: "aarch64", EM_X86_64: "x86_64"}.get(lib["machine"], f"e_machine {lib['machine']}")
+    cubins = ", ".join(f"sm_{c['sm']} cubin (CUDA {c['toolkit']}, e_flags {c['e_flags']})" for c in lib["cubins"])
+    where = "this machine's CPU (--host-only)" if report["host_only"] else f"{report['tvm_target']}"
+    return (f"{report['model']} -> {report['target']}: {lib['file']} for {where}, {machine} ELF"
+            f"{' embedding ' + cubins if cubins else ''}; weights {report['weights']}; "
+            f"TVM compile {report['compile_s']:.1f} s")

@@ -74,9 +74,12 @@ class Model:
 
 def preprocess_config(meta: dict):
     """The card's preprocessing, as recorded in model.json, for the bundled copy of edgeflow's eeg module."""
-    sys.path.insert(0, str(HERE))
-    import edgeflow_eeg as eeg
+    import importlib.util
 
+    spec = importlib.util.spec_from_file_location(f"edgeflow_eeg_{abs(hash(str(HERE)))}", HERE / "edgeflow_eeg.py")
+    eeg = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = eeg  # dataclasses resolve their module through sys.modules
+    spec.loader.exec_module(eeg)
     pp = dict(meta["preprocess"])
     pp["bandpass"] = tuple(pp["bandpass"]) if pp.get("bandpass") else None
     if isinstance(pp.get("montage"), list):
@@ -109,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="also write per-window results and the summary to this file")
     a = p.parse_args(argv)
     try:
+        meta = json.loads((Path(a.bundle) / "model.json").read_text())
+        x = load_windows(Path(a.recording), meta)
         model = Model(Path(a.bundle), Path(a.lib) if a.lib else None, a.device)
-        x = load_windows(Path(a.recording), model.meta)
     except (BundleError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
