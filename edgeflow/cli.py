@@ -266,6 +266,11 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     if not rep.exists():
         raise EdgeflowError(f"{a.build_dir}: not a build directory (no report.json); run `edgeflow build` first")
     report = json.loads(rep.read_text())
+    if report.get("backend") == "jetson":
+        from edgeflow.backends.jetson import describe
+
+        console.print(describe(report))
+        return 0
     console.print(render_report(report, f"{a.build_dir} ({report.get('target', '?')})"))
     for table in (render_memory(report), render_firmware(report)):
         if table is not None:

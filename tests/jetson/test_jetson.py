@@ -18,33 +18,52 @@ from tests.jetson.conftest import N_WINDOWS, ROOT, need_tvm
 pytestmark = pytest.mark.jetson
 
 
+@pytest.mark.slow
 def test_host_module_matches_onnxruntime(mini_host_bundle, mini_chunked, mini_windows):
-    """The Relax module compiled for the host CPU, run through the bundle's run.py, vs onnxruntime."""
+    """femba-mini's Relax module compiled for the host CPU, run through the bundle's run.py, vs onnxruntime."""
+    bundle, report = mini_host_bundle
+    _agrees(bundle, report, mini_chunked, mini_windows[:N_WINDOWS])
+
+
+def test_tiny_host_module_matches_onnxruntime(tiny_host_bundle):
+    bundle, report, onnx_path = tiny_host_bundle
+    windows = np.random.default_rng(2).standard_normal((N_WINDOWS, 22, 1280)).astype(np.float32)
+    _agrees(bundle, report, onnx_path, windows)
+
+
+def _agrees(bundle, report, onnx_path, windows):
     from edgeflow.export.onnx import ort_run
 
-    bundle, report = mini_host_bundle
     chk = report["check"]
     assert chk["windows"] >= N_WINDOWS and chk["argmax_agree"] == 1.0
     assert chk["max_abs_logit_diff"] <= jetson.TOLERANCE
-    got = jetson.run_windows(bundle, mini_windows[:N_WINDOWS], bundle / "model.so")
-    ref = ort_run(mini_chunked, mini_windows[:N_WINDOWS])
-    assert got.shape == ref.shape == (N_WINDOWS, 2)
+    got = jetson.run_windows(bundle, windows, bundle / "model.so")
+    ref = ort_run(onnx_path, windows)
+    assert got.shape == ref.shape == (len(windows), 2)
     assert float(np.abs(got - ref).max()) <= jetson.TOLERANCE
     assert (got.argmax(1) == ref.argmax(1)).all()
     assert report["host_only"] and report["library"]["cubins"] == []
 
 
+@pytest.mark.slow
 def test_run_py_on_synthetic_edf(mini_host_bundle, synth_edf, mini_chunked, mini_card, tmp_path):
+    _run_py(mini_host_bundle[0], synth_edf, mini_chunked, mini_card, tmp_path)
+
+
+def test_tiny_run_py_on_synthetic_edf(tiny_host_bundle, synth_edf, mini_card, tmp_path):
+    _run_py(tiny_host_bundle[0], synth_edf, tiny_host_bundle[2], mini_card, tmp_path)
+
+
+def _run_py(bundle, edf, onnx_path, card, tmp_path):
     """run.py as the board runs it (edgeflow made unimportable) prints per-window predictions, latency and RTF;
     its logits are onnxruntime's on edgeflow's own preprocessing of the same file."""
     from edgeflow.data.eeg import Preprocess, load_windows
     from edgeflow.export.onnx import ort_run
 
-    bundle, _ = mini_host_bundle
     out = tmp_path / "res.json"
     code = ("import runpy, sys; sys.modules['edgeflow'] = None; sys.argv = sys.argv[1:]; "
             "runpy.run_path(sys.argv[0], run_name='__main__')")
-    res = subprocess.run([sys.executable, "-c", code, str(bundle / "run.py"), str(synth_edf), "--windows",
+    res = subprocess.run([sys.executable, "-c", code, str(bundle / "run.py"), str(edf), "--windows",
                           str(N_WINDOWS), "--json", str(out)], capture_output=True, text=True, cwd=tmp_path,
                          timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -53,17 +72,18 @@ def test_run_py_on_synthetic_edf(mini_host_bundle, synth_edf, mini_chunked, mini
     assert "real-time factor" in res.stdout and "latency mean" in res.stdout
     rows = json.loads(out.read_text())["windows"]
     got = np.array([r["logits"] for r in rows], dtype=np.float32)
-    ref = ort_run(mini_chunked, load_windows(synth_edf, Preprocess.from_card(mini_card))[:N_WINDOWS])
+    ref = ort_run(onnx_path, load_windows(edf, Preprocess.from_card(card))[:N_WINDOWS])
     assert float(np.abs(got - ref).max()) <= jetson.TOLERANCE
     assert [r["class"] for r in rows] == ref.argmax(1).tolist()
 
 
-def test_bundle_contents(mini_host_bundle):
-    bundle, report = mini_host_bundle
+def test_bundle_contents(tiny_host_bundle):
+    bundle, report, _ = tiny_host_bundle
     for name in ("model.so", "run.py", "edgeflow_eeg.py", "model.json", "README.md", "build_tvm_runtime.sh"):
         assert (bundle / name).is_file(), name
     meta = json.loads((bundle / "model.json").read_text())
-    assert meta["device"] == "cpu" and meta["input"]["shape"] == [1, 22, 1280] and meta["model"] == "femba-mini"
+    assert meta["device"] == "cpu" and meta["input"]["shape"] == [1, 22, 1280]
+    assert meta["model"] == "femba-mini"  # the card given
     readme = (bundle / "README.md").read_text()
     assert "{{" not in readme and jetson.TRTEXEC in readme and "JetPack 6" in readme
     assert "-DUSE_CUDA=/usr/local/cuda" in readme
