@@ -186,8 +186,6 @@ def cmd_build(a: argparse.Namespace) -> int:
     card = load_card(a.card)
     takes_onnx = a.target in ONNX_BACKENDS  # TVM targets read the chunked ONNX form
     if a.host_only and not takes_onnx:
-        from edgeflow.errors import EdgeflowError
-
         raise EdgeflowError(f"--host-only applies to the TVM targets ({', '.join(sorted(ONNX_BACKENDS))}), "
                             f"not '{a.target}'")
     out = Path(a.out) if a.out else Path("build") / f"{card.name}-{a.target}{'-host' if a.host_only else ''}"

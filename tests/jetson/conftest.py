@@ -65,17 +65,14 @@ def mini_host_bundle(tmp_path_factory, mini_chunked, mini_card, mini_windows):
 
 @pytest.fixture(scope="session")
 def tiny_host_bundle(tmp_path_factory, mini_card):
-    """A tiny QCDQ model with femba-mini's input built --host-only and checked on 20 random windows (seconds);
-    (folder, report, onnx path)."""
+    """A tiny QCDQ model with femba-mini's input built --host-only through edgeflow.build (as the CLI does) and
+    checked on 20 random windows (seconds); (folder, report, onnx path)."""
     need_tvm()
-    from edgeflow.backends import jetson
-    from edgeflow.target import load_target
+    from edgeflow.build import build
     from tests.jetson.tiny import write_tiny_qcdq
 
     onnx_path = write_tiny_qcdq(tmp_path_factory.mktemp("tiny") / "tiny.chunked.onnx")
     out = tmp_path_factory.mktemp("tinybundle") / "tiny-jetson-orin-nano-host"
-    out.mkdir()
     windows = np.random.default_rng(1).standard_normal((N_WINDOWS, 22, 1280)).astype(np.float32)
-    art = jetson.compile(onnx_path, load_target("jetson-orin-nano"), out, card=mini_card, check_windows=windows,
-                         host_only=True)
-    return out, art.report, onnx_path
+    report = build(onnx_path, "jetson-orin-nano", out, windows, {"card": mini_card, "host_only": True})
+    return out, report, onnx_path

@@ -150,3 +150,26 @@ def test_femba_micro_host_matches_onnxruntime(tmp_path):
 def test_scan_form_is_refused():
     with pytest.raises(JetsonError, match=r"model\.onnx: scan form .*--form chunked"):
         jetson.check_chunked(ROOT / "tests" / "cases" / "femba-mini-w2" / "model.onnx")
+
+
+def test_stream_host_bundle(tiny_host_bundle, tmp_path):
+    """`edgeflow stream --build` on a --host-only bundle: run.py's Model per window, checked against onnxruntime."""
+    from edgeflow.cli import main
+
+    bundle = tiny_host_bundle[0]
+    assert main(["stream", "--build", str(bundle), "--windows", "4", "--no-progress", "--out", str(tmp_path)]) == 0
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["windows"] == s["within_tolerance"] == s["argmax_agree"] == 4
+    assert s["max_abs_logit_diff"] <= jetson.TOLERANCE and s["real_time_factor"] > 0
+
+
+def test_cli_build_refuses_scan_form(tmp_path, capsys):
+    need_tvm()
+    from edgeflow.cli import main
+
+    scan = ROOT / "tests" / "cases" / "femba-mini-w2" / "model.onnx"
+    out = tmp_path / "b"
+    assert main(["build", "--target", "jetson-orin-nano", "--host-only", "--onnx", str(scan), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "scan form" in err and "--form chunked" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

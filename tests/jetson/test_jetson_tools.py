@@ -121,3 +121,10 @@ def test_bundle_preprocessing_is_edgeflows(tmp_path, synth_edf, mini_card, mini_
     meta = __import__("json").loads((tmp_path / "model.json").read_text())
     got = run.load_windows(synth_edf, meta)
     assert got.dtype == np.float32 and np.array_equal(got, mini_windows)
+
+
+def test_host_only_is_for_tvm_targets(capsys):
+    from edgeflow.cli import main
+
+    assert main(["build", "--target", "host", "--host-only", "--onnx", "x.onnx"]) == 2
+    assert "--host-only applies to the TVM targets (jetson-agx-orin, jetson-orin-nano)" in capsys.readouterr().err
