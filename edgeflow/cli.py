@@ -436,7 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "appears only when the build is complete. Targets: host (native gcc), gap9 "
                                    "(GAP SDK project; L1 tiles with double-buffered DMA, weights in L2 or streamed "
                                    "from L3; also built here through the portable HAL so --check proves it), "
-                                   "rv32-virt (firmware.elf for the emulated RISC-V board, see `edgeflow flash`).")
+                                   "rv32-virt (firmware.elf for the emulated RISC-V board, see `edgeflow flash`), "
+                                   "jetson-orin-nano / jetson-agx-orin (Apache TVM: model.so with an sm_87 cubin, "
+                                   "run.py and README for the board; --host-only compiles it for this CPU).")
     b.add_argument("--target", default="host",
                    help="host, gap9, rv32-virt, jetson-orin-nano or jetson-agx-orin (default host)")
     b.add_argument("--card", default="femba-mini", help="model card (default femba-mini)")

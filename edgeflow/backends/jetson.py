@@ -256,7 +256,9 @@ def write_bundle(out_dir: Path, target: Target, card: Any | None, onnx_name: str
     shutil.copyfile(src / "run.py", out_dir / "run.py")
     shutil.copyfile(src / "build_tvm_runtime.sh", out_dir / "build_tvm_runtime.sh")
     (out_dir / "build_tvm_runtime.sh").chmod(0o755)
-    eeg = (Path(__file__).resolve().parents[1] / "data" / "eeg.py").read_text(encoding="utf-8")
+    import edgeflow.data.eeg as eeg_module
+
+    eeg = Path(eeg_module.__file__).read_text(encoding="utf-8")
     marker = "from edgeflow.errors import DataError\n"
     if marker not in eeg:
         raise JetsonError("edgeflow/data/eeg.py no longer imports DataError as the bundle copy expects")
