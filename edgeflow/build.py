@@ -1,4 +1,4 @@
-"""`edgeflow build`: checkpoint or ONNX -> integer IR -> backend artifact in build/<model>-<target>/, atomically."""
+"""The build: ONNX -> integer IR -> backend artifact in build/<model>-<target>/, atomically, with the check."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from rich.table import Table
 
 from edgeflow.errors import EdgeflowError
 
@@ -51,11 +50,13 @@ def _swap_into_place(tmp: Path, out_dir: Path) -> None:
 
 
 def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.ndarray | None = None,
-          options: dict | None = None) -> dict:
+          name: str | None = None, options: dict | None = None) -> dict:
     """Compile `onnx_path` for `target_name` into out_dir. Everything is produced in a temporary folder next
     to out_dir and moved into place only when complete, so a failed build leaves no half-written directory.
     With check_windows (float windows), the built binary's answers are compared with the reference.
-    `options` go to backends that take the ONNX file (ONNX_BACKENDS: jetson's card and host_only)."""
+    `name` names the model (the card's name; default the ONNX file's stem): it appears in the generated code and
+    the reports, never in the model hash. `options` go to backends that take the ONNX file (ONNX_BACKENDS:
+    jetson's card and host_only)."""
     from edgeflow.backends import BACKENDS, ONNX_BACKENDS, RUNNERS
     from edgeflow.ir.from_onnx import load_onnx
     from edgeflow.target import available_targets, load_target
@@ -68,6 +69,8 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
     check_out_dir(out_dir)
     target = load_target(target_name)
     graph = None if target_name in ONNX_BACKENDS else load_onnx(Path(onnx_path))
+    if graph is not None:
+        graph.name = name or Path(onnx_path).stem.strip(".")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
@@ -105,54 +108,3 @@ def check_against_reference(graph, binary: Path, windows: np.ndarray, run_window
     if mismatched:
         raise BuildError(f"{binary}: {mismatched} of {len(windows)} windows differ from the reference")
     return {"windows": int(len(windows)), "mismatched": 0, "bit_exact": True}
-
-
-def render_report(report: dict, title: str) -> Table:
-    """Per-node MACs, weight bytes, L1 tiles and outputs, with totals, the arena and memory by level."""
-    t = Table(title=title)
-    for col in ("#", "node", "op", "MACs", "weight bytes", "L1 tiles", "output bytes"):
-        t.add_column(col, justify="right" if col not in ("node", "op") else "left")
-    for n in report.get("nodes", []):
-        tiles = n.get("tiling")
-        t.add_row(str(n["index"]), n["name"], n["op"], f"{n['macs']:,}", f"{n['weight_bytes']:,}",
-                  f"{tiles['n_tiles']} x {tiles['l1_bytes_used']:,} B" if tiles else "",
-                  f"{n['output_bytes']:,}")
-    t.add_section()
-    t.add_row("", "total", "", f"{report.get('macs', 0):,}", f"{report.get('weight_bytes', 0):,}", "",
-              f"arena {report.get('arena_bytes', 0):,}")
-    return t
-
-
-def render_memory(report: dict) -> Table | None:
-    """Memory by level (used / usable / fits) and where the weights live; None for builds without a plan."""
-    mem = report.get("memory")
-    if not mem:
-        return None
-    t = Table(title=f"memory by level (weights streamed from {mem['weights_level']})"
-              if mem["weights_level"] != "L2" else "memory by level (weights resident in L2)")
-    for col in ("level", "holds", "used bytes", "usable bytes", "fits"):
-        t.add_column(col, justify="left" if col in ("level", "holds") else "right")
-    wl = mem["weights_level"]
-    holds = {"L1": "largest layer's tiles + double buffers",
-             "L2": "activation arena + constants" + (" + weights" if wl == "L2" else "")}
-    if wl != "L2":
-        holds[wl] = "weights (tile blobs, streamed)"
-    for name, v in mem["levels"].items():
-        t.add_row(name, holds.get(name, ""), f"{v['used']:,}", f"{v['usable']:,}", "yes" if v["fits"] else "NO")
-    return t
-
-
-def render_firmware(report: dict) -> Table | None:
-    """ELF sections and linker regions of a device firmware (rv32-virt); None for builds without one."""
-    fw = report.get("firmware")
-    if not fw or "regions" not in fw:
-        return None
-    t = Table(title=f"{fw.get('elf', 'firmware')}: linker regions (sized from target.toml)")
-    for col in ("region", "used bytes", "size bytes", "sections"):
-        t.add_column(col, justify="left" if col in ("region", "sections") else "right")
-    sections = fw.get("sections", {})
-    for name, r in fw["regions"].items():
-        inside = [f"{k} {v:,}" for k, v in sections.items()
-                  if k.startswith(f".{name.lower()}") or (name == "L2" and k in (".text", ".rodata", ".data", ".bss"))]
-        t.add_row(name, f"{r['used']:,}", f"{r['size']:,}", ", ".join(inside))
-    return t

@@ -38,6 +38,15 @@ def _build_target(build: Path) -> str | None:
         return None
 
 
+def _build_model_name(build: Path) -> str | None:
+    """The model name an earlier build recorded in its report.json (None when unreadable)."""
+    try:
+        name = json.loads((build / "report.json").read_text()).get("model")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) and name else None
+
+
 def ensure_firmware(build: Path) -> bool:
     """build/firmware.elf exists, building it from build/model.onnx when missing; True if it was (re)built.
     One-line FlashError when the folder is no build, or a build for another target."""
@@ -56,7 +65,7 @@ def ensure_firmware(build: Path) -> bool:
     onnx = build.parent / f".{build.name}.flash.onnx"
     shutil.copyfile(build / "model.onnx", onnx)
     try:
-        run_build(onnx, "rv32-virt", build)
+        run_build(onnx, "rv32-virt", build, name=_build_model_name(build))
     finally:
         onnx.unlink(missing_ok=True)
     return True

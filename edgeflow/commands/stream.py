@@ -1,4 +1,5 @@
-"""`edgeflow stream`: find the port and the build, stream a recording to the device with live progress, summarise."""
+"""`edgeflow stream`: find the port and the build, stream a recording to the device with live progress, summarise
+(the live streaming loop is shared with `edgeflow demo`)."""
 
 from __future__ import annotations
 
@@ -84,11 +85,31 @@ def progress_table(s: dict[str, Any], last: WindowRecord | None = None) -> Table
     return t
 
 
-def run(a: argparse.Namespace, console: Console) -> int:
+def stream_live(session: Any, graph: Any, xq: np.ndarray, cfg: Any, console: Console,
+                progress: bool = True) -> tuple[dict[str, Any], list[WindowRecord]]:
+    """harness.stream with the live progress table (transient) when progress is on; (summary, records)."""
     from rich.live import Live
 
+    from edgeflow.link.harness import stream
+
+    if not progress:
+        return stream(session, graph, xq, cfg)
+    with Live(console=console, transient=True, auto_refresh=False) as live:
+        def show(rec: WindowRecord, s: dict[str, Any]) -> None:
+            live.update(progress_table(s, rec), refresh=True)
+
+        return stream(session, graph, xq, cfg, on_window=show)
+
+
+def cmd_stream(a: argparse.Namespace) -> int:
+    from edgeflow.commands import console
+
+    return run(a, console)
+
+
+def run(a: argparse.Namespace, console: Console) -> int:
     from edgeflow.ir.graph import Graph
-    from edgeflow.link.harness import StreamConfig, load_stream_windows, ok, stream
+    from edgeflow.link.harness import StreamConfig, load_stream_windows, ok, quantized_windows
     from edgeflow.link.model_info import model_hash
     from edgeflow.link.session import Session, open_port
 
@@ -113,23 +134,13 @@ def run(a: argparse.Namespace, console: Console) -> int:
         xq = quantized_windows(x, graph)
         out = Path(a.out) if a.out else build / "stream"
         cfg = StreamConfig(stride_s=meta["stride_s"], realtime=a.realtime, timeout_s=a.timeout, retries=a.retries,
-                           out_dir=out)
+                           out_dir=out, about={"recording": meta, "port": port_path})
         console.print(f"device on {port_path}: model {info.model_hash.hex()}, input {list(info.input_shape)} "
                       f"int8, {info.n_layers} layers; streaming {len(xq)} windows of {meta['recording']}"
                       + (" in real time" if a.realtime else ""))
-        if a.no_progress:
-            summary, _ = stream(session, graph, xq, cfg)
-        else:
-            with Live(console=console, transient=True, auto_refresh=False) as live:
-                def show(rec: WindowRecord, s: dict[str, Any]) -> None:
-                    live.update(progress_table(s, rec), refresh=True)
-
-                summary, _ = stream(session, graph, xq, cfg, on_window=show)
+        summary, _ = stream_live(session, graph, xq, cfg, console, progress=not a.no_progress)
     finally:
         port.close()
-    summary["recording"] = meta
-    summary["port"] = port_path
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     console.print(progress_table(summary))
     good = ok(summary)
     verdict = "all answers bit-exact" if good else "FAILED: answers mismatched or lost"
@@ -137,13 +148,6 @@ def run(a: argparse.Namespace, console: Console) -> int:
     if summary.get("aborted"):
         console.print(f"stream aborted: {summary['aborted']}")
     return 0 if good else 1
-
-
-def quantized_windows(x: np.ndarray, graph: Any) -> np.ndarray:
-    """int8 codes of float windows with the model's input scale (exactly what the host sends)."""
-    from edgeflow.ir.from_onnx import quantize_input
-
-    return quantize_input(x, graph).reshape(len(x), *graph.tensors[graph.inputs[0]].shape)
 
 
 def run_jetson(build: Path, a: argparse.Namespace, console: Console) -> int:
@@ -165,11 +169,11 @@ def run_jetson(build: Path, a: argparse.Namespace, console: Console) -> int:
     ref = ort_run(build / "model.onnx", x).reshape(logits.shape)
     diff = np.abs(logits - ref).max(axis=1)
     summ = {"windows": len(x), "within_tolerance": int((diff <= TOLERANCE).sum()),
-                          "argmax_agree": int((logits.argmax(1) == ref.argmax(1)).sum()),
-                          "max_abs_logit_diff": float(diff.max()), "tolerance": TOLERANCE, "recording": rec,
-                          "latency_p50_s": float(np.median(secs)), "latency_p95_s": float(np.percentile(secs, 95)),
-                          "real_time_factor": float(secs.mean()) / rec["stride_s"],
-                          "predictions": logits.argmax(1).tolist()}
+            "argmax_agree": int((logits.argmax(1) == ref.argmax(1)).sum()),
+            "max_abs_logit_diff": float(diff.max()), "tolerance": TOLERANCE, "recording": rec,
+            "latency_p50_s": float(np.median(secs)), "latency_p95_s": float(np.percentile(secs, 95)),
+            "real_time_factor": float(secs.mean()) / rec["stride_s"],
+            "predictions": logits.argmax(1).tolist()}
     out = Path(a.out) if a.out else build / "stream"
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summ, indent=1) + "\n")
