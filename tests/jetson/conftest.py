@@ -74,5 +74,6 @@ def tiny_host_bundle(tmp_path_factory, mini_card):
     onnx_path = write_tiny_qcdq(tmp_path_factory.mktemp("tiny") / "tiny.chunked.onnx")
     out = tmp_path_factory.mktemp("tinybundle") / "tiny-jetson-orin-nano-host"
     windows = np.random.default_rng(1).standard_normal((N_WINDOWS, 22, 1280)).astype(np.float32)
-    report = build(onnx_path, "jetson-orin-nano", out, windows, {"card": mini_card, "host_only": True})
+    report = build(onnx_path, "jetson-orin-nano", out, windows, name="tiny",
+                   options={"card": mini_card, "host_only": True})
     return out, report, onnx_path

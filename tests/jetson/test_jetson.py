@@ -113,10 +113,21 @@ def _cubins(blob: bytes) -> list[tuple[int, int]]:
 def test_cross_build_aarch64_with_sm87_cubin(mini_chunked, mini_card, tmp_path):
     """The board library: aarch64 ELF (e_machine 183) embedding cubins for sm_87 built by CUDA 12.6 (read from
     the cubin headers: e_flags low byte, e_version), never raw CUDA source."""
+    _cross_checked(mini_chunked, mini_card, tmp_path)
+
+
+def test_tiny_cross_build_aarch64_with_sm87_cubin(mini_card, tmp_path):
+    """The same cross build on the tiny model (seconds; skipped without the aarch64 compiler or NVRTC 12.6)."""
+    from tests.jetson.tiny import write_tiny_qcdq
+
+    _cross_checked(write_tiny_qcdq(tmp_path / "tiny.chunked.onnx"), mini_card, tmp_path)
+
+
+def _cross_checked(onnx_path, card, tmp_path):
     _cross_toolchain()
     out = tmp_path / "bundle"
     out.mkdir()
-    art = jetson.compile(mini_chunked, load_target("jetson-orin-nano"), out, card=mini_card)
+    art = jetson.compile(onnx_path, load_target("jetson-orin-nano"), out, card=card)
     blob = (out / "model.so").read_bytes()
     assert blob[:4] == b"\x7fELF" and struct.unpack_from("<H", blob, 18)[0] == 183
     cubins = _cubins(blob)
