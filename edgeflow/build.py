@@ -50,13 +50,14 @@ def _swap_into_place(tmp: Path, out_dir: Path) -> None:
 
 
 def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.ndarray | None = None,
-          name: str | None = None) -> dict:
+          name: str | None = None, options: dict | None = None) -> dict:
     """Compile `onnx_path` for `target_name` into out_dir. Everything is produced in a temporary folder next
     to out_dir and moved into place only when complete, so a failed build leaves no half-written directory.
     With check_windows (float windows), the built binary's answers are compared with the reference.
     `name` names the model (the card's name; default the ONNX file's stem): it appears in the generated code and
-    the reports, never in the model hash."""
-    from edgeflow.backends import BACKENDS, RUNNERS
+    the reports, never in the model hash. `options` go to backends that take the ONNX file (ONNX_BACKENDS:
+    jetson's card and host_only)."""
+    from edgeflow.backends import BACKENDS, ONNX_BACKENDS, RUNNERS
     from edgeflow.ir.from_onnx import load_onnx
     from edgeflow.target import available_targets, load_target
 
@@ -67,12 +68,16 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
     target = load_target(target_name)
-    graph = load_onnx(Path(onnx_path))
-    graph.name = name or Path(onnx_path).stem.strip(".")
+    graph = None if target_name in ONNX_BACKENDS else load_onnx(Path(onnx_path))
+    if graph is not None:
+        graph.name = name or Path(onnx_path).stem.strip(".")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        artifact = BACKENDS[target_name](graph, target, tmp)
+        if graph is None:  # takes the ONNX file and compares with onnxruntime itself
+            artifact = BACKENDS[target_name](onnx_path, target, tmp, check_windows=check_windows, **(options or {}))
+        else:
+            artifact = BACKENDS[target_name](graph, target, tmp)
         shutil.copyfile(onnx_path, tmp / "model.onnx")
         report = dict(artifact.report)
         report["target"] = target.name

@@ -156,8 +156,11 @@ def _build_parsers(sub) -> None:
                                    "appears only when the build is complete. Targets: host (native gcc), gap9 "
                                    "(GAP SDK project; L1 tiles with double-buffered DMA, weights in L2 or streamed "
                                    "from L3; also built here through the portable HAL so --check proves it), "
-                                   "rv32-virt (firmware.elf for the emulated RISC-V board, see `edgeflow flash`).")
-    b.add_argument("--target", default="host", help="host, gap9 or rv32-virt (default host)")
+                                   "rv32-virt (firmware.elf for the emulated RISC-V board, see `edgeflow flash`), "
+                                   "jetson-orin-nano / jetson-agx-orin (Apache TVM: model.so with an sm_87 cubin, "
+                                   "run.py and README for the board; --host-only compiles it for this CPU).")
+    b.add_argument("--target", default="host",
+                   help="host, gap9, rv32-virt, jetson-orin-nano or jetson-agx-orin (default host)")
     b.add_argument("--card", default="femba-mini", help="model card (default femba-mini)")
     b.add_argument("--onnx", help="QCDQ ONNX from `edgeflow export`")
     b.add_argument("--ckpt", help="quantized checkpoint (exported on the fly when --onnx is not given)")
@@ -168,7 +171,10 @@ def _build_parsers(sub) -> None:
                    help="weight bits with --init random (default 2)")
     b.add_argument("--out", help="build directory (default build/<card>-<target>)")
     b.add_argument("--check", type=int_range(0, 100_000), default=0,
-                   help="run the built binary on N test windows and require bit-exact agreement with the reference")
+                   help="run the built binary on N test windows and require bit-exact agreement with the reference "
+                        "(jetson: the same TVM module built for this CPU, within tolerance of onnxruntime)")
+    b.add_argument("--host-only", action="store_true",
+                   help="jetson targets: compile the same TVM module for this machine's CPU (no cross tools)")
     b.set_defaults(func=cmd_build)
     ins = sub.add_parser("inspect", help="print a build directory's per-layer report",
                          description="Per-node MACs, weight bytes and the activation arena of a build.")

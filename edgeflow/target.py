@@ -14,6 +14,9 @@ TARGET_FILE = "target.toml"
 REQUIRED_LEVELS = ("L1", "L2")
 _TARGET_FIELDS = {"name": str, "description": str, "clock_hz": int, "cores": int, "toolchain": str}
 _LEVEL_FIELDS = {"name": str, "size": int, "usable": int, "bandwidth": int, "neighbours": list}
+# [tvm]: a target compiled through Apache TVM (toolchain "tvm") instead of planned into memory levels.
+_TVM_FIELDS = {"tag": str, "arch": str, "host_triple": str, "host_mcpu": str, "sm_count": int,
+               "memory_bytes": int, "cuda": str, "jetpack": str}
 
 
 class TargetError(EdgeflowError):
@@ -32,6 +35,20 @@ class MemoryLevel:
 
 
 @dataclass(frozen=True)
+class TvmSpec:
+    """A TVM target: tag, GPU arch and SMs, host triple and CPU, device memory, CUDA/JetPack the bundle needs."""
+
+    tag: str
+    arch: str
+    host_triple: str
+    host_mcpu: str
+    sm_count: int
+    memory_bytes: int
+    cuda: str
+    jetpack: str
+
+
+@dataclass(frozen=True)
 class Target:
     """A compilation target: clock, cores, toolchain and its memory levels (in file order)."""
 
@@ -41,6 +58,7 @@ class Target:
     cores: int
     toolchain: str
     memory: tuple[MemoryLevel, ...]
+    tvm: TvmSpec | None = None  # toolchain "tvm" only; such a target has no memory levels
 
     def level(self, name: str) -> MemoryLevel:
         """The memory level called `name`; TargetError listing the levels if there is none."""
@@ -132,10 +150,19 @@ def _level(where: str, i: int, table: Any) -> MemoryLevel:
     return MemoryLevel(name, size, usable, bandwidth, tuple(neighbours))
 
 
+def _tvm(where: str, table: Any) -> TvmSpec:
+    _check_keys(where, table, _TVM_FIELDS, "tvm.")
+    vals = {k: _field(where, table, k, kind, "tvm.") for k, kind in _TVM_FIELDS.items()}
+    for key, kind in _TVM_FIELDS.items():
+        if (kind is str and not vals[key]) or (kind is int and vals[key] <= 0):
+            raise TargetError(f"{where}: tvm.{key} must be {'non-empty' if kind is str else '> 0'}, got {vals[key]!r}")
+    return TvmSpec(**vals)
+
+
 def _parse(where: str, doc: dict[str, Any], folder: str | None) -> Target:
     for key in doc:
-        if key not in ("target", "memory"):
-            raise TargetError(f"{where}: [{key}] is not a known table (known: target, memory)")
+        if key not in ("target", "memory", "tvm"):
+            raise TargetError(f"{where}: [{key}] is not a known table (known: target, memory, tvm)")
     if "target" not in doc:
         raise TargetError(f"{where}: [target] table is missing")
     head = doc["target"]
@@ -151,6 +178,10 @@ def _parse(where: str, doc: dict[str, Any], folder: str | None) -> Target:
         raise TargetError(f"{where}: target.cores must be >= 1, got {vals['cores']}")
     if not vals["toolchain"]:
         raise TargetError(f"{where}: target.toolchain is empty")
+    if vals["toolchain"] == "tvm" or "tvm" in doc:
+        if vals["toolchain"] != "tvm" or "tvm" not in doc or "memory" in doc:
+            raise TargetError(f"{where}: a TVM target has toolchain = \"tvm\", a [tvm] table and no [[memory]]")
+        return Target(memory=(), tvm=_tvm(where, doc["tvm"]), **vals)
     tables = doc.get("memory")
     if not isinstance(tables, list) or not tables:
         raise TargetError(f"{where}: memory is missing (need [[memory]] tables for {', '.join(REQUIRED_LEVELS)})")
@@ -189,4 +220,4 @@ def load_target(name_or_path: str | Path) -> Target:
     return _parse(where, doc, folder)
 
 
-__all__ = ["MemoryLevel", "Target", "TargetError", "available_targets", "load_target"]
+__all__ = ["MemoryLevel", "Target", "TargetError", "TvmSpec", "available_targets", "load_target"]

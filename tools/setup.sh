@@ -34,11 +34,23 @@ if ! echo "$fuzz_probe" | clang -fsanitize=fuzzer,address,undefined -x c - -o /d
   fi
 fi
 
+# The Jetson target (edgeflow build --target jetson-orin-nano): the aarch64 cross compiler for the board's host code.
+if ! command -v aarch64-linux-gnu-g++ >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-aarch64-linux-gnu g++-aarch64-linux-gnu >/dev/null
+  else
+    echo "note: aarch64-linux-gnu-g++ is missing; as root run: apt-get install -y gcc-aarch64-linux-gnu" \
+         "g++-aarch64-linux-gnu (the Jetson cross build needs it; --host-only builds do not)" >&2
+  fi
+fi
+
 PY=${PYTHON:-python3}
 # torch is pinned to 2.13.0 (a local CPU wheel on these machines); never let pip pick an unpinned torch.
 if ! $PY -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then
   $PY -m pip install --quiet "torch==2.13.0"
 fi
-$PY -m pip install --quiet -e ".[dev]"
+# jetson extra: apache-tvm 0.27 + CUDA 12.6 NVRTC/runtime headers/CCCL from PyPI (pinned in pyproject.toml)
+$PY -m pip install --quiet -e ".[dev,jetson]" "torch==2.13.0"
 command -v pyenv >/dev/null 2>&1 && pyenv rehash || true  # expose the new `edgeflow` script
 echo "edgeflow installed: $($PY -m edgeflow --version)"

@@ -11,19 +11,41 @@ from edgeflow.commands import console
 
 
 def cmd_build(a: argparse.Namespace) -> int:
+    from edgeflow.backends import ONNX_BACKENDS
     from edgeflow.build import build, check_out_dir
     from edgeflow.cards import load_card
+    from edgeflow.errors import EdgeflowError
 
     card = load_card(a.card)
-    out = Path(a.out) if a.out else Path("build") / f"{card.name}-{a.target}"
+    takes_onnx = a.target in ONNX_BACKENDS  # TVM targets read the chunked ONNX form
+    if a.host_only and not takes_onnx:
+        raise EdgeflowError(f"--host-only applies to the TVM targets ({', '.join(sorted(ONNX_BACKENDS))}), "
+                            f"not '{a.target}'")
+    out = Path(a.out) if a.out else Path("build") / f"{card.name}-{a.target}{'-host' if a.host_only else ''}"
     check_out_dir(out)  # before any export or calibration work
     if not a.onnx:  # a card that cannot fit the target is refused from a cheap estimate, before any model exists
         from edgeflow.plan.estimate import check_card_fits
 
         check_card_fits(card, a.target, a.weights if a.init == "random" else None)
+    tmp_onnx = None if a.onnx else out.parent / f".{out.name}.model.onnx"
+    try:
+        onnx_path, windows = _model_onnx(a, card, tmp_onnx, "chunked" if takes_onnx else "scan")
+        with console.status(f"building {card.name} for {a.target} (lower, plan, render, compile) ..."):
+            report = build(onnx_path, a.target, out, windows, name=card.name,
+                           options={"card": card, "host_only": a.host_only} if takes_onnx else None)
+    finally:
+        if tmp_onnx is not None:
+            tmp_onnx.unlink(missing_ok=True)
+    _print_build(report, f"{card.name} -> {a.target}", takes_onnx)
+    console.print(f"build directory {out}")
+    return 0
+
+
+def _model_onnx(a: argparse.Namespace, card, tmp_onnx: Path | None, form: str):
+    """(ONNX path, check windows or None): --onnx as given, else the checkpoint (or an untrained calibrated
+    model with --init random) exported to tmp_onnx in `form`."""
     windows = None
-    tmp_onnx = None
-    if a.onnx:
+    if tmp_onnx is None:
         onnx_path = Path(a.onnx)
     else:
         from edgeflow.export.onnx import export_qcdq
@@ -46,39 +68,50 @@ def cmd_build(a: argparse.Namespace) -> int:
                 raise CardError("give --onnx MODEL.onnx, --ckpt QUANT.pt (from `edgeflow quantize`), or --init random")
             model, _ = load_quant(card, Path(a.ckpt))
             x = None
-        tmp_onnx = onnx_path = out.parent / f".{out.name}.model.onnx"
+        onnx_path = tmp_onnx
         onnx_path.parent.mkdir(parents=True, exist_ok=True)
         with console.status(f"exporting {card.name} to QCDQ ONNX ..."):
             if x is None:
                 from edgeflow.quant.qat import load_splits
 
                 x = load_splits(card)["test"].x[:1]
-            export_qcdq(model, x[:1], onnx_path, form="scan")
+            export_qcdq(model, x[:1], onnx_path, form=form)
     if a.check and windows is None:
         from edgeflow.quant.qat import load_splits
 
         windows = load_splits(card)["test"].x[: a.check]
-    try:
-        with console.status(f"building {card.name} for {a.target} (lower, plan, render, compile) ..."):
-            report = build(onnx_path, a.target, out, windows, name=card.name)
-    finally:
-        if tmp_onnx is not None:
-            tmp_onnx.unlink(missing_ok=True)
-    console.print(render_report(report, f"{card.name} -> {a.target}"))
+    return onnx_path, windows
+
+
+def _print_build(report: dict, title: str, takes_onnx: bool) -> None:
+    """The per-layer table (or the Jetson bundle summary), memory by level, firmware regions, the check."""
+    if takes_onnx:
+        from edgeflow.backends.jetson import describe
+
+        console.print(describe(report))
+    else:
+        console.print(render_report(report, title))
     for table in (render_memory(report), render_firmware(report)):
         if table is not None:
             console.print(table)
     chk = report.get("check")
-    if chk:
+    if chk and "max_abs_logit_diff" in chk:
+        console.print(f"host-CPU build of the same module matches {chk['against']} within "
+                      f"{chk['max_abs_logit_diff']:.2g} (tolerance {chk['tolerance']:g}) on {chk['windows']} windows, "
+                      f"argmax agreement {chk['argmax_agree']:.0%}")
+    elif chk:
         console.print(f"built code bit-exact with the reference on {chk['windows']} windows")
-    console.print(f"build directory {out}")
-    return 0
 
 
 def cmd_inspect(a: argparse.Namespace) -> int:
     from edgeflow.build_folder import read_report
 
     report = read_report(a.build_dir)  # one line naming a missing or corrupt report.json
+    if report.get("backend") == "jetson":
+        from edgeflow.backends.jetson import describe
+
+        console.print(describe(report))
+        return 0
     console.print(render_report(report, f"{a.build_dir} ({report.get('target', '?')})"))
     for table in (render_memory(report), render_firmware(report)):
         if table is not None:

@@ -116,6 +116,8 @@ def run(a: argparse.Namespace, console: Console) -> int:
     build = Path(a.build)
     if not build.is_dir():
         raise EdgeflowError(f"{build}: no such build directory; run `edgeflow build` first")
+    if (build / "run.py").exists() and (build / "model.json").exists():
+        return run_jetson(build, a, console)
     graph = read_graph(build)  # a corrupt graph.json / weights.npz is named before any port is opened
     port_path = resolve_port(build, a.port)
     shape = tuple(graph.tensors[graph.inputs[0]].shape)
@@ -168,3 +170,37 @@ def read_windows(a: argparse.Namespace, err: Console | None = None) -> tuple[np.
     meta["warnings"] = seen
     return x, meta
 
+
+def run_jetson(build: Path, a: argparse.Namespace, console: Console) -> int:
+    """A Jetson bundle built --host-only: the recording through the bundle's run.py (its Model, the code the
+    board runs) on this CPU, every window's logits checked against onnxruntime on the bundle's model.onnx."""
+    import numpy as np
+
+    from edgeflow.backends.jetson import TOLERANCE, load_runner
+    from edgeflow.export.onnx import ort_run
+
+    meta = json.loads((build / "model.json").read_text())
+    if meta.get("device") != "cpu":
+        raise EdgeflowError(f"{build}: built for the board's GPU ({meta.get('device')}); run its run.py on the "
+                            "board, or stream a `edgeflow build --host-only` build here")
+    x, rec = read_windows(a)
+    model = load_runner(build)
+    logits, secs = model.run_windows(x)
+    ref = ort_run(build / "model.onnx", x).reshape(logits.shape)
+    diff = np.abs(logits - ref).max(axis=1)
+    summ = {"windows": len(x), "within_tolerance": int((diff <= TOLERANCE).sum()),
+            "argmax_agree": int((logits.argmax(1) == ref.argmax(1)).sum()),
+            "max_abs_logit_diff": float(diff.max()), "tolerance": TOLERANCE, "recording": rec,
+            "latency_p50_s": float(np.median(secs)), "latency_p95_s": float(np.percentile(secs, 95)),
+            "real_time_factor": float(secs.mean()) / rec["stride_s"],
+            "predictions": logits.argmax(1).tolist()}
+    out = Path(a.out) if a.out else build / "stream"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summ, indent=1) + "\n")
+    good = summ["within_tolerance"] == summ["argmax_agree"] == len(x)
+    console.print(f"{meta['model']} ({build}, TVM host build) on {len(x)} windows of {rec['recording']}: "
+                  f"{summ['within_tolerance']}/{len(x)} within {TOLERANCE:g} of onnxruntime (max "
+                  f"{summ['max_abs_logit_diff']:.2g}), argmax {summ['argmax_agree']}/{len(x)}; latency p50 "
+                  f"{_fmt_s(summ['latency_p50_s'])} p95 {_fmt_s(summ['latency_p95_s'])}, real-time factor "
+                  f"{summ['real_time_factor']:.3g}; summary {out / 'summary.json'}")
+    return 0 if good else 1
