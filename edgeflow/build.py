@@ -21,7 +21,7 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
     """Compile `onnx_path` for `target_name` into out_dir. Everything is produced in a temporary folder next
     to out_dir and moved into place only when complete, so a failed build leaves no half-written directory.
     With check_windows (float windows), the built binary's answers are compared with the reference."""
-    from edgeflow.backends import BACKENDS, RUNNERS
+    from edgeflow.backends import BACKENDS
     from edgeflow.ir.from_onnx import load_onnx
     from edgeflow.target import available_targets, load_target
 
@@ -35,12 +35,14 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        artifact = BACKENDS[target_name](graph, target, tmp)
+        backend = BACKENDS[target_name]
+        artifact = backend.compile(graph if backend.takes == "graph" else Path(onnx_path), target, tmp)
         shutil.copyfile(onnx_path, tmp / "model.onnx")
         report = dict(artifact.report)
         report["target"] = target.name
-        if check_windows is not None and artifact.binary is not None:
-            report["check"] = check_against_reference(graph, artifact.binary, check_windows, RUNNERS.get(target_name))
+        if check_windows is not None and artifact.binary is not None and backend.run_windows is not None:
+            report["check"] = check_against_reference(graph, artifact.binary, check_windows, backend.run_windows,
+                                                      backend.tolerance)
         (tmp / "report.json").write_text(json.dumps(report, indent=1))
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -51,22 +53,25 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
     return report
 
 
-def check_against_reference(graph, binary: Path, windows: np.ndarray, run_windows=None) -> dict:
-    """Run the built binary over the windows (on the host, or with the target's run_windows, e.g. on QEMU) and
-    compare its int32 outputs with ir/reference.py bit for bit."""
-    from edgeflow.backends.host import run_binary
+def check_against_reference(graph, binary: Path, windows: np.ndarray, run_windows=None,
+                            tolerance: float = 0.0) -> dict:
+    """Run the built binary over the windows (on the host, or with the backend's run_windows, e.g. on QEMU) and
+    compare its outputs with ir/reference.py: bit for bit (tolerance 0), else within the backend's tolerance."""
     from edgeflow.ir.from_onnx import quantize_input
     from edgeflow.ir.reference import run
+    from edgeflow.runners.native import run_binary
 
     shape = graph.tensors[graph.inputs[0]].shape
     xq = quantize_input(windows, graph).reshape(len(windows), *shape)
     out_name = graph.outputs[0]
     ref = np.stack([np.asarray(run(graph, q)[out_name]).reshape(-1) for q in xq])
     got = (run_windows or run_binary)(binary, xq, ref.shape[1])
-    mismatched = int((got != ref).any(axis=1).sum())
+    mismatched = int((np.abs(got.astype(np.float64) - ref) > tolerance).any(axis=1).sum())
     if mismatched:
-        raise BuildError(f"{binary}: {mismatched} of {len(windows)} windows differ from the reference")
-    return {"windows": int(len(windows)), "mismatched": 0, "bit_exact": True}
+        within = f" by more than {tolerance:g}" if tolerance else ""
+        raise BuildError(f"{binary}: {mismatched} of {len(windows)} windows differ from the reference{within}")
+    return {"windows": int(len(windows)), "mismatched": 0, "bit_exact": bool(np.array_equal(got, ref)),
+            **({"tolerance": tolerance} if tolerance else {})}
 
 
 def render_report(report: dict, title: str) -> Table:

@@ -58,11 +58,11 @@ def run_demo(cfg: DemoConfig, console: Console) -> tuple[dict[str, Any], bool]:
     """The whole story in one call; returns (stream summary, every answer bit-exact). QEMU is always stopped."""
     from edgeflow.build import build
     from edgeflow.ir.graph import Graph
-    from edgeflow.link import emulator
     from edgeflow.link.harness import StreamConfig, load_stream_windows, ok, stream, synth_recording
     from edgeflow.link.model_info import model_hash
     from edgeflow.link.session import Session, open_port
     from edgeflow.link.stream_cmd import progress_table, quantized_windows
+    from edgeflow.runners import qemu_rv32 as emulator
 
     if cfg.windows < 1:
         raise EdgeflowError(f"--windows must be >= 1, got {cfg.windows}")

@@ -14,6 +14,9 @@ TARGET_FILE = "target.toml"
 REQUIRED_LEVELS = ("L1", "L2")
 _TARGET_FIELDS = {"name": str, "description": str, "clock_hz": int, "cores": int, "toolchain": str}
 _LEVEL_FIELDS = {"name": str, "size": int, "usable": int, "bandwidth": int, "neighbours": list}
+_COMPILER_FIELDS = {"cc": str, "cflags": list, "ldflags": list, "size": str, "packages": str}
+#: [compiler] of a target.toml without one: the host gcc, C99, warnings as errors.
+DEFAULT_CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror")
 
 
 class TargetError(EdgeflowError):
@@ -32,6 +35,17 @@ class MemoryLevel:
 
 
 @dataclass(frozen=True)
+class Compiler:
+    """The C toolchain of a target: compiler command, its flags, link flags, the size tool, how to install it."""
+
+    cc: str = "gcc"
+    cflags: tuple[str, ...] = DEFAULT_CFLAGS
+    ldflags: tuple[str, ...] = ()
+    size: str = ""
+    packages: str = "gcc"
+
+
+@dataclass(frozen=True)
 class Target:
     """A compilation target: clock, cores, toolchain and its memory levels (in file order)."""
 
@@ -41,6 +55,7 @@ class Target:
     cores: int
     toolchain: str
     memory: tuple[MemoryLevel, ...]
+    compiler: Compiler = Compiler()
 
     def level(self, name: str) -> MemoryLevel:
         """The memory level called `name`; TargetError listing the levels if there is none."""
@@ -132,10 +147,28 @@ def _level(where: str, i: int, table: Any) -> MemoryLevel:
     return MemoryLevel(name, size, usable, bandwidth, tuple(neighbours))
 
 
+def _compiler(where: str, table: Any) -> Compiler:
+    if table is None:
+        return Compiler()
+    _check_keys(where, table, _COMPILER_FIELDS, "compiler.")
+    vals: dict[str, Any] = {}
+    for key, kind in _COMPILER_FIELDS.items():
+        if key in table:
+            value = _field(where, table, key, kind, "compiler.")
+            if kind is list:
+                if not all(isinstance(f, str) for f in value):
+                    raise TargetError(f"{where}: compiler.{key} must be a list of strings, got {value!r}")
+                value = tuple(value)
+            vals[key] = value
+    if not vals.get("cc", "gcc"):
+        raise TargetError(f"{where}: compiler.cc is empty")
+    return Compiler(**vals)
+
+
 def _parse(where: str, doc: dict[str, Any], folder: str | None) -> Target:
     for key in doc:
-        if key not in ("target", "memory"):
-            raise TargetError(f"{where}: [{key}] is not a known table (known: target, memory)")
+        if key not in ("target", "memory", "compiler"):
+            raise TargetError(f"{where}: [{key}] is not a known table (known: target, memory, compiler)")
     if "target" not in doc:
         raise TargetError(f"{where}: [target] table is missing")
     head = doc["target"]
@@ -172,7 +205,7 @@ def _parse(where: str, doc: dict[str, Any], folder: str | None) -> Target:
             if lvl.name not in levels[index[n]].neighbours:
                 raise TargetError(f"{where}: memory[{index[n]}].neighbours lacks '{lvl.name}' "
                                   f"(memory[{i}] '{lvl.name}' lists '{n}'; links must be symmetric)")
-    return Target(memory=levels, **vals)
+    return Target(memory=levels, compiler=_compiler(where, doc.get("compiler")), **vals)
 
 
 def load_target(name_or_path: str | Path) -> Target:
@@ -189,4 +222,4 @@ def load_target(name_or_path: str | Path) -> Target:
     return _parse(where, doc, folder)
 
 
-__all__ = ["MemoryLevel", "Target", "TargetError", "available_targets", "load_target"]
+__all__ = ["Compiler", "MemoryLevel", "Target", "TargetError", "available_targets", "load_target"]

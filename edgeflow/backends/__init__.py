@@ -1,21 +1,10 @@
-"""Backends: one explicit dict of compile(graph, target, out_dir) -> Artifact functions by target name."""
+"""Backends: the one registry of Backend entries by target name (a new backend: one file + one line here)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import numpy as np
-
 from edgeflow.backends import gap9, host, rv32_virt
-from edgeflow.backends.host import Artifact
+from edgeflow.backends.base import Artifact, Backend, Flashed
 
-BACKENDS: dict[str, Callable[..., Artifact]] = {
-    "host": host.compile,
-    "gap9": gap9.compile,
-    "rv32-virt": rv32_virt.compile,
-}
+BACKENDS: dict[str, Backend] = {b.name: b for b in (host.BACKEND, gap9.BACKEND, rv32_virt.BACKEND)}
 
-# Targets whose binary does not run on the host: run_windows(binary, int8 windows, n_out) -> int32 outputs.
-RUNNERS: dict[str, Callable[..., np.ndarray]] = {"rv32-virt": rv32_virt.run_windows}
-
-__all__ = ["BACKENDS", "RUNNERS", "Artifact"]
+__all__ = ["BACKENDS", "Artifact", "Backend", "Flashed"]

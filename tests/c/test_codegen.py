@@ -12,12 +12,13 @@ import pytest
 from edgeflow.backends import BACKENDS
 from edgeflow.backends.host import compile_host, run_binary
 from edgeflow.codegen import c_ops
-from edgeflow.codegen.c_ops import CodegenError, activation_buffers
+from edgeflow.codegen.c_ops import CodegenError
 from edgeflow.ir.from_onnx import quantize_input
 from edgeflow.ir.graph import Graph, Node, Tensor
 from edgeflow.ir.ops import add_requant_params
 from edgeflow.ir.reference import run
 from edgeflow.plan.arena import ArenaPlan, verify_arena
+from edgeflow.plan.liveness import activation_buffers
 
 from .models import femba_micro_graph
 
@@ -120,4 +121,5 @@ def test_unsupported_attribute_is_named(tmp_path):
 
 
 def test_backend_registry():
-    assert set(BACKENDS) >= {"host"} and callable(BACKENDS["host"])
+    assert set(BACKENDS) >= {"host", "gap9", "rv32-virt"} and callable(BACKENDS["host"].compile)
+    assert all(b.name == name and b.tolerance == 0 for name, b in BACKENDS.items())
