@@ -72,6 +72,12 @@ def test_arena_plan_verifies(micro, micro_build):
     weights = (micro_build.out_dir / "src" / "weights.h").read_text()
     assert "static const EF_WEIGHTS_DATA uint8_t ef_w_blocks_0_fwd_q_out_w_packed" in weights
     assert not re.search(r"\b(malloc|float|double)\b", (micro_build.out_dir / "src" / "network.c").read_text())
+    # every arena buffer is one named view at its planned offset; the kernel calls use the names
+    network = (micro_build.out_dir / "src" / "network.c").read_text()
+    for b in plan["buffers"]:
+        assert f"(EF_ARENA + {b['offset']});  /* {b['name']} */" in network, b["name"]
+    body = network.split("void ef_network_run", 1)[1]
+    assert "EF_ARENA" not in body and "a_blocks_0_fwd_q_u" in body
 
 
 def _structural_graph() -> Graph:
