@@ -1,4 +1,4 @@
-"""`edgeflow build`: checkpoint or ONNX -> integer IR -> backend artifact in build/<model>-<target>/, atomically."""
+"""The build: ONNX -> integer IR -> backend artifact in build/<model>-<target>/, atomically, with the check."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from rich.table import Table
 
 from edgeflow.errors import EdgeflowError
 
@@ -17,10 +16,46 @@ class BuildError(EdgeflowError):
     """The build cannot be produced for this model and target."""
 
 
-def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.ndarray | None = None) -> dict:
+#: Every build folder carries this marker; a build replaces only a folder that has it (or an empty one).
+BUILD_MARKER = ".edgeflow-build"
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Refuse an --out that a build must not replace: a file, a link, or a folder that is not an earlier
+    edgeflow build (no marker) and not empty. Called before any work, and again just before the swap."""
+    out_dir = Path(out_dir)
+    if out_dir.is_symlink():
+        raise BuildError(f"{out_dir}: is a symbolic link; give a real folder as --out")
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise BuildError(f"{out_dir}: exists and is not a folder; give another --out")
+    if not (out_dir / BUILD_MARKER).is_file() and any(out_dir.iterdir()):
+        raise BuildError(f"{out_dir}: exists and is not an edgeflow build folder (no {BUILD_MARKER}); "
+                         "refusing to replace it - give another --out or empty it yourself")
+
+
+def _swap_into_place(tmp: Path, out_dir: Path) -> None:
+    """Move the finished build `tmp` to out_dir; an earlier build there is moved aside first and deleted only
+    once the new one is in place."""
+    check_out_dir(out_dir)
+    old = None
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
+        old.rmdir()
+        out_dir.rename(old)
+    tmp.rename(out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.ndarray | None = None,
+          name: str | None = None) -> dict:
     """Compile `onnx_path` for `target_name` into out_dir. Everything is produced in a temporary folder next
     to out_dir and moved into place only when complete, so a failed build leaves no half-written directory.
-    With check_windows (float windows), the built binary's answers are compared with the reference."""
+    With check_windows (float windows), the built binary's answers are compared with the reference.
+    `name` names the model (the card's name; default the ONNX file's stem): it appears in the generated code and
+    the reports, never in the model hash."""
     from edgeflow.backends import BACKENDS
     from edgeflow.ir.from_onnx import load_onnx
     from edgeflow.target import available_targets, load_target
@@ -29,9 +64,11 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
         known = ", ".join(sorted(BACKENDS))
         raise BuildError(f"target '{target_name}' has no backend yet (available: {known}; targets described: "
                          f"{', '.join(available_targets())})")
+    out_dir = Path(out_dir)
+    check_out_dir(out_dir)
     target = load_target(target_name)
     graph = load_onnx(Path(onnx_path))
-    out_dir = Path(out_dir)
+    graph.name = name or Path(onnx_path).stem.strip(".")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
@@ -44,9 +81,8 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
             report["check"] = check_against_reference(graph, artifact.binary, check_windows, backend.run_windows,
                                                       backend.tolerance)
         (tmp / "report.json").write_text(json.dumps(report, indent=1))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
+        (tmp / BUILD_MARKER).write_text(json.dumps({"edgeflow_build": 1, "target": target.name}) + "\n")
+        _swap_into_place(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -55,8 +91,8 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
 
 def check_against_reference(graph, binary: Path, windows: np.ndarray, run_windows=None,
                             tolerance: float = 0.0) -> dict:
-    """Run the built binary over the windows (on the host, or with the backend's run_windows, e.g. on QEMU) and
-    compare its outputs with ir/reference.py: bit for bit (tolerance 0), else within the backend's tolerance."""
+    """Run the built binary over the windows (on the host, or with the target's run_windows, e.g. on QEMU) and
+    compare its int32 outputs with ir/reference.py bit for bit."""
     from edgeflow.ir.from_onnx import quantize_input
     from edgeflow.ir.reference import run
     from edgeflow.runners.native import run_binary
@@ -72,54 +108,3 @@ def check_against_reference(graph, binary: Path, windows: np.ndarray, run_window
         raise BuildError(f"{binary}: {mismatched} of {len(windows)} windows differ from the reference{within}")
     return {"windows": int(len(windows)), "mismatched": 0, "bit_exact": bool(np.array_equal(got, ref)),
             **({"tolerance": tolerance} if tolerance else {})}
-
-
-def render_report(report: dict, title: str) -> Table:
-    """Per-node MACs, weight bytes, L1 tiles and outputs, with totals, the arena and memory by level."""
-    t = Table(title=title)
-    for col in ("#", "node", "op", "MACs", "weight bytes", "L1 tiles", "output bytes"):
-        t.add_column(col, justify="right" if col not in ("node", "op") else "left")
-    for n in report.get("nodes", []):
-        tiles = n.get("tiling")
-        t.add_row(str(n["index"]), n["name"], n["op"], f"{n['macs']:,}", f"{n['weight_bytes']:,}",
-                  f"{tiles['n_tiles']} x {tiles['l1_bytes_used']:,} B" if tiles else "",
-                  f"{n['output_bytes']:,}")
-    t.add_section()
-    t.add_row("", "total", "", f"{report.get('macs', 0):,}", f"{report.get('weight_bytes', 0):,}", "",
-              f"arena {report.get('arena_bytes', 0):,}")
-    return t
-
-
-def render_memory(report: dict) -> Table | None:
-    """Memory by level (used / usable / fits) and where the weights live; None for builds without a plan."""
-    mem = report.get("memory")
-    if not mem:
-        return None
-    t = Table(title=f"memory by level (weights streamed from {mem['weights_level']})"
-              if mem["weights_level"] != "L2" else "memory by level (weights resident in L2)")
-    for col in ("level", "holds", "used bytes", "usable bytes", "fits"):
-        t.add_column(col, justify="left" if col in ("level", "holds") else "right")
-    wl = mem["weights_level"]
-    holds = {"L1": "largest layer's tiles + double buffers",
-             "L2": "activation arena + constants" + (" + weights" if wl == "L2" else "")}
-    if wl != "L2":
-        holds[wl] = "weights (tile blobs, streamed)"
-    for name, v in mem["levels"].items():
-        t.add_row(name, holds.get(name, ""), f"{v['used']:,}", f"{v['usable']:,}", "yes" if v["fits"] else "NO")
-    return t
-
-
-def render_firmware(report: dict) -> Table | None:
-    """ELF sections and linker regions of a device firmware (rv32-virt); None for builds without one."""
-    fw = report.get("firmware")
-    if not fw or "regions" not in fw:
-        return None
-    t = Table(title=f"{fw.get('elf', 'firmware')}: linker regions (sized from target.toml)")
-    for col in ("region", "used bytes", "size bytes", "sections"):
-        t.add_column(col, justify="left" if col in ("region", "sections") else "right")
-    sections = fw.get("sections", {})
-    for name, r in fw["regions"].items():
-        inside = [f"{k} {v:,}" for k, v in sections.items()
-                  if k.startswith(f".{name.lower()}") or (name == "L2" and k in (".text", ".rodata", ".data", ".bss"))]
-        t.add_row(name, f"{r['used']:,}", f"{r['size']:,}", ", ".join(inside))
-    return t

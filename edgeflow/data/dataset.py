@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,38 +133,67 @@ def split_by_subject(ws: WindowSet, fractions: tuple[float, float, float] = (0.7
     return {k: ws.take(np.isin(ws.subject, v)) for k, v in assign.items()}
 
 
-def default_corpus_dir() -> Path:
-    """$EDGEFLOW_CACHE/corpus-default, else $XDG_CACHE_HOME/edgeflow/corpus-default (~/.cache/...)."""
+def default_corpus_dir(params: dict | None = None) -> Path:
+    """$EDGEFLOW_CACHE/corpus-default, else $XDG_CACHE_HOME/edgeflow/corpus-default (~/.cache/...). A corpus
+    with other parameters than the default job's gets its own folder (corpus-<hash of the parameters>), so
+    asking for another corpus never replaces the cached default one."""
     root = os.environ.get("EDGEFLOW_CACHE")
     if not root:
         root = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgeflow")
-    return Path(root).expanduser() / "corpus-default"
+    name = "corpus-default"
+    if params is not None and params != DEFAULT_CORPUS:
+        digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
+        name = f"corpus-{digest}"
+    return Path(root).expanduser() / name
+
+
+#: Parameters of the default job's synthetic corpus (the cache folder corpus-default holds exactly these).
+DEFAULT_CORPUS = {"n_subjects": 100, "duration_s": 60.0, "seed": 0, "difficulty": 0.5, "sfreq": 256.0}
+
+
+def _corpus_matches(out: Path, want: dict) -> bool:
+    meta = out / "corpus.json"
+    try:
+        have = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(have, dict) and all(have.get(k) == v for k, v in want.items()) \
+        and (out / "labels.csv").is_file()
 
 
 def ensure_default_corpus(n_subjects: int = 100, duration_s: float = 60.0, seed: int = 0,
                           difficulty: float = 0.5, sfreq: float = 256.0, out_dir: str | Path | None = None,
                           progress: bool = True) -> Path:
-    """The synthetic corpus the default job trains on: generated once, again if its parameters differ."""
-    from edgeflow.data.synthetic import GENERATOR_VERSION, write_corpus
+    """The synthetic corpus the default job trains on: generated once into a temporary folder beside the cache
+    and swapped in only when complete; an existing corpus is replaced only once the new one is in place, and
+    only when it is an edgeflow corpus of an older generator version at the same place."""
+    from edgeflow.data.synthetic import GENERATOR_VERSION, check_corpus_params, write_corpus
 
-    out = Path(out_dir) if out_dir is not None else default_corpus_dir()
-    want = {"version": GENERATOR_VERSION, "seed": seed, "difficulty": difficulty, "n_subjects": n_subjects,
-            "duration_s": duration_s, "sfreq": sfreq}
-    meta = out / "corpus.json"
-    if meta.is_file():
-        try:
-            have = json.loads(meta.read_text())
-        except (OSError, ValueError):
-            have = {}
-        if all(have.get(k) == v for k, v in want.items()) and (out / "labels.csv").is_file():
-            return out
-    elif out.exists() and any(out.iterdir()):
+    check_corpus_params(n_subjects, duration_s, sfreq, difficulty)
+    params = {"n_subjects": n_subjects, "duration_s": float(duration_s), "seed": seed,
+              "difficulty": float(difficulty), "sfreq": float(sfreq)}
+    out = Path(out_dir) if out_dir is not None else default_corpus_dir(params)
+    want = {"version": GENERATOR_VERSION, **params}
+    if _corpus_matches(out, want):
+        return out
+    if out.exists() and not (out / "corpus.json").is_file() and any(out.iterdir()):
         raise DataError(f"{out}: exists but is not an edgeflow corpus (no corpus.json); use another folder")
-    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    write_corpus(tmp, n_subjects=n_subjects, duration_s=duration_s, seed=seed, difficulty=difficulty,
-                 sfreq=sfreq, progress=progress)
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.replace(out)
+    if out.exists() and out_dir is not None and (out / "corpus.json").is_file():
+        raise DataError(f"{out}: holds an edgeflow corpus with other parameters; use another folder or remove it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        write_corpus(tmp, n_subjects=n_subjects, duration_s=duration_s, seed=seed, difficulty=difficulty,
+                     sfreq=sfreq, progress=progress)
+        if not _corpus_matches(tmp, want):
+            raise DataError(f"{tmp}: the generated corpus is incomplete; the cache {out} was left as it was")
+        old = None
+        if out.exists():  # an older version of the default corpus: moved aside, deleted once the new one is in
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
+        tmp.rename(out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out

@@ -21,6 +21,15 @@ def _build_target(build: Path) -> str | None:
         return None
 
 
+def _build_model_name(build: Path) -> str | None:
+    """The model name an earlier build recorded in its report.json (None when unreadable)."""
+    try:
+        name = json.loads((build / "report.json").read_text()).get("model")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) and name else None
+
+
 def ensure_built(build: Path, target: str, binary: str) -> bool:
     """build/<binary> exists, building it for `target` from build/model.onnx when missing; True if it was
     (re)built. One-line FlashError when the folder is no build, or a build for another target."""
@@ -39,7 +48,7 @@ def ensure_built(build: Path, target: str, binary: str) -> bool:
     onnx = build.parent / f".{build.name}.flash.onnx"
     shutil.copyfile(build / "model.onnx", onnx)
     try:
-        run_build(onnx, target, build)
+        run_build(onnx, target, build, name=_build_model_name(build))
     finally:
         onnx.unlink(missing_ok=True)
     return True

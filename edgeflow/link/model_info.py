@@ -19,10 +19,11 @@ def _graph(graph_or_dir: Graph | str | Path) -> Graph:
 
 
 def model_hash(graph_or_dir: Graph | str | Path) -> bytes:
-    """8 bytes identifying a compiled model: sha256 over the graph's JSON and every constant (key, dtype, shape,
-    bytes). Accepts a Graph or a build directory holding graph.json + weights.npz; the same model gives the same
-    hash whether it is in memory or loaded back (npz timestamps do not matter)."""
-    g = _graph(graph_or_dir)
+    """8 bytes identifying a compiled model: sha256 over the graph's JSON (its name left out) and every constant
+    (key, dtype, shape, bytes). Accepts a Graph or a build directory holding graph.json + weights.npz; the same
+    model gives the same hash whether it is in memory or loaded back (npz timestamps do not matter)."""
+    g = _graph(graph_or_dir).copy()
+    g.name = ""  # the hash covers content (graph, constants, scales), never a name or a file
     h = hashlib.sha256(g.to_json().encode("utf-8"))
     consts = g.constants()
     for key in sorted(consts):

@@ -14,6 +14,22 @@ from edgeflow.cards import ModelCard
 from edgeflow.errors import CardError
 
 
+def _plain(v: Any) -> Any:
+    """Metadata as plain Python values (dict/list/str/int/float/bool/None) and tensors: exactly what
+    `torch.load(weights_only=True)` accepts, so a checkpoint never needs the unpickler that can run code."""
+    if isinstance(v, torch.Tensor):
+        return v.detach().cpu()
+    if isinstance(v, dict):
+        return {str(k) if not isinstance(k, int) else k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    if hasattr(v, "tolist") and callable(v.tolist):  # numpy scalars and arrays
+        return v.tolist()
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    raise TypeError(f"checkpoint metadata of type {type(v).__name__} is not a plain value")
+
+
 def save_checkpoint(path: Path, model: nn.Module, card: ModelCard, stage: str, epoch: int,
                     optimizer: torch.optim.Optimizer | None = None, metrics: dict | None = None,
                     extra: dict | None = None) -> Path:
@@ -28,8 +44,8 @@ def save_checkpoint(path: Path, model: nn.Module, card: ModelCard, stage: str, e
         "epoch": epoch,
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "metrics": metrics or {},
-        "extra": extra or {},
+        "metrics": _plain(metrics or {}),
+        "extra": _plain(extra or {}),
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(state, tmp)
@@ -38,11 +54,13 @@ def save_checkpoint(path: Path, model: nn.Module, card: ModelCard, stage: str, e
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint with torch's restricted unpickler (weights_only=True): tensors and plain values only,
+    so a crafted file can fail to load but never run code."""
     path = Path(path)
-    if not path.exists():
-        raise CardError(f"checkpoint {path} not found")
+    if not path.is_file():
+        raise CardError(f"checkpoint {path} not found" if not path.exists() else f"checkpoint {path} is not a file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a corrupt file
         raise CardError(f"checkpoint {path} is not readable ({type(e).__name__}: {str(e)[:80]})") from None
     if not isinstance(state, dict) or "model" not in state:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgeflow.train.checkpoint import save_checkpoint
+from edgeflow.train.checkpoint import read_checkpoint, save_checkpoint
 from edgeflow.train.common import (
     Dist,
     TrainConfig,
@@ -41,7 +41,7 @@ def finetune(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[
     best_auc, best_state = -1.0, None
     best_file = cfg.out / "finetune-best.pt"
     if history and best_file.exists():  # resuming: the best epoch so far stays the one to beat
-        best_state = torch.load(best_file, map_location="cpu", weights_only=False)["model"]
+        best_state = read_checkpoint(best_file)["model"]
         best_auc = max(h["val"]["auroc"] for h in history)
     steps = 0
     with progress_bar(cfg.progress and d.is_main) as bar:

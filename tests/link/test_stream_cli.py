@@ -52,8 +52,7 @@ def test_windows_match_training_preprocessing(native_build, recording):
     """The host sends quantize_input(load_windows(recording)) — the same arrays training reads."""
     from edgeflow.cards import load_card
     from edgeflow.data.eeg import Preprocess, load_windows
-    from edgeflow.link.harness import load_stream_windows
-    from edgeflow.link.stream_cmd import quantized_windows
+    from edgeflow.link.harness import load_stream_windows, quantized_windows
 
     x, meta = load_stream_windows(recording, "femba-micro")
     ref = load_windows(recording, Preprocess.from_card(load_card("femba-micro")))

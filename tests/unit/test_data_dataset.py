@@ -118,12 +118,14 @@ def test_default_corpus_dir(monkeypatch, tmp_path):
 def test_ensure_default_corpus_once(monkeypatch, tmp_path):
     monkeypatch.setenv("EDGEFLOW_CACHE", str(tmp_path))
     out = ensure_default_corpus(n_subjects=4, duration_s=5.0, progress=False)
-    assert out == tmp_path / "corpus-default" and (out / "labels.csv").is_file()
+    # not the default job's parameters: a folder of its own beside corpus-default, named by the parameters
+    assert out.parent == tmp_path and out.name.startswith("corpus-") and (out / "labels.csv").is_file()
     stamp = (out / "sub-000.edf").stat().st_mtime_ns
     assert ensure_default_corpus(n_subjects=4, duration_s=5.0, progress=False) == out
     assert (out / "sub-000.edf").stat().st_mtime_ns == stamp
-    ensure_default_corpus(n_subjects=6, duration_s=5.0, progress=False)
-    assert (out / "sub-005.edf").is_file()
+    six = ensure_default_corpus(n_subjects=6, duration_s=5.0, progress=False)
+    assert six != out and (six / "sub-005.edf").is_file()
+    assert (out / "sub-000.edf").stat().st_mtime_ns == stamp  # the other corpus was not replaced
     other = tmp_path / "mine"
     other.mkdir()
     (other / "notes.txt").write_text("keep me")

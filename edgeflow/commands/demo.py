@@ -57,11 +57,11 @@ def _export(out: Path, sample) -> Path:
 def run_demo(cfg: DemoConfig, console: Console) -> tuple[dict[str, Any], bool]:
     """The whole story in one call; returns (stream summary, every answer bit-exact). QEMU is always stopped."""
     from edgeflow.build import build
+    from edgeflow.commands.stream import progress_table, stream_live
     from edgeflow.ir.graph import Graph
-    from edgeflow.link.harness import StreamConfig, load_stream_windows, ok, stream, synth_recording
+    from edgeflow.link.harness import StreamConfig, load_stream_windows, ok, quantized_windows, synth_recording
     from edgeflow.link.model_info import model_hash
     from edgeflow.link.session import Session, open_port
-    from edgeflow.link.stream_cmd import progress_table, quantized_windows
     from edgeflow.runners import qemu_rv32 as emulator
 
     if cfg.windows < 1:
@@ -80,7 +80,7 @@ def run_demo(cfg: DemoConfig, console: Console) -> tuple[dict[str, Any], bool]:
                           "-> firmware.elf (riscv64-unknown-elf-gcc)")
     build_dir = out / f"{CARD}-{TARGET}"
     onnx = _export(out, x[:1])
-    report = build(onnx, TARGET, build_dir)
+    report = build(onnx, TARGET, build_dir, name=CARD)
     used = {k: v["used"] for k, v in report["firmware"]["regions"].items()}
     console.print(f"    {build_dir / 'firmware.elf'}: {report['macs']:,} MACs / window; bytes in L1 {used['L1']:,}, "
                   f"L2 {used['L2']:,}, L3 {used['L3']:,} ({time.monotonic() - t:.1f} s)")
@@ -97,14 +97,7 @@ def run_demo(cfg: DemoConfig, console: Console) -> tuple[dict[str, Any], bool]:
             session = Session(port, model_hash(build_dir), timeout_s=30.0, name=dev.port)
             session.handshake()
             scfg = StreamConfig(stride_s=meta["stride_s"], timeout_s=30.0, out_dir=build_dir / "stream")
-            if cfg.progress:
-                from rich.live import Live
-
-                with Live(console=console, transient=True, auto_refresh=False) as live:
-                    summary, records = stream(session, graph, xq, scfg, on_window=lambda rec, s: live.update(
-                        progress_table(s, rec), refresh=True))
-            else:
-                summary, records = stream(session, graph, xq, scfg)
+            summary, records = stream_live(session, graph, xq, scfg, console, progress=cfg.progress)
         finally:
             port.close()
     finally:
@@ -120,3 +113,12 @@ def run_demo(cfg: DemoConfig, console: Console) -> tuple[dict[str, Any], bool]:
     console.print("[green]demo passed:[/] every window answered once, bit-exact with the reference; QEMU stopped"
                   if good else "[red]demo FAILED:[/] answers mismatched or lost (see the table above)")
     return summary, good
+
+
+def cmd_demo(a) -> int:
+    from edgeflow.commands import console
+
+    cfg = DemoConfig(out=Path(a.out), windows=a.windows, seed=a.seed, abnormal=not a.normal,
+                     progress=not a.no_progress)
+    _, good = run_demo(cfg, console)
+    return 0 if good else 1

@@ -1,4 +1,5 @@
-"""`edgeflow stream`: find the port and the build, stream a recording to the device with live progress, summarise."""
+"""`edgeflow stream`: find the port and the build, stream a recording to the device with live progress, summarise
+(the live streaming loop is shared with `edgeflow demo`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from edgeflow.argtypes import float_range, int_range
 from edgeflow.errors import EdgeflowError
 
 if TYPE_CHECKING:  # heavy imports stay out of `edgeflow --help`
@@ -29,12 +31,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--card", default="femba-mini", help="card whose preprocessing to apply (default femba-mini)")
     p.add_argument("--realtime", action="store_true", help="pace windows at the recording's own rate and report "
                                                            "whether the device kept up")
-    p.add_argument("--stride", type=float, help="seconds between window starts (default: the card's stride)")
-    p.add_argument("--windows", type=int, help="stream at most N windows (default: all; synthetic: 8)")
+    p.add_argument("--stride", type=float_range(0.0, 3600.0, lo_open=True),
+                   help="seconds between window starts (default: the card's stride)")
+    p.add_argument("--windows", type=int_range(1), help="stream at most N windows (default: all; synthetic: 8)")
     p.add_argument("--out", help="directory for windows.jsonl and summary.json (default BUILD/stream)")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for one answer (default 10)")
-    p.add_argument("--retries", type=int, default=5, help="re-sends of a window before it counts as lost "
-                                                          "(default 5)")
+    p.add_argument("--timeout", type=float_range(0.0, 3600.0, lo_open=True), default=10.0,
+                   help="seconds to wait for one answer (default 10)")
+    p.add_argument("--retries", type=int_range(0, 1000), default=5,
+                   help="re-sends of a window before it counts as lost (default 5)")
     p.add_argument("--no-progress", action="store_true", help="no live table")
 
 
@@ -81,11 +85,31 @@ def progress_table(s: dict[str, Any], last: WindowRecord | None = None) -> Table
     return t
 
 
-def run(a: argparse.Namespace, console: Console) -> int:
+def stream_live(session: Any, graph: Any, xq: np.ndarray, cfg: Any, console: Console,
+                progress: bool = True) -> tuple[dict[str, Any], list[WindowRecord]]:
+    """harness.stream with the live progress table (transient) when progress is on; (summary, records)."""
     from rich.live import Live
 
+    from edgeflow.link.harness import stream
+
+    if not progress:
+        return stream(session, graph, xq, cfg)
+    with Live(console=console, transient=True, auto_refresh=False) as live:
+        def show(rec: WindowRecord, s: dict[str, Any]) -> None:
+            live.update(progress_table(s, rec), refresh=True)
+
+        return stream(session, graph, xq, cfg, on_window=show)
+
+
+def cmd_stream(a: argparse.Namespace) -> int:
+    from edgeflow.commands import console
+
+    return run(a, console)
+
+
+def run(a: argparse.Namespace, console: Console) -> int:
     from edgeflow.ir.graph import Graph
-    from edgeflow.link.harness import StreamConfig, load_stream_windows, ok, stream
+    from edgeflow.link.harness import StreamConfig, load_stream_windows, ok, quantized_windows
     from edgeflow.link.model_info import model_hash
     from edgeflow.link.session import Session, open_port
 
@@ -108,23 +132,13 @@ def run(a: argparse.Namespace, console: Console) -> int:
         xq = quantized_windows(x, graph)
         out = Path(a.out) if a.out else build / "stream"
         cfg = StreamConfig(stride_s=meta["stride_s"], realtime=a.realtime, timeout_s=a.timeout, retries=a.retries,
-                           out_dir=out)
+                           out_dir=out, about={"recording": meta, "port": port_path})
         console.print(f"device on {port_path}: model {info.model_hash.hex()}, input {list(info.input_shape)} "
                       f"int8, {info.n_layers} layers; streaming {len(xq)} windows of {meta['recording']}"
                       + (" in real time" if a.realtime else ""))
-        if a.no_progress:
-            summary, _ = stream(session, graph, xq, cfg)
-        else:
-            with Live(console=console, transient=True, auto_refresh=False) as live:
-                def show(rec: WindowRecord, s: dict[str, Any]) -> None:
-                    live.update(progress_table(s, rec), refresh=True)
-
-                summary, _ = stream(session, graph, xq, cfg, on_window=show)
+        summary, _ = stream_live(session, graph, xq, cfg, console, progress=not a.no_progress)
     finally:
         port.close()
-    summary["recording"] = meta
-    summary["port"] = port_path
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     console.print(progress_table(summary))
     good = ok(summary)
     verdict = "all answers bit-exact" if good else "FAILED: answers mismatched or lost"
@@ -133,9 +147,3 @@ def run(a: argparse.Namespace, console: Console) -> int:
         console.print(f"stream aborted: {summary['aborted']}")
     return 0 if good else 1
 
-
-def quantized_windows(x: np.ndarray, graph: Any) -> np.ndarray:
-    """int8 codes of float windows with the model's input scale (exactly what the host sends)."""
-    from edgeflow.ir.from_onnx import quantize_input
-
-    return quantize_input(x, graph).reshape(len(x), *graph.tensors[graph.inputs[0]].shape)

@@ -1,0 +1,138 @@
+"""`edgeflow build|inspect`: checkpoint or ONNX -> build folder, and the per-layer / memory tables."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.table import Table
+
+from edgeflow.commands import console
+
+
+def cmd_build(a: argparse.Namespace) -> int:
+    from edgeflow.build import build, check_out_dir
+    from edgeflow.cards import load_card
+
+    card = load_card(a.card)
+    out = Path(a.out) if a.out else Path("build") / f"{card.name}-{a.target}"
+    check_out_dir(out)  # before any export or calibration work
+    windows = None
+    tmp_onnx = None
+    if a.onnx:
+        onnx_path = Path(a.onnx)
+    else:
+        from edgeflow.export.onnx import export_qcdq
+
+        if a.init == "random":
+            from edgeflow.quant.ptq import untrained_quant_model
+
+            with console.status(f"calibrating an untrained {a.weights}-bit {card.name} ..."):
+                model, x = untrained_quant_model(card, a.weights)
+            if a.check:
+                import numpy as np
+
+                windows = np.random.default_rng(7).standard_normal((a.check, *x.shape[1:])).astype(np.float32)
+        else:
+            from edgeflow.quant.qat import load_quant
+
+            if not a.ckpt:
+                from edgeflow.errors import CardError
+
+                raise CardError("give --onnx MODEL.onnx, --ckpt QUANT.pt (from `edgeflow quantize`), or --init random")
+            model, _ = load_quant(card, Path(a.ckpt))
+            x = None
+        tmp_onnx = onnx_path = out.parent / f".{out.name}.model.onnx"
+        onnx_path.parent.mkdir(parents=True, exist_ok=True)
+        with console.status(f"exporting {card.name} to QCDQ ONNX ..."):
+            if x is None:
+                from edgeflow.quant.qat import load_splits
+
+                x = load_splits(card)["test"].x[:1]
+            export_qcdq(model, x[:1], onnx_path, form="scan")
+    if a.check and windows is None:
+        from edgeflow.quant.qat import load_splits
+
+        windows = load_splits(card)["test"].x[: a.check]
+    try:
+        with console.status(f"building {card.name} for {a.target} (lower, plan, render, compile) ..."):
+            report = build(onnx_path, a.target, out, windows, name=card.name)
+    finally:
+        if tmp_onnx is not None:
+            tmp_onnx.unlink(missing_ok=True)
+    console.print(render_report(report, f"{card.name} -> {a.target}"))
+    for table in (render_memory(report), render_firmware(report)):
+        if table is not None:
+            console.print(table)
+    chk = report.get("check")
+    if chk:
+        console.print(f"built code bit-exact with the reference on {chk['windows']} windows")
+    console.print(f"build directory {out}")
+    return 0
+
+
+def cmd_inspect(a: argparse.Namespace) -> int:
+    import json
+
+    from edgeflow.errors import EdgeflowError
+
+    rep = Path(a.build_dir) / "report.json"
+    if not rep.exists():
+        raise EdgeflowError(f"{a.build_dir}: not a build directory (no report.json); run `edgeflow build` first")
+    report = json.loads(rep.read_text())
+    console.print(render_report(report, f"{a.build_dir} ({report.get('target', '?')})"))
+    for table in (render_memory(report), render_firmware(report)):
+        if table is not None:
+            console.print(table)
+    return 0
+
+
+def render_report(report: dict, title: str) -> Table:
+    """Per-node MACs, weight bytes, L1 tiles and outputs, with totals, the arena and memory by level."""
+    t = Table(title=title)
+    for col in ("#", "node", "op", "MACs", "weight bytes", "L1 tiles", "output bytes"):
+        t.add_column(col, justify="right" if col not in ("node", "op") else "left")
+    for n in report.get("nodes", []):
+        tiles = n.get("tiling")
+        t.add_row(str(n["index"]), n["name"], n["op"], f"{n['macs']:,}", f"{n['weight_bytes']:,}",
+                  f"{tiles['n_tiles']} x {tiles['l1_bytes_used']:,} B" if tiles else "",
+                  f"{n['output_bytes']:,}")
+    t.add_section()
+    t.add_row("", "total", "", f"{report.get('macs', 0):,}", f"{report.get('weight_bytes', 0):,}", "",
+              f"arena {report.get('arena_bytes', 0):,}")
+    return t
+
+
+def render_memory(report: dict) -> Table | None:
+    """Memory by level (used / usable / fits) and where the weights live; None for builds without a plan."""
+    mem = report.get("memory")
+    if not mem:
+        return None
+    t = Table(title=f"memory by level (weights streamed from {mem['weights_level']})"
+              if mem["weights_level"] != "L2" else "memory by level (weights resident in L2)")
+    for col in ("level", "holds", "used bytes", "usable bytes", "fits"):
+        t.add_column(col, justify="left" if col in ("level", "holds") else "right")
+    wl = mem["weights_level"]
+    holds = {"L1": "largest layer's tiles + double buffers",
+             "L2": "activation arena + constants" + (" + weights" if wl == "L2" else "")}
+    if wl != "L2":
+        holds[wl] = "weights (tile blobs, streamed)"
+    for name, v in mem["levels"].items():
+        t.add_row(name, holds.get(name, ""), f"{v['used']:,}", f"{v['usable']:,}", "yes" if v["fits"] else "NO")
+    return t
+
+
+def render_firmware(report: dict) -> Table | None:
+    """ELF sections and linker regions of a device firmware (rv32-virt); None for builds without one."""
+    fw = report.get("firmware")
+    if not fw or "regions" not in fw:
+        return None
+    t = Table(title=f"{fw.get('elf', 'firmware')}: linker regions (sized from target.toml)")
+    for col in ("region", "used bytes", "size bytes", "sections"):
+        t.add_column(col, justify="left" if col in ("region", "sections") else "right")
+    sections = fw.get("sections", {})
+    for name, r in fw["regions"].items():
+        inside = [f"{k} {v:,}" for k, v in sections.items()
+                  if k.startswith(f".{name.lower()}") or (name == "L2" and k in (".text", ".rodata", ".data", ".bss"))]
+        t.add_row(name, f"{r['used']:,}", f"{r['size']:,}", ", ".join(inside))
+    return t
