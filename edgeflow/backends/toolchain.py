@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from edgeflow.errors import EdgeflowError
-from edgeflow.target import Compiler, Target, load_target
+from edgeflow.target import Compiler, load_target
 
 _ARCH = ("-march", "-misa-spec", "-mabi")
 
@@ -32,6 +32,7 @@ def find(tool: str, packages: str, error: type[EdgeflowError] = ToolchainError) 
 
 
 def cc(c: Compiler, error: type[EdgeflowError] = ToolchainError) -> str:
+    """The path of the compiler of `c`."""
     return find(c.cc, c.packages, error)
 
 
@@ -47,7 +48,7 @@ def first_error(stderr: str) -> str:
 
 
 def run(cmd: Sequence[str | Path], what: str, error: type[EdgeflowError] = ToolchainError,
-        explain=None) -> subprocess.CompletedProcess:
+        explain: Callable[[str], str | None] | None = None) -> subprocess.CompletedProcess:
     """Run a compiler command; on failure `error` with one line: explain(stderr) when it has one, else
     '<what>: <tool> failed: <first error>'."""
     res = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
@@ -61,7 +62,3 @@ def region_overflow(stderr: str) -> tuple[str, int] | None:
     """(region, bytes) of an ld 'region X overflowed by N bytes' message."""
     m = re.search(r"region [`'](\w+)' overflowed by (\d+) bytes", stderr)
     return None if m is None else (m.group(1), int(m.group(2)))
-
-
-def target_compiler(target: Target) -> Compiler:
-    return target.compiler

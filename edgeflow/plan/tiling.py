@@ -10,8 +10,6 @@ from edgeflow.errors import EdgeflowError
 from edgeflow.ir.ops import PACK_CODES, row_bytes
 from edgeflow.plan.arena import align_up as _align
 
-WEIGHT_BITS = tuple(sorted(PACK_CODES))  # storage codes: 1 = ternary, five weights a byte (edgeflow.ir.ops.TERNARY)
-
 
 class TilingError(EdgeflowError):
     """A layer cannot be tiled into the given L1 size."""
@@ -41,8 +39,8 @@ class LinearShape:
     m_bytes: int = 4
 
     def __post_init__(self) -> None:
-        if self.w_bits not in WEIGHT_BITS:
-            raise TilingError(f"layer {self.name!r}: weight bits {self.w_bits} not in {WEIGHT_BITS}")
+        if self.w_bits not in PACK_CODES:  # storage codes: 2, 4, 8 bits, or 1 = ternary (five weights a byte)
+            raise TilingError(f"layer {self.name!r}: weight bits {self.w_bits} not in {PACK_CODES}")
         for field_name in ("tokens", "n_in", "n_out"):
             if getattr(self, field_name) < 1:
                 raise TilingError(f"layer {self.name!r}: {field_name} must be >= 1, got {getattr(self, field_name)}")
