@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeflow.ir import opdefs
 from edgeflow.ir.graph import DTYPES, Graph
 from edgeflow.plan.memory import MemoryPlan
 
@@ -13,23 +14,8 @@ TILE_FACTS = ("n_tiles", "rows_per_tile", "tokens_per_tile", "l1_bytes_used", "d
 
 
 def _macs(graph: Graph, op: str, ins: list[tuple[int, ...]], out: tuple[int, ...], attrs: dict[str, Any]) -> int:
-    """Multiply-accumulates of one node (0 for data movement); an estimate for the scan."""
-    size = int(np.prod(out)) if out else 1
-    if op in ("linear", "linear_acc"):
-        return size * int(np.prod(ins[0][1:]))
-    if op == "conv2d_patch":
-        return size * int(np.prod(attrs["kernel"]))
-    if op == "dwconv1d_causal":
-        return size * ins[1][1]
-    if op == "matmul":
-        return size * ins[0][1]
-    if op == "scan":
-        return size * ins[4][1] * 3          # dA*h + dB*u, C*h per state element
-    if op == "add_requant":
-        return size * len(ins)
-    if op in ("mul_requant", "layernorm", "meanpool_tokens", "softmax_rows"):
-        return int(np.prod(ins[0]))
-    return 0
+    """Multiply-accumulates of one node (0 for data movement; an estimate for the scan), from the op registry."""
+    return opdefs.macs(op, ins, [out], attrs)
 
 
 def build_report(graph: Graph, plan: MemoryPlan, weight_bytes: int, backend: str) -> dict[str, Any]:

@@ -207,7 +207,7 @@ EMITTERS: dict[str, Callable[[Emitter, Node], list[str]]] = {
     "linear": _linear, "linear_acc": _linear_acc, "conv2d_patch": _conv2d_patch, "dwconv1d_causal": _dwconv,
     "lut": _lut, "mul_requant": _mul_requant, "add_requant": _add_requant, "layernorm": _layernorm,
     "meanpool_tokens": _meanpool, "scan": _scan, "matmul": _matmul, "softmax_rows": _softmax,
-    "flip_time": _flip, "flip": _flip, "identity": _copy, "reshape": _copy, "transpose": _transpose,
+    "flip_time": _flip, "identity": _copy, "reshape": _copy, "transpose": _transpose,
     "split": _split, "concat": _concat,
 }
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgeflow.ir import opdefs
 from edgeflow.ir.graph import DTYPES, Graph, Node
 from edgeflow.plan.arena import Buffer
 
 #: ops whose output may be a reversed view of their input (no copy) when every consumer reads through strides.
-FLIP_OPS = ("flip_time", "flip")
+FLIP_OPS = ("flip_time",)
 #: ops that can read an input through a negative row stride.
 STRIDED_READERS = frozenset({"add_requant"})
 
@@ -38,10 +39,8 @@ def flip_views(graph: Graph) -> dict[str, str]:
 
 
 def scratch_bytes(graph: Graph, n: Node) -> int:
-    """Per-node int32 scratch in the arena (the scan state h: d_inner x d_state)."""
-    if n.op == "scan":
-        return 4 * _n(graph.tensors[n.inputs[4]].shape)
-    return 0
+    """Per-node scratch bytes in the arena (the scan state h: d_inner x d_state int32), from the op registry."""
+    return opdefs.scratch_bytes(n.op, [tuple(graph.tensors[t].shape) for t in n.inputs], n.attrs)
 
 
 def scratch_name(n: Node) -> str:
