@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,47 @@ class ModelCard:
 
 
 KINDS = ("femba", "transformer")
+FEMBA_FIELDS = ("expand", "d_state", "dt_rank", "d_conv")
+TRANSFORMER_FIELDS = ("n_heads", "mlp_ratio")
+D_STATE_MAX = 256        # edgeflow.quant.intscan.D_STATE_MAX: the integer scan's accumulator bound
+QUANT_BITS = (2, 4, 8)   # edgeflow.quant.layers.WEIGHT_BITS (not imported: that pulls in brevitas)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One card field: its type ('int', 'float', 'str', 'pair_int', 'pair_float', 'montage'), range and kinds."""
+
+    type: str
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    required: bool = False
+    kinds: tuple[str, ...] = KINDS          # the model kinds that use the field
+    choices: tuple[str, ...] = ()
+
+
+def _ints(lo: int, hi: int, **kw) -> Spec:
+    return Spec("int", lo, hi, **kw)
+
+
+SCHEMA: dict[str, dict[str, Spec]] = {
+    "model": {"name": Spec("str"), "kind": Spec("str", choices=KINDS), "description": Spec("str")},
+    "input": {"montage": Spec("montage"), "sample_rate": Spec("float", 1.0, 16_384.0),
+              "window_s": Spec("float", 0.0, 3600.0, lo_open=True),
+              "stride_s": Spec("float", 0.0, 3600.0, lo_open=True),
+              "bandpass": Spec("pair_float", 0.0, 8_192.0)},
+    "arch": {"patch": Spec("pair_int", 1, 4096, required=True), "embed_channels": _ints(1, 4096, required=True),
+             "n_blocks": _ints(1, 64, required=True), "n_classes": _ints(2, 1000),
+             "expand": _ints(1, 16, kinds=("femba",)), "d_state": _ints(1, D_STATE_MAX, kinds=("femba",)),
+             "dt_rank": _ints(1, 4096, kinds=("femba",), required=True), "d_conv": _ints(1, 64, kinds=("femba",)),
+             "n_heads": _ints(1, 256, kinds=("transformer",)), "mlp_ratio": _ints(1, 64, kinds=("transformer",))},
+    "train": {"pretrain_epochs": _ints(0, 100_000), "finetune_epochs": _ints(0, 100_000),
+              "batch_size": _ints(1, 65_536), "lr": Spec("float", 0.0, 10.0, lo_open=True),
+              "mask_ratio": Spec("float", 0.0, 1.0)},
+}
+REQUIRED_SECTIONS = ("model", "input", "arch")
+DERIVED = {"d_model": "embed_channels x channels / patch[0]", "d_inner": "expand x d_model",
+           "n_tokens": "window samples / patch[1]", "n_channels": "the montage's length"}
 
 
 def available_cards() -> list[str]:
@@ -91,38 +133,108 @@ def available_cards() -> list[str]:
 
 def _resolve(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
-    if p.suffix == ".toml" and p.exists():
+    if p.suffix == ".toml" and p.is_file():
         return p
     cand = models_dir() / f"{name_or_path}.toml"
-    if cand.exists():
+    if cand.is_file():
         return cand
     raise CardError(f"model card '{name_or_path}' not found; available: {', '.join(available_cards())}")
+
+
+def _allowed(spec: Spec) -> str:
+    if spec.choices:
+        return f"one of {', '.join(spec.choices)}"
+    lo = "inf" if spec.lo is None else f"{spec.lo:g}"
+    hi = "inf" if spec.hi is None else f"{spec.hi:g}"
+    rng = f"{'(' if spec.lo_open else '['}{lo}, {hi}]"
+    return {"int": f"an integer in {rng}", "float": f"a number in {rng}", "str": "a string",
+            "pair_int": f"a list of two integers in {rng}", "pair_float": f"a list of two numbers in {rng}",
+            "montage": "'tcp' or a list of channel names"}[spec.type]
+
+
+def _number(v: object, integer: bool, spec: Spec) -> bool:
+    if isinstance(v, bool) or not isinstance(v, int if integer else (int, float)):
+        return False
+    if not math.isfinite(v):
+        return False
+    return not ((spec.lo is not None and (v < spec.lo or (spec.lo_open and v <= spec.lo)))
+                or (spec.hi is not None and v > spec.hi))
+
+
+def _valid(v: object, spec: Spec) -> bool:
+    if spec.type in ("int", "float"):
+        return _number(v, spec.type == "int", spec)
+    if spec.type == "str":
+        return isinstance(v, str) and (not spec.choices or v in spec.choices)
+    if spec.type in ("pair_int", "pair_float"):
+        return (isinstance(v, list) and len(v) == 2
+                and all(_number(x, spec.type == "pair_int", spec) for x in v))
+    if spec.type == "montage":  # "tcp" or distinct non-empty names
+        if isinstance(v, str):
+            return v == "tcp"
+        return (isinstance(v, list) and len(v) > 0 and all(isinstance(x, str) and x.strip() for x in v)
+                and len(set(v)) == len(v))
+    raise AssertionError(spec.type)
+
+
+def _show(v: object) -> str:
+    return repr(v) if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def check_schema(raw: dict, where: object) -> None:
+    """Types, ranges and kinds of every field of a parsed card; CardError naming the card file and field."""
+    known = (*SCHEMA, "quant")
+    for section in raw:
+        if section not in known:
+            raise CardError(f"{where}: unknown section [{section}] (sections: {', '.join(known)})")
+    for section in REQUIRED_SECTIONS:
+        if section not in raw:
+            raise CardError(f"{where}: missing section [{section}]")
+    for section in known:
+        if not isinstance(raw.get(section, {}), dict):
+            raise CardError(f"{where}: {section} must be a table [{section}], not a value")
+    kind = raw["model"].get("kind", "femba")
+    if kind not in KINDS:
+        raise CardError(f"{where}: model.kind = {_show(kind)} must be one of {', '.join(KINDS)}")
+    for section, fields in SCHEMA.items():
+        values = raw.get(section, {})
+        for key, v in values.items():
+            spec = fields.get(key)
+            if spec is None or kind not in spec.kinds:
+                usable = [k for k, s in fields.items() if kind in s.kinds]
+                what = f"is not used by model.kind '{kind}'" if spec else "is not a known field"
+                if key in DERIVED:
+                    what = f"is derived ({key} = {DERIVED[key]}), not set"
+                raise CardError(f"{where}: {section}.{key} {what} (fields of [{section}]: {', '.join(usable)})")
+            if not _valid(v, spec):
+                raise CardError(f"{where}: {section}.{key} = {_show(v)} must be {_allowed(spec)}")
+        for key, spec in fields.items():
+            if spec.required and kind in spec.kinds and key not in values:
+                raise CardError(f"{where}: {section}.{key} is required for model.kind '{kind}' "
+                                f"({_allowed(spec)})")
+    for key, v in raw.get("quant", {}).items():
+        if not isinstance(v, dict) and (isinstance(v, bool) or v not in QUANT_BITS):
+            raise CardError(f"{where}: quant.{key} = {_show(v)} must be a weight bit width, one of "
+                            f"{', '.join(map(str, QUANT_BITS))}")
 
 
 def load_card(name_or_path: str | Path) -> ModelCard:
     path = _resolve(name_or_path)
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise CardError(f"{path}: not valid TOML ({e})") from None
-    try:
-        m, i, a = raw["model"], raw["input"], raw["arch"]
-    except KeyError as e:
-        raise CardError(f"{path}: missing section [{e.args[0]}]") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise CardError(f"{path}: cannot read the card ({type(e).__name__}: {e})") from None
+    check_schema(raw, path)
+    m, i, a = raw["model"], raw["input"], raw["arch"]
     montage = i.get("montage", "tcp")
-    if not isinstance(montage, str):
-        montage = tuple(montage)
-    elif montage != "tcp":
-        raise CardError(f"{path}: input.montage must be 'tcp' or a list of channel names, got '{montage}'")
     bp = i.get("bandpass")
-    try:
-        inp = InputSpec(montage=montage, sample_rate=float(i.get("sample_rate", 256.0)),
-                        window_s=float(i.get("window_s", 5.0)), stride_s=float(i.get("stride_s", 5.0)),
-                        bandpass=tuple(float(x) for x in bp) if bp else None)
-        arch = Arch(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in a.items()})
-        train = TrainSpec(**raw.get("train", {}))
-    except TypeError as e:
-        raise CardError(f"{path}: {e}") from None
+    inp = InputSpec(montage=montage if isinstance(montage, str) else tuple(montage),
+                    sample_rate=float(i.get("sample_rate", 256.0)), window_s=float(i.get("window_s", 5.0)),
+                    stride_s=float(i.get("stride_s", 5.0)), bandpass=tuple(float(x) for x in bp) if bp else None)
+    arch = Arch(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in a.items()})
+    train = TrainSpec(**{k: (float(v) if k in ("lr", "mask_ratio") else v) for k, v in raw.get("train", {}).items()})
     card = ModelCard(name=m.get("name", path.stem), kind=m.get("kind", "femba"),
                      description=m.get("description", ""), input=inp, arch=arch, train=train,
                      quant=raw.get("quant", {}), path=path)
@@ -131,6 +243,7 @@ def load_card(name_or_path: str | Path) -> ModelCard:
 
 
 def _validate(card: ModelCard) -> None:
+    """Relations between fields (the schema has checked each field alone)."""
     where = card.path or card.name
     a, i = card.arch, card.input
     if card.kind not in KINDS:
@@ -139,12 +252,13 @@ def _validate(card: ModelCard) -> None:
         raise CardError(f"{where}: arch.patch must be two positive integers, got {a.patch}")
     if i.n_channels % a.patch[0]:
         raise CardError(f"{where}: {i.n_channels} channels not divisible by arch.patch[0]={a.patch[0]}")
-    if i.window_samples % a.patch[1]:
-        raise CardError(f"{where}: window of {i.window_samples} samples not divisible by "
-                        f"arch.patch[1]={a.patch[1]}")
+    if i.window_samples < a.patch[1] or i.window_samples % a.patch[1]:
+        raise CardError(f"{where}: window of {i.window_samples} samples (input.window_s x input.sample_rate) not a "
+                        f"positive multiple of arch.patch[1]={a.patch[1]}")
     if card.kind == "femba" and a.dt_rank < 1:
         raise CardError(f"{where}: arch.dt_rank must be >= 1 for a FEMBA model")
     if card.kind == "transformer" and card.d_model % a.n_heads:
         raise CardError(f"{where}: d_model {card.d_model} not divisible by arch.n_heads={a.n_heads}")
     if i.bandpass and not (0 <= i.bandpass[0] < i.bandpass[1] < i.sample_rate / 2):
-        raise CardError(f"{where}: input.bandpass {i.bandpass} must satisfy 0 <= low < high < sample_rate/2")
+        raise CardError(f"{where}: input.bandpass {list(i.bandpass)} must satisfy 0 <= low < high < "
+                        f"input.sample_rate/2 = {i.sample_rate / 2:g}")

@@ -207,9 +207,24 @@ def _device_parsers(sub) -> None:
     de.set_defaults(func=cmd_demo)
 
 
+def _one_line_warnings(shown):
+    """A showwarning hook: warnings of edgeflow's own checks (DataWarning, ...) as one line on stderr, like its
+    errors; other packages' warnings go to `shown` unchanged."""
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if category.__module__.split(".")[0] != "edgeflow":
+            return shown(message, category, filename, lineno, file, line)
+        err_console.print(f"[yellow]edgeflow: warning:[/] {message}", highlight=False, soft_wrap=True)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    shown = warnings.showwarning
+    warnings.showwarning = _one_line_warnings(shown)
     try:
         return int(args.func(args) or 0)
     except EdgeflowError as e:
@@ -219,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("edgeflow: interrupted")
         return 130
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":

@@ -17,6 +17,23 @@ if ! command -v riscv64-unknown-elf-gcc >/dev/null 2>&1 || ! command -v qemu-sys
   fi
 fi
 
+# The fuzz targets (tests/fuzz, tools/fuzz.sh): Debian clang with libFuzzer and the sanitizer runtimes. Installed
+# only when no clang can link -fsanitize=fuzzer,address,undefined, and only as root.
+fuzz_probe='#include <stdint.h>
+#include <stddef.h>
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }'
+if ! echo "$fuzz_probe" | clang -fsanitize=fuzzer,address,undefined -x c - -o /dev/null >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null
+    clang_major=$(clang -dumpversion | cut -d. -f1)
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "libclang-rt-${clang_major}-dev" >/dev/null 2>&1 || true
+  else
+    echo "note: no clang with libFuzzer; as root run: apt-get install -y clang libclang-rt-14-dev" \
+         "(the fuzz tests skip without it)" >&2
+  fi
+fi
+
 PY=${PYTHON:-python3}
 # torch is pinned to 2.13.0 (a local CPU wheel on these machines); never let pip pick an unpinned torch.
 if ! $PY -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then

@@ -17,6 +17,10 @@ def cmd_build(a: argparse.Namespace) -> int:
     card = load_card(a.card)
     out = Path(a.out) if a.out else Path("build") / f"{card.name}-{a.target}"
     check_out_dir(out)  # before any export or calibration work
+    if not a.onnx:  # a card that cannot fit the target is refused from a cheap estimate, before any model exists
+        from edgeflow.plan.estimate import check_card_fits
+
+        check_card_fits(card, a.target, a.weights if a.init == "random" else None)
     windows = None
     tmp_onnx = None
     if a.onnx:
@@ -72,14 +76,9 @@ def cmd_build(a: argparse.Namespace) -> int:
 
 
 def cmd_inspect(a: argparse.Namespace) -> int:
-    import json
+    from edgeflow.build_folder import read_report
 
-    from edgeflow.errors import EdgeflowError
-
-    rep = Path(a.build_dir) / "report.json"
-    if not rep.exists():
-        raise EdgeflowError(f"{a.build_dir}: not a build directory (no report.json); run `edgeflow build` first")
-    report = json.loads(rep.read_text())
+    report = read_report(a.build_dir)  # one line naming a missing or corrupt report.json
     console.print(render_report(report, f"{a.build_dir} ({report.get('target', '?')})"))
     for table in (render_memory(report), render_firmware(report)):
         if table is not None:

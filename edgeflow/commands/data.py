@@ -19,8 +19,10 @@ def cmd_data_synth(a: argparse.Namespace) -> int:
 
 def cmd_data_inspect(a: argparse.Namespace) -> int:
     from edgeflow.cards import load_card
-    from edgeflow.data.eeg import Preprocess, describe, render_inspect
+    from edgeflow.data.eeg import Preprocess, describe, render_inspect, require_usable
 
     pp = Preprocess.from_card(load_card(a.card))
-    console.print(render_inspect(describe(Path(a.file), pp)))
+    info = describe(Path(a.file), pp)
+    console.print(render_inspect(info))
+    require_usable(info)  # DataError (exit 2) when the recording yields no usable window
     return 0

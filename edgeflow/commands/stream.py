@@ -108,24 +108,24 @@ def cmd_stream(a: argparse.Namespace) -> int:
 
 
 def run(a: argparse.Namespace, console: Console) -> int:
-    from edgeflow.ir.graph import Graph
-    from edgeflow.link.harness import StreamConfig, load_stream_windows, ok, quantized_windows
+    from edgeflow.build_folder import read_graph
+    from edgeflow.link.harness import StreamConfig, ok, quantized_windows
     from edgeflow.link.model_info import model_hash
     from edgeflow.link.session import Session, open_port
 
     build = Path(a.build)
-    if not (build / "graph.json").exists():
-        raise EdgeflowError(f"{build}: not a build directory (no graph.json); run `edgeflow build` first")
+    if not build.is_dir():
+        raise EdgeflowError(f"{build}: no such build directory; run `edgeflow build` first")
+    graph = read_graph(build)  # a corrupt graph.json / weights.npz is named before any port is opened
     port_path = resolve_port(build, a.port)
-    graph = Graph.load(build)
     shape = tuple(graph.tensors[graph.inputs[0]].shape)
     port = open_port(port_path)  # port and handshake first: a wrong port or model fails before the slow reading
     try:
-        session = Session(port, model_hash(build), timeout_s=min(a.timeout, 5.0), retries=a.retries,
+        session = Session(port, model_hash(graph), timeout_s=min(a.timeout, 5.0), retries=a.retries,
                           name=port_path)
         info = session.handshake()
         session.timeout_s = a.timeout
-        x, meta = load_stream_windows(Path(a.input) if a.input else None, a.card, a.stride, a.windows)
+        x, meta = read_windows(a)
         if tuple(x.shape[1:]) != shape:
             raise EdgeflowError(f"{meta['recording']}: windows are {list(x.shape[1:])}, model input is "
                                 f"{list(shape)} (card '{a.card}' does not fit this build)")
@@ -146,4 +146,25 @@ def run(a: argparse.Namespace, console: Console) -> int:
     if summary.get("aborted"):
         console.print(f"stream aborted: {summary['aborted']}")
     return 0 if good else 1
+
+
+def read_windows(a: argparse.Namespace, err: Console | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """The recording's windows through the card's preprocessing; its data-quality warnings (flat or clipped
+    channels, implausible amplitude, a BDF named .edf) are printed on stderr, one line each, not swallowed."""
+    import warnings
+
+    from edgeflow.data.eeg import DataWarning
+    from edgeflow.link.harness import load_stream_windows
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        x, meta = load_stream_windows(Path(a.input) if a.input else None, a.card, a.stride, a.windows)
+    err = err or Console(stderr=True)
+    seen = []
+    for w in caught:
+        if issubclass(w.category, DataWarning) and str(w.message) not in seen:
+            seen.append(str(w.message))
+            err.print(f"[yellow]edgeflow: warning:[/] {w.message}", highlight=False, soft_wrap=True)
+    meta["warnings"] = seen
+    return x, meta
 

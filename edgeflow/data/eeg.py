@@ -13,6 +13,8 @@ import mne
 import numpy as np
 from scipy import signal
 
+from edgeflow.data.edf_header import check_header, read_header
+from edgeflow.data.inspect_view import render_inspect  # noqa: F401  (re-exported: the CLI's view)
 from edgeflow.errors import DataError
 
 # TUH temporal central parasagittal (TCP) bipolar montage. The order is fixed: the model reads it as
@@ -32,6 +34,8 @@ ALIASES = {"T7": "T3", "T8": "T4", "P7": "T5", "P8": "T6", "M1": "A1", "M2": "A2
 _ELECTRODE = re.compile(r"^(?:NZ|IZ|A[12]|M[12]|(?:FP|AF|FT|FC|TP|CP|PO|F|T|C|P|O|I)(?:Z|\d{1,2}))$")
 _PREFIX = re.compile(r"^(?:EEG|POL)[\s_:]+")
 FLAT_V = 1e-7  # a derivation whose IQR or std after filtering is below 0.1 uV is treated as flat
+CLIP_FRACTION = 0.01  # a channel with more of its samples at its extreme value than this is clipped
+MAX_UPSAMPLE = 4  # a recording slower than the model's rate / 4 holds too little of what the model was trained on
 SUFFIXES = {".edf": "edf", ".bdf": "bdf", ".fif": "fif", ".fif.gz": "fif", ".vhdr": "brainvision"}
 
 
@@ -123,12 +127,26 @@ def read_raw(path: str | Path) -> mne.io.BaseRaw:
         raise DataError(f"{p}: unknown EEG file type '{p.suffix}' (expected .edf, .bdf, .fif or .vhdr)")
     if not p.is_file():
         raise DataError(f"{p}: file not found")
+    named = kind
+    if kind in ("edf", "bdf"):  # the header, not the name, says which; checked before MNE reads garbage
+        try:
+            header = read_header(p, kind)
+        except OSError as e:
+            raise DataError(f"{p}: cannot read ({e.strerror or e})") from None
+        check_header(header, p, lambda label: canonical_name(label) is not None)
+        kind = header.kind
+        if kind != named:
+            warnings.warn(f"{p}: a {kind.upper()} file named {p.suffix}; read as {kind.upper()}", DataWarning,
+                          stacklevel=2)
     reader = {"edf": mne.io.read_raw_edf, "bdf": mne.io.read_raw_bdf, "fif": mne.io.read_raw_fif,
               "brainvision": mne.io.read_raw_brainvision}[kind]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return reader(p, preload=True, verbose="error")
+            if kind == named:
+                return reader(p, preload=True, verbose="error")
+            with open(p, "rb") as f:  # MNE insists on the suffix for a path, not for an open file
+                return reader(f, preload=True, verbose="error")
     except Exception as e:  # MNE raises many types for a bad file; the user needs one line
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(f"{p}: cannot read as {kind.upper()} ({msg})") from None
@@ -233,6 +251,12 @@ def _resample(x: np.ndarray, sfreq: float, target: float) -> np.ndarray:
     return signal.resample_poly(x, ratio.numerator, ratio.denominator, axis=-1, padtype="line")
 
 
+def min_source_rate(pp: Preprocess) -> float:
+    """The lowest recording rate the model accepts: its input rate / MAX_UPSAMPLE, and above the band-pass low edge."""
+    low = pp.bandpass[0] if pp.bandpass else 0.0
+    return max(pp.sample_rate / MAX_UPSAMPLE, 4.0 * low)
+
+
 def condition(raw: mne.io.BaseRaw, pp: Preprocess, source: str = "") -> tuple[np.ndarray, list[str]]:
     """Montage -> checks -> band-pass/notch -> resample; (C, T) float64 volts at pp.sample_rate."""
     src = _source(raw, source)
@@ -241,6 +265,9 @@ def condition(raw: mne.io.BaseRaw, pp: Preprocess, source: str = "") -> tuple[np
     if bad:
         raise DataError(f"{src}: non-finite samples (NaN/Inf) in channel(s) {', '.join(bad)}")
     sfreq = float(raw.info["sfreq"])
+    if sfreq < min_source_rate(pp):
+        raise DataError(f"{src}: sampled at {sfreq:g} Hz, below the {min_source_rate(pp):g} Hz this model needs "
+                        f"(its {pp.sample_rate:g} Hz input upsampled at most {MAX_UPSAMPLE}x)")
     duration = x.shape[1] / sfreq
     if duration + 0.5 / sfreq < pp.window_s:
         raise DataError(f"{src}: recording lasts {duration:.2f} s, shorter than one {pp.window_s:g} s window")
@@ -268,10 +295,28 @@ def normalise(x: np.ndarray, method: str = "iqr") -> np.ndarray:
     return (x - centre[:, None]) / scale[:, None]
 
 
+def clipped_channels(raw: mne.io.BaseRaw, pp: Preprocess) -> list[str]:
+    """Recorded channels used by the montage whose samples sit at their extreme value (the amplifier's or the
+    file's range) in more than CLIP_FRACTION of the recording; one channel at a time (bounded memory)."""
+    found, _ = resolve_montage(raw, pp.montage)
+    out = []
+    for i in sorted({i for _, terms in found for i, _ in terms}):
+        row = raw.get_data(picks=[i])[0]
+        if row.size and row.max() > row.min():
+            at_edge = np.count_nonzero(row == row.max()) + np.count_nonzero(row == row.min())
+            if at_edge > CLIP_FRACTION * row.size:
+                out.append(raw.ch_names[i])
+    return out
+
+
 def preprocess(raw: mne.io.BaseRaw, pp: Preprocess, source: str = "") -> Recording:
-    """Montage, filter, resample and normalise one recording; warns (DataWarning) about flat channels."""
+    """Montage, filter, resample and normalise one recording; warns (DataWarning) about flat or clipped
+    channels and implausible amplitudes."""
     src = _source(raw, source)
     x, names = condition(raw, pp, src)
+    if clipped := clipped_channels(raw, pp):
+        warnings.warn(f"{src}: clipped channel(s) {', '.join(clipped)} (over {CLIP_FRACTION:.0%} of the samples "
+                      "at the range limit)", DataWarning, stacklevel=2)
     _, iqr, std = _stats(x)
     flat = [n for n, q, s in zip(names, iqr, std, strict=True) if q < FLAT_V or s < FLAT_V]
     if flat:
@@ -339,36 +384,14 @@ def describe(path: str | Path, pp: Preprocess) -> dict[str, Any]:
                      for n, m, q, s, r in zip(names, med, iqr, std, norm, strict=True)]
     if flat := [s["name"] for s in info["stats"] if s["flat"]]:
         info["problems"].append(f"flat channel(s) {', '.join(flat)}")
+    if clipped := clipped_channels(raw, pp):
+        info["problems"].append(f"clipped channel(s) {', '.join(clipped)}")
     return info
 
 
-def render_inspect(info: dict[str, Any]) -> Any:
-    """A rich renderable (summary table, then one row per montage channel) for describe()'s dict."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    pp, chans = info["preprocess"], info["montage_channels"]
-    head = Table(show_header=False, box=None)
-    n_eeg = sum(v is not None for v in info["recognised"].values())
-    head.add_row("channels", f"{len(info['channels'])} ({n_eeg} EEG electrodes or pairs recognised)")
-    head.add_row("rate", f"{info['sfreq']:g} Hz -> {pp['sample_rate']:g} Hz")
-    head.add_row("duration", f"{info['duration_s']:.1f} s ({info['n_samples']} samples)")
-    montage = info["montage"] if isinstance(info["montage"], str) else "explicit"
-    head.add_row("montage", f"{montage}: {sum(c['found'] for c in chans)}/{len(chans)} channels found")
-    head.add_row("windows", f"{info['n_windows']} x {pp['window_s']:g} s every {pp['stride_s']:g} s")
-    head.add_row("filter", f"band-pass {pp['bandpass']}, notch {pp['notch']}, normalise {pp['normalize']}")
-    for problem in info["problems"]:
-        head.add_row("[red]problem", f"[red]{problem}")
-    t = Table(title="montage channels after filtering (before normalisation)" if info["stats"] else None)
-    numbers = ("median uV", "IQR uV", "std uV", "max |norm|", "") if info["stats"] else ()
-    for col in ("channel", "from", *numbers):
-        t.add_column(col, justify="right" if "uV" in col or "norm" in col else "left")
-    stats = {s["name"]: s for s in info["stats"]}
-    for c in chans:
-        row = [c["name"], c["from"] if c["found"] else "[red]missing"]
-        if s := stats.get(c["name"]):
-            row += [f"{s['median_uv']:.2f}", f"{s['iqr_uv']:.2f}", f"{s['std_uv']:.2f}",
-                    f"{s['max_abs_norm']:.1f}", "[yellow]flat" if s["flat"] else ""]
-        t.add_row(*row)
-    return Group(Text(info["file"], style="bold"), head, t)
+def require_usable(info: dict[str, Any]) -> None:
+    """DataError (one line naming the file) when describe() found no usable window."""
+    if not info["n_windows"]:
+        why = info["problems"][0] if info["problems"] else "no window"
+        why = why.removeprefix(f"{info['file']}: ")
+        raise DataError(f"{info['file']}: no usable {info['preprocess']['window_s']:g} s window ({why})")

@@ -14,6 +14,7 @@ from onnx import NodeProto
 from edgeflow.export.scan_op import SCAN_DOMAIN, ScanNodeError, check_scan_nodes
 from edgeflow.ir import ops
 from edgeflow.ir.graph import Graph, IRError, Node, Tensor, verify
+from edgeflow.ir.naming import name_nodes_by_module
 from edgeflow.ir.patterns import SUPPORTED_OPS, FrontendError, OnnxView, attrs
 from edgeflow.ir.patterns_attn import AttentionMixin, gelu_source
 from edgeflow.quant.intmath import build_lut, gelu, quantize_multiplier, silu, softplus
@@ -348,6 +349,7 @@ def load_onnx(path: str | Path) -> Graph:
         b.g.meta["onnx_heads"] = b.onnx_heads
     if not b.g.inputs:
         raise view.err("no quantized graph input found")
+    name_nodes_by_module(b.g, view, b.onnx_names)
     try:
         verify(b.g)  # every node's shapes against its OpDef: a bad model is refused here, before any code exists
     except IRError as e:

@@ -15,10 +15,9 @@ class FlashError(EdgeflowError):
 
 
 def _build_target(build: Path) -> str | None:
-    try:
-        return str(json.loads((build / "report.json").read_text()).get("target"))
-    except (OSError, ValueError, AttributeError):
-        return None
+    from edgeflow.build_folder import report_target
+
+    return report_target(build)  # None without report.json; a corrupt one is a one-line error naming it
 
 
 def _build_model_name(build: Path) -> str | None:

@@ -69,7 +69,7 @@ def load_stream_windows(recording: Path | None, card: str = "femba-mini", stride
     """Float windows (N, C, W) of a recording through the card's training preprocessing (MNE read, montage,
     band-pass, resample, IQR normalisation); without a recording, a synthetic one is written and read back."""
     from edgeflow.cards import load_card
-    from edgeflow.data.eeg import Preprocess, load_windows
+    from edgeflow.data.eeg import DataWarning, Preprocess, load_windows
 
     pp = Preprocess.from_card(load_card(card))
     if stride_s is not None:
@@ -83,6 +83,7 @@ def load_stream_windows(recording: Path | None, card: str = "femba-mini", stride
             src = synth_recording(Path(tmp) / "synthetic.edf", pp.window_s + (n - 1) * pp.stride_s + 1.0, seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            warnings.simplefilter("always", DataWarning)  # data-quality news reaches the caller (stream shows it)
             x = load_windows(src, pp)
     if n_windows is not None:
         x = x[:n_windows]

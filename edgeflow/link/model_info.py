@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeflow.errors import EdgeflowError
 from edgeflow.ir.graph import Graph
 
 HASH_BYTES = 8
@@ -15,7 +16,11 @@ MAX_DIMS = 4
 
 
 def _graph(graph_or_dir: Graph | str | Path) -> Graph:
-    return graph_or_dir if isinstance(graph_or_dir, Graph) else Graph.load(graph_or_dir)
+    if isinstance(graph_or_dir, Graph):
+        return graph_or_dir
+    from edgeflow.build_folder import read_graph
+
+    return read_graph(graph_or_dir)  # a corrupt graph.json / weights.npz is one line naming it
 
 
 def model_hash(graph_or_dir: Graph | str | Path) -> bytes:
@@ -38,9 +43,12 @@ def input_scale_bits(graph: Graph) -> int:
     return struct.unpack("<I", struct.pack("<f", float(graph.meta["input_scale"])))[0]
 
 
-def _dims(shape: tuple[int, ...], what: str) -> list[int]:
+def _dims(shape: tuple[int, ...], what: str, model: str = "") -> list[int]:
     if len(shape) > MAX_DIMS:
-        raise ValueError(f"{what} has {len(shape)} dims; the link carries at most {MAX_DIMS}")
+        raise EdgeflowError(f"model '{model}': {what} {list(shape)} has {len(shape)} dims; the link carries at most "
+                            f"{MAX_DIMS}")
+    if any(int(d) < 1 for d in shape):
+        raise EdgeflowError(f"model '{model}': {what} {list(shape)} has a dimension < 1")
     return [int(d) for d in shape] + [1] * (MAX_DIMS - len(shape))
 
 
@@ -61,9 +69,9 @@ def render_model_info_h(graph: Graph) -> str:
         f"#define EF_INPUT_SCALE_BITS 0x{input_scale_bits(graph):08x}u  /* float32 {scale!r} */\n"
         f"#define EF_INPUT_ZERO_POINT {int(x.zero_point)}\n"
         f"#define EF_INPUT_RANK {len(x.shape)}\n"
-        f"#define EF_INPUT_DIMS {{{', '.join(map(str, _dims(x.shape, 'input')))}}}\n"
+        f"#define EF_INPUT_DIMS {{{', '.join(map(str, _dims(x.shape, 'input', graph.name)))}}}\n"
         f"#define EF_OUTPUT_RANK {len(y.shape)}\n"
-        f"#define EF_OUTPUT_DIMS {{{', '.join(map(str, _dims(y.shape, 'output')))}}}\n\n"
+        f"#define EF_OUTPUT_DIMS {{{', '.join(map(str, _dims(y.shape, 'output', graph.name)))}}}\n\n"
         "#endif /* EF_MODEL_INFO_H */\n"
     )
 

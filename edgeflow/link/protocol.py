@@ -44,7 +44,9 @@ type   name    direction    payload
 Flow
 ----
 1. The device boots and sends INFO (seq 0, reason 0). The host sends HELLO (seq 0xF000..0xFFFF) until the INFO
-   with that seq arrives, and refuses the device if INFO's model hash is not the build's.
+   with that seq arrives, and refuses the device if INFO's protocol version or model hash is not the build's,
+   or if its max payload leaves no room for INPUT data; an OUTPUT of another size than INFO announced is never
+   accepted.
 2. For window k the host sends INPUT chunks with seq k (1 .. 0xEFFF, wrapping), then waits for OUTPUT seq k.
 3. The host resends all of window k (same seq) on a timeout, an ERROR (framing codes always; other codes when
    they name seq k), or a frame it could not decode; after an unexpected boot INFO (device reset) it first
@@ -190,24 +192,36 @@ def decode_frame(wire: bytes, max_payload: int = 0xFFFF) -> Frame:
 @dataclass
 class FrameReader:
     """Incremental receiver: feed() raw bytes, get decoded frames and rejected ones. Bytes between delimiters
-    that do not form a valid frame (garbage, truncation, flipped bits) are dropped and counted in `bad`."""
+    that do not form a valid frame (garbage, truncation, flipped bits) are dropped and counted in `bad`.
+    Like the C receiver (ef_link_rx): at most `max_frame` wire bytes are kept per frame; a longer one is
+    rejected whole (OVERFLOW) at its delimiter, never decoded from its first bytes; frames with more than
+    `max_payload` payload bytes are rejected (BAD_LENGTH)."""
 
     max_frame: int = 1 << 20
+    max_payload: int = 0xFFFF
     buf: bytearray = field(default_factory=bytearray)
     bad: int = 0
     errors: list[FrameError] = field(default_factory=list)
+    overflow: bool = False
 
     def feed(self, data: bytes) -> Iterator[Frame]:
         for b in data:
             if b != DELIM:
                 if len(self.buf) < self.max_frame:
                     self.buf.append(b)
+                else:
+                    self.overflow = True
                 continue
             chunk, self.buf = bytes(self.buf), bytearray()
+            overflow, self.overflow = self.overflow, False
+            if overflow:
+                self.bad += 1
+                self.errors.append(FrameError(ErrCode.OVERFLOW, f"frame longer than {self.max_frame} bytes"))
+                continue
             if not chunk:
                 continue  # empty frame (back-to-back delimiters) is a harmless resync point
             try:
-                yield decode_frame(chunk)
+                yield decode_frame(chunk, self.max_payload)
             except FrameError as e:
                 self.bad += 1
                 self.errors.append(e)

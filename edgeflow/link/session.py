@@ -13,6 +13,8 @@ from edgeflow.errors import EdgeflowError
 from edgeflow.link.protocol import (
     ERROR_FORMAT,
     INFO_FORMAT,
+    INPUT_HEAD,
+    PROTOCOL_VERSION,
     ErrCode,
     ErrorMsg,
     Frame,
@@ -38,6 +40,10 @@ class LinkError(EdgeflowError):
 
 class ModelMismatchError(LinkError):
     """The device runs another model than the build the host checks against."""
+
+
+class ProtocolVersionError(ModelMismatchError):
+    """The device speaks another link protocol version (firmware of another edgeflow): nothing it says is trusted."""
 
 
 class Port(Protocol):
@@ -159,6 +165,13 @@ class Session:
                         "(is the firmware running on this port?)")
 
     def _check(self, info: Info) -> None:
+        """Refuse a device of another protocol version or model, or one whose INFO cannot be used."""
+        if info.version != PROTOCOL_VERSION:
+            raise ProtocolVersionError(f"{self.name}: device speaks link protocol version {info.version}, this host "
+                                       f"speaks {PROTOCOL_VERSION}; flash firmware built by this edgeflow")
+        if info.max_payload <= INPUT_HEAD.size:
+            raise LinkError(f"{self.name}: device accepts INPUT payloads of at most {info.max_payload} bytes, an "
+                            f"INPUT chunk needs more than its {INPUT_HEAD.size}-byte header")
         if self.expected_hash is not None and info.model_hash != self.expected_hash:
             raise ModelMismatchError(f"{self.name}: device runs model {info.model_hash.hex()}, the build expects "
                                      f"{self.expected_hash.hex()}; flash this build first")
@@ -213,16 +226,25 @@ class Session:
                 except FrameError:
                     self.stats.bad_frames += 1
                     return None
-                if f.seq == seq:
+                if f.seq != seq:
+                    self.stats.stale += 1
+                elif self.info is not None and (len(out.values) != self.info.output_size
+                                                or len(out.layer_cycles) not in (0, self.info.n_layers)):
+                    self.stats.bad_frames += 1  # not the answer INFO announced: never accepted, ask again
+                    return None
+                else:
                     return out
-                self.stats.stale += 1
             elif f.type == MsgType.ERROR:
                 err = ErrorMsg.unpack(f.payload) if len(f.payload) == ERROR_FORMAT.size else ErrorMsg(0)
                 self.stats.device_errors[err.name] += 1
                 if err.code in FRAMING_ERRORS or f.seq == seq:
                     return None
             elif f.type == MsgType.INFO:
-                info = Info.unpack(f.payload) if len(f.payload) == INFO_FORMAT.size else None
+                try:
+                    info = Info.unpack(f.payload) if len(f.payload) == INFO_FORMAT.size else None
+                except FrameError:  # an INFO with impossible ranks: not a frame to act on
+                    self.stats.bad_frames += 1
+                    info = None
                 if info is not None and info.reason == 0:  # the device rebooted mid-stream
                     self.stats.resets += 1
                     self.handshake()

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.unit
 
 GOLDEN = Path(__file__).resolve().parents[1] / "cases" / "femba-micro-w2" / "model.onnx"
 IN_PROJ = "/blocks.0/fwd/in_proj/weight_quant/export_handler/Constant_2_output_0"   # [176, 44]: x and z rows
-MESSAGE = ("node 'blocks.0.fwd.conv1d.in' (linear): input x has 44 features (x shape (80, 44)), weight w expects "
+MESSAGE = ("node 'blocks.0.fwd.in_proj.0' (linear): input x has 44 features (x shape (80, 44)), weight w expects "
            "22 (w shape (88, 22))")
 
 
@@ -64,11 +64,11 @@ def test_build_refuses_it_with_one_line(cut_model, tmp_path):
 
 @pytest.mark.parametrize("name, axis, keep, message", [
     ("/patch_embed/weight_quant/export_handler/Constant_2_output_0", 3, 8,
-     "node 'q_tok' (conv2d_patch): weight w has 16 taps a row, kernel (2, 16) expects 32 (w shape (4, 16))"),
+     "node 'patch_embed' (conv2d_patch): weight w has 16 taps a row, kernel (2, 16) expects 32 (w shape (4, 16))"),
     ("/blocks.0/fwd/out_proj/weight_quant/export_handler/Constant_2_output_0", 1, 44,
-     "node 'blocks.0.fwd.q_out' (linear): input x has 88 features (x shape (80, 88)), weight w expects 44"),
+     "node 'blocks.0.fwd.out_proj' (linear): input x has 88 features (x shape (80, 88)), weight w expects 44"),
     ("/head/weight_quant/export_handler/Constant_2_output_0", 1, 22,
-     "node 'logits_acc' (linear_acc): input x has 44 features (x shape (1, 44)), weight w expects 22"),
+     "node 'head' (linear_acc): input x has 44 features (x shape (1, 44)), weight w expects 22"),
     ("blocks.0.fwd.A_log", 1, 2, "node 'blocks.0.fwd.q_y' (scan): input B has shape (80, 4), expected (80, 2)"),
     ("/blocks.0/fwd/conv1d/weight_quant/export_handler/Constant_2_output_0", 2, 2,
      "cannot lower its region (ValueError: cannot reshape array of size 176 into shape (88,4))"),

@@ -1,0 +1,378 @@
+"""The malformed-input corpus: every case runs through the real CLI (`edgeflow.cli.main`) and must give its exact
+error line and exit code, no traceback, and leave the tmp tree (inputs, cwd, the --out it was asked to write)
+exactly as it was: no partial build folder, no changed or deleted file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from edgeflow.cli import main
+
+from . import inputs as mk
+
+pytestmark = pytest.mark.unit
+
+ARCH_FEMBA = "patch, embed_channels, n_blocks, n_classes, expand, d_state, dt_rank, d_conv"
+ARCH_VIT = "patch, embed_channels, n_blocks, n_classes, n_heads, mlp_ratio"
+ERR = "edgeflow: error: "
+NEVER = "frontend checks land with the op registry"
+
+
+@dataclass(frozen=True)
+class Case:
+    """argv built under the case's input folder `t`; `line` the exact last stderr line ({t} = that folder), or
+    a regex with `regex` (for rc 0: a line that must appear, e.g. a warning); rc the exit code."""
+
+    id: str
+    make: Callable[[Path], list[str]]
+    line: str | None
+    rc: int = 2
+    regex: bool = False
+    marks: tuple = ()
+
+
+def build_random(card: str, t: Path, target: str = "host") -> list[str]:
+    return ["build", "--card", card, "--init", "random", "--target", target, "--out", str(t / "out")]
+
+
+def info(p: Path) -> list[str]:
+    return ["model", "info", str(p)]
+
+
+def inspect(p: Path) -> list[str]:
+    return ["data", "inspect", str(p), "--card", "femba-micro"]
+
+
+def stream(b: Path, *extra: str) -> list[str]:
+    return ["stream", "--build", str(b), "--no-progress", *extra]
+
+
+CARDS = [
+    Case("card-sample-rate-string", lambda t: info(mk.card(t, "c", ("sample_rate = 256.0", 'sample_rate = "fast"'))),
+         ERR + "{t}/c.toml: input.sample_rate = 'fast' must be a number in [1, 16384]"),
+    Case("card-sample-rate-zero", lambda t: info(mk.card(t, "c", ("sample_rate = 256.0", "sample_rate = 0")))
+         , ERR + "{t}/c.toml: input.sample_rate = 0 must be a number in [1, 16384]"),
+    Case("card-embed-channels-string", lambda t: info(mk.card(t, "c", ("embed_channels = 4", 'embed_channels = "x"'))),
+         ERR + "{t}/c.toml: arch.embed_channels = 'x' must be an integer in [1, 4096]"),
+    Case("card-embed-channels-zero", lambda t: info(mk.card(t, "c", ("embed_channels = 4", "embed_channels = 0"))),
+         ERR + "{t}/c.toml: arch.embed_channels = 0 must be an integer in [1, 4096]"),
+    Case("card-d-model-zero", lambda t: info(mk.card(t, "c", ("n_blocks = 1", "n_blocks = 1\nd_model = 0"))),
+         ERR + "{t}/c.toml: arch.d_model is derived (d_model = embed_channels x channels / patch[0]), not set "
+               f"(fields of [arch]: {ARCH_FEMBA})"),
+    Case("card-negative-blocks-build",
+         lambda t: build_random(str(mk.card(t, "c", ("n_blocks = 1", "n_blocks = -1"))), t),
+         ERR + "{t}/c.toml: arch.n_blocks = -1 must be an integer in [1, 64]"),
+    Case("card-negative-d-state", lambda t: info(mk.card(t, "c", ("d_state = 4", "d_state = -4"))),
+         ERR + "{t}/c.toml: arch.d_state = -4 must be an integer in [1, 256]"),
+    Case("card-zero-patch", lambda t: info(mk.card(t, "c", ("patch = [2, 16]", "patch = [0, 16]"))),
+         ERR + "{t}/c.toml: arch.patch = [0, 16] must be a list of two integers in [1, 4096]"),
+    Case("card-scan-state-too-large-build",
+         lambda t: build_random(str(mk.card(t, "c", ("d_state = 4", "d_state = 512"))), t),
+         ERR + "{t}/c.toml: arch.d_state = 512 must be an integer in [1, 256]"),
+    Case("card-unknown-field", lambda t: info(mk.card(t, "c", ("d_conv = 4", "d_conv = 4\nd_stat = 8"))),
+         ERR + f"{{t}}/c.toml: arch.d_stat is not a known field (fields of [arch]: {ARCH_FEMBA})"),
+    Case("card-unknown-section", lambda t: info(mk.card(t, "c", ("[train]", "[optimizer]\nname = 'adam'\n\n[train]"))),
+         ERR + "{t}/c.toml: unknown section [optimizer] (sections: model, input, arch, train, quant)"),
+    Case("card-missing-arch", lambda t: info(mk.raw_card(t, "c", '[model]\nname = "x"\n[input]\n')),
+         ERR + "{t}/c.toml: missing section [arch]"),
+    Case("card-femba-without-dt-rank", lambda t: info(mk.card(t, "c", ("dt_rank = 4\n", ""))),
+         ERR + "{t}/c.toml: arch.dt_rank is required for model.kind 'femba' (an integer in [1, 4096])"),
+    Case("card-transformer-with-femba-field",
+         lambda t: info(mk.card(t, "c", ("n_heads = 4", "n_heads = 4\nd_state = 8"), base="vit-tiny-eeg")),
+         ERR + f"{{t}}/c.toml: arch.d_state is not used by model.kind 'transformer' (fields of [arch]: {ARCH_VIT})"),
+    Case("card-transformer-needs-no-femba-field",  # control: the shipped transformer card has none and loads
+         lambda t: info(mk.card(t, "c", ("mlp_ratio = 2", "mlp_ratio = 2"), base="vit-tiny-eeg")), None, rc=0),
+    Case("card-unknown-kind", lambda t: info(mk.card(t, "c", ('kind = "femba"', 'kind = "rnn"'))),
+         ERR + "{t}/c.toml: model.kind = 'rnn' must be one of femba, transformer"),
+    Case("card-not-toml", lambda t: info(mk.raw_card(t, "c", "[model\nname = 1\n")),
+         ERR + "{t}/c.toml: not valid TOML (Expected ']' at the end of a table declaration (at line 1, column 7))"),
+    Case("card-bool-size", lambda t: info(mk.card(t, "c", ("n_blocks = 1", "n_blocks = true"))),
+         ERR + "{t}/c.toml: arch.n_blocks = true must be an integer in [1, 64]"),
+    Case("card-float-size", lambda t: info(mk.card(t, "c", ("n_blocks = 1", "n_blocks = 1.5"))),
+         ERR + "{t}/c.toml: arch.n_blocks = 1.5 must be an integer in [1, 64]"),
+    Case("card-nan-lr", lambda t: info(mk.card(t, "c", ("lr = 2e-3", "lr = nan"))),
+         ERR + "{t}/c.toml: train.lr = nan must be a number in (0, 10]"),
+    Case("card-negative-epochs", lambda t: info(mk.card(t, "c", ("finetune_epochs = 2", "finetune_epochs = -2"))),
+         ERR + "{t}/c.toml: train.finetune_epochs = -2 must be an integer in [0, 100000]"),
+    Case("card-quant-bits", lambda t: info(mk.card(t, "c", ("head = 8", "head = 3"))),
+         ERR + "{t}/c.toml: quant.head = 3 must be a weight bit width, one of 2, 4, 8"),
+    Case("card-window-not-patch-multiple", lambda t: info(mk.card(t, "c", ("window_s = 5.0", "window_s = 5.01"))),
+         ERR + "{t}/c.toml: window of 1283 samples (input.window_s x input.sample_rate) not a positive multiple of "
+               "arch.patch[1]=16"),
+    Case("card-bandpass-above-nyquist", lambda t: info(mk.card(t, "c", ("bandpass = [0.5, 70.0]",
+                                                                        "bandpass = [0.5, 200.0]"))),
+         ERR + "{t}/c.toml: input.bandpass [0.5, 200.0] must satisfy 0 <= low < high < input.sample_rate/2 = 128"),
+    Case("card-montage-word", lambda t: info(mk.card(t, "c", ('montage = "tcp"', 'montage = "xyz"'))),
+         ERR + "{t}/c.toml: input.montage = 'xyz' must be 'tcp' or a list of channel names"),
+]
+
+OPTIONS = [
+    Case("opt-build-check-negative", lambda t: ["build", "--check", "-1"],
+         "edgeflow build: error: argument --check: -1 is outside [0, 100000]"),
+    Case("opt-build-check-word", lambda t: ["build", "--check", "x"],
+         "edgeflow build: error: argument --check: 'x' is not an integer"),
+    Case("opt-train-batch-size-negative", lambda t: ["train", "--batch-size", "-1"],
+         "edgeflow train: error: argument --batch-size: -1 is outside [1, inf]"),
+    Case("opt-train-subjects-zero", lambda t: ["train", "--subjects", "0"],
+         "edgeflow train: error: argument --subjects: 0 is outside [2, 100000]"),
+    Case("opt-train-subjects-negative", lambda t: ["train", "--subjects", "-3"],
+         "edgeflow train: error: argument --subjects: -3 is outside [2, 100000]"),
+    Case("opt-train-epochs-negative", lambda t: ["train", "--finetune-epochs", "-1"],
+         "edgeflow train: error: argument --finetune-epochs: -1 is outside [0, inf]"),
+    Case("opt-synth-duration-zero", lambda t: ["data", "synth", "--out", str(t / "o"), "--duration", "0"],
+         "edgeflow data synth: error: argument --duration: 0.0 is outside [5, 86400]"),
+    Case("opt-synth-sfreq-zero", lambda t: ["data", "synth", "--out", str(t / "o"), "--sfreq", "0"],
+         "edgeflow data synth: error: argument --sfreq: 0.0 is outside [128, 16384]"),
+    Case("opt-stream-windows-zero", lambda t: stream(t, "--windows", "0"),
+         "edgeflow stream: error: argument --windows: 0 is outside [1, inf]"),
+    Case("opt-stream-windows-negative", lambda t: stream(t, "--windows", "-1"),
+         "edgeflow stream: error: argument --windows: -1 is outside [1, inf]"),
+    Case("opt-stream-timeout-zero", lambda t: stream(t, "--timeout", "0"),
+         "edgeflow stream: error: argument --timeout: 0.0 must be > 0"),
+    Case("opt-stream-retries-negative", lambda t: stream(t, "--retries", "-1"),
+         "edgeflow stream: error: argument --retries: -1 is outside [0, 1000]"),
+    Case("opt-stream-stride-nan", lambda t: stream(t, "--stride", "nan"),
+         "edgeflow stream: error: argument --stride: 'nan' is not a finite number"),
+    Case("opt-build-out-is-a-file",
+         lambda t: ["build", "--card", "femba-micro", "--onnx", str(mk.MICRO_ONNX), "--out",
+                    str(mk.raw_card(t, "notes", "keep me"))],
+         ERR + "{t}/notes.toml: exists and is not a folder; give another --out"),
+    Case("opt-synth-out-is-a-file",
+         lambda t: ["data", "synth", "--out", str(mk.raw_card(t, "notes", "keep me")), "--subjects", "2",
+                    "--duration", "5", "--no-progress"],
+         ERR + "{t}/notes.toml: exists and is not a folder"),
+]
+
+BDF_WARNING = "edgeflow: warning: {t}/bdf.edf: a BDF file named .edf; read as BDF"
+RECORDINGS = [
+    Case("rec-1hz", lambda t: inspect(mk.recording(t, "slow.edf", duration_s=60.0, sfreq=1.0)),
+         ERR + "{t}/slow.edf: no usable 5 s window (sampled at 1 Hz, below the 64 Hz this model needs (its 256 Hz "
+               "input upsampled at most 4x))"),
+    Case("rec-bdf-named-edf", lambda t: inspect(mk.recording(t, "bdf.edf", kind="bdf")), BDF_WARNING, rc=0),
+    Case("rec-nan-physical-range",
+         lambda t: inspect(mk.recording(t, "nan.edf", signal_fields={2: {"pmax": "nan"}})),
+         ERR + "{t}/nan.edf: channel 'EEG F3-REF': physical range -3200 .. nan is not finite"),
+    Case("rec-inf-physical-range", lambda t: inspect(mk.recording(t, "inf.edf", phys=("-inf", 3200))),
+         ERR + "{t}/inf.edf: channel 'EEG FP1-REF': physical range -inf .. 3200 is not finite"),
+    Case("rec-1e22-volt-range", lambda t: inspect(mk.recording(t, "huge.edf", phys=(-1e22, 1e22), unit="V")),
+         ERR + "{t}/huge.edf: channel 'EEG FP1-REF': physical range -1e+22 .. 1e+22 V reaches 1e+22 V, beyond the "
+               "10 V of any EEG amplifier (corrupt header?)"),
+    Case("rec-empty-physical-range", lambda t: inspect(mk.recording(t, "e.edf", signal_fields={4: {"pmax": -3200}})),
+         ERR + "{t}/e.edf: channel 'EEG C3-REF': physical range -3200 .. -3200 is empty"),
+    Case("rec-bad-digital-range",
+         lambda t: inspect(mk.recording(t, "d.edf", signal_fields={1: {"dmin": 5, "dmax": 5}})),
+         ERR + "{t}/d.edf: channel 'EEG FP2-REF': digital range 5 .. 5 must satisfy -32768 <= min < max <= 32767 "
+               "(EDF)"),
+    Case("rec-truncated-record", lambda t: inspect(mk.recording(t, "cut.edf", cut=1000)),
+         ERR + "{t}/cut.edf: truncated: header declares 12 data records of 10752 bytes, the file holds 11 complete "
+               "records and 9752 bytes of a partial one"),
+    Case("rec-more-data-than-header", lambda t: inspect(mk.recording(t, "long.edf", n_records=6)),
+         ERR + "{t}/long.edf: longer than its header says: header declares 6 data records of 10752 bytes, the file "
+               "holds 12 complete records"),
+    Case("rec-zero-records", lambda t: inspect(mk.recording(t, "zero.edf", n_records=0)),
+         ERR + "{t}/zero.edf: header declares 0 data records (no data)"),
+    Case("rec-zero-record-duration", lambda t: inspect(mk.recording(t, "dur.edf", duration_field="0")),
+         ERR + "{t}/dur.edf: data record duration 0 s (must be > 0)"),
+    Case("rec-not-edf", lambda t: inspect(mk.edf.write(t / "text.edf", b"hello world\n" * 30)),
+         ERR + "{t}/text.edf: cannot read as EDF (the first bytes b'hello wo' are neither an EDF nor a BDF header)"),
+    Case("rec-empty-file", lambda t: inspect(mk.edf.write(t / "empty.edf", b"")),
+         ERR + "{t}/empty.edf: cannot read as EDF (0 bytes, too short for a header)"),
+    Case("rec-header-word-field",
+         lambda t: inspect(mk.recording(t, "w.edf", n_records="many")),
+         ERR + "{t}/w.edf: header field 'number of data records' is 'many', not a number"),
+    Case("rec-too-short", lambda t: inspect(mk.recording(t, "short.edf", duration_s=3.0)),
+         ERR + "{t}/short.edf: no usable 5 s window (recording lasts 3.00 s, shorter than one 5 s window)"),
+    Case("rec-missing-channels",
+         lambda t: inspect(mk.recording(t, "few.edf", data=mk.edf.signals(12.0, 256.0, n=4))),
+         ERR + "{t}/few.edf: no usable 5 s window (missing channel(s) for the montage: F7, T3, T5, O1, F8, T4, T6, "
+               "O2, A1, C3, CZ, C4, A2, P3, P4)"),
+    Case("rec-unknown-suffix", lambda t: inspect(mk.edf.write(t / "rec.txt", b"x")),
+         ERR + "{t}/rec.txt: unknown EEG file type '.txt' (expected .edf, .bdf, .fif or .vhdr)"),
+    Case("rec-missing-file", lambda t: inspect(t / "nope.edf"), ERR + "{t}/nope.edf: file not found"),
+]
+
+
+def _report(t: Path, text: str) -> Path:
+    b = mk.build_folder(t)
+    (b / "report.json").write_text(text)
+    return b
+
+
+def _graph(t: Path, text: str | None = None, npz: bytes | None = None, cut: bool = False) -> Path:
+    b = mk.build_folder(t)
+    if text is not None:
+        (b / "graph.json").write_text(text)
+    if npz is not None:
+        (b / "weights.npz").write_bytes(npz)
+    if cut:
+        mk.corrupt_npz_shape(b)
+    return b
+
+
+HAS_QEMU = shutil.which("qemu-system-riscv32") is not None
+BUILDS = [
+    Case("build-report-not-json", lambda t: ["inspect", str(_report(t, "{oops"))],
+         ERR + "{t}/build/report.json: corrupt, not valid JSON (JSONDecodeError: Expecting property name enclosed "
+               "in double quotes: line 1 column 2 (char 1)); rebuild with `edgeflow build`"),
+    Case("build-report-a-list", lambda t: ["inspect", str(_report(t, "[1, 2]"))],
+         ERR + "{t}/build/report.json: corrupt, a JSON list instead of the build report object"),
+    Case("build-report-wrong-types", lambda t: ["inspect", str(_report(t, '{"nodes": "abc"}'))],
+         ERR + "{t}/build/report.json: corrupt, unexpected content (AttributeError: 'str' object has no attribute "
+               "'get'); rebuild with `edgeflow build`"),
+    Case("build-no-report", lambda t: ["inspect", str(t)],
+         ERR + "{t}: not a build directory (no report.json); run `edgeflow build` first"),
+    Case("build-graph-not-json", lambda t: stream(_graph(t, text="{"), "--port", "/dev/null"),
+         ERR + "{t}/build/graph.json: corrupt, not valid JSON (JSONDecodeError: Expecting property name enclosed in "
+               "double quotes: line 1 column 2 (char 1)); rebuild with `edgeflow build`"),
+    Case("build-graph-empty-object", lambda t: stream(_graph(t, text="{}"), "--port", "/dev/null"),
+         ERR + "{t}/build/graph.json: graph json: format None is not 1"),
+    Case("build-weights-not-npz", lambda t: stream(_graph(t, npz=b"PK\x03\x04 broken"), "--port", "/dev/null"),
+         ERR + "{t}/build/weights.npz: corrupt, not a readable .npz archive (BadZipFile: File is not a zip file); "
+               "rebuild with `edgeflow build`"),
+    Case("build-weights-wrong-shape", lambda t: stream(_graph(t, cut=True), "--port", "/dev/null"),
+         r"edgeflow: error: {t}/build/weights\.npz: constant of tensor '[^']+' has shape \[\d+\], graph\.json says "
+         r"\[[\d, ]+\]; rebuild with `edgeflow build`", regex=True),
+    Case("build-no-graph", lambda t: stream(t, "--port", "/dev/null"),
+         ERR + "{t}: not a build directory (no graph.json); run `edgeflow build` first"),
+    Case("build-no-such-folder", lambda t: stream(t / "missing"),
+         ERR + "{t}/missing: no such build directory; run `edgeflow build` first"),
+    Case("build-no-port", lambda t: stream(mk.build_folder(t)),
+         ERR + "{t}/build: no --port given and no device.json (start the device with `edgeflow flash` or pass --port)"),
+    Case("build-device-json-corrupt", lambda t: stream(_device_json(t)),
+         ERR + "{t}/build/device.json: not a device file with a \"port\" field"),
+    Case("build-flash-report-not-json", lambda t: ["flash", str(_report(t, "nope"))],
+         ERR + "{t}/build/report.json: corrupt, not valid JSON (JSONDecodeError: Expecting value: line 1 column 1 "
+               "(char 0)); rebuild with `edgeflow build`",
+         marks=(pytest.mark.skipif(not HAS_QEMU, reason="flash checks QEMU first"),)),
+    Case("ckpt-not-a-checkpoint",
+         lambda t: ["build", "--card", "femba-micro", "--ckpt", str(mk.edf.write(t / "q.pt", b"garbage")),
+                    "--out", str(t / "out")],
+         r"edgeflow: error: checkpoint {t}/q\.pt is not readable \(.*", regex=True),
+]
+
+
+def _device_json(t: Path) -> Path:
+    b = mk.build_folder(t)
+    (b / "device.json").write_text("[]")
+    return b
+
+
+PLANS = [
+    Case("plan-arena-too-large",
+         lambda t: build_random(str(mk.card(t, "c", ("window_s = 5.0", "window_s = 600.0"))), t),
+         ERR + "{t}/c.toml: cannot fit target 'host': activations need at least 3,801,600 bytes of L2 (window 600 s, "
+               "9600 tokens x d_model 44), usable 1,441,792"),
+    Case("plan-weights-too-large",
+         lambda t: build_random(str(mk.card(t, "c", ("embed_channels = 4", "embed_channels = 100"),
+                                            ("n_blocks = 1", "n_blocks = 64"))), t),
+         ERR + "{t}/c.toml: cannot fit target 'host': weights need at least 234,930,302 bytes at 2-bit, the levels "
+               "hold 68,198,656 (L2 1,089,792 free + L3 67,108,864)"),
+    Case("plan-weights-too-large-gap9",
+         lambda t: build_random(str(mk.card(t, "c", ("embed_channels = 4", "embed_channels = 100"),
+                                            ("n_blocks = 1", "n_blocks = 64"))), t, "gap9"),
+         ERR + "{t}/c.toml: cannot fit target 'gap9': weights need at least 234,930,302 bytes at 2-bit, the levels "
+               "hold 9,478,400 (L2 1,089,792 free + L3 8,388,608)"),
+]
+
+ONNX = [
+    Case(f"onnx-{kind}", lambda t, kind=kind: ["build", "--card", "femba-micro", "--onnx",
+                                               str(mk.onnx_variant(t, kind)), "--out", str(t / "out")],
+         rf"edgeflow: error: {{t}}/{kind}\.onnx: .+", regex=True,
+         marks=(pytest.mark.xfail(strict=False, reason=NEVER), pytest.mark.c))
+    for kind in ("scan_quant_json", "constant_without_value", "huge_initializer", "unused_input")
+]
+
+CASES = CARDS + OPTIONS + RECORDINGS + BUILDS + PLANS + ONNX
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    """Every entry under root: folders, links (target) and files (sha256)."""
+    out: dict[str, tuple] = {}
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs + files:
+            p = Path(dirpath) / name
+            rel = str(p.relative_to(root))
+            if p.is_symlink():
+                out[rel] = ("link", os.readlink(p))
+            elif p.is_dir():
+                out[rel] = ("dir",)
+            else:
+                out[rel] = ("file", hashlib.sha256(p.read_bytes()).hexdigest())
+    return out
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    capsys.readouterr()
+    try:
+        rc = main(argv)
+    except SystemExit as e:  # argparse refuses an option by exiting 2
+        rc = e.code if isinstance(e.code, int) else 1
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in CASES])
+def test_malformed_input(case: Case, tmp_path, monkeypatch, capsys):
+    t = tmp_path / "in"
+    t.mkdir()
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)  # anything written relative to the cwd (build/, runs/) shows in the snapshot
+    argv = case.make(t)
+    before = snapshot(tmp_path)
+    rc, out, err = run_cli(argv, capsys)
+    after = snapshot(tmp_path)
+    assert "Traceback" not in out + err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    if case.line is not None:
+        want = case.line.replace("{t}", re.escape(str(t)) if case.regex else str(t))
+        assert lines, f"no stderr line; stdout: {out[-400:]}"
+        if case.rc == 0:  # a warning line among the output
+            assert want in lines, err
+        elif case.regex:
+            assert re.fullmatch(want, lines[-1]), lines[-1]
+        else:
+            assert lines[-1] == want
+    if rc == 2 and not argv[0].startswith("-") and "usage:" not in err:  # an edgeflow error: exactly one line
+        assert sum("error" in ln for ln in lines) == 1 and lines[-1].startswith(ERR), lines
+    assert rc == case.rc, err
+    assert after == before, "the command changed the tmp tree: " + ", ".join(
+        sorted(set(after) ^ set(before)) or [k for k in after if after[k] != before.get(k)])
+
+
+def test_corpus_covers_every_surface():
+    ids = {c.id.split("-")[0] for c in CASES}
+    assert ids == {"card", "opt", "rec", "build", "ckpt", "plan", "onnx"}
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case_id", ["card-sample-rate-string", "rec-truncated-record", "build-report-not-json",
+                                     "opt-stream-windows-zero"])
+def test_real_process_gives_the_same_line(case_id, tmp_path):
+    """`python -m edgeflow` in a fresh process: same exit code and error line, nothing on stderr but that line
+    (argparse: its usage line first)."""
+    case = next(c for c in CASES if c.id == case_id)
+    t = tmp_path / "in"
+    t.mkdir()
+    argv = case.make(t)
+    before = snapshot(tmp_path)
+    import edgeflow
+
+    env = {**os.environ, "COLUMNS": "400", "PYTHONPATH": str(Path(edgeflow.__file__).resolve().parents[1])}
+    res = subprocess.run([sys.executable, "-m", "edgeflow", *argv], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path, env=env)  # the edgeflow under test, not whatever the cwd would import
+    assert res.returncode == case.rc
+    lines = res.stderr.strip().splitlines()
+    assert "Traceback" not in res.stderr and lines[-1] == case.line.replace("{t}", str(t))
+    assert len(lines) == (2 if case_id.startswith("opt-") else 1), lines
+    assert snapshot(tmp_path) == before
