@@ -55,9 +55,9 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
     to out_dir and moved into place only when complete, so a failed build leaves no half-written directory.
     With check_windows (float windows), the built binary's answers are compared with the reference.
     `name` names the model (the card's name; default the ONNX file's stem): it appears in the generated code and
-    the reports, never in the model hash. `options` go to backends that take the ONNX file (ONNX_BACKENDS:
-    jetson's card and host_only)."""
-    from edgeflow.backends import BACKENDS, ONNX_BACKENDS, RUNNERS
+    the reports, never in the model hash. `options` go to backends that take the ONNX file (Backend.takes
+    "onnx": jetson's card and host_only); those check their own numerics against onnxruntime."""
+    from edgeflow.backends import BACKENDS
     from edgeflow.ir.from_onnx import load_onnx
     from edgeflow.target import available_targets, load_target
 
@@ -68,21 +68,23 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
     target = load_target(target_name)
-    graph = None if target_name in ONNX_BACKENDS else load_onnx(Path(onnx_path))
+    graph = None if BACKENDS[target_name].takes == "onnx" else load_onnx(Path(onnx_path))
     if graph is not None:
         graph.name = name or Path(onnx_path).stem.strip(".")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        if graph is None:  # takes the ONNX file and compares with onnxruntime itself
-            artifact = BACKENDS[target_name](onnx_path, target, tmp, check_windows=check_windows, **(options or {}))
+        backend = BACKENDS[target_name]
+        if backend.takes == "onnx":
+            artifact = backend.compile(Path(onnx_path), target, tmp, check_windows=check_windows, **(options or {}))
         else:
-            artifact = BACKENDS[target_name](graph, target, tmp)
+            artifact = backend.compile(graph, target, tmp)
         shutil.copyfile(onnx_path, tmp / "model.onnx")
         report = dict(artifact.report)
         report["target"] = target.name
-        if check_windows is not None and artifact.binary is not None:
-            report["check"] = check_against_reference(graph, artifact.binary, check_windows, RUNNERS.get(target_name))
+        if check_windows is not None and artifact.binary is not None and backend.run_windows is not None:
+            report["check"] = check_against_reference(graph, artifact.binary, check_windows, backend.run_windows,
+                                                      backend.tolerance)
         (tmp / "report.json").write_text(json.dumps(report, indent=1))
         (tmp / BUILD_MARKER).write_text(json.dumps({"edgeflow_build": 1, "target": target.name}) + "\n")
         _swap_into_place(tmp, out_dir)
@@ -92,19 +94,22 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
     return report
 
 
-def check_against_reference(graph, binary: Path, windows: np.ndarray, run_windows=None) -> dict:
+def check_against_reference(graph, binary: Path, windows: np.ndarray, run_windows=None,
+                            tolerance: float = 0.0) -> dict:
     """Run the built binary over the windows (on the host, or with the target's run_windows, e.g. on QEMU) and
     compare its int32 outputs with ir/reference.py bit for bit."""
-    from edgeflow.backends.host import run_binary
     from edgeflow.ir.from_onnx import quantize_input
     from edgeflow.ir.reference import run
+    from edgeflow.runners.native import run_binary
 
     shape = graph.tensors[graph.inputs[0]].shape
     xq = quantize_input(windows, graph).reshape(len(windows), *shape)
     out_name = graph.outputs[0]
     ref = np.stack([np.asarray(run(graph, q)[out_name]).reshape(-1) for q in xq])
     got = (run_windows or run_binary)(binary, xq, ref.shape[1])
-    mismatched = int((got != ref).any(axis=1).sum())
+    mismatched = int((np.abs(got.astype(np.float64) - ref) > tolerance).any(axis=1).sum())
     if mismatched:
-        raise BuildError(f"{binary}: {mismatched} of {len(windows)} windows differ from the reference")
-    return {"windows": int(len(windows)), "mismatched": 0, "bit_exact": True}
+        within = f" by more than {tolerance:g}" if tolerance else ""
+        raise BuildError(f"{binary}: {mismatched} of {len(windows)} windows differ from the reference{within}")
+    return {"windows": int(len(windows)), "mismatched": 0, "bit_exact": bool(np.array_equal(got, ref)),
+            **({"tolerance": tolerance} if tolerance else {})}

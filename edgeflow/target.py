@@ -17,6 +17,9 @@ _LEVEL_FIELDS = {"name": str, "size": int, "usable": int, "bandwidth": int, "nei
 # [tvm]: a target compiled through Apache TVM (toolchain "tvm") instead of planned into memory levels.
 _TVM_FIELDS = {"tag": str, "arch": str, "host_triple": str, "host_mcpu": str, "sm_count": int,
                "memory_bytes": int, "cuda": str, "jetpack": str}
+_COMPILER_FIELDS = {"cc": str, "cflags": list, "ldflags": list, "size": str, "packages": str}
+#: [compiler] of a target.toml without one: the host gcc, C99, warnings as errors.
+DEFAULT_CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror")
 
 
 class TargetError(EdgeflowError):
@@ -49,6 +52,17 @@ class TvmSpec:
 
 
 @dataclass(frozen=True)
+class Compiler:
+    """The C toolchain of a target: compiler command, its flags, link flags, the size tool, how to install it."""
+
+    cc: str = "gcc"
+    cflags: tuple[str, ...] = DEFAULT_CFLAGS
+    ldflags: tuple[str, ...] = ()
+    size: str = ""
+    packages: str = "gcc"
+
+
+@dataclass(frozen=True)
 class Target:
     """A compilation target: clock, cores, toolchain and its memory levels (in file order)."""
 
@@ -59,6 +73,7 @@ class Target:
     toolchain: str
     memory: tuple[MemoryLevel, ...]
     tvm: TvmSpec | None = None  # toolchain "tvm" only; such a target has no memory levels
+    compiler: Compiler = Compiler()
 
     def level(self, name: str) -> MemoryLevel:
         """The memory level called `name`; TargetError listing the levels if there is none."""
@@ -157,12 +172,28 @@ def _tvm(where: str, table: Any) -> TvmSpec:
         if (kind is str and not vals[key]) or (kind is int and vals[key] <= 0):
             raise TargetError(f"{where}: tvm.{key} must be {'non-empty' if kind is str else '> 0'}, got {vals[key]!r}")
     return TvmSpec(**vals)
+def _compiler(where: str, table: Any) -> Compiler:
+    if table is None:
+        return Compiler()
+    _check_keys(where, table, _COMPILER_FIELDS, "compiler.")
+    vals: dict[str, Any] = {}
+    for key, kind in _COMPILER_FIELDS.items():
+        if key in table:
+            value = _field(where, table, key, kind, "compiler.")
+            if kind is list:
+                if not all(isinstance(f, str) for f in value):
+                    raise TargetError(f"{where}: compiler.{key} must be a list of strings, got {value!r}")
+                value = tuple(value)
+            vals[key] = value
+    if not vals.get("cc", "gcc"):
+        raise TargetError(f"{where}: compiler.cc is empty")
+    return Compiler(**vals)
 
 
 def _parse(where: str, doc: dict[str, Any], folder: str | None) -> Target:
     for key in doc:
-        if key not in ("target", "memory", "tvm"):
-            raise TargetError(f"{where}: [{key}] is not a known table (known: target, memory, tvm)")
+        if key not in ("target", "memory", "compiler", "tvm"):
+            raise TargetError(f"{where}: [{key}] is not a known table (known: target, memory, compiler, tvm)")
     if "target" not in doc:
         raise TargetError(f"{where}: [target] table is missing")
     head = doc["target"]
@@ -203,7 +234,7 @@ def _parse(where: str, doc: dict[str, Any], folder: str | None) -> Target:
             if lvl.name not in levels[index[n]].neighbours:
                 raise TargetError(f"{where}: memory[{index[n]}].neighbours lacks '{lvl.name}' "
                                   f"(memory[{i}] '{lvl.name}' lists '{n}'; links must be symmetric)")
-    return Target(memory=levels, **vals)
+    return Target(memory=levels, compiler=_compiler(where, doc.get("compiler")), **vals)
 
 
 def load_target(name_or_path: str | Path) -> Target:
@@ -220,4 +251,4 @@ def load_target(name_or_path: str | Path) -> Target:
     return _parse(where, doc, folder)
 
 
-__all__ = ["MemoryLevel", "Target", "TargetError", "TvmSpec", "available_targets", "load_target"]
+__all__ = ["Compiler", "MemoryLevel", "Target", "TargetError", "TvmSpec", "available_targets", "load_target"]

@@ -47,10 +47,10 @@ def bench_card(card_name: str, out: Path, n_windows: int, edf: Path) -> dict:
     from edgeflow.build import build
     from edgeflow.ir.graph import Graph
     from edgeflow.ir.reference import run
-    from edgeflow.link import emulator
     from edgeflow.link.harness import load_stream_windows, quantized_windows
     from edgeflow.link.model_info import model_hash
     from edgeflow.link.session import Session, open_port
+    from edgeflow.runners import qemu_rv32 as emulator
 
     x, _ = load_stream_windows(edf, card_name, n_windows=n_windows)
     build_dir = out / f"{card_name}-rv32-virt"

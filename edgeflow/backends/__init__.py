@@ -1,26 +1,12 @@
-"""Backends: one explicit dict of compile(graph, target, out_dir) -> Artifact functions by target name."""
+"""Backends: the one registry of Backend entries by target name (a new backend: one file + one line here)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import numpy as np
-
 from edgeflow.backends import gap9, host, jetson, rv32_virt
-from edgeflow.backends.host import Artifact
+from edgeflow.backends.base import Artifact, Backend, Flashed
 
-BACKENDS: dict[str, Callable[..., Artifact]] = {
-    "host": host.compile,
-    "gap9": gap9.compile,
-    "rv32-virt": rv32_virt.compile,
-    **dict.fromkeys(jetson.TARGETS, jetson.compile),
-}
+BACKENDS: dict[str, Backend] = {b.name: b for b in (host.BACKEND, gap9.BACKEND, rv32_virt.BACKEND, *jetson.BACKENDS)}
+#: Targets whose backend takes the ONNX file (the chunked form) instead of the lowered graph.
+ONNX_BACKENDS: frozenset[str] = frozenset(n for n, b in BACKENDS.items() if b.takes == "onnx")
 
-# Backends that take the ONNX file (the chunked form) instead of the lowered graph and check their own numerics:
-# compile(onnx_path, target, out_dir, check_windows=..., card=..., host_only=...) -> Artifact.
-ONNX_BACKENDS: frozenset[str] = frozenset(jetson.TARGETS)
-
-# Targets whose binary does not run on the host: run_windows(binary, int8 windows, n_out) -> int32 outputs.
-RUNNERS: dict[str, Callable[..., np.ndarray]] = {"rv32-virt": rv32_virt.run_windows}
-
-__all__ = ["BACKENDS", "ONNX_BACKENDS", "RUNNERS", "Artifact"]
+__all__ = ["BACKENDS", "ONNX_BACKENDS", "Artifact", "Backend", "Flashed"]

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
-from edgeflow.backends.host import Artifact, build, compile_host
+from edgeflow.backends.base import Artifact, Backend, Flashed
+from edgeflow.backends.c_pipeline import build_host_binary, render_build
 from edgeflow.ir.graph import Graph
 from edgeflow.resources import firmware_dir, targets_dir
+from edgeflow.runners.native import run_binary
 from edgeflow.target import Target
 
+GAP_SDK_ENV = "GAP_SDK_HOME"
 SDK_DIR = "gap9"  # src/gap9: what only the GAP SDK build uses
 # Firmware folders copied into src/ so the GAP SDK build is self-contained (name -> files).
 _COPIED = {"kernels": ("*.c", "*.h"), "hal": ("ef_dma.h",), "device": ("*.c", "*.h"), "link": ("*.c", "*.h")}
@@ -39,7 +44,7 @@ def render_makefile(graph: Graph, target: Target, c_files: list[str], ext_level:
              f"APP = edgeflow_{graph.name.replace('-', '_')}",
              "APP_SRCS = " + " \\\n    ".join(c_files),
              "APP_INC = . kernels hal device link gap9",
-             f"APP_CFLAGS = -O3 -std=gnu99 -Wall -Wextra {' '.join(defs)}",
+             f"APP_CFLAGS = {' '.join(target.compiler.cflags)} {' '.join(defs)}",
              f"APP_CFLAGS += -DEF_GAP9_CORES={target.cores}",
              f"FREQ_CL ?= {target.clock_hz // 1_000_000}", f"FREQ_FC ?= {target.clock_hz // 1_000_000}",
              "PMSIS_OS ?= freertos"]
@@ -83,11 +88,37 @@ def compile(graph: Graph, target: Target, out_dir: str | Path) -> Artifact:  # n
     """Plan against the GAP9 memory levels (tiles in L1 with double buffers, arena in L2, weights in L2 or
     streamed from L3), render the C, write the GAP SDK project, and build the same network for the host through
     the portable HAL (memcpy DMA, in-memory weight image) so `--check` proves it bit-exact here."""
-    out = Path(out_dir)
-    art = compile_host(graph, out, compile_binary=False, target=target)
-    mem = art.report.get("memory", {})
-    write_sdk_project(out, graph, target, mem.get("weights_level") if mem.get("weights_level", "L2") != "L2" else None)
-    art.binary = build(out, art.sources, hal=True)
-    art.report["backend"] = "gap9"
-    art.report["sdk_project"] = "src/Makefile (GAP SDK: make clean all run)"
-    return art
+    r = render_build(graph, target, out_dir, "gap9")
+    level = r.plan.placement.weights_level if r.plan.placement is not None else "L2"
+    write_sdk_project(r.out_dir, r.graph, target, None if level == "L2" else level)
+    binary = build_host_binary(r.out_dir, r.sources, hal=True)
+    r.report["sdk_project"] = "src/Makefile (GAP SDK: make clean all run)"
+    r.save_report()
+    return Artifact(r.out_dir, r.sources, binary, r.plan.to_dict(), r.report)
+
+
+def flash(build_dir: str | Path) -> Flashed:
+    """Run the GAP SDK's build + flash + run step (`make all run` in build/src) when the SDK is set up."""
+    from edgeflow.link.flash import FlashError
+
+    build = Path(build_dir)
+    sdk, gapy = os.environ.get(GAP_SDK_ENV), shutil.which("gapy")
+    if not sdk and gapy is None:
+        raise FlashError(f"GAP SDK not found: {GAP_SDK_ENV} is unset and `gapy` is not on PATH (source the GAP SDK's "
+                         "sourceme.sh for GAP9, or use --target rv32-virt for the emulated board)")
+    makefile = build / "src" / "Makefile"
+    if not makefile.is_file():
+        raise FlashError(f"{makefile}: no GAP SDK project; build it with `edgeflow build --target gap9 ... "
+                         f"--out {build}`")
+    if shutil.which("make") is None:
+        raise FlashError("make not found on PATH (the GAP SDK flow runs `make all run`)")
+    res = subprocess.run(["make", "-C", str(build / "src"), "all", "run"], capture_output=True, text=True)
+    if res.returncode != 0:
+        last = (res.stderr.strip() or res.stdout.strip() or "no output").splitlines()[-1]
+        raise FlashError(f"{makefile}: GAP SDK `make all run` failed: {last}")
+    return Flashed("gap9", build, None, None, False, "flashed and started by the GAP SDK (`make all run`)")
+
+
+#: The host check build of a gap9 artifact runs like the host binary (portable HAL): bit-exact, tolerance 0.
+BACKEND = Backend("gap9", compile, run_windows=run_binary, flash=flash, tolerance=0.0, binary="firmware",
+                  description="GAP SDK project (src/Makefile) + the same network built for the host to check it")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeflow.backends.host import Artifact
+from edgeflow.backends.base import Artifact, Backend
 from edgeflow.errors import EdgeflowError
 from edgeflow.resources import firmware_dir
 from edgeflow.target import Target
@@ -388,3 +388,9 @@ def describe(report: dict[str, Any]) -> str:
     return (f"{report['model']} -> {report['target']}: {lib['file']} for {where}, {machine} ELF"
             f"{' embedding ' + cubins if cubins else ''}; weights {report['weights']}; "
             f"TVM compile {report['compile_s']:.1f} s")
+
+
+#: One registry entry per Jetson target: takes the chunked ONNX, float tolerance against onnxruntime.
+BACKENDS = tuple(Backend(name=t, compile=compile, tolerance=TOLERANCE, takes="onnx", binary=LIBRARY,
+                         description="TVM bundle for NVIDIA Jetson (CUDA sm_87 + aarch64 host library)")
+                 for t in TARGETS)

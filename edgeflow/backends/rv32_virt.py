@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,21 +11,17 @@ from typing import Any
 
 import numpy as np
 
-from edgeflow.backends.host import Artifact, compile_host
+from edgeflow.backends import toolchain
+from edgeflow.backends.base import Artifact, Backend, Flashed
+from edgeflow.backends.c_pipeline import render_build
 from edgeflow.errors import EdgeflowError
 from edgeflow.ir.graph import Graph
+from edgeflow.plan.arena import align_up as _align
 from edgeflow.resources import firmware_dir, targets_dir
+from edgeflow.runners import qemu_rv32
 from edgeflow.target import Target
 
-CROSS_CC = "riscv64-unknown-elf-gcc"
-CROSS_SIZE = "riscv64-unknown-elf-size"
-CC_PACKAGES = "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf"
-# rv32imc: -misa-spec=2.2 implies zicsr and selects the rv32im/ilp32 multilib (`-march=rv32imc_zicsr` picks rv64).
-ARCH = ["-march=rv32imc", "-misa-spec=2.2", "-mabi=ilp32"]
-CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *ARCH, "-ffreestanding", "-mcmodel=medany",
-          "-ffunction-sections", "-fdata-sections", "--specs=picolibc.specs"]
-LDFLAGS = ["-nostdlib", "-nostartfiles", "-Wl,--gc-sections", "-Wl,--no-warn-rwx-segments",
-           "-Wl,--start-group", "-lc", "-lgcc", "-Wl,--end-group"]
+# The compiler, its flags and the size tool come from targets/rv32-virt/target.toml [compiler].
 # Generated sources mark their placement with these macros (network.c arena, ef_tiled.c L1 area, weights.h):
 # macro -> input section of link.ld.in. The external weight image (src/ef_l3_image.c) goes to L3_WEIGHTS.
 PLACEMENT = {"EF_L1_DATA": ".l1", "EF_L2_DATA": ".l2", "EF_WEIGHTS_DATA": ".l2_weights"}
@@ -45,10 +40,6 @@ class FirmwareError(EdgeflowError):
 
 def target_dir() -> Path:
     return targets_dir() / "rv32-virt"
-
-
-def _align(n: int, a: int) -> int:
-    return -(-n // a) * a
 
 
 def layout(target: Target) -> dict[str, int]:
@@ -74,12 +65,10 @@ def qemu_ram_mib(target: Target) -> int:
     return max(128, _align(layout(target)["RAM_END"] - RAM_BASE, 1 << 20) >> 20)
 
 
-def cross_compiler() -> str:
-    cc = shutil.which(CROSS_CC)
-    if cc is None:
-        raise FirmwareError(f"cross compiler {CROSS_CC} not found on PATH (install the Debian packages "
-                            f"{CC_PACKAGES}, or run `bash tools/setup.sh` as root)")
-    return cc
+def cross_compiler(target: Target) -> str:
+    """The target's cross compiler; FirmwareError naming the packages to install when it is missing."""
+    c = target.compiler
+    return toolchain.find(c.cc, f"the Debian packages {c.packages}", FirmwareError)
 
 
 def main_sources(out: Path, main: str = "device") -> tuple[list[Path], list[str]]:
@@ -100,10 +89,10 @@ def main_sources(out: Path, main: str = "device") -> tuple[list[Path], list[str]
 
 def _overflow(stderr: str, target: Target) -> str | None:
     """One line for a region overflow in ld's output, naming the region, the bytes and where its size comes from."""
-    m = re.search(r"region [`'](\w+)' overflowed by (\d+) bytes", stderr)
-    if m is None:
+    hit = toolchain.region_overflow(stderr)
+    if hit is None:
         return None
-    region, over = m.group(1), int(m.group(2))
+    region, over = hit
     if region == "STACK":
         return f"{ELF}: the stack does not fit the rest of L1 (overflowed by {over} bytes)"
     lvl = target.level(region)
@@ -114,50 +103,42 @@ def _overflow(stderr: str, target: Target) -> str | None:
             f"(sizes from targets/{target.name}/target.toml)")
 
 
-def _failure(res: subprocess.CompletedProcess, target: Target, what: str) -> FirmwareError:
-    line = _overflow(res.stderr, target)
-    if line is None:
-        lines = [ln for ln in res.stderr.splitlines() if "error" in ln or "undefined reference" in ln]
-        first = next((ln for ln in lines if "collect2" not in ln), lines[0] if lines else res.stderr.strip()[:300])
-        line = f"{what}: {CROSS_CC} failed: {first}"
-    return FirmwareError(line)
-
-
 def link_firmware(out: Path, target: Target, sources: Sequence[Path], extra_flags: Sequence[str] = ()) -> Path:
     """Cross-compile and link sources + kernels + DMA HAL + rv32 HAL + crt0 into out/firmware.elf. Resident
     weights (weights.h) go to L2, the external weight image (src/ef_l3_image.c, when the plan streams weights)
     to L3; crt0 and the image are compiled on their own (they must not see the main loop's -include flags)."""
-    cc = cross_compiler()
+    cc, c = cross_compiler(target), target.compiler
     fw, tdir = firmware_dir(), target_dir()
     (out / LINK_SCRIPT).write_text(render_link_script(target))
     defines = [f'-D{k}=__attribute__((section("{v}")))' for k, v in PLACEMENT.items()]
     l3_define = f'-DEF_WEIGHTS_DATA=__attribute__((section("{L3_WEIGHTS}")))'
     incs = ["-I", str(out / "src"), "-I", str(fw / "kernels"), "-I", str(fw / "hal"), "-I", str(fw / "device")]
+
+    def explain(stderr: str) -> str | None:
+        return _overflow(stderr, target)
+
     objs: list[Path] = []
-    alone = [(tdir / "crt0.S", [*ARCH]), *((s, [*CFLAGS, l3_define, *incs]) for s in sources if s.name == L3_IMAGE)]
+    alone = [(tdir / "crt0.S", toolchain.arch_flags(c)),
+             *((s, [*c.cflags, l3_define, *incs]) for s in sources if s.name == L3_IMAGE)]
     for src, flags in alone:
         obj = out / (src.stem + ".o")
-        res = subprocess.run([cc, *flags, "-c", str(src), "-o", str(obj)], capture_output=True, text=True)
-        if res.returncode != 0:
-            raise _failure(res, target, src.name)
+        toolchain.run([cc, *flags, "-c", str(src), "-o", str(obj)], src.name, FirmwareError, explain)
         objs.append(obj)
     c_files = [*(s for s in sources if s.suffix == ".c" and s.name != L3_IMAGE),
                *sorted((fw / "kernels").glob("*.c")), fw / "hal" / "ef_dma_memcpy.c", tdir / "ef_hal_rv32.c"]
-    cmd = [cc, *CFLAGS, *defines, *extra_flags, *incs, *map(str, objs), *map(str, c_files),
-           "-T", str(out / LINK_SCRIPT), *LDFLAGS, "-o", str(out / ELF)]
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    for obj in objs:
-        obj.unlink()
-    if res.returncode != 0:
-        raise _failure(res, target, ELF)
+    cmd = [cc, *c.cflags, *defines, *extra_flags, *incs, *map(str, objs), *map(str, c_files),
+           "-T", str(out / LINK_SCRIPT), *c.ldflags, "-o", str(out / ELF)]
+    try:
+        toolchain.run(cmd, ELF, FirmwareError, explain)
+    finally:
+        for obj in objs:
+            obj.unlink()
     return out / ELF
 
 
-def section_sizes(elf: Path) -> dict[str, int]:
-    """Allocated ELF sections and their bytes (riscv64-unknown-elf-size -A), zero-sized ones left out."""
-    size = shutil.which(CROSS_SIZE)
-    if size is None:
-        raise FirmwareError(f"{CROSS_SIZE} not found on PATH (install the Debian package gcc-riscv64-unknown-elf)")
+def section_sizes(elf: Path, target: Target) -> dict[str, int]:
+    """Allocated ELF sections and their bytes (the target's size tool, -A), zero-sized ones left out."""
+    size = toolchain.find(target.compiler.size, f"the Debian packages {target.compiler.packages}", FirmwareError)
     res = subprocess.run([size, "-A", str(elf)], capture_output=True, text=True, check=True)
     sizes: dict[str, int] = {}
     for ln in res.stdout.splitlines():
@@ -170,7 +151,7 @@ def section_sizes(elf: Path) -> dict[str, int]:
 
 def firmware_report(elf: Path, target: Target) -> dict[str, Any]:
     """Section sizes and how full each region is (for report.json)."""
-    s = section_sizes(elf)
+    s = section_sizes(elf, target)
     lay = layout(target)
     used = {"L2": sum(s.get(k, 0) for k in (".text", ".rodata", ".l2_weights", ".data", ".bss", ".l2")),
             "L1": s.get(".l1", 0), "L3": s.get(".weights", 0)}
@@ -180,21 +161,18 @@ def firmware_report(elf: Path, target: Target) -> dict[str, Any]:
 
 
 def compile_rv32(graph: Graph, target: Target, out_dir: str | Path, main: str = "device") -> Artifact:
-    """Plan `graph` against the target's memory levels and render it (host backend: linear layers in L1 tiles,
+    """Plan `graph` against the target's memory levels and render it (the C pipeline: linear layers in L1 tiles,
     arena in L2, weights in L2 or an L3 image), then cross-compile firmware.elf whose link-script regions come
     from the same target; report.json gains the ELF section sizes and region use."""
     if main not in MAINS:
         raise FirmwareError(f"unknown firmware main '{main}' (known: {', '.join(MAINS)})")
-    cross_compiler()
-    out = Path(out_dir)
-    art = compile_host(graph, out, compile_binary=False, target=target)
-    mains, flags = main_sources(out, main)
-    elf = link_firmware(out, target, [*art.sources, *mains], flags)
-    report = dict(art.report)
-    report["backend"] = "rv32-virt"
-    report["firmware"] = {**firmware_report(elf, target), "main": main}
-    (out / "report.json").write_text(json.dumps(report, indent=1))
-    return Artifact(out, art.sources, elf, art.plan, report)
+    cross_compiler(target)
+    r = render_build(graph, target, out_dir, "rv32-virt")
+    mains, flags = main_sources(r.out_dir, main)
+    elf = link_firmware(r.out_dir, target, [*r.sources, *mains], flags)
+    r.report["firmware"] = {**firmware_report(elf, target), "main": main}
+    r.save_report()
+    return Artifact(r.out_dir, r.sources, elf, r.plan.to_dict(), r.report)
 
 
 def compile(graph: Graph, target: Target, out_dir: str | Path) -> Artifact:  # noqa: A001 - the backend contract
@@ -204,14 +182,28 @@ def compile(graph: Graph, target: Target, out_dir: str | Path) -> Artifact:  # n
 
 def run_windows(elf: Path, windows: np.ndarray, n_out: int) -> np.ndarray:
     """Run firmware.elf on QEMU over int8 windows (N, ...); its int32 accumulators (N, n_out). Same signature as
-    backends.host.run_binary, so `edgeflow build --check` runs the windows on the emulated device."""
-    from edgeflow.link import emulator
-
+    runners.native.run_binary, so `edgeflow build --check` runs the windows on the emulated device."""
     elf = Path(elf)
     try:
         main = json.loads((elf.parent / "report.json").read_text())["firmware"]["main"]
     except (OSError, ValueError, KeyError, TypeError):
         main = "device"
     if main == "raw":
-        return emulator.run_raw_windows(elf, windows, n_out)
-    return emulator.run_link_windows(elf, windows, n_out)
+        return qemu_rv32.run_raw_windows(elf, windows, n_out)
+    return qemu_rv32.run_link_windows(elf, windows, n_out)
+
+
+def flash(build_dir: str | Path) -> Flashed:
+    """Build firmware.elf if needed (from the build's model.onnx) and start QEMU on it in the background
+    (device.json in the build folder)."""
+    from edgeflow.link.flash import ensure_built
+
+    build = Path(build_dir)
+    qemu_rv32.qemu_binary()                       # say QEMU is missing before building anything
+    rebuilt = ensure_built(build, "rv32-virt", ELF)
+    dev = qemu_rv32.start(build)
+    return Flashed("rv32-virt", build, dev.port, dev.pid, rebuilt, f"QEMU pid {dev.pid}, log {dev.log}")
+
+
+BACKEND = Backend("rv32-virt", compile, run_windows=run_windows, flash=flash, stop=qemu_rv32.stop, tolerance=0.0,
+                  binary=ELF, description="firmware.elf for QEMU virt rv32imc; windows over the link protocol")

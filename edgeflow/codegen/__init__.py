@@ -1,1 +1,1 @@
-"""C renderers: network.c/.h and weights.h from a planned IR graph; no logic in templates."""
+"""C renderers: render_network(graph, plan) -> network.c/.h, weights.h, ef_tiled.*; every decision is the plan's."""

@@ -1,146 +1,25 @@
-"""C statements of each IR op (one whole-tensor kernel call per node on arena offsets), liveness buffers, flip views."""
+"""C statements of each IR op: one whole-tensor kernel call per node on the plan's arena offsets."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from edgeflow.codegen import c_tiled
-from edgeflow.codegen.c_weights import C_TYPES, WeightsWriter, c_literal, pack_bits
-from edgeflow.errors import EdgeflowError
-from edgeflow.ir import opdefs
+from edgeflow.codegen.c_weights import c_literal
+from edgeflow.codegen.emitter import CodegenError, Emitter, need, rows_cols
+from edgeflow.codegen.emitter import n_elems as _n
 from edgeflow.ir.graph import DTYPES, Graph, Node
-from edgeflow.plan.arena import Buffer
-
-#: ops whose output may be a reversed view of their input (no copy) when every consumer reads through strides.
-FLIP_OPS = ("flip_time",)
-#: ops that can read an input through a negative row stride.
-STRIDED_READERS = frozenset({"add_requant"})
-
-
-class CodegenError(EdgeflowError):
-    """The graph cannot be rendered to C (unsupported op, shape or dtype), naming the node."""
-
-
-def _n(shape: tuple[int, ...]) -> int:
-    return int(np.prod(shape)) if shape else 1
-
-
-def _rows_cols(shape: tuple[int, ...]) -> tuple[int, int]:
-    """A tensor as rows x row length: (L, C) -> (L, C); (C,) -> (1, C); (A, B, C) -> (A, B*C)."""
-    if len(shape) <= 1:
-        return 1, _n(shape)
-    return int(shape[0]), _n(shape[1:])
-
-
-def nbytes(graph: Graph, name: str) -> int:
-    t = graph.tensors[name]
-    return _n(t.shape) * DTYPES[t.dtype] // 8
-
-
-def _is_flip_view(graph: Graph, n: Node) -> bool:
-    """A time flip whose output only feeds strided readers (and is not a graph output) needs no buffer."""
-    if n.op not in FLIP_OPS or int(n.attrs.get("axis", 0)) != 0 or len(n.outputs) != 1:
-        return False
-    out = n.outputs[0]
-    users = graph.consumers(out)
-    return out not in graph.outputs and bool(users) and all(u.op in STRIDED_READERS for u in users)
-
-
-def flip_views(graph: Graph) -> dict[str, str]:
-    """Flipped tensor -> the tensor it reverses, for every flip rendered as a negative-stride view."""
-    return {n.outputs[0]: n.inputs[0] for n in graph.nodes if _is_flip_view(graph, n)}
-
-
-def scratch_bytes(graph: Graph, n: Node) -> int:
-    """Per-node scratch bytes in the arena (the scan state h: d_inner x d_state int32), from the op registry."""
-    return opdefs.scratch_bytes(n.op, [tuple(graph.tensors[t].shape) for t in n.inputs], n.attrs)
-
-
-def scratch_name(n: Node) -> str:
-    return f"{n.name}#scratch"
-
-
-def activation_buffers(graph: Graph) -> list[Buffer]:
-    """One Buffer per non-constant tensor (graph inputs excluded: the caller owns the window), live from its
-    producer's step to its last reader's step (graph outputs to the last step), plus per-node scratch."""
-    views = flip_views(graph)
-    last_step = len(graph.nodes) - 1
-    first: dict[str, int] = {}
-    last: dict[str, int] = {}
-    for i, n in enumerate(graph.nodes):
-        for t in n.inputs:
-            src = views.get(t, t)
-            if src in first:
-                last[src] = max(last.get(src, i), i)
-        for t in n.outputs:
-            if t not in views:
-                first[t] = i
-    bufs = [Buffer(t, nbytes(graph, t), i, last_step if t in graph.outputs else last.get(t, i))
-            for t, i in first.items()]
-    bufs += [Buffer(scratch_name(n), scratch_bytes(graph, n), i, i)
-             for i, n in enumerate(graph.nodes) if scratch_bytes(graph, n)]
-    return bufs
-
-
-@dataclass
-class Emitter:
-    """Turns tensor names into C expressions (arena pointers, the input, weight arrays) while nodes render."""
-
-    graph: Graph
-    offsets: dict[str, int]
-    weights: WeightsWriter
-    views: dict[str, str] = field(default_factory=dict)
-    node_weights: dict[str, int] = field(default_factory=dict)
-
-    def act(self, name: str) -> str:
-        """Pointer expression of an activation (arena offset, or the caller's input)."""
-        t = self.graph.tensors[name]
-        ctype = C_TYPES.get(t.dtype)
-        if ctype is None:
-            raise CodegenError(f"tensor '{name}': dtype {t.dtype} has no C type")
-        if name in self.graph.inputs:
-            return "input"
-        if t.data is not None:
-            return self.const(name)
-        if name not in self.offsets:
-            raise CodegenError(f"tensor '{name}' has no arena offset")
-        return f"(({ctype} *)(void *)(EF_ARENA + {self.offsets[name]}))"
-
-    def const(self, name: str, kind: str = "plain") -> str:
-        t = self.graph.tensors[name]
-        if t.data is None:
-            raise CodegenError(f"tensor '{name}' must be a constant here")
-        ident = self.weights.array(name, kind)
-        self.node_weights[ident] = self.weights.nbytes[ident]
-        return ident
-
-    def opt_const(self, node: Node, i: int, kind: str = "plain") -> str:
-        return self.const(node.inputs[i], kind) if len(node.inputs) > i else "NULL"
-
-    def shape(self, name: str) -> tuple[int, ...]:
-        return tuple(self.graph.tensors[name].shape)
-
-    def bits(self, name: str) -> int:
-        return pack_bits(self.graph.tensors[name].bits)
-
-
-def _need(n: Node, lo: int, hi: int | None = None) -> None:
-    hi = lo if hi is None else hi
-    if not lo <= len(n.inputs) <= hi:
-        raise CodegenError(f"node '{n.name}' ({n.op}): expected {lo}..{hi} inputs, got {len(n.inputs)}")
+from edgeflow.plan.liveness import nbytes
 
 
 def _linear(e: Emitter, n: Node) -> list[str]:
-    _need(n, 5)
-    # --- L1 tiling: compile_host(l1_bytes=...) routes linear nodes through DMA-double-buffered tiles (c_tiled).
-    plan = c_tiled.active_plan(n.name)
-    if plan is not None:
-        return c_tiled.emit_tiled_linear(e, n, plan)
-    # --- end L1 tiling
-    t, k = _rows_cols(e.shape(n.inputs[0]))
+    need(n, 5)
+    lp = e.plan.linears.get(n.name)
+    if lp is not None:  # the plan runs this layer as L1 tiles, DMA double-buffered
+        return c_tiled.emit_tiled_linear(e, n, lp)
+    t, k = rows_cols(e.shape(n.inputs[0]))
     o = e.shape(n.inputs[1])[0]
     x, w, b, m, sh = n.inputs
     return [f"ef_linear_i8({e.act(x)}, {k}, {k}, {e.const(w, 'packed')}, {e.bits(w)}, {e.const(b)}, {e.const(m)}, "
@@ -148,8 +27,8 @@ def _linear(e: Emitter, n: Node) -> list[str]:
 
 
 def _linear_acc(e: Emitter, n: Node) -> list[str]:
-    _need(n, 2, 3)
-    t, k = _rows_cols(e.shape(n.inputs[0]))
+    need(n, 2, 3)
+    t, k = rows_cols(e.shape(n.inputs[0]))
     w = n.inputs[1]
     o = e.shape(w)[0]
     return [f"ef_linear_acc_i32({e.act(n.inputs[0])}, {k}, {k}, {e.const(w, 'packed')}, {e.bits(w)}, "
@@ -157,7 +36,7 @@ def _linear_acc(e: Emitter, n: Node) -> list[str]:
 
 
 def _conv2d_patch(e: Emitter, n: Node) -> list[str]:
-    _need(n, 5, 6)
+    need(n, 5, 6)
     kh, kw = (int(v) for v in n.attrs["kernel"])
     h, wd = e.shape(n.inputs[0])
     x, w, b, m, sh = n.inputs[:5]
@@ -173,7 +52,7 @@ def _conv2d_patch(e: Emitter, n: Node) -> list[str]:
 
 
 def _dwconv(e: Emitter, n: Node) -> list[str]:
-    _need(n, 5)
+    need(n, 5)
     t, c = e.shape(n.inputs[0])
     x, w, b, m, sh = n.inputs
     k = e.shape(w)[1]
@@ -184,20 +63,20 @@ def _dwconv(e: Emitter, n: Node) -> list[str]:
 
 
 def _lut(e: Emitter, n: Node) -> list[str]:
-    _need(n, 2)
+    need(n, 2)
     size = _n(e.shape(n.inputs[0]))
     return [f"ef_lut_i8({e.act(n.inputs[0])}, {e.act(n.outputs[0])}, {size}, {e.const(n.inputs[1])});"]
 
 
 def _mul_requant(e: Emitter, n: Node) -> list[str]:
-    _need(n, 2)
+    need(n, 2)
     a, b = n.inputs
     return [f"ef_mul_requant_i8({e.act(a)}, {e.act(b)}, {e.act(n.outputs[0])}, {_n(e.shape(a))}, "
             f"{int(n.attrs['m'])}, {int(n.attrs['sh'])});"]
 
 
 def _add_requant(e: Emitter, n: Node) -> list[str]:
-    rows, cols = _rows_cols(e.shape(n.outputs[0]))
+    rows, cols = rows_cols(e.shape(n.outputs[0]))
     ptrs, strides = [], []
     for t in n.inputs:
         if t in e.views:  # flip(src) read bottom-up: pointer to the last row, negative stride
@@ -218,8 +97,8 @@ def _add_requant(e: Emitter, n: Node) -> list[str]:
 
 
 def _layernorm(e: Emitter, n: Node) -> list[str]:
-    _need(n, 3)
-    rows, c = _rows_cols(e.shape(n.inputs[0]))
+    need(n, 3)
+    rows, c = rows_cols(e.shape(n.inputs[0]))
     x, g, b = n.inputs
     eps = c_literal(int(n.attrs["eps_q"]), "int64_t")
     return [f"ef_layernorm_i8({e.act(x)}, {c}, {e.act(n.outputs[0])}, {c}, {c}, {eps}, {e.const(g)}, "
@@ -227,14 +106,14 @@ def _layernorm(e: Emitter, n: Node) -> list[str]:
 
 
 def _meanpool(e: Emitter, n: Node) -> list[str]:
-    _need(n, 1)
-    t, c = _rows_cols(e.shape(n.inputs[0]))
+    need(n, 1)
+    t, c = rows_cols(e.shape(n.inputs[0]))
     return [f"ef_meanpool_tokens_i8({e.act(n.inputs[0])}, {c}, {t}, {e.act(n.outputs[0])}, "
             f"{int(n.attrs['m'])}, {int(n.attrs['sh'])}, 0, {c});"]
 
 
 def _scan(e: Emitter, n: Node) -> list[str]:
-    _need(n, 11)
+    need(n, 11)
     u, dl, bb, cc = n.inputs[:4]
     t, d_in = e.shape(u)
     d_in2, d_st = e.shape(n.inputs[4])
@@ -244,47 +123,47 @@ def _scan(e: Emitter, n: Node) -> list[str]:
     consts = e.weights.scan_consts(n.name, list(n.inputs[4:]), int(n.attrs["ka_frac"]), d_in, d_st)
     for name in n.inputs[4:]:
         e.const(name)
-    h = f"((int32_t *)(void *)(EF_ARENA + {e.offsets[scratch_name(n)]}))"
+    h = e.scratch(n)
     return [f"memset({h}, 0, {4 * d_in * d_st});",
             f"ef_scan_i8(&{consts}, {e.act(u)}, {d_in}, {e.act(dl)}, {d_in}, {e.act(bb)}, {e.act(cc)}, {d_st}, "
             f"{e.act(n.outputs[0])}, {d_in}, {h}, 0, {t}, 0, {d_in}, {int(n.attrs.get('direction', 0))});"]
 
 
 def _matmul(e: Emitter, n: Node) -> list[str]:
-    _need(n, 2)
+    need(n, 2)
     (m_rows, k), (_, n_cols) = e.shape(n.inputs[0]), e.shape(n.inputs[1])
     return [f"ef_matmul_i8({e.act(n.inputs[0])}, {k}, {e.act(n.inputs[1])}, {n_cols}, 1, {k}, {int(n.attrs['m'])}, "
             f"{int(n.attrs['sh'])}, {e.act(n.outputs[0])}, {n_cols}, 0, {m_rows}, 0, {n_cols});"]
 
 
 def _softmax(e: Emitter, n: Node) -> list[str]:
-    _need(n, 1)
-    r, c = _rows_cols(e.shape(n.inputs[0]))
+    need(n, 1)
+    r, c = rows_cols(e.shape(n.inputs[0]))
     a = n.attrs
     return [f"ef_softmax_rows_i8({e.act(n.inputs[0])}, {c}, {e.act(n.outputs[0])}, {c}, {c}, {int(a['ke'])}, "
             f"{int(a['frac'])}, {int(a['m'])}, {int(a['sh'])}, 0, {r});"]
 
 
 def _flip(e: Emitter, n: Node) -> list[str]:
-    _need(n, 1)
+    need(n, 1)
     if n.outputs[0] in e.views:
         return [f"/* {n.outputs[0]}: read reversed through a negative row stride (no copy) */"]
     if int(n.attrs.get("axis", 0)) != 0:
         raise CodegenError(f"node '{n.name}' ({n.op}): only axis 0 is supported, got {n.attrs['axis']}")
     t = e.graph.tensors[n.inputs[0]]
-    rows, cols = _rows_cols(t.shape)
+    rows, cols = rows_cols(t.shape)
     if t.dtype != "int8":
         raise CodegenError(f"node '{n.name}' ({n.op}): only int8 tensors, got {t.dtype}")
     return [f"ef_flip_rows_i8({e.act(n.inputs[0])}, {e.act(n.outputs[0])}, {rows}, {cols});"]
 
 
 def _copy(e: Emitter, n: Node) -> list[str]:
-    _need(n, 1)
+    need(n, 1)
     return [f"memcpy({e.act(n.outputs[0])}, {e.act(n.inputs[0])}, {nbytes(e.graph, n.outputs[0])});"]
 
 
 def _transpose(e: Emitter, n: Node) -> list[str]:
-    _need(n, 1)
+    need(n, 1)
     shp = e.shape(n.inputs[0])
     if len(shp) != 2 or tuple(n.attrs.get("perm", (1, 0))) != (1, 0) or e.graph.tensors[n.inputs[0]].dtype != "int8":
         raise CodegenError(f"node '{n.name}' (transpose): only 2-d int8 perm (1, 0), got {shp} {n.attrs.get('perm')}")
@@ -307,7 +186,7 @@ def _last_axis_parts(e: Emitter, n: Node, whole: str, parts: list[str]) -> list[
 
 
 def _split(e: Emitter, n: Node) -> list[str]:
-    _need(n, 1)
+    need(n, 1)
     x = n.inputs[0]
     rows, width = e.shape(x)
     return [f"copy_rows((const uint8_t *)(const void *){e.act(x)} + {col * sz}, {width * sz}, "

@@ -7,7 +7,8 @@ import re
 import numpy as np
 
 from edgeflow.ir.graph import Graph, Tensor
-from edgeflow.ir.ops import WEIGHT_BITS, pack_weights
+from edgeflow.ir.ops import pack_weights
+from edgeflow.plan.layout import pack_bits
 
 #: numpy dtype name -> C element type of a constant array.
 C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "uint16": "uint16_t", "int32": "int32_t",
@@ -18,11 +19,6 @@ _PER_LINE = 24
 def c_ident(name: str, prefix: str = "ef_") -> str:
     """A C identifier for an IR name: non-word characters become '_' ('blocks.0.fwd.q_y' -> 'ef_blocks_0_fwd_q_y')."""
     return prefix + re.sub(r"\W", "_", name)
-
-
-def pack_bits(bits: int) -> int:
-    """The smallest storage width of WEIGHT_BITS holding `bits`-bit weights (3 -> 4)."""
-    return next(b for b in WEIGHT_BITS if b >= bits)
 
 
 def c_literal(v: int, ctype: str) -> str:

@@ -59,10 +59,10 @@ def run_demo(cfg: DemoConfig, console: Console) -> tuple[dict[str, Any], bool]:
     from edgeflow.build import build
     from edgeflow.commands.stream import progress_table, stream_live
     from edgeflow.ir.graph import Graph
-    from edgeflow.link import emulator
     from edgeflow.link.harness import StreamConfig, load_stream_windows, ok, quantized_windows, synth_recording
     from edgeflow.link.model_info import model_hash
     from edgeflow.link.session import Session, open_port
+    from edgeflow.runners import qemu_rv32 as emulator
 
     if cfg.windows < 1:
         raise EdgeflowError(f"--windows must be >= 1, got {cfg.windows}")

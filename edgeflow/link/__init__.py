@@ -1,1 +1,1 @@
-"""Device link: the frame protocol, model identity, the streaming host and (rv32) the emulator."""
+"""Device link: the frame protocol, the session, the streaming harness and its checks, injected faults."""

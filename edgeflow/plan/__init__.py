@@ -1,1 +1,1 @@
-"""Memory planning: activation arena offsets and per-layer L1 tiling with double buffers."""
+"""Memory planning: liveness, arena offsets, constant layouts, L1 tiles, placement -> one frozen MemoryPlan."""

@@ -60,8 +60,14 @@ class ArenaPlan:
         }
 
 
-def _align(n: int, alignment: int) -> int:
+def align_up(n: int, alignment: int) -> int:
+    """n rounded up to a multiple of alignment (the one rounding rule of the planner and the link layout).
+
+    >>> align_up(13, 4), align_up(16, 4)
+    (16, 16)
+    """
     return -(-n // alignment) * alignment
+
 
 
 def lower_bound(buffers: Iterable[Buffer]) -> int:
@@ -86,7 +92,7 @@ def _place(buf: Buffer, placed: list[tuple[int, Buffer]], alignment: int, best_f
     choice_gap = 0
     cursor = 0
     for start, end in busy:
-        candidate = _align(cursor, alignment)
+        candidate = align_up(cursor, alignment)
         gap = start - candidate
         if gap >= buf.size:
             if not best_fit:
@@ -96,7 +102,7 @@ def _place(buf: Buffer, placed: list[tuple[int, Buffer]], alignment: int, best_f
         cursor = max(cursor, end)
     if choice is not None:
         return choice
-    return _align(cursor, alignment)
+    return align_up(cursor, alignment)
 
 
 def _place_in_order(order: Sequence[Buffer], alignment: int, best_fit: bool) -> dict[str, int]:
@@ -140,7 +146,7 @@ _ALGORITHM_FUNCS: dict[str, Callable[[Sequence[Buffer], int], dict[str, int]]] =
 
 
 def _arena_size(buffers: Sequence[Buffer], offsets: dict[str, int], alignment: int) -> int:
-    return _align(max((offsets[b.name] + b.size for b in buffers), default=0), alignment)
+    return align_up(max((offsets[b.name] + b.size for b in buffers), default=0), alignment)
 
 
 def _check_inputs(buffers: Sequence[Buffer], alignment: int) -> None:

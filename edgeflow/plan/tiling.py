@@ -7,16 +7,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from edgeflow.errors import EdgeflowError
-
-WEIGHT_BITS = (1, 2, 4, 8)  # storage codes: 1 = ternary, five weights a byte (edgeflow.ir.ops.TERNARY)
+from edgeflow.ir.ops import PACK_CODES, row_bytes
+from edgeflow.plan.arena import align_up as _align
 
 
 class TilingError(EdgeflowError):
     """A layer cannot be tiled into the given L1 size."""
-
-
-def _align(n: int, alignment: int) -> int:
-    return -(-n // alignment) * alignment
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -43,8 +39,8 @@ class LinearShape:
     m_bytes: int = 4
 
     def __post_init__(self) -> None:
-        if self.w_bits not in WEIGHT_BITS:
-            raise TilingError(f"layer {self.name!r}: weight bits {self.w_bits} not in {WEIGHT_BITS}")
+        if self.w_bits not in PACK_CODES:  # storage codes: 2, 4, 8 bits, or 1 = ternary (five weights a byte)
+            raise TilingError(f"layer {self.name!r}: weight bits {self.w_bits} not in {PACK_CODES}")
         for field_name in ("tokens", "n_in", "n_out"):
             if getattr(self, field_name) < 1:
                 raise TilingError(f"layer {self.name!r}: {field_name} must be >= 1, got {getattr(self, field_name)}")
@@ -55,9 +51,7 @@ class LinearShape:
     @property
     def row_bytes(self) -> int:
         """Bytes of one packed weight row, padded to a whole byte so a row tile can be DMA'd alone."""
-        if self.w_bits == 1:
-            return _ceil_div(self.n_in, 5)
-        return _ceil_div(self.n_in * self.w_bits, 8)
+        return row_bytes(self.n_in, self.w_bits)
 
     @property
     def param_bytes_per_row(self) -> int:
@@ -96,7 +90,25 @@ class Step:
     slot: int
 
 
-@dataclass
+@dataclass(frozen=True)
+class L1Layout:
+    """Byte offsets in the layer's L1 area: [slot 0 | slot 1 (double buffer) | input buffer(s) | output tile].
+    A slot holds one row tile's block (params + packed rows); `used` == the TilePlan's l1_bytes_used."""
+
+    slot_off: tuple[int, int]
+    slot_bytes: int
+    in_off: int
+    in_bytes: int
+    in_bufs: int
+    out_off: int
+    used: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"slot_off": list(self.slot_off), "slot_bytes": self.slot_bytes, "in_off": self.in_off,
+                "in_bytes": self.in_bytes, "in_bufs": self.in_bufs, "out_off": self.out_off, "used": self.used}
+
+
+@dataclass(frozen=True)
 class TilePlan:
     """How one layer is cut into tiles and what occupies L1 while they run."""
 
@@ -113,6 +125,7 @@ class TilePlan:
     double_buffer: bool = True
     l1_bytes: int = 0
     tiles: list[Tile] = field(default_factory=list)
+    layout: L1Layout | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -127,6 +140,7 @@ class TilePlan:
             "breakdown": dict(self.breakdown),
             "dma_bytes_per_tile": self.dma_bytes_per_tile,
             "double_buffer": self.double_buffer,
+            **({"l1_layout": self.layout.to_dict()} if self.layout is not None else {}),
         }
 
 
@@ -160,6 +174,18 @@ def _linear_breakdown(shape: LinearShape, tokens: int, rows: int, double_buffer:
         "params": nbuf * shape.param_block_bytes(rows, align),
         "output": _align(tokens * rows, align),
     }
+
+
+def l1_layout(shape: LinearShape, tokens: int, rows: int, double_buffer: bool, align: int) -> L1Layout:
+    """The L1 offsets of _linear_breakdown's parts, in order: slots, input buffer(s), output tile."""
+    nbuf = 2 if double_buffer else 1
+    slot = shape.tile_block_bytes(rows, align)
+    in_bufs = 1 if tokens >= shape.tokens else nbuf
+    in_bytes = _align(tokens * shape.n_in, align)
+    in_off = nbuf * slot
+    out_off = in_off + in_bufs * in_bytes
+    return L1Layout((0, slot if double_buffer else 0), slot, in_off, in_bytes, in_bufs, out_off,
+                    out_off + _align(tokens * rows, align))
 
 
 def _max_rows(shape: LinearShape, tokens: int, l1_bytes: int, double_buffer: bool, align: int) -> int:
@@ -200,6 +226,9 @@ def tile_linear(shape: LinearShape, l1_bytes: int, double_buffer: bool = True, a
     rows = _ceil_div(shape.n_out, n_row_tiles)
     tokens = _ceil_div(shape.tokens, n_token_tiles)
     breakdown = _linear_breakdown(shape, tokens, rows, double_buffer, align)
+    layout = l1_layout(shape, tokens, rows, double_buffer, align)
+    if layout.used != sum(breakdown.values()):
+        raise TilingError(f"layer {shape.name!r}: L1 layout {layout.used} bytes != breakdown {breakdown}")
     token_tiled = tokens < shape.tokens
     tiles: list[Tile] = []
     for ti in range(n_token_tiles):
@@ -226,68 +255,5 @@ def tile_linear(shape: LinearShape, l1_bytes: int, double_buffer: bool = True, a
         double_buffer=double_buffer,
         l1_bytes=l1_bytes,
         tiles=tiles,
-    )
-
-
-def _elementwise_breakdown(
-    rows: int, in_bytes: int, out_bytes: int, fixed_bytes: int, double_buffer: bool, align: int
-) -> dict[str, int]:
-    nbuf = 2 if double_buffer else 1
-    return {
-        "input": nbuf * _align(rows * in_bytes, align),
-        "output": _align(rows * out_bytes, align),
-        "params": _align(fixed_bytes, align),
-    }
-
-
-def tile_elementwise(
-    name: str,
-    bytes_per_row: int,
-    rows: int,
-    l1_bytes: int,
-    double_buffer: bool = True,
-    out_bytes_per_row: int | None = None,
-    fixed_bytes: int = 0,
-    align: int = 4,
-) -> TilePlan:
-    """Tile a row-wise op (LUT, LayerNorm, add, scan over channels): input rows double-buffered, one output tile.
-
-    `bytes_per_row` is the input bytes of one row; `out_bytes_per_row` defaults to it; `fixed_bytes` is
-    resident state loaded once (a lookup table, LayerNorm gamma/beta).
-    """
-    if bytes_per_row < 1 or rows < 1:
-        raise TilingError(f"op {name!r}: bytes_per_row and rows must be >= 1, got {bytes_per_row} and {rows}")
-    out_bytes = bytes_per_row if out_bytes_per_row is None else out_bytes_per_row
-
-    def used(r: int) -> int:
-        return sum(_elementwise_breakdown(r, bytes_per_row, out_bytes, fixed_bytes, double_buffer, align).values())
-
-    if used(1) > l1_bytes:
-        raise TilingError(
-            f"op {name!r} needs {used(1)} bytes for the smallest tile (1 row"
-            f"{', + double buffers' if double_buffer else ''}), L1 has {l1_bytes}"
-        )
-    lo, hi = 1, rows
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if used(mid) <= l1_bytes else (lo, mid - 1)
-    n_tiles = _ceil_div(rows, lo)
-    per_tile = _ceil_div(rows, n_tiles)
-    breakdown = _elementwise_breakdown(per_tile, bytes_per_row, out_bytes, fixed_bytes, double_buffer, align)
-    tiles: list[Tile] = []
-    for k in range(n_tiles):
-        rn = min(per_tile, rows - k * per_tile)
-        tiles.append(Tile(k, k * per_tile, rn, 0, 0, rn * bytes_per_row))
-    return TilePlan(
-        name=name,
-        rows_per_tile=per_tile,
-        n_tiles=n_tiles,
-        l1_bytes_used=sum(breakdown.values()),
-        breakdown=breakdown,
-        dma_bytes_per_tile=max(t.dma_bytes for t in tiles),
-        dma_schedule=schedule(tiles, double_buffer),
-        n_row_tiles=n_tiles,
-        double_buffer=double_buffer,
-        l1_bytes=l1_bytes,
-        tiles=tiles,
+        layout=layout,
     )

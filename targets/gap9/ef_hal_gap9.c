@@ -27,7 +27,9 @@
 #ifndef EF_GAP9_BAUDRATE
 #define EF_GAP9_BAUDRATE 115200
 #endif
-#define EF_GAP9_CORES 8
+#ifndef EF_GAP9_CORES
+#error "EF_GAP9_CORES: cluster cores, passed by the generated Makefile from targets/gap9/target.toml (cores)"
+#endif
 
 void ef_network_run_cl(const int8_t *input, int32_t *logits_acc); /* network.c, renamed by network_cl.c */
 int ef_device_main(void);                                         /* device_main.c, renamed by device_gap9.c */

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from edgeflow.ir.opdefs import OPDEFS
+from edgeflow.target import load_target
 
 KERNELS_DIR = Path(__file__).resolve().parents[2] / "firmware" / "kernels"
-CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
+CFLAGS = list(load_target("host").compiler.cflags)  # targets/host/target.toml [compiler]
 
 P, I32, I64 = c_void_p, c_int32, c_int64
 HEADER = KERNELS_DIR / "ef_kernels.h"

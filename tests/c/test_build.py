@@ -66,11 +66,34 @@ def test_backend_failure_midway_removes_partial_output(onnx_file, tmp_path, monk
         (out_dir / "src" / "network.c").write_text("/* partial */")
         raise BuildError("layer 'x' needs 200000 bytes of L1, target has 106496")
 
-    monkeypatch.setitem(backends.BACKENDS, "host", half_then_fail)
+    import dataclasses
+
+    failing = dataclasses.replace(backends.BACKENDS["host"], compile=half_then_fail)
+    monkeypatch.setitem(backends.BACKENDS, "host", failing)
     out = tmp_path / "build" / "m-host"
     with pytest.raises(BuildError, match="layer 'x'"):
         build(onnx_file, "host", out)
     assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+def test_backend_that_takes_onnx_gets_the_file(onnx_file, tmp_path, monkeypatch):
+    """A Backend with takes="onnx" (the coming TVM / Jetson backend) is handed the ONNX file, not the graph."""
+    import dataclasses
+
+    import edgeflow.backends as backends
+    from edgeflow.backends.base import Artifact
+
+    seen = []
+
+    def compile_onnx(model, target, out_dir):
+        seen.append(model)
+        (out_dir / "lib.so").write_bytes(b"")
+        return Artifact(out_dir, [], None, {}, {"backend": "onnx-probe"})
+
+    probe = dataclasses.replace(backends.BACKENDS["host"], compile=compile_onnx, takes="onnx", run_windows=None)
+    monkeypatch.setitem(backends.BACKENDS, "host", probe)
+    report = build(onnx_file, "host", tmp_path / "o")
+    assert seen == [onnx_file] and report["backend"] == "onnx-probe" and (tmp_path / "o" / "lib.so").exists()
 
 
 def test_cli_build_gap9_untrained_card_with_check_then_inspect(tmp_path, capsys):

@@ -12,12 +12,13 @@ import pytest
 from edgeflow.backends import BACKENDS
 from edgeflow.backends.host import compile_host, run_binary
 from edgeflow.codegen import c_ops
-from edgeflow.codegen.c_ops import CodegenError, activation_buffers
+from edgeflow.codegen.c_ops import CodegenError
 from edgeflow.ir.from_onnx import quantize_input
 from edgeflow.ir.graph import Graph, Node, Tensor
 from edgeflow.ir.ops import add_requant_params
 from edgeflow.ir.reference import run
 from edgeflow.plan.arena import ArenaPlan, verify_arena
+from edgeflow.plan.liveness import activation_buffers
 
 from .models import femba_micro_graph
 
@@ -71,6 +72,12 @@ def test_arena_plan_verifies(micro, micro_build):
     weights = (micro_build.out_dir / "src" / "weights.h").read_text()
     assert "static const EF_WEIGHTS_DATA uint8_t ef_w_blocks_0_fwd_q_out_w_packed" in weights
     assert not re.search(r"\b(malloc|float|double)\b", (micro_build.out_dir / "src" / "network.c").read_text())
+    # every arena buffer is one named view at its planned offset; the kernel calls use the names
+    network = (micro_build.out_dir / "src" / "network.c").read_text()
+    for b in plan["buffers"]:
+        assert f"(EF_ARENA + {b['offset']});  /* {b['name']} */" in network, b["name"]
+    body = network.split("void ef_network_run", 1)[1]
+    assert "EF_ARENA" not in body and "a_blocks_0_fwd_q_u" in body
 
 
 def _structural_graph() -> Graph:
@@ -130,4 +137,5 @@ def test_unsupported_attribute_is_named(tmp_path):
 
 
 def test_backend_registry():
-    assert set(BACKENDS) >= {"host"} and callable(BACKENDS["host"])
+    assert set(BACKENDS) >= {"host", "gap9", "rv32-virt"} and callable(BACKENDS["host"].compile)
+    assert all(b.name == name and b.tolerance == 0 for name, b in BACKENDS.items())

@@ -13,9 +13,9 @@ import pytest
 from edgeflow.backends import BACKENDS
 from edgeflow.backends.gap9 import compile as compile_gap9
 from edgeflow.backends.host import run_binary
-from edgeflow.codegen import c_tiled
 from edgeflow.ir.from_onnx import load_onnx
 from edgeflow.ir.reference import run
+from edgeflow.plan.layout import linear_shape
 from edgeflow.plan.levels import PlanError
 from edgeflow.plan.tiling import TilingError
 from edgeflow.target import load_target
@@ -98,7 +98,7 @@ def test_layer_one_byte_too_large_for_l1_names_the_layer(micro, tmp_path):
     need = {}
     for n in micro.nodes:
         if n.op == "linear":
-            shape = c_tiled.linear_shape(micro, n)  # smallest tile: 1 token x 1 row, double-buffered
+            shape = linear_shape(micro, n)  # smallest tile: 1 token x 1 row, double-buffered
             need[n.name] = (2 * shape.tile_block_bytes(1) + 2 * -(-shape.n_in // 4) * 4 + 4
                             if shape.tokens > 1 else 2 * shape.tile_block_bytes(1) + -(-shape.n_in // 4) * 4 + 4)
     worst = max(need, key=need.get)
@@ -116,15 +116,14 @@ def test_weights_go_to_mram_first_when_it_holds_them(micro, tmp_path):
     assert (tmp_path / "weights.bin").stat().st_size >= art.report["memory"]["stream_bytes"]
 
 
-def test_pessimistic_estimate_still_keeps_weights_in_l2_when_they_fit(micro, tmp_path, monkeypatch):
-    """The first placement uses an upper estimate of the resident constants; when the rendered sizes fit L2
-    the weights stay resident (no external image)."""
-    from edgeflow.backends import host
-
+def test_placement_is_exact_weights_stay_in_l2_when_they_fit(micro, tmp_path):
+    """Placement uses the exact constant bytes (known from the layouts before rendering): with L2 exactly
+    arena + resident + blobs the weights stay resident; one byte less and they stream from MRAM."""
     probe = compile_gap9(micro, load_target("gap9"), tmp_path / "probe").report["memory"]
     exact = probe["arena_bytes"] + probe["resident_bytes"] + probe["stream_bytes"]
-    monkeypatch.setattr(host, "_resident_estimate", lambda graph, plans: 10 * probe["resident_bytes"])
     art = compile_gap9(micro, _with_levels(L2=exact), tmp_path / "tight")
     assert art.report["memory"]["weights_level"] == "L2"
     assert art.report["memory"]["levels"]["L2"]["used"] == exact
     assert not (tmp_path / "tight" / "weights.bin").exists()
+    art = compile_gap9(micro, _with_levels(L2=exact - 1), tmp_path / "over")
+    assert art.report["memory"]["weights_level"] == "MRAM" and (tmp_path / "over" / "weights.bin").exists()

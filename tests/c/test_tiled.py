@@ -1,5 +1,5 @@
-"""L1-tiled linear layers (codegen/c_tiled.py over firmware/hal/ef_dma.h): bit-identical to the untiled build,
-the DMA schedule and byte counts the planner promised, and TilingError when L1 is too small."""
+"""L1-tiled linear layers (plan/memory.py, codegen/c_tiled.py, firmware/hal/ef_dma.h): bit-identical to the
+untiled build, the DMA schedule and byte counts the planner promised, and TilingError when L1 is too small."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeflow.backends.host import CFLAGS, build, compile_host, run_binary
-from edgeflow.codegen import c_tiled
+from edgeflow.backends.c_pipeline import build_host_binary as build
+from edgeflow.backends.host import compile_host, run_binary
+from edgeflow.backends.toolchain import host_compiler
 from edgeflow.ir.from_onnx import load_onnx, quantize_input
 from edgeflow.ir.graph import Graph
 from edgeflow.ir.reference import run
+from edgeflow.plan.layout import linear_shape
 from edgeflow.plan.tiling import TilingError, schedule
 from edgeflow.resources import firmware_dir
 from edgeflow.target import load_target
@@ -111,7 +113,7 @@ def test_dma_schedule_and_counters(micro, windows, untiled, l1, tmp_path):
         assert steps[name] == want, name
         starts, waits, nbytes, errors = stats[name]
         n = next(n for n in micro.nodes if n.name == name)
-        shape = c_tiled.linear_shape(micro, n)
+        shape = linear_shape(micro, n)
         # each row tile's block: [bias, m words, sh int8 unless packed into m, packed rows], parts padded to 4
         rt = -(-shape.n_out // info["rows_per_tile"])
         sizes = [min(info["rows_per_tile"], shape.n_out - r * info["rows_per_tile"]) for r in range(rt)]
@@ -154,7 +156,7 @@ def test_param_layouts_bit_exact(micro, windows, l1, tmp_path):
     planner computed for each layout."""
     g, names = _layouts(micro)
     nodes = {n.name: n for n in g.nodes}
-    shapes = [c_tiled.linear_shape(g, nodes[name]) for name in names]
+    shapes = [linear_shape(g, nodes[name]) for name in names]
     assert [(s.has_bias, s.bias_bytes if s.has_bias else 0, s.m_bytes, s.sh_packed) for s in shapes] == \
         [(False, 0, 2, True), (True, 2, 4, False), (True, 4, 4, True)]
     assert [s.param_bytes_per_row for s in shapes] == [2, 7, 8]
@@ -222,8 +224,8 @@ def test_hal_memcpy_counters(tmp_path):
     hal = firmware_dir() / "hal"
     (tmp_path / "t.c").write_text(_HAL_TEST)
     exe = tmp_path / "t"
-    subprocess.run(["gcc", *CFLAGS, "-I", str(hal), str(tmp_path / "t.c"), str(hal / "ef_dma_memcpy.c"), "-o",
-                    str(exe)], check=True)
+    subprocess.run(["gcc", *host_compiler().cflags, "-I", str(hal), str(tmp_path / "t.c"),
+                    str(hal / "ef_dma_memcpy.c"), "-o", str(exe)], check=True)
     out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "2 2 100 2 1 1"  # the second wait on b is an error, not a wait
     assert out[1] == "0 0"

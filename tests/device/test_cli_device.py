@@ -8,7 +8,7 @@ import json
 import pytest
 
 from edgeflow.cli import main
-from edgeflow.link import emulator
+from edgeflow.runners import qemu_rv32 as emulator
 
 from .conftest import CASES, need_cross, need_qemu
 

@@ -22,7 +22,7 @@ from edgeflow.backends.rv32_virt import (
 )
 from edgeflow.errors import EdgeflowError
 from edgeflow.ir.from_onnx import load_onnx
-from edgeflow.link import emulator
+from edgeflow.runners import qemu_rv32 as emulator
 
 from .conftest import CASES, need_cross
 
@@ -53,7 +53,7 @@ def test_link_script_regions_come_from_target(rv32):
 def test_registered_backend_builds_firmware_with_section_report(rv32, micro, tmp_path):
     need_cross()
     assert "rv32-virt" in BACKENDS
-    art = BACKENDS["rv32-virt"](micro, rv32, tmp_path / "b")
+    art = BACKENDS["rv32-virt"].compile(micro, rv32, tmp_path / "b")
     assert art.binary == tmp_path / "b" / "firmware.elf" and art.binary.read_bytes()[:4] == b"\x7fELF"
     fw = art.report["firmware"]
     assert fw["main"] == "device"

@@ -12,11 +12,11 @@ import pytest
 from edgeflow.backends.rv32_virt import compile_rv32, run_windows
 from edgeflow.ir.from_onnx import load_onnx
 from edgeflow.ir.graph import Graph
-from edgeflow.link import emulator
 from edgeflow.link.harness import StreamConfig, ok, quantized_windows, stream
 from edgeflow.link.model_info import model_hash
 from edgeflow.link.protocol import FrameReader, Info, MsgType
 from edgeflow.link.session import Session, open_port
+from edgeflow.runners import qemu_rv32 as emulator
 
 from .conftest import CASES, N_WINDOWS, need_cross, need_qemu
 

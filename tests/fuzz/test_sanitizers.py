@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeflow.backends.host import build, compile_host
+from edgeflow.backends.c_pipeline import build_host_binary as build
+from edgeflow.backends.host import compile_host
 from edgeflow.ir.from_onnx import load_onnx
 
 pytestmark = [pytest.mark.c, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not found")]

@@ -11,7 +11,7 @@ import pytest
 from edgeflow.ir.from_onnx import load_onnx
 from edgeflow.ir.graph import Graph
 from edgeflow.link.model_info import model_hash
-from edgeflow.link.native import PtyDevice, build_native_device
+from edgeflow.runners.native_pty import PtyDevice, build_native_device
 
 CASE = Path(__file__).resolve().parents[1] / "cases" / "femba-micro-w2"
 

@@ -26,7 +26,7 @@ def test_qemu_device_survives_faults(micro_windows, tmp_path):
         pytest.skip("riscv64-unknown-elf-gcc missing (apt-get install gcc-riscv64-unknown-elf "
                     "picolibc-riscv64-unknown-elf)")
     from edgeflow.backends.rv32_virt import compile_rv32
-    from edgeflow.link import emulator
+    from edgeflow.runners import qemu_rv32 as emulator
     from edgeflow.target import load_target
 
     compile_rv32(load_onnx(CASE / "model.onnx"), load_target("rv32-virt"), tmp_path)

@@ -125,8 +125,8 @@ def _stall(dut: Dut, seconds: float) -> None:
 # ---- the native device, built under ASan + UBSan ------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def sanitized_device(native_build, tmp_path_factory) -> Path:
-    from edgeflow.link.native import LAYER_HOOK, device_sources
     from edgeflow.resources import firmware_dir
+    from edgeflow.runners.native_pty import LAYER_HOOK, device_sources
 
     probe = subprocess.run(["gcc", *SANITIZE, "-x", "c", "-", "-o", os.devnull], input="int main(void){return 0;}",
                            capture_output=True, text=True)
@@ -144,7 +144,7 @@ def sanitized_device(native_build, tmp_path_factory) -> Path:
 
 
 def _native_soak(binary: Path, micro_hash: bytes, n_windows: int, logs: Path) -> dict:
-    from edgeflow.link.native import PtyDevice
+    from edgeflow.runners.native_pty import PtyDevice
 
     env = {"ASAN_OPTIONS": f"detect_leaks=0:log_path={logs}/asan", "UBSAN_OPTIONS": f"log_path={logs}/ubsan"}
     with PtyDevice(binary, env=env) as dev:
@@ -178,8 +178,8 @@ def test_soak_long_qemu(tmp_path):
         pytest.skip("qemu-system-riscv32 or riscv64-unknown-elf-gcc missing (tools/setup.sh installs them)")
     from edgeflow.backends.rv32_virt import compile_rv32
     from edgeflow.ir.from_onnx import load_onnx
-    from edgeflow.link import emulator
     from edgeflow.link.model_info import model_hash
+    from edgeflow.runners import qemu_rv32 as emulator
     from edgeflow.target import load_target
 
     compile_rv32(load_onnx(CASE / "model.onnx"), load_target("rv32-virt"), tmp_path)

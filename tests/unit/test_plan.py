@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgeflow.codegen.c_tiled import linear_shape, pack_requant, unpack_requant
 from edgeflow.errors import EdgeflowError
 from edgeflow.ir.graph import Graph, Node, Tensor
 from edgeflow.plan.arena import (
@@ -20,7 +19,8 @@ from edgeflow.plan.arena import (
     plan_with,
     verify_arena,
 )
-from edgeflow.plan.tiling import LinearShape, Step, TilingError, schedule, tile_elementwise, tile_linear
+from edgeflow.plan.layout import linear_shape, pack_requant, unpack_requant
+from edgeflow.plan.tiling import LinearShape, Step, TilingError, schedule, tile_linear
 
 pytestmark = pytest.mark.unit
 
@@ -289,18 +289,62 @@ def test_linear_shape_picks_the_layout() -> None:
     assert (shape.bias_bytes, shape.m_bytes, shape.sh_packed, shape.param_block_bytes(3)) == (4, 2, True, 12 + 8)
 
 
-def test_elementwise_tiling() -> None:
-    plan = tile_elementwise("layernorm", 385, 80, L1, fixed_bytes=2 * 385 * 4)
-    assert plan.n_tiles == 1 and plan.l1_bytes_used <= L1
-    scan = tile_elementwise("scan", 80 * 16 * 4, 1540, L1)
-    assert scan.n_tiles > 1 and scan.l1_bytes_used <= L1
-    assert sum(t.rows for t in scan.tiles) == 1540
-    with pytest.raises(TilingError, match=r"'lut' needs 3 bytes for the smallest tile .*L1 has 2"):
-        tile_elementwise("lut", 1, 10, 2, align=1)
+def test_l1_layout_is_the_breakdown_in_order() -> None:
+    """Slots, input buffer(s), output tile: offsets follow the breakdown and end at l1_bytes_used."""
+    for tokens, l1 in ((80, L1), (80, 4096), (1, 1024)):
+        shape = LinearShape("in_proj", tokens, 385, 3080, 2, has_bias=False, sh_packed=True, m_bytes=2)
+        plan = tile_linear(shape, l1)
+        lay = plan.layout
+        assert lay.slot_off == (0, lay.slot_bytes) and lay.in_off == 2 * lay.slot_bytes
+        assert lay.slot_bytes == shape.tile_block_bytes(plan.rows_per_tile)
+        assert lay.in_bufs == (1 if plan.n_token_tiles == 1 else 2)
+        assert lay.out_off == lay.in_off + lay.in_bufs * lay.in_bytes
+        assert lay.used == plan.l1_bytes_used == sum(plan.breakdown.values()) <= l1
 
 
-# ---------------------------------------------------------------- double-buffer schedule
+def _two_linears() -> Graph:
+    """x (4, 8) -> fc1 (8 -> 6, bias int16) -> fc2 (6 -> 3, zero bias), int8 activations."""
+    r = np.random.default_rng(0)
+    t = {"x": Tensor("x", (4, 8), "int8", 8, 0.1), "h": Tensor("h", (4, 6), "int8", 8, 0.1),
+         "y": Tensor("y", (4, 3), "int8", 8, 0.1)}
+    for i, (o, k, bias) in enumerate(((6, 8, r.integers(-99, 99, 6)), (3, 6, np.zeros(3))), 1):
+        t[f"w{i}"] = Tensor(f"w{i}", (o, k), "int8", 4, 0.5, data=r.integers(-8, 8, (o, k)).astype(np.int8))
+        for name, v in ((f"b{i}", bias), (f"m{i}", np.full(o, 1 << 14)), (f"sh{i}", np.full(o, 20))):
+            t[name] = Tensor(name, (o,), "int32", 32, None, data=np.asarray(v, np.int32))
+    nodes = [Node("fc1", "linear", ["x", "w1", "b1", "m1", "sh1"], ["h"]),
+             Node("fc2", "linear", ["h", "w2", "b2", "m2", "sh2"], ["y"])]
+    return Graph("g", t, nodes, ["x"], ["y"])
 
+
+def test_memory_plan_bytes_are_exact_and_serialise() -> None:
+    """Resident bytes are the constants as stored (packed rows, own dtypes); blob sizes come from the layout;
+    external blobs get consecutive aligned offsets; plan.json's tiling is always a dict."""
+    import dataclasses
+
+    from edgeflow.plan.memory import plan_memory
+    from edgeflow.target import load_target
+
+    g = _two_linears()
+    flat = plan_memory(g)
+    assert not flat.tiled and flat.placement is None and flat.to_dict()["tiling"]["nodes"] == {}
+    # w1 6 rows x 4 B (4-bit, 8 inputs) + b1 m1 sh1 24 B each; w2 3 x 3 B + b2 m2 sh2 12 B each
+    assert flat.resident_bytes == 6 * 4 + 3 * 24 + 3 * 3 + 3 * 12
+    assert flat.node_weight_bytes == {"fc1": 6 * 4 + 72, "fc2": 9 + 36}
+    gap9 = load_target("gap9")
+    tiled = plan_memory(g, gap9)
+    assert tiled.tiled and tiled.resident_bytes == 0 and tiled.placement.weights_level == "L2"
+    for lp in tiled.linears.values():
+        assert lp.blob_bytes == sum(lp.shape.tile_block_bytes(t.rows) for t in lp.tiles.tiles[:lp.tiles.n_row_tiles])
+    base = tiled.arena.size
+    tight = dataclasses.replace(gap9, memory=tuple(dataclasses.replace(m, usable=base + tiled.stream_bytes - 1)
+                                                   if m.name == "L2" else m for m in gap9.memory))
+    ext = plan_memory(g, tight)
+    assert ext.placement.weights_level == "MRAM" and [lp.ext_offset for lp in ext.external] == \
+        [0, ext.linears["fc1"].blob_bytes]
+    d = ext.to_dict()
+    assert d["memory"]["external_blobs"]["fc2"]["offset"] == ext.linears["fc1"].blob_bytes
+    assert set(d["tiling"]["nodes"]) == {"fc1", "fc2"} and d["parallel"]["cores"] == gap9.cores
+    assert d["tiling"]["nodes"]["fc1"]["storage"]["bias_bytes"] == 2
 
 def simulate(steps: list[Step], n: int, double_buffer: bool = True) -> None:
     """Replay the schedule against a model DMA engine; assert the double-buffer invariants."""

@@ -148,3 +148,25 @@ def test_shipped_file_named_relative(tmp_path, monkeypatch):
     with pytest.raises(TargetError, match=r"^targets/x/target\.toml: memory\[0\]\.usable 2000 > size 1000$"):
         load_target("x")
     assert available_targets() == ["x"]
+
+
+def test_compiler_table_is_the_one_place_of_the_c_flags(tmp_path):
+    """[compiler] is optional (host gcc, C99, -Werror by default); the shipped targets state theirs."""
+    assert load_target(write(tmp_path, GOOD)).compiler.cflags == ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror")
+    t = load_target(write(tmp_path, GOOD + "\n[compiler]\ncc = \"clang\"\ncflags = [\"-O1\"]\n"))
+    assert (t.compiler.cc, t.compiler.cflags, t.compiler.ldflags) == ("clang", ("-O1",), ())
+    rv32 = load_target("rv32-virt").compiler
+    assert rv32.cc == "riscv64-unknown-elf-gcc" and "-Werror" in rv32.cflags and "-march=rv32imc" in rv32.cflags
+    assert rv32.size and "-nostdlib" in rv32.ldflags
+    assert "-Werror" in load_target("host").compiler.cflags
+
+
+@pytest.mark.parametrize("table, expected", [
+    ('cc = "gcc"\nopt = 2', "compiler.opt is not a known field"),
+    ('cflags = "-O2"', "compiler.cflags must be a list"),
+    ("cflags = [1, 2]", "compiler.cflags must be a list of strings"),
+    ('cc = ""', "compiler.cc is empty"),
+])
+def test_invalid_compiler_table(tmp_path, table, expected):
+    msg = error_of(write(tmp_path, GOOD + "\n[compiler]\n" + table + "\n"))
+    assert expected in msg, msg

@@ -1,9 +1,8 @@
-"""The device main loop built natively (host gcc, ef_hal_host.c) and run on a pty: a fast stand-in for QEMU."""
+"""Runner: the device main loop built natively (host compiler, ef_hal_host.c) on a pty, a fast stand-in for QEMU."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -11,12 +10,12 @@ import tty
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgeflow.backends import toolchain
 from edgeflow.errors import EdgeflowError
 from edgeflow.ir.graph import Graph
 from edgeflow.link.model_info import write_model_info_h
 from edgeflow.resources import firmware_dir
 
-CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
 BINARY = "device_native"
 LAYER_HOOK = ["-D", "EF_LAYER_HOOK(i)=ef_layer_mark(i)"]
 
@@ -39,32 +38,29 @@ def device_sources(src_dir: Path, tiled: bool) -> tuple[list[Path], list[str]]:
 
 def build_native_device(graph: Graph, out_dir: str | Path, l1_bytes: int | None = None,
                         max_payload: int | None = None) -> Path:
-    """Render `graph` with the host backend into out_dir (src/, graph.json, ...), add ef_model_info.h, and
-    compile the device main loop over ef_hal_host.c into out_dir/device_native; returns the binary."""
-    from edgeflow.backends.host import compile_host
+    """Render `graph` through the C pipeline into out_dir (src/, graph.json, ...; L1 tiles with l1_bytes), add
+    ef_model_info.h, and compile the device main loop over ef_hal_host.c into out_dir/device_native."""
+    from edgeflow.backends.c_pipeline import render_build
 
     out = Path(out_dir)
-    compile_host(graph, out, compile_binary=False, l1_bytes=l1_bytes)
+    render_build(graph, None, out, "host", l1_bytes=l1_bytes)
     write_model_info_h(graph, out / "src")
     return compile_native_device(out, tiled=l1_bytes is not None, max_payload=max_payload)
 
 
 def compile_native_device(out_dir: Path, tiled: bool = False, max_payload: int | None = None) -> Path:
-    """gcc the device image of an existing build directory (with src/ef_model_info.h) for the host."""
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        raise DeviceError("native device: gcc not found on PATH")
+    """Compile the device image of an existing build directory (with src/ef_model_info.h) with the host
+    target's compiler."""
+    c = toolchain.host_compiler()
+    gcc = toolchain.cc(c, DeviceError)
     fw = firmware_dir()
     srcs, incs = device_sources(out_dir / "src", tiled)
     srcs.append(fw / "hal" / "ef_hal_host.c")
     extra = [f"-DEF_LINK_MAX_PAYLOAD={max_payload}u"] if max_payload else []
     binary = out_dir / BINARY
-    cmd = [gcc, *CFLAGS, "-D_DEFAULT_SOURCE", *incs, *LAYER_HOOK, "-include", str(fw / "device" / "ef_layer_hook.h"),
+    cmd = [gcc, *c.cflags, "-D_DEFAULT_SOURCE", *incs, *LAYER_HOOK, "-include", str(fw / "device" / "ef_layer_hook.h"),
            *extra, *map(str, srcs), "-o", str(binary)]
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode != 0:
-        first = next((ln for ln in res.stderr.splitlines() if "error" in ln), res.stderr.strip()[:300])
-        raise DeviceError(f"native device: gcc failed: {first}")
+    toolchain.run(cmd, "native device", DeviceError)
     return binary
 
 

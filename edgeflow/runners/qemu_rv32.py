@@ -1,4 +1,4 @@
-"""The emulated device: QEMU virt rv32 running firmware.elf in the background, its UART on a pty, a monitor socket."""
+"""Runner: QEMU virt rv32 running firmware.elf in the background, its UART on a pty, a QMP monitor socket."""
 
 from __future__ import annotations
 

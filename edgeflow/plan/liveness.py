@@ -1,0 +1,70 @@
+"""Liveness of the activations: one arena Buffer per tensor (first / last step), flip views, per-node scratch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeflow.ir import opdefs
+from edgeflow.ir.graph import DTYPES, Graph, Node
+from edgeflow.plan.arena import Buffer
+
+#: ops whose output may be a reversed view of their input (no copy) when every consumer reads through strides.
+FLIP_OPS = ("flip_time",)
+#: ops that can read an input through a negative row stride.
+STRIDED_READERS = frozenset({"add_requant"})
+
+
+def _n(shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape)) if shape else 1
+
+
+def nbytes(graph: Graph, name: str) -> int:
+    """Bytes of tensor `name` as stored (elements x dtype width)."""
+    t = graph.tensors[name]
+    return _n(t.shape) * DTYPES[t.dtype] // 8
+
+
+def _is_flip_view(graph: Graph, n: Node) -> bool:
+    """A time flip whose output only feeds strided readers (and is not a graph output) needs no buffer."""
+    if n.op not in FLIP_OPS or int(n.attrs.get("axis", 0)) != 0 or len(n.outputs) != 1:
+        return False
+    out = n.outputs[0]
+    users = graph.consumers(out)
+    return out not in graph.outputs and bool(users) and all(u.op in STRIDED_READERS for u in users)
+
+
+def flip_views(graph: Graph) -> dict[str, str]:
+    """Flipped tensor -> the tensor it reverses, for every flip rendered as a negative-stride view."""
+    return {n.outputs[0]: n.inputs[0] for n in graph.nodes if _is_flip_view(graph, n)}
+
+
+def scratch_bytes(graph: Graph, n: Node) -> int:
+    """Per-node scratch bytes in the arena (the scan state h: d_inner x d_state int32), from the op registry."""
+    return opdefs.scratch_bytes(n.op, [tuple(graph.tensors[t].shape) for t in n.inputs], n.attrs)
+
+
+def scratch_name(n: Node) -> str:
+    """The arena buffer name of node n's scratch."""
+    return f"{n.name}#scratch"
+
+
+def activation_buffers(graph: Graph) -> list[Buffer]:
+    """One Buffer per non-constant tensor (graph inputs excluded: the caller owns the window), live from its
+    producer's step to its last reader's step (graph outputs to the last step), plus per-node scratch."""
+    views = flip_views(graph)
+    last_step = len(graph.nodes) - 1
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for i, n in enumerate(graph.nodes):
+        for t in n.inputs:
+            src = views.get(t, t)
+            if src in first:
+                last[src] = max(last.get(src, i), i)
+        for t in n.outputs:
+            if t not in views:
+                first[t] = i
+    bufs = [Buffer(t, nbytes(graph, t), i, last_step if t in graph.outputs else last.get(t, i))
+            for t, i in first.items()]
+    bufs += [Buffer(scratch_name(n), scratch_bytes(graph, n), i, i)
+             for i, n in enumerate(graph.nodes) if scratch_bytes(graph, n)]
+    return bufs

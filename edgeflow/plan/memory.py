@@ -1,0 +1,219 @@
+"""The memory plan as data: one frozen MemoryPlan (arena, tiles, layouts, placement, external blobs) per build."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from edgeflow.ir.graph import Graph
+from edgeflow.plan.arena import ArenaPlan, Buffer, align_up, plan_arena, verify_arena
+from edgeflow.plan.layout import constant_bytes, describe, linear_shape, node_constants, packed_requant
+from edgeflow.plan.levels import Placement, place
+from edgeflow.plan.liveness import activation_buffers, flip_views
+from edgeflow.plan.tiling import LinearShape, TilePlan, tile_linear
+from edgeflow.target import Target
+
+ALIGN = 4  # arena offsets, tile block parts and external blobs start on 4-byte boundaries
+PARALLEL_RULE = "output rows of each tile: core c of n takes [c*ceil(rn/n), min(rn, (c+1)*ceil(rn/n)))"
+DMA_ORDER = {True: "start(0); for tile k: wait(k), start(k+1) into slot (k+1)%2, compute(k) from slot k%2",
+             False: "for tile k: start(k), wait(k), compute(k) in slot 0"}
+
+
+@dataclass(frozen=True)
+class LinearPlan:
+    """A linear layer run as L1 tiles: its storage layout, tiles, L1 layout and where its weight blob lives."""
+
+    node: str
+    shape: LinearShape
+    tiles: TilePlan
+    sh_base: int                       # shift base of packed m|sh words (0 when not packed)
+    block_offsets: tuple[int, ...]     # byte offset of each row tile's block in the blob
+    blob_bytes: int
+    level: str                         # "L2" (an array in weights.h) or the external level it streams from
+    ext_offset: int | None             # offset in the external image (weights.bin) when external
+
+    @property
+    def max_block(self) -> int:
+        return self.shape.tile_block_bytes(self.tiles.rows_per_tile, ALIGN)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Per-node tiling facts for plan.json / report.json (bytes per call of the layer, i.e. per window)."""
+        p, s = self.tiles, self.shape
+        info = p.to_dict()
+        info.update({"tiles": [[t.row_start, t.rows, t.token_start, t.tokens] for t in p.tiles],
+                     "param_bytes_per_row": s.param_bytes_per_row, "row_bytes": s.row_bytes,
+                     "dma_bytes": sum(t.dma_bytes for t in p.tiles),
+                     "dma_weight_param_bytes": self.blob_bytes * p.n_token_tiles,
+                     "dma_input_bytes": s.tokens * s.n_in, "dma_starts": p.n_tiles + p.n_token_tiles,
+                     "dma_order": DMA_ORDER[p.double_buffer],
+                     "storage": {"w_bits": s.w_bits, "bias_bytes": s.bias_bytes if s.has_bias else 0,
+                                 "m_bytes": s.m_bytes, "sh_packed": s.sh_packed, "sh_base": self.sh_base,
+                                 "block": describe(s) + " | packed rows"},
+                     "blob": {"level": self.level, "bytes": self.blob_bytes, "offset": self.ext_offset,
+                              "block_offsets": list(self.block_offsets)}})
+        return info
+
+
+@dataclass(frozen=True)
+class Constant:
+    """One constant array stored in addressable memory (weights.h): tensor, storage kind, bytes."""
+
+    tensor: str
+    kind: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class NodeStep:
+    """One step of the schedule: the node, what it reads and writes (arena buffers, constants, the input) and
+    how it runs ("tiles": the LinearPlan of the same name; "whole": one kernel call on whole tensors)."""
+
+    index: int
+    node: str
+    op: str
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    run: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "node": self.node, "op": self.op, "reads": list(self.reads),
+                "writes": list(self.writes), "run": self.run}
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """Every memory decision of a build: renderers and backends read it, nothing else decides."""
+
+    model: str
+    target: str | None
+    arena: ArenaPlan
+    buffers: tuple[Buffer, ...]
+    flip_views: dict[str, str]
+    l1_bytes: int | None               # L1 budget of the tiles; None: whole tensors per kernel call
+    linears: dict[str, LinearPlan]     # tiled linear nodes by name
+    constants: tuple[Constant, ...]    # resident constants (weights.h), tile blobs excluded
+    node_weight_bytes: dict[str, int]  # constants (or blob) bytes each node reads
+    placement: Placement | None        # None: a target without memory levels
+    steps: tuple[NodeStep, ...] = ()   # the schedule, in node order
+    cores: int = 1
+
+    @property
+    def tiled(self) -> bool:
+        return bool(self.linears)
+
+    @property
+    def resident_bytes(self) -> int:
+        return sum(c.bytes for c in self.constants)
+
+    @property
+    def stream_bytes(self) -> int:
+        return sum(lp.blob_bytes for lp in self.linears.values())
+
+    @property
+    def external(self) -> tuple[LinearPlan, ...]:
+        """Linear plans whose blob streams from the external image, in image order."""
+        return tuple(lp for lp in self.linears.values() if lp.ext_offset is not None)
+
+    @property
+    def ext_bytes(self) -> int:
+        return sum(align_up(lp.blob_bytes, ALIGN) for lp in self.external)
+
+    @property
+    def weight_bytes(self) -> int:
+        return self.resident_bytes + self.stream_bytes
+
+    @property
+    def max_block(self) -> int:
+        return max((lp.max_block for lp in self.linears.values()), default=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """plan.json: the arena, buffers, flip views, tiling (always a dict), memory by level, parallel split."""
+        d: dict[str, Any] = self.arena.to_dict()
+        d["model"], d["target"] = self.model, self.target
+        d["buffers"] = [{"name": b.name, "bytes": b.size, "first": b.first, "last": b.last,
+                         "offset": self.arena.offsets[b.name]} for b in self.buffers]
+        d["flip_views"] = dict(self.flip_views)
+        d["steps"] = [s.to_dict() for s in self.steps]
+        d["tiling"] = {"l1_bytes": self.l1_bytes,
+                       "ops": "linear (others whole tensors in L2)" if self.tiled else
+                       "none: whole tensors per kernel call",
+                       "nodes": {k: v.to_dict() for k, v in self.linears.items()}}
+        d["constants"] = [{"tensor": c.tensor, "kind": c.kind, "bytes": c.bytes} for c in self.constants]
+        d["parallel"] = {"cores": self.cores, "split": PARALLEL_RULE}
+        if self.placement is not None:
+            d["memory"] = self.placement.to_dict()
+            if self.external:
+                d["memory"]["external_blobs"] = {lp.node: {"offset": lp.ext_offset, "bytes": lp.blob_bytes}
+                                                 for lp in self.external}
+        return d
+
+
+def _constants(graph: Graph, tiled: set[str]) -> tuple[tuple[Constant, ...], dict[str, int]]:
+    """The resident constant arrays in first-use order and each whole-tensor node's constant bytes."""
+    seen: dict[tuple[str, str], Constant] = {}
+    per_node: dict[str, int] = {}
+    for n in graph.nodes:
+        if n.name in tiled:
+            continue
+        total = 0
+        for name, kind in node_constants(graph, n):
+            c = seen.setdefault((name, kind), Constant(name, kind, constant_bytes(graph.tensors[name], kind)))
+            total += c.bytes
+        per_node[n.name] = total
+    return tuple(seen.values()), per_node
+
+
+def _tile_linears(graph: Graph, l1_bytes: int) -> dict[str, tuple[LinearShape, TilePlan]]:
+    """A storage layout and a TilePlan per `linear` node (TilingError names a layer whose smallest tile is too big)."""
+    out = {}
+    for n in graph.nodes:
+        if n.op == "linear":
+            shape = linear_shape(graph, n)
+            out[n.name] = (shape, tile_linear(shape, l1_bytes, align=ALIGN))
+    return out
+
+
+def _linear_plans(graph: Graph, tiled: dict[str, tuple[LinearShape, TilePlan]], level: str) -> dict[str, LinearPlan]:
+    plans: dict[str, LinearPlan] = {}
+    ext = 0
+    for name, (shape, tp) in tiled.items():
+        offsets, off = [], 0
+        for t in tp.tiles[:tp.n_row_tiles]:
+            offsets.append(off)
+            off += shape.tile_block_bytes(t.rows, ALIGN)
+        packed = packed_requant(graph, graph.node(name))
+        ext_off = None if level == "L2" else ext
+        if ext_off is not None:
+            ext += align_up(off, ALIGN)
+        plans[name] = LinearPlan(name, shape, tp, 0 if packed is None else packed[1], tuple(offsets), off, level,
+                                 ext_off)
+    return plans
+
+
+def plan_memory(graph: Graph, target: Target | None = None, l1_bytes: int | None = None) -> MemoryPlan:
+    """The MemoryPlan of a lowered graph on `target`: liveness arena (verified), L1 tiles of every linear node
+    (budget l1_bytes, else the target's usable L1; none for a target without memory levels), the storage layout
+    of every constant, and the placement by level from exact byte counts (PlanError / TilingError when it does
+    not fit)."""
+    buffers = activation_buffers(graph)
+    arena = plan_arena(buffers, alignment=ALIGN)
+    verify_arena(buffers, arena)
+    levels = target is not None and bool(target.memory)
+    if levels and l1_bytes is None:
+        l1_bytes = target.l1.usable
+    tiled = _tile_linears(graph, l1_bytes) if l1_bytes is not None else {}
+    constants, per_node = _constants(graph, set(tiled))
+    resident = sum(c.bytes for c in constants)
+    stream = sum(sum(s.tile_block_bytes(t.rows, ALIGN) for t in p.tiles[:p.n_row_tiles]) for s, p in tiled.values())
+    placement = None
+    if levels:
+        l1_peak = max((p.l1_bytes_used for _, p in tiled.values()), default=0)
+        placement = place(target, arena.size, resident, stream, l1_peak)
+    linears = _linear_plans(graph, tiled, placement.weights_level if placement is not None else "L2")
+    per_node.update({k: lp.blob_bytes for k, lp in linears.items()})
+    node_bytes = {n.name: per_node[n.name] for n in graph.nodes}
+    steps = tuple(NodeStep(i, n.name, n.op, tuple(n.inputs), tuple(n.outputs),
+                           "tiles" if n.name in linears else "whole") for i, n in enumerate(graph.nodes))
+    return MemoryPlan(graph.name, None if target is None else target.name, arena, tuple(buffers),
+                      flip_views(graph), l1_bytes, linears, constants, node_bytes, placement, steps,
+                      1 if target is None else target.cores)
