@@ -41,6 +41,9 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
         report["target"] = target.name
         if check_windows is not None and artifact.binary is not None:
             report["check"] = check_against_reference(graph, artifact.binary, check_windows, RUNNERS.get(target_name))
+            measured = tmp / "run_report.json"  # a simulator runner's measurements (pulp-open: cycles per layer)
+            if measured.is_file():
+                report.update(json.loads(measured.read_text()))
         (tmp / "report.json").write_text(json.dumps(report, indent=1))
         if out_dir.exists():
             shutil.rmtree(out_dir)

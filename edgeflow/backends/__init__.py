@@ -6,16 +6,18 @@ from collections.abc import Callable
 
 import numpy as np
 
-from edgeflow.backends import gap9, host, rv32_virt
+from edgeflow.backends import gap9, host, pulp_open, rv32_virt
 from edgeflow.backends.host import Artifact
 
 BACKENDS: dict[str, Callable[..., Artifact]] = {
     "host": host.compile,
     "gap9": gap9.compile,
     "rv32-virt": rv32_virt.compile,
+    "pulp-open": pulp_open.compile,
 }
 
 # Targets whose binary does not run on the host: run_windows(binary, int8 windows, n_out) -> int32 outputs.
-RUNNERS: dict[str, Callable[..., np.ndarray]] = {"rv32-virt": rv32_virt.run_windows}
+RUNNERS: dict[str, Callable[..., np.ndarray]] = {"rv32-virt": rv32_virt.run_windows,
+                                                  "pulp-open": pulp_open.run_windows}
 
 __all__ = ["BACKENDS", "RUNNERS", "Artifact"]
