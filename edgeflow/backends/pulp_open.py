@@ -29,6 +29,9 @@ RT_SOURCES = ["kernel/fll-v1.c", "kernel/freq-domains.c", "kernel/chips/pulp/soc
               "kernel/kernel.c", "kernel/alloc.c", "kernel/alloc_pool.c", "kernel/irq.c", "kernel/soc_event.c",
               "kernel/bench.c", "drivers/uart.c", "kernel/cluster.c", "kernel/crt0.S", "kernel/irq_asm.S"]
 SECTIONS = {"EF_L1_DATA": ".ef_l1", "EF_L2_DATA": ".ef_l2", "EF_WEIGHTS_DATA": ".ef_weights"}
+# Whole-tensor kernels cut across the team by firmware/hal/ef_team_split.c (linked with -Wl,--wrap=NAME)
+SPLIT_KERNELS = ("ef_scan_i8", "ef_dwconv1d_causal_i8", "ef_conv2d_patch_i8", "ef_layernorm_i8", "ef_lut_i8",
+                 "ef_mul_requant_i8", "ef_add_requant_i8", "ef_meanpool_tokens_i8")
 
 
 class PulpOpenError(EdgeflowError):
@@ -102,7 +105,7 @@ def link_firmware(out: Path, target: Target, sources: list[Path]) -> Path:
             flags = [f for f in flags if not f.startswith("-DEF_WEIGHTS_DATA")]
             flags.append('-DEF_WEIGHTS_DATA=__attribute__((section(".ef_ext")))')
         jobs.append((flags, s, objdir / (s.stem + ".o")))
-    for s in sorted((fw / "kernels").glob("*.c")):
+    for s in [*sorted((fw / "kernels").glob("*.c")), fw / "hal" / "ef_team_split.c"]:
         jobs.append(([CC, *ours], s, objdir / (s.stem + ".o")))
     for s in (tdir / "ef_hal_pulp_open.c", tdir / "ef_main_pulp_open.c"):  # mchan_v7.h declares unused statics
         jobs.append(([CC, *ours, "-Wno-unused-function"], s, objdir / (s.stem + ".o")))
@@ -113,6 +116,7 @@ def link_firmware(out: Path, target: Target, sources: list[Path]) -> Path:
         raise PulpOpenError(errors[0])
     (out / "link.ld").write_text(render_link_script(target, int(sim["ext_base"])))
     cmd = [CC, *ARCH, "-nostartfiles", "-nostdlib", "-Wl,--gc-sections", "-Wl,--no-warn-rwx-segments",
+           *(f"-Wl,--wrap={k}" for k in SPLIT_KERNELS),
            "-T", str(out / "link.ld"), *(str(o) for o, _ in results), "-lgcc", "-o", str(out / ELF)]
     res = subprocess.run(cmd, capture_output=True, text=True)
     shutil.rmtree(objdir, ignore_errors=True)

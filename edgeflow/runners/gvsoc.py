@@ -27,6 +27,8 @@ MAGIC = 0x4F505045                # ef_pulp_open.h EF_PO_MAGIC
 N_CORES, N_CTR = 8, 5             # EF_PO_MAX_CORES, EF_PO_NCTR
 LAYER_WORDS = 6 + N_CORES * N_CTR
 CLOCK_LABEL = "pulp-open (GVSoC), not a GAP9 model"
+COUNTERS_NOTE = ("core counters: active cycles, instructions, load stalls; GVSoC 209c147 declares TCDM contention and "
+                 "L2 load cycles but never counts them (they read 0)")
 
 
 class GvsocError(EdgeflowError):
@@ -159,8 +161,9 @@ def summarize(raw: dict[str, Any], nodes: list[dict[str, Any]], clock_hz: int) -
             "dma_model": f"{fixed:.0f} cycles + {1 / per_byte if per_byte else 0:.2f} B/cycle per L2->L1 transfer "
                          "(boot-time calibration, isolated transfers); external: HAL latency + bytes/bandwidth",
             "utilisation": round(sum(sum(x["core_active_cycles"]) for x in layers) / (cores * total), 3),
+            "load_stalls": sum(x["load_stalls"] for x in layers),
             "tcdm_contention_cycles": sum(x["tcdm_contention_cycles"] for x in layers),
-            "layers": layers}
+            "counters_note": COUNTERS_NOTE, "layers": layers}
 
 
 def plot_layers(summary: dict[str, Any], path: Path, title: str) -> Path | None:
