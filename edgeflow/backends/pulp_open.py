@@ -83,8 +83,9 @@ def link_firmware(out: Path, target: Target, sources: list[Path]) -> Path:
     l3 = target.level("L3") if "L3" in target.level_names else None
     rt_flags = _rt_flags(rt, int(sim["stack_bytes"]))
     fw, tdir = firmware_dir(), target_dir()
-    ours = ["-std=gnu99", "-Wall", "-Wextra", "-Werror", *rt_flags, "-DEF_HAVE_PARALLEL_FOR", "-DEF_HAVE_DMA_EXT",
-            f"-DEF_PO_EXT_LATENCY={int(sim['ext_latency'])}u", f"-DEF_PO_EXT_BW={l3.bandwidth if l3 else 1}u",
+    ours = ["-std=gnu99", "-Wall", "-Wextra", "-Werror", *rt_flags, "-DEF_HAVE_PARALLEL_FOR",
+            f"-DEF_PO_EXT_BASE={int(sim['ext_base'])}u", f"-DEF_PO_EXT_LATENCY={int(sim['ext_latency'])}u",
+            f"-DEF_PO_EXT_BW={l3.bandwidth if l3 else 1}u",
             *(f'-D{k}=__attribute__((section("{v}")))' for k, v in SECTIONS.items()),
             *(f for d in (out / "src", fw / "kernels", fw / "hal", fw / "device", tdir) for f in ("-I", str(d)))]
     hook = ["-include", str(fw / "device" / "ef_layer_hook.h"), "-DEF_LAYER_HOOK(i)=ef_layer_mark(i)"]

@@ -193,6 +193,32 @@ def plot_layers(summary: dict[str, Any], path: Path, title: str) -> Path | None:
     return path
 
 
+def plot_scaling(cycles: dict[int, int], path: Path, title: str) -> Path | None:
+    """PNG: cycles per window and speed-up against the core count (None when matplotlib is missing)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    cs = sorted(cycles)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.2))
+    a.plot(cs, [cycles[c] / 1e6 for c in cs], "o-")
+    a.set_xlabel("cluster cores")
+    a.set_ylabel("M cycles / window")
+    b.plot(cs, [cycles[cs[0]] / cycles[c] for c in cs], "o-", label="measured")
+    b.plot(cs, [c / cs[0] for c in cs], "--", color="grey", label="ideal")
+    b.set_xlabel("cluster cores")
+    b.set_ylabel(f"speed-up vs {cs[0]}")
+    b.legend()
+    fig.suptitle(f"{title} ({CLOCK_LABEL})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def check_build(build_dir: Path, n_windows: int, cores: int, timeout: float | None = None) -> dict[str, Any]:
     """Run a pulp-open build over n_windows seeded windows on `cores` cores, bit-exact against the reference."""
     from edgeflow.ir.graph import Graph
@@ -230,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     base = results[min(results)]["cycles"]
     speed = {c: round(base / s["cycles"], 2) for c, s in results.items()}
     print("speed-up vs", min(results), "core(s):", speed)
+    plot_scaling({c: s["cycles"] for c, s in results.items()}, a.build_dir / "pulp_open_scaling.png",
+                 a.build_dir.name)
     out = a.out or a.build_dir / "bench.json"
     out.write_text(json.dumps({"label": CLOCK_LABEL, "speedup": speed,
                                "runs": {c: {k: v for k, v in s.items() if k != "layers"} | {"top5": sorted(

@@ -72,7 +72,7 @@ void __wrap_ef_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_
     ef_parallel_for(c1 - c0, dw_part, &j);
 }
 
-/* ---- patch conv (the tokenizer): tokens [l0, l1) (few output channels, many tokens) ------------------------------------------------ */
+/* ---- patch conv (the tokenizer): tokens [l0, l1) (few output channels, many tokens) ----------------------------- */
 void __real_ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
                                const uint8_t *w, int32_t w_bits, const int32_t *bias, const int16_t *addend16,
                                const int32_t *addend32, int32_t addend_stride, const int16_t *m, const int8_t *sh,

@@ -15,6 +15,9 @@
 #include "ef_tiled.h"
 #include "network.h"
 
+#ifndef EF_PO_EXT_BASE
+#define EF_PO_EXT_BASE 0x80000000u /* the modelled external memory (targets/pulp-open/gvsoc.toml) */
+#endif
 #ifndef EF_PO_EXT_LATENCY
 #define EF_PO_EXT_LATENCY 100u /* cycles per external transfer (targets/pulp-open/gvsoc.toml) */
 #endif
@@ -158,19 +161,12 @@ static ef_dma_handle_t start(void *dst, uint32_t src, uint32_t bytes, int32_t ex
     return i + 1u;
 }
 
+/* src/ef_l3_image.c (linked into the external memory, .ef_ext) implements ef_dma_start_ext over this call with
+ * an address in that memory: such a transfer pays the external memory's time. */
 ef_dma_handle_t ef_dma_start(void *dst, const void *src, uint32_t bytes)
 {
-    return start(dst, (uint32_t)src, bytes, 0);
+    return start(dst, (uint32_t)src, bytes, (uint32_t)src >= EF_PO_EXT_BASE);
 }
-
-#if EF_HAS_EXT_IMAGE
-extern const uint8_t ef_l3_image[]; /* src/ef_l3_image.c, linked into the external memory (.ef_ext) */
-
-ef_dma_handle_t ef_dma_start_ext(void *dst, uint32_t ext_off, uint32_t bytes)
-{
-    return start(dst, (uint32_t)ef_l3_image + ext_off, bytes, 1);
-}
-#endif
 
 void ef_dma_wait(ef_dma_handle_t h)
 {

@@ -68,8 +68,8 @@ def test_double_buffer_hides_streamed_weights(tmp_path):
     need_gvsoc()
     graph = load_onnx(CASES / "femba-micro-w2" / "model.onnx")
     base = load_target("pulp-open")
-    levels = tuple(dataclasses.replace(lvl, usable=12288) if lvl.name == "L1" else
-                   dataclasses.replace(lvl, usable=48000) if lvl.name == "L2" else lvl for lvl in base.memory)
+    levels = tuple(dataclasses.replace(lvl, usable=8192) if lvl.name == "L1" else
+                   dataclasses.replace(lvl, usable=54000) if lvl.name == "L2" else lvl for lvl in base.memory)
     art = pulp_open.compile(graph, dataclasses.replace(base, memory=levels), tmp_path / "b")
     assert art.report["memory"]["weights_level"] == "L3"
     x, y = _case("femba-micro-w2", 1)
