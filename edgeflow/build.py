@@ -85,6 +85,9 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
         if check_windows is not None and artifact.binary is not None and backend.run_windows is not None:
             report["check"] = check_against_reference(graph, artifact.binary, check_windows, backend.run_windows,
                                                       backend.tolerance)
+            measured = tmp / "run_report.json"  # a simulator runner's measurements (pulp-open: cycles per layer)
+            if measured.is_file():
+                report.update(json.loads(measured.read_text()))
         (tmp / "report.json").write_text(json.dumps(report, indent=1))
         (tmp / BUILD_MARKER).write_text(json.dumps({"edgeflow_build": 1, "target": target.name}) + "\n")
         _swap_into_place(tmp, out_dir)

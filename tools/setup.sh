@@ -45,6 +45,13 @@ if ! command -v aarch64-linux-gnu-g++ >/dev/null 2>&1; then
   fi
 fi
 
+# GVSoC, the cycle-level simulator of the pulp-open target (gvsoc test tier): built once (minutes) into a cache
+# outside the work tree (${EDGEFLOW_CACHE:-~/.cache/edgeflow}), reused afterwards. Done as root or in CI;
+# EDGEFLOW_SKIP_GVSOC=1 skips it. A failed build only skips that tier.
+if [ "${EDGEFLOW_SKIP_GVSOC:-0}" != 1 ] && { [ "$(id -u)" = 0 ] || [ -n "${CI:-}" ]; }; then
+  bash tools/setup_gvsoc.sh >/dev/null || echo "note: GVSoC not built: the pulp-open target and gvsoc tests are skipped" >&2
+fi
+
 PY=${PYTHON:-python3}
 # torch is pinned to 2.13.0 (a local CPU wheel on these machines); never let pip pick an unpinned torch.
 if ! $PY -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then

@@ -1,4 +1,4 @@
-"""The C pipeline shared by host, gap9 and rv32-virt: passes -> plan_memory -> render_network -> files -> gcc."""
+"""The C pipeline shared by host, gap9, rv32-virt and pulp-open: passes -> plan_memory -> render -> files -> gcc."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ from edgeflow.passes import run_pipeline
 from edgeflow.plan.memory import MemoryPlan, plan_memory
 from edgeflow.resources import firmware_dir
 from edgeflow.target import Target
+
+#: Whole-tensor kernels cut across the team by firmware/hal/ef_team_split.c (linked with -Wl,--wrap=NAME)
+SPLIT_KERNELS = ("ef_scan_i8", "ef_dwconv1d_causal_i8", "ef_conv2d_patch_i8", "ef_layernorm_i8", "ef_lut_i8",
+                 "ef_mul_requant_i8", "ef_add_requant_i8", "ef_meanpool_tokens_i8")
 
 WEIGHTS_BIN = "weights.bin"
 HOST_BINARY = "firmware"

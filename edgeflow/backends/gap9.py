@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from edgeflow.backends.base import Artifact, Backend, Flashed
-from edgeflow.backends.c_pipeline import build_host_binary, render_build
+from edgeflow.backends.c_pipeline import SPLIT_KERNELS, build_host_binary, render_build
 from edgeflow.ir.graph import Graph
 from edgeflow.resources import firmware_dir, targets_dir
 from edgeflow.runners.native import run_binary
@@ -17,7 +17,8 @@ from edgeflow.target import Target
 GAP_SDK_ENV = "GAP_SDK_HOME"
 SDK_DIR = "gap9"  # src/gap9: what only the GAP SDK build uses
 # Firmware folders copied into src/ so the GAP SDK build is self-contained (name -> files).
-_COPIED = {"kernels": ("*.c", "*.h"), "hal": ("ef_dma.h",), "device": ("*.c", "*.h"), "link": ("*.c", "*.h")}
+_COPIED = {"kernels": ("*.c", "*.h"), "hal": ("ef_dma.h", "ef_team_split.c"), "device": ("*.c", "*.h"),
+           "link": ("*.c", "*.h")}
 
 _NETWORK_CL = """\
 /* network_cl.c: network.c compiled for the GAP9 cluster (entry renamed; the FC-side ef_network_run in
@@ -47,7 +48,8 @@ def render_makefile(graph: Graph, target: Target, c_files: list[str], ext_level:
              f"APP_CFLAGS = {' '.join(target.compiler.cflags)} {' '.join(defs)}",
              f"APP_CFLAGS += -DEF_GAP9_CORES={target.cores}",
              f"FREQ_CL ?= {target.clock_hz // 1_000_000}", f"FREQ_FC ?= {target.clock_hz // 1_000_000}",
-             "PMSIS_OS ?= freertos"]
+             "PMSIS_OS ?= freertos",
+             "APP_LDFLAGS += " + " ".join(f"-Wl,--wrap={k}" for k in SPLIT_KERNELS)]
     if ext_level == "MRAM":
         lines += ["# tile blobs streamed from MRAM: flash ../weights.bin once at EF_MRAM_IMAGE_ADDR (gapy raw",
                   "# partition), the HAL reads tiles MRAM -> L2 -> L1",
@@ -79,7 +81,7 @@ def write_sdk_project(out: Path, graph: Graph, target: Target, ext_level: str | 
     (sdk / "device_gap9.c").write_text(_DEVICE)
     c_files = ([f"{SDK_DIR}/{p.name}" for p in sorted(sdk.glob("*.c"))]
                + [p.name for p in sorted(src.glob("*.c")) if p.name not in ("network.c", "ef_l3_image.c")]
-               + [f"{d}/{p.name}" for d in ("kernels", "link") for p in sorted((src / d).glob("*.c"))])
+               + [f"{d}/{p.name}" for d in ("kernels", "link", "hal") for p in sorted((src / d).glob("*.c"))])
     (src / "Makefile").write_text(render_makefile(graph, target, c_files, ext_level))
     return written + [sdk / "network_cl.c", sdk / "device_gap9.c", src / "Makefile"]
 

@@ -1,0 +1,237 @@
+/* Team split of the whole-tensor kernels for multi-core HALs (pulp-open; usable by gap9). Linked with
+ * -Wl,--wrap=<kernel> for each kernel below, so the generated network's whole-range call becomes
+ * ef_parallel_for over independent ranges, each core calling the real kernel on its part: channels of the scan
+ * and of the depthwise conv, tokens of the patch conv, of LayerNorm, of the residual add and of the element-wise
+ * ops, channels of the token mean. Ranges are disjoint and every output element is computed by exactly the same
+ * code as in one call, so the bytes are those of the single-core build. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ef_kernels.h"
+#include "ef_tiled.h"
+
+/* ---- selective scan: channels [d0, d1) (each channel owns its state rows) -------------------------------- */
+void __real_ef_scan_i8(const ef_scan_consts_t *c, const int8_t *u, int32_t u_stride, const int8_t *delta,
+                       int32_t delta_stride, const int8_t *B, const int8_t *C, int32_t bc_stride, int8_t *y,
+                       int32_t y_stride, int32_t *h, int32_t t0, int32_t t1, int32_t d0, int32_t d1, int32_t reverse);
+void __wrap_ef_scan_i8(const ef_scan_consts_t *c, const int8_t *u, int32_t u_stride, const int8_t *delta,
+                       int32_t delta_stride, const int8_t *B, const int8_t *C, int32_t bc_stride, int8_t *y,
+                       int32_t y_stride, int32_t *h, int32_t t0, int32_t t1, int32_t d0, int32_t d1, int32_t reverse);
+
+typedef struct {
+    const ef_scan_consts_t *c;
+    const int8_t *u, *delta, *B, *C;
+    int8_t *y;
+    int32_t *h;
+    int32_t u_stride, delta_stride, bc_stride, y_stride, t0, t1, d0, reverse;
+} scan_job_t;
+
+static void scan_part(void *ctx, int32_t i0, int32_t i1)
+{
+    const scan_job_t *j = (const scan_job_t *)ctx;
+    __real_ef_scan_i8(j->c, j->u, j->u_stride, j->delta, j->delta_stride, j->B, j->C, j->bc_stride, j->y,
+                      j->y_stride, j->h, j->t0, j->t1, j->d0 + i0, j->d0 + i1, j->reverse);
+}
+
+void __wrap_ef_scan_i8(const ef_scan_consts_t *c, const int8_t *u, int32_t u_stride, const int8_t *delta,
+                       int32_t delta_stride, const int8_t *B, const int8_t *C, int32_t bc_stride, int8_t *y,
+                       int32_t y_stride, int32_t *h, int32_t t0, int32_t t1, int32_t d0, int32_t d1, int32_t reverse)
+{
+    scan_job_t j = {c, u, delta, B, C, y, h, u_stride, delta_stride, bc_stride, y_stride, t0, t1, d0, reverse};
+    ef_parallel_for(d1 - d0, scan_part, &j);
+}
+
+/* ---- depthwise causal conv: channels [c0, c1) ------------------------------------------------------------ */
+void __real_ef_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_t *w, int32_t K, const int32_t *bias,
+                                  const int16_t *m, const int8_t *sh, int8_t *y, int32_t y_stride, int32_t t0,
+                                  int32_t t1, int32_t c0, int32_t c1);
+void __wrap_ef_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_t *w, int32_t K, const int32_t *bias,
+                                  const int16_t *m, const int8_t *sh, int8_t *y, int32_t y_stride, int32_t t0,
+                                  int32_t t1, int32_t c0, int32_t c1);
+
+typedef struct {
+    const int8_t *x, *w, *sh;
+    const int32_t *bias;
+    const int16_t *m;
+    int8_t *y;
+    int32_t x_stride, K, y_stride, t0, t1, c0;
+} dw_job_t;
+
+static void dw_part(void *ctx, int32_t i0, int32_t i1)
+{
+    const dw_job_t *j = (const dw_job_t *)ctx;
+    __real_ef_dwconv1d_causal_i8(j->x, j->x_stride, j->w, j->K, j->bias, j->m, j->sh, j->y, j->y_stride, j->t0,
+                                 j->t1, j->c0 + i0, j->c0 + i1);
+}
+
+void __wrap_ef_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_t *w, int32_t K, const int32_t *bias,
+                                  const int16_t *m, const int8_t *sh, int8_t *y, int32_t y_stride, int32_t t0,
+                                  int32_t t1, int32_t c0, int32_t c1)
+{
+    dw_job_t j = {x, w, sh, bias, m, y, x_stride, K, y_stride, t0, t1, c0};
+    ef_parallel_for(c1 - c0, dw_part, &j);
+}
+
+/* ---- patch conv (the tokenizer): tokens [l0, l1) (few output channels, many tokens) ----------------------------- */
+void __real_ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
+                               const uint8_t *w, int32_t w_bits, const int32_t *bias, const int16_t *addend16,
+                               const int32_t *addend32, int32_t addend_stride, const int16_t *m, const int8_t *sh,
+                               int8_t *y, int32_t y_stride, int32_t l0, int32_t l1, int32_t e0, int32_t e1);
+void __wrap_ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
+                               const uint8_t *w, int32_t w_bits, const int32_t *bias, const int16_t *addend16,
+                               const int32_t *addend32, int32_t addend_stride, const int16_t *m, const int8_t *sh,
+                               int8_t *y, int32_t y_stride, int32_t l0, int32_t l1, int32_t e0, int32_t e1);
+
+typedef struct {
+    const int8_t *x, *sh;
+    const uint8_t *w;
+    const int32_t *bias, *addend32;
+    const int16_t *addend16, *m;
+    int8_t *y;
+    int32_t x_stride, n_rows, kh, kw, w_bits, addend_stride, y_stride, l0, e0, e1;
+} patch_job_t;
+
+static void patch_part(void *ctx, int32_t i0, int32_t i1)
+{
+    const patch_job_t *j = (const patch_job_t *)ctx;
+    __real_ef_conv2d_patch_i8(j->x, j->x_stride, j->n_rows, j->kh, j->kw, j->w, j->w_bits, j->bias, j->addend16,
+                              j->addend32, j->addend_stride, j->m, j->sh, j->y, j->y_stride, j->l0 + i0,
+                              j->l0 + i1, j->e0, j->e1);
+}
+
+void __wrap_ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
+                               const uint8_t *w, int32_t w_bits, const int32_t *bias, const int16_t *addend16,
+                               const int32_t *addend32, int32_t addend_stride, const int16_t *m, const int8_t *sh,
+                               int8_t *y, int32_t y_stride, int32_t l0, int32_t l1, int32_t e0, int32_t e1)
+{
+    patch_job_t j = {x, sh, w, bias, addend32, addend16, m, y, x_stride, n_rows, kh, kw, w_bits, addend_stride,
+                     y_stride, l0, e0, e1};
+    ef_parallel_for(l1 - l0, patch_part, &j);
+}
+
+/* ---- LayerNorm: rows (tokens) [r0, r1) ------------------------------------------------------------------- */
+void __real_ef_layernorm_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_stride, int32_t n_ch,
+                            int64_t eps_q, const int32_t *g, const int32_t *b, int32_t g_frac, int32_t r0, int32_t r1);
+void __wrap_ef_layernorm_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_stride, int32_t n_ch,
+                            int64_t eps_q, const int32_t *g, const int32_t *b, int32_t g_frac, int32_t r0, int32_t r1);
+
+typedef struct {
+    const int8_t *x;
+    int8_t *y;
+    const int32_t *g, *b;
+    int64_t eps_q;
+    int32_t x_stride, y_stride, n_ch, g_frac, r0;
+} ln_job_t;
+
+static void ln_part(void *ctx, int32_t i0, int32_t i1)
+{
+    const ln_job_t *j = (const ln_job_t *)ctx;
+    __real_ef_layernorm_i8(j->x, j->x_stride, j->y, j->y_stride, j->n_ch, j->eps_q, j->g, j->b, j->g_frac,
+                           j->r0 + i0, j->r0 + i1);
+}
+
+void __wrap_ef_layernorm_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_stride, int32_t n_ch,
+                            int64_t eps_q, const int32_t *g, const int32_t *b, int32_t g_frac, int32_t r0, int32_t r1)
+{
+    ln_job_t j = {x, y, g, b, eps_q, x_stride, y_stride, n_ch, g_frac, r0};
+    ef_parallel_for(r1 - r0, ln_part, &j);
+}
+
+/* ---- element-wise: elements [0, n) in blocks of 4 (whole words per core) --------------------------------- */
+void __real_ef_lut_i8(const int8_t *x, int8_t *y, int32_t n, const int8_t *lut);
+void __wrap_ef_lut_i8(const int8_t *x, int8_t *y, int32_t n, const int8_t *lut);
+void __real_ef_mul_requant_i8(const int8_t *a, const int8_t *b, int8_t *y, int32_t n, int32_t m, int32_t sh);
+void __wrap_ef_mul_requant_i8(const int8_t *a, const int8_t *b, int8_t *y, int32_t n, int32_t m, int32_t sh);
+
+typedef struct {
+    const int8_t *a, *b, *lut;
+    int8_t *y;
+    int32_t n, m, sh;
+} elt_job_t;
+
+static void lut_part(void *ctx, int32_t i0, int32_t i1)
+{
+    const elt_job_t *j = (const elt_job_t *)ctx;
+    int32_t e0 = 4 * i0, e1 = 4 * i1 < j->n ? 4 * i1 : j->n;
+    __real_ef_lut_i8(j->a + e0, j->y + e0, e1 - e0, j->lut);
+}
+
+static void mul_part(void *ctx, int32_t i0, int32_t i1)
+{
+    const elt_job_t *j = (const elt_job_t *)ctx;
+    int32_t e0 = 4 * i0, e1 = 4 * i1 < j->n ? 4 * i1 : j->n;
+    __real_ef_mul_requant_i8(j->a + e0, j->b + e0, j->y + e0, e1 - e0, j->m, j->sh);
+}
+
+void __wrap_ef_lut_i8(const int8_t *x, int8_t *y, int32_t n, const int8_t *lut)
+{
+    elt_job_t j = {x, NULL, lut, y, n, 0, 0};
+    ef_parallel_for((n + 3) / 4, lut_part, &j);
+}
+
+void __wrap_ef_mul_requant_i8(const int8_t *a, const int8_t *b, int8_t *y, int32_t n, int32_t m, int32_t sh)
+{
+    elt_job_t j = {a, b, NULL, y, n, m, sh};
+    ef_parallel_for((n + 3) / 4, mul_part, &j);
+}
+
+/* ---- residual add with requant: rows [0, n_rows) (each core offsets every input by its first row) -------- */
+#define EF_SPLIT_MAX_INPUTS 8
+void __real_ef_add_requant_i8(const int8_t *const *xs, const int32_t *x_strides, const int32_t *M, int32_t n_inputs,
+                              int32_t S, int8_t *y, int32_t y_stride, int32_t n_rows, int32_t n_cols);
+void __wrap_ef_add_requant_i8(const int8_t *const *xs, const int32_t *x_strides, const int32_t *M, int32_t n_inputs,
+                              int32_t S, int8_t *y, int32_t y_stride, int32_t n_rows, int32_t n_cols);
+
+typedef struct {
+    const int8_t *const *xs;
+    const int32_t *x_strides, *M;
+    int8_t *y;
+    int32_t n_inputs, S, y_stride, n_cols;
+} add_job_t;
+
+static void add_part(void *ctx, int32_t i0, int32_t i1)
+{
+    const add_job_t *j = (const add_job_t *)ctx;
+    const int8_t *xs[EF_SPLIT_MAX_INPUTS];
+    int32_t k;
+    for (k = 0; k < j->n_inputs; ++k)
+        xs[k] = j->xs[k] + (ptrdiff_t)i0 * j->x_strides[k];
+    __real_ef_add_requant_i8(xs, j->x_strides, j->M, j->n_inputs, j->S, j->y + (ptrdiff_t)i0 * j->y_stride,
+                             j->y_stride, i1 - i0, j->n_cols);
+}
+
+void __wrap_ef_add_requant_i8(const int8_t *const *xs, const int32_t *x_strides, const int32_t *M, int32_t n_inputs,
+                              int32_t S, int8_t *y, int32_t y_stride, int32_t n_rows, int32_t n_cols)
+{
+    add_job_t j = {xs, x_strides, M, y, n_inputs, S, y_stride, n_cols};
+    if (n_inputs > EF_SPLIT_MAX_INPUTS) {
+        __real_ef_add_requant_i8(xs, x_strides, M, n_inputs, S, y, y_stride, n_rows, n_cols);
+        return;
+    }
+    ef_parallel_for(n_rows, add_part, &j);
+}
+
+/* ---- token mean: channels [c0, c1) ----------------------------------------------------------------------- */
+void __real_ef_meanpool_tokens_i8(const int8_t *x, int32_t x_stride, int32_t n_tok, int8_t *y, int32_t m, int32_t sh,
+                                  int32_t c0, int32_t c1);
+void __wrap_ef_meanpool_tokens_i8(const int8_t *x, int32_t x_stride, int32_t n_tok, int8_t *y, int32_t m, int32_t sh,
+                                  int32_t c0, int32_t c1);
+
+typedef struct {
+    const int8_t *x;
+    int8_t *y;
+    int32_t x_stride, n_tok, m, sh, c0;
+} pool_job_t;
+
+static void pool_part(void *ctx, int32_t i0, int32_t i1)
+{
+    const pool_job_t *j = (const pool_job_t *)ctx;
+    __real_ef_meanpool_tokens_i8(j->x, j->x_stride, j->n_tok, j->y, j->m, j->sh, j->c0 + i0, j->c0 + i1);
+}
+
+void __wrap_ef_meanpool_tokens_i8(const int8_t *x, int32_t x_stride, int32_t n_tok, int8_t *y, int32_t m, int32_t sh,
+                                  int32_t c0, int32_t c1)
+{
+    pool_job_t j = {x, y, x_stride, n_tok, m, sh, c0};
+    ef_parallel_for(c1 - c0, pool_part, &j);
+}
