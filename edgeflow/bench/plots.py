@@ -1,0 +1,130 @@
+"""PNG plots of a bench run: per-layer stacked bars, memory by level, peer ratios (matplotlib, no display)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+LEVELS = ("l1_peak", "l2_arena", "l2_constants", "external_weights")
+MAX_LAYERS = 24  # per-layer charts show the largest layers, the rest summed as "other"
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _label(row: dict[str, Any]) -> str:
+    return f"{row['card']} {row['bits']}-bit"
+
+
+def layers_plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
+    """Per model: stacked bars per layer of rv32 instructions, or pulp-open compute + exposed DMA cycles."""
+    series = []
+    for r in rows:
+        if r.get("pulp-open", {}).get("available"):
+            lay = r["pulp-open"]["layers"]
+            series.append((f"{_label(r)}, pulp-open {r['pulp-open']['cores']} cores", "cycles",
+                           [(x["name"], x["cycles"] - x["dma_exposed_cycles"], x["dma_exposed_cycles"]) for x in lay]))
+        if r.get("rv32", {}).get("available"):
+            series.append((f"{_label(r)}, rv32 (QEMU icount)", "instructions",
+                           [(x["name"], x["instret"], 0) for x in r["rv32"]["layers"]]))
+    if not series:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(len(series), 1, figsize=(11, 3.6 * len(series)), squeeze=False)
+    for ax, (title, unit, lay) in zip(axes[:, 0], series, strict=True):
+        lay = sorted(lay, key=lambda t: -(t[1] + t[2]))
+        if len(lay) > MAX_LAYERS:
+            rest = lay[MAX_LAYERS - 1:]
+            lay = lay[:MAX_LAYERS - 1] + [(f"other ({len(rest)})", sum(t[1] for t in rest), sum(t[2] for t in rest))]
+        names = [t[0] for t in lay]
+        ax.bar(names, [t[1] for t in lay], label="compute", color="#4c72b0")
+        if any(t[2] for t in lay):
+            ax.bar(names, [t[2] for t in lay], bottom=[t[1] for t in lay], label="exposed DMA", color="#dd8452")
+        ax.set_title(title)
+        ax.set_ylabel(f"{unit} / window")
+        ax.tick_params(axis="x", labelrotation=70, labelsize=7)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def memory_plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
+    """Stacked bytes per level for each model: this build, its 8-bit-weight build, float32 weights."""
+    bars = []
+    for r in rows:
+        m = r.get("memory")
+        if not m:
+            continue
+        bars.append((_label(r), {k: m[k] for k in LEVELS}))
+        if m.get("int8"):
+            bars.append((f"{r['card']} 8-bit", {k: m["int8"][k] for k in LEVELS}))
+        bars.append((f"{r['card']} float32", {"float32": m["float32"]["weight_bytes"]}))
+    if not bars:
+        return None
+    plt = _plt()
+    keys = [("l1_peak", "L1 peak (double buffers)"), ("l2_arena", "L2 activation arena"),
+            ("l2_constants", "L2 resident constants"), ("external_weights", "external weights (L3)"),
+            ("float32", "float32 weights (params x 4)")]
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(bars)), 4.5))
+    bottom = [0.0] * len(bars)
+    for key, label in keys:
+        vals = [b[1].get(key, 0) / 1024 for b in bars]
+        if any(vals):
+            ax.bar([b[0] for b in bars], vals, bottom=bottom, label=label)
+            bottom = [x + y for x, y in zip(bottom, vals, strict=True)]
+    ax.set_ylabel("KiB")
+    ax.set_title("memory by level (gap9 plan)")
+    ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def ratio_plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
+    """Median CPU time per window of each host peer relative to edgeflow C (log scale), per model."""
+    data = [(_label(r), r["host"]["ratio_cpu"]) for r in rows if r.get("host", {}).get("ratio_cpu")]
+    data = [(lbl, {k: v for k, v in rt.items() if v is not None}) for lbl, rt in data]
+    data = [d for d in data if d[1]]
+    if not data:
+        return None
+    plt = _plt()
+    peers = sorted({p for _, rt in data for p in rt}, key=lambda p: (p != "edgeflow-c", p))
+    fig, ax = plt.subplots(figsize=(max(6, 2.2 * len(data)), 4.2))
+    width = 0.8 / len(peers)
+    for k, p in enumerate(peers):
+        xs = [i + (k - (len(peers) - 1) / 2) * width for i in range(len(data))]
+        vals = [rt.get(p, 0) for _, rt in data]
+        bars = ax.bar(xs, vals, width, label=p)
+        ax.bar_label(bars, labels=[f"{v:.2f}x" if v else "" for v in vals], fontsize=7)
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}x" if f"{v:g}"[0] in "235" else ""))
+    ax.set_xticks(range(len(data)), [d[0] for d in data])
+    ax.set_ylabel("CPU time / window vs edgeflow C (lower = faster)")
+    ax.set_title("host peers, one thread, median CPU time ratio")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
+    """Every plot the results allow, as out/*.png."""
+    rows = results["rows"]
+    made = [layers_plot(rows, out / "layers.png"), memory_plot(rows, out / "memory.png"),
+            ratio_plot(rows, out / "ratios.png")]
+    return [p for p in made if p is not None]
