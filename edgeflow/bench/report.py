@@ -100,3 +100,9 @@ def memory_table(rows: list[dict[str, Any]]) -> Table | None:
 def tables(results: dict[str, Any]) -> list[Table]:
     rows = results["rows"]
     return [x for x in (host_table(rows), device_table(rows), memory_table(rows)) if x is not None]
+
+
+def sources(results: dict[str, Any]) -> list[str]:
+    """One line per row: where its quantized and float models came from, MACs, parameters."""
+    return [f"{_name(r)}: {r['macs']:,} MACs, {r['n_params']:,} params; quantized model: {r['quant_source']}; "
+            f"PyTorch peer: {r['float_source']}" for r in results["rows"]]

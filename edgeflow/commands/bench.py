@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from edgeflow.commands import console
@@ -35,13 +34,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_bench(a: argparse.Namespace) -> int:
     from edgeflow.bench.plots import write_plots
-    from edgeflow.bench.report import tables
+    from edgeflow.bench.report import sources, tables
     from edgeflow.bench.run import BenchConfig, run_bench
 
+    command = (f"edgeflow bench --models {','.join(a.models)} --weights {','.join(map(str, a.weights))} "
+               f"--peers {','.join(a.peers)} --windows {a.windows} --rv32-windows {a.rv32_windows} --out {a.out}")
     cfg = BenchConfig(models=a.models, weights=a.weights, peers=a.peers, windows=a.windows,
-                      rv32_windows=a.rv32_windows, out=Path(a.out),
-                      command="edgeflow " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "edgeflow bench")
+                      rv32_windows=a.rv32_windows, out=Path(a.out), command=command)
     results = run_bench(cfg, log=lambda s: console.print(s, highlight=False))
+    for line in sources(results):
+        console.print(line, highlight=False)
     for t in tables(results):
         console.print(t)
     for path in write_plots(results, cfg.out):
