@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 LEVELS = ("l1_peak", "l2_arena", "l2_constants", "external_weights")
-MAX_LAYERS = 24  # per-layer charts show the largest layers, the rest summed as "other"
 
 
 def _plt():
@@ -22,34 +21,44 @@ def _label(row: dict[str, Any]) -> str:
     return f"{row['card']} {row['bits']}-bit"
 
 
-def layers_plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
-    """Per model: stacked bars per layer of rv32 instructions, or pulp-open compute + exposed DMA cycles."""
-    series = []
+def _series(rows: list[dict[str, Any]]) -> list[tuple[str, str, list[tuple[str, str, int, int]]]]:
+    """(title, unit, [(layer, op, compute, exposed DMA)]) per model and device, layers in IR order."""
+    out = []
     for r in rows:
-        if r.get("pulp-open", {}).get("available"):
-            lay = r["pulp-open"]["layers"]
-            series.append((f"{_label(r)}, pulp-open {r['pulp-open']['cores']} cores", "cycles",
-                           [(x["name"], x["cycles"] - x["dma_exposed_cycles"], x["dma_exposed_cycles"]) for x in lay]))
+        po = r.get("pulp-open", {})
+        if po.get("available"):
+            out.append((f"{_label(r)}, pulp-open {po['cores']} cores (GVSoC)", "cycles",
+                        [(x["name"], x["op"], x["cycles"] - x["dma_exposed_cycles"], x["dma_exposed_cycles"])
+                         for x in po["layers"]]))
         if r.get("rv32", {}).get("available"):
-            series.append((f"{_label(r)}, rv32 (QEMU icount)", "instructions",
-                           [(x["name"], x["instret"], 0) for x in r["rv32"]["layers"]]))
+            out.append((f"{_label(r)}, rv32 (QEMU icount)", "instructions",
+                        [(x["name"], x["op"], x["instret"], 0) for x in r["rv32"]["layers"]]))
+    return out
+
+
+def layers_plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
+    """Per model and device: one bar per layer in IR order, coloured by op; exposed DMA stacked on top."""
+    series = _series(rows)
     if not series:
         return None
     plt = _plt()
-    fig, axes = plt.subplots(len(series), 1, figsize=(11, 3.6 * len(series)), squeeze=False)
+    fig, axes = plt.subplots(len(series), 1, figsize=(12, 4.2 * len(series)), squeeze=False)
     for ax, (title, unit, lay) in zip(axes[:, 0], series, strict=True):
-        lay = sorted(lay, key=lambda t: -(t[1] + t[2]))
-        if len(lay) > MAX_LAYERS:
-            rest = lay[MAX_LAYERS - 1:]
-            lay = lay[:MAX_LAYERS - 1] + [(f"other ({len(rest)})", sum(t[1] for t in rest), sum(t[2] for t in rest))]
-        names = [t[0] for t in lay]
-        ax.bar(names, [t[1] for t in lay], label="compute", color="#4c72b0")
-        if any(t[2] for t in lay):
-            ax.bar(names, [t[2] for t in lay], bottom=[t[1] for t in lay], label="exposed DMA", color="#dd8452")
+        ops = sorted({t[1] for t in lay}, key=lambda op: -sum(t[2] + t[3] for t in lay if t[1] == op))
+        color = {op: plt.cm.tab20(i % 20) for i, op in enumerate(ops)}
+        xs = range(len(lay))
+        ax.bar(xs, [t[2] for t in lay], color=[color[t[1]] for t in lay])
+        if any(t[3] for t in lay):
+            ax.bar(xs, [t[3] for t in lay], bottom=[t[2] for t in lay], color="none", edgecolor="k", hatch="///",
+                   lw=0.3, label="exposed DMA")
+        for op in ops:
+            share = sum(t[2] + t[3] for t in lay if t[1] == op) / max(sum(t[2] + t[3] for t in lay), 1)
+            ax.bar([0], [0], color=color[op], label=f"{op} ({share:.0%})")
+        ax.set_xticks(list(xs), [t[0] for t in lay], rotation=90, fontsize=5 if len(lay) > 40 else 7)
+        ax.set_xlim(-0.7, len(lay) - 0.3)
         ax.set_title(title)
         ax.set_ylabel(f"{unit} / window")
-        ax.tick_params(axis="x", labelrotation=70, labelsize=7)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
