@@ -88,7 +88,11 @@ class Peer:
 
 
 def start(peer: str, subject: Subject, xq: np.ndarray, n_out: int) -> Peer:
-    env = {**os.environ, **THREAD_ENV}
+    import edgeflow
+
+    pkg_root = str(Path(edgeflow.__file__).resolve().parents[1])  # the workers import this same edgeflow
+    env = {**os.environ, **THREAD_ENV, "PYTHONPATH": os.pathsep.join(filter(None, [pkg_root,
+                                                                                  os.environ.get("PYTHONPATH")]))}
     if peer == "edgeflow-c":
         binary = compile_bench_binary(subject.host_build)
         proc = subprocess.Popen([str(binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
@@ -122,7 +126,12 @@ def run_host(subject: Subject, peers: list[str], n_windows: int, log=print) -> d
                 out["peers"][p] = {"available": False, "reason": why}
                 continue
             log(f"  starting {p} ...")
-            running.append(start(p, subject, xq, acc.shape[1]))
+            try:
+                running.append(start(p, subject, xq, acc.shape[1]))
+            except BenchError as e:  # a peer tool that cannot load this model is a finding, not a crash
+                if p == "edgeflow-c":
+                    raise
+                out["peers"][p] = {"available": False, "reason": f"failed to start: {e}"}
         samples = {p.name: {"cpu": [], "wall": [], "out": {}} for p in running}
         by_name = {p.name: p for p in running}
         for i, name, timed in stats.schedule(list(by_name), n_windows):
@@ -147,6 +156,7 @@ def run_host(subject: Subject, peers: list[str], n_windows: int, log=print) -> d
             check = stats.check_close(got, ref_logits)
         out["peers"][p.name] = {"available": True, **p.info, "cpu": stats.summarize(s["cpu"]),
                                 "wall": stats.summarize(s["wall"]), "check": check}
+    out["peers"] = {p: out["peers"][p] for p in peers if p in out["peers"]}
     timed = {k: v for k, v in out["peers"].items() if v.get("available")}
     out["ratio_cpu"] = stats.ratios(timed, "edgeflow-c", "cpu")
     out["ratio_wall"] = stats.ratios(timed, "edgeflow-c", "wall")

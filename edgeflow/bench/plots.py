@@ -66,37 +66,46 @@ def layers_plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
 
 
 def memory_plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
-    """Stacked bytes per level for each model: this build, its 8-bit-weight build, float32 weights."""
-    bars = []
+    """Left: constants by level for this build, its 8-bit-weight build and float32 (params x 4); right: working
+    memory (L1 peak with double buffers, L2 activation arena) of the builds."""
+    builds = []
     for r in rows:
         m = r.get("memory")
-        if not m:
-            continue
-        bars.append((_label(r), {k: m[k] for k in LEVELS}))
-        if m.get("int8"):
-            bars.append((f"{r['card']} 8-bit", {k: m["int8"][k] for k in LEVELS}))
-        bars.append((f"{r['card']} float32", {"float32": m["float32"]["weight_bytes"]}))
-    if not bars:
+        if m:
+            builds.append((_label(r), {k: m[k] for k in LEVELS}))
+            if m.get("int8") and r["bits"] != 8:
+                builds.append((f"{r['card']} 8-bit", {k: m["int8"][k] for k in LEVELS}))
+    if not builds:
         return None
     plt = _plt()
-    keys = [("l1_peak", "L1 peak (double buffers)"), ("l2_arena", "L2 activation arena"),
-            ("l2_constants", "L2 resident constants"), ("external_weights", "external weights (L3)"),
-            ("float32", "float32 weights (params x 4)")]
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(bars)), 4.5))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(max(9, 2.4 * len(builds) + 3), 4.6),
+                                      gridspec_kw={"width_ratios": [3, 2]})
+    consts = builds + [(f"{r['card']} float32", {"float32": r["memory"]["float32"]["weight_bytes"]})
+                       for r in rows if r.get("memory")]
+    _stack(left, consts, [("l2_constants", "L2 resident constants"), ("external_weights", "external weights (L3)"),
+                          ("float32", "float32 weights (params x 4)")], "constants")
+    _stack(right, builds, [("l1_peak", "L1 peak (double buffers)"), ("l2_arena", "L2 activation arena")],
+           "working memory")
+    fig.suptitle("memory by level (gap9 plan)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _stack(ax, bars: list[tuple[str, dict]], keys: list[tuple[str, str]], title: str) -> None:
     bottom = [0.0] * len(bars)
     for key, label in keys:
         vals = [b[1].get(key, 0) / 1024 for b in bars]
         if any(vals):
             ax.bar([b[0] for b in bars], vals, bottom=bottom, label=label)
             bottom = [x + y for x, y in zip(bottom, vals, strict=True)]
+    for i, v in enumerate(bottom):
+        ax.annotate(f"{v:,.0f}", (i, v), ha="center", va="bottom", fontsize=7)
     ax.set_ylabel("KiB")
-    ax.set_title("memory by level (gap9 plan)")
+    ax.set_title(title)
     ax.tick_params(axis="x", labelrotation=20, labelsize=8)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    ax.legend(fontsize=7)
 
 
 def ratio_plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
