@@ -42,7 +42,7 @@ def layers_plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
     if not series:
         return None
     plt = _plt()
-    fig, axes = plt.subplots(len(series), 1, figsize=(12, 4.2 * len(series)), squeeze=False)
+    fig, axes = plt.subplots(len(series), 1, figsize=(13.5, 4.2 * len(series)), squeeze=False)
     for ax, (title, unit, lay) in zip(axes[:, 0], series, strict=True):
         ops = sorted({t[1] for t in lay}, key=lambda op: -sum(t[2] + t[3] for t in lay if t[1] == op))
         color = {op: plt.cm.tab20(i % 20) for i, op in enumerate(ops)}
@@ -58,7 +58,7 @@ def layers_plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
         ax.set_xlim(-0.7, len(lay) - 0.3)
         ax.set_title(title)
         ax.set_ylabel(f"{unit} / window")
-        ax.legend(fontsize=7, ncol=2)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.005, 1.0), borderaxespad=0)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -82,7 +82,8 @@ def memory_plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
                                       gridspec_kw={"width_ratios": [3, 2]})
     consts = builds + [(f"{r['card']} float32", {"float32": r["memory"]["float32"]["weight_bytes"]})
                        for r in rows if r.get("memory")]
-    _stack(left, consts, [("l2_constants", "L2 resident constants"), ("external_weights", "external weights (L3)"),
+    _stack(left, consts, [("l2_constants", "L2 resident constants"),
+                          ("external_weights", "external weights (MRAM / L3)"),
                           ("float32", "float32 weights (params x 4)")], "constants")
     _stack(right, builds, [("l1_peak", "L1 peak (double buffers)"), ("l2_arena", "L2 activation arena")],
            "working memory")
@@ -129,7 +130,7 @@ def ratio_plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
     from matplotlib.ticker import FuncFormatter
 
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
-    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}x" if f"{v:g}"[0] in "235" else ""))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}x" if f"{v:.0e}"[0] in "25" else ""))
     ax.set_xticks(range(len(data)), [d[0] for d in data])
     ax.set_ylabel("CPU time / window vs edgeflow C (lower = faster)")
     ax.set_title("host peers, one thread, median CPU time ratio")

@@ -70,6 +70,11 @@ def _name(r: dict[str, Any]) -> str:
     return f"{r['card']} w{r['bits']}"
 
 
+def _where(m: dict[str, Any]) -> str:
+    """Where the external weights live, when they do not stay in L2."""
+    return f" (ext. {m['weights_level']})" if m.get("external_weights") else ""
+
+
 def _kib(b: int | None) -> str:
     return "-" if b is None else f"{b / 1024:,.1f}"
 
@@ -77,7 +82,7 @@ def _kib(b: int | None) -> str:
 def memory_table(rows: list[dict[str, Any]]) -> Table | None:
     t = Table(title="memory by level, KiB (gap9 plan; L1 with double buffers; float32 = params x 4); "
                     ".text of the rv32 firmware")
-    for col in ("model", "build", "L1 peak", "L2 arena", "L2 const", "L3 wts", "weights", ".text"):
+    for col in ("model", "build", "L1 peak", "L2 arena", "L2 const", "external", "weights", ".text"):
         t.add_column(col, justify="left" if col in ("model", "build") else "right")
     n = 0
     for r in rows:
@@ -87,11 +92,11 @@ def memory_table(rows: list[dict[str, Any]]) -> Table | None:
         n += 1
         code = _kib(m["code"]["text"]) if m.get("code") else "-"
         name = _name(r)
-        t.add_row(name, "as built", _kib(m["l1_peak"]), _kib(m["l2_arena"]), _kib(m["l2_constants"]),
+        t.add_row(name, f"as built{_where(m)}", _kib(m["l1_peak"]), _kib(m["l2_arena"]), _kib(m["l2_constants"]),
                   _kib(m["external_weights"]), _kib(m["weight_bytes"]), code)
         if m.get("int8"):
             i = m["int8"]
-            t.add_row(name, "8-bit wts", _kib(i["l1_peak"]), _kib(i["l2_arena"]), _kib(i["l2_constants"]),
+            t.add_row(name, f"8-bit wts{_where(i)}", _kib(i["l1_peak"]), _kib(i["l2_arena"]), _kib(i["l2_constants"]),
                       _kib(i["external_weights"]), _kib(i["weight_bytes"]), "")
         t.add_row(name, "float32", "", "", "", "", _kib(m["float32"]["weight_bytes"]), "")
     return t if n else None
