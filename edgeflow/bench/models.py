@@ -38,7 +38,7 @@ class Subject:
     extra: dict = field(default_factory=dict)
 
 
-def bench_windows(card: str, n: int, folder: Path, seed: int = 11) -> np.ndarray:
+def bench_windows(card: str, n: int, seed: int = 11) -> np.ndarray:
     """n float windows of a synthetic EDF recording through the card's preprocessing (same windows every run)."""
     from edgeflow.link.harness import load_stream_windows
 
@@ -48,7 +48,7 @@ def bench_windows(card: str, n: int, folder: Path, seed: int = 11) -> np.ndarray
     return x
 
 
-def _models(card, bits: int, calib: np.ndarray):
+def _models(card, bits: int):
     """(quant model, quant source, float model, float source) for the card at `bits`."""
     import torch
 
@@ -74,6 +74,7 @@ def _models(card, bits: int, calib: np.ndarray):
             fsrc = f"float form of models/{shipped_q.name}: its float weights, unquantized"
     elif shipped_f.exists():
         q = from_float(card, QuantPolicy.from_card(card, bits), shipped_f)
+        calib = bench_windows(card.name, CALIB_WINDOWS, seed=5)
         calibrate(q, calib)
         qsrc = f"PTQ of models/{shipped_f.name} at {bits}-bit weights, {len(calib)} synthetic calibration windows"
     else:
@@ -81,7 +82,8 @@ def _models(card, bits: int, calib: np.ndarray):
         fm = build_model(card)
         q = build_quant_model(card, QuantPolicy.from_card(card, bits))
         load_float_weights(q, fm.state_dict(), "random init")
-        calibrate(q, np.random.default_rng(SEED).standard_normal((4, *calib.shape[1:])).astype(np.float32))
+        shape = (4, card.input.n_channels, card.input.window_samples)
+        calibrate(q, np.random.default_rng(SEED).standard_normal(shape).astype(np.float32))
         qsrc = f"untrained (--init random, seed {SEED}) at {bits}-bit weights, calibrated on 4 random windows"
         fsrc = "float form of the quantized model: the same random float weights before quantization"
     fm.eval()
@@ -98,11 +100,11 @@ def export_int8(card_name: str, out: Path) -> tuple[Path, str]:
     folder = Path(out) / f"{card.name}-w8"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "model.onnx"
-    calib = bench_windows(card.name, CALIB_WINDOWS, folder, seed=5)
+    sample = np.zeros((1, card.input.n_channels, card.input.window_samples), dtype=np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        q, qsrc, _, _ = _models(card, 8, calib)
-        export_qcdq(q, calib[:1], path, form="scan")
+        q, qsrc, _, _ = _models(card, 8)
+        export_qcdq(q, sample, path, form="scan")
     return path, qsrc
 
 
@@ -119,11 +121,10 @@ def prepare(card_name: str, bits: int, n_windows: int, out: Path, chunked: bool,
     card = load_card(card_name)
     folder = Path(out) / f"{card.name}-w{bits}"
     folder.mkdir(parents=True, exist_ok=True)
-    x = bench_windows(card.name, n_windows + 1, folder)       # + 1: the warm-up window
-    calib = bench_windows(card.name, CALIB_WINDOWS, folder, seed=5)
+    x = bench_windows(card.name, n_windows + 1)       # + 1: the warm-up window
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        q, qsrc, fm, fsrc = _models(card, bits, calib)
+        q, qsrc, fm, fsrc = _models(card, bits)
         onnx_path = folder / "model.onnx"
         export_qcdq(q, x[:1], onnx_path, form="scan")
         chunked_path = None
