@@ -49,7 +49,7 @@ def layers_plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
         xs = range(len(lay))
         ax.bar(xs, [t[2] for t in lay], color=[color[t[1]] for t in lay])
         if any(t[3] for t in lay):
-            ax.bar(xs, [t[3] for t in lay], bottom=[t[2] for t in lay], color="none", edgecolor="k", hatch="///",
+            ax.bar(xs, [t[3] for t in lay], bottom=[t[2] for t in lay], color="0.3", edgecolor="k", hatch="///",
                    lw=0.3, label="exposed DMA")
         for op in ops:
             share = sum(t[2] + t[3] for t in lay if t[1] == op) / max(sum(t[2] + t[3] for t in lay), 1)

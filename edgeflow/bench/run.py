@@ -95,7 +95,8 @@ def bench_subject(cfg: BenchConfig, card: str, bits: int, log: Callable[[str], N
         rv32_report = row.get("rv32") if row.get("rv32", {}).get("available") else None
         row["memory"] = memory.memory_row(s, int8, src, rv32_report)
     if not row["macs"]:  # no host build: the MACs of whichever build ran
-        row["macs"] = int(row.get("rv32", {}).get("macs") or row.get("memory", {}).get("macs") or 0)
+        row["macs"] = int(next((row[k]["macs"] for k in ("rv32", "pulp-open", "memory") if row.get(k, {}).get("macs")),
+                               0))
     return row
 
 
