@@ -44,7 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
                "`edgeflow model list`.")
     p.add_argument("--version", action="version", version=f"edgeflow {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _data_model_parsers(sub)
+    _train_parsers(sub)
+    _build_parsers(sub)
+    _device_parsers(sub)
+    for name, (what, _issue) in RESERVED.items():
+        r = sub.add_parser(name, help=f"(not yet available) {what}", description=f"{what}. Planned stage.")
+        r.set_defaults(func=_reserved(name))
+    return p
 
+
+def _data_model_parsers(sub) -> None:
     data = sub.add_parser("data", help="synthesise or inspect EEG recordings",
                           description="EEG data: write the synthetic corpus, or show what a model sees.")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
@@ -76,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     ml = msub.add_parser("list", help="list the shipped model cards")
     ml.set_defaults(func=cmd_model_list)
 
+
+def _train_parsers(sub) -> None:
     t = sub.add_parser("train", help="pre-train (masked low-pass reconstruction) and fine-tune a model",
                        description="Masked patch reconstruction of the low-pass-filtered signal, then "
                                    "normal/abnormal fine-tuning; metrics on a held-out split by subject. "
@@ -136,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--windows", type=int_range(1), default=16, help="windows to check (default 16)")
     e.set_defaults(func=cmd_export)
 
+
+def _build_parsers(sub) -> None:
     b = sub.add_parser("build", help="compile a quantized model: ONNX -> integer IR -> memory plan -> C",
                        description="Compile a quantized model for a target into build/<card>-<target>/ "
                                    "(model.onnx, graph.json, plan.json, src/, firmware, report.json). The folder "
@@ -161,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("build_dir", help="a directory written by `edgeflow build`")
     ins.set_defaults(func=cmd_inspect)
 
+
+def _device_parsers(sub) -> None:
     st = sub.add_parser("stream", help="stream EEG windows to the device and check every answer bit for bit",
                         description="HELLO handshake (refuses a device running another model), then read a "
                                     "recording through the training preprocessing, quantise each window, send it, "
@@ -198,11 +214,6 @@ def build_parser() -> argparse.ArgumentParser:
                                     "OUT/results.json and PNG plots.")
     bench_arguments(be)
     be.set_defaults(func=cmd_bench)
-
-    for name, (what, _issue) in RESERVED.items():
-        r = sub.add_parser(name, help=f"(not yet available) {what}", description=f"{what}. Planned stage.")
-        r.set_defaults(func=_reserved(name))
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

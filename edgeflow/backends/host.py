@@ -15,6 +15,7 @@ import numpy as np
 from edgeflow.codegen import c_tiled
 from edgeflow.codegen.c_network import render_network
 from edgeflow.codegen.c_ops import CodegenError, activation_buffers, check_supported, flip_views
+from edgeflow.ir import opdefs
 from edgeflow.ir.graph import DTYPES, Graph, verify
 from edgeflow.passes import run_pipeline
 from edgeflow.plan.arena import plan_arena, verify_arena
@@ -38,23 +39,8 @@ class Artifact:
 
 
 def _macs(graph: Graph, op: str, ins: list[tuple[int, ...]], out: tuple[int, ...], attrs: dict[str, Any]) -> int:
-    """Multiply-accumulates of one node (0 for data movement); an estimate for the scan."""
-    size = int(np.prod(out)) if out else 1
-    if op in ("linear", "linear_acc"):
-        return size * int(np.prod(ins[0][1:]))
-    if op == "conv2d_patch":
-        return size * int(np.prod(attrs["kernel"]))
-    if op == "dwconv1d_causal":
-        return size * ins[1][1]
-    if op == "matmul":
-        return size * ins[0][1]
-    if op == "scan":
-        return size * ins[4][1] * 3          # dA*h + dB*u, C*h per state element
-    if op == "add_requant":
-        return size * len(ins)
-    if op in ("mul_requant", "layernorm", "meanpool_tokens", "softmax_rows"):
-        return int(np.prod(ins[0]))
-    return 0
+    """Multiply-accumulates of one node (0 for data movement; an estimate for the scan), from the op registry."""
+    return opdefs.macs(op, ins, [out], attrs)
 
 
 def _report(graph: Graph, plan: dict[str, Any], node_bytes: dict[str, int], weight_bytes: int) -> dict[str, Any]:

@@ -10,11 +10,12 @@ import numpy as np
 from edgeflow.codegen import c_tiled
 from edgeflow.codegen.c_weights import C_TYPES, WeightsWriter, c_literal, pack_bits
 from edgeflow.errors import EdgeflowError
+from edgeflow.ir import opdefs
 from edgeflow.ir.graph import DTYPES, Graph, Node
 from edgeflow.plan.arena import Buffer
 
 #: ops whose output may be a reversed view of their input (no copy) when every consumer reads through strides.
-FLIP_OPS = ("flip_time", "flip")
+FLIP_OPS = ("flip_time",)
 #: ops that can read an input through a negative row stride.
 STRIDED_READERS = frozenset({"add_requant"})
 
@@ -54,10 +55,8 @@ def flip_views(graph: Graph) -> dict[str, str]:
 
 
 def scratch_bytes(graph: Graph, n: Node) -> int:
-    """Per-node int32 scratch in the arena (the scan state h: d_inner x d_state)."""
-    if n.op == "scan":
-        return 4 * _n(graph.tensors[n.inputs[4]].shape)
-    return 0
+    """Per-node scratch bytes in the arena (the scan state h: d_inner x d_state int32), from the op registry."""
+    return opdefs.scratch_bytes(n.op, [tuple(graph.tensors[t].shape) for t in n.inputs], n.attrs)
 
 
 def scratch_name(n: Node) -> str:
@@ -329,7 +328,7 @@ EMITTERS: dict[str, Callable[[Emitter, Node], list[str]]] = {
     "linear": _linear, "linear_acc": _linear_acc, "conv2d_patch": _conv2d_patch, "dwconv1d_causal": _dwconv,
     "lut": _lut, "mul_requant": _mul_requant, "add_requant": _add_requant, "layernorm": _layernorm,
     "meanpool_tokens": _meanpool, "scan": _scan, "matmul": _matmul, "softmax_rows": _softmax,
-    "flip_time": _flip, "flip": _flip, "identity": _copy, "reshape": _copy, "transpose": _transpose,
+    "flip_time": _flip, "identity": _copy, "reshape": _copy, "transpose": _transpose,
     "split": _split, "concat": _concat,
 }
 

@@ -89,70 +89,63 @@ def _spike_wave(n: int, sfreq: float, starts: np.ndarray, lengths: np.ndarray, f
     return out
 
 
-def generate_subject(subject_id: int, abnormal: bool, duration_s: float = 60.0, sfreq: float = 256.0,
-                     seed: int = 0, difficulty: float = 0.5,
-                     line_freq: float | None = None) -> mne.io.RawArray:
-    """One subject's referential scalp EEG (21 electrodes, volts); same arguments give identical samples.
-
-    difficulty in [0, 1] shrinks the abnormal effects, makes them intermittent, and adds subject-to-subject
-    variability and normal slow activity (drowsiness, sweat) that overlaps with the abnormal class.
-    """
-    d = float(np.clip(difficulty, 0.0, 1.0))
-    c = d * d  # strength of normal activity that mimics the abnormal class
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(subject_id), int(bool(abnormal)), 7]))
-    n = int(round(duration_s * sfreq))
-    ne = len(ELECTRODES)
-    x = np.zeros((ne, n))  # microvolts
-
-    # background: 1/f^beta noise, spatially correlated between neighbours, plus a common reference
+def _background(rng: np.random.Generator, ne: int, n: int, sfreq: float, d: float) -> np.ndarray:
+    """1/f^beta noise, spatially correlated between neighbours, plus a common reference and beta (microvolts)."""
     beta = rng.uniform(1.0, 1.8)
     scale = rng.lognormal(0.0, 0.1 + 0.25 * d)
     pink = lambda f: 1.0 / np.maximum(f, 0.4) ** (beta / 2)  # noqa: E731
     bg = _spatial_mixer() @ _spectral(rng, ne, n, sfreq, pink)
-    x += 14.0 * scale * rng.uniform(0.85, 1.15, (ne, 1)) * bg / bg.std(axis=1, keepdims=True)
-    x += 6.0 * _spectral(rng, 1, n, sfreq, pink)
-    x += 2.5 * BETA_W[:, None] * _band(rng, ne, n, sfreq, rng.uniform(16, 22), 3.0)
+    x = 14.0 * scale * rng.uniform(0.85, 1.15, (ne, 1)) * bg / bg.std(axis=1, keepdims=True)
+    x = x + 6.0 * _spectral(rng, 1, n, sfreq, pink)
+    return x + 2.5 * BETA_W[:, None] * _band(rng, ne, n, sfreq, rng.uniform(16, 22), 3.0)
 
-    # abnormal state: intermittent (more so with difficulty), subject-specific severity
-    severity = 0.0
-    on = np.zeros(n)
-    if abnormal:
-        severity = (1.3 - 0.8 * d) * rng.lognormal(0.0, 0.1 + 0.3 * d)
-        on = _smooth(_epochs(rng, n, sfreq, 1.0 - 0.5 * d, 4.0, 16.0), sfreq, 1.5)
 
-    # posterior alpha, blocked by eye opening; abnormal: slower and weaker posterior dominant rhythm
-    eyes_closed = _epochs(rng, n, sfreq, 0.55, 4.0, 15.0)
+def _alpha(rng: np.random.Generator, n: int, sfreq: float, severity: float, on: np.ndarray,
+           eyes_closed: np.ndarray) -> np.ndarray:
+    """Posterior alpha, blocked by eye opening; abnormal: slower and weaker posterior dominant rhythm."""
     alpha_peak = np.clip(rng.normal(10.0, 0.6), 8.5, 11.5) - 1.2 * min(severity, 1.0)
     alpha_amp = 22.0 * rng.lognormal(0.0, 0.3) * (1.0 - 0.45 * min(severity, 1.0) * (0.5 + 0.5 * on))
     common = _band(rng, 1, n, sfreq, alpha_peak, 0.6)
     sides = 0.8 * common + 0.6 * _band(rng, 2, n, sfreq, alpha_peak, 0.6)
     side = np.where(POS[:, 0] < -0.05, 0, np.where(POS[:, 0] > 0.05, 1, -1))
     alpha = np.where(side[:, None] >= 0, sides[np.maximum(side, 0)], sides.mean(axis=0))
-    x += ALPHA_W[:, None] * alpha * alpha_amp * (0.25 + 0.75 * _smooth(eyes_closed, sfreq))
+    return ALPHA_W[:, None] * alpha * alpha_amp * (0.25 + 0.75 * _smooth(eyes_closed, sfreq))
 
-    # slow activity: abnormal focal/generalised slowing; normal drowsiness, sweat drift (more with d)
-    if abnormal:
-        if rng.random() < 0.5:
-            centre = POS[rng.integers(ne)]
-            w = np.exp(-((POS - centre) ** 2).sum(1) / (2 * 0.45**2))
-        else:
-            w = FRONTAL_W
-        slow = _band(rng, 1, n, sfreq, 2.0, 0.9) + 0.6 * _band(rng, 1, n, sfreq, 5.5, 0.9)
-        slow = 0.7 * slow + 0.5 * _band(rng, ne, n, sfreq, 2.5, 1.2)
-        x += 32.0 * severity * w[:, None] * slow * on
-        if rng.random() < 0.65:  # intermittent generalised ~3 Hz spike-and-wave runs
-            starts = _events(rng, duration_s, (2.5 - 1.5 * d) / 60.0)
-            keep = on[np.minimum((starts * sfreq).astype(int), n - 1)] > 0.5
-            starts = starts[keep]
-            sw = _spike_wave(n, sfreq, starts, rng.uniform(1.0, 4.0, len(starts)), rng.uniform(2.6, 3.4))
-            x += 110.0 * severity * FRONTAL_W[:, None] * sw
+
+def _abnormal_slowing(x: np.ndarray, rng: np.random.Generator, sfreq: float, duration_s: float, d: float,
+                      severity: float, on: np.ndarray) -> None:
+    """Add focal or generalised slowing while `on`, and intermittent generalised ~3 Hz spike-and-wave runs."""
+    ne, n = x.shape
+    if rng.random() < 0.5:
+        centre = POS[rng.integers(ne)]
+        w = np.exp(-((POS - centre) ** 2).sum(1) / (2 * 0.45**2))
+    else:
+        w = FRONTAL_W
+    slow = _band(rng, 1, n, sfreq, 2.0, 0.9) + 0.6 * _band(rng, 1, n, sfreq, 5.5, 0.9)
+    slow = 0.7 * slow + 0.5 * _band(rng, ne, n, sfreq, 2.5, 1.2)
+    x += 32.0 * severity * w[:, None] * slow * on
+    if rng.random() < 0.65:
+        starts = _events(rng, duration_s, (2.5 - 1.5 * d) / 60.0)
+        keep = on[np.minimum((starts * sfreq).astype(int), n - 1)] > 0.5
+        starts = starts[keep]
+        sw = _spike_wave(n, sfreq, starts, rng.uniform(1.0, 4.0, len(starts)), rng.uniform(2.6, 3.4))
+        x += 110.0 * severity * FRONTAL_W[:, None] * sw
+
+
+def _normal_slow(x: np.ndarray, rng: np.random.Generator, sfreq: float, d: float) -> None:
+    """Add normal slow activity that overlaps with the abnormal class: drowsiness, sweat drift (more with d)."""
+    ne, n = x.shape
+    c = d * d
     drowsy = _smooth(_epochs(rng, n, sfreq, 0.15 + 0.5 * d, 5.0, 20.0), sfreq, 2.0)
     drowsy *= rng.random() < 0.3 + 0.6 * d
     x += 24.0 * c * rng.lognormal(0, 0.3) * FRONTAL_W[:, None] * _band(rng, 1, n, sfreq, 5.0, 1.3) * drowsy
     if rng.random() < 0.2 + 0.5 * d:
         x += 20.0 * c * rng.random((ne, 1)) * _band(rng, ne, n, sfreq, 0.9, 0.5)
 
-    # eye blinks (frontal, eyes open) and lateral eye movements (F7/F8 opposite polarity)
+
+def _eyes(x: np.ndarray, rng: np.random.Generator, sfreq: float, duration_s: float, eyes_closed: np.ndarray) -> None:
+    """Add eye blinks (frontal, eyes open) and lateral eye movements (F7/F8 opposite polarity)."""
+    n = x.shape[1]
     eye = np.zeros(n)
     opening = np.flatnonzero(np.diff(eyes_closed) < 0)
     for t0 in np.concatenate([_events(rng, duration_s, 0.3), opening / sfreq]):
@@ -167,7 +160,9 @@ def generate_subject(subject_id: int, abnormal: bool, duration_s: float = 60.0, 
                                 int(sfreq))[:n], sfreq, 0.3)
     x += 25.0 * np.clip(POS[:, 1], 0, 1)[:, None] * np.sign(POS[:, 0])[:, None] * lateral
 
-    # muscle (EMG) bursts: broadband > 20 Hz, temporal, one side or both
+
+def _muscle(rng: np.random.Generator, ne: int, n: int, sfreq: float, duration_s: float) -> np.ndarray | None:
+    """Muscle (EMG) bursts: broadband > 20 Hz, temporal, one side or both (None when there is none)."""
     nyq = sfreq / 2
     emg_env = np.zeros((ne, n))
     for t0 in _events(rng, duration_s, 1.0 / 12.0):
@@ -175,17 +170,44 @@ def generate_subject(subject_id: int, abnormal: bool, duration_s: float = 60.0, 
         which = rng.integers(3)
         sel = (POS[:, 0] < 0.05) if which == 0 else (POS[:, 0] > -0.05) if which == 1 else np.ones(ne, bool)
         emg_env[sel, i: i + length] += rng.uniform(8, 30)
-    if emg_env.any():
-        hf = _spectral(rng, ne, n, sfreq, lambda f: (f > 20) * (f < 0.9 * nyq) * 1.0)
-        x += EMG_W[:, None] * np.array([_smooth(e, sfreq, 0.1) for e in emg_env]) * hf
+    if not emg_env.any():
+        return None
+    hf = _spectral(rng, ne, n, sfreq, lambda f: (f > 20) * (f < 0.9 * nyq) * 1.0)
+    return EMG_W[:, None] * np.array([_smooth(e, sfreq, 0.1) for e in emg_env]) * hf
 
-    # mains interference, different at each electrode (impedances differ)
+
+def generate_subject(subject_id: int, abnormal: bool, duration_s: float = 60.0, sfreq: float = 256.0,
+                     seed: int = 0, difficulty: float = 0.5,
+                     line_freq: float | None = None) -> mne.io.RawArray:
+    """One subject's referential scalp EEG (21 electrodes, volts); same arguments give identical samples.
+
+    difficulty in [0, 1] shrinks the abnormal effects, makes them intermittent, and adds subject-to-subject
+    variability and normal slow activity (drowsiness, sweat) that overlaps with the abnormal class.
+    The components draw from one generator in a fixed order (the order of the calls below).
+    """
+    d = float(np.clip(difficulty, 0.0, 1.0))
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(subject_id), int(bool(abnormal)), 7]))
+    n = int(round(duration_s * sfreq))
+    ne = len(ELECTRODES)
+    x = _background(rng, ne, n, sfreq, d)  # microvolts
+    severity, on = 0.0, np.zeros(n)  # abnormal state: intermittent (more so with difficulty), subject severity
+    if abnormal:
+        severity = (1.3 - 0.8 * d) * rng.lognormal(0.0, 0.1 + 0.3 * d)
+        on = _smooth(_epochs(rng, n, sfreq, 1.0 - 0.5 * d, 4.0, 16.0), sfreq, 1.5)
+    eyes_closed = _epochs(rng, n, sfreq, 0.55, 4.0, 15.0)
+    x += _alpha(rng, n, sfreq, severity, on, eyes_closed)
+    if abnormal:
+        _abnormal_slowing(x, rng, sfreq, duration_s, d, severity, on)
+    _normal_slow(x, rng, sfreq, d)
+    _eyes(x, rng, sfreq, duration_s, eyes_closed)
+    emg = _muscle(rng, ne, n, sfreq, duration_s)
+    if emg is not None:
+        x += emg
     line = float(line_freq if line_freq is not None else rng.choice([50.0, 60.0]))
-    if line < nyq:
+    if line < sfreq / 2:  # mains interference, different at each electrode (impedances differ)
         t = np.arange(n) / sfreq
         phase = rng.uniform(0, 2 * np.pi)
         x += rng.uniform(0.5, 4.0, (ne, 1)) * np.sin(2 * np.pi * line * t + phase)[None, :]
-
     info = mne.create_info([f"EEG {e}-REF" for e in ELECTRODES], sfreq, "eeg", verbose="error")
     raw = mne.io.RawArray(x * 1e-6, info, verbose="error")
     raw.set_meas_date(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))

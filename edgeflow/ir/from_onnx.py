@@ -13,13 +13,13 @@ from onnx import NodeProto
 
 from edgeflow.export.scan_op import SCAN_DOMAIN, ScanNodeError, check_scan_nodes
 from edgeflow.ir import ops
-from edgeflow.ir.graph import Graph, Node, Tensor
+from edgeflow.ir.graph import Graph, IRError, Node, Tensor, verify
 from edgeflow.ir.patterns import SUPPORTED_OPS, FrontendError, OnnxView, attrs
 from edgeflow.ir.patterns_attn import AttentionMixin, gelu_source
 from edgeflow.quant.intmath import build_lut, gelu, quantize_multiplier, silu, softplus
 from edgeflow.quant.intscan import ScanQuant
 
-# Op mapping (ONNX float region between int8 tensors -> IR op of ops.OPS):
+# Op mapping (ONNX float region between int8 tensors -> IR op of the registry, ir/opdefs):
 #   MatMul(x, W^T) [+ int32 bias], also one Split part of it -> linear (per-part weight rows; no split node)
 #   Conv 2-D kernel = stride [+ pos-embed Add, folded as int32 addend]    -> conv2d_patch
 #   depthwise Conv 1-D pads (K-1) + Slice [0, L)                          -> dwconv1d_causal
@@ -328,20 +328,30 @@ def load_onnx(path: str | Path) -> Graph:
     except onnx.checker.ValidationError as e:
         raise view.err(f"ONNX checker: {str(e).splitlines()[0][:200]}") from None
     b = _Builder(view, path.stem)
-    for n in proto.graph.node:
-        if n.op_type == "QuantizeLinear" and not view.is_const(n.input[0]):
-            b.quantizer(n)
-    for o in proto.graph.output:
-        if view.activation_ql(o.name) is not None:
-            b.g.outputs.append(b.acts[o.name])
-        else:
-            b.lower(o.name, None, "logits_acc")
-            b.g.outputs.append("logits_acc")
+    where = ""
+    try:
+        for n in proto.graph.node:
+            if n.op_type == "QuantizeLinear" and not view.is_const(n.input[0]):
+                where = f"node '{n.name}'"
+                b.quantizer(n)
+        for o in proto.graph.output:
+            where = f"graph output '{o.name}'"
+            if view.activation_ql(o.name) is not None:
+                b.g.outputs.append(b.acts[o.name])
+            else:
+                b.lower(o.name, None, "logits_acc")
+                b.g.outputs.append("logits_acc")
+    except (ValueError, IndexError, KeyError, TypeError) as e:  # arrays whose shapes do not fit the pattern
+        raise view.err(f"{where}: cannot lower its region ({type(e).__name__}: {e})") from None
     b.g.meta["onnx_names"] = b.onnx_names
     if b.onnx_heads:
         b.g.meta["onnx_heads"] = b.onnx_heads
     if not b.g.inputs:
         raise view.err("no quantized graph input found")
+    try:
+        verify(b.g)  # every node's shapes against its OpDef: a bad model is refused here, before any code exists
+    except IRError as e:
+        raise view.err(str(e)) from None
     return b.g
 
 

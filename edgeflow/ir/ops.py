@@ -1,8 +1,9 @@
-"""Integer ops of the IR in numpy: the exact semantics each C kernel in firmware/kernels/ mirrors bit for bit."""
+"""Integer ops of the IR in numpy: the exact semantics each C kernel in firmware/kernels/ mirrors bit for bit
+(the op registry, edgeflow/ir/opdefs/, binds IR nodes to these functions)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -300,15 +301,7 @@ def flip_time(x: ArrayLike) -> NDArray[np.integer]:
     return np.ascontiguousarray(np.asarray(x)[::-1])
 
 
-#: IR op name -> numpy reference (the interpreter dispatches through this table).
-OPS: dict[str, Callable[..., NDArray[np.integer]]] = {
-    "linear": linear, "linear_acc": linear_acc, "conv2d_patch": conv2d_patch,
-    "dwconv1d_causal": dwconv1d_causal, "lut": lut, "mul_requant": mul_requant, "add_requant": add_requant,
-    "layernorm": layernorm, "meanpool_tokens": meanpool_tokens, "scan": scan, "flip_time": flip_time,
-    "matmul": matmul, "softmax_rows": softmax_rows,
-}
-
-__all__ = ["OPS", "WEIGHT_BITS", "LayerNormConsts", "add_requant", "add_requant_params", "conv2d_patch",
+__all__ = ["WEIGHT_BITS", "LayerNormConsts", "add_requant", "add_requant_params", "conv2d_patch",
            "dwconv1d_causal", "flip_time", "fold_addend", "layernorm", "layernorm_params", "linear", "linear_acc",
            "lut", "matmul", "meanpool_params", "meanpool_tokens", "mul_requant", "pack_weights", "requant_params",
            "row_bytes", "scan", "softmax_params", "softmax_rows", "unpack_weights"]

@@ -1,71 +1,23 @@
-"""Numpy reference interpreter of the integer IR: runs nodes in order through ops.OPS (defines correct output)."""
+"""Numpy reference interpreter of the integer IR: runs nodes in order through the op registry's references."""
 
 from __future__ import annotations
-
-import inspect
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from edgeflow.ir.graph import Graph, IRError
-from edgeflow.ir.ops import OPS, LayerNormConsts
-from edgeflow.quant.intscan import ScanConsts
+from edgeflow.ir.opdefs import OPDEFS
 
-# Calling convention of a node: its inputs bind, in order, to the op's parameters that are not given as
-# attributes; attributes are keyword arguments. Three ops need an adapter:
-#   add_requant  inputs = the summands (variadic), attrs M, S
-#   scan         inputs = u, delta, B, C, ka, m_in, sh_in, m_y, m_D, sh_D, sh_y; attrs ka_frac, direction
-#   layernorm    inputs = x, g, b; attrs eps_q, g_frac
-# Structural ops: identity, reshape (attr shape), transpose (attr perm), flip (attr axis), split (attrs axis,
-# sizes), concat (attr axis). Each result is stored in its output tensor's declared shape (same element order,
-# e.g. meanpool_tokens' (C,) as (1, C)); a size or dtype mismatch raises IRError.
+# Each node calls OPDEFS[op].reference(inputs in node order, attrs) (edgeflow/ir/opdefs/). Each result is stored
+# in its output tensor's declared shape (same element order); a size or dtype mismatch raises IRError.
 
 
-def _scan(inputs: list[np.ndarray], a: dict) -> np.ndarray:
-    u, dl, b, c, ka, m_in, sh_in, m_y, m_d, sh_d, sh_y = inputs
-    k = ScanConsts(ka, int(a["ka_frac"]), m_in, sh_in, m_y, m_d, sh_d, sh_y)
-    return OPS["scan"](u, dl, b, c, k, int(a.get("direction", 0)))
-
-
-def _layernorm(inputs: list[np.ndarray], a: dict) -> np.ndarray:
-    x, g, b = inputs
-    return OPS["layernorm"](x, LayerNormConsts(x.shape[1], int(a["eps_q"]), g, b, int(a["g_frac"])))
-
-
-def _structural(op: str, inputs: list[np.ndarray], a: dict) -> list[np.ndarray]:
-    x = inputs[0]
-    if op == "identity":
-        return [x]
-    if op == "reshape":
-        return [x.reshape(tuple(a["shape"]))]
-    if op == "transpose":
-        return [np.ascontiguousarray(x.transpose(tuple(a["perm"])))]
-    if op == "flip":
-        return [np.ascontiguousarray(np.flip(x, axis=int(a.get("axis", 0))))]
-    if op == "concat":
-        return [np.concatenate(inputs, axis=int(a.get("axis", -1)))]
-    if op == "split":
-        cuts = np.cumsum(a["sizes"])[:-1]
-        return list(np.split(x, cuts, axis=int(a.get("axis", -1))))
-    raise IRError(f"reference: no structural op '{op}'")
-
-
-_ADAPTERS = {"scan": _scan, "layernorm": _layernorm,
-             "add_requant": lambda ins, a: OPS["add_requant"](ins, a["M"], int(a["S"]))}
-
-
-def _call(op: str, inputs: list[np.ndarray], a: dict) -> list[np.ndarray]:
-    if op in _ADAPTERS:
-        return [_ADAPTERS[op](inputs, a)]
-    if op not in OPS:
-        return _structural(op, inputs, a)
-    fn = OPS[op]
-    sig = list(inspect.signature(fn).parameters)
-    params = [p for p in sig if p not in a]
-    if len(inputs) > len(params):
-        raise IRError(f"reference: op '{op}' takes {len(params)} tensor inputs, got {len(inputs)}")
-    kw = {k: v for k, v in a.items() if k in sig}
-    return [fn(**dict(zip(params, inputs, strict=False)), **kw)]
+def _call(op: str, inputs: list[np.ndarray], attrs: dict) -> list[np.ndarray]:
+    """The outputs of one node of `op` (the registry's numpy reference)."""
+    d = OPDEFS.get(op)
+    if d is None:
+        raise IRError(f"reference: unknown op '{op}'")
+    return d.reference(inputs, attrs)
 
 
 def run(graph: Graph, x_int8: ArrayLike) -> dict[str, NDArray[np.integer]]:

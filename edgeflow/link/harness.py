@@ -107,20 +107,43 @@ def _prediction(values: np.ndarray, graph: Graph) -> int:
     return int(np.argmax(values.astype(np.float64) * scale))
 
 
+def _one_window(session: Session, graph: Graph, i: int, x: np.ndarray, cfg: StreamConfig, t0: float) -> WindowRecord:
+    """Send window i (waiting for its due time in real-time mode), check the answer against the reference."""
+    from edgeflow.ir.reference import run
+
+    seq = (i % 0xEFFF) + 1  # 1 .. 0xEFFF; 0 is the boot INFO's, 0xF000+ are handshakes
+    due = t0 + i * cfg.stride_s
+    if cfg.realtime and (wait := due - time.monotonic()) > 0:
+        time.sleep(wait)
+    try:
+        ans = session.infer(seq, np.ascontiguousarray(x, dtype=np.int8).tobytes())
+    except ModelMismatchError:  # a re-handshake met another model: nothing more to check
+        raise
+    except LinkError:
+        ans = None
+    done = time.monotonic()  # the device's part ends here; the reference runs on the host's time
+    expected = np.asarray(run(graph, x)[graph.outputs[0]]).reshape(-1).astype(np.int64)
+    if ans is None:
+        return WindowRecord(i, seq, False, False, session.retries + 1, None, cfg.realtime, None, None,
+                            expected.tolist())
+    got = np.asarray(ans.output.values, dtype=np.int64)
+    late = cfg.realtime and done > t0 + (i + 1) * cfg.stride_s
+    return WindowRecord(i, seq, True, bool(np.array_equal(got, expected)), ans.attempts, ans.latency_s,
+                        late, _prediction(got, graph), got.tolist(), expected.tolist(),
+                        ans.output.cycles, ans.output.instret, ans.output.replay, list(ans.output.layer_instret))
+
+
 def stream(session: Session, graph: Graph, xq: np.ndarray, cfg: StreamConfig,
            on_window: Callable[[WindowRecord, dict[str, Any]], None] | None = None) -> tuple[dict, list[WindowRecord]]:
     """Send each int8 window (N, *input shape) through `session`, check every answer against the reference.
     Returns (summary, records); writes them to cfg.out_dir when set. Never raises for a lost window: it is
     recorded (answered False) and the stream goes on, unless max_consecutive_lost windows in a row are lost.
     Ctrl-C ends the stream early with a summary ("aborted": "interrupted")."""
-    from edgeflow.ir.reference import run
-
     if cfg.timeout_s is not None:
         session.timeout_s = cfg.timeout_s
     if cfg.retries is not None:
         session.retries = cfg.retries
     info = session.info or session.handshake()
-    out_name = graph.outputs[0]
     records: list[WindowRecord] = []
     jsonl = None
     if cfg.out_dir is not None:
@@ -130,30 +153,8 @@ def stream(session: Session, graph: Graph, xq: np.ndarray, cfg: StreamConfig,
     lost_run, aborted = 0, ""
     try:
         for i, x in enumerate(xq):
-            seq = (i % 0xEFFF) + 1  # 1 .. 0xEFFF; 0 is the boot INFO's, 0xF000+ are handshakes
-            due = t0 + i * cfg.stride_s
-            if cfg.realtime and (wait := due - time.monotonic()) > 0:
-                time.sleep(wait)
-            try:
-                ans = session.infer(seq, np.ascontiguousarray(x, dtype=np.int8).tobytes())
-            except ModelMismatchError:  # a re-handshake met another model: nothing more to check
-                raise
-            except LinkError:
-                ans = None
-            done = time.monotonic()  # the device's part ends here; the reference runs on the host's time
-            expected = np.asarray(run(graph, x)[out_name]).reshape(-1).astype(np.int64)
-            if ans is None:
-                rec = WindowRecord(i, seq, False, False, session.retries + 1, None, cfg.realtime, None, None,
-                                   expected.tolist())
-                lost_run += 1
-            else:
-                lost_run = 0
-                got = np.asarray(ans.output.values, dtype=np.int64)
-                late = cfg.realtime and done > t0 + (i + 1) * cfg.stride_s
-                rec = WindowRecord(i, seq, True, bool(np.array_equal(got, expected)), ans.attempts, ans.latency_s,
-                                   late, _prediction(got, graph), got.tolist(), expected.tolist(),
-                                   ans.output.cycles, ans.output.instret, ans.output.replay,
-                                   list(ans.output.layer_instret))
+            rec = _one_window(session, graph, i, x, cfg, t0)
+            lost_run = 0 if rec.answered else lost_run + 1
             records.append(rec)
             if jsonl is not None:
                 jsonl.write(json.dumps(asdict(rec)) + "\n")

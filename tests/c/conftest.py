@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import re
 import shutil
 import subprocess
 from ctypes import c_int32, c_int64, c_void_p
@@ -11,28 +12,34 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeflow.ir.opdefs import OPDEFS
+
 KERNELS_DIR = Path(__file__).resolve().parents[2] / "firmware" / "kernels"
 CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
 
 P, I32, I64 = c_void_p, c_int32, c_int64
-# kernel name -> argument types (pointers as void*; ctypes converts Python ints to the declared widths)
+HEADER = KERNELS_DIR / "ef_kernels.h"
+#: C kernels the tests call that implement no IR op themselves.
+HELPER_KERNELS = ("ef_exp2_neg_q15",)
+_PROTO = re.compile(r"^(void|int32_t)\s+(ef_\w+)\s*\(([^)]*)\)\s*;", re.MULTILINE)
+
+
+def header_prototypes(header: Path = HEADER) -> dict[str, tuple[str, tuple[type, ...]]]:
+    """kernel name -> (return type, ctypes argument types) of every prototype in ef_kernels.h (pointers as void*;
+    ctypes converts Python ints to the declared widths)."""
+    protos = {}
+    for ret, name, params in _PROTO.findall(header.read_text()):
+        args = tuple(P if "*" in p else I64 if "int64_t" in p else I32 for p in params.split(",") if p.strip())
+        protos[name] = (ret, args)
+    return protos
+
+
+_PROTOS = header_prototypes()
+#: kernel name -> argument types: the C kernel of every registry op (OpDef.kernel) plus HELPER_KERNELS, read from
+#: the prototypes in ef_kernels.h (the single C source of truth).
 SIGNATURES: dict[str, tuple[type, ...]] = {
-    "ef_linear_i8": (P, I32, I32, P, I32, P, P, P, P, I32, I32, I32, I32, I32),
-    "ef_linear_acc_i32": (P, I32, I32, P, I32, P, P, I32, I32, I32, I32, I32),
-    "ef_conv2d_patch_i8": (P, I32, I32, I32, I32, P, I32, P, P, P, I32, P, P, P, I32, I32, I32, I32, I32),
-    "ef_dwconv1d_causal_i8": (P, I32, P, I32, P, P, P, P, I32, I32, I32, I32, I32),
-    "ef_lut_i8": (P, P, I32, P),
-    "ef_mul_requant_i8": (P, P, P, I32, I32, I32),
-    "ef_add_requant_i8": (P, P, P, I32, I32, P, I32, I32, I32),
-    "ef_flip_rows_i8": (P, P, I32, I32),
-    "ef_layernorm_i8": (P, I32, P, I32, I32, I64, P, P, I32, I32, I32),
-    "ef_meanpool_tokens_i8": (P, I32, I32, P, I32, I32, I32, I32),
-    "ef_exp2_neg_q15": (I32, I32),
-    "ef_scan_i8": (P, P, I32, P, I32, P, P, I32, P, I32, P, I32, I32, I32, I32, I32),
-    "ef_matmul_i8": (P, I32, P, I32, I32, I32, I32, I32, P, I32, I32, I32, I32, I32),
-    "ef_softmax_rows_i8": (P, I32, P, I32, I32, I32, I32, I32, I32, I32, I32),
-}
-RESTYPES = {"ef_exp2_neg_q15": I32}
+    k: _PROTOS[k][1] for k in sorted({d.kernel for d in OPDEFS.values() if d.kernel} | set(HELPER_KERNELS))}
+RESTYPES = {k: I32 for k in SIGNATURES if _PROTOS[k][0] == "int32_t"}
 
 
 class ScanConstsC(ctypes.Structure):

@@ -74,7 +74,8 @@ def test_arena_plan_verifies(micro, micro_build):
 
 
 def _structural_graph() -> Graph:
-    """split -> concat -> transpose -> flip (copy) -> add_requant with a flip view -> reshape -> identity -> head."""
+    """split -> concat -> transpose -> flip_time (copy) -> add_requant with a flip view -> reshape -> identity
+    -> head."""
     r = np.random.default_rng(4)
     g = Graph("structural", inputs=["x"], outputs=["out"])
     act = {"x": (8, 6), "a": (8, 2), "b": (8, 4), "c": (8, 6), "d": (6, 8), "e": (6, 8), "f": (6, 8), "g": (6, 8),
@@ -88,7 +89,7 @@ def _structural_graph() -> Graph:
     for node in (Node("split", "split", ["x"], ["a", "b"], {"axis": -1, "sizes": [2, 4]}),
                  Node("concat", "concat", ["b", "a"], ["c"], {"axis": -1}),
                  Node("transpose", "transpose", ["c"], ["d"], {"perm": [1, 0]}),
-                 Node("flip_copy", "flip", ["d"], ["e"], {"axis": 0}),
+                 Node("flip_copy", "flip_time", ["d"], ["e"]),
                  Node("flip_view", "flip_time", ["e"], ["f"]),
                  Node("add", "add_requant", ["e", "f"], ["g"], {"M": mm, "S": s}),
                  Node("reshape", "reshape", ["g"], ["h"], {"shape": [1, 48]}),
@@ -113,9 +114,18 @@ def test_unsupported_op_is_named(micro, tmp_path, monkeypatch):
 
 
 def test_unsupported_attribute_is_named(tmp_path):
-    g = _structural_graph()
-    g.node("flip_copy").attrs["axis"] = 1
-    with pytest.raises(CodegenError, match=r"node 'flip_copy' \(flip\): only axis 0"):
+    """A valid IR node the C renderer cannot handle (a split along rows) is refused naming the node."""
+    g = Graph("rows", inputs=["x"], outputs=["out"])
+    for name, shape in {"x": (8, 6), "a": (2, 6), "b": (6, 6), "c": (8, 6), "h": (1, 48)}.items():
+        g.add_tensor(Tensor(name, shape, "int8", 8, 0.1))
+    g.add_tensor(Tensor("w", (3, 48), "int8", 8, np.full(3, 0.01), data=np.ones((3, 48), np.int8)))
+    g.add_tensor(Tensor("out", (1, 3), "int32", 32, None))
+    for node in (Node("split0", "split", ["x"], ["a", "b"], {"axis": 0, "sizes": [2, 6]}),
+                 Node("concat0", "concat", ["a", "b"], ["c"], {"axis": 0}),
+                 Node("reshape", "reshape", ["c"], ["h"], {"shape": [1, 48]}),
+                 Node("head", "linear_acc", ["h", "w"], ["out"])):
+        g.add_node(node)
+    with pytest.raises(CodegenError, match=r"node 'split0' \(split\): only the last axis of 2-d tensors"):
         compile_host(g, tmp_path)
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from edgeflow.errors import EdgeflowError
+from edgeflow.ir import ops
 from edgeflow.ir.graph import Graph, IRError, Node, Tensor, known_ops, verify
-from edgeflow.ir.ops import OPS
 
 pytestmark = pytest.mark.unit
 
@@ -40,7 +40,7 @@ def chain_graph(n: int = 8) -> Graph:
     for i in range(1, n + 1):
         g.add_tensor(Tensor(f"t{i}", (2, 3), "int8", 8, 0.1))
         ins = [f"t{i - 1}"] + ([f"t{i - 2}"] if i >= 2 else [])
-        g.add_node(Node(f"n{i}", "add_requant", ins, [f"t{i}"], {}))
+        g.add_node(Node(f"n{i}", "add_requant", ins, [f"t{i}"], {"M": np.full(len(ins), 1 << 20), "S": 20}))
     g.inputs, g.outputs = ["t0"], [f"t{n}"]
     return g
 
@@ -61,8 +61,8 @@ def test_small_graph_verifies_and_runs():
     assert {"linear", "lut", "reshape", "concat"} <= known_ops()
     x = np.arange(32, dtype=np.int8).reshape(4, 8) - 16
     t = g.tensors
-    y = OPS["linear"](x, t["w"].data, t["b"].data, t["m"].data, t["sh"].data)
-    z = OPS["lut"](y, t["table"].data)
+    y = ops.linear(x, t["w"].data, t["b"].data, t["m"].data, t["sh"].data)
+    z = ops.lut(y, t["table"].data)
     assert y.shape == t["y"].shape and z.shape == t["z"].shape
 
 
@@ -255,7 +255,7 @@ def test_bad_activation_tensor(edit, expected):
 
 def test_int32_may_be_unscaled_and_float32_valid():
     g = small_graph()
-    g.tensors["y"] = Tensor("y", (4, 6), "int32", 32, None)
+    g.tensors["acc"] = Tensor("acc", (4, 6), "int32", 32, None)   # an accumulator (y itself must stay int8: linear)
     g.tensors["f"] = Tensor("f", (3,), "float32", 32, None, data=np.zeros(3, np.float32))
     verify(g)
 
