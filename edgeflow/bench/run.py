@@ -51,7 +51,8 @@ def machine() -> dict[str, Any]:
         pass
     import os
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()}
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "system": platform.platform(),
+            "load_average": [round(x, 2) for x in os.getloadavg()]}  # a busy machine inflates wall time
 
 
 def _int8_levels(cfg: BenchConfig, s: Subject, cache: dict) -> tuple[dict | None, str | None]:
