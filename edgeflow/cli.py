@@ -8,6 +8,8 @@ import sys
 from edgeflow import __version__
 from edgeflow.argtypes import float_range, int_range
 from edgeflow.commands import err_console
+from edgeflow.commands.bench import add_arguments as bench_arguments
+from edgeflow.commands.bench import cmd_bench
 from edgeflow.commands.build import cmd_build, cmd_inspect
 from edgeflow.commands.data import cmd_data_inspect, cmd_data_synth
 from edgeflow.commands.demo import cmd_demo
@@ -19,9 +21,7 @@ from edgeflow.commands.train import cmd_export, cmd_quantize, cmd_train
 from edgeflow.errors import EdgeflowError
 
 # Commands whose stage has not landed yet: name -> (what it will do, issue that delivers it).
-RESERVED = {
-    "bench": ("benchmarks: ratios against reference tools in one run", 7),
-}
+RESERVED: dict[str, tuple[str, int]] = {}
 
 
 def _reserved(name: str):
@@ -211,6 +211,15 @@ def _device_parsers(sub) -> None:
     de.add_argument("--normal", action="store_true", help="record a normal subject (default: abnormal)")
     de.add_argument("--no-progress", action="store_true", help="no live table")
     de.set_defaults(func=cmd_demo)
+
+    be = sub.add_parser("bench", help="the same models side by side: host peers, rv32, pulp-open, memory by level",
+                        description="Host CPU peers (edgeflow C, onnxruntime, PyTorch float, TVM) each in its own "
+                                    "process, interleaved window by window (CPU and wall time, median and min, checked "
+                                    "against the reference); rv32 instructions per MAC and per layer (QEMU icount); "
+                                    "pulp-open cycles (GVSoC); memory by level vs int8 and float32. Writes "
+                                    "OUT/results.json and PNG plots.")
+    bench_arguments(be)
+    be.set_defaults(func=cmd_bench)
 
 
 def _one_line_warnings(shown):

@@ -24,9 +24,18 @@ def test_every_command_has_help(capsys):
         assert len(capsys.readouterr().out) > 100
 
 
-def test_reserved_command_says_so_and_fails(capsys):
-    assert main(["bench"]) == 3
+def test_reserved_command_says_so_and_fails(capsys, monkeypatch):
+    import edgeflow.cli as cli
+
+    monkeypatch.setitem(cli.RESERVED, "future", ("a later stage", 99))
+    assert main(["future"]) == 3
     assert "not available" in capsys.readouterr().err
+
+
+def test_bench_unknown_peer_is_one_line_error(capsys, tmp_path):
+    assert main(["bench", "--peers", "edgeflow-c,no-such-peer", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no-such-peer" in err and "onnxruntime" in err and "\n" not in err
 
 
 def test_unknown_card_is_one_line_error(capsys):
