@@ -283,8 +283,12 @@ class _Builder(AttentionMixin):
     def scan(self, p: NodeProto, s_out: float, out: str) -> None:
         u, dl, b, c = (self.act(p.input[i]) for i in (0, 1, 3, 4))
         at = attrs(p)
-        quant = json.loads(at.get("quant", b"{}") or b"{}")
-        if "state_scale" not in quant:
+        try:
+            quant = json.loads(at.get("quant", b"{}") or b"{}")
+        except (ValueError, UnicodeDecodeError) as e:
+            raise self.v.err(f"node '{p.name}': SelectiveScan's 'quant' attribute is not valid JSON "
+                             f"({type(e).__name__}: {str(e)[:60]})") from None
+        if not isinstance(quant, dict) or "state_scale" not in quant:
             raise self.v.err(f"node '{p.name}': SelectiveScan has no calibrated 'state_scale' in its quant attribute")
         try:
             sq = ScanQuant.build(self.scale(u), self.scale(dl), self.scale(b), self.scale(c), self.v.const(p.input[2]),

@@ -16,6 +16,8 @@ SUPPORTED_OPS = ("QuantizeLinear", "DequantizeLinear", "Clip", "Constant", "Iden
 LAYOUT_OPS = ("Transpose", "Reshape", "Unsqueeze", "Squeeze", "Identity", "Cast")
 _FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE)  # a Cast between them is looked through
 _FOLDABLE = {"Identity": lambda a: a, "Neg": np.negative, "Exp": np.exp}
+#: Elements one constant may declare (64 M: 64 MB at int8, far beyond an MCU's memory, far below a host's).
+MAX_CONSTANT_ELEMENTS = 1 << 26
 
 
 class FrontendError(EdgeflowError):
@@ -33,7 +35,7 @@ class OnnxView:
         self.path = path
         g = proto.graph
         self.graph = g
-        self.init = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+        self.init = {i.name: self._array(i, f"initializer '{i.name}'") for i in g.initializer}
         self.inputs = {i.name for i in g.input if i.name not in self.init}
         self.prod: dict[str, NodeProto] = {}
         self.cons: dict[str, list[NodeProto]] = {}
@@ -43,7 +45,30 @@ class OnnxView:
             for i in n.input:
                 self.cons.setdefault(i, []).append(n)
             if n.op_type == "Constant":
-                self.init[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+                value = next((a for a in n.attribute if a.name == "value"), None)
+                if value is None:
+                    raise self.err(f"Constant node '{n.name}' has no tensor 'value' attribute "
+                                   f"(got: {', '.join(a.name for a in n.attribute) or 'none'})")
+                self.init[n.output[0]] = self._array(value.t, f"Constant node '{n.name}'")
+        for name in sorted(self.inputs):
+            if name not in self.cons:
+                raise self.err(f"graph input '{name}' is not read by any node (an edgeflow model takes one input "
+                               "window; remove the extra input)")
+
+    def _array(self, t: onnx.TensorProto, what: str) -> np.ndarray:
+        """The tensor's values; refused in one line when it declares more elements than any edge model holds or
+        holds fewer bytes than it declares (never allocated first)."""
+        n = 1
+        for d in t.dims:
+            n *= max(int(d), 0)
+        if n > MAX_CONSTANT_ELEMENTS:
+            raise self.err(f"{what} declares {n:,} elements (dims {list(t.dims)}), more than the "
+                           f"{MAX_CONSTANT_ELEMENTS:,} any edge model holds")
+        try:
+            return numpy_helper.to_array(t)
+        except (ValueError, TypeError) as e:
+            raise self.err(f"{what} (dims {list(t.dims)}): its data does not match its shape "
+                           f"({type(e).__name__}: {str(e)[:80]})") from None
 
     def err(self, msg: str) -> FrontendError:
         return FrontendError(f"{self.path}: {msg}")
