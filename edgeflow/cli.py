@@ -233,6 +233,16 @@ def _one_line_warnings(shown):
     return show
 
 
+def _sigterm_exits() -> None:
+    """SIGTERM (a killed build, a CI timeout) raises SystemExit like Ctrl-C raises KeyboardInterrupt, so the
+    cleanup of temporary build folders and exports runs (only in the main thread, where signals can be set)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
@@ -240,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     shown = warnings.showwarning
     warnings.showwarning = _one_line_warnings(shown)
+    _sigterm_exits()
     try:
         return int(args.func(args) or 0)
     except EdgeflowError as e:
