@@ -75,8 +75,9 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         backend = BACKENDS[target_name]
-        if backend.takes == "onnx":
-            artifact = backend.compile(Path(onnx_path), target, tmp, check_windows=check_windows, **(options or {}))
+        if backend.takes == "onnx":  # extra keywords only when there are some: compile(model, target, out_dir)
+            extra = {**(options or {}), **({"check_windows": check_windows} if check_windows is not None else {})}
+            artifact = backend.compile(Path(onnx_path), target, tmp, **extra)
         else:
             artifact = backend.compile(graph, target, tmp)
         shutil.copyfile(onnx_path, tmp / "model.onnx")
