@@ -138,4 +138,5 @@ def test_unsupported_attribute_is_named(tmp_path):
 
 def test_backend_registry():
     assert set(BACKENDS) >= {"host", "gap9", "rv32-virt"} and callable(BACKENDS["host"].compile)
-    assert all(b.name == name and b.tolerance == 0 for name, b in BACKENDS.items())
+    assert all(b.name == name for name, b in BACKENDS.items())
+    assert all(b.tolerance == 0 for b in BACKENDS.values() if b.takes == "graph")  # the C targets: bit-exact
