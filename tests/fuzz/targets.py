@@ -60,6 +60,8 @@ def compile_cmds(clang: str, build: Path, out: Path) -> dict[str, list[str]]:
     """The clang command line of each target (binaries in out)."""
     src = build / "src"
     net = sorted(src.glob("*.c")) + sorted((FW / "kernels").glob("*.c"))
+    if (src / "ef_tiled.c").exists():  # the host target tiles its linear layers: the memcpy DMA engine too
+        net.append(FW / "hal" / "ef_dma_memcpy.c")
     incs = [f"-I{d}" for d in (src, FW / "kernels", FW / "hal", FW / "link", FW / "device")]
     hook = ["-include", str(FW / "device" / "ef_layer_hook.h"), "-DEF_LAYER_HOOK(i)=ef_layer_mark(i)"]
     link = str(FW / "link" / "ef_link.c")
