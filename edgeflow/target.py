@@ -17,7 +17,7 @@ _LEVEL_FIELDS = {"name": str, "size": int, "usable": int, "bandwidth": int, "nei
 # [tvm]: a target compiled through Apache TVM (toolchain "tvm") instead of planned into memory levels.
 _TVM_FIELDS = {"tag": str, "arch": str, "host_triple": str, "host_mcpu": str, "sm_count": int,
                "memory_bytes": int, "cuda": str, "jetpack": str}
-_COMPILER_FIELDS = {"cc": str, "cflags": list, "ldflags": list, "size": str, "packages": str}
+_COMPILER_FIELDS = {"cc": str, "cflags": list, "ldflags": list, "size": str, "packages": str, "kernels": list}
 #: [compiler] of a target.toml without one: the host gcc, C99, warnings as errors.
 DEFAULT_CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror")
 
@@ -60,6 +60,9 @@ class Compiler:
     ldflags: tuple[str, ...] = ()
     size: str = ""
     packages: str = "gcc"
+    #: kernel variants, most preferred first: firmware/kernels/<variant>/NAME.c replaces firmware/kernels/NAME.c
+    #: (toolchain.kernel_sources); () builds the portable kernels only.
+    kernels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ def build_host_binary(out_dir: Path, sources: Sequence[Path], hal: bool = False,
     c = toolchain.host_compiler()
     gcc = toolchain.cc(c, CodegenError)
     fw = firmware_dir()
-    kernels = sorted((fw / "kernels").glob("*.c"))
+    kernels = toolchain.kernel_sources(c.kernels)
     if hal:  # L1 tiling: the DMA engine interface and its memcpy implementation
         kernels += [fw / "hal" / "ef_dma_memcpy.c"]
     binary = out_dir / HOST_BINARY

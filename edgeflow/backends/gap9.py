@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from edgeflow.backends import toolchain
 from edgeflow.backends.base import Artifact, Backend, Flashed
 from edgeflow.backends.c_pipeline import SPLIT_KERNELS, build_host_binary, render_build
 from edgeflow.ir.graph import Graph
@@ -71,7 +72,9 @@ def write_sdk_project(out: Path, graph: Graph, target: Target, ext_level: str | 
     for folder, patterns in _COPIED.items():
         (src / folder).mkdir(parents=True, exist_ok=True)
         for pat in patterns:
-            for f in sorted((fw / folder).glob(pat)):
+            files = (toolchain.kernel_sources(target.compiler.kernels) if (folder, pat) == ("kernels", "*.c")
+                     else sorted((fw / folder).glob(pat)))
+            for f in files:
                 written.append(Path(shutil.copy2(f, src / folder / f.name)))
     sdk = src / SDK_DIR
     sdk.mkdir(exist_ok=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeflow.backends import toolchain
 from edgeflow.backends.base import Artifact, Backend
 from edgeflow.backends.c_pipeline import SPLIT_KERNELS, render_build
 from edgeflow.errors import EdgeflowError
@@ -104,7 +105,7 @@ def link_firmware(out: Path, target: Target, sources: list[Path]) -> Path:
             flags = [f for f in flags if not f.startswith("-DEF_WEIGHTS_DATA")]
             flags.append('-DEF_WEIGHTS_DATA=__attribute__((section(".ef_ext")))')
         jobs.append((flags, s, objdir / (s.stem + ".o")))
-    for s in [*sorted((fw / "kernels").glob("*.c")), fw / "hal" / "ef_team_split.c"]:
+    for s in [*toolchain.kernel_sources(target.compiler.kernels), fw / "hal" / "ef_team_split.c"]:
         jobs.append(([CC, *ours], s, objdir / (s.stem + ".o")))
     for s in (tdir / "ef_hal_pulp_open.c", tdir / "ef_main_pulp_open.c"):  # mchan_v7.h declares unused statics
         jobs.append(([CC, *ours, "-Wno-unused-function"], s, objdir / (s.stem + ".o")))

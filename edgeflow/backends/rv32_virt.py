@@ -125,7 +125,7 @@ def link_firmware(out: Path, target: Target, sources: Sequence[Path], extra_flag
         toolchain.run([cc, *flags, "-c", str(src), "-o", str(obj)], src.name, FirmwareError, explain)
         objs.append(obj)
     c_files = [*(s for s in sources if s.suffix == ".c" and s.name != L3_IMAGE),
-               *sorted((fw / "kernels").glob("*.c")), fw / "hal" / "ef_dma_memcpy.c", tdir / "ef_hal_rv32.c"]
+               *toolchain.kernel_sources(c.kernels), fw / "hal" / "ef_dma_memcpy.c", tdir / "ef_hal_rv32.c"]
     cmd = [cc, *c.cflags, *defines, *extra_flags, *incs, *map(str, objs), *map(str, c_files),
            "-T", str(out / LINK_SCRIPT), *c.ldflags, "-o", str(out / ELF)]
     try:

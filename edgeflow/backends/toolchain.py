@@ -23,6 +23,28 @@ def host_compiler() -> Compiler:
     return load_target("host").compiler
 
 
+def kernel_sources(variants: Sequence[str] = ()) -> list[Path]:
+    """The kernel library's C files for a target whose [compiler] kernels lists `variants` (most preferred
+    first): each portable firmware/kernels/NAME.c, replaced by firmware/kernels/<variant>/NAME.c from the
+    first variant that has one (the TFLite Micro pattern: one reference path, optimized variants by target
+    data); a variant file without a portable one is a ToolchainError (every variant is tested against the
+    portable path, tests/c/test_kernel_variants.py)."""
+    from edgeflow.resources import firmware_dir
+
+    base = firmware_dir() / "kernels"
+    portable = {p.name: p for p in sorted(base.glob("*.c"))}
+    chosen = dict(portable)
+    for v in reversed(tuple(variants)):
+        folder = base / v
+        if not folder.is_dir():
+            raise ToolchainError(f"kernel variant '{v}' not found (no folder {folder})")
+        for p in sorted(folder.glob("*.c")):
+            if p.name not in portable:
+                raise ToolchainError(f"kernel variant file {p} has no portable {p.name} in {base}")
+            chosen[p.name] = p
+    return [chosen[n] for n in sorted(chosen)]
+
+
 def find(tool: str, packages: str, error: type[EdgeflowError] = ToolchainError) -> str:
     """The path of `tool` on PATH, or a one-line error naming what to install."""
     path = shutil.which(tool)

@@ -28,7 +28,7 @@ def device_sources(src_dir: Path, tiled: bool) -> tuple[list[Path], list[str]]:
     """C files and include flags of a device image over a build's src/ (generated network + kernels + link +
     main loop); the HAL is not included (one per target)."""
     fw = firmware_dir()
-    srcs = sorted(src_dir.glob("*.c")) + sorted((fw / "kernels").glob("*.c"))
+    srcs = sorted(src_dir.glob("*.c")) + toolchain.kernel_sources(toolchain.host_compiler().kernels)
     if tiled:
         srcs.append(fw / "hal" / "ef_dma_memcpy.c")
     srcs += [fw / "link" / "ef_link.c", fw / "device" / "device_main.c"]
