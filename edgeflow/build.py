@@ -6,10 +6,14 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgeflow.errors import EdgeflowError
+
+if TYPE_CHECKING:
+    from edgeflow.cards import ModelCard
 
 
 class BuildError(EdgeflowError):
@@ -50,13 +54,14 @@ def _swap_into_place(tmp: Path, out_dir: Path) -> None:
 
 
 def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.ndarray | None = None,
-          name: str | None = None, options: dict | None = None) -> dict:
+          name: str | None = None, options: dict | None = None, card: ModelCard | None = None) -> dict:
     """Compile `onnx_path` for `target_name` into out_dir. Everything is produced in a temporary folder next
     to out_dir and moved into place only when complete, so a failed build leaves no half-written directory.
     With check_windows (float windows), the built binary's answers are compared with the reference.
     `name` names the model (the card's name; default the ONNX file's stem): it appears in the generated code and
     the reports, never in the model hash. `options` go to backends that take the ONNX file (Backend.takes
-    "onnx": jetson's card and host_only); those check their own numerics against onnxruntime."""
+    "onnx": jetson's card and host_only); those check their own numerics against onnxruntime. `card` is recorded
+    in the folder (card.toml, named by report.json) so that `stream` reads recordings through it."""
     from edgeflow.backends import BACKENDS
     from edgeflow.ir.from_onnx import load_onnx
     from edgeflow.target import available_targets, load_target
@@ -83,6 +88,11 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
         shutil.copyfile(onnx_path, tmp / "model.onnx")
         report = dict(artifact.report)
         report["target"] = target.name
+        if card is not None:
+            from edgeflow.card_match import CARD_FILE, card_toml
+
+            (tmp / CARD_FILE).write_text(card_toml(card), encoding="utf-8")
+            report["card"] = {"name": card.name, "kind": card.kind, "file": CARD_FILE}
         if check_windows is not None and artifact.binary is not None and backend.run_windows is not None:
             report["check"] = check_against_reference(graph, artifact.binary, check_windows, backend.run_windows,
                                                       backend.tolerance)

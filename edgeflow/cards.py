@@ -20,6 +20,9 @@ class InputSpec:
     window_s: float
     stride_s: float
     bandpass: tuple[float, float] | None
+    # sensor cards: each channel's value fed to the model is (raw - offset) * scale (per channel, or one number)
+    scale: tuple[float, ...] | None = None
+    offset: tuple[float, ...] | None = None
 
     @property
     def n_channels(self) -> int:
@@ -58,10 +61,10 @@ class TrainSpec:
 @dataclass(frozen=True)
 class ModelCard:
     name: str
-    kind: str  # "femba" | "transformer"
+    kind: str  # "femba" | "transformer" | "sensor" (a user's ONNX model on raw sensor data: no [arch])
     description: str
     input: InputSpec
-    arch: Arch
+    arch: Arch | None
     train: TrainSpec = field(default_factory=TrainSpec)
     quant: dict = field(default_factory=dict)  # filled by the quantization stage's card section
     path: Path | None = None
@@ -83,7 +86,9 @@ class ModelCard:
         return self.arch.expand * self.d_model
 
 
-KINDS = ("femba", "transformer")
+EEG_KINDS = ("femba", "transformer")   # EEG models edgeflow trains itself: montage, filters, [arch]
+SENSOR = "sensor"                      # any sensor model given as ONNX: channels, rate, window, scaling
+KINDS = (*EEG_KINDS, SENSOR)
 FEMBA_FIELDS = ("expand", "d_state", "dt_rank", "d_conv")
 TRANSFORMER_FIELDS = ("n_heads", "mlp_ratio")
 D_STATE_MAX = 256        # edgeflow.quant.intscan.D_STATE_MAX: the integer scan's accumulator bound
@@ -99,7 +104,7 @@ class Spec:
     hi: float | None = None
     lo_open: bool = False
     required: bool = False
-    kinds: tuple[str, ...] = KINDS          # the model kinds that use the field
+    kinds: tuple[str, ...] = EEG_KINDS      # the model kinds that use the field
     choices: tuple[str, ...] = ()
 
 
@@ -108,11 +113,15 @@ def _ints(lo: int, hi: int, **kw) -> Spec:
 
 
 SCHEMA: dict[str, dict[str, Spec]] = {
-    "model": {"name": Spec("str"), "kind": Spec("str", choices=KINDS), "description": Spec("str")},
-    "input": {"montage": Spec("montage"), "sample_rate": Spec("float", 1.0, 16_384.0),
-              "window_s": Spec("float", 0.0, 3600.0, lo_open=True),
-              "stride_s": Spec("float", 0.0, 3600.0, lo_open=True),
-              "bandpass": Spec("pair_float", 0.0, 8_192.0)},
+    "model": {"name": Spec("str", kinds=KINDS), "kind": Spec("str", choices=KINDS, kinds=KINDS),
+              "description": Spec("str", kinds=KINDS)},
+    "input": {"montage": Spec("montage"), "channels": Spec("channels", 1, 4096, kinds=(SENSOR,), required=True),
+              "sample_rate": Spec("float", 1.0, 16_384.0, kinds=KINDS),
+              "window_s": Spec("float", 0.0, 3600.0, lo_open=True, kinds=KINDS),
+              "stride_s": Spec("float", 0.0, 3600.0, lo_open=True, kinds=KINDS),
+              "bandpass": Spec("pair_float", 0.0, 8_192.0),
+              "scale": Spec("floats", -1e12, 1e12, kinds=(SENSOR,)), "offset": Spec("floats", -1e12, 1e12,
+                                                                                 kinds=(SENSOR,))},
     "arch": {"patch": Spec("pair_int", 1, 4096, required=True), "embed_channels": _ints(1, 4096, required=True),
              "n_blocks": _ints(1, 64, required=True), "n_classes": _ints(2, 1000),
              "expand": _ints(1, 16, kinds=("femba",)), "d_state": _ints(1, D_STATE_MAX, kinds=("femba",)),
@@ -123,6 +132,8 @@ SCHEMA: dict[str, dict[str, Spec]] = {
               "mask_ratio": Spec("float", 0.0, 1.0)},
 }
 REQUIRED_SECTIONS = ("model", "input", "arch")
+SENSOR_REQUIRED = ("sample_rate", "window_s")      # no EEG defaults for a sensor's rate and window
+SECTIONS_OF = {SENSOR: ("model", "input")}   # the sections a kind uses (default: all of SCHEMA and [quant])
 DERIVED = {"d_model": "embed_channels x channels / patch[0]", "d_inner": "expand x d_model",
            "n_tokens": "window samples / patch[1]", "n_channels": "the montage's length"}
 
@@ -149,7 +160,9 @@ def _allowed(spec: Spec) -> str:
     rng = f"{'(' if spec.lo_open else '['}{lo}, {hi}]"
     return {"int": f"an integer in {rng}", "float": f"a number in {rng}", "str": "a string",
             "pair_int": f"a list of two integers in {rng}", "pair_float": f"a list of two numbers in {rng}",
-            "montage": "'tcp' or a list of channel names"}[spec.type]
+            "montage": "'tcp' or a list of channel names",
+            "channels": f"a channel count in {rng} or a list of distinct channel names",
+            "floats": "a number or a list of numbers, one per channel"}[spec.type]
 
 
 def _number(v: object, integer: bool, spec: Spec) -> bool:
@@ -169,6 +182,13 @@ def _valid(v: object, spec: Spec) -> bool:
     if spec.type in ("pair_int", "pair_float"):
         return (isinstance(v, list) and len(v) == 2
                 and all(_number(x, spec.type == "pair_int", spec) for x in v))
+    if spec.type == "channels":  # a count or distinct non-empty names
+        if isinstance(v, list):
+            return _valid(v, Spec("montage")) and len(v) <= (spec.hi or len(v))
+        return _number(v, True, spec)
+    if spec.type == "floats":
+        return (_number(v, False, spec) or isinstance(v, list) and len(v) > 0
+                and all(_number(x, False, spec) for x in v))
     if spec.type == "montage":  # "tcp" or distinct non-empty names
         if isinstance(v, str):
             return v == "tcp"
@@ -187,16 +207,23 @@ def check_schema(raw: dict, where: object) -> None:
     for section in raw:
         if section not in known:
             raise CardError(f"{where}: unknown section [{section}] (sections: {', '.join(known)})")
-    for section in REQUIRED_SECTIONS:
-        if section not in raw:
-            raise CardError(f"{where}: missing section [{section}]")
     for section in known:
         if not isinstance(raw.get(section, {}), dict):
             raise CardError(f"{where}: {section} must be a table [{section}], not a value")
-    kind = raw["model"].get("kind", "femba")
+    kind = raw.get("model", {}).get("kind", "femba")
     if kind not in KINDS:
         raise CardError(f"{where}: model.kind = {_show(kind)} must be one of {', '.join(KINDS)}")
+    used = SECTIONS_OF.get(kind, known)
+    for section in REQUIRED_SECTIONS:
+        if section in used and section not in raw:
+            raise CardError(f"{where}: missing section [{section}]")
+    for section in raw:
+        if section not in used:
+            raise CardError(f"{where}: section [{section}] is not used by model.kind '{kind}' "
+                            f"(sections: {', '.join(used)})")
     for section, fields in SCHEMA.items():
+        if section not in used:
+            continue
         values = raw.get(section, {})
         for key, v in values.items():
             spec = fields.get(key)
@@ -226,16 +253,44 @@ def load_card(name_or_path: str | Path) -> ModelCard:
         raise CardError(f"{path}: not valid TOML ({e})") from None
     except (OSError, UnicodeDecodeError) as e:
         raise CardError(f"{path}: cannot read the card ({type(e).__name__}: {e})") from None
-    check_schema(raw, path)
-    m, i, a = raw["model"], raw["input"], raw["arch"]
-    montage = i.get("montage", "tcp")
-    bp = i.get("bandpass")
-    inp = InputSpec(montage=montage if isinstance(montage, str) else tuple(montage),
-                    sample_rate=float(i.get("sample_rate", 256.0)), window_s=float(i.get("window_s", 5.0)),
-                    stride_s=float(i.get("stride_s", 5.0)), bandpass=tuple(float(x) for x in bp) if bp else None)
-    arch = Arch(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in a.items()})
+    return card_from_dict(raw, path)
+
+
+def channel_names(channels: int | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """A sensor card's channels: its names, or ch1 .. chN for a bare count."""
+    return tuple(channels) if isinstance(channels, (list, tuple)) else tuple(f"ch{k + 1}" for k in range(channels))
+
+
+def _per_channel(v: float | list | None) -> tuple[float, ...] | None:
+    return None if v is None else tuple(float(x) for x in (v if isinstance(v, list) else [v]))
+
+
+def card_from_dict(raw: dict, path: Path | None = None, where: object = None) -> ModelCard:
+    """A parsed card (TOML tables) checked by the schema and the relations between fields; `path` the file it
+    came from (its stem names a card without model.name)."""
+    where = where or path
+    check_schema(raw, where)
+    m, i = raw["model"], raw["input"]
+    kind = m.get("kind", "femba")
+    if kind == SENSOR:
+        for key in SENSOR_REQUIRED:
+            if key not in i:
+                raise CardError(f"{where}: input.{key} is required for model.kind '{kind}' "
+                                f"({_allowed(SCHEMA['input'][key])})")
+        window = float(i["window_s"])
+        inp = InputSpec(montage=channel_names(i["channels"]), sample_rate=float(i["sample_rate"]), window_s=window,
+                        stride_s=float(i.get("stride_s", window)), bandpass=None, scale=_per_channel(i.get("scale")),
+                        offset=_per_channel(i.get("offset")))
+        arch = None
+    else:
+        montage = i.get("montage", "tcp")
+        bp = i.get("bandpass")
+        inp = InputSpec(montage=montage if isinstance(montage, str) else tuple(montage),
+                        sample_rate=float(i.get("sample_rate", 256.0)), window_s=float(i.get("window_s", 5.0)),
+                        stride_s=float(i.get("stride_s", 5.0)), bandpass=tuple(float(x) for x in bp) if bp else None)
+        arch = Arch(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in raw["arch"].items()})
     train = TrainSpec(**{k: (float(v) if k in ("lr", "mask_ratio") else v) for k, v in raw.get("train", {}).items()})
-    card = ModelCard(name=m.get("name", path.stem), kind=m.get("kind", "femba"),
+    card = ModelCard(name=m.get("name", path.stem if path else "model"), kind=kind,
                      description=m.get("description", ""), input=inp, arch=arch, train=train,
                      quant=raw.get("quant", {}), path=path)
     _validate(card)
@@ -248,6 +303,8 @@ def _validate(card: ModelCard) -> None:
     a, i = card.arch, card.input
     if card.kind not in KINDS:
         raise CardError(f"{where}: model.kind must be one of {KINDS}, got '{card.kind}'")
+    if a is None:
+        return _validate_sensor(card)
     if len(a.patch) != 2 or min(a.patch) < 1:
         raise CardError(f"{where}: arch.patch must be two positive integers, got {a.patch}")
     if i.n_channels % a.patch[0]:
@@ -262,3 +319,18 @@ def _validate(card: ModelCard) -> None:
     if i.bandpass and not (0 <= i.bandpass[0] < i.bandpass[1] < i.sample_rate / 2):
         raise CardError(f"{where}: input.bandpass {list(i.bandpass)} must satisfy 0 <= low < high < "
                         f"input.sample_rate/2 = {i.sample_rate / 2:g}")
+
+
+def _validate_sensor(card: ModelCard) -> None:
+    """A sensor card's window is a whole number of samples; scale and offset give one number or one per channel."""
+    where = card.path or card.name
+    i = card.input
+    exact = i.window_s * i.sample_rate
+    if i.window_samples < 1 or abs(exact - i.window_samples) > 1e-6 * max(1.0, exact):
+        raise CardError(f"{where}: input.window_s = {i.window_s:g} s x input.sample_rate = {i.sample_rate:g} Hz is "
+                        f"{exact:g} samples, not a whole positive number")
+    for key in ("scale", "offset"):
+        v = getattr(i, key)
+        if v is not None and len(v) not in (1, i.n_channels):
+            raise CardError(f"{where}: input.{key} has {len(v)} values for {i.n_channels} channels (give one number "
+                            "or one per channel)")

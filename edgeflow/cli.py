@@ -71,8 +71,9 @@ def _data_model_parsers(sub) -> None:
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_data_synth)
     i = dsub.add_parser("inspect", help="show channels, rate, duration and what the model would see",
-                        description="Read a recording (EDF/BDF/FIF/BrainVision) through the model's "
-                                    "preprocessing and print what the model would see.")
+                        description="Read a recording (EDF/BDF/FIF/BrainVision; with a sensor card raw CSV, "
+                                    "NPY/NPZ or WAV) through the model's preprocessing and print what the model "
+                                    "would see.")
     i.add_argument("file", help="recording to inspect")
     i.add_argument("--card", default="femba-mini", help="model card whose preprocessing to apply")
     i.set_defaults(func=cmd_data_inspect)
@@ -152,7 +153,11 @@ def _train_parsers(sub) -> None:
 def _build_parsers(sub) -> None:
     b = sub.add_parser("build", help="compile a quantized model: ONNX -> integer IR -> memory plan -> C",
                        description="Compile a quantized model for a target into build/<card>-<target>/ "
-                                   "(model.onnx, graph.json, plan.json, src/, firmware, report.json). The folder "
+                                   "(--onnx: build/<model-stem>-<target>/) (model.onnx, graph.json, plan.json, src/, "
+                                   "firmware, card.toml, report.json). With --onnx the model's input shape is checked "
+                                   "against --card (channels x window samples), or, without --card, a minimal sensor "
+                                   "card is made from the model (its channels and window, the rate from --sfreq); "
+                                   "`edgeflow stream` reads recordings through the card the build records. The folder "
                                    "appears only when the build is complete. Targets: host (native gcc), gap9 "
                                    "(GAP SDK project; L1 tiles with double-buffered DMA, weights in L2 or streamed "
                                    "from L3; also built here through the portable HAL so --check proves it), "
@@ -161,15 +166,21 @@ def _build_parsers(sub) -> None:
                                    "run.py and README for the board; --host-only compiles it for this CPU).")
     b.add_argument("--target", default="host",
                    help="host, gap9, rv32-virt, jetson-orin-nano or jetson-agx-orin (default host)")
-    b.add_argument("--card", default="femba-mini", help="model card (default femba-mini)")
-    b.add_argument("--onnx", help="QCDQ ONNX from `edgeflow export`")
+    b.add_argument("--card", help="model card, a name (models/*.toml) or a .toml path (default femba-mini; with "
+                                  "--onnx: a minimal card made from the model)")
+    b.add_argument("--onnx", help="QCDQ ONNX: from `edgeflow export`, or your own model (brevitas "
+                                  "export_onnx_qcdq(..., dynamo=False)); see the README's 'Compile your own model'")
+    b.add_argument("--sfreq", type=float_range(0.0, 1e6, lo_open=True),
+                   help="--onnx without --card: sampling rate in Hz of the model's input (the window is the model's "
+                        "input length / sfreq); with --card it must equal the card's input.sample_rate")
     b.add_argument("--ckpt", help="quantized checkpoint (exported on the fly when --onnx is not given)")
     b.add_argument("--init", choices=("ckpt", "random"), default="ckpt",
                    help="'random': an untrained, calibrated model of the card (sizes and plans are real, answers "
                         "are not) - e.g. femba-tiny, which ships no checkpoint")
     b.add_argument("--weights", type=int, default=2,
                    help="weight bits with --init random (default 2)")
-    b.add_argument("--out", help="build directory (default build/<card>-<target>)")
+    b.add_argument("--out", help="build directory (default build/<card>-<target>, with --onnx "
+                                 "build/<model-stem>-<target>)")
     b.add_argument("--check", type=int_range(0, 100_000), default=0,
                    help="run the built binary on N test windows and require bit-exact agreement with the reference "
                         "(jetson: the same TVM module built for this CPU, within tolerance of onnxruntime)")

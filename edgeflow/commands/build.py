@@ -13,15 +13,15 @@ from edgeflow.commands import console
 def cmd_build(a: argparse.Namespace) -> int:
     from edgeflow.backends import ONNX_BACKENDS
     from edgeflow.build import build, check_out_dir
-    from edgeflow.cards import load_card
     from edgeflow.errors import EdgeflowError
 
-    card = load_card(a.card)
     takes_onnx = a.target in ONNX_BACKENDS  # TVM targets read the chunked ONNX form
     if a.host_only and not takes_onnx:
         raise EdgeflowError(f"--host-only applies to the TVM targets ({', '.join(sorted(ONNX_BACKENDS))}), "
                             f"not '{a.target}'")
-    out = Path(a.out) if a.out else Path("build") / f"{card.name}-{a.target}{'-host' if a.host_only else ''}"
+    card = _card(a)
+    stem = Path(a.onnx).stem.strip(".") or card.name if a.onnx else card.name  # --onnx: named after the model
+    out = Path(a.out) if a.out else Path("build") / f"{stem}-{a.target}{'-host' if a.host_only else ''}"
     check_out_dir(out)  # before any export or calibration work
     if not a.onnx:  # a card that cannot fit the target is refused from a cheap estimate, before any model exists
         from edgeflow.plan.estimate import check_card_fits
@@ -31,14 +31,41 @@ def cmd_build(a: argparse.Namespace) -> int:
     try:
         onnx_path, windows = _model_onnx(a, card, tmp_onnx, "chunked" if takes_onnx else "scan")
         with console.status(f"building {card.name} for {a.target} (lower, plan, render, compile) ..."):
-            report = build(onnx_path, a.target, out, windows, name=card.name,
-                           options={"card": card, "host_only": a.host_only} if takes_onnx else None)
+            jetson_card = card if card.arch is not None else None  # the bundle's EEG preprocessing and classes
+            report = build(onnx_path, a.target, out, windows, name=card.name, card=card,
+                           options={"card": jetson_card, "host_only": a.host_only} if takes_onnx else None)
     finally:
         if tmp_onnx is not None:
             tmp_onnx.unlink(missing_ok=True)
     _print_build(report, f"{card.name} -> {a.target}", takes_onnx)
-    console.print(f"build directory {out}")
+    console.print(f"build directory {out} (card {card.name}: {_describe(card)})")
     return 0
+
+
+def _card(a: argparse.Namespace):
+    """--onnx: --card checked against the model's input, or a minimal card from the model (rate: --sfreq);
+    otherwise --card (default femba-mini), whose checkpoint or random init is exported."""
+    from edgeflow.cards import load_card
+    from edgeflow.errors import CardError
+
+    if a.onnx:
+        from edgeflow.card_match import card_for_onnx
+
+        return card_for_onnx(Path(a.onnx), a.card, a.sfreq)
+    card = load_card(a.card or "femba-mini")
+    if card.arch is None:
+        raise CardError(f"card '{card.name}' (kind {card.kind}) describes a model given as ONNX: build it with "
+                        "--onnx MODEL.onnx")
+    if a.sfreq is not None:
+        raise CardError("--sfreq applies to --onnx builds (the rate of the model's input); the card "
+                        f"'{card.name}' sets {card.input.sample_rate:g} Hz")
+    return card
+
+
+def _describe(card) -> str:
+    from edgeflow.card_match import describe_input
+
+    return describe_input(card)
 
 
 def _model_onnx(a: argparse.Namespace, card, tmp_onnx: Path | None, form: str):

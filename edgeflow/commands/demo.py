@@ -57,6 +57,7 @@ def _export(out: Path, sample) -> Path:
 def run_demo(cfg: DemoConfig, console: Console) -> tuple[dict[str, Any], bool]:
     """The whole story in one call; returns (stream summary, every answer bit-exact). QEMU is always stopped."""
     from edgeflow.build import build
+    from edgeflow.cards import load_card
     from edgeflow.commands.stream import progress_table, stream_live
     from edgeflow.ir.graph import Graph
     from edgeflow.link.harness import StreamConfig, load_stream_windows, ok, quantized_windows, synth_recording
@@ -72,7 +73,8 @@ def run_demo(cfg: DemoConfig, console: Console) -> tuple[dict[str, Any], bool]:
     t = _step(console, 1, f"synthesising {cfg.windows * 5 + 1} s of 22-channel EEG "
                           f"({'abnormal' if cfg.abnormal else 'normal'} subject, seed {cfg.seed}) as EDF")
     edf = synth_recording(out / "recording.edf", cfg.windows * 5.0 + 1.0, seed=cfg.seed, abnormal=cfg.abnormal)
-    x, meta = load_stream_windows(edf, CARD, n_windows=cfg.windows)
+    card = load_card(CARD)   # recorded in the build (card.toml): the windows go through the card the build carries
+    x, meta = load_stream_windows(edf, card, n_windows=cfg.windows)
     console.print(f"    {edf}: {len(x)} windows of 5 s through the training preprocessing "
                   f"({time.monotonic() - t:.1f} s)")
 
@@ -80,7 +82,7 @@ def run_demo(cfg: DemoConfig, console: Console) -> tuple[dict[str, Any], bool]:
                           "-> firmware.elf (riscv64-unknown-elf-gcc)")
     build_dir = out / f"{CARD}-{TARGET}"
     onnx = _export(out, x[:1])
-    report = build(onnx, TARGET, build_dir, name=CARD)
+    report = build(onnx, TARGET, build_dir, name=CARD, card=card)
     used = {k: v["used"] for k, v in report["firmware"]["regions"].items()}
     console.print(f"    {build_dir / 'firmware.elf'}: {report['macs']:,} MACs / window; bytes in L1 {used['L1']:,}, "
                   f"L2 {used['L2']:,}, L3 {used['L3']:,} ({time.monotonic() - t:.1f} s)")

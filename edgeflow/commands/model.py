@@ -13,6 +13,12 @@ def cmd_model_info(a: argparse.Namespace) -> int:
 
     card = load_card(a.card)
     console.print(f"[bold]{card.name}[/]: {card.description}")
+    if card.arch is None:  # a sensor card: the model is the user's ONNX file
+        from edgeflow.card_match import describe_input
+
+        console.print(f"{card.kind} card: {describe_input(card)}; the layers are those of the ONNX model given to "
+                      "`edgeflow build --onnx` (see `edgeflow inspect BUILD`)")
+        return 0
     console.print(render_table(card))
     params, macs = totals(card)
     console.print(f"params {params:,}   MACs per {card.input.window_s:g} s window {macs:,}")

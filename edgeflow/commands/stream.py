@@ -27,8 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                   "answers are checked against, and the model hash)")
     p.add_argument("--port", help="serial port of the device (default: the port `edgeflow flash` wrote to "
                                   "BUILD/device.json)")
-    p.add_argument("--input", help="recording (EDF/BDF/FIF/BrainVision; default: a synthetic recording)")
-    p.add_argument("--card", default="femba-mini", help="card whose preprocessing to apply (default femba-mini)")
+    p.add_argument("--input", help="recording: EEG (EDF/BDF/FIF/BrainVision) for an EEG card, raw sensor data "
+                                   "(CSV, NPY/NPZ, WAV) for a sensor card (default: a synthetic recording)")
+    p.add_argument("--card", help="card whose preprocessing to apply (default: the card the build recorded, "
+                                  "BUILD/card.toml; a --card that contradicts it is refused; older builds: femba-mini)")
     p.add_argument("--realtime", action="store_true", help="pace windows at the recording's own rate and report "
                                                            "whether the device kept up")
     p.add_argument("--stride", type=float_range(0.0, 3600.0, lo_open=True),
@@ -109,6 +111,7 @@ def cmd_stream(a: argparse.Namespace) -> int:
 
 def run(a: argparse.Namespace, console: Console) -> int:
     from edgeflow.build_folder import read_graph
+    from edgeflow.card_match import stream_card, window_fits
     from edgeflow.link.harness import StreamConfig, ok, quantized_windows
     from edgeflow.link.model_info import model_hash
     from edgeflow.link.session import Session, open_port
@@ -119,6 +122,7 @@ def run(a: argparse.Namespace, console: Console) -> int:
     if (build / "run.py").exists() and (build / "model.json").exists():
         return run_jetson(build, a, console)
     graph = read_graph(build)  # a corrupt graph.json / weights.npz is named before any port is opened
+    card = stream_card(build, a.card)  # the build's card.toml; a contradicting --card is refused here
     port_path = resolve_port(build, a.port)
     shape = tuple(graph.tensors[graph.inputs[0]].shape)
     port = open_port(port_path)  # port and handshake first: a wrong port or model fails before the slow reading
@@ -127,10 +131,10 @@ def run(a: argparse.Namespace, console: Console) -> int:
                           name=port_path)
         info = session.handshake()
         session.timeout_s = a.timeout
-        x, meta = read_windows(a)
-        if tuple(x.shape[1:]) != shape:
+        x, meta = read_windows(a, card=card)
+        if not window_fits(tuple(x.shape[1:]), shape):
             raise EdgeflowError(f"{meta['recording']}: windows are {list(x.shape[1:])}, model input is "
-                                f"{list(shape)} (card '{a.card}' does not fit this build)")
+                                f"{list(shape)} (card '{card.name}' does not fit this build)")
         xq = quantized_windows(x, graph)
         out = Path(a.out) if a.out else build / "stream"
         cfg = StreamConfig(stride_s=meta["stride_s"], realtime=a.realtime, timeout_s=a.timeout, retries=a.retries,
@@ -150,9 +154,11 @@ def run(a: argparse.Namespace, console: Console) -> int:
     return 0 if good else 1
 
 
-def read_windows(a: argparse.Namespace, err: Console | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-    """The recording's windows through the card's preprocessing; its data-quality warnings (flat or clipped
-    channels, implausible amplitude, a BDF named .edf) are printed on stderr, one line each, not swallowed."""
+def read_windows(a: argparse.Namespace, err: Console | None = None, card: Any = None
+                 ) -> tuple[np.ndarray, dict[str, Any]]:
+    """The recording's windows through the card's preprocessing (`card`, else --card, else femba-mini); its
+    data-quality warnings (flat or clipped channels, implausible amplitude, a BDF named .edf) are printed on
+    stderr, one line each, not swallowed."""
     import warnings
 
     from edgeflow.data.eeg import DataWarning
@@ -160,7 +166,8 @@ def read_windows(a: argparse.Namespace, err: Console | None = None) -> tuple[np.
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
-        x, meta = load_stream_windows(Path(a.input) if a.input else None, a.card, a.stride, a.windows)
+        x, meta = load_stream_windows(Path(a.input) if a.input else None, card or a.card or "femba-mini", a.stride,
+                                      a.windows)
     err = err or Console(stderr=True)
     seen = []
     for w in caught:
@@ -183,7 +190,9 @@ def run_jetson(build: Path, a: argparse.Namespace, console: Console) -> int:
     if meta.get("device") != "cpu":
         raise EdgeflowError(f"{build}: built for the board's GPU ({meta.get('device')}); run its run.py on the "
                             "board, or stream a `edgeflow build --host-only` build here")
-    x, rec = read_windows(a)
+    from edgeflow.card_match import stream_card
+
+    x, rec = read_windows(a, card=stream_card(build, a.card))
     model = load_runner(build)
     logits, secs = model.run_windows(x)
     ref = ort_run(build / "model.onnx", x).reshape(logits.shape)

@@ -10,12 +10,16 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeflow.errors import DataError
 from edgeflow.ir.graph import Graph
 from edgeflow.link.session import LinkError, ModelMismatchError, Session
+
+if TYPE_CHECKING:
+    from edgeflow.cards import ModelCard
 
 
 @dataclass
@@ -64,14 +68,23 @@ def synth_recording(path: Path, duration_s: float, seed: int = 0, abnormal: bool
     return path
 
 
-def load_stream_windows(recording: Path | None, card: str = "femba-mini", stride_s: float | None = None,
+def load_stream_windows(recording: Path | None, card: str | ModelCard = "femba-mini", stride_s: float | None = None,
                         n_windows: int | None = None, seed: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
-    """Float windows (N, C, W) of a recording through the card's training preprocessing (MNE read, montage,
-    band-pass, resample, IQR normalisation); without a recording, a synthetic one is written and read back."""
-    from edgeflow.cards import load_card
+    """Float windows (N, C, W) of a recording through the card's preprocessing: an EEG card's training one (MNE
+    read, montage, band-pass, resample, IQR normalisation), a sensor card's (raw CSV/NPY/NPZ/WAV, scaling);
+    without a recording, a synthetic one."""
+    from edgeflow.cards import SENSOR, load_card
     from edgeflow.data.eeg import DataWarning, Preprocess, load_windows
+    from edgeflow.data.raw import RAW_SUFFIXES, is_raw
 
-    pp = Preprocess.from_card(load_card(card))
+    card = load_card(card) if isinstance(card, (str, Path)) else card
+    if card.kind == SENSOR:
+        return _sensor_windows(recording, card, stride_s, n_windows, seed)
+    if recording is not None and is_raw(recording):
+        raise DataError(f"{recording}: card '{card.name}' (kind {card.kind}) reads EEG recordings (EDF/BDF/FIF/"
+                        f"BrainVision); raw {'/'.join(s[1:].upper() for s in RAW_SUFFIXES)} files need a sensor card "
+                        '(model.kind = "sensor")')
+    pp = Preprocess.from_card(card)
     if stride_s is not None:
         from dataclasses import replace
 
@@ -87,8 +100,26 @@ def load_stream_windows(recording: Path | None, card: str = "femba-mini", stride
             x = load_windows(src, pp)
     if n_windows is not None:
         x = x[:n_windows]
-    meta = {"recording": str(recording) if recording else f"synthetic (seed {seed})", "card": card,
+    meta = {"recording": str(recording) if recording else f"synthetic (seed {seed})", "card": card.name,
             "window_s": pp.window_s, "stride_s": pp.stride_s, "sample_rate": pp.sample_rate, "windows": len(x)}
+    return x, meta
+
+
+def _sensor_windows(recording: Path | None, card: ModelCard, stride_s: float | None, n_windows: int | None,
+                    seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    from edgeflow.data.raw import read_sensor, sensor_windows, synth_sensor
+
+    i = card.input
+    stride = float(stride_s or i.stride_s)
+    if recording is None:
+        rec = synth_sensor(card, i.window_s + ((n_windows or 8) - 1) * stride, seed)
+    else:
+        rec = read_sensor(recording, card)
+    x = sensor_windows(rec, card, stride)
+    if n_windows is not None:
+        x = x[:n_windows]
+    meta = {"recording": rec.source, "card": card.name, "window_s": i.window_s, "stride_s": stride,
+            "sample_rate": i.sample_rate, "windows": len(x)}
     return x, meta
 
 

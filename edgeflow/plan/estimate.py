@@ -58,9 +58,12 @@ def estimate(card: ModelCard, weight_bits: int | None = None) -> Estimate:
     return Estimate(weight_bytes=total_bits // 8, arena_bytes=arena_lower_bound(card))
 
 
-def check_fits(card: ModelCard, target: Target, weight_bits: int | None = None) -> Estimate:
+def check_fits(card: ModelCard, target: Target, weight_bits: int | None = None) -> Estimate | None:
     """PlanError (one line naming the card, the level and the bytes) when even the lower bounds cannot fit:
-    the arena in L2, the weights in what L2 leaves free plus the largest level beside L2 (where tile blobs go)."""
+    the arena in L2, the weights in what L2 leaves free plus the largest level beside L2 (where tile blobs go).
+    None for a card without an architecture (kind "sensor": its model is the user's ONNX, planned at build)."""
+    if card.arch is None:
+        return None
     est = estimate(card, weight_bits)
     where = card.path or card.name
     l2 = target.l2
