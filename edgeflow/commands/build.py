@@ -103,7 +103,11 @@ def _model_onnx(a: argparse.Namespace, card, tmp_onnx: Path | None, form: str):
 
                 x = load_splits(card)["test"].x[:1]
             export_qcdq(model, x[:1], onnx_path, form=form)
-    if a.check and windows is None:
+    if a.check and windows is None and card.arch is None:  # a sensor model: synthetic windows through its card
+        from edgeflow.link.harness import load_stream_windows
+
+        windows = load_stream_windows(None, card, n_windows=a.check)[0]
+    elif a.check and windows is None:
         from edgeflow.quant.qat import load_splits
 
         windows = load_splits(card)["test"].x[: a.check]
