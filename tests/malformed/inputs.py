@@ -106,3 +106,55 @@ def onnx_variant(tmp: Path, kind: str) -> Path:
     p = tmp / f"{kind}.onnx"
     onnx.save(m, p)
     return p
+
+
+# ---- raw sensor recordings (CSV, NPY/NPZ, WAV) for the accel-har card (3 channels x, y, z at 50 Hz) --------------
+
+def sensor_rows(n: int = 150, channels: int = 3) -> list[list[float]]:
+    t = np.arange(n) / 50.0
+    return [[round(float(np.sin(2 * np.pi * 1.5 * x + c)), 4) for c in range(channels)] for x in t]
+
+
+def csv_file(tmp: Path, name: str, header: str | None = "x,y,z", rows: list[list] | None = None,
+             extra: str = "") -> Path:
+    """A CSV recording (one column per channel); `extra` lines appended as they are."""
+    rows = sensor_rows() if rows is None else rows
+    lines = ([header] if header is not None else []) + [",".join(str(v) for v in r) for r in rows]
+    p = tmp / name
+    p.write_text("\n".join(lines) + ("\n" + extra if extra else "") + "\n")
+    return p
+
+
+def npy_file(tmp: Path, name: str, a: np.ndarray) -> Path:
+    p = tmp / name
+    np.save(p, a)
+    return p
+
+
+def npz_file(tmp: Path, name: str, **arrays: np.ndarray) -> Path:
+    p = tmp / name
+    np.savez(p, **arrays)
+    return p
+
+
+def wav_file(tmp: Path, name: str, rate: int = 50, a: np.ndarray | None = None) -> Path:
+    from scipy.io import wavfile
+
+    a = (np.asarray(sensor_rows()) * 8000).astype(np.int16) if a is None else a
+    p = tmp / name
+    wavfile.write(p, rate, a)
+    return p
+
+
+def sensor_card(tmp: Path, name: str, *subs: tuple[str, str]) -> Path:
+    return card(tmp, name, *subs, base="accel-har")
+
+
+def recorded_build(tmp: Path, card_name: str = "femba-micro") -> Path:
+    """build_folder() with the card.toml `edgeflow build` records."""
+    from edgeflow.card_match import CARD_FILE, card_toml
+    from edgeflow.cards import load_card
+
+    d = build_folder(tmp)
+    (d / CARD_FILE).write_text(card_toml(load_card(card_name)))
+    return d

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgeflow.cli import main
@@ -92,7 +93,7 @@ CARDS = [
     Case("card-transformer-needs-no-femba-field",  # control: the shipped transformer card has none and loads
          lambda t: info(mk.card(t, "c", ("mlp_ratio = 2", "mlp_ratio = 2"), base="vit-tiny-eeg")), None, rc=0),
     Case("card-unknown-kind", lambda t: info(mk.card(t, "c", ('kind = "femba"', 'kind = "rnn"'))),
-         ERR + "{t}/c.toml: model.kind = 'rnn' must be one of femba, transformer"),
+         ERR + "{t}/c.toml: model.kind = 'rnn' must be one of femba, transformer, sensor"),
     Case("card-not-toml", lambda t: info(mk.raw_card(t, "c", "[model\nname = 1\n")),
          ERR + "{t}/c.toml: not valid TOML (Expected ']' at the end of a table declaration (at line 1, column 7))"),
     Case("card-bool-size", lambda t: info(mk.card(t, "c", ("n_blocks = 1", "n_blocks = true"))),
@@ -113,6 +114,51 @@ CARDS = [
          ERR + "{t}/c.toml: input.bandpass [0.5, 200.0] must satisfy 0 <= low < high < input.sample_rate/2 = 128"),
     Case("card-montage-word", lambda t: info(mk.card(t, "c", ('montage = "tcp"', 'montage = "xyz"'))),
          ERR + "{t}/c.toml: input.montage = 'xyz' must be 'tcp' or a list of channel names"),
+]
+
+SENSOR_CARDS = [
+    Case("card-sensor-without-channels", lambda t: info(mk.sensor_card(t, "c", ('channels = ["x", "y", "z"]', ""))),
+         ERR + "{t}/c.toml: input.channels is required for model.kind 'sensor' (a channel count in [1, 4096] or a "
+               "list of distinct channel names)"),
+    Case("card-sensor-without-rate", lambda t: info(mk.sensor_card(t, "c", ("sample_rate = 50.0", ""))),
+         ERR + "{t}/c.toml: input.sample_rate is required for model.kind 'sensor' (a number in [1, 16384])"),
+    Case("card-sensor-with-arch",
+         lambda t: info(mk.sensor_card(t, "c", ("[input]", "[arch]\nn_blocks = 1\n\n[input]"))),
+         ERR + "{t}/c.toml: section [arch] is not used by model.kind 'sensor' (sections: model, input)"),
+    Case("card-sensor-with-montage", lambda t: info(mk.sensor_card(t, "c", ("offset = 0.0", 'montage = "tcp"'))),
+         ERR + "{t}/c.toml: input.montage is not used by model.kind 'sensor' (fields of [input]: channels, "
+               "sample_rate, window_s, stride_s, scale, offset)"),
+    Case("card-sensor-scale-count", lambda t: info(mk.sensor_card(t, "c", ("scale = 0.10197", "scale = [1.0, 2.0]"))),
+         ERR + "{t}/c.toml: input.scale has 2 values for 3 channels (give one number or one per channel)"),
+    Case("card-sensor-scale-word", lambda t: info(mk.sensor_card(t, "c", ("scale = 0.10197", 'scale = "g"'))),
+         ERR + "{t}/c.toml: input.scale = 'g' must be a number or a list of numbers, one per channel"),
+    Case("card-sensor-channels-zero", lambda t: info(mk.sensor_card(t, "c", ('channels = ["x", "y", "z"]',
+                                                                              "channels = 0"))),
+         ERR + "{t}/c.toml: input.channels = 0 must be a channel count in [1, 4096] or a list of distinct channel "
+               "names"),
+    Case("card-sensor-window-fraction", lambda t: info(mk.sensor_card(t, "c", ("window_s = 2.0", "window_s = 2.01"))),
+         ERR + "{t}/c.toml: input.window_s = 2.01 s x input.sample_rate = 50 Hz is 100.5 samples, not a whole "
+               "positive number"),
+    Case("card-onnx-input-mismatch",
+         lambda t: ["build", "--card", "accel-har", "--onnx", str(mk.MICRO_ONNX), "--out", str(t / "out")],
+         ERR + f"{mk.MICRO_ONNX}: the model's input is [22, 1280] (without batch), card 'accel-har' makes windows of "
+               "[3, 100] (3 channels x 2 s x 50 Hz)"),
+    Case("card-onnx-without-card-or-rate", lambda t: ["build", "--onnx", str(mk.MICRO_ONNX), "--out", str(t / "o")],
+         ERR + f"{mk.MICRO_ONNX}: no --card given: the model's input is 22 channels x 1280 samples; give its "
+               "sampling rate with --sfreq HZ, or a card with --card"),
+    Case("card-onnx-sfreq-contradicts-card",
+         lambda t: ["build", "--card", "femba-micro", "--sfreq", "250", "--onnx", str(mk.MICRO_ONNX)],
+         ERR + "--sfreq 250 contradicts card 'femba-micro' (input.sample_rate = 256); drop one of them"),
+    Case("card-sensor-build-without-onnx", lambda t: ["build", "--card", "accel-har", "--init", "random"],
+         ERR + "card 'accel-har' (kind sensor) describes a model given as ONNX: build it with --onnx MODEL.onnx"),
+    Case("card-stream-contradicts-build",
+         lambda t: stream(mk.recorded_build(t), "--card", "accel-har", "--port", "/dev/null"),
+         ERR + f"--card {mk.MODELS}/accel-har.toml contradicts the card this build was made with "
+               "({t}/build/card.toml): model.kind sensor vs femba; drop --card to use the recorded one"),
+    Case("card-stream-recorded-card-corrupt",
+         lambda t: stream(_card_file(t, "[model\n"), "--port", "/dev/null"),
+         ERR + "{t}/build/card.toml: not valid TOML (Expected ']' at the end of a table declaration (at line 1, "
+               "column 7))"),
 ]
 
 OPTIONS = [
@@ -150,6 +196,69 @@ OPTIONS = [
          lambda t: ["data", "synth", "--out", str(mk.raw_card(t, "notes", "keep me")), "--subjects", "2",
                     "--duration", "5", "--no-progress"],
          ERR + "{t}/notes.toml: exists and is not a folder"),
+]
+
+def inspect_sensor(p: Path, card: str = "accel-har") -> list[str]:
+    return ["data", "inspect", str(p), "--card", card]
+
+
+SENSOR_RECORDINGS = [
+    Case("rec-csv-word-cell", lambda t: inspect_sensor(mk.csv_file(t, "w.csv", rows=[[1, 2, 3], [4, "up", 6]])),
+         ERR + "{t}/w.csv: row 3, column 2: 'up' is not a number"),
+    Case("rec-csv-ragged-row", lambda t: inspect_sensor(mk.csv_file(t, "r.csv", extra="1.0,2.0")),
+         ERR + "{t}/r.csv: row 152 has 2 column(s), expected 3"),
+    Case("rec-csv-wrong-columns", lambda t: inspect_sensor(mk.csv_file(t, "c.csv", header="a,b",
+                                                                       rows=mk.sensor_rows(channels=2))),
+         ERR + "{t}/c.csv: 2 column(s) (a, b), the card has 3 channel(s) (x, y, z)"),
+    Case("rec-csv-empty", lambda t: inspect_sensor(mk.edf.write(t / "e.csv", b"")),
+         ERR + "{t}/e.csv: no rows (empty CSV)"),
+    Case("rec-csv-header-only", lambda t: inspect_sensor(mk.csv_file(t, "h.csv", rows=[])),
+         ERR + "{t}/h.csv: a header and no data rows"),
+    Case("rec-csv-not-text", lambda t: inspect_sensor(mk.edf.write(t / "b.csv", b"\xff\xfe\x00\x81" * 40)),
+         ERR + "{t}/b.csv: cannot read as CSV (UnicodeDecodeError)"),
+    Case("rec-csv-too-short", lambda t: inspect_sensor(mk.csv_file(t, "s.csv", rows=mk.sensor_rows(60))),
+         ERR + "{t}/s.csv: no usable 2 s window (recording lasts 1.20 s)"),
+    Case("rec-csv-inf", lambda t: inspect_sensor(mk.csv_file(t, "i.csv", rows=[[1, 2, 3], [4, "inf", 6]])),
+         ERR + "{t}/i.csv: non-finite value inf at index [1, 1]"),
+    Case("rec-npy-square", lambda t: inspect_sensor(mk.npy_file(t, "sq.npy", np.zeros((3, 3))) ),
+         ERR + "{t}/sq.npy: shape [3, 3] is ambiguous: both axes have the card's 3 channels; save it as (samples, "
+               "channels) with more samples than channels"),
+    Case("rec-npy-no-channel-axis", lambda t: inspect_sensor(mk.npy_file(t, "five.npy", np.zeros((200, 5)))),
+         ERR + "{t}/five.npy: shape [200, 5] has no axis of the card's 3 channels"),
+    Case("rec-npy-3d", lambda t: inspect_sensor(mk.npy_file(t, "cube.npy", np.zeros((2, 3, 100)))),
+         ERR + "{t}/cube.npy: array of shape [2, 3, 100], expected 2-D (samples, channels) or (channels, samples) "
+               "with 3 channels"),
+    Case("rec-npy-strings", lambda t: inspect_sensor(mk.npy_file(t, "s.npy", np.array([["a"] * 3] * 150)))
+         , ERR + "{t}/s.npy: array of dtype <U1, expected numbers"),
+    Case("rec-npy-nan", lambda t: inspect_sensor(mk.npy_file(t, "n.npy", np.where(np.arange(450).reshape(150, 3) == 7,
+                                                                                   np.nan, 1.0))),
+         ERR + "{t}/n.npy: non-finite value nan at index [2, 1]"),
+    Case("rec-npy-garbage", lambda t: inspect_sensor(mk.edf.write(t / "g.npy", b"hello world\n" * 3)),
+         r"edgeflow: error: {t}/g\.npy: cannot read as NPY \((ValueError|UnpicklingError|OSError): .*\)", regex=True),
+    Case("rec-npz-unnamed-arrays", lambda t: inspect_sensor(mk.npz_file(t, "k.npz", a=np.zeros((150, 3)),
+                                                                        b=np.zeros(4))),
+         ERR + "{t}/k.npz: NPZ holds a, b; name the recording one of data, x, signal, samples (or save a single "
+               "array)"),
+    Case("rec-npz-rate-mismatch", lambda t: inspect_sensor(mk.npz_file(t, "r.npz", data=np.zeros((150, 3)),
+                                                                       sample_rate=np.array(100.0))),
+         ERR + "{t}/r.npz: sampled at 100 Hz, the card 'accel-har' expects 50 Hz (resample it, or use a card with "
+               "that input.sample_rate)"),
+    Case("rec-wav-rate-mismatch", lambda t: inspect_sensor(mk.wav_file(t, "r.wav", rate=8000)),
+         ERR + "{t}/r.wav: sampled at 8000 Hz, the card 'accel-har' expects 50 Hz (resample it, or use a card with "
+               "that input.sample_rate)"),
+    Case("rec-wav-channels", lambda t: inspect_sensor(mk.wav_file(t, "m.wav", a=np.zeros(200, np.int16))),
+         ERR + "{t}/m.wav: WAV has 1 channel(s), the card has 3"),
+    Case("rec-wav-int32", lambda t: inspect_sensor(mk.wav_file(t, "i.wav", a=np.zeros((200, 3), np.int32))),
+         ERR + "{t}/i.wav: WAV samples are int32; edgeflow reads 16-bit PCM or float WAV"),
+    Case("rec-wav-not-wav", lambda t: inspect_sensor(mk.edf.write(t / "n.wav", b"RIFX" + b"\0" * 40)),
+         r"edgeflow: error: {t}/n\.wav: cannot read as WAV \(ValueError: .*\)", regex=True),
+    Case("rec-raw-with-eeg-card", lambda t: inspect_sensor(mk.csv_file(t, "e.csv"), "femba-micro"),
+         ERR + "{t}/e.csv: card 'femba-micro' (kind femba) reads EEG recordings; raw CSV/NPY/NPZ/WAV files need a "
+               'sensor card (--card accel-har or your own with model.kind = "sensor")'),
+    Case("rec-edf-with-sensor-card", lambda t: inspect_sensor(mk.recording(t, "r.edf")),
+         ERR + "{t}/r.edf: unknown sensor file type '.edf' (a sensor card reads .csv, .npy, .npz, .wav)"),
+    Case("rec-sensor-missing-file", lambda t: inspect_sensor(t / "nope.csv"), ERR + "{t}/nope.csv: file not found"),
+    Case("rec-csv-good", lambda t: inspect_sensor(mk.csv_file(t, "ok.csv")), None, rc=0),
 ]
 
 BDF_WARNING = "edgeflow: warning: {t}/bdf.edf: a BDF file named .edf; read as BDF"
@@ -260,6 +369,12 @@ BUILDS = [
 ]
 
 
+def _card_file(t: Path, text: str) -> Path:
+    b = mk.build_folder(t)
+    (b / "card.toml").write_text(text)
+    return b
+
+
 def _device_json(t: Path) -> Path:
     b = mk.build_folder(t)
     (b / "device.json").write_text("[]")
@@ -298,7 +413,7 @@ ONNX = [
     for kind, line in ONNX_ERRORS.items()
 ]
 
-CASES = CARDS + OPTIONS + RECORDINGS + BUILDS + PLANS + ONNX
+CASES = CARDS + SENSOR_CARDS + OPTIONS + RECORDINGS + SENSOR_RECORDINGS + BUILDS + PLANS + ONNX
 
 
 def snapshot(root: Path) -> dict[str, tuple]:
