@@ -43,11 +43,13 @@ def ensure_built(build: Path, target: str, binary: str) -> bool:
         raise FlashError(f"{build}: {what}, no {binary}; build it for this device with "
                          f"`edgeflow build --target {target} ...`")
     from edgeflow.build import build as run_build
+    from edgeflow.card_match import recorded_card
 
+    card = recorded_card(build)  # the rebuilt folder keeps the card it was made with
     onnx = build.parent / f".{build.name}.flash.onnx"
     shutil.copyfile(build / "model.onnx", onnx)
     try:
-        run_build(onnx, target, build, name=_build_model_name(build))
+        run_build(onnx, target, build, name=_build_model_name(build), card=card)
     finally:
         onnx.unlink(missing_ok=True)
     return True

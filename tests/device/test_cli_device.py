@@ -28,6 +28,7 @@ def test_flash_stream_stop(tmp_path, recording, capsys):
     info = json.loads((build / "device.json").read_text())
     try:
         assert "built" in out and info["port"] in out and (build / "firmware.elf").exists()
+        assert (build / "card.toml").is_file()                 # the rebuilt folder keeps its recorded card
         assert emulator.load(build) is not None
         assert main(["stream", "--build", str(build), "--input", str(recording), "--card", "femba-micro",
                      "--windows", "3", "--no-progress"]) == 0
