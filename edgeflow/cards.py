@@ -256,6 +256,16 @@ def load_card(name_or_path: str | Path) -> ModelCard:
     return card_from_dict(raw, path)
 
 
+def load_model_card(name_or_path: str | Path, what: str) -> ModelCard:
+    """load_card for the commands that build edgeflow's own networks (train, quantize, export, bench): a card
+    with an [arch]; a sensor card is refused in one line (its model is the user's ONNX)."""
+    card = load_card(name_or_path)
+    if card.arch is None:
+        raise CardError(f"card '{card.name}' (kind {card.kind}) has no [arch]: `edgeflow {what}` makes edgeflow's own "
+                        f"{'/'.join(EEG_KINDS)} networks; compile your own model with `edgeflow build --onnx`")
+    return card
+
+
 def channel_names(channels: int | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """A sensor card's channels: its names, or ch1 .. chN for a bare count."""
     return tuple(channels) if isinstance(channels, (list, tuple)) else tuple(f"ch{k + 1}" for k in range(channels))

@@ -12,11 +12,11 @@ from edgeflow.commands import console
 def cmd_train(a: argparse.Namespace) -> int:
     import torch
 
-    from edgeflow.cards import load_card
+    from edgeflow.cards import load_model_card
     from edgeflow.train.common import TrainConfig
     from edgeflow.train.run import default_out, run_training
 
-    card = load_card(a.card)
+    card = load_model_card(a.card, "train")
     if a.threads:
         torch.set_num_threads(a.threads)
     if a.corpus:
@@ -65,12 +65,12 @@ def _float_ckpt(card, given: str | None) -> Path:
 def cmd_quantize(a: argparse.Namespace) -> int:
     import torch
 
-    from edgeflow.cards import load_card
+    from edgeflow.cards import load_model_card
     from edgeflow.quant.layers import QuantPolicy
     from edgeflow.quant.ptq import check_quantizable
     from edgeflow.quant.qat import QuantConfig, load_splits, run_quantize
 
-    card = load_card(a.card)
+    card = load_model_card(a.card, "quantize")
     check_quantizable(card)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -102,11 +102,11 @@ def cmd_quantize(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from edgeflow.cards import load_card
+    from edgeflow.cards import load_model_card
     from edgeflow.export.onnx import FORMS, export_and_verify
     from edgeflow.quant.qat import load_quant, load_splits
 
-    card = load_card(a.card)
+    card = load_model_card(a.card, "export")
     model, _ = load_quant(card, Path(a.ckpt))
     if a.input:
         from edgeflow.data.eeg import Preprocess, load_windows

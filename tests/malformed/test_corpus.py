@@ -151,6 +151,9 @@ SENSOR_CARDS = [
          ERR + "--sfreq 250 contradicts card 'femba-micro' (input.sample_rate = 256); drop one of them"),
     Case("card-sensor-build-without-onnx", lambda t: ["build", "--card", "accel-har", "--init", "random"],
          ERR + "card 'accel-har' (kind sensor) describes a model given as ONNX: build it with --onnx MODEL.onnx"),
+    Case("card-sensor-train", lambda t: ["train", "--card", "accel-har"],
+         ERR + "card 'accel-har' (kind sensor) has no [arch]: `edgeflow train` makes edgeflow's own femba/transformer "
+               "networks; compile your own model with `edgeflow build --onnx`"),
     Case("card-stream-contradicts-build",
          lambda t: stream(mk.recorded_build(t), "--card", "accel-har", "--port", "/dev/null"),
          ERR + f"--card {mk.MODELS}/accel-har.toml contradicts the card this build was made with "
