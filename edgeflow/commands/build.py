@@ -147,6 +147,9 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     for table in (render_memory(report), render_firmware(report)):
         if table is not None:
             console.print(table)
+    card = report.get("card")
+    if isinstance(card, dict):  # builds since cards are recorded: stream reads recordings through this one
+        console.print(f"card {card.get('name')} (kind {card.get('kind')}): {Path(a.build_dir) / str(card.get('file'))}")
     return 0
 
 

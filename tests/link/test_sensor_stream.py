@@ -67,7 +67,7 @@ def _stream(build: Path, out: Path, *extra: str) -> dict:
     return summary
 
 
-def test_build_folder_is_named_after_the_model_and_carries_its_card(har_build):
+def test_build_folder_is_named_after_the_model_and_carries_its_card(har_build, capsys):
     from edgeflow.card_match import recorded_card
     from edgeflow.cards import load_card
 
@@ -77,6 +77,9 @@ def test_build_folder_is_named_after_the_model_and_carries_its_card(har_build):
     assert report["check"]["windows"] == 3 and report["check"]["bit_exact"]
     card, shipped = recorded_card(har_build), load_card("accel-har")
     assert card.input == shipped.input and card.kind == "sensor" and card.name == "accel-har"
+    capsys.readouterr()
+    assert main(["inspect", str(har_build)]) == 0
+    assert f"card accel-har (kind sensor): {har_build / 'card.toml'}" in capsys.readouterr().out.replace("\n", "")
 
 
 def test_csv_streams_bit_exact_through_the_recorded_card(har_build, device_on, signal, tmp_path):
