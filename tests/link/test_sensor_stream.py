@@ -148,3 +148,21 @@ def test_minimal_card_from_the_model(har_onnx, tmp_path, capsys, monkeypatch):
     card = recorded_card(tmp_path / "build" / "har-host")
     assert card.kind == "sensor" and card.name == "har" and card.input.n_channels == 3
     assert card.input.window_samples == WINDOW and card.input.sample_rate == 50.0 and card.input.scale is None
+
+
+def test_reference_agrees_with_onnxruntime(har_onnx):
+    """The integer reference the device matches, dequantised, against onnxruntime (optimizations off) on the same
+    float windows: argmax on every window, logits within 1e-5 (measured: 2.3e-8 on 76 windows)."""
+    from edgeflow.export.onnx import ort_run
+    from edgeflow.ir.from_onnx import load_onnx
+    from edgeflow.ir.reference import run
+    from edgeflow.link.harness import quantized_windows
+
+    graph = load_onnx(har_onnx)
+    sig = accel_signal(40.0, seed=11) * SCALE
+    x = np.stack([sig[k:k + WINDOW].T for k in range(0, len(sig) - WINDOW, 25)]).astype(np.float32)
+    ref = np.stack([np.asarray(run(graph, q)[graph.outputs[0]]).reshape(-1) for q in quantized_windows(x, graph)])
+    ref = ref * np.asarray(graph.meta["output_scale"])
+    ort = ort_run(har_onnx, x).reshape(ref.shape)
+    assert len(x) == 76 and np.array_equal(ref.argmax(1), ort.argmax(1))
+    assert np.abs(ref - ort).max() <= 1e-5
