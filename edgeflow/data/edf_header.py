@@ -163,16 +163,19 @@ def check_header(h: EdfHeader, path: Path, is_eeg: Callable[[str], bool]) -> Non
 
 
 def unit_problems(h: EdfHeader, is_eeg: Callable[[str], bool]) -> list[str]:
-    """One line per EEG signal whose physical unit is blank (read as uV) or not a voltage."""
-    out = []
+    """One line for the EEG signals with a blank physical unit (read as uV), one per unit that is no voltage."""
+    blank: list[str] = []
+    odd: dict[str, list[str]] = {}
     for s in h.signals:
         if s.annotation or not is_eeg(s.label):
             continue
         if not s.unit.strip():
-            out.append(f"channel '{s.label}': blank physical unit, read as uV")
+            blank.append(s.label)
         elif s.unit.upper().replace(" ", "") not in UNITS:
-            out.append(f"channel '{s.label}': physical unit '{s.unit}' is not a voltage (V, mV, uV or nV); "
-                       "amplitudes are meaningless")
+            odd.setdefault(s.unit, []).append(s.label)
+    out = [f"blank physical unit on channel(s) {', '.join(blank)}, read as uV"] if blank else []
+    out += [f"physical unit '{unit}' on channel(s) {', '.join(labels)} is not a voltage (V, mV, uV or nV); their "
+            "amplitudes are meaningless" for unit, labels in odd.items()]
     return out
 
 

@@ -138,7 +138,9 @@ def _hdf5_set(p: Path) -> bool:
         return f.read(19) == b"MATLAB 7.3 MAT-file"
 
 
-def _mne_read(p: Path, kind: str, named: str) -> mne.io.BaseRaw:
+def _mne_read(p: Path, kind: str, named: str, blank: list[str] | None = None) -> mne.io.BaseRaw:
+    """MNE's reader for `kind`; `blank`: EDF/BDF labels whose blank physical unit is read as uV."""
+    kw: dict[str, Any] = {"units": {label: "uV" for label in blank}} if blank else {}
     reader = {"edf": mne.io.read_raw_edf, "bdf": mne.io.read_raw_bdf, "fif": mne.io.read_raw_fif,
               "brainvision": mne.io.read_raw_brainvision, "eeglab": mne.io.read_raw_eeglab,
               "gdf": mne.io.read_raw_gdf, "cnt": mne.io.read_raw_cnt}[kind]
@@ -146,9 +148,9 @@ def _mne_read(p: Path, kind: str, named: str) -> mne.io.BaseRaw:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if kind == named:
-                return reader(p, preload=True, verbose="error")
+                return reader(p, preload=True, verbose="error", **kw)
             with open(p, "rb") as f:  # MNE insists on the suffix for a path, not for an open file
-                return reader(f, preload=True, verbose="error")
+                return reader(f, preload=True, verbose="error", **kw)
     except Exception as e:  # MNE raises many types for a bad file; the user needs one line
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(f"{p}: cannot read as {NAMES[kind]} ({msg})") from None
@@ -159,7 +161,7 @@ def read_recording(path: str | Path) -> RawRecording:
     EDF+D file's record times read from its annotations; every failure is a one-line DataError."""
     p = Path(path)
     named = kind = _kind(p)
-    header, runs, notes = None, None, []
+    header, runs, notes, blank = None, None, [], []
     if kind in ("edf", "bdf"):  # the header, not the name, says which; checked before MNE reads garbage
         try:
             header = read_header(p, kind)
@@ -167,13 +169,15 @@ def read_recording(path: str | Path) -> RawRecording:
             raise DataError(f"{p}: cannot read ({e.strerror or e})") from None
         check_header(header, p, lambda label: canonical_name(label) is not None)
         notes = unit_problems(header, lambda label: canonical_name(label) is not None)
+        blank = [s.label for s in header.signals if not s.annotation and not s.unit.strip()
+                 and canonical_name(s.label) is not None]
         kind = header.kind
         if kind != named:
             warnings.warn(f"{p}: a {kind.upper()} file named {p.suffix}; read as {kind.upper()}", DataWarning,
                           stacklevel=2)
         if header.discontinuous:
             runs = segments(header, record_onsets(p, header), str(p))
-    raw = _mne_read(p, kind, named)
+    raw = _mne_read(p, kind, named, blank)
     if runs is None or header is None:
         return RawRecording(raw, ((0, raw.n_times, 0.0),), tuple(notes))
     per = int(round(float(raw.info["sfreq"]) * header.record_s))  # samples per record at MNE's rate
