@@ -13,6 +13,7 @@ import numpy as np
 from scipy import signal
 
 from edgeflow.data.edf_header import check_header, read_header, record_onsets, segments, unit_problems
+from edgeflow.data.formats import NAMES, SUFFIXES, file_kind, mne_read  # noqa: F401
 from edgeflow.data.inspect_view import render_inspect  # noqa: F401  (re-exported: the CLI's view)
 from edgeflow.data.montage import (  # noqa: F401
     TCP_ELECTRODES,
@@ -30,10 +31,6 @@ from edgeflow.data.quality import CLIP_FRACTION, FLAT_V, electrode_problems, use
 from edgeflow.errors import DataError
 
 MAX_UPSAMPLE = 4  # a recording slower than the model's rate / 4 holds too little of what the model was trained on
-SUFFIXES = {".edf": "edf", ".bdf": "bdf", ".fif": "fif", ".fif.gz": "fif", ".vhdr": "brainvision", ".set": "eeglab",
-            ".gdf": "gdf", ".cnt": "cnt"}
-NAMES = {"edf": "EDF", "bdf": "BDF", "fif": "FIF", "brainvision": "BrainVision", "eeglab": "EEGLAB", "gdf": "GDF",
-         "cnt": "Neuroscan CNT"}
 
 
 class DataWarning(UserWarning):
@@ -117,50 +114,11 @@ class RawRecording:
     notes: tuple[str, ...] = ()
 
 
-def _kind(p: Path) -> str:
-    kind = next((k for suffix, k in SUFFIXES.items() if p.name.lower().endswith(suffix)), None)
-    if kind is None:
-        raise DataError(f"{p}: unknown EEG file type '{p.suffix}' (expected .edf, .bdf, .fif, .vhdr, .set, .gdf or "
-                        ".cnt)")
-    if not p.is_file():
-        raise DataError(f"{p}: file not found")
-    if kind == "eeglab" and _hdf5_set(p):
-        try:
-            import pymatreader  # noqa: F401
-        except ImportError:
-            raise DataError(f"{p}: an EEGLAB file saved as MATLAB v7.3 (HDF5), which this MNE reads only with "
-                            "pymatreader (not installed); save it from EEGLAB in the MATLAB v7 format") from None
-    return kind
-
-
-def _hdf5_set(p: Path) -> bool:
-    with open(p, "rb") as f:
-        return f.read(19) == b"MATLAB 7.3 MAT-file"
-
-
-def _mne_read(p: Path, kind: str, named: str, blank: list[str] | None = None) -> mne.io.BaseRaw:
-    """MNE's reader for `kind`; `blank`: EDF/BDF labels whose blank physical unit is read as uV."""
-    kw: dict[str, Any] = {"units": {label: "uV" for label in blank}} if blank else {}
-    reader = {"edf": mne.io.read_raw_edf, "bdf": mne.io.read_raw_bdf, "fif": mne.io.read_raw_fif,
-              "brainvision": mne.io.read_raw_brainvision, "eeglab": mne.io.read_raw_eeglab,
-              "gdf": mne.io.read_raw_gdf, "cnt": mne.io.read_raw_cnt}[kind]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if kind == named:
-                return reader(p, preload=True, verbose="error", **kw)
-            with open(p, "rb") as f:  # MNE insists on the suffix for a path, not for an open file
-                return reader(f, preload=True, verbose="error", **kw)
-    except Exception as e:  # MNE raises many types for a bad file; the user needs one line
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataError(f"{p}: cannot read as {NAMES[kind]} ({msg})") from None
-
-
 def read_recording(path: str | Path) -> RawRecording:
     """Read .edf/.bdf/.fif/.vhdr/.set/.gdf/.cnt with MNE (data loaded), an EDF/BDF header checked first and an
     EDF+D file's record times read from its annotations; every failure is a one-line DataError."""
     p = Path(path)
-    named = kind = _kind(p)
+    named = kind = file_kind(p)
     header, runs, notes, blank = None, None, [], []
     if kind in ("edf", "bdf"):  # the header, not the name, says which; checked before MNE reads garbage
         try:
@@ -177,7 +135,7 @@ def read_recording(path: str | Path) -> RawRecording:
                           stacklevel=2)
         if header.discontinuous:
             runs = segments(header, record_onsets(p, header), str(p))
-    raw = _mne_read(p, kind, named, blank)
+    raw = mne_read(p, kind, named, blank)
     if runs is None or header is None:
         return RawRecording(raw, ((0, raw.n_times, 0.0),), tuple(notes))
     per = int(round(float(raw.info["sfreq"]) * header.record_s))  # samples per record at MNE's rate

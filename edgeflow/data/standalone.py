@@ -7,7 +7,7 @@ from pathlib import Path
 from edgeflow.errors import EdgeflowError
 
 # the modules eeg.py imports, inlined in this order (each may use the ones before it)
-HELPERS = ("edf_header", "montage", "quality")
+HELPERS = ("edf_header", "formats", "montage", "quality")
 MARKER = "from edgeflow.errors import DataError\n"
 
 
@@ -32,8 +32,8 @@ def _module_body(text: str) -> str:
 
 
 def preprocessing_copy() -> str:
-    """edgeflow/data/eeg.py made standalone for the board: the modules it imports (EDF header checks, montage,
-    quality checks) inlined, DataError defined locally, the CLI-only inspect view left out."""
+    """edgeflow/data/eeg.py made standalone for the board: the modules it imports (EDF header checks, file
+    formats, montage, quality checks) inlined, DataError defined locally, the CLI-only inspect view left out."""
     import importlib
 
     import edgeflow.data.eeg as eeg_module
