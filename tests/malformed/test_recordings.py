@@ -340,3 +340,29 @@ def test_preprocess_of_an_in_memory_recording_is_one_stretch():
     raw = mne.io.RawArray(x, mne.create_info(list(ELECTRODES), 256.0, "eeg", verbose="error"), verbose="error")
     rec = preprocess(raw, PP)
     assert rec.segments == ((0, 0.0),) and window_starts(rec, PP).tolist() == [0.0, 5.0]
+
+
+def test_stream_shows_the_new_warnings(tmp_path):
+    """`stream` prints each data-quality warning of a recording once, on stderr, and goes on."""
+    import argparse
+    import io
+
+    from rich.console import Console
+
+    from edgeflow.commands.stream import read_windows
+
+    onsets = [0.0, 1.0, 2.0] + [float(t) for t in range(10, 16)]
+    x = edf.signals(9.0, 256.0)
+    x[ELECTRODES.index("CZ")] = 0.0
+    path = mk.edf.write(tmp_path / "s.edf", edf.edf_bytes(x, 256.0, onsets=onsets, unit=""))
+    buf = io.StringIO()
+    a = argparse.Namespace(input=str(path), card="femba-micro", stride=None, windows=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got, meta = read_windows(a, Console(file=buf, width=600))
+    lines = buf.getvalue().strip().splitlines()
+    assert lines == [f"edgeflow: warning: {path}: {w}" for w in (
+        f"blank physical unit on channel(s) {', '.join(edf.LABELS)}, read as uV",
+        "flat electrode(s) EEG CZ-REF (std under 0.1 uV: disconnected?)",
+        "1 of 2 stretch(es) between gaps shorter than one 5 s window, left out")]
+    assert len(got) == 1 and meta["window_starts_s"] == [10.0]
