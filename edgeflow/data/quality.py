@@ -34,21 +34,27 @@ def flat_electrodes(raw: Any, idx: list[int]) -> list[str]:
     return [raw.ch_names[i] for i in idx if float(np.std(raw.get_data(picks=[i])[0])) < FLAT_V]
 
 
-def bridged_pairs(raw: Any, idx: list[int]) -> list[tuple[str, str]]:
+def bridged_pairs(raw: Any, idx: list[int], block: int = 1 << 16) -> list[tuple[str, str]]:
     """Pairs of recorded channels (neither flat) whose difference is near zero: gel bridging two electrodes, or
-    one signal recorded twice. Judged on the variance of the difference against the smaller channel's."""
+    one signal recorded twice. Judged on the variance of the difference against the smaller channel's; the
+    covariances are summed over blocks of samples (bounded memory)."""
     live = [i for i in idx if float(np.std(raw.get_data(picks=[i])[0])) >= FLAT_V]
     if len(live) < 2:
         return []
-    x = raw.get_data(picks=live).astype(np.float64, copy=False)
-    x = x - x.mean(axis=1, keepdims=True)
-    cov = x @ x.T / x.shape[1]
+    total, s1, s2 = 0, np.zeros(len(live)), np.zeros((len(live), len(live)))
+    offset = None  # the first block's means: sums of the rest stay small (DC-coupled amplifiers sit at mV)
+    for start in range(0, raw.n_times, block):
+        x = raw.get_data(picks=live, start=start, stop=min(start + block, raw.n_times)).astype(np.float64)
+        offset = x.mean(axis=1, keepdims=True) if offset is None else offset
+        x -= offset
+        total, s1, s2 = total + x.shape[1], s1 + x.sum(axis=1), s2 + x @ x.T
+    mean = s1 / total
+    cov = s2 / total - np.outer(mean, mean)
     var = np.diag(cov)
     out = []
     for a in range(len(live)):
         for b in range(a + 1, len(live)):
-            diff = var[a] + var[b] - 2 * cov[a, b]
-            if diff < BRIDGE_RATIO * min(var[a], var[b]):
+            if var[a] + var[b] - 2 * cov[a, b] < BRIDGE_RATIO * min(var[a], var[b]):
                 out.append((raw.ch_names[live[a]], raw.ch_names[live[b]]))
     return out
 

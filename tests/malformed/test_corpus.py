@@ -112,6 +112,15 @@ CARDS = [
     Case("card-bandpass-above-nyquist", lambda t: info(mk.card(t, "c", ("bandpass = [0.5, 70.0]",
                                                                         "bandpass = [0.5, 200.0]"))),
          ERR + "{t}/c.toml: input.bandpass [0.5, 200.0] must satisfy 0 <= low < high < input.sample_rate/2 = 128"),
+    Case("card-electrodes-not-1020",
+         lambda t: info(mk.card(t, "c", ('montage = "tcp"', 'montage = "tcp"\nelectrodes = { XX9 = "A1" }'))),
+         ERR + "{t}/c.toml: input.electrodes = {'XX9': 'A1'} must be a table of 10-20 electrode names to distinct "
+               "recorded channel labels"),
+    Case("card-electrodes-one-label-twice",
+         lambda t: info(mk.card(t, "c", ('montage = "tcp"',
+                                         'montage = "tcp"\nelectrodes = { FP1 = "A1", FP2 = "A1" }'))),
+         ERR + "{t}/c.toml: input.electrodes = {'FP1': 'A1', 'FP2': 'A1'} must be a table of 10-20 electrode names to "
+               "distinct recorded channel labels"),
     Case("card-montage-word", lambda t: info(mk.card(t, "c", ('montage = "tcp"', 'montage = "xyz"'))),
          ERR + "{t}/c.toml: input.montage = 'xyz' must be 'tcp' or a list of channel names"),
 ]

@@ -250,11 +250,6 @@ def test_a_card_maps_the_biosemi_cap(tmp_path):
     np.testing.assert_array_equal(got, ref)
 
 
-def test_card_electrode_map_is_checked(tmp_path):
-    card = mk.card(tmp_path, "bad", ('montage = "tcp"', 'montage = "tcp"\nelectrodes = { XX9 = "A1" }'))
-    assert main(["model", "info", str(card)]) == 2
-
-
 # ---- data quality ---------------------------------------------------------------------------------------------
 
 def _warnings_of(path) -> list[str]:
