@@ -361,3 +361,11 @@ def test_stream_shows_the_new_warnings(tmp_path):
         "flat electrode(s) EEG CZ-REF (std under 0.1 uV: disconnected?)",
         "1 of 2 stretch(es) between gaps shorter than one 5 s window, left out")]
     assert len(got) == 1 and meta["window_starts_s"] == [10.0]
+
+
+def test_inspect_shows_the_stretches_of_an_edf_plus_d_file(tmp_path, capsys):
+    path, _ = _edfd(tmp_path, "gaps.edf", [float(t) for t in range(8)] + [float(t) for t in range(20, 32)])
+    assert main(["data", "inspect", str(path), "--card", "femba-micro"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "stretches 2 between gaps (windows never straddle one): 0-8 s, 20-32 s" in out
+    assert "windows 3 x 5 s every 5 s" in out
