@@ -208,8 +208,9 @@ def record_onsets(path: Path, h: EdfHeader) -> list[float]:
 
 def segments(h: EdfHeader, onsets: list[float], where: str) -> list[tuple[int, int, float]]:
     """Contiguous runs of records: (first record, number of records, start s); a gap ends a run. A record that
-    starts before the previous one ends is refused."""
-    tol = 1e-6 * max(1.0, h.record_s)
+    starts before the previous one ends is refused. Onsets within a thousandth of a record of the previous end
+    (rounding in the annotation text) are contiguous."""
+    tol = 1e-3 * h.record_s
     out: list[tuple[int, int, float]] = []
     for r, t in enumerate(onsets):
         if r and t < onsets[r - 1] + h.record_s - tol:

@@ -369,3 +369,13 @@ def test_inspect_shows_the_stretches_of_an_edf_plus_d_file(tmp_path, capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "stretches 2 between gaps (windows never straddle one): 0-8 s, 20-32 s" in out
     assert "windows 3 x 5 s every 5 s" in out
+
+
+def test_segments_of_short_records_tolerate_rounded_onsets():
+    from edgeflow.data.edf_header import EdfHeader, segments
+
+    h = EdfHeader("edf", 512, 60, 0.1, (), 0, "EDF+D")
+    onsets = [round(0.1 * k, 3) for k in range(30)] + [round(10.0 + 0.1 * k, 3) for k in range(30)]
+    assert segments(h, onsets, "x.edf") == [(0, 30, 0.0), (30, 30, 10.0)]
+    with pytest.raises(DataError, match=r"^x\.edf: data record 3 starts at 0\.15 s, before record 2 ends \(0\.2 s\)$"):
+        segments(h, [0.0, 0.1, 0.15], "x.edf")
