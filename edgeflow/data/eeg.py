@@ -139,6 +139,9 @@ def read_recording(path: str | Path) -> RawRecording:
     if runs is None or header is None:
         return RawRecording(raw, ((0, raw.n_times, 0.0),), tuple(notes))
     per = int(round(float(raw.info["sfreq"]) * header.record_s))  # samples per record at MNE's rate
+    if (held := sum(n for _, n, _ in runs) * per) != raw.n_times:  # MNE joins the records, gaps left out
+        raise DataError(f"{p}: MNE read {raw.n_times} samples, the {header.reserved} records hold {held}; the gaps "
+                        "cannot be placed")
     return RawRecording(raw, tuple((r0 * per, n * per, t) for r0, n, t in runs), tuple(notes))
 
 
