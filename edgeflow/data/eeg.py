@@ -13,7 +13,7 @@ import numpy as np
 from scipy import signal
 
 from edgeflow.data.edf_header import check_header, read_header, record_onsets, segments, unit_problems
-from edgeflow.data.formats import NAMES, SUFFIXES, file_kind, mne_read  # noqa: F401
+from edgeflow.data.formats import NAMES, SUFFIXES, file_kind, gdf_unit_notes, mne_read  # noqa: F401
 from edgeflow.data.inspect_view import render_inspect  # noqa: F401  (re-exported: the CLI's view)
 from edgeflow.data.montage import (  # noqa: F401
     TCP_ELECTRODES,
@@ -135,6 +135,8 @@ def read_recording(path: str | Path) -> RawRecording:
                           stacklevel=2)
         if header.discontinuous:
             runs = segments(header, record_onsets(p, header), str(p))
+    if kind == "gdf":
+        notes = gdf_unit_notes(p, lambda label: canonical_name(label) is not None)
     raw = mne_read(p, kind, named, blank)
     if runs is None or header is None:
         return RawRecording(raw, ((0, raw.n_times, 0.0),), tuple(notes))

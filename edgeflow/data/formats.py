@@ -53,6 +53,25 @@ def _check_gdf(p: Path, head: bytes) -> None:
                         f"{need})")
 
 
+def gdf_unit_notes(p: Path, is_eeg: Any) -> list[str]:
+    """GDF 1.x: MNE scales a channel by 1e-6 when its unit starts with 'uV' and by 1 otherwise, so an EEG
+    channel in mV, nV or a blank unit is read 1000x off; one line per such unit (GDF 2 codes its units)."""
+    with open(p, "rb") as f:
+        head = f.read(256)
+        if head[4:5] != b"1":
+            return []
+        ns = struct.unpack_from("<I", head, 252)[0]
+        var = f.read(104 * ns)  # labels (16), transducers (80), units (8)
+    labels = [var[16 * k:16 * k + 16].decode("latin-1").strip() for k in range(ns)]
+    units = [var[96 * ns + 8 * k:96 * ns + 8 * k + 8].decode("latin-1").strip() for k in range(ns)]
+    off: dict[str, list[str]] = {}
+    for label, unit in zip(labels, units, strict=True):
+        if is_eeg(label) and not unit.startswith("uV"):
+            off.setdefault(unit, []).append(label)
+    return [f"physical unit {unit!r} on channel(s) {', '.join(chans)}: MNE's GDF 1 reader scales only uV, these "
+            "samples are read as volts" for unit, chans in off.items()]
+
+
 def _check_cnt(p: Path, head: bytes) -> None:
     if head[:4] in (b"RIFF", b"RF64"):
         raise DataError(f"{p}: an ANT Neuro CNT file (RIFF), not a Neuroscan one; this MNE reads it only with antio "

@@ -39,15 +39,16 @@ def _digital(data_uv: np.ndarray, phys: float) -> np.ndarray:
     return np.clip(np.round(data_uv / phys * 32767), -32767, 32767).astype("<i2")
 
 
-def gdf(path: Path, data_uv: np.ndarray, sfreq: float, labels: tuple[str, ...], phys: float = 3200.0) -> Path:
-    """A GDF 1.25 file: one-second records of int16 samples (range +-phys uV), an empty event table."""
+def gdf(path: Path, data_uv: np.ndarray, sfreq: float, labels: tuple[str, ...], phys: float = 3200.0,
+        unit: str = "uV") -> Path:
+    """A GDF 1.25 file: one-second records of int16 samples (range +-phys `unit`), an empty event table."""
     ns, total = data_uv.shape
     per = int(round(sfreq))
     n_rec = total // per
     head = b"GDF 1.25" + _s("X X", 80) + _s("edgeflow test", 80) + _s("20200101000000", 16)
     head += struct.pack("<q", 256 * (ns + 1)) + bytes(24) + bytes(20)
     head += struct.pack("<q", n_rec) + struct.pack("<II", 1, 1) + struct.pack("<I", ns)
-    head += b"".join(_s(label, 16) for label in labels) + _s("", 80) * ns + _s("uV", 8) * ns
+    head += b"".join(_s(label, 16) for label in labels) + _s("", 80) * ns + _s(unit, 8) * ns
     head += struct.pack(f"<{ns}d", *[-phys] * ns) + struct.pack(f"<{ns}d", *[phys] * ns)
     head += struct.pack(f"<{ns}q", *[-32767] * ns) + struct.pack(f"<{ns}q", *[32767] * ns)
     head += _s("", 80) * ns + struct.pack(f"<{ns}i", *[per] * ns) + struct.pack(f"<{ns}i", *[3] * ns)  # 3: int16

@@ -379,3 +379,12 @@ def test_segments_of_short_records_tolerate_rounded_onsets():
     assert segments(h, onsets, "x.edf") == [(0, 30, 0.0), (30, 30, 10.0)]
     with pytest.raises(DataError, match=r"^x\.edf: data record 3 starts at 0\.15 s, before record 2 ends \(0\.2 s\)$"):
         segments(h, [0.0, 0.1, 0.15], "x.edf")
+
+
+def test_gdf1_unit_mne_reads_as_volts_is_reported(tmp_path):
+    path = formats.gdf(tmp_path / "mv.gdf", edf.signals(12.0, 256.0) * 1e-3, 256.0, _labels(ELECTRODES), phys=3.2,
+                       unit="mV")
+    line = (f"physical unit 'mV' on channel(s) {', '.join(edf.LABELS)}: MNE's GDF 1 reader scales only uV, these "
+            "samples are read as volts")
+    assert _warnings_of(path)[0] == f"{path}: {line}"
+    assert line in describe(path, PP)["problems"]
