@@ -136,6 +136,8 @@ def card_dict(card: ModelCard) -> dict[str, dict]:
            "window_s": i.window_s, "stride_s": i.stride_s}
     if i.bandpass is not None:
         inp["bandpass"] = list(i.bandpass)
+    if i.electrodes:
+        inp["electrodes"] = dict(i.electrodes)
     arch = {f.name: getattr(card.arch, f.name) for f in fields(card.arch)
             if card.kind in SCHEMA["arch"][f.name].kinds}
     train = {f.name: getattr(card.train, f.name) for f in fields(card.train)}
@@ -167,7 +169,7 @@ def _input_fields(card: ModelCard) -> dict[str, object]:
     i = card.input
     return {"model.kind": card.kind, "input.channels" if card.kind == SENSOR else "input.montage": i.montage,
             "input.sample_rate": i.sample_rate, "input.window_s": i.window_s, "input.bandpass": i.bandpass,
-            "input.scale": i.scale, "input.offset": i.offset}
+            "input.electrodes": i.electrodes, "input.scale": i.scale, "input.offset": i.offset}
 
 
 def _show(v: object) -> str:

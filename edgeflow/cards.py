@@ -23,6 +23,7 @@ class InputSpec:
     # sensor cards: each channel's value fed to the model is (raw - offset) * scale (per channel, or one number)
     scale: tuple[float, ...] | None = None
     offset: tuple[float, ...] | None = None
+    electrodes: tuple[tuple[str, str], ...] = ()  # (10-20 name, recorded label): a cap's own labels mapped
 
     @property
     def n_channels(self) -> int:
@@ -119,7 +120,7 @@ SCHEMA: dict[str, dict[str, Spec]] = {
               "sample_rate": Spec("float", 1.0, 16_384.0, kinds=KINDS),
               "window_s": Spec("float", 0.0, 3600.0, lo_open=True, kinds=KINDS),
               "stride_s": Spec("float", 0.0, 3600.0, lo_open=True, kinds=KINDS),
-              "bandpass": Spec("pair_float", 0.0, 8_192.0),
+              "bandpass": Spec("pair_float", 0.0, 8_192.0), "electrodes": Spec("electrodes"),
               "scale": Spec("floats", -1e12, 1e12, kinds=(SENSOR,)), "offset": Spec("floats", -1e12, 1e12,
                                                                                  kinds=(SENSOR,))},
     "arch": {"patch": Spec("pair_int", 1, 4096, required=True), "embed_channels": _ints(1, 4096, required=True),
@@ -162,7 +163,8 @@ def _allowed(spec: Spec) -> str:
             "pair_int": f"a list of two integers in {rng}", "pair_float": f"a list of two numbers in {rng}",
             "montage": "'tcp' or a list of channel names",
             "channels": f"a channel count in {rng} or a list of distinct channel names",
-            "floats": "a number or a list of numbers, one per channel"}[spec.type]
+            "floats": "a number or a list of numbers, one per channel",
+            "electrodes": "a table of 10-20 electrode names to distinct recorded channel labels"}[spec.type]
 
 
 def _number(v: object, integer: bool, spec: Spec) -> bool:
@@ -194,6 +196,12 @@ def _valid(v: object, spec: Spec) -> bool:
             return v == "tcp"
         return (isinstance(v, list) and len(v) > 0 and all(isinstance(x, str) and x.strip() for x in v)
                 and len(set(v)) == len(v))
+    if spec.type == "electrodes":  # {"FP1" = "C29", ...}
+        from edgeflow.data.montage import canonical_name
+
+        return (isinstance(v, dict) and len(v) > 0 and len(set(v.values())) == len(v)
+                and all(isinstance(x, str) and x.strip() for x in v.values())
+                and all(canonical_name(k) is not None and "-" not in (canonical_name(k) or "") for k in v))
     raise AssertionError(spec.type)
 
 
@@ -297,7 +305,8 @@ def card_from_dict(raw: dict, path: Path | None = None, where: object = None) ->
         bp = i.get("bandpass")
         inp = InputSpec(montage=montage if isinstance(montage, str) else tuple(montage),
                         sample_rate=float(i.get("sample_rate", 256.0)), window_s=float(i.get("window_s", 5.0)),
-                        stride_s=float(i.get("stride_s", 5.0)), bandpass=tuple(float(x) for x in bp) if bp else None)
+                        stride_s=float(i.get("stride_s", 5.0)), bandpass=tuple(float(x) for x in bp) if bp else None,
+                        electrodes=tuple(i.get("electrodes", {}).items()))
         arch = Arch(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in raw["arch"].items()})
     train = TrainSpec(**{k: (float(v) if k in ("lr", "mask_ratio") else v) for k, v in raw.get("train", {}).items()})
     card = ModelCard(name=m.get("name", path.stem if path else "model"), kind=kind,

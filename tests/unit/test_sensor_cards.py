@@ -141,3 +141,13 @@ def test_too_short_is_one_line(tmp_path, card):
     with pytest.raises(DataError, match=r"r\.npy: no usable 2 s window \(recording lasts 1\.98 s, 99 samples at "
                                          r"50 Hz, shorter than one window of 100\)$"):
         _windows(tmp_path / "r.npy", card)
+
+
+def test_a_card_with_an_electrode_map_round_trips(tmp_path):
+    text = (Path(__file__).resolve().parents[2] / "models" / "femba-micro.toml").read_text()
+    (tmp_path / "cap.toml").write_text(text.replace('montage = "tcp"', 'montage = "tcp"\nelectrodes = { FP1 = "C29", '
+                                                                       'FP2 = "C16" }'))
+    card = load_card(tmp_path / "cap.toml")
+    assert card.input.electrodes == (("FP1", "C29"), ("FP2", "C16"))
+    (tmp_path / "card.toml").write_text(card_toml(card))
+    assert replace(load_card(tmp_path / "card.toml"), path=None) == replace(card, path=None)
