@@ -108,21 +108,29 @@ typedef struct {
     int32_t bits, n_in, rows, tokens;
 } bench_t;
 
-static const bench_t BENCH[] = {{EF_TERNARY, 88, 16, 80}, {2, 88, 16, 80},  {EF_TERNARY, 385, 16, 80},
-                                {2, 385, 16, 80},         {4, 385, 16, 80}, {8, 385, 16, 80},
-                                {EF_TERNARY, 1540, 16, 16}, {2, 1540, 16, 16}, {EF_TERNARY, 25, 16, 80},
-                                {2, 25, 16, 80}};
+/* femba-mini (88), femba-tiny (385, 1540, 25) inputs; 4: the fixed cost per output; 236 / 237: an aligned and a
+ * misaligned x_stride of the same work */
+static const bench_t BENCH[] = {
+    {EF_TERNARY, 88, 16, 80},   {2, 88, 16, 80},   {EF_TERNARY, 385, 16, 80}, {2, 385, 16, 80}, {4, 385, 16, 80},
+    {8, 385, 16, 80},           {EF_TERNARY, 1540, 16, 16}, {2, 1540, 16, 16}, {EF_TERNARY, 25, 16, 80},
+    {2, 25, 16, 80},            {2, 4, 16, 80},    {2, 236, 16, 80},          {2, 237, 16, 80}};
 #define N_BENCH ((int32_t)(sizeof BENCH / sizeof BENCH[0]))
 
-static uint32_t cycles(void)
+typedef struct {
+    uint32_t cycles, instr, ld_stall, imiss;
+} ctr_t;
+
+static ctr_t counters(void)
 {
-    return cpu_perf_get(CSR_PCER_CYCLES);
+    ctr_t c = {cpu_perf_get(CSR_PCER_CYCLES), cpu_perf_get(CSR_PCER_INSTR), cpu_perf_get(CSR_PCER_LD_STALL),
+               cpu_perf_get(CSR_PCER_IMISS)};
+    return c;
 }
 
 static int32_t bench(const bench_t *b)
 {
     int32_t rb = ef_row_bytes(b->n_in, b->bits), bad = 0;
-    uint32_t c0, c1, c2;
+    ctr_t c0, c1, c2;
     for (int32_t i = 0; i < b->tokens * b->n_in; ++i)
         bx_[i] = (int8_t)rnd();
     for (int32_t i = 0; i < b->rows * rb; ++i)
@@ -130,15 +138,18 @@ static int32_t bench(const bench_t *b)
     fill_params(b->rows, b->bits == 8 ? 38 : 32, 8);
     for (int32_t o = 0; o < b->rows; ++o)
         bb_[o] = bias_[o], bm_[o] = m_[o], bsh_[o] = sh_[o];
-    c0 = cycles();
+    c0 = counters();
     ref_ef_linear_i8(bx_, b->n_in, b->n_in, bw_, b->bits, bb_, bm_, bsh_, byr_, b->rows, 0, b->tokens, 0, b->rows);
-    c1 = cycles();
+    c1 = counters();
     ef_linear_i8(bx_, b->n_in, b->n_in, bw_, b->bits, bb_, bm_, bsh_, byv_, b->rows, 0, b->tokens, 0, b->rows);
-    c2 = cycles();
+    c2 = counters();
     for (int32_t i = 0; i < b->rows * b->tokens; ++i)
         bad += byr_[i] != byv_[i];
-    printf("XP_BENCH bits=%d n_in=%d rows=%d tokens=%d row_bytes=%d portable=%u xpulpv2=%u bad=%d\n", (int)b->bits,
-           (int)b->n_in, (int)b->rows, (int)b->tokens, (int)rb, (unsigned)(c1 - c0), (unsigned)(c2 - c1), (int)bad);
+    printf("XP_BENCH bits=%d n_in=%d rows=%d tokens=%d row_bytes=%d portable=%u xpulpv2=%u cycles"
+           " (xpulpv2: %u instructions, %u load stalls, %u fetch stalls) bad=%d\n",
+           (int)b->bits, (int)b->n_in, (int)b->rows, (int)b->tokens, (int)rb, (unsigned)(c1.cycles - c0.cycles),
+           (unsigned)(c2.cycles - c1.cycles), (unsigned)(c2.instr - c1.instr), (unsigned)(c2.ld_stall - c1.ld_stall),
+           (unsigned)(c2.imiss - c1.imiss), (int)bad);
     return bad != 0;
 }
 

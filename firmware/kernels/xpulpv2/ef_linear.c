@@ -1,18 +1,20 @@
 /* Linear layer, Xpulpv2 variant (pulp-open / GAP9 cluster): rows decoded to int8 lanes once, pv.sdotsp.b dot products.
  *
  * Same functions, arguments and bit-exact results as firmware/kernels/ef_linear.c (tests/gvsoc/test_xpulpv2.py runs
- * both on the same inputs on GVSoC). Four weight rows at a time, a chunk of XP_KC inputs of each is decoded from its
+ * both on the same inputs on GVSoC). Two weight rows at a time, a chunk of XP_KC inputs of each is decoded from its
  * packed form (2/4/8 bits or ternary) into word-aligned int8 lanes on the stack: 2-bit and ternary bytes through
  * 256-entry uint32 tables in L1 (one byte -> four lanes), no per-weight branch. The chunk then serves every token of
- * the range (XP_TB at a time when a row needs several chunks): two tokens x four rows per hardware-loop iteration,
- * 2 + 4 word loads (post-increment) and 8 pv.sdotsp.b for 32 multiply-accumulates. Integer sums in another order
- * than the portable kernel's, so the same int32 values. */
+ * the range (XP_TB at a time when a row needs several chunks): four tokens x two rows per hardware-loop iteration,
+ * 6 word loads (post-increment and register offset) and 8 pv.sdotsp.b for 32 multiply-accumulates. Integer sums in
+ * another order than the portable kernel's, so the same int32 values. Stack: ~1 KiB (decoded chunk 480 B, partial
+ * sums 256 B): targets/pulp-open/gvsoc.toml sizes the cluster stacks for it. */
 #include "ef_kernels.h"
 #include "ef_xpulp.h"
 
-#define XP_RB 4   /* weight rows decoded together */
-#define XP_KC 120 /* inputs per decoded chunk: a multiple of 20 (whole ternary bytes and whole words) */
-#define XP_TB 16  /* tokens per block when n_in > XP_KC (their partial sums wait on the stack between chunks) */
+#define XP_RB 2   /* weight rows decoded together */
+#define XP_TP 4   /* tokens per inner loop */
+#define XP_KC 240 /* inputs per decoded chunk: a multiple of 20 (whole ternary bytes and whole words) */
+#define XP_TB 32  /* tokens per block when n_in > XP_KC (their partial sums wait on the stack between chunks) */
 
 /* ---- decode tables: one packed byte -> four int8 lanes (lane k = element k of the byte) ------------------------ */
 #define XP_SX2(f) (((((f) ^ 2u) - 2u) & 0xffu))
@@ -35,7 +37,7 @@ static inline uint32_t xp_t5_d4(uint32_t b)
     return (uint32_t)((int32_t)(b >= 81u) + (int32_t)(b >= 162u) - (int32_t)(b >= 243u) - 1) & 0xffu;
 }
 
-/* The decoded chunk: word i of row r at wd[XP_RB i + r] (the four rows interleaved word by word, so one pointer
+/* The decoded chunk: word i of row r at wd[XP_RB i + r] (the rows interleaved word by word, so one pointer
  * walks them); element e of row r is byte XP_BYTE(e) of wd + r. */
 #define XP_BYTE(e) (4 * XP_RB * ((e) >> 2) + ((e) & 3))
 
@@ -89,42 +91,43 @@ static void xp_decode(const uint8_t *row, int32_t bits, int32_t k0, int32_t kn, 
     }
 }
 
-/* a[2 r + j] += dot(row r, x_j) over 4 n inputs for the four interleaved decoded rows at w and two token rows x0, x1
- * (any alignment), n >= 1: hardware loop 0, 14 instructions an iteration, no load used by the next instruction. */
-static inline void xp_dot4x2(const uint32_t *w, const int8_t *x0, const int8_t *x1, int32_t n, int32_t a[8])
+/* a[XP_TP r + j] += dot(row r, token j) over 4 n inputs for the two interleaved decoded rows at w and the four
+ * token rows x0 + off[j] (any alignment), n >= 1: hardware loop 0, 14 instructions an iteration (6 word loads, the
+ * x0 one post-incremented, tokens 1..3 at register offsets; 8 pv.sdotsp.b), no load used by the next instruction. */
+static inline void xp_dot2x4(const uint32_t *w, const int8_t *x0, const int32_t off[XP_TP], int32_t n, int32_t a[8])
 {
-    int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], a4 = a[4], a5 = a[5], a6 = a[6], a7 = a[7];
-    uint32_t xa, xb, p, q, r, s;
+    int32_t a00 = a[0], a01 = a[1], a02 = a[2], a03 = a[3], a10 = a[4], a11 = a[5], a12 = a[6], a13 = a[7];
+    uint32_t xa, xb, w0, w1;
     __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t"
                      EF_XP_LP_SETUP0(n, 14)
-                     EF_XP_LW4_POSTINC(xa, x0)
-                     EF_XP_LW4_POSTINC(xb, x1)
-                     EF_XP_LW4_POSTINC(p, w)
-                     EF_XP_LW4_POSTINC(q, w)
-                     EF_XP_SDOTSP_B(a0, p, xa)
-                     EF_XP_SDOTSP_B(a1, p, xb)
-                     EF_XP_LW4_POSTINC(r, w)
-                     EF_XP_SDOTSP_B(a2, q, xa)
-                     EF_XP_SDOTSP_B(a3, q, xb)
-                     EF_XP_LW4_POSTINC(s, w)
-                     EF_XP_SDOTSP_B(a4, r, xa)
-                     EF_XP_SDOTSP_B(a5, r, xb)
-                     EF_XP_SDOTSP_B(a6, s, xa)
-                     EF_XP_SDOTSP_B(a7, s, xb)
+                     EF_XP_LW_RR(xa, x0, s1)
+                     EF_XP_LW4_POSTINC(w0, w)
+                     EF_XP_LW4_POSTINC(w1, w)
+                     EF_XP_LW_RR(xb, x0, s2)
+                     EF_XP_SDOTSP_B(a01, w0, xa)
+                     EF_XP_SDOTSP_B(a11, w1, xa)
+                     EF_XP_LW_RR(xa, x0, s3)
+                     EF_XP_SDOTSP_B(a02, w0, xb)
+                     EF_XP_SDOTSP_B(a12, w1, xb)
+                     EF_XP_LW4_POSTINC(xb, x0)
+                     EF_XP_SDOTSP_B(a03, w0, xa)
+                     EF_XP_SDOTSP_B(a13, w1, xa)
+                     EF_XP_SDOTSP_B(a00, w0, xb)
+                     EF_XP_SDOTSP_B(a10, w1, xb)
                      ".option pop"
-                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5),
-                       [a6] "+r"(a6), [a7] "+r"(a7), [w] "+r"(w), [x0] "+r"(x0), [x1] "+r"(x1), [xa] "=&r"(xa), [xb] "=&r"(xb), [p] "=&r"(p), [q] "=&r"(q),
-                       [r] "=&r"(r), [s] "=&r"(s)
-                     : [n] "r"(n)
+                     : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), [a10] "+r"(a10),
+                       [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), [w] "+r"(w), [x0] "+r"(x0),
+                       [xa] "=&r"(xa), [xb] "=&r"(xb), [w0] "=&r"(w0), [w1] "=&r"(w1)
+                     : [n] "r"(n), [s1] "r"(off[1]), [s2] "r"(off[2]), [s3] "r"(off[3])
                      : "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    a[3] = a3;
-    a[4] = a4;
-    a[5] = a5;
-    a[6] = a6;
-    a[7] = a7;
+    a[0] = a00;
+    a[1] = a01;
+    a[2] = a02;
+    a[3] = a03;
+    a[4] = a10;
+    a[5] = a11;
+    a[6] = a12;
+    a[7] = a13;
 }
 
 /* Where a range's results go: int8 requantized (y8) or int32 accumulators (y32). */
@@ -135,48 +138,63 @@ typedef struct {
     int32_t y_stride;
 } xp_out_t;
 
-/* Results of rows [o, o + nr) for tokens t and, when two, t + 1 (a[2 r + j] is row o + r, token t + j). */
-static void xp_emit(const xp_out_t *d, const int32_t a[8], int32_t t, int32_t two, int32_t o, int32_t nr)
+/* Results of rows [o, o + nr) for tokens [t, t + nt) (a[XP_TP r + j] is row o + r, token t + j). Requantization
+ * with one mulh for the usual shifts: for 33 <= sh <= 62, floor((acc m + 2^(sh-1)) / 2^sh) equals
+ * floor((hi + 2^(sh-33)) / 2^(sh-32)) with hi = floor(acc m / 2^32) (the low word, < 2^32, cannot carry past a
+ * multiple of 2^(sh-32)); |hi| <= 2^30 and 2^(sh-33) <= 2^29, so the sum fits; then p.clip to int8. Other shifts:
+ * ef_requant8 itself. */
+static void xp_emit(const xp_out_t *d, const int32_t a[8], int32_t t, int32_t nt, int32_t o, int32_t nr)
 {
-    int32_t j, r;
-    for (j = 0; j <= two; ++j) {
-        ptrdiff_t base = (ptrdiff_t)(t + j) * d->y_stride + o;
-        for (r = 0; r < nr; ++r) {
-            int32_t acc = a[2 * r + j] + (d->bias ? d->bias[o + r] : 0);
-            if (d->y8)
-                d->y8[base + r] = ef_requant8(acc, d->m[o + r], d->sh[o + r]);
-            else
-                d->y32[base + r] = acc;
+    int32_t j, r, ys = d->y_stride;
+    for (r = 0; r < nr; ++r) {
+        const int32_t *ar = a + XP_TP * r;
+        int32_t b = d->bias ? d->bias[o + r] : 0;
+        ptrdiff_t at = (ptrdiff_t)t * ys + o + r;
+        if (d->y8 == NULL) {
+            for (j = 0; j < nt; ++j, at += ys)
+                d->y32[at] = ar[j] + b;
+        } else {
+            int32_t m = d->m[o + r], sh = d->sh[o + r];
+            if (sh >= 33 && sh <= 62) {
+                int32_t rnd = 1 << (sh - 33), s = sh - 32;
+                for (j = 0; j < nt; ++j, at += ys) {
+                    int32_t hi = (int32_t)(((int64_t)(ar[j] + b) * (int64_t)m) >> 32);
+                    d->y8[at] = (int8_t)ef_xp_clip8((hi + rnd) >> s);
+                }
+            } else {
+                for (j = 0; j < nt; ++j, at += ys)
+                    d->y8[at] = ef_requant8(ar[j] + b, m, sh);
+            }
         }
     }
 }
 
-/* One decoded chunk [k0, k0 + kn) of four rows against tokens [tb, te): sums continue from part (unless k0 == 0) and
- * are emitted after the last chunk (else kept in part, 8 per token pair). */
+/* One decoded chunk [k0, k0 + kn) of the rows against tokens [tb, te): sums start at 0 when k0 == 0, else continue
+ * from part (8 per token quad), and are emitted after the last chunk (else kept in part). */
 static void xp_chunk(const int8_t *x, int32_t xs, const uint32_t *wd, int32_t k0, int32_t kn, int32_t last,
                      int32_t *part, const xp_out_t *d, int32_t tb, int32_t te, int32_t o, int32_t nr)
 {
-    int32_t t, i, k, full = kn >> 2;
-    for (t = tb; t < te; t += 2) {
+    int32_t t, i, j, k, full = kn >> 2, off[XP_TP] = {0, xs, 2 * xs, 3 * xs};
+    for (t = tb; t < te; t += XP_TP) {
         const int8_t *x0 = x + (ptrdiff_t)t * xs + k0;
-        int32_t two = t + 1 < te, a[8];
-        const int8_t *x1 = two ? x0 + xs : x0;
-        int32_t *pp = part + 4 * (t - tb);
-        for (i = 0; i < 8; ++i)
-            a[i] = k0 ? pp[i] : 0;
+        int32_t nt = te - t < XP_TP ? te - t : XP_TP, local[8];
+        int32_t *a = k0 == 0 && last ? local : part + XP_RB * (t - tb);
+        if (nt < XP_TP) /* the last quad: tokens past te repeat token t; their sums are not stored */
+            for (j = 0; j < XP_TP; ++j)
+                off[j] = j < nt ? j * xs : 0;
+        if (k0 == 0)
+            for (i = 0; i < 8; ++i)
+                a[i] = 0;
         if (full)
-            xp_dot4x2(wd, x0, x1, full, a);
+            xp_dot2x4(wd, x0, off, full, a);
         for (k = full << 2; k < kn; ++k) /* the last 1..3 inputs of the chunk */
             for (i = 0; i < XP_RB; ++i) {
                 int32_t wk = ((const int8_t *)(wd + i))[XP_BYTE(k)];
-                a[2 * i] += (int32_t)x0[k] * wk;
-                a[2 * i + 1] += (int32_t)x1[k] * wk;
+                for (j = 0; j < XP_TP; ++j)
+                    a[XP_TP * i + j] += (int32_t)x0[off[j] + k] * wk;
             }
         if (last)
-            xp_emit(d, a, t, two, o, nr);
-        else
-            for (i = 0; i < 8; ++i)
-                pp[i] = a[i];
+            xp_emit(d, a, t, nt, o, nr);
     }
 }
 

@@ -12,6 +12,8 @@
  * Encodings from GVSoC 209c147 isa_pulpv2.py, checked on its pulp-open cluster (shared/TOOLCHAIN.md, GVSoC section):
  *   pv.sdotsp.b rd, rs1, rs2   rd += sum_k (int8)rs1[k] * (int8)rs2[k]     .insn r 0x57, 1, 0x5c, rd, rs1, rs2
  *   p.lw rd, imm(rs1!)         rd = *(u32 *)rs1; rs1 += imm (any alignment) .insn i 0x0b, 2, rd, rs1, imm
+ *   p.lw rd, rs2(rs1)          rd = *(u32 *)(rs1 + rs2)                   .insn r 0x03, 7, 0x10, rd, rs1, rs2
+ *   p.clip rd, rs1, rs2        rd = min(max(rs1, -rs2 - 1), rs2)          .insn r 0x33, 5, 0x0a, rd, rs1, rs2
  *   lp.setup 0, rs1, imm       hardware loop 0: the next instructions up to pc + 2 imm (the last body instruction)
  *                              run rs1 (>= 1) times, no branch                .insn i 0x7b, 4, x0, rs1, imm
  * The strings below are for inline asm with named operands; a hardware-loop body is written under `.option norvc`
@@ -19,6 +21,7 @@
  */
 #define EF_XP_SDOTSP_B(rd, rs1, rs2) ".insn r 0x57, 1, 0x5c, %[" #rd "], %[" #rs1 "], %[" #rs2 "]\n\t"
 #define EF_XP_LW4_POSTINC(rd, rs1) ".insn i 0x0b, 2, %[" #rd "], %[" #rs1 "], 4\n\t"
+#define EF_XP_LW_RR(rd, rs1, rs2) ".insn r 0x03, 7, 0x10, %[" #rd "], %[" #rs1 "], %[" #rs2 "]\n\t"
 #define EF_XP_LP_SETUP0(count, n_body) ".insn i 0x7b, 4, x0, %[" #count "], " #n_body " * 2\n\t"
 
 /** acc += dot4(a, b): four int8 lanes of a and b, signed products summed into acc (pv.sdotsp.b). */
@@ -26,6 +29,14 @@ static inline int32_t ef_xp_sdotsp_b(int32_t acc, uint32_t a, uint32_t b)
 {
     __asm__(".insn r 0x57, 1, 0x5c, %0, %1, %2" : "+r"(acc) : "r"(a), "r"(b));
     return acc;
+}
+
+/** v saturated to int8 (p.clip with bound 127). */
+static inline int32_t ef_xp_clip8(int32_t v)
+{
+    int32_t r;
+    __asm__(".insn r 0x33, 5, 0x0a, %0, %1, %2" : "=r"(r) : "r"(v), "r"(127));
+    return r;
 }
 
 /* Constant tables read by the cluster cores every few instructions belong in the shared L1 (TCDM): a section the
