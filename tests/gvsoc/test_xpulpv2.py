@@ -18,6 +18,7 @@ from edgeflow.target import load_target
 
 from .conftest import need_gvsoc
 
+pytestmark = pytest.mark.gvsoc
 HERE = Path(__file__).resolve().parent
 N_BENCH = 13  # BENCH[] of the program
 N_CASES = 4 * 19 * 3 + N_BENCH  # one_case() calls + bench() calls
@@ -69,7 +70,6 @@ def program_output(tmp_path_factory) -> str:
     return run_program(build_program(out), out)
 
 
-@pytest.mark.gvsoc
 def test_xpulpv2_linear_bit_exact_with_portable(program_output: str) -> None:
     bad = [ln for ln in program_output.splitlines() if ln.startswith("XP_BAD")]
     assert not bad, "\n".join(bad[:10])
