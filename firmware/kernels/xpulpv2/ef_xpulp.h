@@ -39,11 +39,12 @@ static inline int32_t ef_xp_clip8(int32_t v)
     return r;
 }
 
-/* Constant tables read by the cluster cores every few instructions belong in the shared L1 (TCDM): a section the
- * pulp-open link script (and pulp-runtime's) places there and the ELF loader fills. A build without one may define
- * EF_XP_L1_CONST empty (the table then sits in .rodata, slower, same results). */
+/* Constant tables read by the cluster cores every few instructions belong in the shared L1 (TCDM): .l1cluster_g is
+ * the cluster L1 data section of pulp-runtime's link script (targets/pulp-open/link.ld.in) and of the GAP SDK's
+ * (PI_CL_L1), filled by the loader. A build without one may define EF_XP_L1_CONST empty (the tables then sit in
+ * .rodata: slower, same results). 2 KiB, outside the plan's L1 tile budget (target.toml L1 usable). */
 #ifndef EF_XP_L1_CONST
-#define EF_XP_L1_CONST __attribute__((section(".data_l1")))
+#define EF_XP_L1_CONST __attribute__((section(".l1cluster_g")))
 #endif
 
 #endif /* EF_XPULP_H */
