@@ -20,6 +20,7 @@ class InputSpec:
     window_s: float
     stride_s: float
     bandpass: tuple[float, float] | None
+    electrodes: tuple[tuple[str, str], ...] = ()  # (10-20 name, recorded label): a cap's own labels mapped
 
     @property
     def n_channels(self) -> int:
@@ -112,7 +113,7 @@ SCHEMA: dict[str, dict[str, Spec]] = {
     "input": {"montage": Spec("montage"), "sample_rate": Spec("float", 1.0, 16_384.0),
               "window_s": Spec("float", 0.0, 3600.0, lo_open=True),
               "stride_s": Spec("float", 0.0, 3600.0, lo_open=True),
-              "bandpass": Spec("pair_float", 0.0, 8_192.0)},
+              "bandpass": Spec("pair_float", 0.0, 8_192.0), "electrodes": Spec("electrodes")},
     "arch": {"patch": Spec("pair_int", 1, 4096, required=True), "embed_channels": _ints(1, 4096, required=True),
              "n_blocks": _ints(1, 64, required=True), "n_classes": _ints(2, 1000),
              "expand": _ints(1, 16, kinds=("femba",)), "d_state": _ints(1, D_STATE_MAX, kinds=("femba",)),
@@ -149,7 +150,8 @@ def _allowed(spec: Spec) -> str:
     rng = f"{'(' if spec.lo_open else '['}{lo}, {hi}]"
     return {"int": f"an integer in {rng}", "float": f"a number in {rng}", "str": "a string",
             "pair_int": f"a list of two integers in {rng}", "pair_float": f"a list of two numbers in {rng}",
-            "montage": "'tcp' or a list of channel names"}[spec.type]
+            "montage": "'tcp' or a list of channel names",
+            "electrodes": "a table of 10-20 electrode names to distinct recorded channel labels"}[spec.type]
 
 
 def _number(v: object, integer: bool, spec: Spec) -> bool:
@@ -174,6 +176,12 @@ def _valid(v: object, spec: Spec) -> bool:
             return v == "tcp"
         return (isinstance(v, list) and len(v) > 0 and all(isinstance(x, str) and x.strip() for x in v)
                 and len(set(v)) == len(v))
+    if spec.type == "electrodes":  # {"FP1" = "C29", ...}
+        from edgeflow.data.montage import canonical_name
+
+        return (isinstance(v, dict) and len(v) > 0 and len(set(v.values())) == len(v)
+                and all(isinstance(x, str) and x.strip() for x in v.values())
+                and all(canonical_name(k) is not None and "-" not in (canonical_name(k) or "") for k in v))
     raise AssertionError(spec.type)
 
 
@@ -232,7 +240,8 @@ def load_card(name_or_path: str | Path) -> ModelCard:
     bp = i.get("bandpass")
     inp = InputSpec(montage=montage if isinstance(montage, str) else tuple(montage),
                     sample_rate=float(i.get("sample_rate", 256.0)), window_s=float(i.get("window_s", 5.0)),
-                    stride_s=float(i.get("stride_s", 5.0)), bandpass=tuple(float(x) for x in bp) if bp else None)
+                    stride_s=float(i.get("stride_s", 5.0)), bandpass=tuple(float(x) for x in bp) if bp else None,
+                    electrodes=tuple(i.get("electrodes", {}).items()))
     arch = Arch(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in a.items()})
     train = TrainSpec(**{k: (float(v) if k in ("lr", "mask_ratio") else v) for k, v in raw.get("train", {}).items()})
     card = ModelCard(name=m.get("name", path.stem), kind=m.get("kind", "femba"),

@@ -74,6 +74,8 @@ def write_sdk_project(out: Path, graph: Graph, target: Target, ext_level: str | 
         for pat in patterns:
             files = (toolchain.kernel_sources(target.compiler.kernels) if (folder, pat) == ("kernels", "*.c")
                      else sorted((fw / folder).glob(pat)))
+            if (folder, pat) == ("kernels", "*.h"):  # a variant's own headers (the copies sit in one folder)
+                files += [h for v in target.compiler.kernels for h in sorted((fw / folder / v).glob(pat))]
             for f in files:
                 written.append(Path(shutil.copy2(f, src / folder / f.name)))
     sdk = src / SDK_DIR

@@ -27,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                   "answers are checked against, and the model hash)")
     p.add_argument("--port", help="serial port of the device (default: the port `edgeflow flash` wrote to "
                                   "BUILD/device.json)")
-    p.add_argument("--input", help="recording (EDF/BDF/FIF/BrainVision; default: a synthetic recording)")
+    p.add_argument("--input", help="recording (EDF/EDF+D/BDF/FIF/BrainVision/EEGLAB .set/GDF/CNT; default: a "
+                                   "synthetic recording)")
     p.add_argument("--card", default="femba-mini", help="card whose preprocessing to apply (default femba-mini)")
     p.add_argument("--realtime", action="store_true", help="pace windows at the recording's own rate and report "
                                                            "whether the device kept up")
@@ -133,8 +134,9 @@ def run(a: argparse.Namespace, console: Console) -> int:
                                 f"{list(shape)} (card '{a.card}' does not fit this build)")
         xq = quantized_windows(x, graph)
         out = Path(a.out) if a.out else build / "stream"
+        starts = tuple(meta.pop("window_starts_s", ()))  # per window in windows.jsonl, not in the summary
         cfg = StreamConfig(stride_s=meta["stride_s"], realtime=a.realtime, timeout_s=a.timeout, retries=a.retries,
-                           out_dir=out, about={"recording": meta, "port": port_path})
+                           out_dir=out, about={"recording": meta, "port": port_path}, window_starts_s=starts)
         console.print(f"device on {port_path}: model {info.model_hash.hex()}, input {list(info.input_shape)} "
                       f"int8, {info.n_layers} layers; streaming {len(xq)} windows of {meta['recording']}"
                       + (" in real time" if a.realtime else ""))

@@ -16,7 +16,7 @@ import numpy as np
 from edgeflow.data.eeg import Preprocess, load_windows
 from edgeflow.errors import DataError
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: EDF+D files split at their gaps, blank EDF units read as uV
 
 
 @dataclass

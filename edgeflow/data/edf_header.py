@@ -1,9 +1,12 @@
 """EDF/BDF header check before MNE reads a file: the real format (from the first bytes, not the name), every
-signal's scaling, and the file size against the declared records; each problem is one DataError naming the file."""
+signal's scaling and unit, the file size against the declared records, and the record start times of an EDF+D
+(discontinuous) file, which MNE reads as if its records were contiguous; each problem is one DataError naming the
+file."""
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +49,11 @@ class EdfHeader:
     record_s: float
     signals: tuple[Signal, ...]
     file_bytes: int
+    reserved: str = ""  # "EDF+C" / "EDF+D" (BDF+: "BDF+C" / "BDF+D"); "" or "24BIT" for plain EDF/BDF
+
+    @property
+    def discontinuous(self) -> bool:
+        return self.reserved.upper().startswith(("EDF+D", "BDF+D"))
 
     @property
     def record_bytes(self) -> int:
@@ -103,7 +111,8 @@ def read_header(path: Path, expected: str) -> EdfHeader:
                            int(_field(col(120, 8, k), "'digital minimum'", int, w)),
                            int(_field(col(128, 8, k), "'digital maximum'", int, w)),
                            int(_field(col(216, 8, k), "'samples per record'", int, w))))
-    return EdfHeader(kind, header_bytes, n_records, record_s, tuple(sigs), size)
+    reserved = head[192:236].decode("latin-1").strip()
+    return EdfHeader(kind, header_bytes, n_records, record_s, tuple(sigs), size, reserved)
 
 
 def _check_signal(s: Signal, kind: str, where: str, is_eeg: Callable[[str], bool]) -> None:
@@ -151,3 +160,65 @@ def check_header(h: EdfHeader, path: Path, is_eeg: Callable[[str], bool]) -> Non
         what = "truncated" if complete < h.n_records else "longer than its header says"
         raise DataError(f"{where}: {what}: header declares {h.n_records} data records of {h.record_bytes} bytes, "
                         f"the file holds {complete} complete records{extra}")
+
+
+def unit_problems(h: EdfHeader, is_eeg: Callable[[str], bool]) -> list[str]:
+    """One line for the EEG signals with a blank physical unit (read as uV), one per unit that is no voltage."""
+    blank: list[str] = []
+    odd: dict[str, list[str]] = {}
+    for s in h.signals:
+        if s.annotation or not is_eeg(s.label):
+            continue
+        if not s.unit.strip():
+            blank.append(s.label)
+        elif s.unit.upper().replace(" ", "") not in UNITS:
+            odd.setdefault(s.unit, []).append(s.label)
+    out = [f"blank physical unit on channel(s) {', '.join(blank)}, read as uV"] if blank else []
+    out += [f"physical unit '{unit}' on channel(s) {', '.join(labels)} is not a voltage (V, mV, uV or nV); their "
+            "amplitudes are meaningless" for unit, labels in odd.items()]
+    return out
+
+
+_ONSET = re.compile(rb"^([+-]\d+(?:\.\d*)?)\x14")
+
+
+def record_onsets(path: Path, h: EdfHeader) -> list[float]:
+    """Each data record's start (s from the recording start) from its time-keeping TAL, the first annotation of
+    the record's 'EDF Annotations' signal. One seek and read per record."""
+    where = str(path)
+    k_ann = next((k for k, s in enumerate(h.signals) if s.annotation), None)
+    if k_ann is None:
+        raise DataError(f"{where}: {h.reserved} (discontinuous) file without an 'EDF Annotations' signal to time "
+                        "its records")
+    width = SAMPLE_BYTES[h.kind]
+    skip = sum(s.n_samples for s in h.signals[:k_ann]) * width
+    size = h.signals[k_ann].n_samples * width
+    n = h.n_records if h.n_records > 0 else (h.file_bytes - h.header_bytes) // h.record_bytes
+    onsets = []
+    with open(path, "rb") as f:
+        for r in range(n):
+            f.seek(h.header_bytes + r * h.record_bytes + skip)
+            m = _ONSET.match(f.read(size))
+            if m is None:
+                raise DataError(f"{where}: data record {r + 1} has no time-keeping annotation ('+onset\\x14\\x14' "
+                                f"opening its '{h.signals[k_ann].label}' signal)")
+            onsets.append(float(m.group(1)))
+    return onsets
+
+
+def segments(h: EdfHeader, onsets: list[float], where: str) -> list[tuple[int, int, float]]:
+    """Contiguous runs of records: (first record, number of records, start s); a gap ends a run. A record that
+    starts before the previous one ends is refused. Onsets within a thousandth of a record of the previous end
+    (rounding in the annotation text) are contiguous."""
+    tol = 1e-3 * h.record_s
+    out: list[tuple[int, int, float]] = []
+    for r, t in enumerate(onsets):
+        if r and t < onsets[r - 1] + h.record_s - tol:
+            raise DataError(f"{where}: data record {r + 1} starts at {t:g} s, before record {r} ends "
+                            f"({onsets[r - 1] + h.record_s:g} s)")
+        if out and abs(t - (onsets[r - 1] + h.record_s)) <= tol:
+            first, count, start = out[-1]
+            out[-1] = (first, count + 1, start)
+        else:
+            out.append((r, 1, t))
+    return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -13,52 +12,29 @@ import mne
 import numpy as np
 from scipy import signal
 
-from edgeflow.data.edf_header import check_header, read_header
+from edgeflow.data.edf_header import check_header, read_header, record_onsets, segments, unit_problems
+from edgeflow.data.formats import NAMES, SUFFIXES, file_kind, gdf_unit_notes, mne_read  # noqa: F401
 from edgeflow.data.inspect_view import render_inspect  # noqa: F401  (re-exported: the CLI's view)
+from edgeflow.data.montage import (  # noqa: F401
+    TCP_ELECTRODES,
+    TCP_MONTAGE,
+    TCP_NAMES,
+    apply_montage,
+    canonical_name,
+    channel_names,
+    missing_message,
+    resolve_montage,
+    source_of,
+    wanted,
+)
+from edgeflow.data.quality import CLIP_FRACTION, FLAT_V, electrode_problems, used_channels  # noqa: F401
 from edgeflow.errors import DataError
 
-# TUH temporal central parasagittal (TCP) bipolar montage. The order is fixed: the model reads it as
-# 11 pairs of rows ((2, 16) patches), so rows 2k and 2k+1 always form one patch row.
-TCP_MONTAGE: tuple[tuple[str, str], ...] = (
-    ("FP1", "F7"), ("F7", "T3"), ("T3", "T5"), ("T5", "O1"),
-    ("FP2", "F8"), ("F8", "T4"), ("T4", "T6"), ("T6", "O2"),
-    ("A1", "T3"), ("T3", "C3"), ("C3", "CZ"), ("CZ", "C4"), ("C4", "T4"), ("T4", "A2"),
-    ("FP1", "F3"), ("F3", "C3"), ("C3", "P3"), ("P3", "O1"),
-    ("FP2", "F4"), ("F4", "C4"), ("C4", "P4"), ("P4", "O2"),
-)
-TCP_NAMES: tuple[str, ...] = tuple(f"{a}-{b}" for a, b in TCP_MONTAGE)
-TCP_ELECTRODES: tuple[str, ...] = tuple(dict.fromkeys(e for pair in TCP_MONTAGE for e in pair))
-
-# modern 10-10 names -> the 10-20 names TUH uses
-ALIASES = {"T7": "T3", "T8": "T4", "P7": "T5", "P8": "T6", "M1": "A1", "M2": "A2"}
-_ELECTRODE = re.compile(r"^(?:NZ|IZ|A[12]|M[12]|(?:FP|AF|FT|FC|TP|CP|PO|F|T|C|P|O|I)(?:Z|\d{1,2}))$")
-_PREFIX = re.compile(r"^(?:EEG|POL)[\s_:]+")
-FLAT_V = 1e-7  # a derivation whose IQR or std after filtering is below 0.1 uV is treated as flat
-CLIP_FRACTION = 0.01  # a channel with more of its samples at its extreme value than this is clipped
 MAX_UPSAMPLE = 4  # a recording slower than the model's rate / 4 holds too little of what the model was trained on
-SUFFIXES = {".edf": "edf", ".bdf": "bdf", ".fif": "fif", ".fif.gz": "fif", ".vhdr": "brainvision"}
 
 
 class DataWarning(UserWarning):
     """A recording is usable but suspicious (flat channels, implausible amplitude)."""
-
-
-def _electrode(token: str) -> str | None:
-    tok = ALIASES.get(token, token)
-    return tok if _ELECTRODE.match(tok) else None
-
-
-def canonical_name(name: str) -> str | None:
-    """'EEG Fp1-REF' -> 'FP1', 'EEG T7-F7' -> 'T3-F7'; None if the name is not an EEG electrode."""
-    s = _PREFIX.sub("", name.strip().upper()).rstrip(".")
-    s = re.sub(r"\s+", "", s)
-    parts = s.split("-")
-    first = _electrode(parts[0])
-    if first is None or len(parts) > 2:
-        return None
-    if len(parts) == 2 and (second := _electrode(parts[1])) is not None:
-        return f"{first}-{second}"
-    return first  # referential: '-REF', '-LE', '-AR', '-AVG', ... or no suffix at all
 
 
 @dataclass(frozen=True)
@@ -72,6 +48,7 @@ class Preprocess:
     stride_s: float = 5.0
     montage: str | tuple[str, ...] = "tcp"
     normalize: str = "iqr"  # "iqr" (FEMBA), "zscore" or "none"
+    electrodes: tuple[tuple[str, str], ...] = ()  # a card's map (10-20 name, recorded label), e.g. of a BioSemi cap
 
     def __post_init__(self) -> None:
         for field_name in ("sample_rate", "window_s", "stride_s"):
@@ -85,12 +62,14 @@ class Preprocess:
             object.__setattr__(self, "montage", tuple(self.montage))
         if isinstance(self.montage, str) and self.montage != "tcp":
             raise DataError(f"preprocess: montage must be 'tcp' or a tuple of names, got '{self.montage}'")
+        pairs = self.electrodes.items() if isinstance(self.electrodes, dict) else self.electrodes
+        object.__setattr__(self, "electrodes", tuple((str(a), str(b)) for a, b in pairs))
 
     @classmethod
     def from_card(cls, card: Any) -> Preprocess:
         i = card.input
         return cls(sample_rate=i.sample_rate, bandpass=i.bandpass, window_s=i.window_s,
-                   stride_s=i.stride_s, montage=i.montage)
+                   stride_s=i.stride_s, montage=i.montage, electrodes=getattr(i, "electrodes", ()))
 
     @property
     def window_samples(self) -> int:
@@ -105,128 +84,72 @@ class Preprocess:
         return TCP_NAMES if self.montage == "tcp" else tuple(self.montage)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if not self.electrodes:  # absent unless a card maps electrodes: the cache keys of other cards stay
+            del d["electrodes"]
+        return d
 
 
 @dataclass
 class Recording:
-    """A preprocessed recording: (C, T) float32 at the model's rate, normalised per channel."""
+    """A preprocessed recording: (C, T) float32 at the model's rate, normalised per channel. `segments`: where
+    each stretch between the gaps of a discontinuous recording begins, (first sample in data, start s in the
+    recording); windows never straddle two."""
 
     data: np.ndarray
     sfreq: float
     ch_names: list[str]
     source: str
     duration_s: float
+    segments: tuple[tuple[int, float], ...] = ((0, 0.0),)
 
 
-def read_raw(path: str | Path) -> mne.io.BaseRaw:
-    """Read .edf/.bdf/.fif/.vhdr with MNE (data loaded); every failure is a one-line DataError."""
+@dataclass(frozen=True)
+class RawRecording:
+    """A recording as read: the MNE raw, its contiguous stretches (first sample, samples, start s from the
+    recording start; one unless an EDF+D file has gaps) and header notes (odd units) for the warnings."""
+
+    raw: mne.io.BaseRaw
+    stretches: tuple[tuple[int, int, float], ...]
+    notes: tuple[str, ...] = ()
+
+
+def read_recording(path: str | Path) -> RawRecording:
+    """Read .edf/.bdf/.fif/.vhdr/.set/.gdf/.cnt with MNE (data loaded), an EDF/BDF header checked first and an
+    EDF+D file's record times read from its annotations; every failure is a one-line DataError."""
     p = Path(path)
-    kind = next((k for suffix, k in SUFFIXES.items() if p.name.lower().endswith(suffix)), None)
-    if kind is None:
-        raise DataError(f"{p}: unknown EEG file type '{p.suffix}' (expected .edf, .bdf, .fif or .vhdr)")
-    if not p.is_file():
-        raise DataError(f"{p}: file not found")
-    named = kind
+    named = kind = file_kind(p)
+    header, runs, notes, blank = None, None, [], []
     if kind in ("edf", "bdf"):  # the header, not the name, says which; checked before MNE reads garbage
         try:
             header = read_header(p, kind)
         except OSError as e:
             raise DataError(f"{p}: cannot read ({e.strerror or e})") from None
         check_header(header, p, lambda label: canonical_name(label) is not None)
+        notes = unit_problems(header, lambda label: canonical_name(label) is not None)
+        blank = [s.label for s in header.signals if not s.annotation and not s.unit.strip()
+                 and canonical_name(s.label) is not None]
         kind = header.kind
         if kind != named:
             warnings.warn(f"{p}: a {kind.upper()} file named {p.suffix}; read as {kind.upper()}", DataWarning,
                           stacklevel=2)
-    reader = {"edf": mne.io.read_raw_edf, "bdf": mne.io.read_raw_bdf, "fif": mne.io.read_raw_fif,
-              "brainvision": mne.io.read_raw_brainvision}[kind]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if kind == named:
-                return reader(p, preload=True, verbose="error")
-            with open(p, "rb") as f:  # MNE insists on the suffix for a path, not for an open file
-                return reader(f, preload=True, verbose="error")
-    except Exception as e:  # MNE raises many types for a bad file; the user needs one line
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataError(f"{p}: cannot read as {kind.upper()} ({msg})") from None
+        if header.discontinuous:
+            runs = segments(header, record_onsets(p, header), str(p))
+    if kind == "gdf":
+        notes = gdf_unit_notes(p, lambda label: canonical_name(label) is not None)
+    raw = mne_read(p, kind, named, blank)
+    if runs is None or header is None:
+        return RawRecording(raw, ((0, raw.n_times, 0.0),), tuple(notes))
+    per = int(round(float(raw.info["sfreq"]) * header.record_s))  # samples per record at MNE's rate
+    if (held := sum(n for _, n, _ in runs) * per) != raw.n_times:  # MNE joins the records, gaps left out
+        raise DataError(f"{p}: MNE read {raw.n_times} samples, the {header.reserved} records hold {held}; the gaps "
+                        "cannot be placed")
+    return RawRecording(raw, tuple((r0 * per, n * per, t) for r0, n, t in runs), tuple(notes))
 
 
-def _source(raw: mne.io.BaseRaw, source: str = "") -> str:
-    if source:
-        return source
-    files = [f for f in (raw.filenames or ()) if f]
-    return str(files[0]) if files else "<in-memory recording>"
-
-
-def _wanted(montage: str | tuple[str, ...] | list[str]) -> list[str]:
-    if isinstance(montage, str):
-        if montage != "tcp":
-            raise DataError(f"montage must be 'tcp' or a list of channel names, got '{montage}'")
-        return list(TCP_NAMES)
-    out = []
-    for name in montage:
-        canon = canonical_name(name)
-        if canon is None:
-            raise DataError(f"montage channel '{name}' is not an EEG electrode or bipolar pair name")
-        out.append(canon)
-    return out
-
-
-def resolve_montage(raw: mne.io.BaseRaw, montage: str | tuple[str, ...] | list[str]
-                    ) -> tuple[list[tuple[str, list[tuple[int, float]]]], list[str]]:
-    """For each wanted channel: (name, [(raw index, sign), ...]); plus the missing names (all of them)."""
-    ref: dict[str, int] = {}
-    bip: dict[tuple[str, str], int] = {}
-    for i, ch in enumerate(raw.ch_names):
-        canon = canonical_name(ch)
-        if canon is None:
-            continue
-        if "-" in canon:
-            a, b = canon.split("-")
-            bip.setdefault((a, b), i)
-        else:
-            ref.setdefault(canon, i)
-    found, missing = [], []
-    for name in _wanted(montage):
-        if "-" not in name:
-            if name in ref:
-                found.append((name, [(ref[name], 1.0)]))
-            else:
-                missing.append(name)
-            continue
-        a, b = name.split("-")
-        if (a, b) in bip:
-            found.append((name, [(bip[a, b], 1.0)]))
-        elif (b, a) in bip:
-            found.append((name, [(bip[b, a], -1.0)]))
-        elif a in ref and b in ref:
-            found.append((name, [(ref[a], 1.0), (ref[b], -1.0)]))
-        elif r := next((r for (x, r) in bip if x == a and (b, r) in bip), None):  # e.g. FP1-A1 and F7-A1
-            found.append((name, [(bip[a, r], 1.0), (bip[b, r], -1.0)]))
-        elif ref:  # a referential recording: name the electrodes it lacks
-            missing.extend(e for e in (a, b) if e not in ref and e not in missing)
-        else:
-            missing.append(name)
-    return found, missing
-
-
-def apply_montage(raw: mne.io.BaseRaw, montage: str | tuple[str, ...] | list[str] = "tcp",
-                  source: str = "") -> tuple[np.ndarray, list[str]]:
-    """Derive the montage channels as (C, T) float64 volts; DataError listing every missing channel."""
-    found, missing = resolve_montage(raw, montage)
-    if missing:
-        label = "tcp" if montage == "tcp" else "requested"
-        raise DataError(f"{_source(raw, source)}: missing {len(missing)} channel(s) for the {label} montage: "
-                        f"{', '.join(missing)}")
-    idx = sorted({i for _, terms in found for i, _ in terms})
-    src = raw.get_data(picks=idx).astype(np.float64, copy=False)
-    row = {i: k for k, i in enumerate(idx)}
-    out = np.zeros((len(found), src.shape[1]))
-    for c, (_, terms) in enumerate(found):
-        for i, sign in terms:
-            out[c] += sign * src[row[i]]
-    return out, [name for name, _ in found]
+def read_raw(path: str | Path) -> mne.io.BaseRaw:
+    """The MNE raw of read_recording (the stretches of an EDF+D file left out)."""
+    return read_recording(path).raw
 
 
 def _filter(x: np.ndarray, sfreq: float, pp: Preprocess) -> np.ndarray:
@@ -257,10 +180,18 @@ def min_source_rate(pp: Preprocess) -> float:
     return max(pp.sample_rate / MAX_UPSAMPLE, 4.0 * low)
 
 
-def condition(raw: mne.io.BaseRaw, pp: Preprocess, source: str = "") -> tuple[np.ndarray, list[str]]:
-    """Montage -> checks -> band-pass/notch -> resample; (C, T) float64 volts at pp.sample_rate."""
-    src = _source(raw, source)
-    x, names = apply_montage(raw, pp.montage, src)
+def _lasts(n: int, sfreq: float, pp: Preprocess) -> bool:
+    return n / sfreq + 0.5 / sfreq >= pp.window_s
+
+
+def condition(raw: mne.io.BaseRaw, pp: Preprocess, source: str = "",
+              stretches: tuple[tuple[int, int, float], ...] | None = None) -> tuple[list[tuple[float, np.ndarray]],
+                                                                                   list[str]]:
+    """Montage -> checks -> band-pass/notch -> resample, each stretch between gaps on its own (one for a
+    continuous recording); [(start s, (C, T) float64 volts at pp.sample_rate)] for the stretches that hold a
+    window, and the channel names."""
+    src = source_of(raw, source)
+    x, names = apply_montage(raw, pp.montage, src, pp.electrodes)
     bad = [n for n, row in zip(names, x, strict=True) if not np.isfinite(row).all()]
     if bad:
         raise DataError(f"{src}: non-finite samples (NaN/Inf) in channel(s) {', '.join(bad)}")
@@ -268,13 +199,21 @@ def condition(raw: mne.io.BaseRaw, pp: Preprocess, source: str = "") -> tuple[np
     if sfreq < min_source_rate(pp):
         raise DataError(f"{src}: sampled at {sfreq:g} Hz, below the {min_source_rate(pp):g} Hz this model needs "
                         f"(its {pp.sample_rate:g} Hz input upsampled at most {MAX_UPSAMPLE}x)")
-    duration = x.shape[1] / sfreq
-    if duration + 0.5 / sfreq < pp.window_s:
-        raise DataError(f"{src}: recording lasts {duration:.2f} s, shorter than one {pp.window_s:g} s window")
-    x = _resample(_filter(x, sfreq, pp), sfreq, pp.sample_rate)
-    if x.shape[1] < pp.window_samples:  # rounding of the resampled length can lose a sample
-        x = np.pad(x, ((0, 0), (0, pp.window_samples - x.shape[1])), mode="edge")
-    return x, names
+    stretches = stretches or ((0, x.shape[1], 0.0),)
+    long = [(n0, n, t) for n0, n, t in stretches if _lasts(n, sfreq, pp)]
+    if not long:
+        longest = max(n for _, n, _ in stretches) / sfreq
+        if len(stretches) == 1:
+            raise DataError(f"{src}: recording lasts {longest:.2f} s, shorter than one {pp.window_s:g} s window")
+        raise DataError(f"{src}: no stretch between the recording's {len(stretches) - 1} gap(s) lasts one "
+                        f"{pp.window_s:g} s window (the longest lasts {longest:.2f} s)")
+    parts = []
+    for n0, n, t in long:
+        y = _resample(_filter(x[:, n0:n0 + n], sfreq, pp), sfreq, pp.sample_rate)
+        if y.shape[1] < pp.window_samples:  # rounding of the resampled length can lose a sample
+            y = np.pad(y, ((0, 0), (0, pp.window_samples - y.shape[1])), mode="edge")
+        parts.append((t, y))
+    return parts, names
 
 
 def _stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -295,28 +234,22 @@ def normalise(x: np.ndarray, method: str = "iqr") -> np.ndarray:
     return (x - centre[:, None]) / scale[:, None]
 
 
-def clipped_channels(raw: mne.io.BaseRaw, pp: Preprocess) -> list[str]:
-    """Recorded channels used by the montage whose samples sit at their extreme value (the amplifier's or the
-    file's range) in more than CLIP_FRACTION of the recording; one channel at a time (bounded memory)."""
-    found, _ = resolve_montage(raw, pp.montage)
-    out = []
-    for i in sorted({i for _, terms in found for i, _ in terms}):
-        row = raw.get_data(picks=[i])[0]
-        if row.size and row.max() > row.min():
-            at_edge = np.count_nonzero(row == row.max()) + np.count_nonzero(row == row.min())
-            if at_edge > CLIP_FRACTION * row.size:
-                out.append(raw.ch_names[i])
-    return out
+def _warn(src: str, lines: list[str] | tuple[str, ...]) -> None:
+    for line in lines:
+        warnings.warn(f"{src}: {line}", DataWarning, stacklevel=3)
 
 
-def preprocess(raw: mne.io.BaseRaw, pp: Preprocess, source: str = "") -> Recording:
-    """Montage, filter, resample and normalise one recording; warns (DataWarning) about flat or clipped
-    channels and implausible amplitudes."""
-    src = _source(raw, source)
-    x, names = condition(raw, pp, src)
-    if clipped := clipped_channels(raw, pp):
-        warnings.warn(f"{src}: clipped channel(s) {', '.join(clipped)} (over {CLIP_FRACTION:.0%} of the samples "
-                      "at the range limit)", DataWarning, stacklevel=2)
+def preprocess(raw: mne.io.BaseRaw, pp: Preprocess, source: str = "",
+               stretches: tuple[tuple[int, int, float], ...] | None = None, notes: tuple[str, ...] = ()) -> Recording:
+    """Montage, filter, resample and normalise one recording (each stretch between gaps apart); warns
+    (DataWarning) about odd units, flat, clipped or bridged electrodes, flat derivations, implausible amplitudes
+    and stretches too short for a window."""
+    src = source_of(raw, source)
+    parts, names = condition(raw, pp, src, stretches)
+    _warn(src, notes)
+    found, _ = resolve_montage(raw, pp.montage, pp.electrodes)
+    _warn(src, electrode_problems(raw, used_channels(found)))
+    x = np.concatenate([y for _, y in parts], axis=1) if len(parts) > 1 else parts[0][1]
     _, iqr, std = _stats(x)
     flat = [n for n, q, s in zip(names, iqr, std, strict=True) if q < FLAT_V or s < FLAT_V]
     if flat:
@@ -324,68 +257,99 @@ def preprocess(raw: mne.io.BaseRaw, pp: Preprocess, source: str = "") -> Recordi
     if np.median(iqr) > 1e-2:
         warnings.warn(f"{src}: median channel IQR is {np.median(iqr):.3g} V; are the samples in volts?",
                       DataWarning, stacklevel=2)
+    if stretches and (short := len(stretches) - len(parts)):
+        warnings.warn(f"{src}: {short} of {len(stretches)} stretch(es) between gaps shorter than one "
+                      f"{pp.window_s:g} s window, left out", DataWarning, stacklevel=2)
     data = normalise(x, pp.normalize).astype(np.float32)
+    offsets = np.cumsum([0] + [y.shape[1] for _, y in parts[:-1]])
     return Recording(data=data, sfreq=pp.sample_rate, ch_names=names, source=src,
-                     duration_s=data.shape[1] / pp.sample_rate)
+                     duration_s=data.shape[1] / pp.sample_rate,
+                     segments=tuple((int(o), float(t)) for o, (t, _) in zip(offsets, parts, strict=True)))
 
 
 def n_windows(n_samples: int, pp: Preprocess) -> int:
     return 0 if n_samples < pp.window_samples else 1 + (n_samples - pp.window_samples) // pp.stride_samples
 
 
+def _segment_bounds(rec: Recording) -> list[tuple[int, int, float]]:
+    ends = [a for a, _ in rec.segments[1:]] + [rec.data.shape[1]]
+    return [(a, b, t) for (a, t), b in zip(rec.segments, ends, strict=True)]
+
+
 def windows(rec: Recording, pp: Preprocess) -> np.ndarray:
-    """(N, C, W) float32 windows of pp.window_s every pp.stride_s; a trailing partial window is dropped."""
+    """(N, C, W) float32 windows of pp.window_s every pp.stride_s within each segment (none straddles a gap);
+    a trailing partial window is dropped."""
     w, s = pp.window_samples, pp.stride_samples
-    n = n_windows(rec.data.shape[1], pp)
-    if n == 0:
+    chunks = []
+    for a, b, _ in _segment_bounds(rec):
+        if n := n_windows(b - a, pp):
+            view = np.lib.stride_tricks.sliding_window_view(rec.data[:, a:b], w, axis=1)[:, : (n - 1) * s + 1 : s]
+            chunks.append(view.transpose(1, 0, 2))
+    if not chunks:
         raise DataError(f"{rec.source}: recording lasts {rec.duration_s:.2f} s, shorter than one "
                         f"{pp.window_s:g} s window")
-    view = np.lib.stride_tricks.sliding_window_view(rec.data, w, axis=1)[:, : (n - 1) * s + 1 : s]
-    return np.ascontiguousarray(view.transpose(1, 0, 2), dtype=np.float32)
+    return np.ascontiguousarray(chunks[0] if len(chunks) == 1 else np.concatenate(chunks), dtype=np.float32)
+
+
+def window_starts(rec: Recording, pp: Preprocess) -> np.ndarray:
+    """Each window's start, seconds from the recording start (gaps of a discontinuous recording included)."""
+    step = pp.stride_samples / pp.sample_rate
+    return np.asarray([t + k * step for a, b, t in _segment_bounds(rec) for k in range(n_windows(b - a, pp))])
 
 
 def load_recording(path: str | Path, pp: Preprocess) -> Recording:
-    return preprocess(read_raw(path), pp, source=str(path))
+    r = read_recording(path)
+    return preprocess(r.raw, pp, source=str(path), stretches=r.stretches, notes=r.notes)
 
 
 def load_windows(path: str | Path, pp: Preprocess) -> np.ndarray:
     return windows(load_recording(path, pp), pp)
 
 
+def load_timed_windows(path: str | Path, pp: Preprocess) -> tuple[np.ndarray, np.ndarray]:
+    """load_windows and each window's start (s from the recording start)."""
+    rec = load_recording(path, pp)
+    return windows(rec, pp), window_starts(rec, pp)
+
+
 def describe(path: str | Path, pp: Preprocess) -> dict[str, Any]:
-    """What `edgeflow data inspect FILE` shows: channels found/missing, windows, per-channel statistics."""
-    raw = read_raw(path)
-    sfreq = float(raw.info["sfreq"])
-    found, missing = resolve_montage(raw, pp.montage)
+    """What `edgeflow data inspect FILE` shows: channels found/missing, stretches between gaps, windows,
+    per-channel statistics and every data-quality problem."""
+    r = read_recording(path)
+    raw, sfreq = r.raw, float(r.raw.info["sfreq"])
+    found, missing = resolve_montage(raw, pp.montage, pp.electrodes)
     ops = {(0, 1.0): "", (0, -1.0): "-", (1, 1.0): " + ", (1, -1.0): " - "}
     how = {n: "".join(ops[min(k, 1), s] + raw.ch_names[i] for k, (i, s) in enumerate(terms))
            for n, terms in found}
     info: dict[str, Any] = {
         "file": str(path), "sfreq": sfreq, "n_samples": raw.n_times, "duration_s": raw.n_times / sfreq,
-        "channels": list(raw.ch_names), "recognised": {ch: canonical_name(ch) for ch in raw.ch_names},
+        "channels": list(raw.ch_names),
+        "recognised": dict(zip(raw.ch_names, channel_names(list(raw.ch_names), pp.electrodes), strict=True)),
         "montage": pp.montage if isinstance(pp.montage, str) else list(pp.montage),
-        "montage_channels": [{"name": n, "found": n in how, "from": how.get(n, "")}
-                             for n in _wanted(pp.montage)],
-        "missing": missing, "preprocess": pp.to_dict(), "n_windows": 0, "stats": [], "problems": [],
+        "montage_channels": [{"name": n, "found": n in how, "from": how.get(n, "")} for n in wanted(pp.montage)],
+        "stretches": [{"start_s": t, "duration_s": n / sfreq} for _, n, t in r.stretches],
+        "missing": missing, "preprocess": pp.to_dict(), "n_windows": 0, "stats": [], "problems": list(r.notes),
     }
     if missing:
-        info["problems"].append(f"missing channel(s) for the montage: {', '.join(missing)}")
+        line = missing_message(raw, pp.montage, missing, str(path)).removeprefix(f"{path}: ")
+        info["problems"].append(line if "BioSemi" in line else f"missing channel(s) for the montage: "
+                                f"{', '.join(missing)}")
         return info
     try:
-        x, names = condition(raw, pp, str(path))
+        parts, names = condition(raw, pp, str(path), r.stretches)
     except DataError as e:
         info["problems"].append(str(e))
         return info
+    x = np.concatenate([y for _, y in parts], axis=1)
     med, iqr, std = _stats(x)
     norm = normalise(x, pp.normalize)
-    info["n_windows"] = n_windows(x.shape[1], pp)
+    info["n_windows"] = sum(n_windows(y.shape[1], pp) for _, y in parts)
     info["stats"] = [{"name": n, "median_uv": m * 1e6, "iqr_uv": q * 1e6, "std_uv": s * 1e6,
-                      "max_abs_norm": float(np.abs(r).max()), "flat": bool(q < FLAT_V or s < FLAT_V)}
-                     for n, m, q, s, r in zip(names, med, iqr, std, norm, strict=True)]
+                      "max_abs_norm": float(np.abs(row).max()), "flat": bool(q < FLAT_V or s < FLAT_V)}
+                     for n, m, q, s, row in zip(names, med, iqr, std, norm, strict=True)]
     if flat := [s["name"] for s in info["stats"] if s["flat"]]:
         info["problems"].append(f"flat channel(s) {', '.join(flat)}")
-    if clipped := clipped_channels(raw, pp):
-        info["problems"].append(f"clipped channel(s) {', '.join(clipped)}")
+    info["problems"].extend(electrode_problems(raw, used_channels(found)))
     return info
 
 

@@ -17,6 +17,9 @@ def render_inspect(info: dict[str, Any]) -> Any:
     head.add_row("channels", f"{len(info['channels'])} ({n_eeg} EEG electrodes or pairs recognised)")
     head.add_row("rate", f"{info['sfreq']:g} Hz -> {pp['sample_rate']:g} Hz")
     head.add_row("duration", f"{info['duration_s']:.1f} s ({info['n_samples']} samples)")
+    if len(stretches := info.get("stretches", [])) > 1:  # EDF+D: recorded stretches between gaps
+        spans = ", ".join(f"{s['start_s']:g}-{s['start_s'] + s['duration_s']:g} s" for s in stretches)
+        head.add_row("stretches", f"{len(stretches)} between gaps (windows never straddle one): {spans}")
     montage = info["montage"] if isinstance(info["montage"], str) else "explicit"
     head.add_row("montage", f"{montage}: {sum(c['found'] for c in chans)}/{len(chans)} channels found")
     head.add_row("windows", f"{info['n_windows']} x {pp['window_s']:g} s every {pp['stride_s']:g} s")

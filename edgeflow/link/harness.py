@@ -29,6 +29,7 @@ class StreamConfig:
     max_consecutive_lost: int = 3    # give up the stream after this many windows in a row are lost
     out_dir: Path | None = None      # windows.jsonl + summary.json
     about: dict[str, Any] = field(default_factory=dict)  # written into summary.json as it is (recording, port)
+    window_starts_s: tuple[float, ...] = ()  # each window's start in the recording (s), for windows.jsonl
 
 
 @dataclass
@@ -49,6 +50,7 @@ class WindowRecord:
     instret: int | None = None
     replay: bool = False
     layer_instret: list[int] = field(default_factory=list)
+    start_s: float | None = None  # the window's start, seconds from the recording start (gaps included)
 
 
 def synth_recording(path: Path, duration_s: float, seed: int = 0, abnormal: bool = True) -> Path:
@@ -69,7 +71,7 @@ def load_stream_windows(recording: Path | None, card: str = "femba-mini", stride
     """Float windows (N, C, W) of a recording through the card's training preprocessing (MNE read, montage,
     band-pass, resample, IQR normalisation); without a recording, a synthetic one is written and read back."""
     from edgeflow.cards import load_card
-    from edgeflow.data.eeg import DataWarning, Preprocess, load_windows
+    from edgeflow.data.eeg import DataWarning, Preprocess, load_timed_windows
 
     pp = Preprocess.from_card(load_card(card))
     if stride_s is not None:
@@ -84,11 +86,12 @@ def load_stream_windows(recording: Path | None, card: str = "femba-mini", stride
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             warnings.simplefilter("always", DataWarning)  # data-quality news reaches the caller (stream shows it)
-            x = load_windows(src, pp)
+            x, starts = load_timed_windows(src, pp)
     if n_windows is not None:
-        x = x[:n_windows]
+        x, starts = x[:n_windows], starts[:n_windows]
     meta = {"recording": str(recording) if recording else f"synthetic (seed {seed})", "card": card,
-            "window_s": pp.window_s, "stride_s": pp.stride_s, "sample_rate": pp.sample_rate, "windows": len(x)}
+            "window_s": pp.window_s, "stride_s": pp.stride_s, "sample_rate": pp.sample_rate, "windows": len(x),
+            "window_starts_s": [round(float(t), 6) for t in starts]}
     return x, meta
 
 
@@ -124,14 +127,16 @@ def _one_window(session: Session, graph: Graph, i: int, x: np.ndarray, cfg: Stre
         ans = None
     done = time.monotonic()  # the device's part ends here; the reference runs on the host's time
     expected = np.asarray(run(graph, x)[graph.outputs[0]]).reshape(-1).astype(np.int64)
+    start = cfg.window_starts_s[i] if i < len(cfg.window_starts_s) else None
     if ans is None:
         return WindowRecord(i, seq, False, False, session.retries + 1, None, cfg.realtime, None, None,
-                            expected.tolist())
+                            expected.tolist(), start_s=start)
     got = np.asarray(ans.output.values, dtype=np.int64)
     late = cfg.realtime and done > t0 + (i + 1) * cfg.stride_s
     return WindowRecord(i, seq, True, bool(np.array_equal(got, expected)), ans.attempts, ans.latency_s,
                         late, _prediction(got, graph), got.tolist(), expected.tolist(),
-                        ans.output.cycles, ans.output.instret, ans.output.replay, list(ans.output.layer_instret))
+                        ans.output.cycles, ans.output.instret, ans.output.replay, list(ans.output.layer_instret),
+                        start_s=start)
 
 
 def stream(session: Session, graph: Graph, xq: np.ndarray, cfg: StreamConfig,

@@ -18,6 +18,7 @@ from edgeflow.ir.reference import run
 from edgeflow.plan.layout import linear_shape
 from edgeflow.plan.levels import PlanError
 from edgeflow.plan.tiling import TilingError
+from edgeflow.resources import firmware_dir
 from edgeflow.target import load_target
 
 pytestmark = pytest.mark.c
@@ -62,6 +63,11 @@ def test_gap9_build_in_l2_is_bit_exact_and_has_sdk_project(micro, windows, tmp_p
     assert "pmsis_rules.mk" in mk and "gap9/ef_hal_gap9.c" in mk and "READFS_FILES" not in mk
     for f in ("gap9/network_cl.c", "gap9/device_gap9.c", "kernels/ef_linear.c", "hal/ef_dma.h"):
         assert (tmp_path / "src" / f).exists(), f
+    # the target's kernel variant (Xpulpv2 on GAP9's cores) with its own header, beside the portable files
+    fw_kernels = firmware_dir() / "kernels"
+    got_linear = (tmp_path / "src" / "kernels" / "ef_linear.c").read_text()
+    assert got_linear == (fw_kernels / "xpulpv2" / "ef_linear.c").read_text()
+    assert (tmp_path / "src" / "kernels" / "ef_xpulp.h").is_file()
     assert not (tmp_path / "weights.bin").exists()
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert plan["memory"] == mem and plan["tiling"]["nodes"]

@@ -58,7 +58,9 @@ def test_split_same_bytes_on_1_and_8_cores_and_faster_on_8(micro):
     assert lin
     for i in lin:  # rows of every tile split across the cores: all 8 busy, and the layer much faster
         active = s8["layers"][i]["core_active_cycles"]
-        assert len(active) == 8 and min(active) > 0.3 * max(active), s8["layers"][i]
+        # core 0 also runs each tile's serial part (DMA issue and wait, the output copy): the rows' share is
+        # measured against the busiest of the other cores
+        assert len(active) == 8 and min(active) > 0.3 * max(active[1:]), s8["layers"][i]
         assert s8["layers"][i]["cycles"] < s1["layers"][i]["cycles"] * 0.6, (s1["layers"][i], s8["layers"][i])
     scans = [i for i, n in enumerate(nodes) if n["op"] == "scan"]  # channels of the scan split too
     assert scans and all(s8["layers"][i]["cycles"] < s1["layers"][i]["cycles"] * 0.6 for i in scans)

@@ -90,3 +90,21 @@ def test_missing_device_file_is_one_line(native_build, tmp_path, capsys):
     shutil.copytree(native_build, d, ignore=shutil.ignore_patterns("device.json", "src", "device_native"))
     err = _one_line_error(capsys, ["stream", "--build", str(d)])
     assert "device.json" in err and "edgeflow flash" in err
+
+
+def test_stream_an_edf_plus_d_file_records_window_starts(device, native_build, tmp_path, capsys):
+    """A discontinuous EDF+D recording (6 s, a 24 s gap, 11 s): windows at 0, 30 and 35 s, none across the gap;
+    windows.jsonl carries each start, every answer bit-exact."""
+    from malformed import edf  # the corpus' byte-level EDF writer (tests/ is on sys.path)
+
+    onsets = [float(t) for t in range(6)] + [float(t) for t in range(30, 41)]
+    rec = edf.write(tmp_path / "gaps.edf", edf.edf_bytes(edf.signals(17.0, 256.0), 256.0, onsets=onsets))
+    (native_build / "device.json").write_text(json.dumps({"port": device.port, "pid": device.proc.pid}))
+    out = tmp_path / "run"
+    code = main(["stream", "--build", str(native_build), "--input", str(rec), "--card", "femba-micro",
+                 "--out", str(out), "--no-progress"])
+    assert code == 0, capsys.readouterr()
+    rows = [json.loads(line) for line in (out / "windows.jsonl").read_text().splitlines()]
+    assert [r["start_s"] for r in rows] == [0.0, 30.0, 35.0]
+    assert all(r["match"] for r in rows)
+    assert "window_starts_s" not in json.loads((out / "summary.json").read_text())["recording"]

@@ -18,6 +18,7 @@ import pytest
 
 from edgeflow.cli import main
 
+from . import formats
 from . import inputs as mk
 
 pytestmark = pytest.mark.unit
@@ -111,6 +112,15 @@ CARDS = [
     Case("card-bandpass-above-nyquist", lambda t: info(mk.card(t, "c", ("bandpass = [0.5, 70.0]",
                                                                         "bandpass = [0.5, 200.0]"))),
          ERR + "{t}/c.toml: input.bandpass [0.5, 200.0] must satisfy 0 <= low < high < input.sample_rate/2 = 128"),
+    Case("card-electrodes-not-1020",
+         lambda t: info(mk.card(t, "c", ('montage = "tcp"', 'montage = "tcp"\nelectrodes = { XX9 = "A1" }'))),
+         ERR + "{t}/c.toml: input.electrodes = {'XX9': 'A1'} must be a table of 10-20 electrode names to distinct "
+               "recorded channel labels"),
+    Case("card-electrodes-one-label-twice",
+         lambda t: info(mk.card(t, "c", ('montage = "tcp"',
+                                         'montage = "tcp"\nelectrodes = { FP1 = "A1", FP2 = "A1" }'))),
+         ERR + "{t}/c.toml: input.electrodes = {'FP1': 'A1', 'FP2': 'A1'} must be a table of 10-20 electrode names to "
+               "distinct recorded channel labels"),
     Case("card-montage-word", lambda t: info(mk.card(t, "c", ('montage = "tcp"', 'montage = "xyz"'))),
          ERR + "{t}/c.toml: input.montage = 'xyz' must be 'tcp' or a list of channel names"),
 ]
@@ -150,6 +160,63 @@ OPTIONS = [
          lambda t: ["data", "synth", "--out", str(mk.raw_card(t, "notes", "keep me")), "--subjects", "2",
                     "--duration", "5", "--no-progress"],
          ERR + "{t}/notes.toml: exists and is not a folder"),
+]
+
+BIOSEMI = tuple(f"{letter}{k}" for letter in "AB" for k in range(1, 33))
+NO_EARS = tuple(f"EEG {e}-REF" for e in mk.edf.ELECTRODES if e not in ("A1", "A2"))
+GAPS = [0.0, 1.0, 2.0, 3.0, 10.0, 11.0, 12.0]  # EDF+D record starts: 4 s, a 6 s gap, 3 s
+
+
+def _edfd(t: Path, name: str, onsets: list[float]) -> Path:
+    return mk.recording(t, name, data=mk.edf.signals(len(onsets), 256.0), onsets=onsets)
+
+
+def _no_fdt(t: Path) -> Path:
+    p = formats.eeglab(t / "rec.set", mk.edf.signals(6.0, 256.0), 256.0, mk.edf.LABELS, fdt=True)
+    (t / "rec.fdt").unlink()
+    return p
+
+
+def _cut(p: Path, keep: int) -> Path:
+    p.write_bytes(p.read_bytes()[:keep])
+    return p
+
+
+CLINIC_RECORDINGS = [  # issue 15: recordings as clinics write them
+    Case("rec-biosemi-cap", lambda t: inspect(mk.recording(t, "cap.bdf", kind="bdf", labels=BIOSEMI,
+                                                           data=mk.edf.signals(12.0, 256.0, n=64))),
+         ERR + "{t}/cap.bdf: no usable 5 s window (BioSemi cap labels (A1..A32, B1..B32) are cap positions, not 10-20 "
+               "electrodes; missing 19 channel(s) for the tcp montage: FP1, F7, T3, T5, O1, FP2, F8, T4, T6, O2, A1, "
+               "C3, CZ, C4, A2, F3, P3, F4, P4 (map them in the card's input.electrodes))"),
+    Case("rec-no-ear-electrodes", lambda t: inspect(mk.recording(t, "cap19.edf", labels=NO_EARS,
+                                                                 data=mk.edf.signals(12.0, 256.0, n=19))),
+         ERR + "{t}/cap19.edf: no usable 5 s window (missing channel(s) for the montage: A1, A2)"),
+    Case("rec-edfd-no-window", lambda t: inspect(_edfd(t, "gaps.edf", GAPS)),
+         ERR + "{t}/gaps.edf: no usable 5 s window (no stretch between the recording's 1 gap(s) lasts one 5 s window "
+               "(the longest lasts 4.00 s))"),
+    Case("rec-edfd-records-overlap", lambda t: inspect(_edfd(t, "back.edf", [0.0, 1.0, 2.0, 2.5, 3.5, 4.5])),
+         ERR + "{t}/back.edf: data record 4 starts at 2.5 s, before record 3 ends (3 s)"),
+    Case("rec-eeglab-without-fdt", lambda t: inspect(_no_fdt(t)),
+         ERR + "{t}/rec.set: cannot read as EEGLAB (File {t}/rec.fdt not found.)"),
+    Case("rec-gdf-not-gdf", lambda t: inspect(mk.edf.write(t / "rec.gdf", b"0       " + bytes(300))),
+         ERR + "{t}/rec.gdf: cannot read as GDF (the first bytes b'0       ' are not a GDF 1.x/2.x header)"),
+    Case("rec-gdf-truncated",
+         lambda t: inspect(_cut(formats.gdf(t / "cut.gdf", mk.edf.signals(6.0, 256.0), 256.0, mk.edf.LABELS), 3000)),
+         ERR + "{t}/cut.gdf: cannot read as GDF (truncated: 3000 bytes, its header alone declares 5632)"),
+    Case("rec-cnt-truncated",
+         lambda t: inspect(_cut(formats.cnt(t / "cut.cnt", mk.edf.signals(6.0, 256.0), 256.0, mk.edf.ELECTRODES),
+                                 1500)),
+         ERR + "{t}/cut.cnt: cannot read as Neuroscan CNT (header declares 21 electrodes, the file holds 1500 bytes, "
+               "its headers alone need 2475)"),
+    Case("rec-cnt-data-cut",
+         lambda t: inspect(_cut(formats.cnt(t / "cut.cnt", mk.edf.signals(6.0, 256.0), 256.0, mk.edf.ELECTRODES),
+                                 5000)),
+         ERR + "{t}/cut.cnt: cannot read as Neuroscan CNT (Event table offset from header (66987) is larger than file "
+               "size (5000), cannot automatically compute data format, pass data_format='int16' or 'int32' "
+               "explicitly)"),
+    Case("rec-cnt-ant-neuro", lambda t: inspect(mk.edf.write(t / "ant.cnt", b"RIFF" + bytes(2000))),
+         ERR + "{t}/ant.cnt: an ANT Neuro CNT file (RIFF), not a Neuroscan one; this MNE reads it only with antio (not "
+               "installed)"),
 ]
 
 BDF_WARNING = "edgeflow: warning: {t}/bdf.edf: a BDF file named .edf; read as BDF"
@@ -196,8 +263,9 @@ RECORDINGS = [
          ERR + "{t}/few.edf: no usable 5 s window (missing channel(s) for the montage: F7, T3, T5, O1, F8, T4, T6, "
                "O2, A1, C3, CZ, C4, A2, P3, P4)"),
     Case("rec-unknown-suffix", lambda t: inspect(mk.edf.write(t / "rec.txt", b"x")),
-         ERR + "{t}/rec.txt: unknown EEG file type '.txt' (expected .edf, .bdf, .fif or .vhdr)"),
+         ERR + "{t}/rec.txt: unknown EEG file type '.txt' (expected .edf, .bdf, .fif, .vhdr, .set, .gdf or .cnt)"),
     Case("rec-missing-file", lambda t: inspect(t / "nope.edf"), ERR + "{t}/nope.edf: file not found"),
+    *CLINIC_RECORDINGS,
 ]
 
 

@@ -49,7 +49,9 @@ def test_stream_shows_data_quality_warnings(tmp_path):
     assert f"edgeflow: warning: {rec}: clipped channel(s) EEG FP1-REF (over 1% of the samples at the range limit)" \
         in lines
     assert f"edgeflow: warning: {rec}: flat channel(s) T5-O1" in lines
-    assert meta["warnings"] and len(lines) == len(meta["warnings"]) == 2
+    assert f"edgeflow: warning: {rec}: bridged channel(s) EEG O1-REF = EEG T5-REF (near-identical signals: gel " \
+        "bridge or a duplicated channel)" in lines  # T5 is a copy of O1: the cause of the flat T5-O1
+    assert meta["warnings"] and len(lines) == len(meta["warnings"]) == 3
 
 
 def test_inspect_lists_quality_problems_and_succeeds(tmp_path, capsys):

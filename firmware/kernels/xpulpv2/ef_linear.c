@@ -1,0 +1,249 @@
+/* Linear layer, Xpulpv2 variant (pulp-open / GAP9 cluster): rows decoded to int8 lanes once, pv.sdotsp.b dot products.
+ *
+ * Same functions, arguments and bit-exact results as firmware/kernels/ef_linear.c (tests/gvsoc/test_xpulpv2.py runs
+ * both on the same inputs on GVSoC). Two weight rows at a time, a chunk of XP_KC inputs of each is decoded from its
+ * packed form (2/4/8 bits or ternary) into word-aligned int8 lanes on the stack: 2-bit and ternary bytes through
+ * 256-entry uint32 tables in L1 (one byte -> four lanes), no per-weight branch. The chunk then serves every token of
+ * the range (XP_TB at a time when a row needs several chunks): four tokens x two rows per hardware-loop iteration,
+ * 6 word loads (post-increment and register offset) and 8 pv.sdotsp.b for 32 multiply-accumulates. Integer sums in
+ * another order than the portable kernel's, so the same int32 values. Stack: ~1 KiB (decoded chunk 480 B, partial
+ * sums 256 B): targets/pulp-open/gvsoc.toml sizes the cluster stacks for it. */
+#include "ef_kernels.h"
+#include "ef_xpulp.h"
+
+#define XP_RB 2   /* weight rows decoded together */
+#define XP_TP 4   /* tokens per inner loop */
+#define XP_KC 240 /* inputs per decoded chunk: a multiple of 20 (whole ternary bytes and whole words) */
+#define XP_TB 32  /* tokens per block when n_in > XP_KC (their partial sums wait on the stack between chunks) */
+
+/* ---- decode tables: one packed byte -> four int8 lanes (lane k = element k of the byte) ------------------------ */
+#define XP_SX2(f) (((((f) ^ 2u) - 2u) & 0xffu))
+#define XP_W2(b) (XP_SX2((b) & 3u) | XP_SX2(((b) >> 2) & 3u) << 8 | XP_SX2(((b) >> 4) & 3u) << 16 \
+                  | XP_SX2(((b) >> 6) & 3u) << 24)
+/* ternary: byte = sum (w_k + 1) 3^k, digits 0..3 here (digit 4 in xp_t5_d4); bytes 243..255 decode as zeros */
+#define XP_D3(b, p) ((((b) / (p)) % 3u - 1u) & 0xffu)
+#define XP_T3(b) ((b) >= 243u ? 0u : XP_D3(b, 1u) | XP_D3(b, 3u) << 8 | XP_D3(b, 9u) << 16 | XP_D3(b, 27u) << 24)
+#define XP_R4(f, b) f(b), f((b) + 1u), f((b) + 2u), f((b) + 3u)
+#define XP_R16(f, b) XP_R4(f, b), XP_R4(f, (b) + 4u), XP_R4(f, (b) + 8u), XP_R4(f, (b) + 12u)
+#define XP_R64(f, b) XP_R16(f, b), XP_R16(f, (b) + 16u), XP_R16(f, (b) + 32u), XP_R16(f, (b) + 48u)
+#define XP_R256(f) XP_R64(f, 0u), XP_R64(f, 64u), XP_R64(f, 128u), XP_R64(f, 192u)
+
+EF_XP_L1_CONST static const uint32_t xp_w2_lanes[256] = {XP_R256(XP_W2)};
+EF_XP_L1_CONST static const uint32_t xp_t5_lanes[256] = {XP_R256(XP_T3)};
+
+/* Digit 4 of a ternary byte minus one (-1..1), 0 for the invalid bytes 243..255, as one int8 lane. */
+static inline uint32_t xp_t5_d4(uint32_t b)
+{
+    return (uint32_t)((int32_t)(b >= 81u) + (int32_t)(b >= 162u) - (int32_t)(b >= 243u) - 1) & 0xffu;
+}
+
+/* The decoded chunk: word i of row r at wd[XP_RB i + r] (the rows interleaved word by word, so one pointer
+ * walks them); element e of row r is byte XP_BYTE(e) of wd + r. */
+#define XP_BYTE(e) (4 * XP_RB * ((e) >> 2) + ((e) & 3))
+
+/* Elements [k0, k0 + kn) of a ternary row (k0 % 5 == 0) into the row's words out[0], out[XP_RB], ... */
+static void xp_decode_t5(const uint8_t *row, int32_t k0, int32_t kn, uint32_t *out)
+{
+    const uint8_t *p = row + k0 / 5;
+    int32_t nb = (kn + 4) / 5, i = 0;
+    for (; i + 4 <= nb; i += 4, p += 4, out += 5 * XP_RB) {
+        uint32_t l0 = xp_t5_lanes[p[0]], l1 = xp_t5_lanes[p[1]], l2 = xp_t5_lanes[p[2]], l3 = xp_t5_lanes[p[3]];
+        out[0] = l0;
+        out[XP_RB] = xp_t5_d4(p[0]) | l1 << 8;
+        out[2 * XP_RB] = l1 >> 24 | xp_t5_d4(p[1]) << 8 | l2 << 16;
+        out[3 * XP_RB] = l2 >> 16 | xp_t5_d4(p[2]) << 16 | l3 << 24;
+        out[4 * XP_RB] = l3 >> 8 | xp_t5_d4(p[3]) << 24;
+    }
+    for (int32_t e = 0; i < nb; ++i, ++p) { /* the last 1..3 bytes, element by element */
+        uint32_t l = xp_t5_lanes[*p];
+        uint8_t *o = (uint8_t *)out;
+        for (int32_t k = 0; k < 4; ++k, ++e)
+            o[XP_BYTE(e)] = (uint8_t)(l >> (8 * k));
+        o[XP_BYTE(e)] = (uint8_t)xp_t5_d4(*p);
+        ++e;
+    }
+}
+
+/* Elements [k0, k0 + kn) of a packed row (k0 a multiple of 20) into the row's words out[0], out[XP_RB], ...
+ * (ceil(kn / 4) words at least; lanes past kn are never read). */
+static void xp_decode(const uint8_t *row, int32_t bits, int32_t k0, int32_t kn, uint32_t *out)
+{
+    int32_t i;
+    if (bits == EF_TERNARY) {
+        xp_decode_t5(row, k0, kn, out);
+    } else if (bits == 2) {
+        const uint8_t *p = row + k0 / 4;
+        for (i = 0; i < (kn + 3) / 4; ++i)
+            out[XP_RB * i] = xp_w2_lanes[p[i]];
+    } else if (bits == 4) {
+        const uint8_t *p = row + k0 / 2;
+        int8_t *o = (int8_t *)out;
+        for (i = 0; i < (kn + 1) / 2; ++i) {
+            uint32_t v = p[i];
+            o[XP_BYTE(2 * i)] = (int8_t)((int32_t)((v & 15u) ^ 8u) - 8);
+            o[XP_BYTE(2 * i + 1)] = (int8_t)((int32_t)((v >> 4) ^ 8u) - 8);
+        }
+    } else {
+        const int8_t *p = (const int8_t *)row + k0;
+        int8_t *o = (int8_t *)out;
+        for (i = 0; i < kn; ++i)
+            o[XP_BYTE(i)] = p[i];
+    }
+}
+
+/* a[XP_TP r + j] += dot(row r, token j) over 4 n inputs for the two interleaved decoded rows at w and the four
+ * token rows x0 + off[j] (any alignment), n >= 1: hardware loop 0, 14 instructions an iteration (6 word loads, the
+ * x0 one post-incremented, tokens 1..3 at register offsets; 8 pv.sdotsp.b), no load used by the next instruction. */
+static inline void xp_dot2x4(const uint32_t *w, const int8_t *x0, const int32_t off[XP_TP], int32_t n, int32_t a[8])
+{
+    int32_t a00 = a[0], a01 = a[1], a02 = a[2], a03 = a[3], a10 = a[4], a11 = a[5], a12 = a[6], a13 = a[7];
+    uint32_t xa, xb, w0, w1;
+    __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t"
+                     EF_XP_LP_SETUP0(n, 14)
+                     EF_XP_LW_RR(xa, x0, s1)
+                     EF_XP_LW4_POSTINC(w0, w)
+                     EF_XP_LW4_POSTINC(w1, w)
+                     EF_XP_LW_RR(xb, x0, s2)
+                     EF_XP_SDOTSP_B(a01, w0, xa)
+                     EF_XP_SDOTSP_B(a11, w1, xa)
+                     EF_XP_LW_RR(xa, x0, s3)
+                     EF_XP_SDOTSP_B(a02, w0, xb)
+                     EF_XP_SDOTSP_B(a12, w1, xb)
+                     EF_XP_LW4_POSTINC(xb, x0)
+                     EF_XP_SDOTSP_B(a03, w0, xa)
+                     EF_XP_SDOTSP_B(a13, w1, xa)
+                     EF_XP_SDOTSP_B(a00, w0, xb)
+                     EF_XP_SDOTSP_B(a10, w1, xb)
+                     ".option pop"
+                     : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), [a10] "+r"(a10),
+                       [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), [w] "+r"(w), [x0] "+r"(x0),
+                       [xa] "=&r"(xa), [xb] "=&r"(xb), [w0] "=&r"(w0), [w1] "=&r"(w1)
+                     : [n] "r"(n), [s1] "r"(off[1]), [s2] "r"(off[2]), [s3] "r"(off[3])
+                     : "memory");
+    a[0] = a00;
+    a[1] = a01;
+    a[2] = a02;
+    a[3] = a03;
+    a[4] = a10;
+    a[5] = a11;
+    a[6] = a12;
+    a[7] = a13;
+}
+
+/* Where a range's results go: int8 requantized (y8) or int32 accumulators (y32). */
+typedef struct {
+    const int32_t *bias, *m, *sh;
+    int8_t *y8;
+    int32_t *y32;
+    int32_t y_stride;
+} xp_out_t;
+
+/* Results of rows [o, o + nr) for tokens [t, t + nt) (a[XP_TP r + j] is row o + r, token t + j). Requantization
+ * with one mulh for the usual shifts: for 33 <= sh <= 62, floor((acc m + 2^(sh-1)) / 2^sh) equals
+ * floor((hi + 2^(sh-33)) / 2^(sh-32)) with hi = floor(acc m / 2^32) (the low word, < 2^32, cannot carry past a
+ * multiple of 2^(sh-32)); |hi| <= 2^30 and 2^(sh-33) <= 2^29, so the sum fits; then p.clip to int8. Other shifts:
+ * ef_requant8 itself. */
+static void xp_emit(const xp_out_t *d, const int32_t a[8], int32_t t, int32_t nt, int32_t o, int32_t nr)
+{
+    int32_t j, r, ys = d->y_stride;
+    for (r = 0; r < nr; ++r) {
+        const int32_t *ar = a + XP_TP * r;
+        int32_t b = d->bias ? d->bias[o + r] : 0;
+        ptrdiff_t at = (ptrdiff_t)t * ys + o + r;
+        if (d->y8 == NULL) {
+            for (j = 0; j < nt; ++j, at += ys)
+                d->y32[at] = ar[j] + b;
+        } else {
+            int32_t m = d->m[o + r], sh = d->sh[o + r];
+            if (sh >= 33 && sh <= 62) {
+                int32_t rnd = 1 << (sh - 33), s = sh - 32;
+                for (j = 0; j < nt; ++j, at += ys) {
+                    int32_t hi = (int32_t)(((int64_t)(ar[j] + b) * (int64_t)m) >> 32);
+                    d->y8[at] = (int8_t)ef_xp_clip8((hi + rnd) >> s);
+                }
+            } else {
+                for (j = 0; j < nt; ++j, at += ys)
+                    d->y8[at] = ef_requant8(ar[j] + b, m, sh);
+            }
+        }
+    }
+}
+
+/* One decoded chunk [k0, k0 + kn) of the rows against tokens [tb, te): sums start at 0 when k0 == 0, else continue
+ * from part (8 per token quad), and are emitted after the last chunk (else kept in part). */
+static void xp_chunk(const int8_t *x, int32_t xs, const uint32_t *wd, int32_t k0, int32_t kn, int32_t last,
+                     int32_t *part, const xp_out_t *d, int32_t tb, int32_t te, int32_t o, int32_t nr)
+{
+    int32_t t, i, j, k, full = kn >> 2, off[XP_TP] = {0, xs, 2 * xs, 3 * xs};
+    for (t = tb; t < te; t += XP_TP) {
+        const int8_t *x0 = x + (ptrdiff_t)t * xs + k0;
+        int32_t nt = te - t < XP_TP ? te - t : XP_TP, local[8];
+        int32_t *a = k0 == 0 && last ? local : part + XP_RB * (t - tb);
+        if (nt < XP_TP) /* the last quad: tokens past te repeat token t; their sums are not stored */
+            for (j = 0; j < XP_TP; ++j)
+                off[j] = j < nt ? j * xs : 0;
+        if (k0 == 0)
+            for (i = 0; i < 8; ++i)
+                a[i] = 0;
+        if (full)
+            xp_dot2x4(wd, x0, off, full, a);
+        for (k = full << 2; k < kn; ++k) /* the last 1..3 inputs of the chunk */
+            for (i = 0; i < XP_RB; ++i) {
+                int32_t wk = ((const int8_t *)(wd + i))[XP_BYTE(k)];
+                for (j = 0; j < XP_TP; ++j)
+                    a[XP_TP * i + j] += (int32_t)x0[off[j] + k] * wk;
+            }
+        if (last)
+            xp_emit(d, a, t, nt, o, nr);
+    }
+}
+
+static void xp_linear(const int8_t *x, int32_t xs, int32_t n_in, const uint8_t *w, int32_t bits, const xp_out_t *d,
+                      int32_t t0, int32_t t1, int32_t o0, int32_t o1)
+{
+    uint32_t wd[XP_RB * XP_KC / 4];
+    int32_t part[XP_TB * XP_RB];
+    int32_t rb = ef_row_bytes(n_in, bits), tb_len = n_in > XP_KC ? XP_TB : t1 - t0;
+    int32_t o, tb, k0, r;
+    for (o = o0; o < o1; o += XP_RB) {
+        int32_t nr = o1 - o < XP_RB ? o1 - o : XP_RB;
+        for (tb = t0; tb < t1; tb += tb_len) {
+            int32_t te = t1 - tb < tb_len ? t1 : tb + tb_len;
+            for (k0 = 0; k0 < n_in; k0 += XP_KC) {
+                int32_t kn = n_in - k0 < XP_KC ? n_in - k0 : XP_KC;
+                for (r = 0; r < XP_RB; ++r) /* rows past o1 repeat the last one; their sums are not stored */
+                    xp_decode(w + (size_t)(o + (r < nr ? r : nr - 1)) * (size_t)rb, bits, k0, kn, wd + r);
+                xp_chunk(x, xs, wd, k0, kn, k0 + kn >= n_in, part, d, tb, te, o, nr);
+            }
+        }
+    }
+}
+
+void ef_linear_i8(const int8_t *x, int32_t x_stride, int32_t n_in,
+                  const uint8_t *w, int32_t w_bits, const int32_t *bias,
+                  const int32_t *m, const int32_t *sh,
+                  int8_t *y, int32_t y_stride,
+                  int32_t t0, int32_t t1, int32_t o0, int32_t o1)
+{
+    xp_out_t d = {bias, m, sh, y, NULL, y_stride};
+    if (n_in > 0)
+        xp_linear(x, x_stride, n_in, w, w_bits, &d, t0, t1, o0, o1);
+    else
+        for (int32_t t = t0; t < t1; ++t)
+            for (int32_t o = o0; o < o1; ++o)
+                y[(ptrdiff_t)t * y_stride + o] = ef_requant8(bias ? bias[o] : 0, m[o], sh[o]);
+}
+
+void ef_linear_acc_i32(const int8_t *x, int32_t x_stride, int32_t n_in,
+                       const uint8_t *w, int32_t w_bits, const int32_t *bias,
+                       int32_t *y, int32_t y_stride,
+                       int32_t t0, int32_t t1, int32_t o0, int32_t o1)
+{
+    xp_out_t d = {bias, NULL, NULL, NULL, y, y_stride};
+    if (n_in > 0)
+        xp_linear(x, x_stride, n_in, w, w_bits, &d, t0, t1, o0, o1);
+    else
+        for (int32_t t = t0; t < t1; ++t)
+            for (int32_t o = o0; o < o1; ++o)
+                y[(ptrdiff_t)t * y_stride + o] = bias ? bias[o] : 0;
+}

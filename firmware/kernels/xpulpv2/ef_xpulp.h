@@ -1,0 +1,50 @@
+/* Xpulpv2 instructions (RI5CY cores of pulp-open / GAP9) as GNU as `.insn` words: no Debian compiler emits them. */
+#ifndef EF_XPULP_H
+#define EF_XPULP_H
+
+#include <stdint.h>
+
+#if !defined(__riscv) || __riscv_xlen != 32
+#error "firmware/kernels/xpulpv2 needs a 32-bit RISC-V core with Xpulpv2 (pulp-open, GAP9): not for host or rv32-virt"
+#endif
+
+/*
+ * Encodings from GVSoC 209c147 isa_pulpv2.py, checked on its pulp-open cluster (shared/TOOLCHAIN.md, GVSoC section):
+ *   pv.sdotsp.b rd, rs1, rs2   rd += sum_k (int8)rs1[k] * (int8)rs2[k]     .insn r 0x57, 1, 0x5c, rd, rs1, rs2
+ *   p.lw rd, imm(rs1!)         rd = *(u32 *)rs1; rs1 += imm (any alignment) .insn i 0x0b, 2, rd, rs1, imm
+ *   p.lw rd, rs2(rs1)          rd = *(u32 *)(rs1 + rs2)                   .insn r 0x03, 7, 0x10, rd, rs1, rs2
+ *   p.clip rd, rs1, rs2        rd = min(max(rs1, -rs2 - 1), rs2)          .insn r 0x33, 5, 0x0a, rd, rs1, rs2
+ *   lp.setup 0, rs1, imm       hardware loop 0: the next instructions up to pc + 2 imm (the last body instruction)
+ *                              run rs1 (>= 1) times, no branch                .insn i 0x7b, 4, x0, rs1, imm
+ * The strings below are for inline asm with named operands; a hardware-loop body is written under `.option norvc`
+ * so that every instruction is 4 bytes and lp.setup's immediate is twice the body's instruction count.
+ */
+#define EF_XP_SDOTSP_B(rd, rs1, rs2) ".insn r 0x57, 1, 0x5c, %[" #rd "], %[" #rs1 "], %[" #rs2 "]\n\t"
+#define EF_XP_LW4_POSTINC(rd, rs1) ".insn i 0x0b, 2, %[" #rd "], %[" #rs1 "], 4\n\t"
+#define EF_XP_LW_RR(rd, rs1, rs2) ".insn r 0x03, 7, 0x10, %[" #rd "], %[" #rs1 "], %[" #rs2 "]\n\t"
+#define EF_XP_LP_SETUP0(count, n_body) ".insn i 0x7b, 4, x0, %[" #count "], " #n_body " * 2\n\t"
+
+/** acc += dot4(a, b): four int8 lanes of a and b, signed products summed into acc (pv.sdotsp.b). */
+static inline int32_t ef_xp_sdotsp_b(int32_t acc, uint32_t a, uint32_t b)
+{
+    __asm__(".insn r 0x57, 1, 0x5c, %0, %1, %2" : "+r"(acc) : "r"(a), "r"(b));
+    return acc;
+}
+
+/** v saturated to int8 (p.clip with bound 127). */
+static inline int32_t ef_xp_clip8(int32_t v)
+{
+    int32_t r;
+    __asm__(".insn r 0x33, 5, 0x0a, %0, %1, %2" : "=r"(r) : "r"(v), "r"(127));
+    return r;
+}
+
+/* Constant tables read by the cluster cores every few instructions belong in the shared L1 (TCDM): .l1cluster_g is
+ * the cluster L1 data section of pulp-runtime's link script (targets/pulp-open/link.ld.in) and of the GAP SDK's
+ * (PI_CL_L1), filled by the loader. A build without one may define EF_XP_L1_CONST empty (the tables then sit in
+ * .rodata: slower, same results). 2 KiB, outside the plan's L1 tile budget (target.toml L1 usable). */
+#ifndef EF_XP_L1_CONST
+#define EF_XP_L1_CONST __attribute__((section(".l1cluster_g")))
+#endif
+
+#endif /* EF_XPULP_H */

@@ -1,0 +1,83 @@
+"""Xpulpv2 kernel variant on GVSoC: firmware/kernels/xpulpv2/ef_linear.c bit-exact with the portable ef_linear.c.
+
+One pulp-runtime program (xpulpv2_linear_main.c) links both (the portable one with its symbols renamed ref_*), runs
+them on the same pseudo-random inputs on a pulp-open cluster core, compares every output word and prints the
+cycles of femba-sized calls (figures for `edgeflow bench`, never asserted)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edgeflow.backends import pulp_open, toolchain
+from edgeflow.resources import firmware_dir, targets_dir
+from edgeflow.target import load_target
+
+from .conftest import need_gvsoc
+
+pytestmark = pytest.mark.gvsoc
+HERE = Path(__file__).resolve().parent
+N_BENCH = 13  # BENCH[] of the program
+N_CASES = 4 * 19 * 3 + N_BENCH  # one_case() calls + bench() calls
+
+
+def build_program(out: Path) -> Path:
+    """Cross-compile pulp-runtime + both linear kernels + the test program into out/xpulpv2_linear.elf."""
+    from edgeflow.runners.gvsoc import require_install
+
+    rt = require_install().pulp_runtime
+    target = load_target("pulp-open")
+    rt_flags = pulp_open._rt_flags(rt, int(pulp_open.sim_settings()["stack_bytes"]))
+    kernels = firmware_dir() / "kernels"
+    ours = ["-std=gnu99", "-Wall", "-Wextra", "-Werror", *rt_flags, "-I", str(kernels)]
+    jobs = [([*rt_flags, *(["-DLANGUAGE_ASSEMBLY"] if s.endswith(".S") else [])], rt / s) for s in pulp_open.RT_SOURCES]
+    jobs += [(ours + ["-Def_linear_i8=ref_ef_linear_i8", "-Def_linear_acc_i32=ref_ef_linear_acc_i32"],
+              kernels / "ef_linear.c"),
+             (ours, kernels / "xpulpv2" / "ef_linear.c"),
+             (ours + ["-Wno-unused-function"], HERE / "xpulpv2_linear_main.c")]  # mchan_v7.h declares unused statics
+    objs = []
+    for i, (flags, src) in enumerate(jobs):
+        obj = out / f"{i:02d}_{src.stem}.o"
+        toolchain.run([pulp_open.CC, *flags, "-c", src, "-o", obj], src.name)
+        objs.append(obj)
+    (out / "link.ld").write_text(pulp_open.render_link_script(target, int(pulp_open.sim_settings()["ext_base"])))
+    elf = out / "xpulpv2_linear.elf"
+    toolchain.run([pulp_open.CC, *pulp_open.ARCH, "-nostartfiles", "-nostdlib", "-Wl,--gc-sections",
+                   "-Wl,--no-warn-rwx-segments", "-T", out / "link.ld", *objs, "-lgcc", "-o", elf], elf.name)
+    return elf
+
+
+def run_program(elf: Path, work: Path, timeout: float = 600) -> str:
+    """Run the program on GVSoC's pulp-open (L1 128 KiB install); its stdout."""
+    from edgeflow.runners.gvsoc import GVSOC_TARGET, require_install
+
+    inst = require_install()
+    cmd = [str(inst.gvsoc), f"--target-dir={targets_dir() / 'pulp-open' / 'gvsoc'}", f"--target={GVSOC_TARGET}",
+           f"--binary={elf}", f"--work-dir={work}", "run"]
+    env = {"PATH": f"{inst.venv_bin}:/usr/bin:/bin"}
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    assert res.returncode in (0, 1), f"gvsoc exited {res.returncode}: {res.stderr[-500:]}"
+    return res.stdout
+
+
+@pytest.fixture(scope="module")
+def program_output(tmp_path_factory) -> str:
+    need_gvsoc()
+    out = tmp_path_factory.mktemp("xpulpv2")
+    return run_program(build_program(out), out)
+
+
+def test_xpulpv2_linear_bit_exact_with_portable(program_output: str) -> None:
+    bad = [ln for ln in program_output.splitlines() if ln.startswith("XP_BAD")]
+    assert not bad, "\n".join(bad[:10])
+    m = re.search(r"XP_DONE cases=(\d+) bad=(\d+)", program_output)
+    assert m, program_output[-2000:]
+    assert (int(m.group(1)), int(m.group(2))) == (N_CASES, 0)
+    bench = [ln for ln in program_output.splitlines() if ln.startswith("XP_BENCH")]
+    assert len(bench) == N_BENCH and all(ln.endswith("bad=0") for ln in bench)
+    for ln in bench:
+        print(ln)
+
