@@ -8,6 +8,7 @@ import numpy as np
 
 from edgeflow.codegen import c_tiled
 from edgeflow.codegen.c_weights import c_literal
+from edgeflow.codegen.calls import call
 from edgeflow.codegen.emitter import CodegenError, Emitter, need, rows_cols
 from edgeflow.codegen.emitter import n_elems as _n
 from edgeflow.ir.graph import DTYPES, Graph, Node
@@ -22,8 +23,8 @@ def _linear(e: Emitter, n: Node) -> list[str]:
     t, k = rows_cols(e.shape(n.inputs[0]))
     o = e.shape(n.inputs[1])[0]
     x, w, b, m, sh = n.inputs
-    return [f"ef_linear_i8({e.act(x)}, {k}, {k}, {e.const(w, 'packed')}, {e.bits(w)}, {e.const(b)}, {e.const(m)}, "
-            f"{e.const(sh)}, {e.act(n.outputs[0])}, {o}, 0, {t}, 0, {o});"]
+    return [call("ef_linear_i8", e.act(x), k, k, e.const(w, "packed"), e.bits(w), e.const(b), e.const(m), e.const(sh),
+                 e.act(n.outputs[0]), o, 0, t, 0, o)]
 
 
 def _linear_acc(e: Emitter, n: Node) -> list[str]:
@@ -31,8 +32,8 @@ def _linear_acc(e: Emitter, n: Node) -> list[str]:
     t, k = rows_cols(e.shape(n.inputs[0]))
     w = n.inputs[1]
     o = e.shape(w)[0]
-    return [f"ef_linear_acc_i32({e.act(n.inputs[0])}, {k}, {k}, {e.const(w, 'packed')}, {e.bits(w)}, "
-            f"{e.opt_const(n, 2)}, {e.act(n.outputs[0])}, {o}, 0, {t}, 0, {o});"]
+    return [call("ef_linear_acc_i32", e.act(n.inputs[0]), k, k, e.const(w, "packed"), e.bits(w), e.opt_const(n, 2),
+                 e.act(n.outputs[0]), o, 0, t, 0, o)]
 
 
 def _conv2d_patch(e: Emitter, n: Node) -> list[str]:
@@ -42,13 +43,12 @@ def _conv2d_patch(e: Emitter, n: Node) -> list[str]:
     x, w, b, m, sh = n.inputs[:5]
     rows, n_tok, n_e = h // kh, wd // kw, e.shape(w)[0]
     f = n_e * rows
-    addend = "NULL, NULL"                   # (addend16, addend32): the addend is stored int16 when it fits
+    addend = ["NULL", "NULL"]               # (addend16, addend32): the addend is stored int16 when it fits
     if len(n.inputs) > 5:
         a = n.inputs[5]
-        addend = f"{e.const(a)}, NULL" if e.graph.tensors[a].dtype == "int16" else f"NULL, {e.const(a)}"
-    return [f"ef_conv2d_patch_i8({e.act(x)}, {wd}, {rows}, {kh}, {kw}, {e.const(w, 'packed')}, {e.bits(w)}, "
-            f"{e.const(b)}, {addend}, {f}, {e.const(m)}, {e.const(sh)}, {e.act(n.outputs[0])}, {f}, "
-            f"0, {n_tok}, 0, {n_e});"]
+        addend[e.graph.tensors[a].dtype != "int16"] = e.const(a)
+    return [call("ef_conv2d_patch_i8", e.act(x), wd, rows, kh, kw, e.const(w, "packed"), e.bits(w), e.const(b),
+                 *addend, f, e.const(m), e.const(sh), e.act(n.outputs[0]), f, 0, n_tok, 0, n_e)]
 
 
 def _dwconv(e: Emitter, n: Node) -> list[str]:
@@ -58,21 +58,21 @@ def _dwconv(e: Emitter, n: Node) -> list[str]:
     k = e.shape(w)[1]
     if e.graph.tensors[w].dtype != "int8":
         raise CodegenError(f"node '{n.name}' (dwconv1d_causal): taps must be int8, got {e.graph.tensors[w].dtype}")
-    return [f"ef_dwconv1d_causal_i8({e.act(x)}, {c}, {e.const(w)}, {k}, {e.const(b)}, {e.const(m)}, "
-            f"{e.const(sh)}, {e.act(n.outputs[0])}, {c}, 0, {t}, 0, {c});"]
+    return [call("ef_dwconv1d_causal_i8", e.act(x), c, e.const(w), k, e.const(b), e.const(m), e.const(sh),
+                 e.act(n.outputs[0]), c, 0, t, 0, c)]
 
 
 def _lut(e: Emitter, n: Node) -> list[str]:
     need(n, 2)
     size = _n(e.shape(n.inputs[0]))
-    return [f"ef_lut_i8({e.act(n.inputs[0])}, {e.act(n.outputs[0])}, {size}, {e.const(n.inputs[1])});"]
+    return [call("ef_lut_i8", e.act(n.inputs[0]), e.act(n.outputs[0]), size, e.const(n.inputs[1]))]
 
 
 def _mul_requant(e: Emitter, n: Node) -> list[str]:
     need(n, 2)
     a, b = n.inputs
-    return [f"ef_mul_requant_i8({e.act(a)}, {e.act(b)}, {e.act(n.outputs[0])}, {_n(e.shape(a))}, "
-            f"{int(n.attrs['m'])}, {int(n.attrs['sh'])});"]
+    return [call("ef_mul_requant_i8", e.act(a), e.act(b), e.act(n.outputs[0]), _n(e.shape(a)), int(n.attrs["m"]),
+                 int(n.attrs["sh"]))]
 
 
 def _add_requant(e: Emitter, n: Node) -> list[str]:
@@ -91,8 +91,8 @@ def _add_requant(e: Emitter, n: Node) -> list[str]:
             f"    const int8_t *const xs[{k}] = {{{', '.join(ptrs)}}};",
             f"    static const int32_t strides[{k}] = {{{', '.join(map(str, strides))}}};",
             f"    static const int32_t mult[{k}] = {{{', '.join(map(str, mm))}}};",
-            f"    ef_add_requant_i8(xs, strides, mult, {k}, {int(n.attrs['S'])}, {e.act(n.outputs[0])}, {cols}, "
-            f"{rows}, {cols});",
+            *("    " + line for line in call("ef_add_requant_i8", "xs", "strides", "mult", k, int(n.attrs["S"]),
+                                              e.act(n.outputs[0]), cols, rows, cols).split("\n")),
             "}"]
 
 
@@ -101,15 +101,15 @@ def _layernorm(e: Emitter, n: Node) -> list[str]:
     rows, c = rows_cols(e.shape(n.inputs[0]))
     x, g, b = n.inputs
     eps = c_literal(int(n.attrs["eps_q"]), "int64_t")
-    return [f"ef_layernorm_i8({e.act(x)}, {c}, {e.act(n.outputs[0])}, {c}, {c}, {eps}, {e.const(g)}, "
-            f"{e.const(b)}, {int(n.attrs['g_frac'])}, 0, {rows});"]
+    return [call("ef_layernorm_i8", e.act(x), c, e.act(n.outputs[0]), c, c, eps, e.const(g), e.const(b),
+                 int(n.attrs["g_frac"]), 0, rows)]
 
 
 def _meanpool(e: Emitter, n: Node) -> list[str]:
     need(n, 1)
     t, c = rows_cols(e.shape(n.inputs[0]))
-    return [f"ef_meanpool_tokens_i8({e.act(n.inputs[0])}, {c}, {t}, {e.act(n.outputs[0])}, "
-            f"{int(n.attrs['m'])}, {int(n.attrs['sh'])}, 0, {c});"]
+    return [call("ef_meanpool_tokens_i8", e.act(n.inputs[0]), c, t, e.act(n.outputs[0]), int(n.attrs["m"]),
+                 int(n.attrs["sh"]), 0, c)]
 
 
 def _scan(e: Emitter, n: Node) -> list[str]:
@@ -125,23 +125,23 @@ def _scan(e: Emitter, n: Node) -> list[str]:
         e.const(name)
     h = e.scratch(n)
     return [f"memset({h}, 0, {4 * d_in * d_st});",
-            f"ef_scan_i8(&{consts}, {e.act(u)}, {d_in}, {e.act(dl)}, {d_in}, {e.act(bb)}, {e.act(cc)}, {d_st}, "
-            f"{e.act(n.outputs[0])}, {d_in}, {h}, 0, {t}, 0, {d_in}, {int(n.attrs.get('direction', 0))});"]
+            call("ef_scan_i8", f"&{consts}", e.act(u), d_in, e.act(dl), d_in, e.act(bb), e.act(cc), d_st,
+                 e.act(n.outputs[0]), d_in, h, 0, t, 0, d_in, int(n.attrs.get("direction", 0)))]
 
 
 def _matmul(e: Emitter, n: Node) -> list[str]:
     need(n, 2)
     (m_rows, k), (_, n_cols) = e.shape(n.inputs[0]), e.shape(n.inputs[1])
-    return [f"ef_matmul_i8({e.act(n.inputs[0])}, {k}, {e.act(n.inputs[1])}, {n_cols}, 1, {k}, {int(n.attrs['m'])}, "
-            f"{int(n.attrs['sh'])}, {e.act(n.outputs[0])}, {n_cols}, 0, {m_rows}, 0, {n_cols});"]
+    return [call("ef_matmul_i8", e.act(n.inputs[0]), k, e.act(n.inputs[1]), n_cols, 1, k, int(n.attrs["m"]),
+                 int(n.attrs["sh"]), e.act(n.outputs[0]), n_cols, 0, m_rows, 0, n_cols)]
 
 
 def _softmax(e: Emitter, n: Node) -> list[str]:
     need(n, 1)
     r, c = rows_cols(e.shape(n.inputs[0]))
     a = n.attrs
-    return [f"ef_softmax_rows_i8({e.act(n.inputs[0])}, {c}, {e.act(n.outputs[0])}, {c}, {c}, {int(a['ke'])}, "
-            f"{int(a['frac'])}, {int(a['m'])}, {int(a['sh'])}, 0, {r});"]
+    return [call("ef_softmax_rows_i8", e.act(n.inputs[0]), c, e.act(n.outputs[0]), c, c, int(a["ke"]), int(a["frac"]),
+                 int(a["m"]), int(a["sh"]), 0, r)]
 
 
 def _flip(e: Emitter, n: Node) -> list[str]:
@@ -154,7 +154,7 @@ def _flip(e: Emitter, n: Node) -> list[str]:
     rows, cols = rows_cols(t.shape)
     if t.dtype != "int8":
         raise CodegenError(f"node '{n.name}' ({n.op}): only int8 tensors, got {t.dtype}")
-    return [f"ef_flip_rows_i8({e.act(n.inputs[0])}, {e.act(n.outputs[0])}, {rows}, {cols});"]
+    return [call("ef_flip_rows_i8", e.act(n.inputs[0]), e.act(n.outputs[0]), rows, cols)]
 
 
 def _copy(e: Emitter, n: Node) -> list[str]:

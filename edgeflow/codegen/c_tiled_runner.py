@@ -55,6 +55,7 @@ _C = """\
 #include <string.h>
 
 #include "ef_dma.h"
+#include "ef_args.h"
 #include "ef_kernels.h"
 #include "ef_tiled.h"
 
@@ -130,8 +131,9 @@ static void tile_rows(void *ctx, int32_t o0, int32_t o1)
                 sh[i] = j->sh_base + (int32_t)(wd >> 30);
             }
         }
-        ef_linear_i8(j->x, j->n_in, j->n_in, j->w + (size_t)o * (size_t)j->row_bytes, j->w_bits,
-                     j->bias_bytes ? b : NULL, m, sh, j->out + o, j->rn, 0, j->tn, 0, n);
+        ef_linear_i8_args((ef_linear_i8_args_t){.x = j->x, .x_stride = j->n_in, .n_in = j->n_in,
+            .w = j->w + (size_t)o * (size_t)j->row_bytes, .w_bits = j->w_bits, .bias = j->bias_bytes ? b : NULL,
+            .m = m, .sh = sh, .y = j->out + o, .y_stride = j->rn, .t0 = 0, .t1 = j->tn, .o0 = 0, .o1 = n});
     }
 }
 

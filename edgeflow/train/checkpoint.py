@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from torch import nn
 
 from edgeflow import __version__
 from edgeflow.cards import ModelCard
-from edgeflow.errors import CardError
+from edgeflow.errors import CardError, brief
 
 
 def _plain(v: Any) -> Any:
@@ -53,6 +54,13 @@ def save_checkpoint(path: Path, model: nn.Module, card: ModelCard, stage: str, e
     return path
 
 
+def _load_reason(e: Exception) -> str:
+    """torch's reason in one line: the weights-only unpickler's own verdict when it refused the file (torch's first
+    line only says how to bypass it), else torch's first line, both cut at a word boundary."""
+    refused = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(e))
+    return f"weights-only unpickler: {brief(refused.group(1))}" if refused else brief(str(e)) or type(e).__name__
+
+
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint with torch's restricted unpickler (weights_only=True): tensors and plain values only,
     so a crafted file can fail to load but never run code."""
@@ -62,7 +70,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a corrupt file
-        raise CardError(f"checkpoint {path} is not readable ({type(e).__name__}: {str(e)[:80]})") from None
+        raise CardError(f"checkpoint {path} is not readable ({type(e).__name__}: {_load_reason(e)})") from None
     if not isinstance(state, dict) or "model" not in state:
         raise CardError(f"checkpoint {path} has no 'model' entry (not an edgeflow checkpoint)")
     return state

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import re
 import shutil
 import subprocess
 from ctypes import c_int32, c_int64, c_void_p
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeflow.codegen.prototypes import kernel_prototypes
 from edgeflow.ir.opdefs import OPDEFS
 from edgeflow.target import load_target
 
@@ -22,17 +22,13 @@ P, I32, I64 = c_void_p, c_int32, c_int64
 HEADER = KERNELS_DIR / "ef_kernels.h"
 #: C kernels the tests call that implement no IR op themselves.
 HELPER_KERNELS = ("ef_exp2_neg_q15",)
-_PROTO = re.compile(r"^(void|int32_t)\s+(ef_\w+)\s*\(([^)]*)\)\s*;", re.MULTILINE)
 
 
 def header_prototypes(header: Path = HEADER) -> dict[str, tuple[str, tuple[type, ...]]]:
-    """kernel name -> (return type, ctypes argument types) of every prototype in ef_kernels.h (pointers as void*;
-    ctypes converts Python ints to the declared widths)."""
-    protos = {}
-    for ret, name, params in _PROTO.findall(header.read_text()):
-        args = tuple(P if "*" in p else I64 if "int64_t" in p else I32 for p in params.split(",") if p.strip())
-        protos[name] = (ret, args)
-    return protos
+    """kernel name -> (return type, ctypes argument types) of every prototype in ef_kernels.h, read by the parser
+    codegen uses (edgeflow.codegen.prototypes); pointers as void*, ctypes converts Python ints to the widths."""
+    return {name: (p.ret, tuple(P if q.pointer else I64 if q.ctype == "int64_t" else I32 for q in p.params))
+            for name, p in kernel_prototypes(header).items()}
 
 
 _PROTOS = header_prototypes()

@@ -13,6 +13,8 @@ from edgeflow.backends import BACKENDS
 from edgeflow.backends.host import compile_host, run_binary
 from edgeflow.codegen import c_ops
 from edgeflow.codegen.c_ops import CodegenError
+from edgeflow.codegen.c_tiled import render_runner
+from edgeflow.codegen.prototypes import kernel_prototypes
 from edgeflow.ir.from_onnx import quantize_input
 from edgeflow.ir.graph import Graph, Node, Tensor
 from edgeflow.ir.ops import add_requant_params
@@ -78,6 +80,23 @@ def test_arena_plan_verifies(micro, micro_build):
         assert f"(EF_ARENA + {b['offset']});  /* {b['name']} */" in network, b["name"]
     body = network.split("void ef_network_run", 1)[1]
     assert "EF_ARENA" not in body and "a_blocks_0_fwd_q_u" in body
+    # kernels with many arguments name them (designated initializers of the ef_args.h structs)
+    _assert_named_calls(body, ("ef_scan_i8", "ef_dwconv1d_causal_i8", "ef_conv2d_patch_i8", "ef_layernorm_i8",
+                               "ef_add_requant_i8", "ef_mul_requant_i8", "ef_meanpool_tokens_i8"))
+    assert ".u = a_blocks_0_fwd_q_u, .u_stride = 88," in body and ".reverse = 0});" in body
+    _assert_named_calls(render_runner(65536)[1], ("ef_linear_i8",))      # ef_tiled.c, the tiled layers' runner
+
+
+def _assert_named_calls(c_text: str, expected: tuple[str, ...]) -> None:
+    """Every call of a kernel with NAMED_MIN_PARAMS or more parameters goes through its ef_args.h adapter and
+    names each parameter once, in the prototype's order; `expected` kernels are among them."""
+    protos = kernel_prototypes()
+    positional = {k for k in re.findall(r"\b(ef_\w+)\(", c_text) if k in protos and protos[k].named}
+    assert not positional, f"called without names: {sorted(positional)}"
+    found = re.findall(r"\b(ef_\w+)_args\(\(\1_args_t\)\{(.*?)\}\);", c_text, re.DOTALL)
+    assert set(expected) <= {k for k, _ in found}
+    for k, fields in found:
+        assert re.findall(r"\.(\w+) = ", fields) == [q.name for q in protos[k].params], k
 
 
 def _structural_graph() -> Graph:
@@ -112,6 +131,7 @@ def test_structural_ops_bit_exact(tmp_path):
     assert art.plan["flip_views"] == {"f": "e"}
     q = np.random.default_rng(5).integers(-128, 128, (64, 8, 6)).astype(np.int8)
     assert np.array_equal(run_binary(art.binary, q, 3), _reference(g, q))
+    _assert_named_calls((art.out_dir / "src" / "network.c").read_text(), ("ef_add_requant_i8", "ef_linear_acc_i32"))
 
 
 def test_unsupported_op_is_named(micro, tmp_path, monkeypatch):
