@@ -10,8 +10,8 @@ from edgeflow.backends.rv32_virt import compile_rv32
 from edgeflow.backends.rv32_virt import run_windows as run_rv32
 from edgeflow.ir.from_onnx import load_onnx
 from edgeflow.passes.pipeline import run_pipeline
-
 from tests.c.own_models import export_model, int_windows, reference
+
 from .conftest import need_cross, need_qemu
 
 pytestmark = pytest.mark.device
