@@ -114,9 +114,6 @@ class GemmMixin:
         s_in = self.scale(x)
         if gemm_bias is not None and bias_v is not None:
             raise self.v.err(f"node '{p.name}': a Gemm with a bias followed by another bias Add")
-        if self.shape(x)[1] != w.shape[1]:
-            raise self.v.err(f"node '{p.name}' ({p.op_type}): input x has {self.shape(x)[1]} features (x shape "
-                             f"{self.shape(x)}), weight w expects {w.shape[1]} (w shape {w.shape})")
         bias = self._bias(gemm_bias or bias_v, s_in * s_w, beta if gemm_bias else 1.0, w.shape[0])
         if rows is not None:
             w, s_w, bias = w[rows], s_w[rows], bias[rows]

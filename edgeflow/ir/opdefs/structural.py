@@ -72,7 +72,7 @@ def strided(x: np.ndarray, offset: int, shape: Sequence[int], strides: Sequence[
     idx = np.full(tuple(int(d) for d in shape), int(offset), dtype=np.int64)
     for k, (n, st) in enumerate(zip(shape, strides, strict=True)):
         idx += (np.arange(int(n), dtype=np.int64) * int(st)).reshape((1,) * k + (-1,) + (1,) * (len(shape) - k - 1))
-    return np.ascontiguousarray(np.asarray(x).reshape(-1)[idx])
+    return np.ascontiguousarray(np.asarray(x).reshape(-1)[idx]).reshape(idx.shape)
 
 
 def infer_slice(ins: Sequence[TensorType], attrs: Mapping[str, Any]) -> list[OutType]:
