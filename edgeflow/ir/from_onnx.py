@@ -176,12 +176,16 @@ class _Builder(AttentionMixin, LayoutMixin, GemmMixin):
                              "output; end the model with a QuantLinear")
         if op == "Relu":
             return self.relu(p, s_out, out)
+        if op == "Concat":
+            return self.concat(p, s_out, out)
         if op == "Add":
             return self.add(v0, s_out, out)
         if op == "Softplus":
             return self.lut(p.input[0], softplus, s_out, out)
         if op == "Mul" and (x := gelu_source(self.v, v0)) is not None:
             return self.lut(x, gelu, s_out, out)
+        if self.scaled_region(p, s_out, out):
+            return None
         if op == "Mul":
             sig = [i for i in p.input if self.v.producer(i, "Sigmoid") is not None]
             if sig and self.v.producer(sig[0]).input[0] in p.input:

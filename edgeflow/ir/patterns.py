@@ -118,7 +118,10 @@ class OnnxView:
         scale = self.scalar(node.input[1])
         zp = self.const(node.input[2]) if len(node.input) > 2 else np.zeros((), np.uint8)
         if zp.dtype != np.int8 or np.any(zp != 0):
-            raise self.err(f"node '{node.name}': activations must be int8 with zero point 0, got {zp.dtype} {zp}")
+            hint = ("an unsigned quantizer (QuantReLU's default): use a signed one, e.g. QuantReLU(act_quant="
+                    "Int8ActPerTensorFloat)" if zp.dtype == np.uint8 else "quantize activations symmetrically")
+            raise self.err(f"node '{node.name}': activations must be int8 with zero point 0, got {zp.dtype} {zp}; "
+                           f"{hint}")
         if not scale > 0:
             raise self.err(f"node '{node.name}': scale {scale} must be > 0")
         return scale, node.name

@@ -275,20 +275,61 @@ class LayoutMixin:
             raise self.v.err(f"node '{chain[-1].name}' ({chain[-1].op_type}): reorders the logits after the last "
                              "linear layer; move it before the layer or drop it")
 
-    def copy_region(self, v: str, s_out: float, out: str) -> bool:
+    def concat(self, p: NodeProto, s_out: float, out: str) -> None:
+        """Concat of activations with their own scales: each input requantized to s_out where its scale differs
+        (a one-input add_requant), then copied into place along the axis (batch axis excluded)."""
+        from edgeflow.ir import ops
+
+        parts = []
+        for i, v in enumerate(p.input):
+            x = self.act(v)
+            shape = self.onnx_shape(v, x)
+            x = self.view(x, tuple(shape[1:]) or (1,), exact=True)
+            if not np.isclose(self.scale(x), s_out, rtol=1e-6, atol=0):
+                m, s = ops.add_requant_params([self.scale(x)], s_out)
+                y = f"{out}.in{i}"
+                self.act_out(y, self.shape(x), s_out)
+                self.emit("add_requant", [x], y, {"M": m, "S": int(s)})
+                x = y
+            parts.append(x)
+        rank = len(self.shape(parts[0])) + 1
+        axis = int(attrs(p).get("axis", 0)) % rank
+        if axis == 0:
+            raise self.v.err(f"node '{p.name}' (Concat): concatenates along the batch axis (batch must be 1)")
+        shape = list(self.shape(parts[0]))
+        shape[axis - 1] = sum(self.shape(x)[axis - 1] for x in parts)
+        self.act_out(out, tuple(shape), s_out)
+        self.emit("concat", parts, out, {"axis": axis - 1})
+
+    def scaled_region(self, p: NodeProto, s_out: float, out: str) -> bool:
+        """Mul / Div of an activation by a positive constant scalar (e.g. 1 / sqrt(d)): a requantized copy."""
+        consts = [i for i in p.input if self.v.is_const(i)]
+        if p.op_type not in ("Mul", "Div") or len(consts) != 1 or self.v.const(consts[0]).size != 1 \
+                or (p.op_type == "Div" and consts[0] != p.input[1]):
+            return False
+        c = self.v.scalar(consts[0])
+        c = 1.0 / c if p.op_type == "Div" else c
+        x = next(i for i in p.input if i != consts[0])
+        src, _ = self.layout_chain(x)
+        if not c > 0 or (src not in self.acts and self.v.flip_source(src) is None):
+            return False
+        return self.copy_region(x, s_out, out, factor=c)
+
+    def copy_region(self, v: str, s_out: float, out: str, factor: float = 1.0) -> bool:
         """A quantizer of a value that is only a view of another activation (QuantIdentity after a layout node,
-        or two quantizers in a row): the view, requantized to s_out when the scales differ. False if v is none."""
+        or two quantizers in a row), times `factor`: the view, requantized to s_out when the scales differ.
+        False if v is none."""
         src, chain = self.layout_chain(v)
         if src not in self.acts and self.v.flip_source(src) is None:
             return False
         x = self.act(v)
         shape = self.shape(x)
-        if np.isclose(self.scale(x), s_out, rtol=1e-6, atol=0):
+        if factor == 1.0 and np.isclose(self.scale(x), s_out, rtol=1e-6, atol=0):
             self.act_out(out, shape, s_out)
             self.emit("reshape", [x], out, {"shape": list(shape)})
         else:
             from edgeflow.ir import ops
-            m, s = ops.add_requant_params([self.scale(x)], s_out)
+            m, s = ops.add_requant_params([self.scale(x) * factor], s_out)
             self.act_out(out, shape, s_out)
             self.emit("add_requant", [x], out, {"M": m, "S": int(s)})
         return True

@@ -9,11 +9,12 @@ from edgeflow.export.scan_op import SCAN_DOMAIN
 from edgeflow.ir.patterns import SUPPORTED_OPS, OnnxView
 
 #: ONNX ops the layout and fully connected lowerings add to patterns.SUPPORTED_OPS.
-STRUCT_OPS = ("Flatten", "Gather", "Relu")
+STRUCT_OPS = ("Flatten", "Gather", "Relu", "Concat")
 
 #: What to do about an op edgeflow does not compile (op type -> hint).
 HINTS = {
-    "Shape": "export with dynamo=False (static shapes are folded into constants)",
+    "Shape": ("a shape read at run time: export with dynamo=False and fixed input sizes, and use constant shapes "
+              "in reshape/view (e.g. brevitas QuantMultiheadAttention reads its input's shape; not folded yet)"),
     "ConstantOfShape": "export with dynamo=False (static shapes are folded into constants)",
     "Expand": "export with dynamo=False, or broadcast the tensor in the model with explicit shapes",
     "Where": "export with dynamo=False (masks of static shapes become constants)",

@@ -62,7 +62,35 @@ def _layout(kind: str, c: int, t: int) -> nn.Module:
     return Layout()
 
 
-MODELS = {"mlp-w8": (lambda: _mlp(8), (32,)), "mlp-w4": (lambda: _mlp(4), (32,)),
+def _concat() -> nn.Module:
+    """(1, 4, 8) -> two per-step linear branches quantized at their own scales -> Concat (features) -> Slice of
+    the first two steps times 0.5 at a third scale -> Concat (time) -> reshape(B, -1) -> head."""
+    import brevitas.nn as qnn
+    from brevitas.quant import Int32Bias
+
+    class Cat(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.q0 = qnn.QuantIdentity(bit_width=8, return_quant_tensor=True)
+            self.fa = qnn.QuantLinear(8, 6, bias=True, bias_quant=Int32Bias)
+            self.fb = qnn.QuantLinear(8, 3, bias=True, bias_quant=Int32Bias)
+            self.qa = qnn.QuantIdentity(bit_width=8)
+            self.qb = qnn.QuantIdentity(bit_width=8)
+            self.qc = qnn.QuantIdentity(bit_width=8)
+            self.qy = qnn.QuantIdentity(bit_width=8)
+            self.q1 = qnn.QuantIdentity(bit_width=8, return_quant_tensor=True)
+            self.head = qnn.QuantLinear(9 * 6, 3, bias=True, bias_quant=Int32Bias)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = self.q0(x)
+            y = self.qy(torch.cat([self.qa(self.fa(x)), self.qb(self.fb(x))], dim=2))
+            y = self.q1(torch.cat([y, self.qc(y[:, :2] * 0.5)], dim=1))
+            return self.head(y.reshape(y.shape[0], -1))
+
+    return Cat()
+
+
+MODELS = {"concat-linear": (_concat, (4, 8)), "mlp-w8": (lambda: _mlp(8), (32,)), "mlp-w4": (lambda: _mlp(4), (32,)),
           "transpose-linear": (lambda: _layout("transpose", 4, 8), (4, 8)),
           "transpose-linear-square": (lambda: _layout("transpose", 6, 6), (6, 6)),
           "reshape-linear": (lambda: _layout("reshape", 4, 8), (4, 8))}

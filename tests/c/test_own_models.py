@@ -1,6 +1,6 @@
 """Models the tests build (an MLP with ReLU at 8- and 4-bit weights, Transpose- and reshape(B, -1)-before-Linear
-models): they load, agree with onnxruntime, and compile bit-exact for host and gap9 (on the host HAL); the
-layout ops are real IR nodes (a transpose copy, reshape views), never dropped."""
+models, Concat of inputs with their own scales): they load, agree with onnxruntime, and compile bit-exact for host
+and gap9 (on the host HAL); the layout ops are real IR nodes (a transpose copy, reshape views), never dropped."""
 
 from __future__ import annotations
 
@@ -65,3 +65,16 @@ def test_mlp_relu_is_a_table_after_the_linear(exported):
     assert [n.op for n in graph.nodes if n.op != "reshape"] == ["linear", "lut", "linear", "lut", "linear_acc"]
     assert {n.attrs.get("fn") for n in graph.nodes if n.op == "lut"} == {"relu"}
     assert max(graph.tensors[n.inputs[1]].bits for n in graph.nodes if n.op.startswith("linear")) == 4
+
+
+def test_concat_requantizes_each_input_to_its_scale(exported):
+    """Concat of inputs at their own scales: each input whose scale differs from the output's is requantized (a
+    one-input add_requant) before the copy; the Slice of the first steps and its Mul by 0.5 are a slice copy and a
+    requantized copy."""
+    graph = run_pipeline(load_onnx(exported("concat-linear")[0]))
+    ops = [n.op for n in graph.nodes]
+    assert ops.count("concat") == 2 and ops.count("slice") == 1, ops
+    for n in graph.nodes:
+        if n.op == "concat":
+            assert {graph.tensors[i].scale for i in n.inputs} == {graph.tensors[n.outputs[0]].scale}
+            assert all(graph.producer(i).op == "add_requant" for i in n.inputs)

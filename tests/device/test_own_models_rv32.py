@@ -17,7 +17,7 @@ from .conftest import need_cross, need_qemu
 pytestmark = pytest.mark.device
 
 
-@pytest.mark.parametrize("name", ["mlp-w4", "transpose-linear-square", "reshape-linear"])
+@pytest.mark.parametrize("name", ["mlp-w4", "transpose-linear-square", "reshape-linear", "concat-linear"])
 def test_own_model_on_qemu_is_bit_exact(name, rv32, tmp_path):
     need_cross()
     need_qemu()

@@ -11,6 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgeflow.ir.from_onnx import FrontendError, load_onnx
 from edgeflow.ir.patterns_layout import affine_form, as_permutation
+from edgeflow.ir.patterns_struct import HINTS
 from edgeflow.ir.reference import logits
 
 pytestmark = pytest.mark.unit
@@ -139,9 +140,9 @@ def test_every_unsupported_op_is_listed_with_a_hint(tmp_path):
     with pytest.raises(FrontendError) as info:
         load_onnx(path)
     assert str(info.value) == (
-        f"{path}: 3 unsupported ops: '/Shape' (Shape): export with dynamo=False (static shapes are folded into "
-        "constants); '/rnn/LSTM' (LSTM): recurrent layers are not supported; use convolutions, attention or the "
-        "Mamba block; '/drop/Dropout' (Dropout): export the model in eval mode (model.eval())")
+        f"{path}: 3 unsupported ops: '/Shape' (Shape): {HINTS['Shape']}; '/rnn/LSTM' (LSTM): recurrent layers are "
+        "not supported; use convolutions, attention or the Mamba block; '/drop/Dropout' (Dropout): export the "
+        "model in eval mode (model.eval())")
 
 
 def test_float_value_where_an_activation_is_needed_names_the_module(tmp_path):
