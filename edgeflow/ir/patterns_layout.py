@@ -199,8 +199,8 @@ class LayoutMixin:
                              f"(not a transpose or an evenly strided slice)")
         key = (self._layout_name(chain[-1]) if chain else f"{base}.T") + ("" if perm is None else
                                                                             ".T" + "".join(map(str, perm)))
-        if key in self.g.tensors:
-            return key
+        if key in self.g.tensors:                      # a second reader of the same copy
+            return self.view(key, tuple(want.shape))
         off, shp, st = form
         pm = as_permutation(shp, st, n_src) if off == 0 else None
         if pm is not None:
