@@ -18,7 +18,7 @@ from edgeflow.ir.naming import name_nodes_by_module
 from edgeflow.ir.patterns import FrontendError, OnnxView, attrs
 from edgeflow.ir.patterns_attn import AttentionMixin, gelu_source
 from edgeflow.ir.patterns_gemm import GemmMixin
-from edgeflow.ir.patterns_layout import LayoutMixin
+from edgeflow.ir.patterns_layout import LayoutMixin, apply_layout_node
 from edgeflow.ir.patterns_struct import check_ops, not_an_activation, unmatched_region
 from edgeflow.quant.intmath import build_lut, gelu, quantize_multiplier, silu, softplus
 from edgeflow.quant.intscan import ScanQuant
@@ -62,7 +62,7 @@ class _Builder(AttentionMixin, LayoutMixin, GemmMixin):
         self.onnx_names: dict[str, str] = {}
         self.onnx_heads: dict[str, list] = {}   # per-head IR tensor -> [ONNX value, head index]
         self.layout: dict[str, np.ndarray] = {}   # ONNX activation value -> index array (when not C order)
-        self.anchor_perm: dict[str, tuple[int, ...]] = {}
+        self.anchor_idx: dict[str, np.ndarray] = {}   # region output -> index array of its ONNX value
         self.copies: set[str] = set()             # region outputs in their quantizer's element order
 
     # ---- tensors ----------------------------------------------------------------------------------------
@@ -208,13 +208,17 @@ class _Builder(AttentionMixin, LayoutMixin, GemmMixin):
         raise self.v.err(unmatched_region(self.v, p))
 
     def patch(self, v: str, addend_v: str | None, s_out: float, out: str) -> None:
-        v = self.v.skip_layout(v)
+        v_read, v = v, self.v.skip_layout(v)
         conv = self.v.producer(v, "Conv")
-        at = attrs(conv) if conv is not None else {}
+        if conv is None:
+            raise self.v.err(f"'{v_read}': an Add of a constant must follow a Conv or a linear layer (Gemm / MatMul); "
+                             "quantize the other operand and add the constant in the model's weights")
+        at = attrs(conv)
         k = list(at.get("kernel_shape", []))
-        if conv is None or len(k) != 2 or list(at.get("strides", [])) != k or any(at.get("pads", [0])) \
-                or at.get("group", 1) != 1:
-            raise self.v.err(f"'{v}': a 2-D Conv must have kernel = stride, no padding, 1 group (patch embedding)")
+        if len(k) != 2 or list(at.get("strides", [])) != k or any(at.get("pads", [0])) or at.get("group", 1) != 1:
+            raise self.v.err(f"node '{conv.name}' (Conv): only a 2-D Conv with kernel = stride, no padding and one "
+                             f"group has an integer lowering here (kernel {k}, strides {list(at.get('strides', []))}, "
+                             f"pads {list(at.get('pads', []))}, group {at.get('group', 1)})")
         x = self.act(conv.input[0])
         w, s_w, bits, _ = self.v.weight(conv.input[1])
         s_in = self.scale(x)
@@ -225,8 +229,24 @@ class _Builder(AttentionMixin, LayoutMixin, GemmMixin):
         ins = [x, self.const(out, "w", w.reshape(w.shape[0], -1), "int8", bits, s_w),
                self.const(out, "b", bias, "int32"), self.const(out, "m", m, "int16"),
                self.const(out, "sh", sh, "int8")]
+        # conv output (1, E, rows, L) element (e, r, l) is IR element (l, e*rows + r); the layout nodes after it
+        # are applied to that index array (the proof; identity for a (1, L, E*rows) token view)
+        n_e = w.shape[0]
+        idx = (np.arange(n_tok) * (n_e * rows) + np.arange(n_e)[:, None, None] * rows
+               + np.arange(rows)[None, :, None])[None]
+        for node in self._nodes_between(v, v_read):
+            idx = apply_layout_node(self.v, node, idx)
+        self.anchor_idx[out] = idx
         if addend_v is not None:
-            add = ops.fold_addend(self.v.const(addend_v).reshape(n_tok, w.shape[0] * rows), s_in, s_w, rows)
+            a = self.v.const(addend_v)
+            try:
+                a = np.broadcast_to(a, idx.shape)
+            except ValueError:
+                raise self.v.err(f"constant '{addend_v}' added after node '{conv.name}' has shape {a.shape}, the "
+                                 f"conv output {idx.shape}") from None
+            flat = np.zeros(idx.size)
+            flat[idx.reshape(-1)] = a.reshape(-1)
+            add = ops.fold_addend(flat.reshape(n_tok, n_e * rows), s_in, s_w, rows)
             narrow = add.size and -(1 << 15) <= add.min() and add.max() < 1 << 15  # stored int16 when it fits
             ins.append(self.const(out, "addend", add, "int16" if narrow else "int32"))
         self.act_out(out, (n_tok, w.shape[0] * rows), s_out)
@@ -252,7 +272,7 @@ class _Builder(AttentionMixin, LayoutMixin, GemmMixin):
         ins = [x, self.const(out, "w", w.reshape(n_c, kk), "int8", bits, s_w), self.const(out, "b", bias, "int32"),
                self.const(out, "m", m, "int16"), self.const(out, "sh", sh, "int8")]
         self.act_out(out, (n_t, n_c), s_out)
-        self.anchor_perm[out] = (0, 2, 1)              # its ONNX value is channel-first (1, C, L)
+        self.anchor_idx[out] = np.arange(n_t * n_c).reshape(1, n_t, n_c).transpose(0, 2, 1)  # ONNX: (1, C, L)
         self.emit("dwconv1d_causal", ins, out)
 
     def lut(self, v: str, fn: object, s_out: float, out: str) -> None:

@@ -121,7 +121,8 @@ class LayoutMixin:
     """Builder methods that read activations through layout nodes (mixed into from_onnx._Builder)."""
 
     layout: dict[str, np.ndarray]       # ONNX activation value -> index array, when not the identity
-    anchor_perm: dict[str, tuple[int, ...]]   # IR region output -> perm of its ONNX value that gives its bytes
+    anchor_idx: dict[str, np.ndarray]   # IR region output -> index array of its ONNX value (when a region
+                                        # writes another order than C order)
     _shapes: dict[str, tuple[int, ...]] | None = None
 
     # ---- shapes and index arrays -----------------------------------------------------------------------
@@ -147,11 +148,9 @@ class LayoutMixin:
 
     def region_index(self, v0: str, out: str, chain: list[NodeProto]) -> np.ndarray:
         """Index array of the value after `chain` for the region output `out` anchored at ONNX value v0."""
-        perm = self.anchor_perm.get(out)
-        if perm is None:
+        idx = self.anchor_idx.get(out)
+        if idx is None:
             idx = np.arange(int(np.prod(self.shape(out)))).reshape(self.onnx_shape(v0, out))
-        else:
-            idx = np.arange(int(np.prod(self.shape(out)))).reshape((1, *self.shape(out))).transpose(perm)
         for n in chain:
             idx = apply_layout_node(self.v, n, idx)
         return idx
