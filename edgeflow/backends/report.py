@@ -25,7 +25,7 @@ def build_report(graph: Graph, plan: MemoryPlan, weight_bytes: int, backend: str
         ins = [tuple(graph.tensors[t].shape) for t in n.inputs]
         out = tuple(graph.tensors[n.outputs[0]].shape)
         act = sum(int(np.prod(graph.tensors[o].shape)) * DTYPES[graph.tensors[o].dtype] // 8
-                  for o in n.outputs if o not in plan.flip_views)
+                  for o in n.outputs if o not in plan.flip_views and o not in plan.aliases)
         node: dict[str, Any] = {"index": i, "name": n.name, "op": n.op, "macs": _macs(graph, n.op, ins, out, n.attrs),
                                 "weight_bytes": plan.node_weight_bytes.get(n.name, 0), "output_bytes": act}
         if n.name in plan.linears:

@@ -14,7 +14,7 @@ from edgeflow.ir.graph import Graph
 from edgeflow.plan.liveness import nbytes
 from edgeflow.plan.memory import MemoryPlan
 
-# Helpers for the structural ops; static so an unused one costs nothing (marked unused for -Werror).
+# Helpers for the structural ops (split / concat); static so an unused one costs nothing (unused for -Werror).
 _HELPERS = """\
 #if defined(__GNUC__)
 #define EF_UNUSED __attribute__((unused))
@@ -29,17 +29,6 @@ static EF_UNUSED void copy_rows(const uint8_t *src, int32_t src_pitch, uint8_t *
     int32_t r;
     for (r = 0; r < n_rows; ++r) {
         memcpy(dst + (size_t)r * (size_t)dst_pitch, src + (size_t)r * (size_t)src_pitch, (size_t)row_bytes);
-    }
-}
-
-/* y (cols, rows) = transpose of x (rows, cols), int8. */
-static EF_UNUSED void transpose_i8(const int8_t *x, int8_t *y, int32_t rows, int32_t cols)
-{
-    int32_t r, c;
-    for (r = 0; r < rows; ++r) {
-        for (c = 0; c < cols; ++c) {
-            y[c * rows + r] = x[r * cols + c];
-        }
     }
 }
 """

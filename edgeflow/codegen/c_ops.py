@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from edgeflow.codegen import c_tiled
+from edgeflow.codegen.c_ops_struct import STRUCT_EMITTERS
 from edgeflow.codegen.c_weights import c_literal
 from edgeflow.codegen.calls import call
 from edgeflow.codegen.emitter import CodegenError, Emitter, need, rows_cols
@@ -162,14 +163,6 @@ def _copy(e: Emitter, n: Node) -> list[str]:
     return [f"memcpy({e.act(n.outputs[0])}, {e.act(n.inputs[0])}, {nbytes(e.graph, n.outputs[0])});"]
 
 
-def _transpose(e: Emitter, n: Node) -> list[str]:
-    need(n, 1)
-    shp = e.shape(n.inputs[0])
-    if len(shp) != 2 or tuple(n.attrs.get("perm", (1, 0))) != (1, 0) or e.graph.tensors[n.inputs[0]].dtype != "int8":
-        raise CodegenError(f"node '{n.name}' (transpose): only 2-d int8 perm (1, 0), got {shp} {n.attrs.get('perm')}")
-    return [f"transpose_i8({e.act(n.inputs[0])}, {e.act(n.outputs[0])}, {shp[0]}, {shp[1]});"]
-
-
 def _last_axis_parts(e: Emitter, n: Node, whole: str, parts: list[str]) -> list[tuple[str, int, int, int]]:
     """(part, column offset, part width, element size) of a split/concat along the last axis of 2-d tensors."""
     shp = e.shape(whole)
@@ -194,21 +187,12 @@ def _split(e: Emitter, n: Node) -> list[str]:
             for p, col, w, sz in _last_axis_parts(e, n, x, n.outputs)]
 
 
-def _concat(e: Emitter, n: Node) -> list[str]:
-    y = n.outputs[0]
-    rows, width = e.shape(y)
-    return [f"copy_rows((const uint8_t *)(const void *){e.act(p)}, {w * sz}, "
-            f"(uint8_t *)(void *){e.act(y)} + {col * sz}, {width * sz}, {rows}, {w * sz});"
-            for p, col, w, sz in _last_axis_parts(e, n, y, n.inputs)]
-
-
 #: IR op -> renderer of its C statements.
 EMITTERS: dict[str, Callable[[Emitter, Node], list[str]]] = {
     "linear": _linear, "linear_acc": _linear_acc, "conv2d_patch": _conv2d_patch, "dwconv1d_causal": _dwconv,
     "lut": _lut, "mul_requant": _mul_requant, "add_requant": _add_requant, "layernorm": _layernorm,
     "meanpool_tokens": _meanpool, "scan": _scan, "matmul": _matmul, "softmax_rows": _softmax,
-    "flip_time": _flip, "identity": _copy, "reshape": _copy, "transpose": _transpose,
-    "split": _split, "concat": _concat,
+    "flip_time": _flip, "identity": _copy, "split": _split, **STRUCT_EMITTERS,
 }
 
 

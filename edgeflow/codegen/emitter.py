@@ -53,7 +53,8 @@ class Emitter:
         return self.plan.flip_views
 
     def act(self, name: str) -> str:
-        """Pointer expression of an activation (arena offset, or the caller's input)."""
+        """Pointer expression of an activation (arena offset, or the caller's input; a view: its base's)."""
+        name = self.plan.aliases.get(name, name)
         t = self.graph.tensors[name]
         ctype = C_TYPES.get(t.dtype)
         if ctype is None:

@@ -11,12 +11,15 @@ import onnx
 from numpy.typing import ArrayLike, NDArray
 from onnx import NodeProto
 
-from edgeflow.export.scan_op import SCAN_DOMAIN, ScanNodeError, check_scan_nodes
+from edgeflow.export.scan_op import ScanNodeError, check_scan_nodes
 from edgeflow.ir import ops
 from edgeflow.ir.graph import Graph, IRError, Node, Tensor, verify
 from edgeflow.ir.naming import name_nodes_by_module
-from edgeflow.ir.patterns import SUPPORTED_OPS, FrontendError, OnnxView, attrs
+from edgeflow.ir.patterns import FrontendError, OnnxView, attrs
 from edgeflow.ir.patterns_attn import AttentionMixin, gelu_source
+from edgeflow.ir.patterns_gemm import GemmMixin
+from edgeflow.ir.patterns_layout import LayoutMixin, apply_layout_node
+from edgeflow.ir.patterns_struct import check_ops, not_an_activation, unmatched_region
 from edgeflow.quant.intmath import build_lut, gelu, quantize_multiplier, silu, softplus
 from edgeflow.quant.intscan import ScanQuant
 
@@ -35,8 +38,11 @@ from edgeflow.quant.intscan import ScanQuant
 #   attention: Q.Kᵀ (* scale), Softmax, P.V over per-head views           -> split / matmul / softmax_rows / concat
 #     (patterns_attn; LayerNorm and Softmax float64 Casts are looked through)
 #   Gemm / MatMul (+bias) feeding the graph output                        -> linear_acc (int32 logits accumulator)
-# Transpose/Reshape/Unsqueeze/Squeeze are folded: every IR activation is one sample in token layout (L, C),
-# the input window is (channels, samples). Batch must be 1.
+#   Relu of a region or an activation                                     -> lut (relu table), after the region
+#   Transpose/Reshape/Flatten/Squeeze/Unsqueeze/Slice/Gather of constants -> nothing (the bytes are in order),
+#     a reshape view, or one transpose / slice copy (patterns_layout: proven on index arrays, never dropped)
+# An IR activation holds its ONNX value's elements in C order (batch 1 dropped) unless a region lays it out
+# otherwise (the causal conv's token layout); Gemm / MatMul in any transpose (patterns_gemm).
 
 __all__ = ["FrontendError", "load_onnx", "quantize_input"]
 
@@ -47,7 +53,7 @@ def _ir_name(ql: NodeProto) -> str:
     return s.strip("/").replace("/", ".") or ql.output[0]
 
 
-class _Builder(AttentionMixin):
+class _Builder(AttentionMixin, LayoutMixin, GemmMixin):
     def __init__(self, view: OnnxView, name: str):
         self.v = view
         self.g = Graph(name)
@@ -55,6 +61,9 @@ class _Builder(AttentionMixin):
         self.parts: dict[str, list[str]] = {}  # ONNX value of a (1, H, L, L) tensor -> per-head IR tensors
         self.onnx_names: dict[str, str] = {}
         self.onnx_heads: dict[str, list] = {}   # per-head IR tensor -> [ONNX value, head index]
+        self.layout: dict[str, np.ndarray] = {}   # ONNX activation value -> index array (when not C order)
+        self.anchor_idx: dict[str, np.ndarray] = {}   # region output -> index array of its ONNX value
+        self.copies: set[str] = set()             # region outputs in their quantizer's element order
 
     # ---- tensors ----------------------------------------------------------------------------------------
     def const(self, owner: str, key: str, data: ArrayLike, dtype: str, bits: int | None = None,
@@ -70,9 +79,13 @@ class _Builder(AttentionMixin):
     def emit(self, op: str, inputs: list[str], out: str, a: dict | None = None) -> None:
         self.g.add_node(Node(out, op, inputs, [out], a or {}))
 
-    def act(self, v: str) -> str:
-        """IR tensor of an ONNX value that must be an int8 activation (through layout ops and time flips)."""
-        v = self.v.skip_layout(v)
+    def act(self, v: str, perm: tuple[int, ...] | None = None) -> str:
+        """IR tensor of an ONNX value that must be an int8 activation, read through layout ops (a view or a
+        proven copy, patterns_layout) and time flips; `perm` permutes the value's axes first (batch included)."""
+        src, chain = self.layout_chain(v)
+        return self.read(v, self._base(src), src, chain, perm)
+
+    def _base(self, v: str) -> str:
         if v in self.acts:
             return self.acts[v]
         src = self.v.flip_source(v)
@@ -84,7 +97,7 @@ class _Builder(AttentionMixin):
             self.emit("flip_time", [x], out)
             self.acts[v] = out
             return out
-        raise self.v.err(f"value '{v}' must be an int8 activation (DequantizeLinear(QuantizeLinear(x)))")
+        raise self.v.err(not_an_activation(self.v, v))
 
     def shape(self, name: str) -> tuple[int, ...]:
         return self.g.tensors[name].shape
@@ -102,15 +115,33 @@ class _Builder(AttentionMixin):
         heads = self.parts.get(out)
         if heads is None:
             self.onnx_names[out] = ql.output[0]
+            v0, pre = ql.input[0], []
+            if out not in self.copies:                  # the region's IR output holds v0; layout nodes follow
+                v0 = self.v.skip_layout(ql.input[0])
+                pre = self._nodes_between(v0, ql.input[0])
+            idx = self.region_index(v0, out, pre)
         else:
             self.onnx_heads.update({t: [ql.output[0], i] for i, t in enumerate(heads)})
         for dq in self.v.cons.get(ql.output[0], []):
             if dq.op_type == "DequantizeLinear" and heads is None:
                 self.acts[dq.output[0]] = out
+                self.record_layout(dq.output[0], idx)
             elif dq.op_type == "DequantizeLinear":
                 self.parts[dq.output[0]] = heads
 
+    def _nodes_between(self, v0: str, v: str) -> list[NodeProto]:
+        """The layout nodes from v0 forward to v (v = skip_layout(...) chain end)."""
+        chain: list[NodeProto] = []
+        while v != v0:
+            p = self.v.producer(v)
+            chain.insert(0, p)
+            v = p.input[0]
+        return chain
+
     def lower(self, v: str, s_out: float | None, out: str) -> None:
+        if s_out is not None and self.copy_region(v, s_out, out):
+            self.copies.add(out)
+            return None
         v0 = self.v.skip_layout(v)
         if v0 in self.v.inputs:
             shp = [d.dim_value for i in self.v.graph.input if i.name == v0 for d in i.type.tensor_type.shape.dim]
@@ -126,30 +157,41 @@ class _Builder(AttentionMixin):
         if self.v.layernorm(v0) is not None:
             return self.layernorm(v0, s_out, out)
         if self.attention(v, s_out, out):
+            self.copies.add(out)                          # written in the quantizer's order (heads merged)
             return None
         op = p.op_type
         if op in ("MatMul", "Gemm", "Split") or (op == "Add" and any(self.v.is_bias(i) for i in p.input)):
             return self.linear(v0, s_out, out)
         if op == "Add" and any(self.v.is_const(i) for i in p.input):
             other = next(i for i in p.input if not self.v.is_const(i))
+            if self.v.producer(other, ("MatMul", "Gemm")) is not None:
+                return self.linear(v0, s_out, out)
             return self.patch(other, next(i for i in p.input if self.v.is_const(i)), s_out, out)
         if op == "Conv":
             return self.patch(v0, None, s_out, out)
-        if op == "Slice":
+        if op == "Slice" and self.v.producer(p.input[0], "Conv") is not None:
             return self.dwconv(p, s_out, out)
         if s_out is None:
-            raise self.v.err(f"node '{p.name}' ({op}): only a linear layer may feed a float graph output")
+            raise self.v.err(f"node '{p.name}' ({op}): only a linear layer (Gemm / MatMul) may feed a float graph "
+                             "output; end the model with a QuantLinear")
+        if op == "Relu":
+            return self.relu(p, s_out, out)
+        if op == "Concat":
+            return self.concat(p, s_out, out)
         if op == "Add":
             return self.add(v0, s_out, out)
         if op == "Softplus":
             return self.lut(p.input[0], softplus, s_out, out)
         if op == "Mul" and (x := gelu_source(self.v, v0)) is not None:
             return self.lut(x, gelu, s_out, out)
+        if self.scaled_region(p, s_out, out):
+            return None
         if op == "Mul":
             sig = [i for i in p.input if self.v.producer(i, "Sigmoid") is not None]
             if sig and self.v.producer(sig[0]).input[0] in p.input:
                 return self.lut(self.v.producer(sig[0]).input[0], silu, s_out, out)
             a, b = self.act(p.input[0]), self.act(p.input[1])
+            b = self.view(b, self.shape(a), exact=True)
             m, sh = quantize_multiplier(self.scale(a) * self.scale(b) / s_out)
             self.act_out(out, self.shape(a), s_out)
             return self.emit("mul_requant", [a, b], out, {"m": m, "sh": sh})
@@ -163,57 +205,20 @@ class _Builder(AttentionMixin):
             m, sh = ops.meanpool_params(self.scale(x), s_out, self.shape(x)[0])
             self.act_out(out, (1, self.shape(x)[1]), s_out)
             return self.emit("meanpool_tokens", [x], out, {"m": m, "sh": sh})
-        raise self.v.err(f"node '{p.name}' ({op}): float region does not match a supported pattern")
-
-    def linear(self, v: str, s_out: float | None, out: str) -> None:
-        p = self.v.producer(v)
-        rows = None
-        if p.op_type == "Split":
-            k = list(p.output).index(v)
-            sizes = (self.v.const(p.input[1]) if len(p.input) > 1 else np.asarray(attrs(p)["split"])).reshape(-1)
-            if attrs(p).get("axis", 0) not in (-1, 2):
-                raise self.v.err(f"node '{p.name}': Split must be over features (last axis)")
-            rows = slice(int(sizes[:k].sum()), int(sizes[:k + 1].sum()))
-            p = self.v.producer(p.input[0])
-        bias_v = None
-        if p.op_type == "Add":
-            bias_v = next(i for i in p.input if self.v.is_bias(i))
-            p = self.v.producer(next(i for i in p.input if i != bias_v), ("MatMul", "Gemm"))
-            if p is None:
-                raise self.v.err(f"bias add of '{v}' does not follow a MatMul")
-        if p.op_type == "Gemm":
-            at = attrs(p)
-            if at.get("transA", 0) or not at.get("transB", 0) or at.get("alpha", 1.0) != 1 or at.get("beta", 1.0) != 1:
-                raise self.v.err(f"node '{p.name}': Gemm must be x @ W^T + b (transB 1, alpha = beta = 1)")
-            w, s_w, bits, _ = self.v.weight(p.input[1])
-            bias_v = p.input[2] if len(p.input) > 2 else None
-        else:
-            w, s_w, bits, transposed = self.v.weight(p.input[1])
-            if not transposed:
-                raise self.v.err(f"node '{p.name}': MatMul weight must be Transpose(DequantizeLinear(W))")
-        x = self.act(p.input[0])
-        s_in = self.scale(x)
-        bias = np.zeros(w.shape[0], np.int32) if bias_v is None else self.v.bias(bias_v, s_in * s_w)
-        if rows is not None:
-            w, s_w, bias = w[rows], s_w[rows], bias[rows]
-        ins = [x, self.const(out, "w", w, "int8", bits, s_w), self.const(out, "b", bias, "int32")]
-        shape = (self.shape(x)[0], w.shape[0])
-        if s_out is None:
-            self.act_out(out, shape, s_in * s_w, "int32")
-            self.g.meta["output_scale"] = [float(s) for s in s_in * s_w]
-            return self.emit("linear_acc", ins, out)
-        m, sh = ops.requant_params(s_in, s_w, s_out)
-        self.act_out(out, shape, s_out)
-        self.emit("linear", ins + [self.const(out, "m", m, "int32"), self.const(out, "sh", sh, "int32")], out)
+        raise self.v.err(unmatched_region(self.v, p))
 
     def patch(self, v: str, addend_v: str | None, s_out: float, out: str) -> None:
-        v = self.v.skip_layout(v)
+        v_read, v = v, self.v.skip_layout(v)
         conv = self.v.producer(v, "Conv")
-        at = attrs(conv) if conv is not None else {}
+        if conv is None:
+            raise self.v.err(f"'{v_read}': an Add of a constant must follow a Conv or a linear layer (Gemm / MatMul); "
+                             "quantize the other operand and add the constant in the model's weights")
+        at = attrs(conv)
         k = list(at.get("kernel_shape", []))
-        if conv is None or len(k) != 2 or list(at.get("strides", [])) != k or any(at.get("pads", [0])) \
-                or at.get("group", 1) != 1:
-            raise self.v.err(f"'{v}': a 2-D Conv must have kernel = stride, no padding, 1 group (patch embedding)")
+        if len(k) != 2 or list(at.get("strides", [])) != k or any(at.get("pads", [0])) or at.get("group", 1) != 1:
+            raise self.v.err(f"node '{conv.name}' (Conv): only a 2-D Conv with kernel = stride, no padding and one "
+                             f"group has an integer lowering here (kernel {k}, strides {list(at.get('strides', []))}, "
+                             f"pads {list(at.get('pads', []))}, group {at.get('group', 1)})")
         x = self.act(conv.input[0])
         w, s_w, bits, _ = self.v.weight(conv.input[1])
         s_in = self.scale(x)
@@ -224,8 +229,24 @@ class _Builder(AttentionMixin):
         ins = [x, self.const(out, "w", w.reshape(w.shape[0], -1), "int8", bits, s_w),
                self.const(out, "b", bias, "int32"), self.const(out, "m", m, "int16"),
                self.const(out, "sh", sh, "int8")]
+        # conv output (1, E, rows, L) element (e, r, l) is IR element (l, e*rows + r); the layout nodes after it
+        # are applied to that index array (the proof; identity for a (1, L, E*rows) token view)
+        n_e = w.shape[0]
+        idx = (np.arange(n_tok) * (n_e * rows) + np.arange(n_e)[:, None, None] * rows
+               + np.arange(rows)[None, :, None])[None]
+        for node in self._nodes_between(v, v_read):
+            idx = apply_layout_node(self.v, node, idx)
+        self.anchor_idx[out] = idx
         if addend_v is not None:
-            add = ops.fold_addend(self.v.const(addend_v).reshape(n_tok, w.shape[0] * rows), s_in, s_w, rows)
+            a = self.v.const(addend_v)
+            try:
+                a = np.broadcast_to(a, idx.shape)
+            except ValueError:
+                raise self.v.err(f"constant '{addend_v}' added after node '{conv.name}' has shape {a.shape}, the "
+                                 f"conv output {idx.shape}") from None
+            flat = np.zeros(idx.size)
+            flat[idx.reshape(-1)] = a.reshape(-1)
+            add = ops.fold_addend(flat.reshape(n_tok, n_e * rows), s_in, s_w, rows)
             narrow = add.size and -(1 << 15) <= add.min() and add.max() < 1 << 15  # stored int16 when it fits
             ins.append(self.const(out, "addend", add, "int16" if narrow else "int32"))
         self.act_out(out, (n_tok, w.shape[0] * rows), s_out)
@@ -236,7 +257,7 @@ class _Builder(AttentionMixin):
         at = attrs(conv) if conv is not None else {}
         if conv is None or len(at.get("kernel_shape", [])) != 1:
             raise self.v.err(f"node '{sl.name}': Slice must cut a depthwise causal Conv1d")
-        x = self.act(conv.input[0])
+        x = self.act(conv.input[0], perm=(0, 2, 1))     # the kernel reads token layout (L, C)
         n_t, n_c = self.shape(x)
         kk = int(at["kernel_shape"][0])
         starts, ends = self.v.const(sl.input[1]).reshape(-1), self.v.const(sl.input[2]).reshape(-1)
@@ -251,6 +272,7 @@ class _Builder(AttentionMixin):
         ins = [x, self.const(out, "w", w.reshape(n_c, kk), "int8", bits, s_w), self.const(out, "b", bias, "int32"),
                self.const(out, "m", m, "int16"), self.const(out, "sh", sh, "int8")]
         self.act_out(out, (n_t, n_c), s_out)
+        self.anchor_idx[out] = np.arange(n_t * n_c).reshape(1, n_t, n_c).transpose(0, 2, 1)  # ONNX: (1, C, L)
         self.emit("dwconv1d_causal", ins, out)
 
     def lut(self, v: str, fn: object, s_out: float, out: str) -> None:
@@ -262,12 +284,17 @@ class _Builder(AttentionMixin):
     def add(self, v: str, s_out: float, out: str) -> None:
         leaves, todo = [], [v]
         while todo:
-            cur = self.v.skip_layout(todo.pop(0))
+            raw = todo.pop(0)
+            cur = self.v.skip_layout(raw)
             p = self.v.producer(cur, "Add")
             if p is not None and cur not in self.acts and self.v.activation_ql(cur) is None:
+                if cur != raw:
+                    raise self.v.err(f"node '{p.name}' (Add): its sum is read through a layout node; quantize it "
+                                     "first (a QuantIdentity after the Add)")
                 todo = list(p.input) + todo
             else:
-                leaves.append(self.act(cur))
+                leaves.append(self.act(raw))
+        leaves = [self.view(x, self.shape(leaves[0]), exact=True) if x != leaves[0] else x for x in leaves]
         big_m, big_s = ops.add_requant_params([self.scale(x) for x in leaves], s_out)
         self.act_out(out, self.shape(leaves[0]), s_out)
         self.emit("add_requant", leaves, out, {"M": big_m, "S": int(big_s)})
@@ -325,9 +352,7 @@ def load_onnx(path: str | Path) -> Graph:
         check_scan_nodes(proto)
     except ScanNodeError as e:
         raise view.err(str(e)) from None
-    for n in proto.graph.node:
-        if n.op_type not in SUPPORTED_OPS or (n.domain not in ("", "ai.onnx") and n.domain != SCAN_DOMAIN):
-            raise view.err(f"unsupported op '{n.op_type}' (node '{n.name}'); supported: {', '.join(SUPPORTED_OPS)}")
+    check_ops(proto, view)   # every unsupported op in one line, each with a hint
     try:
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as e:
@@ -345,6 +370,7 @@ def load_onnx(path: str | Path) -> Graph:
                 b.g.outputs.append(b.acts[o.name])
             else:
                 b.lower(o.name, None, "logits_acc")
+                b.check_output_order(o.name, "logits_acc")
                 b.g.outputs.append("logits_acc")
     except (ValueError, IndexError, KeyError, TypeError) as e:  # arrays whose shapes do not fit the pattern
         raise view.err(f"{where}: cannot lower its region ({type(e).__name__}: {e})") from None

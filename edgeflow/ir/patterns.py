@@ -13,7 +13,7 @@ SUPPORTED_OPS = ("QuantizeLinear", "DequantizeLinear", "Clip", "Constant", "Iden
                  "Reshape", "Unsqueeze", "Squeeze", "Add", "MatMul", "Gemm", "Split", "Sigmoid", "Mul", "Softplus",
                  "Neg", "Exp", "Slice", "ReduceMean", "Sub", "Pow", "Sqrt", "Div", "SelectiveScan", "Cast", "Softmax",
                  "Erf")
-LAYOUT_OPS = ("Transpose", "Reshape", "Unsqueeze", "Squeeze", "Identity", "Cast")
+LAYOUT_OPS = ("Transpose", "Reshape", "Flatten", "Unsqueeze", "Squeeze", "Identity", "Cast")
 _FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE)  # a Cast between them is looked through
 _FOLDABLE = {"Identity": lambda a: a, "Neg": np.negative, "Exp": np.exp}
 #: Elements one constant may declare (64 M: 64 MB at int8, far beyond an MCU's memory, far below a host's).
@@ -33,6 +33,7 @@ class OnnxView:
 
     def __init__(self, proto: onnx.ModelProto, path: str):
         self.path = path
+        self.proto = proto
         g = proto.graph
         self.graph = g
         self.init = {i.name: self._array(i, f"initializer '{i.name}'") for i in g.initializer}
@@ -117,7 +118,10 @@ class OnnxView:
         scale = self.scalar(node.input[1])
         zp = self.const(node.input[2]) if len(node.input) > 2 else np.zeros((), np.uint8)
         if zp.dtype != np.int8 or np.any(zp != 0):
-            raise self.err(f"node '{node.name}': activations must be int8 with zero point 0, got {zp.dtype} {zp}")
+            hint = ("an unsigned quantizer (QuantReLU's default): use a signed one, e.g. QuantReLU(act_quant="
+                    "Int8ActPerTensorFloat)" if zp.dtype == np.uint8 else "quantize activations symmetrically")
+            raise self.err(f"node '{node.name}': activations must be int8 with zero point 0, got {zp.dtype} {zp}; "
+                           f"{hint}")
         if not scale > 0:
             raise self.err(f"node '{node.name}': scale {scale} must be > 0")
         return scale, node.name

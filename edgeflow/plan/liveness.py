@@ -1,4 +1,5 @@
-"""Liveness of the activations: one arena Buffer per tensor (first / last step), flip views, per-node scratch."""
+"""Liveness of the activations: one arena Buffer per tensor (first / last step), flip views, reshape aliases,
+per-node scratch."""
 
 from __future__ import annotations
 
@@ -38,6 +39,22 @@ def flip_views(graph: Graph) -> dict[str, str]:
     return {n.outputs[0]: n.inputs[0] for n in graph.nodes if _is_flip_view(graph, n)}
 
 
+#: ops whose output is the same bytes as their input (a view: no buffer, no copy).
+ALIAS_OPS = ("reshape",)
+
+
+def aliases(graph: Graph) -> dict[str, str]:
+    """View tensor -> the tensor whose buffer it is (a reshape reads its input's bytes in order: zero-copy),
+    followed to the end of a chain of views; the base may be the graph input (the caller's window)."""
+    out: dict[str, str] = {}
+    for n in graph.nodes:
+        if n.op in ALIAS_OPS and len(n.inputs) == 1 and len(n.outputs) == 1:
+            src = n.inputs[0]
+            if graph.tensors[src].data is None and graph.tensors[src].dtype == graph.tensors[n.outputs[0]].dtype:
+                out[n.outputs[0]] = out.get(src, src)
+    return out
+
+
 def scratch_bytes(graph: Graph, n: Node) -> int:
     """Per-node scratch bytes in the arena (the scan state h: d_inner x d_state int32), from the op registry."""
     return opdefs.scratch_bytes(n.op, [tuple(graph.tensors[t].shape) for t in n.inputs], n.attrs)
@@ -52,18 +69,20 @@ def activation_buffers(graph: Graph) -> list[Buffer]:
     """One Buffer per non-constant tensor (graph inputs excluded: the caller owns the window), live from its
     producer's step to its last reader's step (graph outputs to the last step), plus per-node scratch."""
     views = flip_views(graph)
+    alias = aliases(graph)
     last_step = len(graph.nodes) - 1
     first: dict[str, int] = {}
     last: dict[str, int] = {}
     for i, n in enumerate(graph.nodes):
         for t in n.inputs:
-            src = views.get(t, t)
+            src = alias.get(views.get(t, t), views.get(t, t))
             if src in first:
                 last[src] = max(last.get(src, i), i)
         for t in n.outputs:
-            if t not in views:
+            if t not in views and t not in alias:
                 first[t] = i
-    bufs = [Buffer(t, nbytes(graph, t), i, last_step if t in graph.outputs else last.get(t, i))
+    kept = {alias.get(t, t) for t in graph.outputs}     # a graph output (or the buffer it views) lives to the end
+    bufs = [Buffer(t, nbytes(graph, t), i, last_step if t in kept else last.get(t, i))
             for t, i in first.items()]
     bufs += [Buffer(scratch_name(n), scratch_bytes(graph, n), i, i)
              for i, n in enumerate(graph.nodes) if scratch_bytes(graph, n)]

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from edgeflow.ir.graph import Graph
 from edgeflow.plan.arena import ArenaPlan, Buffer, align_up, plan_arena, verify_arena
 from edgeflow.plan.layout import constant_bytes, describe, linear_shape, node_constants, packed_requant
 from edgeflow.plan.levels import Placement, place
-from edgeflow.plan.liveness import activation_buffers, flip_views
+from edgeflow.plan.liveness import activation_buffers, aliases, flip_views
 from edgeflow.plan.tiling import LinearShape, TilePlan, tile_linear
 from edgeflow.target import Target
 
@@ -96,6 +96,7 @@ class MemoryPlan:
     placement: Placement | None        # None: a target without memory levels
     steps: tuple[NodeStep, ...] = ()   # the schedule, in node order
     cores: int = 1
+    aliases: dict[str, str] = field(default_factory=dict)  # reshape view -> the tensor whose buffer it reads
 
     @property
     def tiled(self) -> bool:
@@ -133,6 +134,7 @@ class MemoryPlan:
         d["buffers"] = [{"name": b.name, "bytes": b.size, "first": b.first, "last": b.last,
                          "offset": self.arena.offsets[b.name]} for b in self.buffers]
         d["flip_views"] = dict(self.flip_views)
+        d["aliases"] = dict(self.aliases)
         d["steps"] = [s.to_dict() for s in self.steps]
         d["tiling"] = {"l1_bytes": self.l1_bytes,
                        "ops": "linear (others whole tensors in L2)" if self.tiled else
@@ -216,4 +218,4 @@ def plan_memory(graph: Graph, target: Target | None = None, l1_bytes: int | None
                            "tiles" if n.name in linears else "whole") for i, n in enumerate(graph.nodes))
     return MemoryPlan(graph.name, None if target is None else target.name, arena, tuple(buffers),
                       flip_views(graph), l1_bytes, linears, constants, node_bytes, placement, steps,
-                      1 if target is None else target.cores)
+                      1 if target is None else target.cores, aliases(graph))

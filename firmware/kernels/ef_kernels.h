@@ -124,6 +124,19 @@ void ef_add_requant_i8(const int8_t *const *xs, const int32_t *x_strides, const 
 /** y row r = x row (n_rows - 1 - r), rows of row_len int8 (x and y must not overlap). */
 void ef_flip_rows_i8(const int8_t *x, int8_t *y, int32_t n_rows, int32_t row_len);
 
+/* ---- data movement (ef_layout.c) ---------------------------------------------------------------- */
+
+/** Most axes of a strided gather (transpose / slice of a tensor of up to EF_MAX_DIMS dimensions). */
+#define EF_MAX_DIMS 8
+
+/**
+ * y[i_0, ..., i_{n-1}] = x[sum_k i_k * strides[k]] for i_k < shape[k], y written contiguously in C order
+ * (prod(shape) int8; ndim 0 copies one element). Strides are in elements and may be negative or 0 (x points at
+ * the element of index 0, so a slice passes x + offset). A transpose of x (dims d, perm p) is shape d[p],
+ * strides C-strides(d)[p]; numpy: structural.strided. x and y must not overlap; 0 <= ndim <= EF_MAX_DIMS.
+ */
+void ef_gather_strided_i8(const int8_t *x, int32_t ndim, const int32_t *shape, const int32_t *strides, int8_t *y);
+
 /* ---- normalisation and pooling (ef_layernorm.c, ef_meanpool.c) ----------------------------------- */
 
 #define EF_LN_Z_FRAC 20   /* fractional bits of the normalised value z */

@@ -119,13 +119,17 @@ def test_truncated_file_is_one_line_error(exported, tmp_path):
 
 
 def test_unsupported_op_is_named(exported, tmp_path):
+    """Every unsupported node is listed at once, in one line, each with its name and a hint."""
     def edit(p):
-        n = next(n for n in p.graph.node if n.op_type == "Softplus")
-        n.op_type = "Softsign"
+        for n in p.graph.node:
+            if n.op_type == "Softplus":
+                n.op_type = "Softsign"
     path = _edited(exported, tmp_path / "u.onnx", edit)
-    with pytest.raises(FrontendError, match=r"unsupported op 'Softsign' \(node '/blocks\.0/fwd/Softplus'\); "
-                                            r"supported: .*MatMul"):
+    with pytest.raises(FrontendError) as info:
         load_onnx(path)
+    hint = "no integer lowering; replace the layer or ask for the op"
+    assert str(info.value) == (f"{path}: 2 unsupported ops: '/blocks.0/fwd/Softplus' (Softsign): {hint}; "
+                               f"'/blocks.0/rev/Softplus' (Softsign): {hint}")
 
 
 def test_missing_initializer_is_named(exported, tmp_path):
@@ -148,5 +152,7 @@ def test_unmatched_pattern_is_named(exported, tmp_path):
     def edit(p):  # the SiLU's Sigmoid now reads another tensor: x * sigmoid(y) is no supported pattern
         sig = next(n for n in p.graph.node if n.op_type == "Sigmoid")
         sig.input[0] = "/patch_embed/input_quant/export_handler/DequantizeLinear_output_0"
-    with pytest.raises(FrontendError, match=r"must be an int8 activation|does not match"):
+    with pytest.raises(FrontendError, match=r"value '/blocks\.0/fwd/Sigmoid_output_0' \(output of "
+                                            r"'/blocks\.0/fwd/Sigmoid', Sigmoid\) is a float tensor where an int8 "
+                                            r"activation is needed; insert a QuantIdentity after /blocks\.0/fwd$"):
         load_onnx(_edited(exported, tmp_path / "p.onnx", edit))

@@ -72,7 +72,8 @@ def test_build_refuses_it_with_one_line(cut_model, tmp_path):
     ("blocks.0.fwd.A_log", 1, 2, "node 'blocks.0.fwd.q_y' (scan): input B has shape (80, 4), expected (80, 2)"),
     ("/blocks.0/fwd/conv1d/weight_quant/export_handler/Constant_2_output_0", 2, 2,
      "cannot lower its region (ValueError: cannot reshape array of size 176 into shape (88,4))"),
-    ("pos_embed", 2, 22, "cannot lower its region (ValueError: cannot reshape array of size 1760 into shape (80,44))"),
+    ("pos_embed", 2, 22, "constant 'pos_embed' added after node '/patch_embed/Conv' has shape (1, 80, 22), the "
+                         "conv output (1, 80, 44)"),
 ])
 def test_other_cut_weights_are_refused_with_one_line(tmp_path, name, axis, keep, message):
     """Cutting other constants (patch conv, projections, head, scan A, depthwise taps, positional embedding)

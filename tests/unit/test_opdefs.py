@@ -87,6 +87,8 @@ CASES: dict[str, tuple] = {
                 "attribute shape [1, 48] has 48 elements, input x (8, 5) has 40"),
     "transpose": ({"x": ((80, 22),)}, {"y": ((22, 80),)}, {"perm": [1, 0]}, {"y": (80, 22)},
                   "output 'y' is declared (80, 22) int8, the inputs give (22, 80) int8"),
+    "slice": ({"x": ((6, 5),)}, {"y": ((3, 2),)}, {"offset": 29, "shape": [3, 2], "strides": [-10, -2]},
+              {"x": (5, 5)}, "slice reads elements 7..29 of input x (5, 5) (25 elements)"),
     "split": ({"x": ((80, 88),)}, _HEADS, {"axis": 1, "sizes": [22] * 4}, {"x": (80, 80)},
               "attribute sizes [22, 22, 22, 22] must be positive and sum to 80 (axis 1 of x (80, 80))"),
     "concat": (_HEADS, {"y": ((80, 88),)}, {"axis": 1}, {"h1": (40, 22)},
@@ -129,7 +131,7 @@ def test_valid_node_verifies_and_wrong_shape_is_refused(op):
 
 @pytest.mark.parametrize("op", ["linear", "conv2d_patch", "dwconv1d_causal", "lut", "mul_requant", "add_requant",
                                 "layernorm", "meanpool_tokens", "matmul", "identity", "reshape", "transpose",
-                                "split", "concat", "flip_time"])
+                                "slice", "split", "concat", "flip_time"])
 def test_reference_output_shape_is_the_inferred_one(op):
     """The numpy reference run on the valid node gives exactly the declared (= inferred) output shapes."""
     ins, outs, attrs, _, _ = CASES[op]

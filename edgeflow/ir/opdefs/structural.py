@@ -1,4 +1,4 @@
-"""Data movement ops (no arithmetic): identity, reshape, transpose, split, concat and the time flip."""
+"""Data movement ops (no arithmetic): identity, reshape (a view), transpose, slice (strided), split, concat, flip."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import numpy as np
 
 from edgeflow.ir import ops
 from edgeflow.ir.opdefs.base import Arg, OpDef, OutType, ShapeError, TensorType, axis_of, int_list, size
+
+#: Axes the strided gather kernel takes (EF_MAX_DIMS in ef_kernels.h).
+MAX_DIMS = 8
 
 
 def infer_same(ins: Sequence[TensorType], attrs: Mapping[str, Any]) -> list[OutType]:
@@ -31,7 +34,7 @@ def infer_reshape(ins: Sequence[TensorType], attrs: Mapping[str, Any]) -> list[O
 
 def infer_transpose(ins: Sequence[TensorType], attrs: Mapping[str, Any]) -> list[OutType]:
     perm, shape = int_list(attrs, "perm"), ins[0].shape
-    if sorted(perm) != list(range(len(shape))):
+    if sorted(perm) != list(range(len(shape))) or len(shape) > MAX_DIMS:
         raise ShapeError(f"attribute perm {perm} is not a permutation of the {len(shape)} axes of x {shape}")
     return [(tuple(shape[p] for p in perm), ins[0].dtype)]
 
@@ -55,6 +58,37 @@ def infer_concat(ins: Sequence[TensorType], attrs: Mapping[str, Any]) -> list[Ou
     return [(first[:ax] + (sum(t.shape[ax] for t in ins),) + first[ax + 1:], ins[0].dtype)]
 
 
+def c_strides(shape: Sequence[int]) -> list[int]:
+    """Element strides of a C-contiguous array of `shape`."""
+    out, acc = [], 1
+    for d in reversed(list(shape)):
+        out.insert(0, acc)
+        acc *= int(d)
+    return out
+
+
+def strided(x: np.ndarray, offset: int, shape: Sequence[int], strides: Sequence[int]) -> np.ndarray:
+    """y[i_0.., i_n] = x.flat[offset + sum_k i_k strides[k]] (C: ef_gather_strided_i8 on x + offset)."""
+    idx = np.full(tuple(int(d) for d in shape), int(offset), dtype=np.int64)
+    for k, (n, st) in enumerate(zip(shape, strides, strict=True)):
+        idx += (np.arange(int(n), dtype=np.int64) * int(st)).reshape((1,) * k + (-1,) + (1,) * (len(shape) - k - 1))
+    return np.ascontiguousarray(np.asarray(x).reshape(-1)[idx]).reshape(idx.shape)
+
+
+def infer_slice(ins: Sequence[TensorType], attrs: Mapping[str, Any]) -> list[OutType]:
+    """x (any shape) read as flat elements at offset + sum_k i_k strides[k], i_k < shape[k], every one inside x."""
+    off, shape, strides = int(attrs["offset"]), int_list(attrs, "shape"), int_list(attrs, "strides")
+    n = size(ins[0].shape)
+    if len(shape) != len(strides) or len(shape) > MAX_DIMS or any(d < 1 for d in shape):
+        raise ShapeError(f"attributes shape {shape} and strides {strides} must be 1..{MAX_DIMS} positive sizes and "
+                         "as many strides")
+    lo = off + sum(min(0, (d - 1) * st) for d, st in zip(shape, strides, strict=True))
+    hi = off + sum(max(0, (d - 1) * st) for d, st in zip(shape, strides, strict=True))
+    if lo < 0 or hi >= n:
+        raise ShapeError(f"slice reads elements {lo}..{hi} of input x {ins[0].shape} ({n} elements)")
+    return [(tuple(shape), ins[0].dtype)]
+
+
 def _split_ref(ins: Sequence[np.ndarray], a: Mapping[str, Any]) -> list[np.ndarray]:
     cuts = np.cumsum(a["sizes"])[:-1]
     return list(np.split(ins[0], cuts, axis=int(a.get("axis", -1))))
@@ -67,7 +101,11 @@ DEFS = (
     OpDef("reshape", "structural", _X, infer_reshape, lambda ins, a: [ins[0].reshape(tuple(a["shape"]))],
           attrs=("shape",)),
     OpDef("transpose", "structural", _X, infer_transpose,
-          lambda ins, a: [np.ascontiguousarray(ins[0].transpose(tuple(a["perm"])))], attrs=("perm",)),
+          lambda ins, a: [np.ascontiguousarray(ins[0].transpose(tuple(a["perm"])))], attrs=("perm",),
+          kernel="ef_gather_strided_i8"),
+    OpDef("slice", "structural", _X, infer_slice,
+          lambda ins, a: [strided(ins[0], a["offset"], a["shape"], a["strides"])], attrs=("offset", "shape", "strides"),
+          kernel="ef_gather_strided_i8"),
     OpDef("split", "structural", _X, infer_split, _split_ref, attrs=("sizes",), optional_attrs=("axis",)),
     OpDef("concat", "structural", (Arg("x", variadic=True),), infer_concat,
           lambda ins, a: [np.concatenate(list(ins), axis=int(a.get("axis", -1)))], optional_attrs=("axis",)),

@@ -1,0 +1,80 @@
+"""Models the tests build (an MLP with ReLU at 8- and 4-bit weights, Transpose- and reshape(B, -1)-before-Linear
+models, Concat of inputs with their own scales): they load, agree with onnxruntime, and compile bit-exact for host
+and gap9 (on the host HAL); the layout ops are real IR nodes (a transpose copy, reshape views), never dropped."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeflow.backends.gap9 import compile as compile_gap9
+from edgeflow.backends.host import compile_host
+from edgeflow.ir.from_onnx import load_onnx
+from edgeflow.passes.pipeline import run_pipeline
+from edgeflow.runners.native import run_binary
+from edgeflow.target import load_target
+
+from .own_models import MODELS, agree_with_onnxruntime, export_model, int_windows, reference
+
+pytestmark = pytest.mark.c
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """name -> (ONNX path, float windows), each model exported once per session."""
+    folder = tmp_path_factory.mktemp("own-models")
+    cache: dict = {}
+
+    def get(name: str):
+        if name not in cache:
+            cache[name] = export_model(name, folder)
+        return cache[name]
+    return get
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_loads_agrees_with_onnxruntime_and_is_bit_exact_on_host_and_gap9(name, exported, tmp_path):
+    path, xs = exported(name)
+    graph = run_pipeline(load_onnx(path))
+    agree_with_onnxruntime(name, graph, path, xs)
+    q = int_windows(graph, xs)
+    want = reference(graph, q)
+    host = compile_host(graph, tmp_path / "host")
+    assert np.array_equal(run_binary(host.binary, q, want.shape[1]), want)
+    gap9 = compile_gap9(graph, load_target("gap9"), tmp_path / "gap9")
+    assert np.array_equal(run_binary(gap9.binary, q, want.shape[1]), want)
+
+
+@pytest.mark.parametrize("name", ["transpose-linear", "transpose-linear-square"])
+def test_transpose_before_linear_is_a_copy_and_reshape_a_view(name, exported, tmp_path):
+    """The Transpose(1, 2) is one transpose node before the per-step linear (even when C == T, where a dropped
+    transpose would still pass every shape check), and reshape(B, -1) is a view the planner aliases."""
+    graph = run_pipeline(load_onnx(exported(name)[0]))
+    ops = [n.op for n in graph.nodes]
+    assert ops == ["transpose", "linear", "reshape", "linear_acc"], ops
+    tr = graph.nodes[0]
+    assert tr.inputs == graph.inputs and list(tr.attrs["perm"]) == [1, 0]
+    art = compile_host(graph, tmp_path, compile_binary=False)
+    view = graph.nodes[2].outputs[0]
+    assert art.plan["aliases"] == {view: graph.nodes[1].outputs[0]}
+    assert view not in art.plan["offsets"]
+
+
+def test_mlp_relu_is_a_table_after_the_linear(exported):
+    graph = load_onnx(exported("mlp-w4")[0])
+    assert [n.op for n in graph.nodes if n.op != "reshape"] == ["linear", "lut", "linear", "lut", "linear_acc"]
+    assert {n.attrs.get("fn") for n in graph.nodes if n.op == "lut"} == {"relu"}
+    assert max(graph.tensors[n.inputs[1]].bits for n in graph.nodes if n.op.startswith("linear")) == 4
+
+
+def test_concat_requantizes_each_input_to_its_scale(exported):
+    """Concat of inputs at their own scales: each input whose scale differs from the output's is requantized (a
+    one-input add_requant) before the copy; the Slice of the first steps and its Mul by 0.5 are a slice copy and a
+    requantized copy."""
+    graph = run_pipeline(load_onnx(exported("concat-linear")[0]))
+    ops = [n.op for n in graph.nodes]
+    assert ops.count("concat") == 2 and ops.count("slice") == 1, ops
+    for n in graph.nodes:
+        if n.op == "concat":
+            assert {graph.tensors[i].scale for i in n.inputs} == {graph.tensors[n.outputs[0]].scale}
+            assert all(graph.producer(i).op == "add_requant" for i in n.inputs)
