@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from edgeflow.codegen.calls import call
 from edgeflow.codegen.emitter import CodegenError, Emitter, need
 from edgeflow.codegen.emitter import n_elems as _n
 from edgeflow.ir.graph import DTYPES, Node
@@ -22,7 +23,7 @@ def _gather(e: Emitter, n: Node, x: str, shape: list[int], strides: list[int]) -
     return ["{",
             f"    static const int32_t shape[{k}] = {{{dims}}};",
             f"    static const int32_t strides[{k}] = {{{steps}}};",
-            f"    ef_gather_strided_i8({x}, {len(shape)}, shape, strides, {e.act(n.outputs[0])});",
+            "    " + call("ef_gather_strided_i8", x, len(shape), "shape", "strides", e.act(n.outputs[0])),
             "}"]
 
 

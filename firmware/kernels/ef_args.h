@@ -136,6 +136,20 @@ static inline void ef_add_requant_i8_args(ef_add_requant_i8_args_t a)
     ef_add_requant_i8(a.xs, a.x_strides, a.M, a.n_inputs, a.S, a.y, a.y_stride, a.n_rows, a.n_cols);
 }
 
+/** Arguments of ef_gather_strided_i8 (ef_kernels.h), named as its parameters. */
+typedef struct {
+    const int8_t *x;
+    int32_t ndim;
+    const int32_t *shape;
+    const int32_t *strides;
+    int8_t *y;
+} ef_gather_strided_i8_args_t;
+
+static inline void ef_gather_strided_i8_args(ef_gather_strided_i8_args_t a)
+{
+    ef_gather_strided_i8(a.x, a.ndim, a.shape, a.strides, a.y);
+}
+
 /** Arguments of ef_layernorm_i8 (ef_kernels.h), named as its parameters. */
 typedef struct {
     const int8_t *x;
