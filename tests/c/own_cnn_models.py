@@ -1,0 +1,82 @@
+"""Small CNNs the tests build themselves (brevitas QAT layers, calibrated on random data, QCDQ export, cached)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import brevitas.nn as qnn
+import numpy as np
+import torch
+from brevitas.export import export_onnx_qcdq
+from brevitas.quant import Int8ActPerTensorFloat, Int8WeightPerChannelFloat, Int32Bias
+from torch import nn
+
+
+def _wq(bits: int) -> dict:
+    return {"weight_quant": Int8WeightPerChannelFloat, "weight_bit_width": bits, "bias_quant": Int32Bias}
+
+
+def _q(rqt: bool = False) -> qnn.QuantIdentity:
+    return qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat, return_quant_tensor=rqt)
+
+
+class EEGNetTiny(nn.Module):
+    """EEGNet-style: temporal Conv2d (padding), depthwise spatial Conv2d (groups), BatchNorm, ELU, AveragePool,
+    Flatten, Linear. Input (B, 1, channels, samples)."""
+
+    def __init__(self, bits: int, channels: int = 8, samples: int = 64, f1: int = 4, d: int = 2, classes: int = 3):
+        super().__init__()
+        self.conv1 = qnn.QuantConv2d(1, f1, (1, 9), padding=(0, 4), input_quant=Int8ActPerTensorFloat, **_wq(bits))
+        self.bn1 = nn.BatchNorm2d(f1)
+        self.conv2 = qnn.QuantConv2d(f1, f1 * d, (channels, 1), groups=f1, input_quant=Int8ActPerTensorFloat,
+                                     **_wq(bits))
+        self.bn2 = nn.BatchNorm2d(f1 * d)
+        self.q2 = _q()
+        self.elu = nn.ELU()
+        self.q3 = _q()
+        self.pool = nn.AvgPool2d((1, 4))
+        self.q4 = _q(rqt=True)
+        self.fc = qnn.QuantLinear(f1 * d * (samples // 4), classes, bias=True, **_wq(bits))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn2(self.conv2(self.bn1(self.conv1(x))))
+        x = self.q4(self.pool(self.q3(self.elu(self.q2(x)))))
+        return self.fc(torch.flatten(x, 1))
+
+
+class CNN1dTiny(nn.Module):
+    """1-D CNN: Conv1d (padding, stride), ReLU, grouped dilated Conv1d, GlobalAveragePool, Gemm.
+    Input (B, channels, samples)."""
+
+    def __init__(self, bits: int, channels: int = 4, classes: int = 3):
+        super().__init__()
+        self.conv1 = qnn.QuantConv1d(channels, 8, 7, stride=2, padding=3, input_quant=Int8ActPerTensorFloat,
+                                     **_wq(bits))
+        self.relu1 = qnn.QuantReLU(return_quant_tensor=True)
+        self.conv2 = qnn.QuantConv1d(8, 8, 5, padding=4, dilation=2, groups=2, **_wq(bits))
+        self.relu2 = qnn.QuantReLU()
+        self.pool = nn.AdaptiveAvgPool1d(1)
+        self.q3 = _q(rqt=True)
+        self.fc = qnn.QuantLinear(8, classes, bias=True, **_wq(bits))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu2(self.conv2(self.relu1(self.conv1(x))))
+        return self.fc(torch.flatten(self.q3(self.pool(x)), 1))
+
+
+def export_model(model: nn.Module, shape: tuple[int, ...], path: Path, seed: int = 0) -> Path:
+    """Calibrate `model` on random windows (BatchNorm statistics and activation scales from a few train-mode
+    forward passes), then export QCDQ ONNX (dynamo=False: quantized biases)."""
+    torch.manual_seed(seed)
+    x = torch.randn(32, *shape)
+    model.train()
+    with torch.no_grad():
+        for _ in range(8):
+            model(x)
+    for m in model.modules():   # non-trivial BatchNorm affine parameters
+        if isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.3, 0.3)
+    model.eval()
+    export_onnx_qcdq(model, args=x[:1], export_path=str(path), dynamo=False)
+    return path
