@@ -81,7 +81,8 @@ def conv(x: ArrayLike, w: ArrayLike, bias: ArrayLike, m: ArrayLike, sh: ArrayLik
     acc = np.zeros((n_o, g["ho"], g["wo"]), dtype=np.int64)
     for i, j, v in _taps(xp, g):
         for k in range(group):
-            acc[k * og:(k + 1) * og] += np.einsum("oc,chw->ohw", w4[k * og:(k + 1) * og, :, i, j], v[k * cg:(k + 1) * cg])
+            o, c = slice(k * og, (k + 1) * og), slice(k * cg, (k + 1) * cg)
+            acc[o] += np.einsum("oc,chw->ohw", w4[o, :, i, j], v[c])
     acc += np.asarray(bias, dtype=np.int64).reshape(-1, 1, 1)
     if acc.size and (acc.min() < INT32_MIN or acc.max() > INT32_MAX):
         raise ValueError(f"conv: int32 accumulator overflows: [{acc.min()}, {acc.max()}]")

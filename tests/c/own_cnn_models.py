@@ -78,5 +78,38 @@ def export_model(model: nn.Module, shape: tuple[int, ...], path: Path, seed: int
             m.weight.data.uniform_(0.5, 1.5)
             m.bias.data.uniform_(-0.3, 0.3)
     model.eval()
-    export_onnx_qcdq(model, args=x[:1], export_path=str(path), dynamo=False)
+    export_onnx_qcdq(model, args=x[:1], export_path=str(path), dynamo=False,
+                     keep_initializers_as_inputs=False)
     return path
+
+
+#: family -> (model class, input shape without batch)
+FAMILIES = {"eegnet": (EEGNetTiny, (1, 8, 64)), "cnn1d": (CNN1dTiny, (4, 64))}
+_EXPORTS: dict[tuple[str, int], Path] = {}
+
+
+def cnn_onnx(tmp_path_factory, family: str, bits: int) -> Path:
+    """The exported ONNX of `family` at `bits`-bit weights, built once per test session."""
+    key = (family, bits)
+    if key not in _EXPORTS:
+        cls, shape = FAMILIES[family]
+        torch.manual_seed(bits)
+        folder = tmp_path_factory.mktemp(f"{family}{bits}")
+        _EXPORTS[key] = export_model(cls(bits), shape, folder / f"{family}-w{bits}.onnx", seed=bits)
+    return _EXPORTS[key]
+
+
+def windows(shape: tuple[int, ...], n: int = 64, seed: int = 5) -> np.ndarray:
+    """n random float windows of the model's input shape."""
+    return np.random.default_rng(seed).standard_normal((n, *shape)).astype(np.float32)
+
+
+def onnxruntime_logits(path: Path, xs: np.ndarray) -> np.ndarray:
+    """Float logits of onnxruntime (optimizations off: the strict oracle) one window at a time."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return np.concatenate([sess.run(None, {name: x[None]})[0] for x in xs])
