@@ -4,6 +4,7 @@ the numpy reference, and their dequantised logits agree with onnxruntime on the 
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import numpy as np
@@ -13,6 +14,7 @@ from edgeflow.backends.gap9 import compile as compile_gap9
 from edgeflow.backends.host import compile_host, run_binary
 from edgeflow.ir.from_onnx import load_onnx, quantize_input
 from edgeflow.ir.reference import logits, run
+from edgeflow.plan.levels import PlanError
 from edgeflow.target import load_target
 
 from .own_cnn_models import FAMILIES, cnn_onnx, onnxruntime_logits, windows
@@ -72,3 +74,16 @@ def test_gap9_bit_exact(model, tmp_path):
     art = compile_gap9(graph, load_target("gap9"), tmp_path)
     assert np.array_equal(run_binary(art.binary, q, want.shape[1]), want)
     assert art.report["memory"]["weights_level"] == "L2"
+
+
+def test_activations_too_large_for_l2_are_refused_in_one_line(model, tmp_path):
+    """Whole-tensor conv / pool stay in L2; a target whose L2 cannot hold them is refused naming the bytes and
+    the step with the most live activations."""
+    _, _, _, graph, _, _, _ = model
+    t = load_target("gap9")
+    small = dataclasses.replace(t, memory=tuple(dataclasses.replace(m, usable=300) if m.name == "L2" else m
+                                                for m in t.memory))
+    with pytest.raises(PlanError) as info:
+        compile_gap9(graph, small, tmp_path)
+    msg = str(info.value)
+    assert "\n" not in msg and "usable 300" in msg and "bytes live)" in msg, msg
