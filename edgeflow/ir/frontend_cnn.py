@@ -82,6 +82,8 @@ def lower_region(b: _Builder, v: str, s_out: float | None, out: str) -> bool:
         return False
     if p.op_type == "Conv" or (p.op_type == "BatchNormalization" and view.producer(p.input[0], "Conv")):
         conv(b, v, s_out, out, lo, hi)
+    elif p.op_type == "BatchNormalization" and view.producer(p.input[0], "Gemm"):
+        _clamped(b, lambda o: linear_bn(b, p, s_out, o), out, lo, hi)
     elif p.op_type in POOLS:
         _clamped(b, lambda o: pool(b, p, s_out, o), out, lo, hi)
     elif p.op_type in ("Elu", "Tanh", "Sigmoid") and view.activation_ql(view.skip_layout(p.input[0])) is not None:
@@ -195,6 +197,26 @@ def conv(b: _Builder, v: str, s_out: float, out: str, lo: int, hi: int) -> None:
            b.const(out, "m", m, "int32"), b.const(out, "sh", sh, "int32")]
     b.act_out(out, ops_cnn.out_shape(b.shape(x), w.shape[0], g), s_out)
     b.emit("conv", ins, out, a)
+
+
+def linear_bn(b: _Builder, bn: NodeProto, s_out: float, out: str) -> None:
+    """Gemm (x @ W^T + bias) + BatchNormalization -> the IR linear op with the BatchNorm folded."""
+    view = b.v
+    gemm = view.producer(bn.input[0], "Gemm")
+    at = attrs(gemm)
+    if at.get("transA", 0) or not at.get("transB", 0) or at.get("alpha", 1.0) != 1 or at.get("beta", 1.0) != 1:
+        raise view.err(f"node '{gemm.name}': Gemm before a BatchNormalization must be x @ W^T + b (transB 1)")
+    x = b.act(gemm.input[0])
+    w, s_w, bits, _ = view.weight(gemm.input[1])
+    s_in = b.scale(x)
+    bias = _bias(view, gemm.input[2], s_in * s_w) if len(gemm.input) > 2 and gemm.input[2] else \
+        np.zeros(w.shape[0], np.int32)
+    w, s_w, bias = _fold_bn(view, bn, w, s_w, bias, s_in, bits)
+    m, sh = ops.requant_params(s_in, s_w, s_out)
+    ins = [x, b.const(out, "w", w, "int8", bits, s_w), b.const(out, "b", bias, "int32"),
+           b.const(out, "m", m, "int32"), b.const(out, "sh", sh, "int32")]
+    b.act_out(out, (b.shape(x)[0], w.shape[0]), s_out)
+    b.emit("linear", ins, out)
 
 
 def _add_channel_axis(b: _Builder, x: str) -> str:

@@ -64,6 +64,33 @@ class CNN1dTiny(nn.Module):
         return self.fc(torch.flatten(self.q3(self.pool(x)), 1))
 
 
+class CNN2dZoo(nn.Module):
+    """The other CNN pieces: strided padded Conv2d + BatchNorm (negative gammas) + ReLU6 (Clip), MaxPool with
+    padding, Tanh, grouped dilated Conv2d, Sigmoid, AveragePool without counting padding, Linear + BatchNorm1d +
+    ReLU, Linear. Input (B, 1, 6, 32)."""
+
+    def __init__(self, bits: int, classes: int = 3):
+        super().__init__()
+        self.conv1 = qnn.QuantConv2d(1, 6, (3, 5), stride=(1, 2), padding=(1, 2), input_quant=Int8ActPerTensorFloat,
+                                     **_wq(bits))
+        self.bn1 = nn.BatchNorm2d(6)
+        self.q1, self.q2, self.q3 = _q(), _q(), _q(rqt=True)
+        self.pool1 = nn.MaxPool2d(2, stride=2, padding=(1, 0))
+        self.conv2 = qnn.QuantConv2d(6, 6, 3, padding=(2, 1), dilation=(2, 1), groups=3, **_wq(bits))
+        self.q4, self.q5, self.q6 = _q(), _q(), _q(rqt=True)
+        self.pool2 = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+        self.fc1 = qnn.QuantLinear(48, 16, bias=True, **_wq(bits))
+        self.bn3 = nn.BatchNorm1d(16)
+        self.q7 = _q(rqt=True)
+        self.fc2 = qnn.QuantLinear(16, classes, bias=True, **_wq(bits))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.q2(self.pool1(self.q1(nn.functional.relu6(self.bn1(self.conv1(x))))))
+        x = self.q5(torch.sigmoid(self.q4(self.conv2(self.q3(torch.tanh(x))))))
+        x = torch.flatten(self.q6(self.pool2(x)), 1)
+        return self.fc2(self.q7(torch.relu(self.bn3(self.fc1(x)))))
+
+
 def export_model(model: nn.Module, shape: tuple[int, ...], path: Path, seed: int = 0) -> Path:
     """Calibrate `model` on random windows (BatchNorm statistics and activation scales from a few train-mode
     forward passes), then export QCDQ ONNX (dynamo=False: quantized biases)."""
@@ -77,6 +104,7 @@ def export_model(model: nn.Module, shape: tuple[int, ...], path: Path, seed: int
         if isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
             m.weight.data.uniform_(0.5, 1.5)
             m.bias.data.uniform_(-0.3, 0.3)
+            m.weight.data[::3] *= -1                 # negative gammas: folded by negating the channel
     model.eval()
     export_onnx_qcdq(model, args=x[:1], export_path=str(path), dynamo=False,
                      keep_initializers_as_inputs=False)
@@ -84,7 +112,7 @@ def export_model(model: nn.Module, shape: tuple[int, ...], path: Path, seed: int
 
 
 #: family -> (model class, input shape without batch)
-FAMILIES = {"eegnet": (EEGNetTiny, (1, 8, 64)), "cnn1d": (CNN1dTiny, (4, 64))}
+FAMILIES = {"eegnet": (EEGNetTiny, (1, 8, 64)), "cnn1d": (CNN1dTiny, (4, 64)), "zoo": (CNN2dZoo, (1, 6, 32))}
 _EXPORTS: dict[tuple[str, int], Path] = {}
 
 

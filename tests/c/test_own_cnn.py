@@ -21,7 +21,7 @@ from .own_cnn_models import FAMILIES, cnn_onnx, onnxruntime_logits, windows
 
 pytestmark = [pytest.mark.c, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not found")]
 
-MODELS = [("eegnet", 8), ("eegnet", 4), ("cnn1d", 8), ("cnn1d", 4)]
+MODELS = [("eegnet", 8), ("eegnet", 4), ("cnn1d", 8), ("cnn1d", 4), ("zoo", 8), ("zoo", 4)]
 
 
 @pytest.fixture(scope="module", params=MODELS, ids=[f"{f}-w{b}" for f, b in MODELS])
@@ -38,9 +38,13 @@ def model(request, tmp_path_factory):
 def test_lowered_to_cnn_ops(model):
     family, bits, _, graph, _, _, want = model
     ops = [n.op for n in graph.nodes]
-    assert ops.count("conv") == 2 and "pool" in ops and ops[-2:] == ["reshape", "linear_acc"]
+    assert ops.count("conv") == 2 and "pool" in ops and "reshape" in ops and ops[-1] == "linear_acc"
     assert {graph.tensors[n.inputs[1]].bits for n in graph.nodes if n.op == "conv"} == {bits}
-    if family == "eegnet":                          # BatchNorm folded; ELU a LUT; depthwise spatial conv
+    if family == "zoo":                             # ReLU6 folded; max + avg pools; Linear + BatchNorm1d folded
+        assert graph.nodes[0].attrs["lo"] == 0 and "linear" in ops
+        assert {n.attrs["mode"] for n in graph.nodes if n.op == "pool"} == {"max", "avg"}
+        assert {n.attrs["fn"] for n in graph.nodes if n.op == "lut"} == {"tanh", "sigmoid", "clamp"}
+    elif family == "eegnet":                          # BatchNorm folded; ELU a LUT; depthwise spatial conv
         assert "lut" in ops and graph.nodes[1].attrs["group"] == 4
         assert graph.nodes[0].attrs["pads"] == [0, 4, 0, 4]
     else:                                           # ReLU folded into the clamp (uint8 QuantReLU at 2x scale)

@@ -16,7 +16,7 @@ from .conftest import need_cross, need_qemu
 pytestmark = pytest.mark.device
 
 
-@pytest.mark.parametrize("family, bits", [("eegnet", 8), ("eegnet", 4), ("cnn1d", 8), ("cnn1d", 4)])
+@pytest.mark.parametrize("family, bits", [("eegnet", 8), ("eegnet", 4), ("cnn1d", 8), ("cnn1d", 4), ("zoo", 4)])
 def test_own_cnn_on_qemu_bit_exact(rv32, tmp_path_factory, tmp_path, family, bits):
     need_cross()
     need_qemu()
