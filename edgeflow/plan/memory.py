@@ -102,6 +102,12 @@ class MemoryPlan:
         return bool(self.linears)
 
     @property
+    def has_runner(self) -> bool:
+        """The build carries the L1 area, the tiled runner and the DMA interface (ef_tiled.h/.c): a plan with
+        an L1 budget, even when no layer is tiled (multi-core HALs split whole-tensor kernels through it)."""
+        return self.l1_bytes is not None
+
+    @property
     def resident_bytes(self) -> int:
         return sum(c.bytes for c in self.constants)
 
