@@ -88,10 +88,12 @@ def lower_region(b: _Builder, v: str, s_out: float | None, out: str) -> bool:
         _clamped(b, lambda o: pool(b, p, s_out, o), out, lo, hi)
     elif p.op_type in ("Elu", "Tanh", "Sigmoid") and view.activation_ql(view.skip_layout(p.input[0])) is not None:
         act_lut(b, p, s_out, out, lo, hi)
+    elif p.op_type == "DequantizeLinear" and view.activation_ql(v) is not None:   # requantize (+ clamp): a LUT
+        act_lut(b, p, s_out, out, lo, hi, v)
+    elif p.op_type == "BatchNormalization":
+        raise view.err(f"node '{p.name}': BatchNormalization must follow a Conv or Gemm (insert a QuantIdentity "
+                       "before it, or fold it into the layer before export)")
     elif clamped or lo > -128:
-        if p.op_type == "BatchNormalization":
-            raise view.err(f"node '{p.name}': BatchNormalization must follow a Conv (insert a QuantIdentity "
-                           "before it, or fold it into the layer)")
         saved, b.clamp_lo = b.clamp_lo, -128      # the inner region is any other pattern; the LUT clamps
         try:
             _clamped(b, lambda o: b.lower(v, s_out, o), out, lo, hi)
@@ -115,9 +117,11 @@ def _clamped(b: _Builder, produce: Callable[[str], None], out: str, lo: int, hi:
     b.emit("lut", [pre, b.const(out, "table", table, "int8")], out, {"fn": "clamp"})
 
 
-def act_lut(b: _Builder, p: NodeProto, s_out: float, out: str, lo: int, hi: int) -> None:
-    x = b.act(p.input[0])
-    name, fn = _act_fn(p)
+def act_lut(b: _Builder, p: NodeProto, s_out: float, out: str, lo: int, hi: int, src: str | None = None) -> None:
+    """Elementwise fn of an int8 activation as a 256-entry table, the clamp folded in; src: the activation
+    itself (fn = identity: a requantization to s_out)."""
+    x = b.act(src or p.input[0])
+    name, fn = ("requant", lambda t: t) if src is not None else _act_fn(p)
     table = np.clip(build_lut(fn, b.scale(x), 0, s_out, 0), lo, hi)
     b.act_out(out, b.shape(x), s_out)
     b.emit("lut", [x, b.const(out, "table", table, "int8")], out, {"fn": name})
