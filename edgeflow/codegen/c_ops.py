@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from edgeflow.codegen import c_tiled
+from edgeflow.codegen.c_ops_cnn import CNN_EMITTERS
 from edgeflow.codegen.c_weights import c_literal
 from edgeflow.codegen.emitter import CodegenError, Emitter, need, rows_cols
 from edgeflow.codegen.emitter import n_elems as _n
@@ -208,7 +209,7 @@ EMITTERS: dict[str, Callable[[Emitter, Node], list[str]]] = {
     "lut": _lut, "mul_requant": _mul_requant, "add_requant": _add_requant, "layernorm": _layernorm,
     "meanpool_tokens": _meanpool, "scan": _scan, "matmul": _matmul, "softmax_rows": _softmax,
     "flip_time": _flip, "identity": _copy, "reshape": _copy, "transpose": _transpose,
-    "split": _split, "concat": _concat,
+    "split": _split, "concat": _concat, **CNN_EMITTERS,
 }
 
 

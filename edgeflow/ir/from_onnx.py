@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 from onnx import NodeProto
 
 from edgeflow.export.scan_op import SCAN_DOMAIN, ScanNodeError, check_scan_nodes
-from edgeflow.ir import ops
+from edgeflow.ir import frontend_cnn, ops
 from edgeflow.ir.graph import Graph, IRError, Node, Tensor, verify
 from edgeflow.ir.naming import name_nodes_by_module
 from edgeflow.ir.patterns import SUPPORTED_OPS, FrontendError, OnnxView, attrs
@@ -55,6 +55,7 @@ class _Builder(AttentionMixin):
         self.parts: dict[str, list[str]] = {}  # ONNX value of a (1, H, L, L) tensor -> per-head IR tensors
         self.onnx_names: dict[str, str] = {}
         self.onnx_heads: dict[str, list] = {}   # per-head IR tensor -> [ONNX value, head index]
+        self.clamp_lo = -128                    # lowest code of the region's quantizer (0: uint8, frontend_cnn)
 
     # ---- tensors ----------------------------------------------------------------------------------------
     def const(self, owner: str, key: str, data: ArrayLike, dtype: str, bits: int | None = None,
@@ -84,6 +85,8 @@ class _Builder(AttentionMixin):
             self.emit("flip_time", [x], out)
             self.acts[v] = out
             return out
+        if (flat := frontend_cnn.flatten(self, v)) is not None:
+            return flat
         raise self.v.err(f"value '{v}' must be an int8 activation (DequantizeLinear(QuantizeLinear(x)))")
 
     def shape(self, name: str) -> tuple[int, ...]:
@@ -94,7 +97,7 @@ class _Builder(AttentionMixin):
 
     # ---- regions ----------------------------------------------------------------------------------------
     def quantizer(self, ql: NodeProto) -> None:
-        s_out, _ = self.v.qparams(ql)
+        s_out, self.clamp_lo = frontend_cnn.qparams(self.v, ql)
         out = _ir_name(ql)
         while out in self.g.tensors:
             out += "_"
@@ -120,6 +123,8 @@ class _Builder(AttentionMixin):
             self.g.inputs.append(out)
             self.g.meta["input_scale"] = s_out
             return
+        if frontend_cnn.lower_region(self, v, s_out, out):
+            return None
         p = self.v.producer(v0)
         if p is None:
             raise self.v.err(f"tensor '{v0}' has no producer (missing initializer?)")
@@ -325,9 +330,10 @@ def load_onnx(path: str | Path) -> Graph:
         check_scan_nodes(proto)
     except ScanNodeError as e:
         raise view.err(str(e)) from None
+    supported = SUPPORTED_OPS + frontend_cnn.CNN_OPS
     for n in proto.graph.node:
-        if n.op_type not in SUPPORTED_OPS or (n.domain not in ("", "ai.onnx") and n.domain != SCAN_DOMAIN):
-            raise view.err(f"unsupported op '{n.op_type}' (node '{n.name}'); supported: {', '.join(SUPPORTED_OPS)}")
+        if n.op_type not in supported or (n.domain not in ("", "ai.onnx") and n.domain != SCAN_DOMAIN):
+            raise view.err(f"unsupported op '{n.op_type}' (node '{n.name}'); supported: {', '.join(supported)}")
     try:
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as e:

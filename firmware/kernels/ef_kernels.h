@@ -198,4 +198,44 @@ void ef_matmul_i8(const int8_t *a, int32_t a_stride, const int8_t *b, int32_t b_
 void ef_softmax_rows_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_stride, int32_t n,
                         int32_t ke, int32_t frac, int32_t m, int32_t sh, int32_t r0, int32_t r1);
 
+/* ---- general convolution and pooling (ef_conv.c, ef_pool.c) ------------------------------------ */
+
+/** Geometry of a channel-first Conv1d / Conv2d (1-D: h = h_out = kh = 1, pad_t = 0), batch stripped. */
+typedef struct {
+    int32_t c_in, h, w;             /* input x (c_in, h, w) */
+    int32_t c_out, h_out, w_out;    /* output y (c_out, h_out, w_out) */
+    int32_t kh, kw, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
+    int32_t groups;                 /* c_in and c_out divisible by groups */
+} ef_conv_geom_t;
+
+/**
+ * Conv (edgeflow/ir/ops_cnn.py conv) for output channels o in [o0, o1), cg = c_in / groups:
+ *   acc = bias[o] + sum_{c<cg, i<kh, j<kw} w[o, (c*kh + i)*kw + j] * x[(o / (c_out/groups))*cg + c, ih, iw],
+ *   ih = oh*stride_h + i*dil_h - pad_t, iw = ow*stride_w + j*dil_w - pad_l (taps outside x read 0)
+ *   y[o, oh, ow] = min(hi, max(lo, ef_requant8_m15(acc, m[o], sh[o])))      (lo/hi: a folded ReLU / Clip)
+ * w row o at w + o * ef_row_bytes(cg*kh*kw, w_bits), w_bits 2, 4 or 8; m 15-bit (ops.REQUANT_BITS).
+ */
+void ef_conv_i8(const ef_conv_geom_t *g, const int8_t *x, const uint8_t *w, int32_t w_bits,
+                const int32_t *bias, const int32_t *m, const int32_t *sh, int32_t lo, int32_t hi,
+                int8_t *y, int32_t o0, int32_t o1);
+
+#define EF_POOL_MAX 0
+#define EF_POOL_AVG 1
+
+/** Geometry of a channel-first MaxPool / AveragePool (1-D: h = h_out = kh = 1), no dilation. */
+typedef struct {
+    int32_t c, h, w, h_out, w_out;
+    int32_t kh, kw, stride_h, stride_w, pad_t, pad_l;
+    int32_t mode;                   /* EF_POOL_MAX or EF_POOL_AVG */
+    int32_t count_include_pad;      /* avg: divide by kh*kw (1) or by the in-bounds taps (0) */
+} ef_pool_geom_t;
+
+/**
+ * Pool (ops_cnn.pool) for channels c in [c0, c1), over the window's in-bounds taps of x (c, h, w):
+ *   max: y = ef_requant8_m15(max x (-2^20 if none), m[0], sh[0])
+ *   avg: n = count_include_pad ? kh*kw : in-bounds taps; y = ef_requant8_m15(sum x, m[n], sh[n])
+ */
+void ef_pool_i8(const ef_pool_geom_t *g, const int8_t *x, const int32_t *m, const int32_t *sh, int8_t *y,
+                int32_t c0, int32_t c1);
+
 #endif /* EF_KERNELS_H */

@@ -93,6 +93,12 @@ CASES: dict[str, tuple] = {
                "input x1 has shape (40, 22), input x0 (80, 22) (may differ only along axis 1)"),
     "flip_time": ({"x": ((80, 44),)}, {"y": ((80, 44),)}, {}, {"y": (44, 80)},
                   "output 'y' is declared (44, 80) int8, the inputs give (80, 44) int8"),
+    "conv": ({"x": ((4, 8, 64),), "w": ((8, 2, 3, 5), C), "b": _vec(8), "m": _vec(8), "sh": _vec(8)},
+             {"y": ((8, 3, 32),)}, {"strides": [2, 2], "pads": [0, 2, 0, 2], "dilations": [1, 1], "group": 2},
+             {"y": (8, 3, 64)}, "output 'y' is declared (8, 3, 64) int8, the inputs give (8, 3, 32) int8"),
+    "pool": ({"x": ((8, 1, 64),), "m": _vec(5), "sh": _vec(5)}, {"y": ((8, 1, 16),)},
+             {"mode": "avg", "kernel": [1, 4], "strides": [1, 4], "pads": [0, 0, 0, 0]}, {"m": (4,)},
+             "multiplier m has 4 entries, expected 5 (one per counted window size; m shape (4,))"),
 }
 
 
@@ -129,7 +135,7 @@ def test_valid_node_verifies_and_wrong_shape_is_refused(op):
 
 @pytest.mark.parametrize("op", ["linear", "conv2d_patch", "dwconv1d_causal", "lut", "mul_requant", "add_requant",
                                 "layernorm", "meanpool_tokens", "matmul", "identity", "reshape", "transpose",
-                                "split", "concat", "flip_time"])
+                                "split", "concat", "flip_time", "conv", "pool"])
 def test_reference_output_shape_is_the_inferred_one(op):
     """The numpy reference run on the valid node gives exactly the declared (= inferred) output shapes."""
     ins, outs, attrs, _, _ = CASES[op]
