@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 from onnx import NodeProto
 
 from edgeflow.export.scan_op import SCAN_DOMAIN, ScanNodeError, check_scan_nodes
-from edgeflow.ir import frontend_cnn, ops
+from edgeflow.ir import frontend_cnn, ops, qdq_ort
 from edgeflow.ir.graph import Graph, IRError, Node, Tensor, verify
 from edgeflow.ir.naming import name_nodes_by_module
 from edgeflow.ir.patterns import SUPPORTED_OPS, FrontendError, OnnxView, attrs
@@ -56,6 +56,8 @@ class _Builder(AttentionMixin):
         self.onnx_names: dict[str, str] = {}
         self.onnx_heads: dict[str, list] = {}   # per-head IR tensor -> [ONNX value, head index]
         self.clamp_lo = -128                    # lowest code of the region's quantizer (0: uint8, frontend_cnn)
+        self.zp_out = 0                         # zero point of the region's quantizer (onnxruntime QDQ)
+        self.zp_done: set[str] = set()          # nodes that folded or applied their zero points (qdq_ort)
 
     # ---- tensors ----------------------------------------------------------------------------------------
     def const(self, owner: str, key: str, data: ArrayLike, dtype: str, bits: int | None = None,
@@ -70,6 +72,11 @@ class _Builder(AttentionMixin):
 
     def emit(self, op: str, inputs: list[str], out: str, a: dict | None = None) -> None:
         self.g.add_node(Node(out, op, inputs, [out], a or {}))
+        if op in qdq_ort.PASS_THROUGH and inputs:
+            self.g.tensors[out].zero_point = self.g.tensors[inputs[0]].zero_point
+
+    def zp(self, name: str) -> int:
+        return int(self.g.tensors[name].zero_point)
 
     def act(self, v: str) -> str:
         """IR tensor of an ONNX value that must be an int8 activation (through layout ops and time flips)."""
@@ -101,7 +108,12 @@ class _Builder(AttentionMixin):
         out = _ir_name(ql)
         while out in self.g.tensors:
             out += "_"
-        self.lower(ql.input[0], s_out, out)
+        self.zp_out = qdq_ort.zero_point(self.v, ql) if self.v.asym else 0
+        try:
+            self.lower(ql.input[0], s_out, out)
+        finally:
+            zp, self.zp_out = self.zp_out, 0
+        self.g.tensors[out].zero_point = zp
         heads = self.parts.get(out)
         if heads is None:
             self.onnx_names[out] = ql.output[0]
@@ -122,7 +134,11 @@ class _Builder(AttentionMixin):
             self.act_out(out, tuple(shp[1:]), s_out)
             self.g.inputs.append(out)
             self.g.meta["input_scale"] = s_out
+            if self.zp_out:
+                self.g.meta["input_zero_point"] = self.zp_out
             return
+        if self.v.asym and (flat := self.v.producer(v0, "Flatten")) is not None and flat.input[0] in self.v.inputs:
+            return self.flat_input(flat, s_out, out)
         if frontend_cnn.lower_region(self, v, s_out, out):
             return None
         p = self.v.producer(v0)
@@ -170,6 +186,17 @@ class _Builder(AttentionMixin):
             return self.emit("meanpool_tokens", [x], out, {"m": m, "sh": sh})
         raise self.v.err(f"node '{p.name}' ({op}): float region does not match a supported pattern")
 
+    def flat_input(self, flat: NodeProto, s_out: float, out: str) -> None:
+        """The graph input through Flatten (axis 1): one row of all its values (C order), batch 1."""
+        shp = [d.dim_value for i in self.v.graph.input if i.name == flat.input[0] for d in i.type.tensor_type.shape.dim]
+        if not shp or shp[0] != 1 or int(attrs(flat).get("axis", 1)) != 1:
+            raise self.v.err(f"node '{flat.name}': the graph input must have batch 1 and be flattened on axis 1")
+        self.act_out(out, (1, int(np.prod(shp[1:]))), s_out)
+        self.g.inputs.append(out)
+        self.g.meta["input_scale"] = s_out
+        if self.zp_out:
+            self.g.meta["input_zero_point"] = self.zp_out
+
     def linear(self, v: str, s_out: float | None, out: str) -> None:
         p = self.v.producer(v)
         rows = None
@@ -199,6 +226,9 @@ class _Builder(AttentionMixin):
         x = self.act(p.input[0])
         s_in = self.scale(x)
         bias = np.zeros(w.shape[0], np.int32) if bias_v is None else self.v.bias(bias_v, s_in * s_w)
+        if self.zp(x):
+            bias = qdq_ort.fold_input_zp(self.v, p.name, bias, w, self.zp(x))
+            self.zp_done.add(out)
         if rows is not None:
             w, s_w, bias = w[rows], s_w[rows], bias[rows]
         ins = [x, self.const(out, "w", w, "int8", bits, s_w), self.const(out, "b", bias, "int32")]
@@ -208,6 +238,15 @@ class _Builder(AttentionMixin):
             self.g.meta["output_scale"] = [float(s) for s in s_in * s_w]
             return self.emit("linear_acc", ins, out)
         m, sh = ops.requant_params(s_in, s_w, s_out)
+        if self.zp_out:   # asymmetric output: the int32 accumulator, then requantized with the output zero point
+            acc = f"{out}.acc"
+            self.act_out(acc, shape, s_in * s_w, "int32")
+            self.emit("linear_acc", ins, acc)
+            self.act_out(out, shape, s_out)
+            self.emit("requant", [acc, self.const(out, "m", m, "int32"), self.const(out, "sh", sh, "int32")], out,
+                      {"zp": int(self.zp_out)})
+            self.zp_done.update((acc, out))
+            return
         self.act_out(out, shape, s_out)
         self.emit("linear", ins + [self.const(out, "m", m, "int32"), self.const(out, "sh", sh, "int32")], out)
 
@@ -319,7 +358,11 @@ def load_onnx(path: str | Path) -> Graph:
         proto = onnx.load(str(path))
     except Exception as e:  # protobuf DecodeError, truncated file, missing file
         raise FrontendError(f"{path}: not a readable ONNX file ({type(e).__name__})") from None
+    ort = qdq_ort.is_ort(proto)
+    if ort:   # onnxruntime QDQ: uint8 activations as int8, weight layouts as brevitas writes them
+        qdq_ort.normalize(proto, lambda msg: FrontendError(f"{path}: {msg}"))
     view = OnnxView(proto, str(path))
+    view.asym = ort
     known = set(view.init) | view.inputs | set(view.prod)
     for n in proto.graph.node:
         for i in n.input:
@@ -340,14 +383,18 @@ def load_onnx(path: str | Path) -> Graph:
         raise view.err(f"ONNX checker: {str(e).splitlines()[0][:200]}") from None
     b = _Builder(view, path.stem)
     where = ""
+    logits_q = qdq_ort.output_quantizers(view) if ort else set()
     try:
         for n in proto.graph.node:
-            if n.op_type == "QuantizeLinear" and not view.is_const(n.input[0]):
+            if n.op_type == "QuantizeLinear" and not view.is_const(n.input[0]) and n.name not in logits_q:
                 where = f"node '{n.name}'"
                 b.quantizer(n)
         for o in proto.graph.output:
             where = f"graph output '{o.name}'"
-            if view.activation_ql(o.name) is not None:
+            if (ql := view.activation_ql(o.name)) is not None and ql.name in logits_q:
+                b.lower(ql.input[0], None, "logits_acc")   # the logits' dequantizer: the int32 accumulator
+                b.g.outputs.append("logits_acc")
+            elif view.activation_ql(o.name) is not None:
                 b.g.outputs.append(b.acts[o.name])
             else:
                 b.lower(o.name, None, "logits_acc")
@@ -359,6 +406,7 @@ def load_onnx(path: str | Path) -> Graph:
         b.g.meta["onnx_heads"] = b.onnx_heads
     if not b.g.inputs:
         raise view.err("no quantized graph input found")
+    qdq_ort.check_zero_points(b.g, b.zp_done, view.err)
     name_nodes_by_module(b.g, view, b.onnx_names)
     try:
         verify(b.g)  # every node's shapes against its OpDef: a bad model is refused here, before any code exists
@@ -368,7 +416,8 @@ def load_onnx(path: str | Path) -> Graph:
 
 
 def quantize_input(x: ArrayLike, graph: Graph) -> NDArray[np.int8]:
-    """Float window(s) -> int8 codes as ONNX QuantizeLinear: float32 x / scale, round half to even, saturate."""
+    """Float window(s) -> int8 codes as ONNX QuantizeLinear: float32 x / scale, round half to even, plus the input
+    zero point (onnxruntime QDQ; uint8 inputs are held as int8, zero point - 128), saturate."""
     s = np.float32(graph.meta["input_scale"])
-    q = np.rint(np.asarray(x, dtype=np.float32) / s)
+    q = np.rint(np.asarray(x, dtype=np.float32) / s) + int(graph.meta.get("input_zero_point", 0))
     return np.clip(q, -128, 127).astype(np.int8)

@@ -33,6 +33,7 @@ class OnnxView:
 
     def __init__(self, proto: onnx.ModelProto, path: str):
         self.path = path
+        self.asym = False   # activations may have non-zero zero points (onnxruntime QDQ, ir/qdq_ort.py)
         g = proto.graph
         self.graph = g
         self.init = {i.name: self._array(i, f"initializer '{i.name}'") for i in g.initializer}
@@ -116,7 +117,7 @@ class OnnxView:
         """(scale, label) of an activation QuantizeLinear; checks int8 and zero point 0."""
         scale = self.scalar(node.input[1])
         zp = self.const(node.input[2]) if len(node.input) > 2 else np.zeros((), np.uint8)
-        if zp.dtype != np.int8 or np.any(zp != 0):
+        if zp.dtype != np.int8 or (np.any(zp != 0) and not self.asym):
             raise self.err(f"node '{node.name}': activations must be int8 with zero point 0, got {zp.dtype} {zp}")
         if not scale > 0:
             raise self.err(f"node '{node.name}': scale {scale} must be > 0")

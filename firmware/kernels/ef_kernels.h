@@ -238,4 +238,13 @@ typedef struct {
 void ef_pool_i8(const ef_pool_geom_t *g, const int8_t *x, const int32_t *m, const int32_t *sh, int8_t *y,
                 int32_t c0, int32_t c1);
 
+/* ---- zero-point requantization (ef_requant.c) --------------------------------------------------- */
+
+/**
+ * y[t * cols + o] = sat8(ef_rshift_round(acc[t * cols + o] * m[o], sh[o]) + zp) for t < rows, o < cols: the
+ * requantization of an int32 accumulator to an asymmetric int8 activation (output zero point zp; onnxruntime QDQ).
+ */
+void ef_requant_zp_i8(const int32_t *acc, int32_t rows, int32_t cols, const int32_t *m, const int32_t *sh,
+                      int32_t zp, int8_t *y);
+
 #endif /* EF_KERNELS_H */
