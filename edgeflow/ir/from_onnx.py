@@ -228,7 +228,7 @@ class _Builder(AttentionMixin):
         bias = np.zeros(w.shape[0], np.int32) if bias_v is None else self.v.bias(bias_v, s_in * s_w)
         if self.zp(x):
             bias = qdq_ort.fold_input_zp(self.v, p.name, bias, w, self.zp(x))
-            self.zp_done.add(out)
+            self.zp_done.update((f"{out}:in", f"{out}.acc:in"))
         if rows is not None:
             w, s_w, bias = w[rows], s_w[rows], bias[rows]
         ins = [x, self.const(out, "w", w, "int8", bits, s_w), self.const(out, "b", bias, "int32")]
@@ -245,7 +245,7 @@ class _Builder(AttentionMixin):
             self.act_out(out, shape, s_out)
             self.emit("requant", [acc, self.const(out, "m", m, "int32"), self.const(out, "sh", sh, "int32")], out,
                       {"zp": int(self.zp_out)})
-            self.zp_done.update((acc, out))
+            self.zp_done.add(f"{out}:out")
             return
         self.act_out(out, shape, s_out)
         self.emit("linear", ins + [self.const(out, "m", m, "int32"), self.const(out, "sh", sh, "int32")], out)

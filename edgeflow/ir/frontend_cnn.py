@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 from onnx import NodeProto
 
-from edgeflow.ir import ops, ops_cnn
+from edgeflow.ir import ops, ops_cnn, qdq_ort
 from edgeflow.ir.patterns import FrontendError, OnnxView, attrs
 from edgeflow.quant.intmath import INT32_MAX, INT32_MIN, build_lut
 
@@ -193,6 +193,12 @@ def conv(b: _Builder, v: str, s_out: float, out: str, lo: int, hi: int) -> None:
                                                                                                     np.int32)
     if bn is not None:
         w, s_w, bias = _fold_bn(view, bn, w, s_w, bias, s_in, bits)
+    if b.zp(x):   # onnxruntime QDQ input zero point: exact in the bias only where no tap reads padding
+        if any(_ints(at, "pads", [0])):
+            raise view.err(f"node '{cv.name}': a padded Conv cannot carry its input's zero point {b.zp(x)} exactly "
+                           "(quantize with extra_options={'ActivationSymmetric': True})")
+        bias = qdq_ort.fold_input_zp(view, cv.name, bias, w, b.zp(x))
+        b.zp_done.add(f"{out}:in")
     m, sh = ops.requant_params(s_in, s_w, s_out)
     a = {"strides": _ints(at, "strides", [1] * nd), "pads": _ints(at, "pads", [0] * 2 * nd),
          "dilations": _ints(at, "dilations", [1] * nd), "group": int(at.get("group", 1)), "lo": int(lo), "hi": int(hi)}

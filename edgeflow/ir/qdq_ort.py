@@ -57,6 +57,40 @@ def normalize(proto: onnx.ModelProto, err: Callable[[str], FrontendError]) -> No
     g.value_info.extend(keep)
     for n in list(g.node):
         _weight_layout(proto, n, init)
+    _drop_layout_requant(proto, init)
+
+
+_LAYOUT = ("Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze")
+
+
+def _same_const(init: dict, a: str, b: str) -> bool:
+    return a == b or (a in init and b in init and
+                      np.array_equal(numpy_helper.to_array(init[a]), numpy_helper.to_array(init[b])))
+
+
+def _drop_layout_requant(proto: onnx.ModelProto, init: dict) -> None:
+    """DQ(a) -> Flatten/Reshape/Transpose/(Un)Squeeze -> Q -> DQ with the same scale and zero point is the
+    layout op on the codes: the second Q/DQ pair is removed (its consumers read the layout op's output)."""
+    g = proto.graph
+    prod = {o: n for n in g.node for o in n.output}
+    outputs = {o.name for o in g.output}
+    for q in [n for n in g.node if n.op_type == "QuantizeLinear"]:
+        lay = prod.get(q.input[0])
+        dq0 = prod.get(lay.input[0]) if lay is not None and lay.op_type in _LAYOUT else None
+        if dq0 is None or dq0.op_type != "DequantizeLinear" or len(q.input) < 3 or len(dq0.input) < 3:
+            continue
+        if not (_same_const(init, q.input[1], dq0.input[1]) and _same_const(init, q.input[2], dq0.input[2])):
+            continue
+        dqs = [n for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] == q.output[0]]
+        if any(d.output[0] in outputs for d in dqs) or q.output[0] in outputs:
+            continue
+        for d in dqs:
+            for n in g.node:
+                for i, name in enumerate(n.input):
+                    if name == d.output[0]:
+                        n.input[i] = lay.output[0]
+            g.node.remove(d)
+        g.node.remove(q)
 
 
 def _weight_layout(proto: onnx.ModelProto, n: NodeProto, init: dict) -> None:
@@ -132,14 +166,15 @@ def output_quantizers(view: OnnxView) -> set[str]:
 
 def check_zero_points(graph: Graph, done: set[str], err: Callable[[str], FrontendError]) -> None:
     """Every node reading or writing an activation with a non-zero zero point must have accounted for it (done:
-    nodes that folded or applied it; PASS_THROUGH ops keep it); anything else is refused in one line."""
+    'NODE:in' for a node that folded its input's, 'NODE:out' for one that applied its output's; PASS_THROUGH ops
+    keep it); anything else is refused in one line naming the node."""
     for n in graph.nodes:
-        if n.name in done:
-            continue
-        zps = {t: graph.tensors[t].zero_point for t in (*n.inputs, *n.outputs) if graph.tensors[t].data is None}
+        sides = [(t, "in") for t in n.inputs] + [(t, "out") for t in n.outputs]
+        zps = {t: graph.tensors[t].zero_point for t, _ in sides if graph.tensors[t].data is None}
         if n.op in PASS_THROUGH and len(set(zps.values())) <= 1:
             continue
-        bad = next(((t, z) for t, z in zps.items() if z != 0), None)
-        if bad is not None:
-            raise err(f"node '{n.name}' ({n.op}): tensor '{bad[0]}' has zero point {bad[1]}, which {n.op} cannot "
-                      f"carry exactly ({_HINT})")
+        for t, side in sides:
+            z = zps.get(t, 0)
+            if z != 0 and f"{n.name}:{side}" not in done:
+                raise err(f"node '{n.name}' ({n.op}): {'input' if side == 'in' else 'output'} '{t}' has zero point "
+                          f"{z}, which {n.op} cannot carry exactly ({_HINT})")
