@@ -49,8 +49,9 @@ class OrtConfig:
 
     @property
     def id(self) -> str:
+        pad = f"-pad{self.pad}" if self.pad != 1 else ""
         return (f"{self.family}-{'pre' if self.pre else 'raw'}-{'pc' if self.per_channel else 'pt'}-"
-                f"{self.act.lower()}-{'sym' if self.symmetric else 'asym'}" + (f"-pad{self.pad}" if self.pad != 1 else ""))
+                f"{self.act.lower()}-{'sym' if self.symmetric else 'asym'}{pad}")
 
 
 def _build(cfg: OrtConfig) -> nn.Module:
