@@ -1,4 +1,5 @@
-"""Zero-point op of onnxruntime QDQ models: requant (int32 accumulator -> int8 with an output zero point)."""
+"""Zero-point op of onnxruntime QDQ models (family linear): requant, an int32 accumulator -> int8 with an output
+zero point."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def per_element(ins: Sequence[Shape], outs: Sequence[Shape], attrs: Mapping[str,
 
 
 DEFS = (
-    OpDef("requant", "qdq", (Arg("acc", dtypes=("int32",)), Arg("m", const=True), Arg("sh", const=True)),
+    OpDef("requant", "linear", (Arg("acc", dtypes=("int32",)), Arg("m", const=True), Arg("sh", const=True)),
           infer_requant, lambda ins, a: [requant(ins[0], ins[1], ins[2], a["zp"])], attrs=("zp",),
           macs=per_element, kernel="ef_requant_zp_i8"),
 )
