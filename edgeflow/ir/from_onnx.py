@@ -113,7 +113,8 @@ class _Builder(AttentionMixin):
             self.lower(ql.input[0], s_out, out)
         finally:
             zp, self.zp_out = self.zp_out, 0
-        self.g.tensors[out].zero_point = zp
+        if zp:   # per-head outputs of attention (self.parts) never have one: brevitas only
+            self.g.tensors[out].zero_point = zp
         heads = self.parts.get(out)
         if heads is None:
             self.onnx_names[out] = ql.output[0]
