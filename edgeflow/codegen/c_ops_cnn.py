@@ -13,13 +13,18 @@ def _call(geom_type: str, geom: list[int], call: str) -> list[str]:
     return ["{", f"    static const {geom_type} geom = {{{', '.join(str(int(v)) for v in geom)}}};", f"    {call}", "}"]
 
 
+def _zero_points(a: dict) -> list[int]:
+    """The geometry's trailing (zp_in, zp_out): 0 but for onnxruntime QDQ activations."""
+    return [int(a.get("zp_in", 0)), int(a.get("zp_out", 0))]
+
+
 def _conv(e: Emitter, n: Node) -> list[str]:
     need(n, 5)
     x, w, b, m, sh = n.inputs
     xs, ws, a = e.shape(x), e.shape(w), n.attrs
     g = ops_cnn.geometry(xs, ws[2:], list(a["strides"]), list(a["pads"]), list(a["dilations"]))
     geom = [xs[0], g["h"], g["w"], ws[0], g["ho"], g["wo"], g["kh"], g["kw"], g["sh"], g["sw"], g["dh"], g["dw"],
-            g["pt"], g["pl"], a["group"]]
+            g["pt"], g["pl"], a["group"], *_zero_points(a)]
     return _call("ef_conv_geom_t", geom,
                  f"ef_conv_i8(&geom, {e.act(x)}, {e.const(w, 'packed')}, {e.bits(w)}, {e.const(b)}, {e.const(m)}, "
                  f"{e.const(sh)}, {int(a.get('lo', -128))}, {int(a.get('hi', 127))}, {e.act(n.outputs[0])}, "
@@ -33,7 +38,7 @@ def _pool(e: Emitter, n: Node) -> list[str]:
     k = list(a["kernel"])
     g = ops_cnn.geometry(xs, k, list(a["strides"]), list(a["pads"]), [1] * len(k))
     geom = [xs[0], g["h"], g["w"], g["ho"], g["wo"], g["kh"], g["kw"], g["sh"], g["sw"], g["pt"], g["pl"],
-            0 if a["mode"] == "max" else 1, int(a.get("count_include_pad", 0))]
+            0 if a["mode"] == "max" else 1, int(a.get("count_include_pad", 0)), *_zero_points(a)]
     return _call("ef_pool_geom_t", geom,
                  f"ef_pool_i8(&geom, {e.act(x)}, {e.const(m)}, {e.const(sh)}, {e.act(n.outputs[0])}, 0, {xs[0]});")
 

@@ -75,8 +75,8 @@ def lower_region(b: _Builder, v: str, s_out: float | None, out: str) -> bool:
     p = view.producer(v)
     while s_out is not None and p is not None and p.op_type in ("Relu", "Clip") and not view.is_const(v):
         flo, fhi = _clip_bounds(view, p)
-        lo = lo if flo is None else max(lo, _round(flo / s_out))
-        hi = hi if fhi is None else min(hi, _round(fhi / s_out))
+        lo = lo if flo is None else max(lo, _round(flo / s_out + b.zp_out))   # the code of flo (zero point)
+        hi = hi if fhi is None else min(hi, _round(fhi / s_out + b.zp_out))
         v, p, clamped = p.input[0], view.producer(p.input[0]), True
     if s_out is None or p is None:
         return False
@@ -112,9 +112,11 @@ def _clamped(b: _Builder, produce: Callable[[str], None], out: str, lo: int, hi:
     pre = f"{out}.pre"
     produce(pre)
     t = b.g.tensors[pre]
+    t.zero_point = b.zp_out                   # the clamp keeps the codes (and their zero point)
     table = np.clip(np.arange(-128, 128), lo, hi)
     b.act_out(out, t.shape, float(t.scale))  # type: ignore[arg-type]
     b.emit("lut", [pre, b.const(out, "table", table, "int8")], out, {"fn": "clamp"})
+    b.zp_done.update((f"{out}:in", f"{out}:out"))
 
 
 def act_lut(b: _Builder, p: NodeProto, s_out: float, out: str, lo: int, hi: int, src: str | None = None) -> None:
@@ -122,9 +124,10 @@ def act_lut(b: _Builder, p: NodeProto, s_out: float, out: str, lo: int, hi: int,
     itself (fn = identity: a requantization to s_out)."""
     x = b.act(src or p.input[0])
     name, fn = ("requant", lambda t: t) if src is not None else _act_fn(p)
-    table = np.clip(build_lut(fn, b.scale(x), 0, s_out, 0), lo, hi)
+    table = np.clip(build_lut(fn, b.scale(x), b.zp(x), s_out, b.zp_out), lo, hi)   # zero points: ORT QDQ
     b.act_out(out, b.shape(x), s_out)
     b.emit("lut", [x, b.const(out, "table", table, "int8")], out, {"fn": name})
+    b.zp_done.update((f"{out}:in", f"{out}:out"))
 
 
 def flatten(b: _Builder, v: str) -> str | None:
@@ -193,15 +196,12 @@ def conv(b: _Builder, v: str, s_out: float, out: str, lo: int, hi: int) -> None:
                                                                                                     np.int32)
     if bn is not None:
         w, s_w, bias = _fold_bn(view, bn, w, s_w, bias, s_in, bits)
-    if b.zp(x):   # onnxruntime QDQ input zero point: exact in the bias only where no tap reads padding
-        if any(_ints(at, "pads", [0])):
-            raise view.err(f"node '{cv.name}': a padded Conv cannot carry its input's zero point {b.zp(x)} exactly "
-                           "(quantize with extra_options={'ActivationSymmetric': True})")
+    if b.zp(x):   # onnxruntime QDQ input zero point: - zp sum w in the bias, padding reads the code zp
         bias = qdq_ort.fold_input_zp(view, cv.name, bias, w, b.zp(x))
-        b.zp_done.add(f"{out}:in")
     m, sh = ops.requant_params(s_in, s_w, s_out)
     a = {"strides": _ints(at, "strides", [1] * nd), "pads": _ints(at, "pads", [0] * 2 * nd),
-         "dilations": _ints(at, "dilations", [1] * nd), "group": int(at.get("group", 1)), "lo": int(lo), "hi": int(hi)}
+         "dilations": _ints(at, "dilations", [1] * nd), "group": int(at.get("group", 1)), "lo": int(lo), "hi": int(hi),
+         **qdq_ort.zero_point_attrs(b, x, out)}
     g = ops_cnn.geometry(b.shape(x), w.shape[2:], a["strides"], a["pads"], a["dilations"])
     ins = [x, b.const(out, "w", w, "int8", bits, s_w), b.const(out, "b", bias, "int32"),
            b.const(out, "m", m, "int32"), b.const(out, "sh", sh, "int32")]
@@ -260,4 +260,5 @@ def pool(b: _Builder, p: NodeProto, s_out: float, out: str) -> None:
     g = ops_cnn.geometry(xs, kernel, strides, pads, [1] * nd)
     b.act_out(out, ops_cnn.out_shape(xs, xs[0], g), s_out)
     b.emit("pool", [x, b.const(out, "m", m, "int32"), b.const(out, "sh", sh, "int32")], out,
-           {"mode": mode, "kernel": kernel, "strides": strides, "pads": pads, "count_include_pad": cip})
+           {"mode": mode, "kernel": kernel, "strides": strides, "pads": pads, "count_include_pad": cip,
+            **qdq_ort.zero_point_attrs(b, x, out)})

@@ -66,16 +66,18 @@ def _pad(x: NDArray[np.int64], g: dict[str, int], value: int) -> NDArray[np.int6
 
 
 def conv(x: ArrayLike, w: ArrayLike, bias: ArrayLike, m: ArrayLike, sh: ArrayLike, strides: Sequence[int],
-         pads: Sequence[int], dilations: Sequence[int], group: int, lo: int = -128, hi: int = 127) -> NDArray[np.int8]:
-    """Conv1d / Conv2d of int8 x (C, [H,] W) with int weights w (O, C/group, [kh,] kw), zero padding:
+         pads: Sequence[int], dilations: Sequence[int], group: int, lo: int = -128, hi: int = 127,
+         zp_in: int = 0, zp_out: int = 0) -> NDArray[np.int8]:
+    """Conv1d / Conv2d of int8 x (C, [H,] W) with int weights w (O, C/group, [kh,] kw), padding with code zp_in:
     acc[o, p] = sum_{c < C/g, taps} w[o, c, tap] x[(o // (O/g)) * C/g + c, p*s + tap*d - pad] + bias[o] (int32),
-    y = min(hi, max(lo, requant(acc, m[o], sh[o]))) int8 (lo/hi: a folded ReLU / Clip). C: ef_conv_i8."""
+    y = min(hi, max(lo, sat8(requant(acc, m[o], sh[o]) + zp_out))) int8 (lo/hi: a folded ReLU / Clip; zp_in,
+    zp_out: the zero points of onnxruntime QDQ activations, the bias holding - zp_in sum w). C: ef_conv_i8."""
     xa, wa = np.asarray(x, dtype=np.int64), np.asarray(w, dtype=np.int64)
     n_o, cg = wa.shape[0], wa.shape[1]
     g = geometry(xa.shape, wa.shape[2:], strides, pads, dilations)
     if group < 1 or xa.shape[0] != cg * group or n_o % group:
         raise ValueError(f"conv: input {xa.shape} and weight {wa.shape} do not fit {group} groups")
-    xp = _pad(xa.reshape(xa.shape[0], g["h"], g["w"]), g, 0)
+    xp = _pad(xa.reshape(xa.shape[0], g["h"], g["w"]), g, int(zp_in))
     w4 = wa.reshape(n_o, cg, g["kh"], g["kw"])
     og = n_o // group
     acc = np.zeros((n_o, g["ho"], g["wo"]), dtype=np.int64)
@@ -86,7 +88,7 @@ def conv(x: ArrayLike, w: ArrayLike, bias: ArrayLike, m: ArrayLike, sh: ArrayLik
     acc += np.asarray(bias, dtype=np.int64).reshape(-1, 1, 1)
     if acc.size and (acc.min() < INT32_MIN or acc.max() > INT32_MAX):
         raise ValueError(f"conv: int32 accumulator overflows: [{acc.min()}, {acc.max()}]")
-    y = requantize(acc, np.reshape(m, (-1, 1, 1)), np.reshape(sh, (-1, 1, 1)))
+    y = requantize(acc, np.reshape(m, (-1, 1, 1)), np.reshape(sh, (-1, 1, 1)), int(zp_out))
     return np.clip(y, lo, hi).astype(np.int8).reshape(out_shape(xa.shape, n_o, g))
 
 
@@ -100,11 +102,11 @@ def pool_params(mode: str, s_in: float, s_out: float, taps: int) -> tuple[NDArra
 
 
 def pool(x: ArrayLike, m: ArrayLike, sh: ArrayLike, mode: str, kernel: Sequence[int], strides: Sequence[int],
-         pads: Sequence[int], count_include_pad: int = 0) -> NDArray[np.int8]:
+         pads: Sequence[int], count_include_pad: int = 0, zp_in: int = 0, zp_out: int = 0) -> NDArray[np.int8]:
     """MaxPool / AveragePool of int8 x (C, [H,] W) (ONNX, ceil_mode 0, no dilation).
-    max: y = requant(max over the window's in-bounds taps, m[0], sh[0]) (padding never wins);
-    avg: n = kh*kw if count_include_pad else the in-bounds taps, y = requant(sum of in-bounds x, m[n], sh[n]).
-    C: ef_pool_i8."""
+    max: y = requant(max over the window's in-bounds taps - zp_in, m[0], sh[0]) + zp_out (padding never wins);
+    avg: n = kh*kw if count_include_pad else the in-bounds taps, y = requant(sum of in-bounds (x - zp_in), m[n],
+    sh[n]) + zp_out; saturated to int8 (zp_in, zp_out: onnxruntime QDQ zero points). C: ef_pool_i8."""
     xa = np.asarray(x, dtype=np.int64)
     g = geometry(xa.shape, kernel, strides, pads, [1] * len(kernel))
     x3 = xa.reshape(xa.shape[0], g["h"], g["w"])
@@ -113,13 +115,14 @@ def pool(x: ArrayLike, m: ArrayLike, sh: ArrayLike, mode: str, kernel: Sequence[
         best = np.full((xa.shape[0], g["ho"], g["wo"]), -(1 << 20), dtype=np.int64)
         for _, _, v in _taps(_pad(x3, g, -(1 << 20)), g):
             best = np.maximum(best, v)
-        y = requantize(best, int(ma[0]), int(sa[0]))
+        y = requantize(best - int(zp_in), int(ma[0]), int(sa[0]), int(zp_out))
     elif mode == "avg":
         tot = sum(v for _, _, v in _taps(_pad(x3, g, 0), g))
         cnt = sum(v for _, _, v in _taps(_pad(np.ones((1, g["h"], g["w"]), np.int64), g, 0), g))
+        tot = tot - int(zp_in) * cnt                      # the in-bounds taps as x - zp_in (padding is 0)
         if count_include_pad:
             cnt = np.full_like(cnt, g["kh"] * g["kw"])
-        y = requantize(tot, ma[cnt], sa[cnt])
+        y = requantize(tot, ma[cnt], sa[cnt], int(zp_out))
     else:
         raise ValueError(f"pool: mode must be 'max' or 'avg', got {mode!r}")
     return np.asarray(y, dtype=np.int8).reshape(out_shape(xa.shape, xa.shape[0], g))

@@ -149,6 +149,14 @@ def fold_input_zp(view: OnnxView, node: str, bias: np.ndarray, w: np.ndarray, zp
     return b.astype(np.int32)
 
 
+def zero_point_attrs(b: object, x: str, out: str) -> dict[str, int]:
+    """{zp_in, zp_out} of a conv / pool node lowered by builder b from x to out (only the non-zero ones: a
+    symmetric model's nodes keep their attributes); both sides marked as carried."""
+    a = {k: int(v) for k, v in (("zp_in", b.zp(x)), ("zp_out", b.zp_out)) if v}   # type: ignore[attr-defined]
+    b.zp_done.update((f"{out}:in", f"{out}:out"))   # type: ignore[attr-defined]
+    return a
+
+
 def output_quantizers(view: OnnxView) -> set[str]:
     """Names of the quantizers whose dequantized value is a graph output and which quantize a linear layer: the
     logits stay the int32 accumulator (dequantized with the accumulator scale, no output rounding)."""

@@ -1,4 +1,4 @@
-/* General convolution: Conv1d / Conv2d, channel-first, zero padding, stride, dilation, groups, folded clamp. */
+/* General convolution: Conv1d / Conv2d, channel-first, padding with the input zero point, stride, dilation, groups, folded clamp. */
 #include "ef_kernels.h"
 
 /* Weight element k of a packed row (bits 2, 4 or 8), sign-extended. */
@@ -25,6 +25,8 @@ static int32_t conv_acc(const ef_conv_geom_t *g, const int8_t *xg, const uint8_t
         for (int32_t i = 0; i < g->kh; ++i) {
             int32_t ih = ih0 + i * g->dil_h;
             if (ih < 0 || ih >= g->h) {
+                for (int32_t j = 0; g->zp_in && j < g->kw; ++j)
+                    acc += g->zp_in * conv_weight(wr, k + j, w_bits);
                 k += g->kw;
                 continue;
             }
@@ -32,6 +34,8 @@ static int32_t conv_acc(const ef_conv_geom_t *g, const int8_t *xg, const uint8_t
                 int32_t iw = iw0 + j * g->dil_w;
                 if (iw >= 0 && iw < g->w)
                     acc += (int32_t)xc[(ptrdiff_t)ih * g->w + iw] * conv_weight(wr, k, w_bits);
+                else if (g->zp_in)
+                    acc += g->zp_in * conv_weight(wr, k, w_bits);
             }
         }
     }
@@ -50,7 +54,8 @@ void ef_conv_i8(const ef_conv_geom_t *g, const int8_t *x, const uint8_t *w, int3
         int8_t *yo = y + (ptrdiff_t)o * g->h_out * g->w_out;
         for (int32_t oh = 0; oh < g->h_out; ++oh) {
             for (int32_t ow = 0; ow < g->w_out; ++ow) {
-                int32_t v = ef_requant8_m15(conv_acc(g, xg, wr, w_bits, cg, oh, ow, bias[o]), m[o], sh[o]);
+                int32_t a = conv_acc(g, xg, wr, w_bits, cg, oh, ow, bias[o]);
+                int32_t v = g->zp_out ? ef_requant8_zp(a, m[o], sh[o], g->zp_out) : ef_requant8_m15(a, m[o], sh[o]);
                 yo[(ptrdiff_t)oh * g->w_out + ow] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
             }
         }

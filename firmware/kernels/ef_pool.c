@@ -28,7 +28,9 @@ void ef_pool_i8(const ef_pool_geom_t *g, const int8_t *x, const int32_t *m, cons
                     }
                 }
                 int32_t k = g->mode == EF_POOL_MAX ? 0 : (g->count_include_pad ? g->kh * g->kw : n);
-                yc[(ptrdiff_t)oh * g->w_out + ow] = ef_requant8_m15(acc, m[k], sh[k]);
+                acc -= g->mode == EF_POOL_MAX ? g->zp_in : n * g->zp_in;
+                yc[(ptrdiff_t)oh * g->w_out + ow] = g->zp_out ? ef_requant8_zp(acc, m[k], sh[k], g->zp_out)
+                                                              : ef_requant8_m15(acc, m[k], sh[k]);
             }
         }
     }

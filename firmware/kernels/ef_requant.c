@@ -8,6 +8,6 @@ void ef_requant_zp_i8(const int32_t *acc, int32_t rows, int32_t cols, const int3
         const int32_t *a = acc + (ptrdiff_t)t * cols;
         int8_t *yr = y + (ptrdiff_t)t * cols;
         for (int32_t o = 0; o < cols; ++o)
-            yr[o] = ef_sat8(ef_rshift_round((int64_t)a[o] * (int64_t)m[o], sh[o]) + zp);
+            yr[o] = ef_requant8_zp(a[o], m[o], sh[o], zp);
     }
 }

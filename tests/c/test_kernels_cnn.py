@@ -25,14 +25,14 @@ class ConvGeom(ctypes.Structure):
     """Mirror of ef_conv_geom_t."""
 
     _fields_ = [(k, I32) for k in ("c_in", "h", "w", "c_out", "h_out", "w_out", "kh", "kw", "stride_h",
-                                   "stride_w", "dil_h", "dil_w", "pad_t", "pad_l", "groups")]
+                                   "stride_w", "dil_h", "dil_w", "pad_t", "pad_l", "groups", "zp_in", "zp_out")]
 
 
 class PoolGeom(ctypes.Structure):
     """Mirror of ef_pool_geom_t."""
 
     _fields_ = [(k, I32) for k in ("c", "h", "w", "h_out", "w_out", "kh", "kw", "stride_h", "stride_w", "pad_t",
-                                   "pad_l", "mode", "count_include_pad")]
+                                   "pad_l", "mode", "count_include_pad", "zp_in", "zp_out")]
 
 
 def _geom(x_shape, kernel, strides, pads, dil):
@@ -72,6 +72,38 @@ def test_conv(kernels, case, bits):
             kernels.ef_conv_i8(ctypes.byref(geom), ptr(x), ptr(wp), bits, ptr(b), ptr(m), ptr(sh), lo, hi,
                                ptr(y), o0, o1)
         assert np.array_equal(y, want)
+        assert len(np.unique(want)) > 4
+
+
+ZERO_POINTS = ((-37, 0), (0, -128), (23, 41), (-128, 127))
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv_zero_points(kernels, case):
+    """onnxruntime QDQ zero points: padding reads zp_in, zp_out added before saturation; the kernel equals the
+    reference, and the reference equals the conv of x - zp_in with zero padding (bias - zp_in sum w folded)."""
+    x_shape, n_o, kernel, strides, pads, dil, group = case
+    r = np.random.default_rng(7 + n_o + len(x_shape))
+    x = r.integers(-128, 128, x_shape).astype(np.int8)
+    w = r.integers(-128, 128, (n_o, x_shape[0] // group, *kernel)).astype(np.int8)
+    spread = 74 * 128 / np.sqrt(3) * np.sqrt(w[0].size)
+    b = r.integers(-spread, spread, n_o).astype(np.int32)
+    m, sh = quantize_multiplier_array(np.exp(r.uniform(np.log(20 / spread), np.log(300 / spread), n_o)), bits=15)
+    g = _geom(x_shape, kernel, strides, pads, dil)
+    for zp_in, zp_out in ZERO_POINTS:
+        folded = (b - zp_in * w.reshape(n_o, -1).astype(np.int64).sum(1)).astype(np.int32)
+        want = ops_cnn.conv(x, w, folded, m, sh, strides, pads, dil, group, zp_in=zp_in, zp_out=zp_out)
+        shifted = ops_cnn.conv(x.astype(np.int64) - zp_in, w, b, m, sh, strides, pads, dil, group, -(1 << 20),
+                               1 << 20)
+        inside = (shifted > -128) & (shifted < 127)                  # not saturated before the offset
+        assert inside.mean() > 0.3
+        assert np.array_equal(want[inside], np.clip(shifted[inside].astype(np.int64) + zp_out, -128, 127))
+        geom = ConvGeom(x_shape[0], g["h"], g["w"], n_o, g["ho"], g["wo"], g["kh"], g["kw"], g["sh"], g["sw"],
+                        g["dh"], g["dw"], g["pt"], g["pl"], group, zp_in, zp_out)
+        y = np.zeros(want.shape, np.int8)
+        kernels.ef_conv_i8(ctypes.byref(geom), ptr(x), ptr(ops.pack_weights(w.reshape(n_o, -1), 8)), 8, ptr(folded),
+                           ptr(m), ptr(sh), -128, 127, ptr(y), 0, n_o)
+        assert np.array_equal(y, want), (zp_in, zp_out)
         assert len(np.unique(want)) > 4
 
 
@@ -122,6 +154,26 @@ def test_pool(kernels, case):
         kernels.ef_pool_i8(ctypes.byref(geom), ptr(x), ptr(m), ptr(sh), ptr(y), 0, 1)
         kernels.ef_pool_i8(ctypes.byref(geom), ptr(x), ptr(m), ptr(sh), ptr(y), 1, x_shape[0])
         assert np.array_equal(y, want)
+
+
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_pool_zero_points(kernels, case):
+    """Pool with zero points: taps read as x - zp_in (padding 0 in that domain), zp_out added, kernel = reference."""
+    x_shape, mode, kernel, strides, pads, cip = case
+    r = np.random.default_rng(3 + len(kernel) + sum(kernel))
+    x = r.integers(-128, 128, x_shape).astype(np.int8)
+    m, sh = ops_cnn.pool_params(mode, 0.03, 0.02, int(np.prod(kernel)))
+    g = _geom(x_shape, kernel, strides, pads, [1] * len(kernel))
+    for zp_in, zp_out in ZERO_POINTS:
+        want = ops_cnn.pool(x, m, sh, mode, kernel, strides, pads, cip, zp_in, zp_out)
+        if mode == "max":   # max commutes with the shift: the zero-point-free pool of x - zp_in, shifted by zp_out
+            base = ops_cnn.pool(x.astype(np.int64) - zp_in, m, sh, mode, kernel, strides, pads, cip)
+            assert zp_out != 0 or np.array_equal(want, base)
+        geom = PoolGeom(x_shape[0], g["h"], g["w"], g["ho"], g["wo"], g["kh"], g["kw"], g["sh"], g["sw"], g["pt"],
+                        g["pl"], 0 if mode == "max" else 1, cip, zp_in, zp_out)
+        y = np.zeros(want.shape, np.int8)
+        kernels.ef_pool_i8(ctypes.byref(geom), ptr(x), ptr(m), ptr(sh), ptr(y), 0, x_shape[0])
+        assert np.array_equal(y, want), (zp_in, zp_out)
 
 
 @pytest.mark.parametrize("case", POOL_CASES)

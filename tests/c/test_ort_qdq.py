@@ -1,7 +1,8 @@
 """onnxruntime-quantized models (quantize_static QDQ, tests/c/ort_models.py): the MLP and 1-D CNN built by the
 test, with and without quant_pre_process, per-tensor and per-channel, uint8 and int8, symmetric and asymmetric
 activations, compiled for host and gap9 (portable HAL on the host) bit-exact with the numpy reference, and their
-logits agree with onnxruntime running the same QDQ model."""
+logits agree with onnxruntime running the same QDQ model (argmax, and within two output steps wherever
+onnxruntime's output quantizer did not saturate); an op that cannot carry a zero point is refused in one line."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from edgeflow.ir.from_onnx import FrontendError, load_onnx, quantize_input
 from edgeflow.ir.reference import logits, run
 from edgeflow.target import load_target
 
-from .ort_models import CONFIGS, REFUSED, SHAPES, onnxruntime_logits, ort_onnx, windows
+from .ort_models import CONFIGS, REFUSED, SHAPES, onnxruntime_logits, ort_onnx, output_limits, windows
 
 pytestmark = [pytest.mark.c, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not found")]
 
@@ -41,9 +42,14 @@ def test_zero_points_lowered(model):
     if cfg.symmetric:     # uint8 symmetric: zero point 128 -> int8 0; every activation symmetric
         assert zp_in == 0 and "requant" not in ops
         assert all(t.zero_point == 0 for t in graph.tensors.values())
-    else:                 # asymmetric: folded into the bias, asymmetric outputs requantized with their zero point
+    elif cfg.family == "mlp":   # input zero points in the biases, asymmetric outputs requantized with theirs
         assert zp_in != 0 and ops.count("requant") == ops.count("linear_acc") - 1
         assert {n.attrs["zp"] for n in graph.nodes if n.op == "requant"} - {-128}  # not only ReLU ranges
+    else:                       # conv / pool carry both zero points as attributes (padding reads zp_in)
+        assert zp_in != 0 and "requant" not in ops
+        convs = [n for n in graph.nodes if n.op in ("conv", "pool")]
+        assert all("zp_in" in n.attrs and "zp_out" in n.attrs for n in convs)
+        assert convs[0].attrs["pads"] == [1, 1] and convs[0].attrs["zp_in"] == zp_in
     assert len({tuple(r) for r in want.tolist()}) > len(want) // 2      # the logits depend on the input
 
 
@@ -58,12 +64,15 @@ def test_quantize_input_applies_the_zero_point(model):
 def test_logits_agree_with_onnxruntime(model):
     cfg, path, graph, xs, _, _ = model
     ours, theirs = logits(graph, xs), onnxruntime_logits(path, xs)
+    lo, hi, s = output_limits(path)
+    inside = (theirs > lo + s / 2) & (theirs < hi - s / 2)     # onnxruntime's output quantizer did not saturate
     agree = float((ours.argmax(1) == theirs.argmax(1)).mean())
-    diff = float(np.abs(ours - theirs).max())
-    print(f"{cfg.id}: argmax agreement {agree:.3f} on {len(xs)} windows, max |logit diff| {diff:.4f} "
-          f"(logit range {np.abs(theirs).max():.3f})")
-    assert agree >= 0.95
-    assert diff < 0.25 * np.abs(theirs).max()
+    diff = float(np.abs(ours - theirs)[inside].max())
+    print(f"{cfg.id}: argmax agreement {agree:.3f} on {len(xs)} windows, max |logit diff| {diff:.4f} over "
+          f"{int(inside.sum())} of {inside.size} unsaturated logits (range {np.abs(theirs).max():.3f}, output "
+          f"step {s:.4f})")
+    assert agree >= 0.95 and inside.mean() > 0.8
+    assert diff < 2 * s      # within onnxruntime's own output rounding (half a step) and a hidden code apart
 
 
 def test_host_bit_exact(model, tmp_path):

@@ -1,4 +1,4 @@
-"""onnxruntime-quantized test models (tests/c/ort_models.py: asymmetric MLPs, symmetric 1-D CNN) as rv32 firmware on
+"""onnxruntime-quantized test models (tests/c/ort_models.py: asymmetric MLPs, 1-D CNNs) as rv32 firmware on
 QEMU over the link protocol, bit-exact with the numpy reference (input zero point applied by quantize_input)."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from .conftest import need_cross, need_qemu
 
 pytestmark = pytest.mark.device
 
-PICKED = [CONFIGS[0], CONFIGS[2], CONFIGS[5]]    # uint8 asymmetric per-tensor, int8 asymmetric per-channel, CNN
+# uint8 asymmetric per-tensor MLP, int8 asymmetric per-channel MLP, symmetric and asymmetric (padded) 1-D CNNs
+PICKED = [CONFIGS[0], CONFIGS[2], CONFIGS[5], CONFIGS[7]]
 
 
 @pytest.mark.parametrize("cfg", PICKED, ids=[c.id for c in PICKED])

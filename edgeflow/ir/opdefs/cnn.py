@@ -60,12 +60,14 @@ def pool_macs(ins: Sequence[Shape], outs: Sequence[Shape], attrs: Mapping[str, A
 
 def _conv_ref(ins: Sequence, a: Mapping[str, Any]) -> list:
     return [ops_cnn.conv(*ins[:5], list(a["strides"]), list(a["pads"]), list(a["dilations"]), int(a["group"]),
-                         int(a.get("lo", -128)), int(a.get("hi", 127)))]
+                         int(a.get("lo", -128)), int(a.get("hi", 127)), int(a.get("zp_in", 0)),
+                         int(a.get("zp_out", 0)))]
 
 
 def _pool_ref(ins: Sequence, a: Mapping[str, Any]) -> list:
     return [ops_cnn.pool(ins[0], ins[1], ins[2], str(a["mode"]), list(a["kernel"]), list(a["strides"]),
-                         list(a["pads"]), int(a.get("count_include_pad", 0)))]
+                         list(a["pads"]), int(a.get("count_include_pad", 0)), int(a.get("zp_in", 0)),
+                         int(a.get("zp_out", 0)))]
 
 
 _I32 = ("int32",)
@@ -74,10 +76,12 @@ DEFS = (
     OpDef("conv", "conv", (Arg("x", dtypes=("int8",)), Arg("w", const=True, dtypes=("int8",)),
                           Arg("b", const=True, dtypes=_I32), Arg("m", const=True, dtypes=_I32),
                           Arg("sh", const=True, dtypes=_I32)),
-          infer_conv, _conv_ref, attrs=("strides", "pads", "dilations", "group"), optional_attrs=("lo", "hi"),
+          infer_conv, _conv_ref, attrs=("strides", "pads", "dilations", "group"),
+          optional_attrs=("lo", "hi", "zp_in", "zp_out"),
           macs=conv_macs, kernel="ef_conv_i8"),
     OpDef("pool", "conv", (Arg("x", dtypes=("int8",)), Arg("m", const=True, dtypes=_I32),
                           Arg("sh", const=True, dtypes=_I32)),
-          infer_pool, _pool_ref, attrs=("mode", "kernel", "strides", "pads"), optional_attrs=("count_include_pad",),
+          infer_pool, _pool_ref, attrs=("mode", "kernel", "strides", "pads"),
+          optional_attrs=("count_include_pad", "zp_in", "zp_out"),
           macs=pool_macs, kernel="ef_pool_i8"),
 )
