@@ -7,9 +7,12 @@ onnxruntime's output quantizer did not saturate); an op that cannot carry a zero
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
+from onnx import numpy_helper
 
 from edgeflow.backends.gap9 import compile as compile_gap9
 from edgeflow.backends.host import compile_host, run_binary
@@ -95,3 +98,67 @@ def test_zero_points_that_cannot_be_carried_are_refused(tmp_path_factory, cfg, m
         load_onnx(ort_onnx(tmp_path_factory, cfg))
     msg = str(info.value)
     assert "\n" not in msg and message in msg and "ActivationSymmetric" in msg, msg
+
+
+def _weight_layout_variant(src: Path, dst: Path, form: str) -> Path:
+    """The QDQ MLP with every Gemm written as onnxruntime also writes it: 'transB0' (W stored (I, O), per-channel
+    scales on axis 1, transB 0) or 'matmul' (MatMul with W (I, O) and no Transpose, then Add of the int32 bias)."""
+    m = onnx.load(str(src))
+    g = m.graph
+    init = {i.name: i for i in g.initializer}
+    prod = {o: n for n in g.node for o in n.output}
+    nodes = []
+    for n in g.node:
+        if n.op_type == "Gemm":
+            dq = prod[n.input[1]]
+            w = numpy_helper.to_array(init[dq.input[0]])
+            init[dq.input[0]].CopyFrom(numpy_helper.from_array(np.ascontiguousarray(w.T), dq.input[0]))
+            for a in dq.attribute:
+                if a.name == "axis":
+                    a.i = 1
+            if form == "transB0":
+                for a in n.attribute:
+                    if a.name == "transB":
+                        a.i = 0
+            else:
+                mm = f"{n.output[0]}_mm"
+                nodes += [onnx.helper.make_node("MatMul", list(n.input[:2]), [mm], f"{n.name}_MatMul"),
+                          onnx.helper.make_node("Add", [mm, n.input[2]], list(n.output), f"{n.name}_Add")]
+                continue
+        nodes.append(n)
+    del g.node[:]
+    g.node.extend(nodes)
+    del g.value_info[:]
+    onnx.checker.check_model(m)
+    onnx.save(m, str(dst))
+    return dst
+
+
+@pytest.mark.parametrize("form", ["transB0", "matmul"])
+def test_gemm_transb0_and_matmul_weights(tmp_path_factory, tmp_path, form):
+    """Gemm with transB 0 and MatMul weights without a Transpose (per-channel on axis 1) lower to the same integer
+    graph as the transB 1 form: identical reference outputs, and onnxruntime agrees the variant is the same model."""
+    cfg = CONFIGS[2]                                   # per-channel weights, asymmetric int8 activations
+    path = ort_onnx(tmp_path_factory, cfg)
+    variant = _weight_layout_variant(path, tmp_path / f"{form}.onnx", form)
+    xs = windows(SHAPES[cfg.family], n=16)
+    assert np.allclose(onnxruntime_logits(variant, xs), onnxruntime_logits(path, xs), atol=1e-6)
+    g0, g1 = load_onnx(path), load_onnx(variant)
+    assert [n.op for n in g1.nodes] == [n.op for n in g0.nodes]
+    shape = g0.tensors[g0.inputs[0]].shape
+    for x in xs:
+        q = quantize_input(x, g0).reshape(shape)
+        assert np.array_equal(run(g1, q)[g1.outputs[0]], run(g0, q)[g0.outputs[0]])
+
+
+def test_stream_windows_apply_the_input_zero_point(tmp_path_factory):
+    """What the host sends the device (link harness) carries the input zero point of an asymmetric model."""
+    from edgeflow.link.harness import quantized_windows
+
+    graph = load_onnx(ort_onnx(tmp_path_factory, CONFIGS[0]))
+    xs = windows(SHAPES["mlp"], n=8)
+    z = graph.meta["input_zero_point"]
+    sent = quantized_windows(xs, graph)
+    s = np.float32(graph.meta["input_scale"])
+    assert z != 0 and sent.shape == (8, *graph.tensors[graph.inputs[0]].shape)
+    assert np.array_equal(sent.reshape(8, -1), np.clip(np.rint(xs / s) + z, -128, 127).reshape(8, -1))
