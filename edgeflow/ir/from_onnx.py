@@ -35,6 +35,9 @@ from edgeflow.quant.intscan import ScanQuant
 #   attention: Q.Kᵀ (* scale), Softmax, P.V over per-head views           -> split / matmul / softmax_rows / concat
 #     (patterns_attn; LayerNorm and Softmax float64 Casts are looked through)
 #   Gemm / MatMul (+bias) feeding the graph output                        -> linear_acc (int32 logits accumulator)
+# onnxruntime QDQ (ir/qdq_ort.py): uint8 codes held as int8 (zero point - 128); input zero points folded into the
+#   int32 bias (conv/pool: attrs zp_in, padding reads it); an asymmetric linear output -> linear_acc + requant (zp);
+#   the logits' quantizer is left out (int32 accumulator); ops that cannot carry a zero point are refused.
 # Transpose/Reshape/Unsqueeze/Squeeze are folded: every IR activation is one sample in token layout (L, C),
 # the input window is (channels, samples). Batch must be 1.
 
@@ -139,7 +142,7 @@ class _Builder(AttentionMixin):
                 self.g.meta["input_zero_point"] = self.zp_out
             return
         if self.v.asym and (flat := self.v.producer(v0, "Flatten")) is not None and flat.input[0] in self.v.inputs:
-            return self.flat_input(flat, s_out, out)
+            return qdq_ort.flat_input(self, flat, s_out, out)
         if frontend_cnn.lower_region(self, v, s_out, out):
             return None
         p = self.v.producer(v0)
@@ -187,17 +190,6 @@ class _Builder(AttentionMixin):
             return self.emit("meanpool_tokens", [x], out, {"m": m, "sh": sh})
         raise self.v.err(f"node '{p.name}' ({op}): float region does not match a supported pattern")
 
-    def flat_input(self, flat: NodeProto, s_out: float, out: str) -> None:
-        """The graph input through Flatten (axis 1): one row of all its values (C order), batch 1."""
-        shp = [d.dim_value for i in self.v.graph.input if i.name == flat.input[0] for d in i.type.tensor_type.shape.dim]
-        if not shp or shp[0] != 1 or int(attrs(flat).get("axis", 1)) != 1:
-            raise self.v.err(f"node '{flat.name}': the graph input must have batch 1 and be flattened on axis 1")
-        self.act_out(out, (1, int(np.prod(shp[1:]))), s_out)
-        self.g.inputs.append(out)
-        self.g.meta["input_scale"] = s_out
-        if self.zp_out:
-            self.g.meta["input_zero_point"] = self.zp_out
-
     def linear(self, v: str, s_out: float | None, out: str) -> None:
         p = self.v.producer(v)
         rows = None
@@ -240,14 +232,7 @@ class _Builder(AttentionMixin):
             return self.emit("linear_acc", ins, out)
         m, sh = ops.requant_params(s_in, s_w, s_out)
         if self.zp_out:   # asymmetric output: the int32 accumulator, then requantized with the output zero point
-            acc = f"{out}.acc"
-            self.act_out(acc, shape, s_in * s_w, "int32")
-            self.emit("linear_acc", ins, acc)
-            self.act_out(out, shape, s_out)
-            self.emit("requant", [acc, self.const(out, "m", m, "int32"), self.const(out, "sh", sh, "int32")], out,
-                      {"zp": int(self.zp_out)})
-            self.zp_done.add(f"{out}:out")
-            return
+            return qdq_ort.requant_output(self, ins, shape, s_in * s_w, s_out, m, sh, out)
         self.act_out(out, shape, s_out)
         self.emit("linear", ins + [self.const(out, "m", m, "int32"), self.const(out, "sh", sh, "int32")], out)
 
@@ -359,9 +344,7 @@ def load_onnx(path: str | Path) -> Graph:
         proto = onnx.load(str(path))
     except Exception as e:  # protobuf DecodeError, truncated file, missing file
         raise FrontendError(f"{path}: not a readable ONNX file ({type(e).__name__})") from None
-    ort = qdq_ort.is_ort(proto)
-    if ort:   # onnxruntime QDQ: uint8 activations as int8, weight layouts as brevitas writes them
-        qdq_ort.normalize(proto, lambda msg: FrontendError(f"{path}: {msg}"))
+    ort = qdq_ort.prepare(proto, path)   # onnxruntime QDQ: int8 codes with zero points, brevitas weight layouts
     view = OnnxView(proto, str(path))
     view.asym = ort
     known = set(view.init) | view.inputs | set(view.prod)

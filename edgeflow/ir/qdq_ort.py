@@ -4,6 +4,7 @@ in the brevitas form, zero points folded into biases, and the check that every z
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -12,6 +13,9 @@ from onnx import NodeProto, numpy_helper
 from edgeflow.ir.graph import Graph
 from edgeflow.ir.patterns import FrontendError, OnnxView, attrs
 from edgeflow.quant.intmath import INT32_MAX, INT32_MIN
+
+if TYPE_CHECKING:
+    from edgeflow.ir.from_onnx import _Builder
 
 #: producer_name onnxruntime.quantization writes into the models it quantizes.
 ORT_PRODUCER = "onnx.quantize"
@@ -31,6 +35,14 @@ def is_ort(proto: onnx.ModelProto) -> bool:
             if np.any(numpy_helper.to_array(init[n.input[2]]) != 0):
                 return True
     return False
+
+
+def prepare(proto: onnx.ModelProto, path: object) -> bool:
+    """True (and the proto normalized in place) for an onnxruntime QDQ model."""
+    if not is_ort(proto):
+        return False
+    normalize(proto, lambda msg: FrontendError(f"{path}: {msg}"))
+    return True
 
 
 def normalize(proto: onnx.ModelProto, err: Callable[[str], FrontendError]) -> None:
@@ -149,11 +161,36 @@ def fold_input_zp(view: OnnxView, node: str, bias: np.ndarray, w: np.ndarray, zp
     return b.astype(np.int32)
 
 
-def zero_point_attrs(b: object, x: str, out: str) -> dict[str, int]:
+def flat_input(b: _Builder, flat: NodeProto, s_out: float, out: str) -> None:
+    """The graph input through Flatten (axis 1): one row of all its values (C order), batch 1."""
+    v = b.v
+    shp = [d.dim_value for i in v.graph.input if i.name == flat.input[0] for d in i.type.tensor_type.shape.dim]
+    if not shp or shp[0] != 1 or int(attrs(flat).get("axis", 1)) != 1:
+        raise v.err(f"node '{flat.name}': the graph input must have batch 1 and be flattened on axis 1")
+    b.act_out(out, (1, int(np.prod(shp[1:]))), s_out)
+    b.g.inputs.append(out)
+    b.g.meta["input_scale"] = s_out
+    if b.zp_out:
+        b.g.meta["input_zero_point"] = b.zp_out
+
+
+def requant_output(b: _Builder, ins: list[str], shape: tuple[int, int], s_acc: np.ndarray, s_out: float,
+                   m: np.ndarray, sh: np.ndarray, out: str) -> None:
+    """A linear layer with an asymmetric output: linear_acc to out.acc (int32), then requant with b.zp_out."""
+    acc = f"{out}.acc"
+    b.act_out(acc, shape, s_acc, "int32")   # type: ignore[arg-type]
+    b.emit("linear_acc", ins, acc)
+    b.act_out(out, shape, s_out)
+    b.emit("requant", [acc, b.const(out, "m", m, "int32"), b.const(out, "sh", sh, "int32")], out,
+           {"zp": int(b.zp_out)})
+    b.zp_done.add(f"{out}:out")
+
+
+def zero_point_attrs(b: _Builder, x: str, out: str) -> dict[str, int]:
     """{zp_in, zp_out} of a conv / pool node lowered by builder b from x to out (only the non-zero ones: a
     symmetric model's nodes keep their attributes); both sides marked as carried."""
-    a = {k: int(v) for k, v in (("zp_in", b.zp(x)), ("zp_out", b.zp_out)) if v}   # type: ignore[attr-defined]
-    b.zp_done.update((f"{out}:in", f"{out}:out"))   # type: ignore[attr-defined]
+    a = {k: int(v) for k, v in (("zp_in", b.zp(x)), ("zp_out", b.zp_out)) if v}
+    b.zp_done.update((f"{out}:in", f"{out}:out"))
     return a
 
 
