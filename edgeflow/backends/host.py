@@ -19,7 +19,7 @@ def compile_host(graph: Graph, out_dir: str | Path, compile_binary: bool = True,
     DMA-double-buffered, and with a target the blobs stream from an external image (weights.bin,
     src/ef_l3_image.c) when they do not fit L2 beside the arena."""
     r = render_build(graph, target, out_dir, "host", l1_bytes=l1_bytes)
-    binary = build_host_binary(r.out_dir, r.sources, hal=r.plan.tiled) if compile_binary else None
+    binary = build_host_binary(r.out_dir, r.sources, hal=r.plan.has_runner) if compile_binary else None
     return Artifact(r.out_dir, r.sources, binary, r.plan.to_dict(), r.report)
 
 

@@ -136,7 +136,8 @@ def prepare(card_name: str, bits: int, n_windows: int, out: Path, chunked: bool,
     graph = load_onnx(onnx_path)
     shape = graph.tensors[graph.inputs[0]].shape
     xq = quantize_input(x, graph).reshape(len(x), *shape)
-    xf = (xq.astype(np.float32) * np.float32(graph.meta["input_scale"])).reshape(x.shape)
+    zp = np.float32(graph.meta.get("input_zero_point", 0))
+    xf = ((xq.astype(np.float32) - zp) * np.float32(graph.meta["input_scale"])).reshape(x.shape)
     acc = np.stack([np.asarray(run(graph, w)[graph.outputs[0]]).reshape(-1) for w in xq]).astype(np.int32)
     logits = acc * np.asarray(graph.meta["output_scale"], dtype=np.float64)
     windows = folder / "windows.npz"

@@ -130,7 +130,7 @@ def render_network(graph: Graph, plan: MemoryPlan) -> NetworkSources:
     files = {"network.h": render_header(graph, arena_bytes), "network.c": "\n".join(text),
              "weights.h": weights.render(graph.name)}
     image = None
-    if plan.tiled:
+    if plan.has_runner:
         files[c_tiled.HEADER], files[c_tiled.SOURCE] = c_tiled.render_runner(int(plan.l1_bytes or 0), plan.ext_bytes,
                                                                               plan.max_block)
     if plan.external:

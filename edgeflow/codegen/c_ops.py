@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from edgeflow.codegen import c_tiled
+from edgeflow.codegen.c_ops_cnn import CNN_EMITTERS
 from edgeflow.codegen.c_ops_struct import STRUCT_EMITTERS
 from edgeflow.codegen.c_weights import c_literal
 from edgeflow.codegen.calls import call
@@ -35,6 +36,14 @@ def _linear_acc(e: Emitter, n: Node) -> list[str]:
     o = e.shape(w)[0]
     return [call("ef_linear_acc_i32", e.act(n.inputs[0]), k, k, e.const(w, "packed"), e.bits(w), e.opt_const(n, 2),
                  e.act(n.outputs[0]), o, 0, t, 0, o)]
+
+
+def _requant(e: Emitter, n: Node) -> list[str]:
+    need(n, 3)
+    t, o = rows_cols(e.shape(n.inputs[0]))
+    acc, m, sh = n.inputs
+    return [call("ef_requant_zp_i8", e.act(acc), t, o, e.const(m), e.const(sh), int(n.attrs["zp"]),
+                 e.act(n.outputs[0]))]
 
 
 def _conv2d_patch(e: Emitter, n: Node) -> list[str]:
@@ -189,10 +198,11 @@ def _split(e: Emitter, n: Node) -> list[str]:
 
 #: IR op -> renderer of its C statements.
 EMITTERS: dict[str, Callable[[Emitter, Node], list[str]]] = {
-    "linear": _linear, "linear_acc": _linear_acc, "conv2d_patch": _conv2d_patch, "dwconv1d_causal": _dwconv,
+    "linear": _linear, "linear_acc": _linear_acc, "requant": _requant, "conv2d_patch": _conv2d_patch,
+    "dwconv1d_causal": _dwconv,
     "lut": _lut, "mul_requant": _mul_requant, "add_requant": _add_requant, "layernorm": _layernorm,
     "meanpool_tokens": _meanpool, "scan": _scan, "matmul": _matmul, "softmax_rows": _softmax,
-    "flip_time": _flip, "identity": _copy, "split": _split, **STRUCT_EMITTERS,
+    "flip_time": _flip, "identity": _copy, "split": _split, **STRUCT_EMITTERS, **CNN_EMITTERS,
 }
 
 

@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 from onnx import NodeProto
 
 from edgeflow.export.scan_op import ScanNodeError, check_scan_nodes
-from edgeflow.ir import ops
+from edgeflow.ir import frontend_cnn, ops, qdq_ort
 from edgeflow.ir.graph import Graph, IRError, Node, Tensor, verify
 from edgeflow.ir.naming import name_nodes_by_module
 from edgeflow.ir.patterns import FrontendError, OnnxView, attrs
@@ -43,6 +43,11 @@ from edgeflow.quant.intscan import ScanQuant
 #     a reshape view, or one transpose / slice copy (patterns_layout: proven on index arrays, never dropped)
 # An IR activation holds its ONNX value's elements in C order (batch 1 dropped) unless a region lays it out
 # otherwise (the causal conv's token layout); Gemm / MatMul in any transpose (patterns_gemm).
+# onnxruntime QDQ (ir/qdq_ort.py): uint8 codes held as int8 (zero point - 128); input zero points folded into the
+#   int32 bias (conv/pool: attrs zp_in, padding reads it); an asymmetric linear output -> linear_acc + requant (zp);
+#   the logits' quantizer is left out (int32 accumulator); ops that cannot carry a zero point are refused.
+# Conv 1-D/2-D (pads, strides, dilations, groups; BatchNorm folded, ReLU/Clip as the clamp), Max/Average/
+#   GlobalAverage pooling, Elu/Tanh/Sigmoid tables                       -> conv / pool / lut (ir/frontend_cnn.py)
 
 __all__ = ["FrontendError", "load_onnx", "quantize_input"]
 
@@ -64,6 +69,9 @@ class _Builder(AttentionMixin, LayoutMixin, GemmMixin):
         self.layout: dict[str, np.ndarray] = {}   # ONNX activation value -> index array (when not C order)
         self.anchor_idx: dict[str, np.ndarray] = {}   # region output -> index array of its ONNX value
         self.copies: set[str] = set()             # region outputs in their quantizer's element order
+        self.clamp_lo = -128                    # lowest code of the region's quantizer (0: uint8, frontend_cnn)
+        self.zp_out = 0                         # zero point of the region's quantizer (onnxruntime QDQ)
+        self.zp_done: set[str] = set()          # nodes that folded or applied their zero points (qdq_ort)
 
     # ---- tensors ----------------------------------------------------------------------------------------
     def const(self, owner: str, key: str, data: ArrayLike, dtype: str, bits: int | None = None,
@@ -78,6 +86,11 @@ class _Builder(AttentionMixin, LayoutMixin, GemmMixin):
 
     def emit(self, op: str, inputs: list[str], out: str, a: dict | None = None) -> None:
         self.g.add_node(Node(out, op, inputs, [out], a or {}))
+        if op in qdq_ort.PASS_THROUGH and inputs:
+            self.g.tensors[out].zero_point = self.g.tensors[inputs[0]].zero_point
+
+    def zp(self, name: str) -> int:
+        return int(self.g.tensors[name].zero_point)
 
     def act(self, v: str, perm: tuple[int, ...] | None = None) -> str:
         """IR tensor of an ONNX value that must be an int8 activation, read through layout ops (a view or a
@@ -97,7 +110,25 @@ class _Builder(AttentionMixin, LayoutMixin, GemmMixin):
             self.emit("flip_time", [x], out)
             self.acts[v] = out
             return out
+        if (flat := frontend_cnn.flatten(self, v)) is not None:
+            return flat
         raise self.v.err(not_an_activation(self.v, v))
+
+    def _input_layout(self, v: str, v0: str) -> NodeProto | None:
+        """The layout ops between graph input v0 and its quantizer (at v) keep the window's element order: unit
+        axes only (None: the input's own shape), or one Flatten on axis 1 (that node: one row); anything else (a
+        Transpose, a Reshape) is refused in one line rather than dropped."""
+        nodes = []
+        while v != v0:
+            nodes.append(self.v.producer(v))
+            v = nodes[-1].input[0]
+        flats = [n for n in nodes if n.op_type == "Flatten"]
+        other = [n for n in nodes if n.op_type not in ("Flatten", "Unsqueeze", "Squeeze", "Identity", "Cast")]
+        if other or len(flats) > 1:
+            n = (other or flats)[0]
+            raise self.v.err(f"node '{n.name}' ({n.op_type}) between graph input '{v0}' and its quantizer: quantize "
+                             "the input first (a QuantIdentity / QuantizeLinear right after the input), then reshape")
+        return flats[0] if flats else None
 
     def shape(self, name: str) -> tuple[int, ...]:
         return self.g.tensors[name].shape
@@ -107,11 +138,17 @@ class _Builder(AttentionMixin, LayoutMixin, GemmMixin):
 
     # ---- regions ----------------------------------------------------------------------------------------
     def quantizer(self, ql: NodeProto) -> None:
-        s_out, _ = self.v.qparams(ql)
+        s_out, self.clamp_lo = frontend_cnn.qparams(self.v, ql)
         out = _ir_name(ql)
         while out in self.g.tensors:
             out += "_"
-        self.lower(ql.input[0], s_out, out)
+        self.zp_out = qdq_ort.zero_point(self.v, ql) if self.v.asym else 0
+        try:
+            self.lower(ql.input[0], s_out, out)
+        finally:
+            zp, self.zp_out = self.zp_out, 0
+        if zp:   # per-head outputs of attention (self.parts) never have one: brevitas only
+            self.g.tensors[out].zero_point = zp
         heads = self.parts.get(out)
         if heads is None:
             self.onnx_names[out] = ql.output[0]
@@ -144,13 +181,20 @@ class _Builder(AttentionMixin, LayoutMixin, GemmMixin):
             return None
         v0 = self.v.skip_layout(v)
         if v0 in self.v.inputs:
+            flat = self._input_layout(v, v0)
+            if flat is not None:
+                return qdq_ort.flat_input(self, flat, s_out, out)
             shp = [d.dim_value for i in self.v.graph.input if i.name == v0 for d in i.type.tensor_type.shape.dim]
             if not shp or shp[0] != 1:
                 raise self.v.err(f"graph input '{v0}' must have batch dimension 1, got {shp}")
             self.act_out(out, tuple(shp[1:]), s_out)
             self.g.inputs.append(out)
             self.g.meta["input_scale"] = s_out
+            if self.zp_out:
+                self.g.meta["input_zero_point"] = self.zp_out
             return
+        if frontend_cnn.lower_region(self, v, s_out, out):
+            return None
         p = self.v.producer(v0)
         if p is None:
             raise self.v.err(f"tensor '{v0}' has no producer (missing initializer?)")
@@ -341,7 +385,9 @@ def load_onnx(path: str | Path) -> Graph:
         proto = onnx.load(str(path))
     except Exception as e:  # protobuf DecodeError, truncated file, missing file
         raise FrontendError(f"{path}: not a readable ONNX file ({type(e).__name__})") from None
+    ort = qdq_ort.prepare(proto, path)   # onnxruntime QDQ: int8 codes with zero points, brevitas weight layouts
     view = OnnxView(proto, str(path))
+    view.asym = ort
     known = set(view.init) | view.inputs | set(view.prod)
     for n in proto.graph.node:
         for i in n.input:
@@ -352,21 +398,25 @@ def load_onnx(path: str | Path) -> Graph:
         check_scan_nodes(proto)
     except ScanNodeError as e:
         raise view.err(str(e)) from None
-    check_ops(proto, view)   # every unsupported op in one line, each with a hint
+    check_ops(proto, view, frontend_cnn.CNN_OPS)   # every unsupported op in one line, each with a hint
     try:
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as e:
         raise view.err(f"ONNX checker: {str(e).splitlines()[0][:200]}") from None
     b = _Builder(view, path.stem)
     where = ""
+    logits_q = qdq_ort.output_quantizers(view) if ort else set()
     try:
         for n in proto.graph.node:
-            if n.op_type == "QuantizeLinear" and not view.is_const(n.input[0]):
+            if n.op_type == "QuantizeLinear" and not view.is_const(n.input[0]) and n.name not in logits_q:
                 where = f"node '{n.name}'"
                 b.quantizer(n)
         for o in proto.graph.output:
             where = f"graph output '{o.name}'"
-            if view.activation_ql(o.name) is not None:
+            if (ql := view.activation_ql(o.name)) is not None and ql.name in logits_q:
+                b.lower(ql.input[0], None, "logits_acc")   # the logits' dequantizer: the int32 accumulator
+                b.g.outputs.append("logits_acc")
+            elif view.activation_ql(o.name) is not None:
                 b.g.outputs.append(b.acts[o.name])
             else:
                 b.lower(o.name, None, "logits_acc")
@@ -379,6 +429,8 @@ def load_onnx(path: str | Path) -> Graph:
         b.g.meta["onnx_heads"] = b.onnx_heads
     if not b.g.inputs:
         raise view.err("no quantized graph input found")
+    _drop_dead_views(b.g)
+    qdq_ort.check_zero_points(b.g, b.zp_done, view.err)
     name_nodes_by_module(b.g, view, b.onnx_names)
     try:
         verify(b.g)  # every node's shapes against its OpDef: a bad model is refused here, before any code exists
@@ -387,8 +439,23 @@ def load_onnx(path: str | Path) -> Graph:
     return b.g
 
 
+def _drop_dead_views(g: Graph) -> None:
+    """Remove reshape views nothing reads (a view of a view is re-rooted on its base by patterns_layout.view,
+    which can leave the first view unused); they are no-copy aliases, so nothing else changes."""
+    while True:
+        used = {t for n in g.nodes for t in n.inputs} | set(g.outputs)
+        dead = [n for n in g.nodes if n.op == "reshape" and not any(o in used for o in n.outputs)]
+        if not dead:
+            return
+        for n in dead:
+            g.nodes.remove(n)
+            for o in n.outputs:
+                g.tensors.pop(o, None)
+
+
 def quantize_input(x: ArrayLike, graph: Graph) -> NDArray[np.int8]:
-    """Float window(s) -> int8 codes as ONNX QuantizeLinear: float32 x / scale, round half to even, saturate."""
+    """Float window(s) -> int8 codes as ONNX QuantizeLinear: float32 x / scale, round half to even, plus the input
+    zero point (onnxruntime QDQ; uint8 inputs are held as int8, zero point - 128), saturate."""
     s = np.float32(graph.meta["input_scale"])
-    q = np.rint(np.asarray(x, dtype=np.float32) / s)
+    q = np.rint(np.asarray(x, dtype=np.float32) / s) + int(graph.meta.get("input_zero_point", 0))
     return np.clip(q, -128, 127).astype(np.int8)

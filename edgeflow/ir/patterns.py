@@ -34,6 +34,7 @@ class OnnxView:
     def __init__(self, proto: onnx.ModelProto, path: str):
         self.path = path
         self.proto = proto
+        self.asym = False   # activations may have non-zero zero points (onnxruntime QDQ, ir/qdq_ort.py)
         g = proto.graph
         self.graph = g
         self.init = {i.name: self._array(i, f"initializer '{i.name}'") for i in g.initializer}
@@ -117,7 +118,7 @@ class OnnxView:
         """(scale, label) of an activation QuantizeLinear; checks int8 and zero point 0."""
         scale = self.scalar(node.input[1])
         zp = self.const(node.input[2]) if len(node.input) > 2 else np.zeros((), np.uint8)
-        if zp.dtype != np.int8 or np.any(zp != 0):
+        if zp.dtype != np.int8 or (np.any(zp != 0) and not self.asym):
             hint = ("an unsigned quantizer (QuantReLU's default): use a signed one, e.g. QuantReLU(act_quant="
                     "Int8ActPerTensorFloat)" if zp.dtype == np.uint8 else "quantize activations symmetrically")
             raise self.err(f"node '{node.name}': activations must be int8 with zero point 0, got {zp.dtype} {zp}; "

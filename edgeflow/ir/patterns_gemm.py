@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import NodeProto
 
-from edgeflow.ir import ops
+from edgeflow.ir import ops, qdq_ort
 from edgeflow.ir.patterns import OnnxView, attrs
 from edgeflow.quant.intmath import build_lut
 
@@ -115,6 +115,9 @@ class GemmMixin:
         if gemm_bias is not None and bias_v is not None:
             raise self.v.err(f"node '{p.name}': a Gemm with a bias followed by another bias Add")
         bias = self._bias(gemm_bias or bias_v, s_in * s_w, beta if gemm_bias else 1.0, w.shape[0])
+        if self.zp(x):   # onnxruntime QDQ: the input zero point folded into the bias (-zp sum_i w[o, i])
+            bias = qdq_ort.fold_input_zp(self.v, p.name, bias, w, self.zp(x))
+            self.zp_done.update((f"{out}:in", f"{out}.acc:in"))
         if rows is not None:
             w, s_w, bias = w[rows], s_w[rows], bias[rows]
         ins = [x, self.const(out, "w", w, "int8", bits, s_w), self.const(out, "b", bias, "int32")]
@@ -124,6 +127,8 @@ class GemmMixin:
             self.g.meta["output_scale"] = [float(s) for s in s_in * s_w]
             return self.emit("linear_acc", ins, out)
         m, sh = ops.requant_params(s_in, s_w, s_out)
+        if self.zp_out:   # asymmetric output: the int32 accumulator, then requantized with the output zero point
+            return qdq_ort.requant_output(self, ins, shape, s_in * s_w, s_out, m, sh, out)
         self.act_out(out, shape, s_out)
         self.emit("linear", ins + [self.const(out, "m", m, "int32"), self.const(out, "sh", sh, "int32")], out)
         return None

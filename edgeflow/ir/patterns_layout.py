@@ -7,7 +7,6 @@ import numpy as np
 import onnx
 from onnx import NodeProto
 
-from edgeflow.ir.graph import Node
 from edgeflow.ir.opdefs.structural import MAX_DIMS, c_strides, strided
 from edgeflow.ir.patterns import _FLOAT_TYPES, FrontendError, OnnxView, attrs
 
@@ -235,7 +234,7 @@ class LayoutMixin:
     def _emit_layout(self, op: str, x: str, out: str, shape: tuple[int, ...], a: dict) -> str:
         t = self.g.tensors[x]
         self.act_out(out, shape, t.scale, t.dtype)
-        self.g.add_node(Node(out, op, [x], [out], a))
+        self.emit(op, [x], out, a)   # emit: a data-movement op keeps its input's zero point (onnxruntime QDQ)
         return out
 
     def view(self, x: str, shape: tuple[int, ...], exact: bool = False) -> str:

@@ -46,8 +46,8 @@ def logits(graph: Graph, x_float_windows: ArrayLike) -> NDArray[np.float64]:
 
     xs = np.asarray(x_float_windows, dtype=np.float32)
     scale = np.asarray(graph.meta["output_scale"], dtype=np.float64)
-    rows = []
+    rows, shape = [], graph.tensors[graph.inputs[0]].shape
     for x in xs:
-        acc = run(graph, quantize_input(x, graph))[graph.outputs[0]]
+        acc = run(graph, quantize_input(x, graph).reshape(shape))[graph.outputs[0]]
         rows.append(acc.astype(np.float64).reshape(-1) * scale)
     return np.stack(rows)

@@ -10,7 +10,7 @@ from edgeflow.plan.tiling import LinearShape, TilingError
 
 SH_SPAN = 4  # a packed shift is sh_base + 0..3 (two bits)
 #: op -> index of the input stored as packed weight rows (every other constant input is stored in its dtype).
-PACKED_INPUT = {"linear": 1, "linear_acc": 1, "conv2d_patch": 1}
+PACKED_INPUT = {"linear": 1, "linear_acc": 1, "conv2d_patch": 1, "conv": 1}
 PLAIN, PACKED = "plain", "packed"
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from edgeflow.ir.graph import Graph
 from edgeflow.plan.arena import ArenaPlan, Buffer, align_up, plan_arena, verify_arena
 from edgeflow.plan.layout import constant_bytes, describe, linear_shape, node_constants, packed_requant
-from edgeflow.plan.levels import Placement, place
+from edgeflow.plan.levels import Placement, PlanError, place
 from edgeflow.plan.liveness import activation_buffers, aliases, flip_views
 from edgeflow.plan.tiling import LinearShape, TilePlan, tile_linear
 from edgeflow.target import Target
@@ -103,6 +103,12 @@ class MemoryPlan:
         return bool(self.linears)
 
     @property
+    def has_runner(self) -> bool:
+        """The build carries the L1 area, the tiled runner and the DMA interface (ef_tiled.h/.c): a plan with
+        an L1 budget, even when no layer is tiled (multi-core HALs split whole-tensor kernels through it)."""
+        return self.l1_bytes is not None
+
+    @property
     def resident_bytes(self) -> int:
         return sum(c.bytes for c in self.constants)
 
@@ -192,6 +198,13 @@ def _linear_plans(graph: Graph, tiled: dict[str, tuple[LinearShape, TilePlan]], 
     return plans
 
 
+def _peak_step(graph: Graph, buffers: list[Buffer]) -> str:
+    """'name' (op, N bytes live) of the step with the most live activation bytes (whole tensors in L2)."""
+    live = [sum(b.size for b in buffers if b.first <= i <= b.last) for i in range(len(graph.nodes))]
+    i = max(range(len(live)), key=live.__getitem__)
+    return f"'{graph.nodes[i].name}' ({graph.nodes[i].op}, {live[i]} bytes live)"
+
+
 def plan_memory(graph: Graph, target: Target | None = None, l1_bytes: int | None = None) -> MemoryPlan:
     """The MemoryPlan of a lowered graph on `target`: liveness arena (verified), L1 tiles of every linear node
     (budget l1_bytes, else the target's usable L1; none for a target without memory levels), the storage layout
@@ -210,7 +223,12 @@ def plan_memory(graph: Graph, target: Target | None = None, l1_bytes: int | None
     placement = None
     if levels:
         l1_peak = max((p.l1_bytes_used for _, p in tiled.values()), default=0)
-        placement = place(target, arena.size, resident, stream, l1_peak)
+        try:
+            placement = place(target, arena.size, resident, stream, l1_peak)
+        except PlanError as e:
+            if arena.size + resident <= target.l2.usable:
+                raise
+            raise PlanError(f"{e}; the most live activations are at node {_peak_step(graph, buffers)}") from None
     linears = _linear_plans(graph, tiled, placement.weights_level if placement is not None else "L2")
     per_node.update({k: lp.blob_bytes for k, lp in linears.items()})
     node_bytes = {n.name: per_node[n.name] for n in graph.nodes}

@@ -2,8 +2,9 @@
  * -Wl,--wrap=<kernel> for each kernel below, so the generated network's whole-range call becomes
  * ef_parallel_for over independent ranges, each core calling the real kernel on its part: channels of the scan
  * and of the depthwise conv, tokens of the patch conv, of LayerNorm, of the residual add and of the element-wise
- * ops, channels of the token mean. Ranges are disjoint and every output element is computed by exactly the same
- * code as in one call, so the bytes are those of the single-core build. */
+ * ops, channels of the token mean, output channels of the general conv and channels of the pools. Ranges are
+ * disjoint and every output element is computed by exactly the same code as in one call, so the bytes are those
+ * of the single-core build. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -234,4 +235,62 @@ void __wrap_ef_meanpool_tokens_i8(const int8_t *x, int32_t x_stride, int32_t n_t
 {
     pool_job_t j = {x, y, x_stride, n_tok, m, sh, c0};
     ef_parallel_for(c1 - c0, pool_part, &j);
+}
+
+/* ---- general conv: output channels [o0, o1); pool: channels [c0, c1) ------------------------------------- */
+void __real_ef_conv_i8(const ef_conv_geom_t *g, const int8_t *x, const uint8_t *w, int32_t w_bits,
+                       const int32_t *bias, const int32_t *m, const int32_t *sh, int32_t lo, int32_t hi,
+                       int8_t *y, int32_t o0, int32_t o1);
+void __wrap_ef_conv_i8(const ef_conv_geom_t *g, const int8_t *x, const uint8_t *w, int32_t w_bits,
+                       const int32_t *bias, const int32_t *m, const int32_t *sh, int32_t lo, int32_t hi,
+                       int8_t *y, int32_t o0, int32_t o1);
+
+typedef struct {
+    const ef_conv_geom_t *g;
+    const int8_t *x;
+    const uint8_t *w;
+    const int32_t *bias, *m, *sh;
+    int8_t *y;
+    int32_t w_bits, lo, hi, o0;
+} conv_job_t;
+
+static void conv_part(void *ctx, int32_t i0, int32_t i1)
+{
+    const conv_job_t *j = (const conv_job_t *)ctx;
+    __real_ef_conv_i8(j->g, j->x, j->w, j->w_bits, j->bias, j->m, j->sh, j->lo, j->hi, j->y, j->o0 + i0,
+                      j->o0 + i1);
+}
+
+void __wrap_ef_conv_i8(const ef_conv_geom_t *g, const int8_t *x, const uint8_t *w, int32_t w_bits,
+                       const int32_t *bias, const int32_t *m, const int32_t *sh, int32_t lo, int32_t hi,
+                       int8_t *y, int32_t o0, int32_t o1)
+{
+    conv_job_t j = {g, x, w, bias, m, sh, y, w_bits, lo, hi, o0};
+    ef_parallel_for(o1 - o0, conv_part, &j);
+}
+
+void __real_ef_pool_i8(const ef_pool_geom_t *g, const int8_t *x, const int32_t *m, const int32_t *sh, int8_t *y,
+                       int32_t c0, int32_t c1);
+void __wrap_ef_pool_i8(const ef_pool_geom_t *g, const int8_t *x, const int32_t *m, const int32_t *sh, int8_t *y,
+                       int32_t c0, int32_t c1);
+
+typedef struct {
+    const ef_pool_geom_t *g;
+    const int8_t *x;
+    const int32_t *m, *sh;
+    int8_t *y;
+    int32_t c0;
+} pool2d_job_t;
+
+static void pool2d_part(void *ctx, int32_t i0, int32_t i1)
+{
+    const pool2d_job_t *j = (const pool2d_job_t *)ctx;
+    __real_ef_pool_i8(j->g, j->x, j->m, j->sh, j->y, j->c0 + i0, j->c0 + i1);
+}
+
+void __wrap_ef_pool_i8(const ef_pool_geom_t *g, const int8_t *x, const int32_t *m, const int32_t *sh, int8_t *y,
+                       int32_t c0, int32_t c1)
+{
+    pool2d_job_t j = {g, x, m, sh, y, c0};
+    ef_parallel_for(c1 - c0, pool2d_part, &j);
 }

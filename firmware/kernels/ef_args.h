@@ -256,4 +256,57 @@ static inline void ef_softmax_rows_i8_args(ef_softmax_rows_i8_args_t a)
     ef_softmax_rows_i8(a.x, a.x_stride, a.y, a.y_stride, a.n, a.ke, a.frac, a.m, a.sh, a.r0, a.r1);
 }
 
+/** Arguments of ef_conv_i8 (ef_kernels.h), named as its parameters. */
+typedef struct {
+    const ef_conv_geom_t *g;
+    const int8_t *x;
+    const uint8_t *w;
+    int32_t w_bits;
+    const int32_t *bias;
+    const int32_t *m;
+    const int32_t *sh;
+    int32_t lo;
+    int32_t hi;
+    int8_t *y;
+    int32_t o0;
+    int32_t o1;
+} ef_conv_i8_args_t;
+
+static inline void ef_conv_i8_args(ef_conv_i8_args_t a)
+{
+    ef_conv_i8(a.g, a.x, a.w, a.w_bits, a.bias, a.m, a.sh, a.lo, a.hi, a.y, a.o0, a.o1);
+}
+
+/** Arguments of ef_pool_i8 (ef_kernels.h), named as its parameters. */
+typedef struct {
+    const ef_pool_geom_t *g;
+    const int8_t *x;
+    const int32_t *m;
+    const int32_t *sh;
+    int8_t *y;
+    int32_t c0;
+    int32_t c1;
+} ef_pool_i8_args_t;
+
+static inline void ef_pool_i8_args(ef_pool_i8_args_t a)
+{
+    ef_pool_i8(a.g, a.x, a.m, a.sh, a.y, a.c0, a.c1);
+}
+
+/** Arguments of ef_requant_zp_i8 (ef_kernels.h), named as its parameters. */
+typedef struct {
+    const int32_t *acc;
+    int32_t rows;
+    int32_t cols;
+    const int32_t *m;
+    const int32_t *sh;
+    int32_t zp;
+    int8_t *y;
+} ef_requant_zp_i8_args_t;
+
+static inline void ef_requant_zp_i8_args(ef_requant_zp_i8_args_t a)
+{
+    ef_requant_zp_i8(a.acc, a.rows, a.cols, a.m, a.sh, a.zp, a.y);
+}
+
 #endif /* EF_ARGS_H */

@@ -39,6 +39,12 @@ static inline int8_t ef_requant8(int32_t acc, int32_t m, int32_t sh)
     return ef_sat8(ef_rshift_round((int64_t)acc * (int64_t)m, sh));
 }
 
+/** sat8(ef_rshift_round(acc * m, sh) + zp): requantization to an int8 activation with zero point zp. */
+static inline int8_t ef_requant8_zp(int32_t acc, int32_t m, int32_t sh, int32_t zp)
+{
+    return ef_sat8(ef_rshift_round((int64_t)acc * (int64_t)m, sh) + zp);
+}
+
 /** ef_requant8 for a 15-bit m (ops.REQUANT_BITS), same result: (acc m 2^16 + 2^(sh+15)) >> (sh+16) equals
  *  (acc m + 2^(sh-1)) >> sh, and a shift >= 32 takes the one-word path of a 64-bit shift on 32-bit cores. */
 static inline int8_t ef_requant8_m15(int32_t acc, int32_t m, int32_t sh)
@@ -210,5 +216,58 @@ void ef_matmul_i8(const int8_t *a, int32_t a_stride, const int8_t *b, int32_t b_
  */
 void ef_softmax_rows_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_stride, int32_t n,
                         int32_t ke, int32_t frac, int32_t m, int32_t sh, int32_t r0, int32_t r1);
+
+/* ---- general convolution and pooling (ef_conv.c, ef_pool.c) ------------------------------------ */
+
+/** Geometry of a channel-first Conv1d / Conv2d (1-D: h = h_out = kh = 1, pad_t = 0), batch stripped. */
+typedef struct {
+    int32_t c_in, h, w;             /* input x (c_in, h, w) */
+    int32_t c_out, h_out, w_out;    /* output y (c_out, h_out, w_out) */
+    int32_t kh, kw, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
+    int32_t groups;                 /* c_in and c_out divisible by groups */
+    int32_t zp_in, zp_out;          /* zero points (onnxruntime QDQ): padding reads zp_in, zp_out added */
+} ef_conv_geom_t;
+
+/**
+ * Conv (edgeflow/ir/ops_cnn.py conv) for output channels o in [o0, o1), cg = c_in / groups:
+ *   acc = bias[o] + sum_{c<cg, i<kh, j<kw} w[o, (c*kh + i)*kw + j] * x[(o / (c_out/groups))*cg + c, ih, iw],
+ *   ih = oh*stride_h + i*dil_h - pad_t, iw = ow*stride_w + j*dil_w - pad_l (taps outside x read zp_in)
+ *   y[o, oh, ow] = min(hi, max(lo, ef_requant8_m15(acc, m[o], sh[o])))      (lo/hi: a folded ReLU / Clip)
+ *   (zp_out != 0: y = min(hi, max(lo, ef_sat8(ef_rshift_round(acc * m[o], sh[o]) + zp_out))))
+ * w row o at w + o * ef_row_bytes(cg*kh*kw, w_bits), w_bits 2, 4 or 8; m 15-bit (ops.REQUANT_BITS).
+ */
+void ef_conv_i8(const ef_conv_geom_t *g, const int8_t *x, const uint8_t *w, int32_t w_bits,
+                const int32_t *bias, const int32_t *m, const int32_t *sh, int32_t lo, int32_t hi,
+                int8_t *y, int32_t o0, int32_t o1);
+
+#define EF_POOL_MAX 0
+#define EF_POOL_AVG 1
+
+/** Geometry of a channel-first MaxPool / AveragePool (1-D: h = h_out = kh = 1), no dilation. */
+typedef struct {
+    int32_t c, h, w, h_out, w_out;
+    int32_t kh, kw, stride_h, stride_w, pad_t, pad_l;
+    int32_t mode;                   /* EF_POOL_MAX or EF_POOL_AVG */
+    int32_t count_include_pad;      /* avg: divide by kh*kw (1) or by the in-bounds taps (0) */
+    int32_t zp_in, zp_out;          /* zero points (onnxruntime QDQ): taps read as x - zp_in, zp_out added */
+} ef_pool_geom_t;
+
+/**
+ * Pool (ops_cnn.pool) for channels c in [c0, c1), over the window's in-bounds taps of x (c, h, w):
+ *   max: y = ef_requant8_m15(max x (-2^20 if none) - zp_in, m[0], sh[0])
+ *   avg: n = count_include_pad ? kh*kw : in-bounds taps; y = ef_requant8_m15(sum (x - zp_in), m[n], sh[n])
+ *   (zp_out != 0: y = ef_sat8(ef_rshift_round(acc * m, sh) + zp_out))
+ */
+void ef_pool_i8(const ef_pool_geom_t *g, const int8_t *x, const int32_t *m, const int32_t *sh, int8_t *y,
+                int32_t c0, int32_t c1);
+
+/* ---- zero-point requantization (ef_requant.c) --------------------------------------------------- */
+
+/**
+ * y[t * cols + o] = sat8(ef_rshift_round(acc[t * cols + o] * m[o], sh[o]) + zp) for t < rows, o < cols: the
+ * requantization of an int32 accumulator to an asymmetric int8 activation (output zero point zp; onnxruntime QDQ).
+ */
+void ef_requant_zp_i8(const int32_t *acc, int32_t rows, int32_t cols, const int32_t *m, const int32_t *sh,
+                      int32_t zp, int8_t *y);
 
 #endif /* EF_KERNELS_H */

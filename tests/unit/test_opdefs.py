@@ -57,6 +57,8 @@ CASES: dict[str, tuple] = {
                "input x has 44 features (x shape (80, 44)), weight w expects 22 (w shape (88, 22))"),
     "linear_acc": ({"x": ((1, 44),), "w": ((2, 44), C), "b": _vec(2)}, {"y": ((1, 2), I32)}, {}, {"b": (3,)},
                    "bias b has 3 entries, expected 2 (one per output row of w; b shape (3,))"),
+    "requant": ({"acc": ((3, 8), I32), "m": _vec(8), "sh": _vec(8)}, {"y": ((3, 8),)}, {"zp": -128}, {"m": (4,)},
+                "multiplier m has 4 entries, expected 8 (one per column of acc; m shape (4,))"),
     "conv2d_patch": ({"x": ((22, 1280),), "w": ((4, 32), C), "b": _vec(4), "m": _vec(4, I16),
                       "sh": _vec(4, "int8"), "addend": ((80, 44), I16, C)}, {"y": ((80, 44),)}, {"kernel": (2, 16)},
                      {"w": (4, 16)}, "weight w has 16 taps a row, kernel (2, 16) expects 32 (w shape (4, 16))"),
@@ -95,6 +97,12 @@ CASES: dict[str, tuple] = {
                "input x1 has shape (40, 22), input x0 (80, 22) (may differ only along axis 1)"),
     "flip_time": ({"x": ((80, 44),)}, {"y": ((80, 44),)}, {}, {"y": (44, 80)},
                   "output 'y' is declared (44, 80) int8, the inputs give (80, 44) int8"),
+    "conv": ({"x": ((4, 8, 64),), "w": ((8, 2, 3, 5), C), "b": _vec(8), "m": _vec(8), "sh": _vec(8)},
+             {"y": ((8, 3, 32),)}, {"strides": [2, 2], "pads": [0, 2, 0, 2], "dilations": [1, 1], "group": 2},
+             {"y": (8, 3, 64)}, "output 'y' is declared (8, 3, 64) int8, the inputs give (8, 3, 32) int8"),
+    "pool": ({"x": ((8, 1, 64),), "m": _vec(5), "sh": _vec(5)}, {"y": ((8, 1, 16),)},
+             {"mode": "avg", "kernel": [1, 4], "strides": [1, 4], "pads": [0, 0, 0, 0]}, {"m": (4,)},
+             "multiplier m has 4 entries, expected 5 (one per counted window size; m shape (4,))"),
 }
 
 
@@ -131,7 +139,7 @@ def test_valid_node_verifies_and_wrong_shape_is_refused(op):
 
 @pytest.mark.parametrize("op", ["linear", "conv2d_patch", "dwconv1d_causal", "lut", "mul_requant", "add_requant",
                                 "layernorm", "meanpool_tokens", "matmul", "identity", "reshape", "transpose",
-                                "slice", "split", "concat", "flip_time"])
+                                "slice", "split", "concat", "flip_time", "conv", "pool", "requant"])
 def test_reference_output_shape_is_the_inferred_one(op):
     """The numpy reference run on the valid node gives exactly the declared (= inferred) output shapes."""
     ins, outs, attrs, _, _ = CASES[op]
@@ -143,6 +151,15 @@ def test_reference_output_shape_is_the_inferred_one(op):
     if op == "meanpool_tokens":       # numpy gives (C,); the IR stores the one pooled row as (1, C)
         got = [(1, *s) for s in got]
     assert got == want
+
+
+def test_requant_applies_the_output_zero_point_before_saturating():
+    """requant: sat8(round_half_up(acc m / 2^sh) + zp); saturation after the offset (not before)."""
+    acc = np.array([[200, -200, 3, -3, 0, 1000]], np.int32)
+    m, sh = np.full(6, 1 << 14, np.int32), np.full(6, 15, np.int32)     # acc / 2, rounded half up
+    y = OPDEFS["requant"].reference([acc, m, sh], {"zp": -100})[0]
+    assert y.tolist() == [[0, -128, -98, -101, -100, 127]]
+    assert OPDEFS["requant"].reference([acc, m, sh], {"zp": 0})[0].tolist() == [[100, -100, 2, -1, 0, 127]]
 
 
 def test_arity_attributes_constants_and_dtypes_are_checked():

@@ -1,0 +1,150 @@
+"""Float PyTorch models built by the tests, exported (dynamo=False), optionally `quant_pre_process`ed and quantized
+with onnxruntime `quantize_static` (QDQ) over random calibration windows; one export per configuration and session."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class MLP(nn.Module):
+    """Flatten, Linear, ReLU (removed by ORT: the quantizer's range), Linear, Tanh-free head."""
+
+    def __init__(self, c: int = 4, t: int = 8, hidden: int = 16, classes: int = 4):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(c * t, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
+                                 nn.Linear(hidden, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class CNN1d(nn.Module):
+    """Conv1d (stride 2, padded) + ReLU, Conv1d + ReLU, GlobalAveragePool, Flatten, Linear."""
+
+    def __init__(self, c: int = 4, classes: int = 3, pad: int = 1):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv1d(c, 8, 5, stride=2, padding=pad), nn.ReLU(), nn.Conv1d(8, 8, 3), nn.ReLU(),
+                                 nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(8, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Residual(nn.Module):
+    """Flatten, x + ReLU(Linear(x)), Linear: an Add of two activations (add_requant has no zero points)."""
+
+    def __init__(self, n: int = 32, classes: int = 4):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(n, n), nn.Linear(n, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.flatten(x, 1)
+        return self.fc2(x + torch.relu(self.fc1(x)))
+
+
+SHAPES = {"mlp": (4, 8), "cnn1d": (4, 32), "res": (4, 8)}
+
+
+@dataclasses.dataclass(frozen=True)
+class OrtConfig:
+    family: str                # mlp | cnn1d | res
+    pre: bool                  # quant_pre_process first
+    per_channel: bool
+    act: str                   # QUInt8 | QInt8
+    symmetric: bool            # extra_options ActivationSymmetric
+    pad: int = 1               # cnn1d: padding of the first conv
+
+    @property
+    def id(self) -> str:
+        pad = f"-pad{self.pad}" if self.pad != 1 else ""
+        return (f"{self.family}-{'pre' if self.pre else 'raw'}-{'pc' if self.per_channel else 'pt'}-"
+                f"{self.act.lower()}-{'sym' if self.symmetric else 'asym'}{pad}")
+
+
+def _build(cfg: OrtConfig) -> nn.Module:
+    torch.manual_seed(0)
+    return {"mlp": MLP, "cnn1d": lambda: CNN1d(pad=cfg.pad), "res": Residual}[cfg.family]().eval()
+
+
+def windows(shape: tuple[int, ...], n: int = 64, seed: int = 5) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, *shape)).astype(np.float32)
+
+
+_CACHE: dict[OrtConfig, Path] = {}
+
+
+def ort_onnx(tmp_path_factory, cfg: OrtConfig) -> Path:
+    """The QDQ ONNX file of `cfg` (exported and quantized once per test session)."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if cfg in _CACHE:
+        return _CACHE[cfg]
+    d = tmp_path_factory.mktemp(f"ort-{cfg.id}")
+    shape = SHAPES[cfg.family]
+    f32 = d / "float.onnx"
+    torch.onnx.export(_build(cfg), torch.zeros(1, *shape), str(f32), input_names=["x"], output_names=["logits"],
+                      dynamo=False)
+    src = f32
+    if cfg.pre:
+        src = d / "pre.onnx"
+        quant_pre_process(str(f32), str(src))
+    calib = iter([{"x": w[None]} for w in windows(shape, n=32, seed=1)])
+
+    class Reader(CalibrationDataReader):
+        def get_next(self) -> dict | None:
+            return next(calib, None)
+
+    out = d / "qdq.onnx"
+    quantize_static(str(src), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=cfg.per_channel,
+                    activation_type=getattr(QuantType, cfg.act), weight_type=QuantType.QInt8,
+                    extra_options={"ActivationSymmetric": cfg.symmetric})
+    _CACHE[cfg] = out
+    return out
+
+
+def onnxruntime_logits(path: Path, xs: np.ndarray) -> np.ndarray:
+    """Dequantised logits of onnxruntime running the QDQ model (optimizations off), one window at a time."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return np.concatenate([sess.run(None, {"x": x[None]})[0] for x in xs])
+
+
+def output_limits(path: Path) -> tuple[float, float, float]:
+    """(lowest, highest, scale) of the float logits onnxruntime can answer: its output quantizer saturates there
+    (edgeflow keeps the int32 accumulator, unsaturated)."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(path))
+    init = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    dq = next(n for n in m.graph.node if n.output[0] == m.graph.output[0].name)
+    s, z = float(init[dq.input[1]]), init[dq.input[2]]
+    info = np.iinfo(z.dtype)
+    return (info.min - int(z)) * s, (info.max - int(z)) * s, s
+
+
+#: configurations compiled by the tests (the symmetric/asymmetric, per-tensor/per-channel, uint8/int8 and
+#: pre-processed/raw axes each covered at least twice; the CNN's first conv is padded: padding reads the zero point).
+CONFIGS = (
+    OrtConfig("mlp", False, False, "QUInt8", False),
+    OrtConfig("mlp", True, True, "QUInt8", False),
+    OrtConfig("mlp", True, True, "QInt8", False),
+    OrtConfig("mlp", False, True, "QInt8", True),
+    OrtConfig("mlp", True, False, "QUInt8", True),
+    OrtConfig("cnn1d", True, True, "QUInt8", True),
+    OrtConfig("cnn1d", False, False, "QInt8", True),
+    OrtConfig("cnn1d", True, True, "QUInt8", False),
+    OrtConfig("cnn1d", False, False, "QInt8", False),
+    OrtConfig("res", True, True, "QUInt8", True),
+)
+#: configurations refused in one line (an op that cannot carry a zero point exactly), with the message's core.
+REFUSED = ((OrtConfig("res", True, True, "QUInt8", False), "(add_requant): input '"),)

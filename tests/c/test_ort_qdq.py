@@ -1,0 +1,164 @@
+"""onnxruntime-quantized models (quantize_static QDQ, tests/c/ort_models.py): the MLP and 1-D CNN built by the
+test, with and without quant_pre_process, per-tensor and per-channel, uint8 and int8, symmetric and asymmetric
+activations, compiled for host and gap9 (portable HAL on the host) bit-exact with the numpy reference, and their
+logits agree with onnxruntime running the same QDQ model (argmax, and within two output steps wherever
+onnxruntime's output quantizer did not saturate); an op that cannot carry a zero point is refused in one line."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from edgeflow.backends.gap9 import compile as compile_gap9
+from edgeflow.backends.host import compile_host, run_binary
+from edgeflow.ir.from_onnx import FrontendError, load_onnx, quantize_input
+from edgeflow.ir.reference import logits, run
+from edgeflow.target import load_target
+
+from .ort_models import CONFIGS, REFUSED, SHAPES, onnxruntime_logits, ort_onnx, output_limits, windows
+
+pytestmark = [pytest.mark.c, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not found")]
+
+
+@pytest.fixture(scope="module", params=CONFIGS, ids=[c.id for c in CONFIGS])
+def model(request, tmp_path_factory):
+    cfg = request.param
+    path = ort_onnx(tmp_path_factory, cfg)
+    graph = load_onnx(path)
+    xs = windows(SHAPES[cfg.family])
+    shape = graph.tensors[graph.inputs[0]].shape
+    q = np.stack([quantize_input(x, graph).reshape(shape) for x in xs])
+    want = np.stack([run(graph, x)[graph.outputs[0]].reshape(-1) for x in q])
+    return cfg, path, graph, xs, q, want
+
+
+def test_zero_points_lowered(model):
+    cfg, _, graph, _, _, want = model
+    ops = [n.op for n in graph.nodes]
+    zp_in = graph.meta.get("input_zero_point", 0)
+    assert ops[-1] == "linear_acc" and graph.outputs == ["logits_acc"]
+    if cfg.symmetric:     # uint8 symmetric: zero point 128 -> int8 0; every activation symmetric
+        assert zp_in == 0 and "requant" not in ops
+        assert all(t.zero_point == 0 for t in graph.tensors.values())
+    elif cfg.family == "mlp":   # input zero points in the biases, asymmetric outputs requantized with theirs
+        assert zp_in != 0 and ops.count("requant") == ops.count("linear_acc") - 1
+        assert {n.attrs["zp"] for n in graph.nodes if n.op == "requant"} - {-128}  # not only ReLU ranges
+    else:                       # conv / pool carry both zero points as attributes (padding reads zp_in)
+        assert zp_in != 0 and "requant" not in ops
+        convs = [n for n in graph.nodes if n.op in ("conv", "pool")]
+        assert all("zp_in" in n.attrs and "zp_out" in n.attrs for n in convs)
+        assert convs[0].attrs["pads"] == [1, 1] and convs[0].attrs["zp_in"] == zp_in
+    assert len({tuple(r) for r in want.tolist()}) > len(want) // 2      # the logits depend on the input
+
+
+def test_quantize_input_applies_the_zero_point(model):
+    _, _, graph, xs, q, _ = model
+    s, z = float(graph.meta["input_scale"]), int(graph.meta.get("input_zero_point", 0))
+    manual = np.clip(np.rint(xs.astype(np.float32) / np.float32(s)) + z, -128, 127).reshape(q.shape)
+    assert np.array_equal(q, manual.astype(np.int8))
+    assert z == 0 or not np.array_equal(q, np.clip(np.rint(xs / np.float32(s)), -128, 127).reshape(q.shape))
+
+
+def test_logits_agree_with_onnxruntime(model):
+    cfg, path, graph, xs, _, _ = model
+    ours, theirs = logits(graph, xs), onnxruntime_logits(path, xs)
+    lo, hi, s = output_limits(path)
+    inside = (theirs > lo + s / 2) & (theirs < hi - s / 2)     # onnxruntime's output quantizer did not saturate
+    agree = float((ours.argmax(1) == theirs.argmax(1)).mean())
+    diff = float(np.abs(ours - theirs)[inside].max())
+    print(f"{cfg.id}: argmax agreement {agree:.3f} on {len(xs)} windows, max |logit diff| {diff:.4f} over "
+          f"{int(inside.sum())} of {inside.size} unsaturated logits (range {np.abs(theirs).max():.3f}, output "
+          f"step {s:.4f})")
+    assert agree >= 0.95 and inside.mean() > 0.8
+    assert diff < 2 * s      # within onnxruntime's own output rounding (half a step) and a hidden code apart
+
+
+def test_host_bit_exact(model, tmp_path):
+    _, _, graph, _, q, want = model
+    art = compile_host(graph, tmp_path / "whole")
+    assert np.array_equal(run_binary(art.binary, q, want.shape[1]), want)
+    tiled = compile_host(graph, tmp_path / "tiled", target=load_target("host"))
+    assert np.array_equal(run_binary(tiled.binary, q, want.shape[1]), want)
+
+
+def test_gap9_bit_exact(model, tmp_path):
+    _, _, graph, _, q, want = model
+    art = compile_gap9(graph, load_target("gap9"), tmp_path)
+    assert np.array_equal(run_binary(art.binary, q, want.shape[1]), want)
+
+
+@pytest.mark.parametrize("cfg, message", REFUSED, ids=[c.id for c, _ in REFUSED])
+def test_zero_points_that_cannot_be_carried_are_refused(tmp_path_factory, cfg, message):
+    with pytest.raises(FrontendError) as info:
+        load_onnx(ort_onnx(tmp_path_factory, cfg))
+    msg = str(info.value)
+    assert "\n" not in msg and message in msg and "ActivationSymmetric" in msg, msg
+
+
+def _weight_layout_variant(src: Path, dst: Path, form: str) -> Path:
+    """The QDQ MLP with every Gemm written as onnxruntime also writes it: 'transB0' (W stored (I, O), per-channel
+    scales on axis 1, transB 0) or 'matmul' (MatMul with W (I, O) and no Transpose, then Add of the int32 bias)."""
+    m = onnx.load(str(src))
+    g = m.graph
+    init = {i.name: i for i in g.initializer}
+    prod = {o: n for n in g.node for o in n.output}
+    nodes = []
+    for n in g.node:
+        if n.op_type == "Gemm":
+            dq = prod[n.input[1]]
+            w = numpy_helper.to_array(init[dq.input[0]])
+            init[dq.input[0]].CopyFrom(numpy_helper.from_array(np.ascontiguousarray(w.T), dq.input[0]))
+            for a in dq.attribute:
+                if a.name == "axis":
+                    a.i = 1
+            if form == "transB0":
+                for a in n.attribute:
+                    if a.name == "transB":
+                        a.i = 0
+            else:
+                mm = f"{n.output[0]}_mm"
+                nodes += [onnx.helper.make_node("MatMul", list(n.input[:2]), [mm], f"{n.name}_MatMul"),
+                          onnx.helper.make_node("Add", [mm, n.input[2]], list(n.output), f"{n.name}_Add")]
+                continue
+        nodes.append(n)
+    del g.node[:]
+    g.node.extend(nodes)
+    del g.value_info[:]
+    onnx.checker.check_model(m)
+    onnx.save(m, str(dst))
+    return dst
+
+
+@pytest.mark.parametrize("form", ["transB0", "matmul"])
+def test_gemm_transb0_and_matmul_weights(tmp_path_factory, tmp_path, form):
+    """Gemm with transB 0 and MatMul weights without a Transpose (per-channel on axis 1) lower to the same integer
+    graph as the transB 1 form: identical reference outputs, and onnxruntime agrees the variant is the same model."""
+    cfg = CONFIGS[2]                                   # per-channel weights, asymmetric int8 activations
+    path = ort_onnx(tmp_path_factory, cfg)
+    variant = _weight_layout_variant(path, tmp_path / f"{form}.onnx", form)
+    xs = windows(SHAPES[cfg.family], n=16)
+    assert np.allclose(onnxruntime_logits(variant, xs), onnxruntime_logits(path, xs), atol=1e-6)
+    g0, g1 = load_onnx(path), load_onnx(variant)
+    assert [n.op for n in g1.nodes] == [n.op for n in g0.nodes]
+    shape = g0.tensors[g0.inputs[0]].shape
+    for x in xs:
+        q = quantize_input(x, g0).reshape(shape)
+        assert np.array_equal(run(g1, q)[g1.outputs[0]], run(g0, q)[g0.outputs[0]])
+
+
+def test_stream_windows_apply_the_input_zero_point(tmp_path_factory):
+    """What the host sends the device (link harness) carries the input zero point of an asymmetric model."""
+    from edgeflow.link.harness import quantized_windows
+
+    graph = load_onnx(ort_onnx(tmp_path_factory, CONFIGS[0]))
+    xs = windows(SHAPES["mlp"], n=8)
+    z = graph.meta["input_zero_point"]
+    sent = quantized_windows(xs, graph)
+    s = np.float32(graph.meta["input_scale"])
+    assert z != 0 and sent.shape == (8, *graph.tensors[graph.inputs[0]].shape)
+    assert np.array_equal(sent.reshape(8, -1), np.clip(np.rint(xs / s) + z, -128, 127).reshape(8, -1))
