@@ -24,18 +24,20 @@
 #define EF_SCAN_Q_LIMIT (1 << 23)  /* narrow step: |Q| below this */
 #define EF_SCAN_SH_MAX 54          /* narrow step: sh_in at most this */
 
-/* 2^(-e / 2^frac) in Q15 (intmath.exp2_neg_fixed) in int32; lo = frac - 8, half = lo ? 2^(lo-1) : 0. */
-static inline int32_t exp2_q15(const int32_t *tab, int32_t e, int32_t frac, int32_t lo, int32_t half)
+/* 2^(-e / 2^frac) in Q15 (intmath.exp2_neg_fixed, 8 <= frac <= 24) in int32, with the exponent first scaled to
+ * Q24 so every shift and mask is a constant: e_lim = 16 2^frac (from there on the result is 0), shl = 24 - frac.
+ * g = e 2^shl < 2^28 holds k = g >> 24, j = (g >> 16) & 255 and r 2^(16-lo) = g & 0xFFFF (lo = frac - 8), and
+ * rs((T[j+1]-T[j]) r 2^(16-lo), 16) == rs((T[j+1]-T[j]) r, lo) (the same quotient, the same rounding term). */
+static inline int32_t exp2_q15(const int32_t *tab, int32_t e, int32_t e_lim, int32_t shl)
 {
-    int32_t k = e >> frac;
-    if (k >= 16)
+    if (e >= e_lim)
         return 0;
-    int32_t f = e & (int32_t)(((uint32_t)1 << frac) - 1u);
-    int32_t j = f >> lo;
-    int32_t r = f & (int32_t)(((uint32_t)1 << lo) - 1u);
-    int32_t t0 = tab[j];
-    int32_t v = t0 + (((tab[j + 1] - t0) * r + half) >> lo);
-    return k ? (v + (1 << (k - 1))) >> k : v;
+    uint32_t g = (uint32_t)e << shl;
+    int32_t k = (int32_t)(g >> 24);
+    const int32_t *tj = tab + ((g >> 16) & 0xFFu);
+    int32_t t0 = tj[0];
+    int32_t v = t0 + (((tj[1] - t0) * (int32_t)(g & 0xFFFFu) + 32768) >> 16);
+    return (v + ((1 << k) >> 1)) >> k;  /* rs(v, k), k in [0, 15] */
 }
 
 /* rs(da * h, 15) for 0 <= da <= 2^15, |h| <= 2^31 - 1, in int32 (see the bound above). */
@@ -58,7 +60,7 @@ typedef struct {
     const uint16_t *ka;
     int32_t *h;
     int64_t m_in;
-    int32_t ds, frac, lo, half, sh_in, k, rsh, c0;
+    int32_t ds, e_lim, shl, sh_in, k, rsh, c0;
 } scan_chan_t;
 
 /* One time step of channel k->h for q_delta qd != 0 (pud = qd q_u); returns acc = sum_n q_C[n] h[n]. */
@@ -72,7 +74,7 @@ static int64_t chan_step(const scan_chan_t *k, int32_t qd, int32_t pud, const in
         int32_t c0 = k->c0, acc_hi = 0, acc_lo = 0;
         for (n = 0; n < k->ds; ++n) {
             int32_t b = bt[n];
-            int32_t da = exp2_q15(k->tab, qd * (int32_t)k->ka[n], k->frac, k->lo, k->half);
+            int32_t da = exp2_q15(k->tab, qd * (int32_t)k->ka[n], k->e_lim, k->shl);
             int32_t inj = (b * q + c0 + ((b * r) >> kk)) >> rsh;
             int32_t hn = sat_add(decay(da, k->h[n]), inj);
             k->h[n] = hn;
@@ -83,7 +85,7 @@ static int64_t chan_step(const scan_chan_t *k, int32_t qd, int32_t pud, const in
     }
     int64_t acc = 0;
     for (n = 0; n < k->ds; ++n) {  /* the reference's int64 step */
-        int32_t da = exp2_q15(k->tab, qd * (int32_t)k->ka[n], k->frac, k->lo, k->half);
+        int32_t da = exp2_q15(k->tab, qd * (int32_t)k->ka[n], k->e_lim, k->shl);
         int64_t inj = ef_rshift_round((int64_t)(pud * (int32_t)bt[n]) * k->m_in, k->sh_in);
         int64_t hn = ef_rshift_round((int64_t)da * (int64_t)k->h[n], 15) + inj;
         hn = hn > EF_STATE_MAX ? EF_STATE_MAX : (hn < -EF_STATE_MAX ? -EF_STATE_MAX : hn);
@@ -114,9 +116,8 @@ void ef_scan_i8(const ef_scan_consts_t *c,
     int32_t n_t = t1 - t0, ts = reverse ? t1 - 1 : t0, dir = reverse ? -1 : 1;
     k.tab = c->exp2_q15 != NULL ? c->exp2_q15 : ef_exp2_table_q15;
     k.ds = c->d_state;
-    k.frac = c->ka_frac;
-    k.lo = c->ka_frac - 8;
-    k.half = k.lo ? 1 << (k.lo - 1) : 0;
+    k.e_lim = 16 << c->ka_frac;
+    k.shl = 24 - c->ka_frac;
     for (int32_t d = d0; d < d1; ++d) {
         k.ka = c->ka + (ptrdiff_t)d * k.ds;
         k.h = h + (ptrdiff_t)d * k.ds;
