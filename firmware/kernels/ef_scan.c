@@ -64,7 +64,7 @@ typedef struct {
 } scan_chan_t;
 
 /* One time step of channel k->h for q_delta qd != 0 (pud = qd q_u); returns acc = sum_n q_C[n] h[n]. */
-static int64_t chan_step(const scan_chan_t *k, int32_t qd, int32_t pud, const int8_t *bt, const int8_t *ct)
+static inline int64_t chan_step(const scan_chan_t *k, int32_t qd, int32_t pud, const int8_t *bt, const int8_t *ct)
 {
     int64_t pm = (int64_t)pud * k->m_in;
     int64_t q64 = pm >> k->k;
@@ -96,7 +96,7 @@ static int64_t chan_step(const scan_chan_t *k, int32_t qd, int32_t pud, const in
 }
 
 /* acc = sum_n q_C[n] h[n] with the state unchanged (q_delta = 0: dA = 1, no injection). */
-static int64_t chan_hold(const int32_t *h, const int8_t *ct, int32_t ds)
+static inline int64_t chan_hold(const int32_t *h, const int8_t *ct, int32_t ds)
 {
     int32_t acc_hi = 0, acc_lo = 0, n;
     for (n = 0; n < ds; ++n) {
