@@ -26,7 +26,7 @@ def step_q(q_u: ArrayLike, q_delta: ArrayLike, c: ScanConsts) -> NDArray[np.int6
 def narrow_steps(q_u: ArrayLike, q_delta: ArrayLike, c: ScanConsts) -> NDArray[np.bool_]:
     """(L, d_inner): True where ef_scan_i8 runs the step in int32 (q_delta 0 always: the state is held)."""
     sh = c.sh_in.astype(np.int64)[None, :]
-    fast = (step_q(q_u, q_delta, c) < Q_LIMIT) & (sh >= 1) & (sh <= SH_MAX)
+    fast = (step_q(q_u, q_delta, c) < Q_LIMIT) & (sh >= 1) & (sh <= SH_MAX) & (c.m_in[None, :] > 0)
     return fast | (np.asarray(q_delta) == 0)
 
 

@@ -24,20 +24,18 @@
 #define EF_SCAN_Q_LIMIT (1 << 23)  /* narrow step: |Q| below this */
 #define EF_SCAN_SH_MAX 54          /* narrow step: sh_in at most this */
 
-/* 2^(-e / 2^frac) in Q15 (intmath.exp2_neg_fixed, 8 <= frac <= 24) in int32, with the exponent first scaled to
- * Q24 so every shift and mask is a constant: e_lim = 16 2^frac (from there on the result is 0), shl = 24 - frac.
- * g = e 2^shl < 2^28 holds k = g >> 24, j = (g >> 16) & 255 and r 2^(16-lo) = g & 0xFFFF (lo = frac - 8), and
- * rs((T[j+1]-T[j]) r 2^(16-lo), 16) == rs((T[j+1]-T[j]) r, lo) (the same quotient, the same rounding term). */
-static inline int32_t exp2_q15(const int32_t *tab, int32_t e, int32_t e_lim, int32_t shl)
+/* 2^(-e / 2^frac) in Q15 (intmath.exp2_neg_fixed) in int32; lo = frac - 8, half = lo ? 2^(lo-1) : 0. */
+static inline int32_t exp2_q15(const int32_t *tab, int32_t e, int32_t frac, int32_t lo, int32_t half)
 {
-    if (e >= e_lim)
+    int32_t k = e >> frac;
+    if (k >= 16)
         return 0;
-    uint32_t g = (uint32_t)e << shl;
-    int32_t k = (int32_t)(g >> 24);
-    const int32_t *tj = tab + ((g >> 16) & 0xFFu);
-    int32_t t0 = tj[0];
-    int32_t v = t0 + (((tj[1] - t0) * (int32_t)(g & 0xFFFFu) + 32768) >> 16);
-    return (v + ((1 << k) >> 1)) >> k;  /* rs(v, k), k in [0, 15] */
+    int32_t f = e & (int32_t)(((uint32_t)1 << frac) - 1u);
+    int32_t j = f >> lo;
+    int32_t r = f & (int32_t)(((uint32_t)1 << lo) - 1u);
+    int32_t t0 = tab[j];
+    int32_t v = t0 + (((tab[j + 1] - t0) * r + half) >> lo);
+    return k ? (v + (1 << (k - 1))) >> k : v;
 }
 
 /* rs(da * h, 15) for 0 <= da <= 2^15, |h| <= 2^31 - 1, in int32 (see the bound above). */
@@ -59,22 +57,25 @@ typedef struct {
     const int32_t *tab;
     const uint16_t *ka;
     int32_t *h;
-    int64_t m_in;
-    int32_t ds, e_lim, shl, sh_in, k, rsh, c0;
+    int64_t m_in, pm_lo, pm_hi;  /* narrow steps: pm_lo <= q_delta q_u m_in < pm_hi, i.e. |Q| < 2^23 */
+    int32_t ds, frac, lo, half, sh_in, k, rsh, c0;
 } scan_chan_t;
 
 /* One time step of channel k->h for q_delta qd != 0 (pud = qd q_u); returns acc = sum_n q_C[n] h[n]. */
 static inline int64_t chan_step(const scan_chan_t *k, int32_t qd, int32_t pud, const int8_t *bt, const int8_t *ct)
 {
     int64_t pm = (int64_t)pud * k->m_in;
-    int64_t q64 = pm >> k->k;
     int32_t n;
-    if (k->rsh > 0 && q64 > -EF_SCAN_Q_LIMIT && q64 < EF_SCAN_Q_LIMIT) {
-        int32_t q = (int32_t)q64, r = (int32_t)(pm & (((int64_t)1 << k->k) - 1)), kk = k->k, rsh = k->rsh;
+    if (pm >= k->pm_lo && pm < k->pm_hi) {
+        /* Q = pm >> k from pm's two words (0 <= k <= 24; (hi << 1) << (31 - k) is hi << (32 - k), also for k 0) */
+        uint32_t lo = (uint32_t)pm, hi = (uint32_t)(pm >> 32);
+        int32_t kk = k->k, rsh = k->rsh;
+        int32_t q = (int32_t)((lo >> kk) | ((hi << 1) << (31 - kk))), r = (int32_t)(lo & ((1u << kk) - 1u));
         int32_t c0 = k->c0, acc_hi = 0, acc_lo = 0;
+#pragma GCC unroll 2
         for (n = 0; n < k->ds; ++n) {
             int32_t b = bt[n];
-            int32_t da = exp2_q15(k->tab, qd * (int32_t)k->ka[n], k->e_lim, k->shl);
+            int32_t da = exp2_q15(k->tab, qd * (int32_t)k->ka[n], k->frac, k->lo, k->half);
             int32_t inj = (b * q + c0 + ((b * r) >> kk)) >> rsh;
             int32_t hn = sat_add(decay(da, k->h[n]), inj);
             k->h[n] = hn;
@@ -85,7 +86,7 @@ static inline int64_t chan_step(const scan_chan_t *k, int32_t qd, int32_t pud, c
     }
     int64_t acc = 0;
     for (n = 0; n < k->ds; ++n) {  /* the reference's int64 step */
-        int32_t da = exp2_q15(k->tab, qd * (int32_t)k->ka[n], k->e_lim, k->shl);
+        int32_t da = exp2_q15(k->tab, qd * (int32_t)k->ka[n], k->frac, k->lo, k->half);
         int64_t inj = ef_rshift_round((int64_t)(pud * (int32_t)bt[n]) * k->m_in, k->sh_in);
         int64_t hn = ef_rshift_round((int64_t)da * (int64_t)k->h[n], 15) + inj;
         hn = hn > EF_STATE_MAX ? EF_STATE_MAX : (hn < -EF_STATE_MAX ? -EF_STATE_MAX : hn);
@@ -116,8 +117,9 @@ void ef_scan_i8(const ef_scan_consts_t *c,
     int32_t n_t = t1 - t0, ts = reverse ? t1 - 1 : t0, dir = reverse ? -1 : 1;
     k.tab = c->exp2_q15 != NULL ? c->exp2_q15 : ef_exp2_table_q15;
     k.ds = c->d_state;
-    k.e_lim = 16 << c->ka_frac;
-    k.shl = 24 - c->ka_frac;
+    k.frac = c->ka_frac;
+    k.lo = c->ka_frac - 8;
+    k.half = k.lo ? 1 << (k.lo - 1) : 0;
     for (int32_t d = d0; d < d1; ++d) {
         k.ka = c->ka + (ptrdiff_t)d * k.ds;
         k.h = h + (ptrdiff_t)d * k.ds;
@@ -128,17 +130,24 @@ void ef_scan_i8(const ef_scan_consts_t *c,
         if (k.k < 0)
             k.k = 0;
         k.c0 = k.rsh > 0 ? 1 << (k.sh_in - 1 - k.k) : 0;
+        /* |pm >> k| < 2^23  <=>  -(2^23 - 1) 2^k <= pm < 2^23 2^k; an empty range when the channel is wide */
+        k.pm_hi = k.rsh > 0 && k.m_in > 0 ? (int64_t)EF_SCAN_Q_LIMIT << k.k : 0;
+        k.pm_lo = k.rsh > 0 && k.m_in > 0 ? -(((int64_t)EF_SCAN_Q_LIMIT - 1) << k.k) : 0;
         int64_t m_y = c->m_y[d];
-        int32_t m_d = c->m_D[d], sh_d = c->sh_D[d], sh_y = c->sh_y[d];
+        int32_t sh_y = c->sh_y[d], y_hi = sh_y >= 32;
+        /* the D term u m_D 2^sh_D as u (m_D 2^sh_D), modulo 2^64 like the reference's shifted product; the output
+         * rounding 2^(sh_y-1) rides with it; sh_y >= 32: the result is the high word shifted by sh_y - 32 */
+        uint64_t m_dd = (uint64_t)(int64_t)c->m_D[d] << c->sh_D[d];
+        uint64_t half_y = sh_y > 0 ? (uint64_t)1 << (sh_y - 1) : 0;
         for (int32_t step = 0; step < n_t; ++step) {
             ptrdiff_t t = ts + (ptrdiff_t)dir * step;
             const int8_t *bt = B + t * bc_stride, *ct = C + t * bc_stride;
             int32_t qu = u[t * u_stride + d], qd = delta[t * delta_stride + d];
-            /* the D term u m_D 2^sh_D: |u m_D| < 2^22 in 32 bits, then shifted as unsigned (two's complement) */
-            int64_t du = (int64_t)((uint64_t)(int64_t)(qu * m_d) << sh_d);
             /* delta 0: dA = 1 and no injection, so h is unchanged (exactly, see intscan) */
             int64_t acc = qd == 0 ? chan_hold(k.h, ct, k.ds) : chan_step(&k, qd, qd * qu, bt, ct);
-            y[t * y_stride + d] = ef_sat8(ef_rshift_round(acc * m_y + du, sh_y));
+            int64_t tot = (int64_t)((uint64_t)(acc * m_y) + (uint64_t)(int64_t)qu * m_dd + half_y);
+            int32_t v = y_hi ? (int32_t)(tot >> 32) >> (sh_y - 32) : 0;
+            y[t * y_stride + d] = y_hi ? (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v)) : ef_sat8(tot >> sh_y);
         }
     }
 }

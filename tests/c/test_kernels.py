@@ -337,7 +337,7 @@ def edge_scan_case(seed: int, d_st: int):
     (q_delta 127, q_u / q_B -128) so the state saturates both ways and fine-scale channels take int64 steps."""
     r = rng(seed)
     n_l, d_in = 48, 12
-    sh_in = np.array([40, 33, 32, 31, 24, 22, 21, 16, 1, 62, 45, 28], dtype=np.int8)
+    sh_in = np.array([54, 33, 32, 31, 24, 22, 21, 16, 1, 62, 55, 28], dtype=np.int8)  # 54: last int32 one
     m_in = r.integers(1 << 30, 1 << 31, d_in).astype(np.int32)
     m_in[1] = (1 << 31) - 1
     ka = r.integers(0, 1 << 16, (d_in, d_st)).astype(np.uint16)
@@ -346,6 +346,7 @@ def edge_scan_case(seed: int, d_st: int):
     m_d = r.integers(-(1 << 14), 1 << 14, d_in).astype(np.int16)
     sh_d = r.integers(0, 8, d_in).astype(np.int8)
     sh_y = r.integers(30, 46, d_in).astype(np.int8)
+    sh_y[:3] = 20, 31, 32                               # the output from both words and from the high word
     q_u, q_b, q_c = codes(r, (n_l, d_in)), codes(r, (n_l, d_st)), codes(r, (n_l, d_st))
     q_delta = codes(r, (n_l, d_in), 0, 127)
     q_u[:8], q_b[:8], q_delta[:8] = -128, -128, 127     # extreme injections: + saturation
