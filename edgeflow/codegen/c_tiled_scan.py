@@ -87,6 +87,10 @@ void ef_tiled_scan_i8(const ef_tiled_scan_t *S, const ef_scan_consts_t *c, const
     ef_scan_batch_t q = {{0}, 0};
     ef_scan_consts_t lc = *c;
     int32_t k, n = S->d_state, t = S->steps;
+#ifdef EF_DMA_TRACE
+    ef_dma_stats_t s0, s1;
+    ef_dma_get_stats(&s0);
+#endif
     scan_batch_start(&q, EF_L1 + S->off_exp2, ef_exp2_table_q15, (int32_t)sizeof(int32_t) * EF_EXP2_TABLE_SIZE);
     scan_batch_start(&q, EF_L1 + S->off_B, B, t * n);
     scan_batch_start(&q, EF_L1 + S->off_C, C, t * n);
@@ -127,6 +131,12 @@ void ef_tiled_scan_i8(const ef_tiled_scan_t *S, const ef_scan_consts_t *c, const
         o.row_bytes = dn;
         ef_parallel_for(t, scan_rows_out, &o);
     }
+#ifdef EF_DMA_TRACE
+    ef_dma_get_stats(&s1);
+    fprintf(stderr, "ef_tiled %s stats starts=%lu waits=%lu bytes=%lu errors=%lu\\n", S->name,
+            (unsigned long)(s1.starts - s0.starts), (unsigned long)(s1.waits - s0.waits),
+            (unsigned long)(s1.bytes - s0.bytes), (unsigned long)(s1.errors - s0.errors));
+#endif
 }
 """
 
