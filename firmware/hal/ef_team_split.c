@@ -23,47 +23,22 @@ typedef struct {
     const int8_t *u, *delta, *B, *C;
     int8_t *y;
     int32_t *h;
-    int32_t u_stride, delta_stride, bc_stride, y_stride, t0, t1, d0, reverse, stride, n;
+    int32_t u_stride, delta_stride, bc_stride, y_stride, t0, t1, d0, reverse;
 } scan_job_t;
 
-static int32_t gcd32(int32_t a, int32_t b)
-{
-    while (b != 0) {
-        int32_t r = a % b;
-        a = b;
-        b = r;
-    }
-    return a;
-}
-
-/* Items [i0, i1) of the job are channels d0 + (i * stride) mod n: stride is coprime with n and near n / golden
- * ratio, so a core's contiguous run of items lands on channels spread over the whole range. Channels differ in
- * work (a step with delta 0 only reads the state), and neighbours are alike: spreading them balances the cores. */
 static void scan_part(void *ctx, int32_t i0, int32_t i1)
 {
     const scan_job_t *j = (const scan_job_t *)ctx;
-    int32_t i, d = (int32_t)(((uint32_t)i0 * (uint32_t)j->stride) % (uint32_t)j->n);  /* n < 2^16 */
-    for (i = i0; i < i1; ++i) {
-        __real_ef_scan_i8(j->c, j->u, j->u_stride, j->delta, j->delta_stride, j->B, j->C, j->bc_stride, j->y,
-                          j->y_stride, j->h, j->t0, j->t1, j->d0 + d, j->d0 + d + 1, j->reverse);
-        d += j->stride;
-        if (d >= j->n)
-            d -= j->n;
-    }
+    __real_ef_scan_i8(j->c, j->u, j->u_stride, j->delta, j->delta_stride, j->B, j->C, j->bc_stride, j->y,
+                      j->y_stride, j->h, j->t0, j->t1, j->d0 + i0, j->d0 + i1, j->reverse);
 }
 
 void __wrap_ef_scan_i8(const ef_scan_consts_t *c, const int8_t *u, int32_t u_stride, const int8_t *delta,
                        int32_t delta_stride, const int8_t *B, const int8_t *C, int32_t bc_stride, int8_t *y,
                        int32_t y_stride, int32_t *h, int32_t t0, int32_t t1, int32_t d0, int32_t d1, int32_t reverse)
 {
-    int32_t n = d1 - d0, stride = n > 2 && n < 65536 ? (int32_t)(((uint32_t)n * 40503u) >> 16) : 1;  /* ~0.618 n */
-    if (n <= 0)
-        return;
-    while (gcd32(stride, n) != 1)
-        ++stride;
-    scan_job_t j = {c, u, delta, B, C, y, h, u_stride, delta_stride, bc_stride, y_stride, t0, t1, d0, reverse,
-                    stride, n};
-    ef_parallel_for(n, scan_part, &j);
+    scan_job_t j = {c, u, delta, B, C, y, h, u_stride, delta_stride, bc_stride, y_stride, t0, t1, d0, reverse};
+    ef_parallel_for(d1 - d0, scan_part, &j);
 }
 
 /* ---- depthwise causal conv: channels [c0, c1) ------------------------------------------------------------ */
