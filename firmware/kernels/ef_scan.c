@@ -16,7 +16,8 @@
  *    step. Otherwise (a state scale far finer than its input) that step takes the reference's int64 formula.
  *  - h + inj in int32 with explicit overflow detection saturates to +-(2^31-1) exactly like the int64 clip.
  *  - acc = sum_n q_C h as two int32 sums over h >> 16 and h & 0xFFFF (d_state <= 256: |.| < 2^31 each).
- *  - tot = acc m_y + q_u m_D 2^sh_D and the output rounding in int64, as in the reference.
+ *  - tot = acc m_y + q_u m_D 2^sh_D + 2^(sh_y-1) in 64 bits (modulo 2^64, as the reference's shifted D term);
+ *    for sh_y >= 32 the output is the high word >> (sh_y - 32), saturated in int32.
  * The exp2 table is c->exp2_q15 when set (a copy in L1 on cluster targets), else ef_exp2_table_q15.
  */
 
