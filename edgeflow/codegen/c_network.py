@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgeflow.codegen import c_tiled
+from edgeflow.codegen import c_tiled, c_tiled_scan
 from edgeflow.codegen.c_ops import EMITTERS, check_supported
 from edgeflow.codegen.c_weights import WeightsWriter
 from edgeflow.codegen.emitter import CodegenError, Emitter
@@ -133,6 +133,10 @@ def render_network(graph: Graph, plan: MemoryPlan) -> NetworkSources:
     if plan.has_runner:
         files[c_tiled.HEADER], files[c_tiled.SOURCE] = c_tiled.render_runner(int(plan.l1_bytes or 0), plan.ext_bytes,
                                                                               plan.max_block)
+        if plan.scans:  # the scan runner shares ef_tiled.c's L1 area and DMA helpers
+            files[c_tiled.HEADER] = files[c_tiled.HEADER].replace("\n#endif /* EF_TILED_H */", c_tiled_scan.HEADER_C
+                                                                  + "\n#endif /* EF_TILED_H */")
+            files[c_tiled.SOURCE] += c_tiled_scan.SOURCE_C
     if plan.external:
         image = c_tiled.external_image(plan, em.ext)
         files[c_tiled.IMAGE] = c_tiled.render_image_c(plan, image)

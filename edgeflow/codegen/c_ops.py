@@ -9,6 +9,7 @@ import numpy as np
 from edgeflow.codegen import c_tiled
 from edgeflow.codegen.c_ops_cnn import CNN_EMITTERS
 from edgeflow.codegen.c_ops_struct import STRUCT_EMITTERS
+from edgeflow.codegen.c_tiled_scan import emit_tiled_scan
 from edgeflow.codegen.c_weights import c_literal
 from edgeflow.codegen.calls import call
 from edgeflow.codegen.emitter import CodegenError, Emitter, need, rows_cols
@@ -134,6 +135,8 @@ def _scan(e: Emitter, n: Node) -> list[str]:
     for name in n.inputs[4:]:
         e.const(name)
     h = e.scratch(n)
+    if n.name in e.plan.scans:
+        return emit_tiled_scan(e, n, e.plan.scans[n.name], consts)
     return [f"memset({h}, 0, {4 * d_in * d_st});",
             call("ef_scan_i8", f"&{consts}", e.act(u), d_in, e.act(dl), d_in, e.act(bb), e.act(cc), d_st,
                  e.act(n.outputs[0]), d_in, h, 0, t, 0, d_in, int(n.attrs.get("direction", 0)))]

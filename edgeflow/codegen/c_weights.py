@@ -54,9 +54,9 @@ def render_plain(ident: str, t: Tensor) -> tuple[str, int]:
 
 
 def render_scan_consts(ident: str, fields: list[str], ka_frac: int, d_inner: int, d_state: int) -> str:
-    """The ef_scan_consts_t of one scan node, pointing at its seven rendered arrays."""
+    """The ef_scan_consts_t of one scan node, pointing at its seven rendered arrays (exp2 table: the default)."""
     ptrs = ", ".join(fields)
-    return f"static const ef_scan_consts_t {ident} = {{{ptrs}, {ka_frac}, {d_inner}, {d_state}}};\n"
+    return f"static const ef_scan_consts_t {ident} = {{{ptrs}, {ka_frac}, {d_inner}, {d_state}, NULL}};\n"
 
 
 class WeightsWriter:

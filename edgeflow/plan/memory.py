@@ -10,6 +10,7 @@ from edgeflow.plan.arena import ArenaPlan, Buffer, align_up, plan_arena, verify_
 from edgeflow.plan.layout import constant_bytes, describe, linear_shape, node_constants, packed_requant
 from edgeflow.plan.levels import Placement, PlanError, place
 from edgeflow.plan.liveness import activation_buffers, aliases, flip_views
+from edgeflow.plan.scan_tiling import ScanShape, ScanTilePlan, tile_scan
 from edgeflow.plan.tiling import LinearShape, TilePlan, tile_linear
 from edgeflow.target import Target
 
@@ -97,10 +98,11 @@ class MemoryPlan:
     steps: tuple[NodeStep, ...] = ()   # the schedule, in node order
     cores: int = 1
     aliases: dict[str, str] = field(default_factory=dict)  # reshape view -> the tensor whose buffer it reads
+    scans: dict[str, ScanTilePlan] = field(default_factory=dict)  # scan nodes run as L1 channel tiles
 
     @property
     def tiled(self) -> bool:
-        return bool(self.linears)
+        return bool(self.linears or self.scans)
 
     @property
     def has_runner(self) -> bool:
@@ -143,9 +145,10 @@ class MemoryPlan:
         d["aliases"] = dict(self.aliases)
         d["steps"] = [s.to_dict() for s in self.steps]
         d["tiling"] = {"l1_bytes": self.l1_bytes,
-                       "ops": "linear (others whole tensors in L2)" if self.tiled else
-                       "none: whole tensors per kernel call",
-                       "nodes": {k: v.to_dict() for k, v in self.linears.items()}}
+                       "ops": (("linear, scan" if self.scans else "linear") + " (others whole tensors in L2)")
+                       if self.tiled else "none: whole tensors per kernel call",
+                       "nodes": {k: v.to_dict() for k, v in self.linears.items()},
+                       "scans": {k: v.to_dict() for k, v in self.scans.items()}}
         d["constants"] = [{"tensor": c.tensor, "kind": c.kind, "bytes": c.bytes} for c in self.constants]
         d["parallel"] = {"cores": self.cores, "split": PARALLEL_RULE}
         if self.placement is not None:
@@ -178,6 +181,19 @@ def _tile_linears(graph: Graph, l1_bytes: int) -> dict[str, tuple[LinearShape, T
         if n.op == "linear":
             shape = linear_shape(graph, n)
             out[n.name] = (shape, tile_linear(shape, l1_bytes, align=ALIGN))
+    return out
+
+
+def _tile_scans(graph: Graph, l1_bytes: int) -> dict[str, ScanTilePlan]:
+    """A ScanTilePlan per `scan` node whose one-channel tile fits L1 (the others run on whole tensors in L2)."""
+    out = {}
+    for n in graph.nodes:
+        if n.op == "scan":
+            t, d = graph.tensors[n.inputs[0]].shape
+            sp = tile_scan(ScanShape(n.name, int(t), int(d), int(graph.tensors[n.inputs[4]].shape[1])), l1_bytes,
+                           ALIGN)
+            if sp is not None:
+                out[n.name] = sp
     return out
 
 
@@ -217,12 +233,14 @@ def plan_memory(graph: Graph, target: Target | None = None, l1_bytes: int | None
     if levels and l1_bytes is None:
         l1_bytes = target.l1.usable
     tiled = _tile_linears(graph, l1_bytes) if l1_bytes is not None else {}
+    scans = _tile_scans(graph, l1_bytes) if l1_bytes is not None else {}
     constants, per_node = _constants(graph, set(tiled))
     resident = sum(c.bytes for c in constants)
     stream = sum(sum(s.tile_block_bytes(t.rows, ALIGN) for t in p.tiles[:p.n_row_tiles]) for s, p in tiled.values())
     placement = None
     if levels:
-        l1_peak = max((p.l1_bytes_used for _, p in tiled.values()), default=0)
+        l1_peak = max([p.l1_bytes_used for _, p in tiled.values()] + [p.l1_bytes_used for p in scans.values()],
+                      default=0)
         try:
             placement = place(target, arena.size, resident, stream, l1_peak)
         except PlanError as e:
@@ -233,7 +251,8 @@ def plan_memory(graph: Graph, target: Target | None = None, l1_bytes: int | None
     per_node.update({k: lp.blob_bytes for k, lp in linears.items()})
     node_bytes = {n.name: per_node[n.name] for n in graph.nodes}
     steps = tuple(NodeStep(i, n.name, n.op, tuple(n.inputs), tuple(n.outputs),
-                           "tiles" if n.name in linears else "whole") for i, n in enumerate(graph.nodes))
+                           "tiles" if n.name in linears or n.name in scans else "whole")
+                  for i, n in enumerate(graph.nodes))
     return MemoryPlan(graph.name, None if target is None else target.name, arena, tuple(buffers),
                       flip_views(graph), l1_bytes, linears, constants, node_bytes, placement, steps,
-                      1 if target is None else target.cores, aliases(graph))
+                      1 if target is None else target.cores, aliases(graph), scans)

@@ -184,6 +184,7 @@ typedef struct {
     int32_t ka_frac;
     int32_t d_inner;
     int32_t d_state;
+    const int32_t *exp2_q15; /* exp2 table to read (a copy in L1); NULL (initialiser omitted): ef_exp2_table_q15 */
 } ef_scan_consts_t;
 
 /**

@@ -43,7 +43,7 @@ class ScanConstsC(ctypes.Structure):
     """Mirror of ef_scan_consts_t."""
 
     _fields_ = [("ka", P), ("m_in", P), ("sh_in", P), ("m_y", P), ("m_D", P), ("sh_D", P), ("sh_y", P),
-                ("ka_frac", I32), ("d_inner", I32), ("d_state", I32)]
+                ("ka_frac", I32), ("d_inner", I32), ("d_state", I32), ("exp2_q15", P)]
 
 
 def ptr(a: np.ndarray | None) -> int | None:

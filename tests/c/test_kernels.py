@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from edgeflow.ir import ops
 from edgeflow.ir.ops_norm import layernorm_params
 from edgeflow.quant.intmath import EXP2_TABLE_Q15, exp2_neg_fixed, quantize_multiplier_array, requantize
-from edgeflow.quant.intscan import ScanQuant, calibrate_state_scale, int_scan
+from edgeflow.quant.intscan import ScanConsts, ScanQuant, calibrate_state_scale, int_scan
+from edgeflow.quant.scan_bounds import narrow_steps
 
 from .conftest import CFLAGS, ScanConstsC, c_sources, ptr
 
@@ -328,6 +329,43 @@ def test_scan(kernels, direction, sat):
     y2, _ = run_scan_c(kernels, c, inputs, direction, t_cuts=(33, 34), d_cuts=(10,))
     assert np.array_equal(y2, want)
     assert np.array_equal(ops.scan(*inputs, c, direction), want)
+
+
+def edge_scan_case(seed: int, d_st: int):
+    """Raw constants that reach every integer path of the kernel: sh_in from 1 to 62 (cuts k = sh_in - 1 and 24,
+    and sh_in 62 beyond the int32 path), ka up to 65535 with ka_frac 11 and 24, and inputs at the code extremes
+    (q_delta 127, q_u / q_B -128) so the state saturates both ways and fine-scale channels take int64 steps."""
+    r = rng(seed)
+    n_l, d_in = 48, 12
+    sh_in = np.array([54, 33, 32, 31, 24, 22, 21, 16, 1, 62, 55, 28], dtype=np.int8)  # 54: last int32 one
+    m_in = r.integers(1 << 30, 1 << 31, d_in).astype(np.int32)
+    m_in[1] = (1 << 31) - 1
+    ka = r.integers(0, 1 << 16, (d_in, d_st)).astype(np.uint16)
+    ka[0, 0], ka[1, :2], ka[2, 0] = 65535, 0, 1
+    m_y = r.integers(1 << 14, 1 << 15, d_in).astype(np.int16)
+    m_d = r.integers(-(1 << 14), 1 << 14, d_in).astype(np.int16)
+    sh_d = r.integers(0, 8, d_in).astype(np.int8)
+    sh_y = r.integers(30, 46, d_in).astype(np.int8)
+    sh_y[:3] = 20, 31, 32                               # the output from both words and from the high word
+    q_u, q_b, q_c = codes(r, (n_l, d_in)), codes(r, (n_l, d_st)), codes(r, (n_l, d_st))
+    q_delta = codes(r, (n_l, d_in), 0, 127)
+    q_u[:8], q_b[:8], q_delta[:8] = -128, -128, 127     # extreme injections: + saturation
+    q_u[8:14], q_b[8:14] = 127, -128                    # then - saturation
+    q_delta[20::5] = 0
+    return [ScanConsts(ka, frac, m_in, sh_in, m_y, m_d, sh_d, sh_y) for frac in (11, 24)], (q_u, q_delta, q_b, q_c)
+
+
+@pytest.mark.parametrize("d_st", [8, 16, 5])
+def test_scan_edge_paths(kernels, d_st):
+    consts, inputs = edge_scan_case(d_st, d_st)
+    fast = narrow_steps(inputs[0], inputs[1], consts[0])[inputs[1] != 0]
+    assert fast.mean() > 0.5 and not fast.all()          # both kernel paths are exercised
+    for c in consts:
+        for direction in (0, 1):
+            want, h_want = int_scan(*inputs, c, direction, return_state=True)
+            y, h = run_scan_c(kernels, c, inputs, direction, t_cuts=(17,), d_cuts=(5,))
+            assert np.array_equal(y, want) and np.array_equal(h, h_want)
+            assert np.abs(h_want).max() == 2**31 - 1    # the clip was reached
 
 
 # ---- LayerNorm ---------------------------------------------------------------------------------------

@@ -105,8 +105,15 @@ def test_dma_schedule_and_counters(micro, windows, untiled, l1, tmp_path):
             steps.setdefault(m[1], []).append((m[2], int(m[3])))
         elif m := _STATS.match(line):
             stats[m[1]] = tuple(int(v) for v in m.groups()[1:])
-    nodes = art.plan["tiling"]["nodes"]
-    assert set(steps) == set(stats) == set(nodes)
+    nodes, scans = art.plan["tiling"]["nodes"], art.plan["tiling"]["scans"]
+    assert set(steps) == set(stats) == set(nodes) | set(scans)
+    for name, info in scans.items():  # load, wait, compute per channel tile; bytes: exp2, B, C, u, delta, consts
+        assert steps[name] == [(op, k) for k in range(info["n_tiles"]) for op in ("start", "wait", "compute")]
+        t, d, n_st = info["steps"], info["d_inner"], info["d_state"]
+        starts, waits, nbytes, errors = stats[name]
+        assert starts == waits == info["dma_starts"] == 3 + info["n_tiles"] * (7 + 2 * (t if info["n_tiles"] > 1
+                                                                                        else 1)), name
+        assert nbytes == info["dma_bytes"] == 257 * 4 + 2 * t * n_st + d * (2 * t + 2 * n_st + 11) and errors == 0
     total_tiles = 0
     for name, info in nodes.items():
         want = [(s.op, s.tile) for s in schedule(info["n_tiles"])]

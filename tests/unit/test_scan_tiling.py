@@ -1,0 +1,60 @@
+"""L1 channel tiles of the selective scan (plan/scan_tiling.py) and their place in the MemoryPlan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgeflow.ir.from_onnx import load_onnx
+from edgeflow.plan.memory import plan_memory
+from edgeflow.plan.scan_tiling import EXP2_TABLE_BYTES, TILE_PARTS, ScanShape, scan_layout, tile_scan
+from edgeflow.target import load_target
+
+pytestmark = pytest.mark.unit
+
+GAP9_L1 = 106496
+CASES = Path(__file__).resolve().parents[1] / "cases"
+
+
+@pytest.mark.parametrize(("shape", "tiles"), [(ScanShape("tiny", 80, 1540, 16), 6),
+                                               (ScanShape("mini", 80, 176, 8), 1)])
+def test_tiles_fit_l1_and_cover_every_channel(shape, tiles):
+    sp = tile_scan(shape, GAP9_L1)
+    assert sp is not None and sp.n_tiles == tiles
+    assert sp.l1_bytes_used <= GAP9_L1
+    cover = [c for c0, n in sp.tiles for c in range(c0, c0 + n)]
+    assert cover == list(range(shape.d_inner))
+    assert max(n for _, n in sp.tiles) - min(n for _, n in sp.tiles) < sp.n_tiles   # balanced
+    # one tile fewer would not fit: the fewest tiles
+    if tiles > 1:
+        assert scan_layout(shape, -(-shape.d_inner // (tiles - 1)))[1] > GAP9_L1
+
+
+def test_layout_parts_are_disjoint_and_aligned():
+    shape = ScanShape("s", 33, 45, 7)
+    offsets, used = scan_layout(shape, 45)
+    names = ["exp2", "B", "C", *TILE_PARTS]
+    sizes = {"exp2": EXP2_TABLE_BYTES, "B": 33 * 7, "C": 33 * 7, **{p: shape.part_bytes(p, 45) for p in TILE_PARTS}}
+    ends = [offsets[n] + sizes[n] for n in names]
+    assert all(offsets[n] % 4 == 0 for n in names)
+    assert all(e <= offsets[b] for e, b in zip(ends, names[1:], strict=False)) and ends[-1] <= used
+    assert sum(sizes.values()) <= used < sum(sizes.values()) + 4 * len(names)
+
+
+def test_too_small_l1_leaves_the_scan_whole():
+    shape = ScanShape("s", 80, 176, 8)
+    assert tile_scan(shape, scan_layout(shape, 1)[1] - 1) is None
+    assert tile_scan(shape, scan_layout(shape, 1)[1]).channels_per_tile == 1
+
+
+def test_plan_records_scan_tiles():
+    g = load_onnx(CASES / "femba-mini-w2" / "model.onnx")
+    plan = plan_memory(g, load_target("pulp-open"))
+    scans = [n.name for n in g.nodes if n.op == "scan"]
+    assert set(plan.scans) == set(scans) and plan.tiled
+    assert {s.node: s.run for s in plan.steps if s.op == "scan"} == dict.fromkeys(scans, "tiles")
+    d = plan.to_dict()["tiling"]
+    assert set(d["scans"]) == set(scans) and "scan" in d["ops"]
+    assert plan.placement.l1_peak >= max(s.l1_bytes_used for s in plan.scans.values())
+    assert not plan_memory(g, load_target("pulp-open"), l1_bytes=1024).scans   # falls back to whole tensors
