@@ -139,3 +139,21 @@ def test_linear_extremes(portable, variant, bits, xv, wsel):
         y, acc = _run_linear(lib, x, n_in, n_in, wp, bits, None, m, sh, n_t, n_out, tiles)
         assert np.array_equal(acc[:, :n_out], ops.linear_acc(x, w, None))
         assert np.array_equal(y[:, :n_out], ops.linear(x, w, None, m, sh))
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+@pytest.mark.parametrize("kh,kw", [(2, 16), (3, 100)])
+def test_conv2d_patch_decoded_and_packed_paths(portable, bits, kh, kw):
+    """The patch kernel decodes a channel's weights once when the patch has at most 256 of them (2 x 16) and reads
+    them packed otherwise (3 x 100): both against the numpy reference."""
+    r = rng(60 + bits + kw)
+    rows, n_l, n_e = 2, 5, 3
+    x = codes(r, (rows * kh, n_l * kw))
+    w = _weights(r, bits, (n_e, kh * kw))
+    bias = r.integers(-3000, 3000, n_e).astype(np.int32)
+    m, sh = mults(r, n_e, 1e-4, 0.3, bits=15)
+    m, sh = m.astype(np.int16), sh.astype(I8)
+    y = np.zeros((n_l, n_e * rows), dtype=I8)
+    portable.ef_conv2d_patch_i8(ptr(x), n_l * kw, rows, kh, kw, ptr(ops.pack_weights(w, bits)), bits, ptr(bias),
+                                None, None, 0, ptr(m), ptr(sh), ptr(y), n_e * rows, 0, n_l, 0, n_e)
+    assert np.array_equal(y, ops.conv2d_patch(x, w, bias, m, sh, (kh, kw)))
