@@ -119,7 +119,7 @@ static void dot_2x2(const int8_t *xa, const int8_t *xb, const int32_t *p, int32_
 static void block_lanes(const int8_t *x, int32_t xs, int32_t n_in, const uint8_t *const rows[4], int32_t bits,
                         int32_t ta, int32_t tb, int32_t tot[][4])
 {
-    int32_t p[2 * EF_KC_MAX + 8];  /* interleaved words, room for a last byte's padding fields */
+    int32_t p[2 * EF_KC_MAX];  /* interleaved words; a chunk's last byte decodes at most to word 2 * kmax - 1 */
     int32_t kmax = chunk_len(bits);
     for (int32_t k0 = 0; k0 < n_in; k0 += kmax) {
         int32_t kc = n_in - k0 < kmax ? n_in - k0 : kmax;

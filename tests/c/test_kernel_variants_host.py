@@ -157,3 +157,20 @@ def test_conv2d_patch_decoded_and_packed_paths(portable, bits, kh, kw):
     portable.ef_conv2d_patch_i8(ptr(x), n_l * kw, rows, kh, kw, ptr(ops.pack_weights(w, bits)), bits, ptr(bias),
                                 None, None, 0, ptr(m), ptr(sh), ptr(y), n_e * rows, 0, n_l, 0, n_e)
     assert np.array_equal(y, ops.conv2d_patch(x, w, bias, m, sh, (kh, kw)))
+
+
+@pytest.mark.parametrize("k", [1, 3, 4, 5])
+def test_dwconv1d_any_taps(portable, k):
+    """The 4-tap path (Mamba's d_conv) and the general one, over sub-ranges that start inside the history."""
+    r = rng(70 + k)
+    n_l, n_c = 23, 11
+    x, w = codes(r, (n_l, n_c + 2)), codes(r, (n_c, k))
+    bias = r.integers(-2000, 2000, n_c).astype(np.int32)
+    m, sh = mults(r, n_c, 1e-4, 0.05, bits=15)
+    m, sh = m.astype(np.int16), sh.astype(I8)
+    y = np.zeros((n_l, n_c + 1), dtype=I8)
+    for t0, t1 in splits(n_l, 1, 2, 3, 9):
+        for c0, c1 in splits(n_c, 4):
+            portable.ef_dwconv1d_causal_i8(ptr(x), n_c + 2, ptr(w), k, ptr(bias), ptr(m), ptr(sh), ptr(y), n_c + 1,
+                                           t0, t1, c0, c1)
+    assert np.array_equal(y[:, :n_c], ops.dwconv1d_causal(np.ascontiguousarray(x[:, :n_c]), w, bias, m, sh))
