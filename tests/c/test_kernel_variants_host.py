@@ -35,8 +35,11 @@ def _base_flags() -> list[str]:
     return [f for f in CFLAGS if not f.startswith(("-march=", "-mtune="))]
 
 
-#: the variant's code paths: its build with the host target's flags (VNNI here), AVX2 only, and no vector ISA.
-PATHS = {"target": CFLAGS, "avx2": [*_base_flags(), "-mavx2"], "plain": _base_flags()}
+#: the variant's code paths: its build with the host target's flags (-march=native: VNNI with masked tails here),
+#: VNNI without AVX-512BW (no masked tails), AVX2 only, and no vector ISA; with the CPU flag each one needs.
+PATHS = {"target": CFLAGS, "vnni": [*_base_flags(), "-mavx2", "-mavx512f", "-mavx512vl", "-mavx512vnni"],
+         "avx2": [*_base_flags(), "-mavx2"], "plain": _base_flags()}
+NEEDS = {"vnni": "avx512_vnni", "avx2": "avx2"}
 
 
 def _build(name: str, sources: list[Path], flags: list[str], folder: Path) -> ctypes.CDLL:
@@ -59,8 +62,9 @@ def portable(tmp_path_factory) -> ctypes.CDLL:
 
 @pytest.fixture(scope="module", params=sorted(PATHS))
 def variant(request, tmp_path_factory) -> ctypes.CDLL:
-    if request.param == "avx2" and "avx2" not in _cpu_flags():
-        pytest.skip("this CPU has no AVX2")
+    need = NEEDS.get(request.param)
+    if need and need not in _cpu_flags():
+        pytest.skip(f"this CPU has no {need}")
     return _build(f"host_{request.param}", toolchain.kernel_sources(("host",)), PATHS[request.param],
                   tmp_path_factory.mktemp(request.param))
 

@@ -6,6 +6,9 @@
 #if defined(__AVX2__)
 #include <immintrin.h>
 #endif
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__AVX512BW__)
+#define EF_MASKED_TAIL 1  /* the last partial step loads x under a byte mask (zero-padded weights): no scalar tail */
+#endif
 
 /*
  * Same results as the portable firmware/kernels/ef_linear.c (integer sums, exact in any order), for the host CPU:
@@ -198,7 +201,8 @@ static int32_t sum_i8(const int8_t *wd, int32_t nv)
 #define EF_DOT(acc, u, w) ((acc) = _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((u), (w)), ones)))
 #endif
 
-/* s[j] = sum_{k < nv} u_a[k] wd[j][k], s[4 + j] likewise for token b; nv a multiple of 32. */
+/* s[j] = sum_{k < nv} u_a[k] wd[j][k], s[4 + j] likewise for token b; nv a multiple of 32, or any length with
+ * EF_MASKED_TAIL (wd zero up to the next multiple of 32: the masked-out u = 128 meet zero weights). */
 static void dot_vec(const int8_t *xa, const int8_t *xb, const int8_t *const wd[4], int32_t nv, int32_t s[8])
 {
     const __m256i flip = _mm256_set1_epi8((char)0x80);
@@ -207,8 +211,14 @@ static void dot_vec(const int8_t *xa, const int8_t *xb, const int8_t *const wd[4
 #endif
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     for (int32_t k = 0; k < nv; k += 32) {
+#if defined(EF_MASKED_TAIL)
+        __mmask32 in = nv - k >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << (nv - k)) - 1u);
+        __m256i u = _mm256_xor_si256(_mm256_maskz_loadu_epi8(in, xa + k), flip);
+        __m256i v = _mm256_xor_si256(_mm256_maskz_loadu_epi8(in, xb + k), flip);
+#else
         __m256i u = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(xa + k)), flip);
         __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(xb + k)), flip);
+#endif
         __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)(wd[0] + k));
         __m256i w1 = _mm256_loadu_si256((const __m256i *)(const void *)(wd[1] + k));
         __m256i w2 = _mm256_loadu_si256((const __m256i *)(const void *)(wd[2] + k));
@@ -236,7 +246,10 @@ static void dot_vec(const int8_t *xa, const int8_t *xb, const int8_t *const wd[4
 /* Vector inputs of a chunk of kc: 32-multiples when the vector step is exact for these weights, else none. */
 static int32_t vector_len(int32_t kc, int32_t bits)
 {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#if defined(EF_MASKED_TAIL)
+    (void)bits;
+    return kc;
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
     (void)bits;
     return kc & ~31;
 #elif defined(__AVX2__)
@@ -303,7 +316,10 @@ static void linear_core(const int8_t *x, int32_t xs, int32_t n_in, const uint8_t
                     const uint8_t *row = w + (size_t)(o + (j < no ? j : no - 1)) * (size_t)rb;
                     decode_row(row, bits, k0, kc, wbuf[j]);
                     wd[j] = wbuf[j];
-#if defined(__AVX2__)
+#if defined(EF_MASKED_TAIL)
+                    memset(wbuf[j] + kc, 0, (size_t)(((kc + 31) & ~31) - kc));
+                    wsum[j] = sum_i8(wbuf[j], (kc + 31) & ~31);
+#elif defined(__AVX2__)
                     wsum[j] = nv > 0 ? sum_i8(wbuf[j], nv) : 0;
 #endif
                 }
