@@ -36,6 +36,7 @@ def available(peer: str) -> str | None:
 
 def compile_bench_binary(build_dir: Path) -> Path:
     """The host build's network, kernels and flags with the timing driver bench_main.c instead of host_main.c."""
+    from edgeflow.backends import toolchain
     from edgeflow.resources import firmware_dir
     from edgeflow.target import load_target
 
@@ -44,7 +45,7 @@ def compile_bench_binary(build_dir: Path) -> Path:
     fw = firmware_dir()
     srcs = sorted((build_dir / "src").glob("*.c"))
     hal = any("tiled" in s.name for s in srcs)
-    kernels = sorted((fw / "kernels").glob("*.c")) + ([fw / "hal" / "ef_dma_memcpy.c"] if hal else [])
+    kernels = toolchain.kernel_sources(compiler.kernels) + ([fw / "hal" / "ef_dma_memcpy.c"] if hal else [])
     binary = build_dir / "bench_main"
     cmd = [compiler.cc, *compiler.cflags, "-I", str(fw / "kernels"), *(["-I", str(fw / "hal")] if hal else []),
            "-I", str(build_dir / "src"), *map(str, srcs), str(BENCH_MAIN), *map(str, kernels), "-o", str(binary)]

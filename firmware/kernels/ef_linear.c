@@ -1,46 +1,25 @@
-/* Linear layer on int8 tokens with 2/4/8-bit packed weight rows, unpacked on the fly. */
+/* Linear layer on int8 tokens with packed weight rows decoded a chunk at a time into two-lane words (portable). */
 #include "ef_kernels.h"
 
-/* Sign-extend a b-bit two's complement field f: (f ^ 2^(b-1)) - 2^(b-1). */
-#define EF_SX2(f) ((int32_t)((f) ^ 2u) - 2)
-#define EF_SX4(f) ((int32_t)((f) ^ 8u) - 8)
+/*
+ * The reference path, written to be fast on a scalar 32-bit core without SIMD (rv32imc):
+ *  - Two-lane words: rows o and o+1 share one int32 word per input k, p = w[o][k] + 65536 * w[o+1][k] (an exact
+ *    integer), so x * p = x w[o][k] + 65536 x w[o+1][k]: one multiply and one add make two MACs.
+ *  - Over a chunk of kc inputs the low-lane sum L = sum x w[o] stays inside (-2^15, 2^15) and the word sum
+ *    A = L + 65536 H below 2^31 in magnitude, so A splits exactly: L = ((A + 2^15) mod 2^16) - 2^15,
+ *    H = (A - L) / 65536. Chunk lengths (KC_*) keep both bounds: 2-bit |x w| <= 256, 64 * 256 < 2^15 and
+ *    64 * 128 * (2 + 2 * 65536) < 2^31; ternary |x w| <= 128 (60 inputs); 4-bit |x w| <= 1024, 28 * 1024 < 2^15
+ *    and 28 * 128 * (8 + 8 * 65536) < 2^31. 8-bit rows (|x w| <= 2^14) are used as stored, without lanes.
+ *  - Decoding is branch-free bit arithmetic on two row bytes at once (one byte per lane), done once per chunk and
+ *    reused by a block of up to EF_TB tokens; register blocking: 2 tokens x 2 words (4 outputs) per step.
+ *  - Sums are integer (exact in any order): the same results as the plain sum_i x[t, i] * w[o, i].
+ */
 
-static int32_t dot_w8(const int8_t *x, const uint8_t *w, int32_t n)
-{
-    const int8_t *ws = (const int8_t *)w;
-    int32_t acc = 0;
-    for (int32_t i = 0; i < n; ++i)
-        acc += (int32_t)x[i] * (int32_t)ws[i];
-    return acc;
-}
-
-static int32_t dot_w4(const int8_t *x, const uint8_t *w, int32_t n)
-{
-    int32_t acc = 0;
-    int32_t full = n >> 1;
-    for (int32_t b = 0; b < full; ++b, x += 2) {
-        uint32_t v = w[b];
-        acc += (int32_t)x[0] * EF_SX4(v & 15u) + (int32_t)x[1] * EF_SX4(v >> 4);
-    }
-    if (n & 1)
-        acc += (int32_t)x[0] * EF_SX4((uint32_t)w[full] & 15u);
-    return acc;
-}
-
-static int32_t dot_w2(const int8_t *x, const uint8_t *w, int32_t n)
-{
-    int32_t acc = 0;
-    int32_t full = n >> 2;
-    for (int32_t b = 0; b < full; ++b, x += 4) {
-        uint32_t v = w[b];
-        acc += (int32_t)x[0] * EF_SX2(v & 3u) + (int32_t)x[1] * EF_SX2((v >> 2) & 3u)
-             + (int32_t)x[2] * EF_SX2((v >> 4) & 3u) + (int32_t)x[3] * EF_SX2(v >> 6);
-    }
-    uint32_t v = (n & 3) ? w[full] : 0u;
-    for (int32_t k = 0; k < (n & 3); ++k)
-        acc += (int32_t)x[k] * EF_SX2((v >> (2 * k)) & 3u);
-    return acc;
-}
+#define EF_TB 16       /* tokens that reuse one decoded chunk */
+#define EF_KC_MAX 64   /* the largest chunk (2-bit) */
+#define KC_2 64
+#define KC_T 60
+#define KC_4 28
 
 /* Base-3 digits of every byte, two bits each (digit k at bits 2k): a ternary weight is digit - 1. Bytes 243..255
  * never occur in a valid blob; they decode as zeros. */
@@ -63,92 +42,165 @@ static const uint16_t ef_t5_digits[256] = {
     0x2a8, 0x2a9, 0x2aa, 0x155, 0x155, 0x155, 0x155, 0x155, 0x155, 0x155, 0x155, 0x155, 0x155, 0x155, 0x155, 0x155,
 };
 
-#define EF_T5(c, k) ((int32_t)(((c) >> (2 * (k))) & 3u) - 1)
-
-static int32_t dot_t5(const int8_t *x, const uint8_t *w, int32_t n)
+static int32_t chunk_len(int32_t bits)
 {
-    int32_t acc = 0;
-    int32_t full = n / 5;
-    for (int32_t b = 0; b < full; ++b, x += 5) {
-        uint32_t c = ef_t5_digits[w[b]];
-        acc += (int32_t)x[0] * EF_T5(c, 0) + (int32_t)x[1] * EF_T5(c, 1) + (int32_t)x[2] * EF_T5(c, 2)
-             + (int32_t)x[3] * EF_T5(c, 3) + (int32_t)x[4] * EF_T5(c, 4);
-    }
-    uint32_t c = (n % 5) ? ef_t5_digits[w[full]] : 0u;
-    for (int32_t k = 0; k < n % 5; ++k)
-        acc += (int32_t)x[k] * EF_T5(c, k);
-    return acc;
+    return bits == EF_TERNARY ? KC_T : (bits == 4 ? KC_4 : KC_2);
 }
 
-/* Four tokens at once (rows x, x + xs, x + 2 xs, x + 3 xs) against one packed row: each weight is decoded once
- * for four multiply-accumulates. Same sums as four dot_row calls (integer adds in another order: exact). */
-/* One weight wk against the four token rows at offset k (unrolled by the callers with constant k). */
-#define EF_MAC4(k, wk)                                    \
-    do {                                                  \
-        int32_t w_ = (wk);                                \
-        a0 += (int32_t)x0[k] * w_;                        \
-        a1 += (int32_t)x1[k] * w_;                        \
-        a2 += (int32_t)x2[k] * w_;                        \
-        a3 += (int32_t)x3[k] * w_;                        \
+/*
+ * Two-lane words of rows r0 (low lane) and r1 (high lane) for inputs [k0, k0 + kc), k0 at a byte boundary:
+ * p[2 k] = r0[k0 + k] + 65536 r1[k0 + k]. c holds one byte of each row (r1's 16 bits up); a field pair is cut
+ * with one mask and sign-extended in both lanes at once: (f ^ 2^(b-1)) - 2^(b-1) per lane, as one subtraction.
+ * Words past kc (up to the byte's end) decode the row's padding and are never read.
+ */
+static void decode_pair(const uint8_t *r0, const uint8_t *r1, int32_t bits, int32_t k0, int32_t kc, int32_t *p)
+{
+    if (bits == 2) {
+        for (int32_t k = 0; k < kc; k += 4, p += 8) {
+            uint32_t c = (uint32_t)r0[(k0 + k) >> 2] | ((uint32_t)r1[(k0 + k) >> 2] << 16);
+            p[0] = (int32_t)((c & 0x00030003u) ^ 0x00020002u) - 0x00020002;
+            p[2] = (int32_t)(((c >> 2) & 0x00030003u) ^ 0x00020002u) - 0x00020002;
+            p[4] = (int32_t)(((c >> 4) & 0x00030003u) ^ 0x00020002u) - 0x00020002;
+            p[6] = (int32_t)(((c >> 6) & 0x00030003u) ^ 0x00020002u) - 0x00020002;
+        }
+    } else if (bits == 4) {
+        for (int32_t k = 0; k < kc; k += 2, p += 4) {
+            uint32_t c = (uint32_t)r0[(k0 + k) >> 1] | ((uint32_t)r1[(k0 + k) >> 1] << 16);
+            p[0] = (int32_t)((c & 0x000F000Fu) ^ 0x00080008u) - 0x00080008;
+            p[2] = (int32_t)(((c >> 4) & 0x000F000Fu) ^ 0x00080008u) - 0x00080008;
+        }
+    } else {  /* ternary: base-3 digits d = w + 1, five per byte */
+        for (int32_t k = 0; k < kc; k += 5, p += 10) {
+            uint32_t c = (uint32_t)ef_t5_digits[r0[(k0 + k) / 5]] | ((uint32_t)ef_t5_digits[r1[(k0 + k) / 5]] << 16);
+            for (int32_t j = 0; j < 5; ++j)
+                p[2 * j] = (int32_t)((c >> (2 * j)) & 0x00030003u) - 0x00010001;
+        }
+    }
+}
+
+/* Lane split of a word sum A = L + 65536 H with |L| < 2^15: adds L to lo[0] and H to hi[0]. */
+static void split_add(int32_t a, int32_t *lo, int32_t *hi)
+{
+    int32_t l = (int32_t)(((uint32_t)a + 32768u) & 0xFFFFu) - 32768;
+    *lo += l;
+    *hi += (a - l) >> 16;
+}
+
+/* One input k of the 2 tokens x 2 words block (words p[2k] rows 0-1, p[2k+1] rows 2-3). */
+#define EF_STEP(j)                                                              \
+    do {                                                                        \
+        int32_t u_ = xa[j], v_ = xb[j], p_ = p[2 * (j)], q_ = p[2 * (j) + 1];   \
+        a0 += u_ * p_;                                                          \
+        a1 += u_ * q_;                                                          \
+        b0 += v_ * p_;                                                          \
+        b1 += v_ * q_;                                                          \
     } while (0)
 
-static void dot4_t5(const int8_t *x, int32_t xs, const uint8_t *w, int32_t n, int32_t acc[4])
+/* Word sums over kc inputs of tokens xa, xb against the interleaved words p: acc = {a0, a1, b0, b1}. */
+static void dot_2x2(const int8_t *xa, const int8_t *xb, const int32_t *p, int32_t kc, int32_t acc[4])
 {
-    const int8_t *x0 = x, *x1 = x + xs, *x2 = x + 2 * xs, *x3 = x + 3 * xs;
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    int32_t full = n / 5;
-    for (int32_t b = 0; b < full; ++b, x0 += 5, x1 += 5, x2 += 5, x3 += 5) {
-        uint32_t c = ef_t5_digits[w[b]];
-        EF_MAC4(0, EF_T5(c, 0));
-        EF_MAC4(1, EF_T5(c, 1));
-        EF_MAC4(2, EF_T5(c, 2));
-        EF_MAC4(3, EF_T5(c, 3));
-        EF_MAC4(4, EF_T5(c, 4));
+    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+    int32_t k = 0;
+    for (; k + 4 <= kc; k += 4, xa += 4, xb += 4, p += 8) {
+        EF_STEP(0);
+        EF_STEP(1);
+        EF_STEP(2);
+        EF_STEP(3);
     }
-    if (n % 5) {
-        uint32_t c = ef_t5_digits[w[full]];
-        for (int32_t k = 0; k < n % 5; ++k)
-            EF_MAC4(k, EF_T5(c, k));
-    }
+    for (; k < kc; ++k, ++xa, ++xb, p += 2)
+        EF_STEP(0);
     acc[0] = a0;
     acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
+    acc[2] = b0;
+    acc[3] = b1;
 }
 
-static void dot4_w2(const int8_t *x, int32_t xs, const uint8_t *w, int32_t n, int32_t acc[4])
+/* tot[t - ta][j] += sum_k x[t, k] rows[j][k] for t in [ta, tb), j < 4, rows packed at 2, 4 bits or ternary. */
+static void block_lanes(const int8_t *x, int32_t xs, int32_t n_in, const uint8_t *const rows[4], int32_t bits,
+                        int32_t ta, int32_t tb, int32_t tot[][4])
 {
-    const int8_t *x0 = x, *x1 = x + xs, *x2 = x + 2 * xs, *x3 = x + 3 * xs;
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    int32_t full = n >> 2;
-    for (int32_t b = 0; b < full; ++b, x0 += 4, x1 += 4, x2 += 4, x3 += 4) {
-        uint32_t v = w[b];
-        EF_MAC4(0, EF_SX2(v & 3u));
-        EF_MAC4(1, EF_SX2((v >> 2) & 3u));
-        EF_MAC4(2, EF_SX2((v >> 4) & 3u));
-        EF_MAC4(3, EF_SX2(v >> 6));
+    int32_t p[2 * EF_KC_MAX];  /* interleaved words; a chunk's last byte decodes at most to word 2 * kmax - 1 */
+    int32_t kmax = chunk_len(bits);
+    for (int32_t k0 = 0; k0 < n_in; k0 += kmax) {
+        int32_t kc = n_in - k0 < kmax ? n_in - k0 : kmax;
+        decode_pair(rows[0], rows[1], bits, k0, kc, p);
+        decode_pair(rows[2], rows[3], bits, k0, kc, p + 1);
+        for (int32_t t = ta; t < tb; t += 2) {
+            const int8_t *xa = x + (ptrdiff_t)t * xs + k0;
+            int32_t two = t + 1 < tb, acc[4];
+            dot_2x2(xa, two ? xa + xs : xa, p, kc, acc);
+            int32_t *ra = tot[t - ta];
+            split_add(acc[0], &ra[0], &ra[1]);
+            split_add(acc[1], &ra[2], &ra[3]);
+            if (two) {
+                int32_t *rb = tot[t + 1 - ta];
+                split_add(acc[2], &rb[0], &rb[1]);
+                split_add(acc[3], &rb[2], &rb[3]);
+            }
+        }
     }
-    if (n & 3) {
-        uint32_t v = w[full];
-        for (int32_t k = 0; k < (n & 3); ++k)
-            EF_MAC4(k, EF_SX2((v >> (2 * k)) & 3u));
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
 }
 
-/* Dot product of an int8 vector with one packed weight row (bits 2, 4, 8 or EF_TERNARY). */
-static int32_t dot_row(const int8_t *x, const uint8_t *w, int32_t n, int32_t bits)
+/* As block_lanes for 8-bit rows, read as stored: 2 tokens x 2 rows per step. */
+static void block_w8(const int8_t *x, int32_t xs, int32_t n_in, const uint8_t *const rows[4],
+                     int32_t ta, int32_t tb, int32_t tot[][4])
 {
-    if (bits == EF_TERNARY)
-        return dot_t5(x, w, n);
-    if (bits == 2)
-        return dot_w2(x, w, n);
-    if (bits == 4)
-        return dot_w4(x, w, n);
-    return dot_w8(x, w, n);
+    for (int32_t t = ta; t < tb; t += 2) {
+        const int8_t *xa = x + (ptrdiff_t)t * xs;
+        int32_t two = t + 1 < tb;
+        const int8_t *xb = two ? xa + xs : xa;
+        for (int32_t j = 0; j < 4; j += 2) {
+            const int8_t *w0 = (const int8_t *)rows[j], *w1 = (const int8_t *)rows[j + 1];
+            int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+            for (int32_t k = 0; k < n_in; ++k) {
+                int32_t u = xa[k], v = xb[k], p = w0[k], q = w1[k];
+                a0 += u * p;
+                a1 += u * q;
+                b0 += v * p;
+                b1 += v * q;
+            }
+            tot[t - ta][j] += a0;
+            tot[t - ta][j + 1] += a1;
+            if (two) {
+                tot[t + 1 - ta][j] += b0;
+                tot[t + 1 - ta][j + 1] += b1;
+            }
+        }
+    }
+}
+
+/* Both entry points: sums for tokens [t0, t1) x rows [o0, o1) in blocks of EF_TB tokens x 4 rows, then
+ * requantized into y8 (m, sh) or stored with the bias into y32. A group of fewer than 4 rows repeats its last
+ * row in the missing places and drops those sums. */
+static void linear_core(const int8_t *x, int32_t xs, int32_t n_in, const uint8_t *w, int32_t bits,
+                        const int32_t *bias, const int32_t *m, const int32_t *sh, int8_t *y8, int32_t *y32,
+                        int32_t ys, int32_t t0, int32_t t1, int32_t o0, int32_t o1)
+{
+    int32_t rb = ef_row_bytes(n_in, bits);
+    int32_t tot[EF_TB][4];
+    for (int32_t ta = t0; ta < t1; ta += EF_TB) {
+        int32_t tb = t1 - ta < EF_TB ? t1 : ta + EF_TB;
+        for (int32_t o = o0; o < o1; o += 4) {
+            int32_t no = o1 - o < 4 ? o1 - o : 4;
+            const uint8_t *rows[4];
+            for (int32_t j = 0; j < 4; ++j)
+                rows[j] = w + (size_t)(o + (j < no ? j : no - 1)) * (size_t)rb;
+            for (int32_t t = 0; t < tb - ta; ++t)
+                tot[t][0] = tot[t][1] = tot[t][2] = tot[t][3] = 0;
+            if (bits == 8)
+                block_w8(x, xs, n_in, rows, ta, tb, tot);
+            else
+                block_lanes(x, xs, n_in, rows, bits, ta, tb, tot);
+            for (int32_t t = ta; t < tb; ++t)
+                for (int32_t j = 0; j < no; ++j) {
+                    int32_t acc = tot[t - ta][j] + (bias ? bias[o + j] : 0);
+                    if (y8)
+                        y8[(ptrdiff_t)t * ys + o + j] = ef_requant8(acc, m[o + j], sh[o + j]);
+                    else
+                        y32[(ptrdiff_t)t * ys + o + j] = acc;
+                }
+        }
+    }
 }
 
 void ef_linear_i8(const int8_t *x, int32_t x_stride, int32_t n_in,
@@ -157,26 +209,7 @@ void ef_linear_i8(const int8_t *x, int32_t x_stride, int32_t n_in,
                   int8_t *y, int32_t y_stride,
                   int32_t t0, int32_t t1, int32_t o0, int32_t o1)
 {
-    int32_t rb = ef_row_bytes(n_in, w_bits);
-    int quad = w_bits == EF_TERNARY || w_bits == 2;
-    for (int32_t o = o0; o < o1; ++o) {
-        const uint8_t *wr = w + (size_t)o * (size_t)rb;
-        int32_t b = bias ? bias[o] : 0;
-        int32_t t = t0;
-        for (; quad && t + 4 <= t1; t += 4) {
-            int32_t acc[4];
-            if (w_bits == EF_TERNARY)
-                dot4_t5(x + (ptrdiff_t)t * x_stride, x_stride, wr, n_in, acc);
-            else
-                dot4_w2(x + (ptrdiff_t)t * x_stride, x_stride, wr, n_in, acc);
-            for (int32_t j = 0; j < 4; ++j)
-                y[(ptrdiff_t)(t + j) * y_stride + o] = ef_requant8(acc[j] + b, m[o], sh[o]);
-        }
-        for (; t < t1; ++t) {
-            int32_t acc = dot_row(x + (ptrdiff_t)t * x_stride, wr, n_in, w_bits) + b;
-            y[(ptrdiff_t)t * y_stride + o] = ef_requant8(acc, m[o], sh[o]);
-        }
-    }
+    linear_core(x, x_stride, n_in, w, w_bits, bias, m, sh, y, NULL, y_stride, t0, t1, o0, o1);
 }
 
 void ef_linear_acc_i32(const int8_t *x, int32_t x_stride, int32_t n_in,
@@ -184,11 +217,5 @@ void ef_linear_acc_i32(const int8_t *x, int32_t x_stride, int32_t n_in,
                        int32_t *y, int32_t y_stride,
                        int32_t t0, int32_t t1, int32_t o0, int32_t o1)
 {
-    int32_t rb = ef_row_bytes(n_in, w_bits);
-    for (int32_t o = o0; o < o1; ++o) {
-        const uint8_t *wr = w + (size_t)o * (size_t)rb;
-        int32_t b = bias ? bias[o] : 0;
-        for (int32_t t = t0; t < t1; ++t)
-            y[(ptrdiff_t)t * y_stride + o] = dot_row(x + (ptrdiff_t)t * x_stride, wr, n_in, w_bits) + b;
-    }
+    linear_core(x, x_stride, n_in, w, w_bits, bias, NULL, NULL, NULL, y, y_stride, t0, t1, o0, o1);
 }

@@ -1,0 +1,180 @@
+"""The host kernel variant (firmware/kernels/host/) equals the portable kernels on the same inputs, on every path."""
+
+from __future__ import annotations
+
+import ctypes
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeflow.backends import toolchain
+from edgeflow.ir import ops
+
+from .conftest import CFLAGS, KERNELS_DIR, RESTYPES, SIGNATURES, c_sources, ptr
+from .test_kernels import codes, mults, rng, splits
+
+pytestmark = [pytest.mark.c, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not found")]
+
+I8 = np.int8
+VARIANT = KERNELS_DIR / "host"
+BITS = (ops.TERNARY, 2, 4, 8)
+STRICT = ["-Wshadow", "-Wstrict-prototypes", "-Wmissing-prototypes", "-Wvla", "-pedantic", "-Wcast-qual"]
+
+
+def _cpu_flags() -> set[str]:
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    m = re.search(r"^flags\s*:(.*)$", text, re.MULTILINE)
+    return set(m.group(1).split()) if m else set()
+
+
+def _base_flags() -> list[str]:
+    return [f for f in CFLAGS if not f.startswith(("-march=", "-mtune="))]
+
+
+#: the variant's code paths: its build with the host target's flags (-march=native: VNNI with masked tails here),
+#: VNNI without AVX-512BW (no masked tails), AVX2 only, and no vector ISA; with the CPU flag each one needs.
+PATHS = {"target": CFLAGS, "vnni": [*_base_flags(), "-mavx2", "-mavx512f", "-mavx512vl", "-mavx512vnni"],
+         "avx2": [*_base_flags(), "-mavx2"], "plain": _base_flags()}
+NEEDS = {"vnni": "avx512_vnni", "avx2": "avx2"}
+
+
+def _build(name: str, sources: list[Path], flags: list[str], folder: Path) -> ctypes.CDLL:
+    out = folder / f"lib{name}.so"
+    cmd = ["gcc", *flags, *STRICT, "-shared", "-fPIC", "-I", str(KERNELS_DIR), *map(str, sources), "-o", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, f"{name} does not compile:\n{res.stderr}"
+    lib = ctypes.CDLL(str(out))
+    for fn_name, args in SIGNATURES.items():
+        fn = getattr(lib, fn_name)
+        fn.argtypes = list(args)
+        fn.restype = RESTYPES.get(fn_name)
+    return lib
+
+
+@pytest.fixture(scope="module")
+def portable(tmp_path_factory) -> ctypes.CDLL:
+    return _build("portable", c_sources(), CFLAGS, tmp_path_factory.mktemp("portable"))
+
+
+@pytest.fixture(scope="module", params=sorted(PATHS))
+def variant(request, tmp_path_factory) -> ctypes.CDLL:
+    need = NEEDS.get(request.param)
+    if need and need not in _cpu_flags():
+        pytest.skip(f"this CPU has no {need}")
+    return _build(f"host_{request.param}", toolchain.kernel_sources(("host",)), PATHS[request.param],
+                  tmp_path_factory.mktemp(request.param))
+
+
+def test_variant_files_replace_portable_ones():
+    """Each host file replaces a portable one of the same name; the host target selects the variant."""
+    from edgeflow.target import load_target
+
+    files = sorted(p.name for p in VARIANT.glob("*.c"))
+    assert files and all((KERNELS_DIR / f).exists() for f in files)
+    assert load_target("host").compiler.kernels == ("host",)
+    chosen = toolchain.kernel_sources(("host",))
+    assert all(VARIANT / f in chosen and KERNELS_DIR / f not in chosen for f in files)
+
+
+def _weights(r: np.random.Generator, bits: int, shape: tuple[int, int]) -> np.ndarray:
+    if bits == ops.TERNARY:
+        return r.integers(-1, 2, size=shape)
+    return r.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=shape)
+
+
+def _run_linear(lib, xbuf, xs, n_in, wp, bits, b, m, sh, n_t, n_out, tiles, pad_y=3):
+    y = np.full((n_t, n_out + pad_y), 77, dtype=I8)
+    acc = np.full((n_t, n_out + pad_y), 12345, dtype=np.int32)
+    for t0, t1, o0, o1 in tiles:
+        lib.ef_linear_i8(ptr(xbuf), xs, n_in, ptr(wp), bits, ptr(b), ptr(m), ptr(sh), ptr(y), n_out + pad_y,
+                         t0, t1, o0, o1)
+        lib.ef_linear_acc_i32(ptr(xbuf), xs, n_in, ptr(wp), bits, ptr(b), ptr(acc), n_out + pad_y,
+                              t0, t1, o0, o1)
+    return y, acc
+
+
+@pytest.mark.parametrize("bits", BITS)
+@pytest.mark.parametrize("shape", [(80, 385, 16), (1, 57, 7), (5, 3, 7), (17, 1540, 13), (3, 25, 9),
+                                   (9, 33, 5), (4, 1921, 6), (130, 64, 3), (2, 4000, 4)])
+def test_linear_variant_equals_portable(portable, variant, bits, shape):
+    """Odd sizes, chunk and block edges (inputs 1920 / 1921, tokens past 128), strided rows, sub-ranges; both
+    entry points; only the asked tile is written."""
+    n_t, n_in, n_out = shape
+    r = rng(bits * 7919 + n_in * 31 + n_t)
+    pad_x = 7
+    xbuf = codes(r, (n_t, n_in + pad_x))
+    w = _weights(r, bits, (n_out, n_in))
+    wp = ops.pack_weights(w, bits)
+    m, sh = mults(r, n_out, 1e-5, 4.0 if bits == ops.TERNARY else 0.5)
+    cuts = [splits(n_t, 1, n_t // 2 + 1), splits(n_out, 1, 3)]
+    tiles = [(t0, t1, o0, o1) for t0, t1 in cuts[0] for o0, o1 in cuts[1]]
+    for b in (r.integers(-5000, 5000, n_out).astype(np.int32), None):
+        got = _run_linear(variant, xbuf, n_in + pad_x, n_in, wp, bits, b, m, sh, n_t, n_out, tiles)
+        want = _run_linear(portable, xbuf, n_in + pad_x, n_in, wp, bits, b, m, sh, n_t, n_out, tiles)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+        assert np.array_equal(got[1][:, :n_out], ops.linear_acc(xbuf[:, :n_in], w, b))
+    sub = [(1, n_t, 1, n_out)] if n_t > 1 and n_out > 1 else [(0, n_t, 0, n_out)]
+    got = _run_linear(variant, xbuf, n_in + pad_x, n_in, wp, bits, None, m, sh, n_t, n_out, sub)
+    want = _run_linear(portable, xbuf, n_in + pad_x, n_in, wp, bits, None, m, sh, n_t, n_out, sub)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("bits", BITS)
+@pytest.mark.parametrize("xv,wsel", [(-128, "min"), (127, "max"), (-128, "max"), (127, "min"), (None, "alt")])
+def test_linear_extremes(portable, variant, bits, xv, wsel):
+    """Every product at its largest magnitude over long rows (the lane and chunk bounds of the portable kernel and
+    the u8 x s8 steps of the host one), against the numpy reference."""
+    n_t, n_in, n_out = 6, 1543, 6
+    lo, hi = (-1, 1) if bits == ops.TERNARY else (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    x = np.full((n_t, n_in), xv if xv is not None else 0, dtype=I8)
+    if xv is None:
+        x[:, ::2], x[:, 1::2] = -128, 127
+    w = {"min": np.full((n_out, n_in), lo), "max": np.full((n_out, n_in), hi)}.get(wsel)
+    if w is None:  # lo, hi alternating along a row, rows shifted by one
+        w = np.where((np.arange(n_in)[None, :] + np.arange(n_out)[:, None]) % 2 == 0, lo, hi)
+    wp = ops.pack_weights(w, bits)
+    m, sh = mults(rng(5), n_out, 1e-7, 1e-6)
+    tiles = [(0, n_t, 0, n_out)]
+    for lib in (portable, variant):
+        y, acc = _run_linear(lib, x, n_in, n_in, wp, bits, None, m, sh, n_t, n_out, tiles)
+        assert np.array_equal(acc[:, :n_out], ops.linear_acc(x, w, None))
+        assert np.array_equal(y[:, :n_out], ops.linear(x, w, None, m, sh))
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+@pytest.mark.parametrize("kh,kw", [(2, 16), (3, 100)])
+def test_conv2d_patch_decoded_and_packed_paths(portable, bits, kh, kw):
+    """The patch kernel decodes a channel's weights once when the patch has at most 256 of them (2 x 16) and reads
+    them packed otherwise (3 x 100): both against the numpy reference."""
+    r = rng(60 + bits + kw)
+    rows, n_l, n_e = 2, 5, 3
+    x = codes(r, (rows * kh, n_l * kw))
+    w = _weights(r, bits, (n_e, kh * kw))
+    bias = r.integers(-3000, 3000, n_e).astype(np.int32)
+    m, sh = mults(r, n_e, 1e-4, 0.3, bits=15)
+    m, sh = m.astype(np.int16), sh.astype(I8)
+    y = np.zeros((n_l, n_e * rows), dtype=I8)
+    portable.ef_conv2d_patch_i8(ptr(x), n_l * kw, rows, kh, kw, ptr(ops.pack_weights(w, bits)), bits, ptr(bias),
+                                None, None, 0, ptr(m), ptr(sh), ptr(y), n_e * rows, 0, n_l, 0, n_e)
+    assert np.array_equal(y, ops.conv2d_patch(x, w, bias, m, sh, (kh, kw)))
+
+
+@pytest.mark.parametrize("k", [1, 3, 4, 5])
+def test_dwconv1d_any_taps(portable, k):
+    """The 4-tap path (Mamba's d_conv) and the general one, over sub-ranges that start inside the history."""
+    r = rng(70 + k)
+    n_l, n_c = 23, 11
+    x, w = codes(r, (n_l, n_c + 2)), codes(r, (n_c, k))
+    bias = r.integers(-2000, 2000, n_c).astype(np.int32)
+    m, sh = mults(r, n_c, 1e-4, 0.05, bits=15)
+    m, sh = m.astype(np.int16), sh.astype(I8)
+    y = np.zeros((n_l, n_c + 1), dtype=I8)
+    for t0, t1 in splits(n_l, 1, 2, 3, 9):
+        for c0, c1 in splits(n_c, 4):
+            portable.ef_dwconv1d_causal_i8(ptr(x), n_c + 2, ptr(w), k, ptr(bias), ptr(m), ptr(sh), ptr(y), n_c + 1,
+                                           t0, t1, c0, c1)
+    assert np.array_equal(y[:, :n_c], ops.dwconv1d_causal(np.ascontiguousarray(x[:, :n_c]), w, bias, m, sh))
