@@ -52,9 +52,12 @@ def test_cluster_stacks_fit_beside_the_tiles():
 def _frames(src: Path, out: Path, includes: list[Path]) -> dict[str, int]:
     """Stack frame bytes per function of src, compiled as for the cluster (rv32, -O3) with -fstack-usage."""
     obj = out / (src.stem + ".o")
+    stub = out / "inc"  # the bare cross compiler has no libc headers: the one string.h declaration used
+    stub.mkdir(exist_ok=True)
+    (stub / "string.h").write_text("#include <stddef.h>\nvoid *memcpy(void *d, const void *s, size_t n);\n")
     args = [RV_GCC, "-march=rv32imc", "-misa-spec=2.2", "-mabi=ilp32", "-O3", "-ffreestanding", "-std=gnu99",
-            "-Wall", "-Wextra", "-Werror", "-fstack-usage", *[f"-I{i}" for i in includes], "-c", str(src),
-            "-o", str(obj)]
+            "-Wall", "-Wextra", "-Werror", "-fstack-usage", "-DEF_HAVE_PARALLEL_FOR",  # as the SDK Makefile
+            f"-I{stub}", *[f"-I{i}" for i in includes], "-c", str(src), "-o", str(obj)]
     subprocess.run(args, check=True, capture_output=True, text=True)
     frames = {}
     for line in obj.with_suffix(".su").read_text().splitlines():
@@ -69,9 +72,9 @@ def test_worker_stack_holds_the_linear_kernel_chain(project, tmp_path):
     kernels = load_target("gap9").compiler.kernels
     linear = next(f for f in toolchain.kernel_sources(kernels) if f.name == "ef_linear.c")
     inc = [firmware_dir() / "kernels", *[firmware_dir() / "kernels" / v for v in kernels], firmware_dir() / "hal",
-           project]
+           project / "src"]
     lin = _frames(linear, tmp_path, inc)
-    tiled = _frames(project / "ef_tiled.c", tmp_path, inc)
+    tiled = _frames(project / "src" / "ef_tiled.c", tmp_path, inc)
     assert lin and "tile_rows" in tiled
     # a worker: fork entry -> tile_rows -> ef_linear_i8 -> its helpers; every ef_linear.c frame counted once
     chain = tiled["tile_rows"] + sum(lin.values()) + RUNTIME_ALLOWANCE
