@@ -38,7 +38,8 @@ typedef struct {{
     int32_t in_off, in_bytes, out_off, l1_bytes_used;
 }} ef_tiled_linear_t;
 
-/** y (T, n_out) = linear(x (T, n_in)): start(0); per tile k: wait(k), start(k+1), compute(k) in L1, copy out. */
+/** y (T, n_out) = linear(x (T, n_in)): start(0); per tile k: wait(k), start(k+1), compute(k) in L1, copy out
+ *  (both split over the cores by output rows). */
 void ef_tiled_linear_i8(const ef_tiled_linear_t *L, const int8_t *x, int8_t *y);
 
 /** Run body(ctx, i0, i1) over [0, n) split across the target's cores (serial unless the HAL provides it). */
@@ -93,10 +94,12 @@ typedef struct {
     const int8_t *sh;         /* int8 shifts, NULL when packed into the m words */
     const uint8_t *w;
     int8_t *out;
-    int32_t n_in, w_bits, row_bytes, rn, tn, bias_bytes, m_bytes, sh_base;
+    int8_t *y;                /* the tile's first output in the layer's y (token t0, row r0) */
+    int32_t n_in, w_bits, row_bytes, rn, tn, bias_bytes, m_bytes, sh_base, n_out;
 } ef_tile_job_t;
 
-/* Rows [o0, o1) of a tile, in chunks whose parameters are widened to the kernel's int32 on the stack. */
+/* Rows [o0, o1) of a tile, in chunks whose parameters are widened to the kernel's int32 on the stack; then
+ * the core copies its own rows of every token out of L1 (each core its slice, not core 0 the whole tile). */
 #define EF_ROW_CHUNK 16
 static void tile_rows(void *ctx, int32_t o0, int32_t o1)
 {
@@ -135,6 +138,8 @@ static void tile_rows(void *ctx, int32_t o0, int32_t o1)
             .w = j->w + (size_t)o * (size_t)j->row_bytes, .w_bits = j->w_bits, .bias = j->bias_bytes ? b : NULL,
             .m = m, .sh = sh, .y = j->out + o, .y_stride = j->rn, .t0 = 0, .t1 = j->tn, .o0 = 0, .o1 = n});
     }
+    for (i = 0; i < j->tn && o1 > o0; ++i)
+        memcpy(j->y + (ptrdiff_t)i * j->n_out + o0, j->out + (ptrdiff_t)i * j->rn + o0, (size_t)(o1 - o0));
 }
 
 static void tile_start(const ef_tiled_linear_t *L, int32_t k, const int8_t *x, ef_tile_dma_t *h)
@@ -168,7 +173,6 @@ static void tile_compute(const ef_tiled_linear_t *L, int32_t k, int8_t *y)
     const uint8_t *p = EF_L1 + L->slot_off[k & 1];
     int32_t bias_part = (L->bias_bytes * t->rn + 3) & ~3, m_part = (L->m_bytes * t->rn + 3) & ~3;
     ef_tile_job_t j;
-    int32_t i;
     j.bias = p;
     j.m = p + bias_part;
     j.sh = L->sh_packed ? NULL : (const int8_t *)(const void *)(p + bias_part + m_part);
@@ -183,10 +187,10 @@ static void tile_compute(const ef_tiled_linear_t *L, int32_t k, int8_t *y)
     j.row_bytes = L->row_bytes;
     j.rn = t->rn;
     j.tn = t->tn;
+    j.n_out = L->n_out;
+    j.y = y + (ptrdiff_t)t->t0 * L->n_out + t->r0;
     EF_STEP(L, "compute", k);
-    ef_parallel_for(t->rn, tile_rows, &j);
-    for (i = 0; i < t->tn; ++i)
-        memcpy(y + (ptrdiff_t)(t->t0 + i) * L->n_out + t->r0, j.out + (ptrdiff_t)i * t->rn, (size_t)t->rn);
+    ef_parallel_for(t->rn, tile_rows, &j);  /* compute and copy-out, both split over output rows */
 }
 
 void ef_tiled_linear_i8(const ef_tiled_linear_t *L, const int8_t *x, int8_t *y)

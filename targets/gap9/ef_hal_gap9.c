@@ -30,6 +30,9 @@
 #ifndef EF_GAP9_CORES
 #error "EF_GAP9_CORES: cluster cores, passed by the generated Makefile from targets/gap9/target.toml (cores)"
 #endif
+#if !defined(EF_CL_STACK_BYTES) || !defined(EF_CL_MASTER_STACK_BYTES)
+#error "EF_CL_STACK_BYTES, EF_CL_MASTER_STACK_BYTES: cluster stacks, passed by the generated Makefile (targets/gap9/sdk.toml)"
+#endif
 
 void ef_network_run_cl(const int8_t *input, int32_t *logits_acc); /* network.c, renamed by network_cl.c */
 int ef_device_main(void);                                         /* device_main.c, renamed by device_gap9.c */
@@ -142,6 +145,9 @@ void ef_network_run(const int8_t *input, int32_t *logits_acc)
     struct pi_cluster_task task;
     ef_run_args_t a = {input, logits_acc};
     pi_cluster_task(&task, cluster_entry, &a);
+    task.stacks = NULL;  /* the runtime allocates them in L1, at these sizes (the SDK default is too small) */
+    task.stack_size = EF_CL_MASTER_STACK_BYTES;
+    task.slave_stack_size = EF_CL_STACK_BYTES;
     pi_cluster_send_task_to_cl(&cluster, &task);
 }
 
