@@ -52,9 +52,10 @@ def test_cluster_stacks_fit_beside_the_tiles():
 def _frames(src: Path, out: Path, includes: list[Path]) -> dict[str, int]:
     """Stack frame bytes per function of src, compiled as for the cluster (rv32, -O3) with -fstack-usage."""
     obj = out / (src.stem + ".o")
-    stub = out / "inc"  # the bare cross compiler has no libc headers: the one string.h declaration used
+    stub = out / "inc"  # the bare cross compiler has no libc headers: the string.h declarations used
     stub.mkdir(exist_ok=True)
-    (stub / "string.h").write_text("#include <stddef.h>\nvoid *memcpy(void *d, const void *s, size_t n);\n")
+    (stub / "string.h").write_text("#include <stddef.h>\nvoid *memcpy(void *d, const void *s, size_t n);\n"
+                                   "void *memset(void *d, int c, size_t n);\n")   # memset: the tiled scan
     args = [RV_GCC, "-march=rv32imc", "-misa-spec=2.2", "-mabi=ilp32", "-O3", "-ffreestanding", "-std=gnu99",
             "-Wall", "-Wextra", "-Werror", "-fstack-usage", "-DEF_HAVE_PARALLEL_FOR",  # as the SDK Makefile
             f"-I{stub}", *[f"-I{i}" for i in includes], "-c", str(src), "-o", str(obj)]

@@ -180,7 +180,8 @@ def test_cli_build_refuses_scan_form(tmp_path, capsys):
 
     scan = ROOT / "tests" / "cases" / "femba-mini-w2" / "model.onnx"
     out = tmp_path / "b"
-    assert main(["build", "--target", "jetson-orin-nano", "--host-only", "--onnx", str(scan), "--out", str(out)]) == 2
+    assert main(["build", "--target", "jetson-orin-nano", "--host-only", "--onnx", str(scan), "--card", "femba-mini",
+                 "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "scan form" in err and "--form chunked" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
