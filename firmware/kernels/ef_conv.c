@@ -1,19 +1,6 @@
 /* General convolution: Conv1d / Conv2d, channel-first, padding with the input zero point, stride, dilation, groups, folded clamp. */
 #include "ef_kernels.h"
 
-/* Weight element k of a packed row (bits 2, 4 or 8), sign-extended. */
-static int32_t conv_weight(const uint8_t *w, int32_t k, int32_t bits)
-{
-    if (bits == 8)
-        return (int32_t)((const int8_t *)w)[k];
-    if (bits == 4) {
-        uint32_t f = ((uint32_t)w[k >> 1] >> (4 * (k & 1))) & 15u;
-        return (int32_t)(f ^ 8u) - 8;
-    }
-    uint32_t f = ((uint32_t)w[k >> 2] >> (2 * (k & 3))) & 3u;
-    return (int32_t)(f ^ 2u) - 2;
-}
-
 /* Accumulator of output (o, oh, ow): bias + the taps of o's group that fall inside the input. */
 static int32_t conv_acc(const ef_conv_geom_t *g, const int8_t *xg, const uint8_t *wr, int32_t w_bits,
                         int32_t cg, int32_t oh, int32_t ow, int32_t acc)
@@ -26,16 +13,16 @@ static int32_t conv_acc(const ef_conv_geom_t *g, const int8_t *xg, const uint8_t
             int32_t ih = ih0 + i * g->dil_h;
             if (ih < 0 || ih >= g->h) {
                 for (int32_t j = 0; g->zp_in && j < g->kw; ++j)
-                    acc += g->zp_in * conv_weight(wr, k + j, w_bits);
+                    acc += g->zp_in * ef_weight_at(wr, k + j, w_bits);
                 k += g->kw;
                 continue;
             }
             for (int32_t j = 0; j < g->kw; ++j, ++k) {
                 int32_t iw = iw0 + j * g->dil_w;
                 if (iw >= 0 && iw < g->w)
-                    acc += (int32_t)xc[(ptrdiff_t)ih * g->w + iw] * conv_weight(wr, k, w_bits);
+                    acc += (int32_t)xc[(ptrdiff_t)ih * g->w + iw] * ef_weight_at(wr, k, w_bits);
                 else if (g->zp_in)
-                    acc += g->zp_in * conv_weight(wr, k, w_bits);
+                    acc += g->zp_in * ef_weight_at(wr, k, w_bits);
             }
         }
     }

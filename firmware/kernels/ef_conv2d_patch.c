@@ -1,19 +1,6 @@
 /* Patch embedding: Conv2d(1 -> E, kernel = stride = (kh, kw)) written in token layout, optional addend. */
 #include "ef_kernels.h"
 
-/* Weight element k of a packed row (bits 2, 4 or 8), sign-extended. */
-static int32_t weight_at(const uint8_t *w, int32_t k, int32_t bits)
-{
-    if (bits == 8)
-        return (int32_t)((const int8_t *)w)[k];
-    if (bits == 4) {
-        uint32_t f = ((uint32_t)w[k >> 1] >> (4 * (k & 1))) & 15u;
-        return (int32_t)(f ^ 8u) - 8;
-    }
-    uint32_t f = ((uint32_t)w[k >> 2] >> (2 * (k & 3))) & 3u;
-    return (int32_t)(f ^ 2u) - 2;
-}
-
 #define EF_PATCH_MAX 256  /* patches up to this many weights are decoded once per channel */
 
 /* Sum over one patch (top-left xp) against the decoded weights wd (kh * kw). */
@@ -33,7 +20,7 @@ static int32_t patch_dot_packed(const int8_t *xp, int32_t x_stride, int32_t kh, 
     int32_t acc = 0, k = 0;
     for (int32_t i = 0; i < kh; ++i, xp += x_stride)
         for (int32_t j = 0; j < kw; ++j, ++k)
-            acc += (int32_t)xp[j] * weight_at(wr, k, bits);
+            acc += (int32_t)xp[j] * ef_weight_at(wr, k, bits);
     return acc;
 }
 
@@ -50,7 +37,7 @@ void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32
     for (int32_t e = e0; e < e1; ++e) {
         const uint8_t *wr = w + (size_t)e * (size_t)rb;
         for (int32_t k = 0; decoded && k < kh * kw; ++k)  /* once per channel, reused by every patch */
-            wd[k] = (int8_t)weight_at(wr, k, w_bits);
+            wd[k] = (int8_t)ef_weight_at(wr, k, w_bits);
         for (int32_t r = 0; r < n_rows; ++r) {
             int32_t f = e * n_rows + r;
             for (int32_t l = l0; l < l1; ++l) {

@@ -52,6 +52,19 @@ static inline int8_t ef_requant8_m15(int32_t acc, int32_t m, int32_t sh)
     return sh <= 46 ? ef_requant8(acc, m * 65536, sh + 16) : ef_requant8(acc, m, sh);
 }
 
+/** Weight element k of a packed row (bits 2, 4 or 8, two's complement as above), sign-extended. */
+static inline int32_t ef_weight_at(const uint8_t *w, int32_t k, int32_t bits)
+{
+    if (bits == 8)
+        return (int32_t)((const int8_t *)w)[k];
+    if (bits == 4) {
+        uint32_t f = ((uint32_t)w[k >> 1] >> (4 * (k & 1))) & 15u;
+        return (int32_t)(f ^ 8u) - 8;
+    }
+    uint32_t f = ((uint32_t)w[k >> 2] >> (2 * (k & 3))) & 3u;
+    return (int32_t)(f ^ 2u) - 2;
+}
+
 /** Storage code of ternary weights (-1..1) packed five to a byte in base 3 (byte = sum (w_k + 1) 3^k). */
 #define EF_TERNARY 1
 
