@@ -7,6 +7,7 @@ import numpy as np
 import onnx
 from onnx import NodeProto
 
+from edgeflow.ir.graph import Graph
 from edgeflow.ir.opdefs.structural import MAX_DIMS, c_strides, strided
 from edgeflow.ir.patterns import _FLOAT_TYPES, FrontendError, OnnxView, attrs
 
@@ -331,3 +332,17 @@ class LayoutMixin:
             self.act_out(out, shape, s_out)
             self.emit("add_requant", [x], out, {"M": m, "S": int(s)})
         return True
+
+
+def drop_dead_views(g: Graph) -> None:
+    """Remove reshape views nothing reads (a view of a view is re-rooted on its base by LayoutMixin.view,
+    which can leave the first view unused); they are no-copy aliases, so nothing else changes."""
+    while True:
+        used = {t for n in g.nodes for t in n.inputs} | set(g.outputs)
+        dead = [n for n in g.nodes if n.op == "reshape" and not any(o in used for o in n.outputs)]
+        if not dead:
+            return
+        for n in dead:
+            g.nodes.remove(n)
+            for o in n.outputs:
+                g.tensors.pop(o, None)
