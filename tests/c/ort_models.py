@@ -47,12 +47,32 @@ class Residual(nn.Module):
         return self.fc2(x + torch.relu(self.fc1(x)))
 
 
-SHAPES = {"mlp": (4, 8), "cnn1d": (4, 32), "res": (4, 8)}
+class EEGNet(nn.Module):
+    """EEGNet-style: temporal Conv2d (padded), BatchNorm, depthwise spatial Conv2d (groups), BatchNorm, ELU,
+    AveragePool, Flatten, Linear (torch's export folds each BatchNorm into its Conv). Input (B, 1, channels, samples)."""
+
+    def __init__(self, channels: int = 8, samples: int = 64, f1: int = 4, d: int = 2, classes: int = 3):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(1, f1, (1, 9), padding=(0, 4), bias=False), nn.BatchNorm2d(f1),
+                                 nn.Conv2d(f1, f1 * d, (channels, 1), groups=f1, bias=False), nn.BatchNorm2d(f1 * d),
+                                 nn.ELU(), nn.AvgPool2d((1, 4)), nn.Flatten(), nn.Linear(f1 * d * (samples // 4), classes))
+        with torch.no_grad():     # BatchNorm statistics that are not the identity (the export folds them)
+            for bn in (self.net[1], self.net[3]):
+                bn.running_mean.uniform_(-0.2, 0.2)
+                bn.running_var.uniform_(0.5, 2.0)
+                bn.weight.uniform_(0.5, 1.5)
+                bn.bias.uniform_(-0.2, 0.2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+SHAPES = {"mlp": (4, 8), "cnn1d": (4, 32), "res": (4, 8), "eegnet": (1, 8, 64)}
 
 
 @dataclasses.dataclass(frozen=True)
 class OrtConfig:
-    family: str                # mlp | cnn1d | res
+    family: str                # mlp | cnn1d | res | eegnet
     pre: bool                  # quant_pre_process first
     per_channel: bool
     act: str                   # QUInt8 | QInt8
@@ -68,7 +88,7 @@ class OrtConfig:
 
 def _build(cfg: OrtConfig) -> nn.Module:
     torch.manual_seed(0)
-    return {"mlp": MLP, "cnn1d": lambda: CNN1d(pad=cfg.pad), "res": Residual}[cfg.family]().eval()
+    return {"mlp": MLP, "cnn1d": lambda: CNN1d(pad=cfg.pad), "res": Residual, "eegnet": EEGNet}[cfg.family]().eval()
 
 
 def windows(shape: tuple[int, ...], n: int = 64, seed: int = 5) -> np.ndarray:
@@ -145,6 +165,9 @@ CONFIGS = (
     OrtConfig("cnn1d", True, True, "QUInt8", False),
     OrtConfig("cnn1d", False, False, "QInt8", False),
     OrtConfig("res", True, True, "QUInt8", True),
+    OrtConfig("eegnet", True, True, "QUInt8", False),
+    OrtConfig("eegnet", False, False, "QInt8", True),
+    OrtConfig("eegnet", False, True, "QInt8", False),
 )
 #: configurations refused in one line (an op that cannot carry a zero point exactly), with the message's core.
 REFUSED = ((OrtConfig("res", True, True, "QUInt8", False), "(add_requant): input '"),)

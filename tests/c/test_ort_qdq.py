@@ -51,8 +51,12 @@ def test_zero_points_lowered(model):
     else:                       # conv / pool carry both zero points as attributes (padding reads zp_in)
         assert zp_in != 0 and "requant" not in ops
         convs = [n for n in graph.nodes if n.op in ("conv", "pool")]
-        assert all("zp_in" in n.attrs and "zp_out" in n.attrs for n in convs)
-        assert convs[0].attrs["pads"] == [1, 1] and convs[0].attrs["zp_in"] == zp_in
+        assert all("zp_out" in n.attrs for n in convs) and convs[0].attrs["zp_in"] == zp_in
+        if cfg.family == "eegnet":   # padded temporal conv, depthwise spatial conv, pool after ORT's float Elu
+            assert convs[0].attrs["pads"] == [0, 4, 0, 4] and convs[1].attrs["group"] == 4
+            assert ops == ["conv", "conv", "lut", "pool", "reshape", "linear_acc"] and "zp_in" not in convs[2].attrs
+        else:
+            assert all("zp_in" in n.attrs for n in convs) and convs[0].attrs["pads"] == [1, 1]
     assert len({tuple(r) for r in want.tolist()}) > len(want) // 2      # the logits depend on the input
 
 
@@ -75,7 +79,9 @@ def test_logits_agree_with_onnxruntime(model):
           f"{int(inside.sum())} of {inside.size} unsaturated logits (range {np.abs(theirs).max():.3f}, output "
           f"step {s:.4f})")
     assert agree >= 0.95 and inside.mean() > 0.8
-    assert diff < 2 * s      # within onnxruntime's own output rounding (half a step) and a hidden code apart
+    # within onnxruntime's own output rounding (half a step) and a hidden code apart; EEGNet: onnxruntime leaves
+    # Elu -> AveragePool in float, edgeflow rounds the Elu table to int8 once before the pool (measured <= 6.8)
+    assert diff < (8 if cfg.family == "eegnet" else 2) * s
 
 
 def test_host_bit_exact(model, tmp_path):
