@@ -49,13 +49,15 @@ class Residual(nn.Module):
 
 class EEGNet(nn.Module):
     """EEGNet-style: temporal Conv2d (padded), BatchNorm, depthwise spatial Conv2d (groups), BatchNorm, ELU,
-    AveragePool, Flatten, Linear (torch's export folds each BatchNorm into its Conv). Input (B, 1, channels, samples)."""
+    AveragePool, Flatten, Linear (torch's export folds each BatchNorm into its Conv). Input (B, 1, channels,
+    samples)."""
 
     def __init__(self, channels: int = 8, samples: int = 64, f1: int = 4, d: int = 2, classes: int = 3):
         super().__init__()
         self.net = nn.Sequential(nn.Conv2d(1, f1, (1, 9), padding=(0, 4), bias=False), nn.BatchNorm2d(f1),
                                  nn.Conv2d(f1, f1 * d, (channels, 1), groups=f1, bias=False), nn.BatchNorm2d(f1 * d),
-                                 nn.ELU(), nn.AvgPool2d((1, 4)), nn.Flatten(), nn.Linear(f1 * d * (samples // 4), classes))
+                                 nn.ELU(), nn.AvgPool2d((1, 4)), nn.Flatten(),
+                                 nn.Linear(f1 * d * (samples // 4), classes))
         with torch.no_grad():     # BatchNorm statistics that are not the identity (the export folds them)
             for bn in (self.net[1], self.net[3]):
                 bn.running_mean.uniform_(-0.2, 0.2)
