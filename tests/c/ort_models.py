@@ -69,7 +69,22 @@ class EEGNet(nn.Module):
         return self.net(x)
 
 
-SHAPES = {"mlp": (4, 8), "cnn1d": (4, 32), "res": (4, 8), "eegnet": (1, 8, 64)}
+class Attention(nn.Module):
+    """Tokens (samples as tokens of the channels): Linear embedding, one attention head (Linear q / k / v, q.kᵀ
+    / sqrt(d), Softmax, p.v), residual Add, LayerNorm, mean over tokens, Linear head. Input (B, channels, samples)."""
+
+    def __init__(self, c: int = 4, d: int = 8, classes: int = 4):
+        super().__init__()
+        self.embed, self.q, self.k, self.v = nn.Linear(c, d), nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
+        self.norm, self.head, self.d = nn.LayerNorm(d), nn.Linear(d, classes), d
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.embed(x.transpose(1, 2))
+        a = torch.softmax(self.q(h) @ self.k(h).transpose(1, 2) / self.d ** 0.5, dim=-1)
+        return self.head(self.norm(h + a @ self.v(h)).mean(1))
+
+
+SHAPES = {"mlp": (4, 8), "cnn1d": (4, 32), "res": (4, 8), "eegnet": (1, 8, 64), "attn": (4, 8)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +105,8 @@ class OrtConfig:
 
 def _build(cfg: OrtConfig) -> nn.Module:
     torch.manual_seed(0)
-    return {"mlp": MLP, "cnn1d": lambda: CNN1d(pad=cfg.pad), "res": Residual, "eegnet": EEGNet}[cfg.family]().eval()
+    return {"mlp": MLP, "cnn1d": lambda: CNN1d(pad=cfg.pad), "res": Residual, "eegnet": EEGNet,
+            "attn": Attention}[cfg.family]().eval()
 
 
 def windows(shape: tuple[int, ...], n: int = 64, seed: int = 5) -> np.ndarray:
