@@ -89,16 +89,18 @@ SHAPES = {"mlp": (4, 8), "cnn1d": (4, 32), "res": (4, 8), "eegnet": (1, 8, 64), 
 
 @dataclasses.dataclass(frozen=True)
 class OrtConfig:
-    family: str                # mlp | cnn1d | res | eegnet
+    family: str                # mlp | cnn1d | res | eegnet | attn
     pre: bool                  # quant_pre_process first
     per_channel: bool
     act: str                   # QUInt8 | QInt8
     symmetric: bool            # extra_options ActivationSymmetric
     pad: int = 1               # cnn1d: padding of the first conv
+    weights: str = "QInt8"     # weight_type (QUInt8: asymmetric weights, refused)
 
     @property
     def id(self) -> str:
-        pad = f"-pad{self.pad}" if self.pad != 1 else ""
+        pad = (f"-pad{self.pad}" if self.pad != 1 else "") + ("-w" + self.weights.lower() if self.weights != "QInt8"
+                                                               else "")
         return (f"{self.family}-{'pre' if self.pre else 'raw'}-{'pc' if self.per_channel else 'pt'}-"
                 f"{self.act.lower()}-{'sym' if self.symmetric else 'asym'}{pad}")
 
@@ -140,7 +142,7 @@ def ort_onnx(tmp_path_factory, cfg: OrtConfig) -> Path:
 
     out = d / "qdq.onnx"
     quantize_static(str(src), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=cfg.per_channel,
-                    activation_type=getattr(QuantType, cfg.act), weight_type=QuantType.QInt8,
+                    activation_type=getattr(QuantType, cfg.act), weight_type=getattr(QuantType, cfg.weights),
                     extra_options={"ActivationSymmetric": cfg.symmetric})
     _CACHE[cfg] = out
     return out
@@ -186,6 +188,12 @@ CONFIGS = (
     OrtConfig("eegnet", True, True, "QUInt8", False),
     OrtConfig("eegnet", False, False, "QInt8", True),
     OrtConfig("eegnet", False, True, "QInt8", False),
+    OrtConfig("attn", True, True, "QUInt8", False),
+    OrtConfig("attn", False, False, "QInt8", False),
+    OrtConfig("attn", False, True, "QUInt8", True),
+    OrtConfig("attn", True, False, "QInt8", True),
+    OrtConfig("res", True, True, "QUInt8", False),
 )
-#: configurations refused in one line (an op that cannot carry a zero point exactly), with the message's core.
-REFUSED = ((OrtConfig("res", True, True, "QUInt8", False), "(add_requant): input '"),)
+#: configurations refused in one line naming the node, with the message's core: asymmetric (uint8) weights.
+REFUSED = ((OrtConfig("mlp", True, False, "QUInt8", False, weights="QUInt8"),
+            "are not int8 codes (asymmetric weights"),)
