@@ -84,12 +84,26 @@ class Attention(nn.Module):
         return self.head(self.norm(h + a @ self.v(h)).mean(1))
 
 
-SHAPES = {"mlp": (4, 8), "cnn1d": (4, 32), "res": (4, 8), "eegnet": (1, 8, 64), "attn": (4, 8)}
+class Gated(nn.Module):
+    """Flatten, h = Linear(x), g = Sigmoid(Linear(x)), Concat([h * g, h]), Linear: a Mul of two activations and a
+    Concat of inputs with their own scales and zero points."""
+
+    def __init__(self, n: int = 32, hidden: int = 12, classes: int = 4):
+        super().__init__()
+        self.h, self.g, self.head = nn.Linear(n, hidden), nn.Linear(n, hidden), nn.Linear(2 * hidden, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.flatten(x, 1)
+        h = self.h(x)
+        return self.head(torch.cat([h * torch.sigmoid(self.g(x)), h], dim=1))
+
+
+SHAPES = {"mlp": (4, 8), "cnn1d": (4, 32), "res": (4, 8), "eegnet": (1, 8, 64), "attn": (4, 8), "gate": (4, 8)}
 
 
 @dataclasses.dataclass(frozen=True)
 class OrtConfig:
-    family: str                # mlp | cnn1d | res | eegnet | attn
+    family: str                # mlp | cnn1d | res | eegnet | attn | gate
     pre: bool                  # quant_pre_process first
     per_channel: bool
     act: str                   # QUInt8 | QInt8
@@ -108,7 +122,7 @@ class OrtConfig:
 def _build(cfg: OrtConfig) -> nn.Module:
     torch.manual_seed(0)
     return {"mlp": MLP, "cnn1d": lambda: CNN1d(pad=cfg.pad), "res": Residual, "eegnet": EEGNet,
-            "attn": Attention}[cfg.family]().eval()
+            "attn": Attention, "gate": Gated}[cfg.family]().eval()
 
 
 def windows(shape: tuple[int, ...], n: int = 64, seed: int = 5) -> np.ndarray:
@@ -193,6 +207,8 @@ CONFIGS = (
     OrtConfig("attn", False, True, "QUInt8", True),
     OrtConfig("attn", True, False, "QInt8", True),
     OrtConfig("res", True, True, "QUInt8", False),
+    OrtConfig("gate", True, True, "QUInt8", False),
+    OrtConfig("gate", False, False, "QInt8", True),
 )
 #: configurations refused in one line naming the node, with the message's core: asymmetric (uint8) weights.
 REFUSED = ((OrtConfig("mlp", True, False, "QUInt8", False, weights="QUInt8"),
