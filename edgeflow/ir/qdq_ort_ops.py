@@ -45,7 +45,7 @@ def lower_region(b: _Builder, v0: str, s_out: float | None, out: str) -> bool:
         return _bias_add(b, p, acts.index(True), s_out, out)
     if op == "ReduceMean" and acts[0]:
         return _reduce_mean(b, p, s_out, out)
-    if not b.zp_out and not any(b.zp(b.act(i)) for i, a in zip(p.input, acts, strict=True) if a):
+    if not b.zp_out and not any(_zp_of(b, i) for i, a in zip(p.input, acts, strict=True) if a):
         return False
     if op in ("Add", "Mul") and len(acts) == 2 and all(acts):
         return (_add if op == "Add" else _mul)(b, p, s_out, out)
@@ -61,6 +61,15 @@ def lower_region(b: _Builder, v0: str, s_out: float | None, out: str) -> bool:
 def _is_act(b: _Builder, v: str) -> bool:
     src = b.v.skip_layout(v)
     return bool(v) and not b.v.is_const(src) and (src in b.acts or b.v.activation_ql(src) is not None)
+
+
+def _zp_of(b: _Builder, v: str) -> int:
+    """Zero point of the activation behind v (its quantizer's), without lowering anything."""
+    src = b.v.skip_layout(v)
+    if src in b.acts:
+        return b.zp(b.acts[src])
+    ql = b.v.activation_ql(src)
+    return qdq_ort.zero_point(b.v, ql) if ql is not None else 0
 
 
 def _done(b: _Builder, out: str) -> None:
