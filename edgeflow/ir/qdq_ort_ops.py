@@ -192,7 +192,7 @@ def _mul(b: _Builder, p: NodeProto, s_out: float, out: str) -> bool:
     return True
 
 
-def _table(b: _Builder, x: str, fn: object, s_out: float, out: str, name: str) -> str:
+def table(b: _Builder, x: str, fn: object, s_out: float, out: str, name: str) -> str:
     """out = fn(x) as a 256-entry table from x's (scale, zero point) to (s_out, b.zp_out)."""
     table = build_lut(fn, b.scale(x), b.zp(x), s_out, b.zp_out)  # type: ignore[arg-type]
     b.act_out(out, b.shape(x), s_out)
@@ -209,7 +209,7 @@ def _scaled(b: _Builder, p: NodeProto, s_out: float, out: str) -> bool:
     if c.size != 1 or (p.op_type == "Div" and float(c.reshape(-1)[0]) == 0.0):
         raise b.v.err(f"node '{p.name}' ({p.op_type}): only a constant scalar (non-zero divisor) is supported")
     k = float(c.reshape(-1)[0])
-    _table(b, b.act(p.input[xi]), (lambda t: t / k) if p.op_type == "Div" else (lambda t: t * k), s_out, out,
+    table(b, b.act(p.input[xi]), (lambda t: t / k) if p.op_type == "Div" else (lambda t: t * k), s_out, out,
            p.op_type.lower())
     return True
 
@@ -221,7 +221,7 @@ def _concat(b: _Builder, p: NodeProto, s_out: float, out: str) -> bool:
         x = b.act(v)
         x = b.view(x, tuple(b.onnx_shape(v, x)[1:]) or (1,), exact=True)
         if not np.isclose(b.scale(x), s_out, rtol=1e-6, atol=0) or b.zp(x) != b.zp_out:
-            x = _table(b, x, lambda t: t, s_out, f"{out}.in{i}", "requant")
+            x = table(b, x, lambda t: t, s_out, f"{out}.in{i}", "requant")
         parts.append(x)
     rank = len(b.shape(parts[0])) + 1
     axis = int(attrs(p).get("axis", 0)) % rank

@@ -98,12 +98,25 @@ class Gated(nn.Module):
         return self.head(torch.cat([h * torch.sigmoid(self.g(x)), h], dim=1))
 
 
-SHAPES = {"mlp": (4, 8), "cnn1d": (4, 32), "res": (4, 8), "eegnet": (1, 8, 64), "attn": (4, 8), "gate": (4, 8)}
+class CausalConv(nn.Module):
+    """Depthwise causal Conv1d (padding K-1, cut to the input's length: a Slice), ReLU, Flatten, Linear; with
+    asymmetric activations onnxruntime drops the ReLU into the quantizer after the Slice's (two in a row)."""
+
+    def __init__(self, c: int = 4, k: int = 3, t: int = 8, classes: int = 4):
+        super().__init__()
+        self.conv, self.head = nn.Conv1d(c, c, k, groups=c, padding=k - 1), nn.Linear(c * t, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.flatten(torch.relu(self.conv(x)[..., :x.shape[-1]]), 1))
+
+
+SHAPES = {"mlp": (4, 8), "cnn1d": (4, 32), "res": (4, 8), "eegnet": (1, 8, 64), "attn": (4, 8), "gate": (4, 8),
+          "causal": (4, 8)}
 
 
 @dataclasses.dataclass(frozen=True)
 class OrtConfig:
-    family: str                # mlp | cnn1d | res | eegnet | attn | gate
+    family: str                # mlp | cnn1d | res | eegnet | attn | gate | causal
     pre: bool                  # quant_pre_process first
     per_channel: bool
     act: str                   # QUInt8 | QInt8
@@ -122,7 +135,7 @@ class OrtConfig:
 def _build(cfg: OrtConfig) -> nn.Module:
     torch.manual_seed(0)
     return {"mlp": MLP, "cnn1d": lambda: CNN1d(pad=cfg.pad), "res": Residual, "eegnet": EEGNet,
-            "attn": Attention, "gate": Gated}[cfg.family]().eval()
+            "attn": Attention, "gate": Gated, "causal": CausalConv}[cfg.family]().eval()
 
 
 def windows(shape: tuple[int, ...], n: int = 64, seed: int = 5) -> np.ndarray:
@@ -209,6 +222,7 @@ CONFIGS = (
     OrtConfig("res", True, True, "QUInt8", False),
     OrtConfig("gate", True, True, "QUInt8", False),
     OrtConfig("gate", False, False, "QInt8", True),
+    OrtConfig("causal", True, True, "QUInt8", False),
 )
 #: configurations refused in one line naming the node, with the message's core: asymmetric (uint8) weights.
 REFUSED = ((OrtConfig("mlp", True, False, "QUInt8", False, weights="QUInt8"),

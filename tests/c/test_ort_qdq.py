@@ -54,6 +54,8 @@ def test_zero_points_lowered(model):
             assert ops.count("linear_acc") == 9
     elif cfg.family == "res":   # the residual Add of two asymmetric activations
         assert "add_zp" in ops and zp_in != 0
+    elif cfg.family == "causal":  # conv, Slice, then the quantizer of the dropped ReLU: a requantizing table
+        assert ops[:3] == ["conv", "slice", "lut"] and zp_in != 0
     elif cfg.family == "gate":  # h * sigmoid(g): a Mul of two activations; Concat inputs through identity tables
         assert {"mul_zp", "concat"} <= set(ops) and zp_in != 0
         cat = next(n for n in graph.nodes if n.op == "concat")
