@@ -35,15 +35,13 @@ def lower_region(b: _Builder, v0: str, s_out: float | None, out: str) -> bool:
         beta = _float_const(b, p.input[2]) if len(p.input) > 2 and p.input[2] else np.zeros(1)
         return _layernorm(b, p.name, p.input[0], _float_const(b, p.input[1]), beta, float(at.get("epsilon", 1e-5)),
                           s_out, out)
-    if (ln := b.v.layernorm(v0)) is not None:       # the decomposition (opset < 17)
-        return _layernorm(b, p.name, ln[0], ln[1], ln[2], ln[3], s_out, out)
     if op == "Softmax":
         return _softmax(b, p, s_out, out)
     if op == "MatMul" and all(acts):
         return _matmul(b, p, s_out, out)
     if op == "Add" and len(acts) == 2 and sum(acts) == 1 and _is_float_const(b, p.input[acts.index(False)]):
         return _bias_add(b, p, acts.index(True), s_out, out)
-    if op == "ReduceMean" and acts[0]:
+    if op == "ReduceMean":
         return _reduce_mean(b, p, s_out, out)
     if not b.zp_out and not any(_zp_of(b, i) for i, a in zip(p.input, acts, strict=True) if a):
         return False
@@ -241,7 +239,9 @@ def _reduce_mean(b: _Builder, p: NodeProto, s_out: float, out: str) -> bool:
     at = attrs(p)
     axes = list(at.get("axes", [])) or (list(b.v.const(p.input[1]).reshape(-1)) if len(p.input) > 1 else [])
     if [int(a) for a in axes] != [1] or at.get("keepdims", 1) != 0:
-        raise b.v.err(f"node '{p.name}': ReduceMean must average tokens (axes [1], keepdims 0)")
+        hint = (" (a LayerNorm decomposed by an export with opset < 17, which onnxruntime quantizes piece by piece: "
+                "export with opset_version >= 17 for one LayerNormalization)" if at.get("keepdims", 1) else "")
+        raise b.v.err(f"node '{p.name}': ReduceMean must average tokens (axes [1], keepdims 0){hint}")
     x = b.view2d(b.act(p.input[0]))
     t, c = b.shape(x)
     if not b.zp(x) and not b.zp_out:

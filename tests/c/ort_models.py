@@ -123,11 +123,12 @@ class OrtConfig:
     symmetric: bool            # extra_options ActivationSymmetric
     pad: int = 1               # cnn1d: padding of the first conv
     weights: str = "QInt8"     # weight_type (QUInt8: asymmetric weights, refused)
+    opset: int = 0             # export opset (0: torch's default; < 17 decomposes LayerNorm)
 
     @property
     def id(self) -> str:
         pad = (f"-pad{self.pad}" if self.pad != 1 else "") + ("-w" + self.weights.lower() if self.weights != "QInt8"
-                                                               else "")
+                                                               else "") + (f"-op{self.opset}" if self.opset else "")
         return (f"{self.family}-{'pre' if self.pre else 'raw'}-{'pc' if self.per_channel else 'pt'}-"
                 f"{self.act.lower()}-{'sym' if self.symmetric else 'asym'}{pad}")
 
@@ -156,7 +157,7 @@ def ort_onnx(tmp_path_factory, cfg: OrtConfig) -> Path:
     shape = SHAPES[cfg.family]
     f32 = d / "float.onnx"
     torch.onnx.export(_build(cfg), torch.zeros(1, *shape), str(f32), input_names=["x"], output_names=["logits"],
-                      dynamo=False)
+                      dynamo=False, **({"opset_version": cfg.opset} if cfg.opset else {}))
     src = f32
     if cfg.pre:
         src = d / "pre.onnx"
@@ -224,6 +225,9 @@ CONFIGS = (
     OrtConfig("gate", False, False, "QInt8", True),
     OrtConfig("causal", True, True, "QUInt8", False),
 )
-#: configurations refused in one line naming the node, with the message's core: asymmetric (uint8) weights.
+#: configurations refused in one line naming the node, with the message's core and hint: asymmetric (uint8)
+#: weights; a LayerNorm decomposed by an old opset, which onnxruntime quantizes piece by piece.
 REFUSED = ((OrtConfig("mlp", True, False, "QUInt8", False, weights="QUInt8"),
-            "are not int8 codes (asymmetric weights"),)
+            "are not int8 codes (asymmetric weights", "weight_type=QuantType.QInt8"),
+           (OrtConfig("attn", True, True, "QUInt8", False, opset=14), "ReduceMean must average tokens",
+            "export with opset_version >= 17"))
