@@ -39,6 +39,8 @@ def lower_region(b: _Builder, v0: str, s_out: float | None, out: str) -> bool:
         return _softmax(b, p, s_out, out)
     if op == "MatMul" and all(acts):
         return _matmul(b, p, s_out, out)
+    if op == "Split" and acts[0]:
+        return _split(b, p, v0, s_out, out)
     if op == "Add" and len(acts) == 2 and sum(acts) == 1 and _is_float_const(b, p.input[acts.index(False)]):
         return _bias_add(b, p, acts.index(True), s_out, out)
     if op == "ReduceMean":
@@ -128,16 +130,64 @@ def _softmax(b: _Builder, p: NodeProto, s_out: float, out: str) -> bool:
 
 
 def _matmul(b: _Builder, p: NodeProto, s_out: float, out: str) -> bool:
-    """MatMul of two activations (q.kᵀ, p.v of one head, batch 1): (a - za)(b - zb) in int32 (matmul_zp)."""
-    x, y = (b.view2d(b.act(i)) for i in p.input)
+    """MatMul of two activations (q.kᵀ, p.v), batch 1: (a - za)(b - zb) in int32 (matmul_zp); over H heads
+    ((1, H, M, K) @ (1, H, K, N)) one node per head on strided slices, the heads concatenated in the value's order."""
+    x, y = b.act(p.input[0]), b.act(p.input[1])
+    sa, sb = b.onnx_shape(p.input[0], x), b.onnx_shape(p.input[1], y)
+    if len(sa) < 2 or sa[:-2] != sb[:-2] or (len(sa) > 2 and sa[0] != 1) or sa[-1] != sb[-2]:
+        raise b.v.err(f"node '{p.name}' (MatMul): activations of shapes {list(sa)} and {list(sb)} do not multiply "
+                      "as batch 1 with the same head axes")
+    (mm, k), n, heads = sa[-2:], sb[-1], int(np.prod(sa[1:-2])) if len(sa) > 3 else 1
     m, sh = quantize_multiplier(b.scale(x) * b.scale(y) / s_out)
-    b.act_out(out, (b.shape(x)[0], b.shape(y)[1]), s_out)
     zps = {"za": b.zp(x), "zb": b.zp(y), "zy": int(b.zp_out)}
-    if any(zps.values()):
-        b.emit("matmul_zp", [x, y], out, {"m": int(m), "sh": int(sh), **zps})
-    else:
-        b.emit("matmul", [x, y], out, {"m": int(m), "sh": int(sh)})
-    _done(b, out)
+    outs = []
+    for h in range(heads):
+        xh, yh = (x, y) if heads == 1 else (_slice(b, x, h * mm * k, [mm, k]), _slice(b, y, h * k * n, [k, n]))
+        xh, yh = b.view(xh, (mm, k), exact=True), b.view(yh, (k, n), exact=True)
+        outs.append(out if heads == 1 else f"{out}.h{h}")
+        b.act_out(outs[-1], (mm, n), s_out)
+        b.g.tensors[outs[-1]].zero_point = b.zp_out
+        if any(zps.values()):
+            b.emit("matmul_zp", [xh, yh], outs[-1], {"m": int(m), "sh": int(sh), **zps})
+        else:
+            b.emit("matmul", [xh, yh], outs[-1], {"m": int(m), "sh": int(sh)})
+        _done(b, outs[-1])
+    if heads > 1:
+        b.act_out(f"{out}.heads", (heads * mm, n), s_out)
+        b.g.tensors[f"{out}.heads"].zero_point = b.zp_out
+        b.emit("concat", outs, f"{out}.heads", {"axis": 0})
+        _done(b, f"{out}.heads")
+        b.act_out(out, (*sa[1:-2], mm, n), s_out)
+        b.emit("reshape", [f"{out}.heads"], out, {"shape": [*sa[1:-2], mm, n]})
+    return True
+
+
+def _slice(b: _Builder, x: str, offset: int, shape: list[int]) -> str:
+    """Rows of `shape` read from x's elements at offset (C order): one head of a (H, M, K) value."""
+    out = f"{x}.at{offset}"
+    if out not in b.g.tensors:
+        strides = [int(np.prod(shape[i + 1:])) for i in range(len(shape))]
+        b.act_out(out, tuple(shape), b.scale(x))
+        b.emit("slice", [x], out, {"offset": int(offset), "shape": list(shape), "strides": strides})
+    return out
+
+
+def _split(b: _Builder, p: NodeProto, v0: str, s_out: float, out: str) -> bool:
+    """One output of a Split of an activation along its last axis (packed q / k / v): its columns as a strided
+    slice, requantized through a table when its quantizer's scale or zero point differ."""
+    x = b.view2d(b.act(p.input[0]))
+    rows, width = b.shape(x)
+    at = attrs(p)
+    if int(at.get("axis", 0)) not in (-1, len(b.onnx_shape(p.input[0], x)) - 1):
+        raise b.v.err(f"node '{p.name}' (Split): only the last axis of an activation, got axis {at.get('axis', 0)}")
+    sizes = ([int(v) for v in b.v.const(p.input[1]).reshape(-1)] if len(p.input) > 1 and p.input[1]
+             else [int(v) for v in at.get("split", [])] or [width // len(p.output)] * len(p.output))
+    i = list(p.output).index(v0)
+    part = f"{out}.cols" if not np.isclose(b.scale(x), s_out, rtol=1e-6, atol=0) or b.zp(x) != b.zp_out else out
+    b.act_out(part, (rows, sizes[i]), b.scale(x))
+    b.emit("slice", [x], part, {"offset": int(sum(sizes[:i])), "shape": [rows, sizes[i]], "strides": [width, 1]})
+    if part != out:
+        table(b, part, lambda t: t, s_out, out, "requant")
     return True
 
 

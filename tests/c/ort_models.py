@@ -84,6 +84,23 @@ class Attention(nn.Module):
         return self.head(self.norm(h + a @ self.v(h)).mean(1))
 
 
+class MultiHead(nn.Module):
+    """Two-head attention as plain torch writes it: one packed q/k/v Linear split in three, heads by reshape +
+    transpose, batched q.kᵀ / sqrt(dh), Softmax, p.v, heads merged back, residual, mean over tokens, Linear."""
+
+    def __init__(self, c: int = 4, d: int = 8, heads: int = 2, classes: int = 4):
+        super().__init__()
+        self.embed, self.qkv, self.head = nn.Linear(c, d), nn.Linear(d, 3 * d), nn.Linear(d, classes)
+        self.h, self.d = heads, d
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.embed(x.transpose(1, 2))
+        b, t, _ = z.shape
+        q, k, v = (a.reshape(b, t, self.h, self.d // self.h).transpose(1, 2) for a in self.qkv(z).split(self.d, -1))
+        a = torch.softmax(q @ k.transpose(-1, -2) / (self.d // self.h) ** 0.5, dim=-1) @ v
+        return self.head((z + a.transpose(1, 2).reshape(b, t, self.d)).mean(1))
+
+
 class Gated(nn.Module):
     """Flatten, h = Linear(x), g = Sigmoid(Linear(x)), Concat([h * g, h]), Linear: a Mul of two activations and a
     Concat of inputs with their own scales and zero points."""
@@ -111,12 +128,12 @@ class CausalConv(nn.Module):
 
 
 SHAPES = {"mlp": (4, 8), "cnn1d": (4, 32), "res": (4, 8), "eegnet": (1, 8, 64), "attn": (4, 8), "gate": (4, 8),
-          "causal": (4, 8)}
+          "causal": (4, 8), "mh": (4, 8)}
 
 
 @dataclasses.dataclass(frozen=True)
 class OrtConfig:
-    family: str                # mlp | cnn1d | res | eegnet | attn | gate | causal
+    family: str                # mlp | cnn1d | res | eegnet | attn | gate | causal | mh
     pre: bool                  # quant_pre_process first
     per_channel: bool
     act: str                   # QUInt8 | QInt8
@@ -136,7 +153,8 @@ class OrtConfig:
 def _build(cfg: OrtConfig) -> nn.Module:
     torch.manual_seed(0)
     return {"mlp": MLP, "cnn1d": lambda: CNN1d(pad=cfg.pad), "res": Residual, "eegnet": EEGNet,
-            "attn": Attention, "gate": Gated, "causal": CausalConv}[cfg.family]().eval()
+            "attn": Attention, "gate": Gated, "causal": CausalConv,
+            "mh": MultiHead}[cfg.family]().eval()
 
 
 def windows(shape: tuple[int, ...], n: int = 64, seed: int = 5) -> np.ndarray:
@@ -224,6 +242,8 @@ CONFIGS = (
     OrtConfig("gate", True, True, "QUInt8", False),
     OrtConfig("gate", False, False, "QInt8", True),
     OrtConfig("causal", True, True, "QUInt8", False),
+    OrtConfig("mh", True, True, "QUInt8", False),
+    OrtConfig("mh", False, False, "QInt8", True),
 )
 #: configurations refused in one line naming the node, with the message's core and hint: asymmetric (uint8)
 #: weights; a LayerNorm decomposed by an old opset, which onnxruntime quantizes piece by piece.

@@ -54,6 +54,9 @@ def test_zero_points_lowered(model):
             assert ops.count("linear_acc") == 9
     elif cfg.family == "res":   # the residual Add of two asymmetric activations
         assert "add_zp" in ops and zp_in != 0
+    elif cfg.family == "mh":    # packed q/k/v split by slices, one matmul per head, heads concatenated
+        mms = [n for n in graph.nodes if n.op in ("matmul", "matmul_zp")]
+        assert len(mms) == 4 and ops.count("concat") == 2 and (cfg.symmetric or "softmax_zp" in ops)
     elif cfg.family == "causal":  # conv, Slice, then the quantizer of the dropped ReLU: a requantizing table
         assert ops[:3] == ["conv", "slice", "lut"] and zp_in != 0
     elif cfg.family == "gate":  # h * sigmoid(g): a Mul of two activations; Concat inputs through identity tables

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.device
 
 # uint8 asymmetric per-tensor MLP, int8 asymmetric per-channel MLP, symmetric and asymmetric (padded) 1-D CNNs, an
 # asymmetric per-channel EEGNet (padded Conv2d, depthwise Conv2d, float Elu -> AveragePool, Flatten), the asymmetric
-# attention model (matmul_zp, softmax_zp, add_zp, LayerNorm, ReduceMean) and gated model (mul_zp, Concat)
-_IDS = ("attn-pre-pc-quint8-asym", "gate-pre-pc-quint8-asym")
+# attention model (matmul_zp, softmax_zp, add_zp, LayerNorm, ReduceMean), the gated model (mul_zp, Concat) and the
+# two-head attention (Split, per-head matmul_zp)
+_IDS = ("attn-pre-pc-quint8-asym", "gate-pre-pc-quint8-asym", "mh-pre-pc-quint8-asym")
 PICKED = [CONFIGS[0], CONFIGS[2], CONFIGS[5], CONFIGS[7], CONFIGS[10], *(c for c in CONFIGS if c.id in _IDS)]
 
 
