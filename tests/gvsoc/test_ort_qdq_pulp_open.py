@@ -18,7 +18,8 @@ from .conftest import need_gvsoc
 pytestmark = pytest.mark.gvsoc
 
 # asymmetric MLP, padded 1-D CNN, EEGNet, attention (the zero-point kernels of ef_zp.c on the cluster)
-PICKED = [CONFIGS[1], CONFIGS[7], CONFIGS[10], *(c for c in CONFIGS if c.id == "attn-pre-pc-quint8-asym")]
+_IDS = ("attn-pre-pc-quint8-asym", "mh-pre-pc-quint8-asym")   # one and two heads: the split matmul_zp / softmax_zp
+PICKED = [CONFIGS[1], CONFIGS[7], CONFIGS[10], *(c for c in CONFIGS if c.id in _IDS)]
 
 
 @pytest.mark.parametrize("cfg", PICKED, ids=[c.id for c in PICKED])
