@@ -210,7 +210,9 @@ class AttentionMixin:
     def _softmax(self, sm: NodeProto, chain: list[NodeProto], s_out: float, out: str) -> None:
         src, pre = self._chain(sm.input[0])
         if any(n.op_type not in _VALUE_OPS for n in chain + pre) or src not in self.parts:
-            raise self.v.err(f"node '{sm.name}': Softmax must read per-head int8 scores, only through Casts")
+            raise self.v.err(f"node '{sm.name}': Softmax must read per-head int8 scores, only through Casts; quantize "
+                             "Q·Kᵀ first (brevitas: QuantMultiheadAttention(..., softmax_input_quant="
+                             "Int8ActPerTensorFloat))")
         ins = self.parts[src]
         rank = len(self.static_shape(sm.input[0]) or (1, 1, 1, 1))
         if int(attrs(sm).get("axis", -1)) % rank != rank - 1:

@@ -20,10 +20,11 @@ def _q(rqt: bool = False) -> qnn.QuantIdentity:
 
 class AttnTiny(nn.Module):
     """Input (B, channels, samples): `patch` samples per token -> (B, tokens, channels * patch) -> QuantLinear to d,
-    self-attention (brevitas QuantMultiheadAttention, batch_first, heads), residual, LayerNorm, mean, head."""
+    self-attention (brevitas QuantMultiheadAttention, batch_first, heads), residual, LayerNorm, mean, head.
+    quant_scores=False keeps brevitas' default (Q·Kᵀ not quantized before the Softmax), which edgeflow refuses."""
 
     def __init__(self, bits: int, channels: int = 4, samples: int = 64, patch: int = 8, d: int = 16, heads: int = 2,
-                 classes: int = 3):
+                 classes: int = 3, quant_scores: bool = True):
         super().__init__()
         self.patch, self.tokens = patch, samples // patch
         wq = {"weight_quant": Int8WeightPerChannelFloat, "weight_bit_width": bits, "bias_quant": Int32Bias}
@@ -31,7 +32,7 @@ class AttnTiny(nn.Module):
         self.embed = qnn.QuantLinear(channels * patch, d, bias=True, input_quant=Int8ActPerTensorFloat, **wq)
         self.q_tok = _q()
         self.mha = qnn.QuantMultiheadAttention(
-            d, heads, batch_first=True, softmax_input_quant=Int8ActPerTensorFloat,
+            d, heads, batch_first=True, softmax_input_quant=Int8ActPerTensorFloat if quant_scores else None,
             in_proj_weight_quant=Int8WeightPerChannelFloat, in_proj_weight_bit_width=bits,
             out_proj_weight_quant=Int8WeightPerChannelFloat, out_proj_weight_bit_width=bits)
         self.q_attn = _q()
