@@ -49,9 +49,20 @@ def _evaluate(n: NodeProto, known: dict[str, np.ndarray], opset: int) -> list[np
         return None
 
 
-def fold_shapes(proto: onnx.ModelProto) -> onnx.ModelProto:
+def fold_shapes(proto: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
     """A copy of proto in which every shape computation on static shapes is a Constant (same node and value
-    names, same order); proto itself when there is none. Activations and weights are never folded here."""
+    names, same order); proto itself when there is none. Activations and weights are never folded here. Folding
+    repeats (at most `rounds` times) while it makes shapes static that shape inference could not see before (a
+    Slice whose ends were a shape computation)."""
+    for _ in range(rounds):
+        new = _fold_once(proto)
+        if new is proto:
+            break
+        proto = new
+    return proto
+
+
+def _fold_once(proto: onnx.ModelProto) -> onnx.ModelProto:
     if not any(n.op_type in ("Shape", "Size") for n in proto.graph.node):
         return proto
     shapes = _static_shapes(proto)
