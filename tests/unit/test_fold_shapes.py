@@ -8,11 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from onnx import helper
+from test_frontend_struct import _c, _check, _model, _weight  # tests/unit is on sys.path (no package)
 
 from edgeflow.ir.fold_shapes import fold_shapes
 from edgeflow.ir.from_onnx import FrontendError, load_onnx
-
-from test_frontend_struct import _c, _check, _model, _weight  # tests/unit is on sys.path (no package)
 
 pytestmark = pytest.mark.unit
 
