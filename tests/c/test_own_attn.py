@@ -90,6 +90,25 @@ def test_gap9_bit_exact(model, tmp_path):
     assert np.array_equal(run_binary(art.binary, q, want.shape[1]), want)
 
 
+def test_sequence_first_four_heads_quantized_out_proj(tmp_path):
+    """batch_first=False ((L, B, E) into the attention), 4 heads of 4, out_proj's own output quantizer followed by
+    a QuantIdentity (two quantizers in a row): lowered, bit-exact on host, close to onnxruntime."""
+    path = export_model(AttnTiny(8, heads=4, batch_first=False, out_quant=True), (4, 64), tmp_path / "seq.onnx",
+                        seed=3)
+    graph = load_onnx(path)
+    assert [n.op for n in graph.nodes].count("softmax_rows") == 4
+    xs = windows((4, 64), n=32, seed=8)
+    q = np.stack([quantize_input(x, graph) for x in xs])
+    want = np.stack([run(graph, x)[graph.outputs[0]].reshape(-1) for x in q])
+    art = compile_host(graph, tmp_path / "host")
+    assert np.array_equal(run_binary(art.binary, q, want.shape[1]), want)
+    ours, theirs = logits(graph, xs), onnxruntime_logits(path, xs)
+    agree, diff = float((ours.argmax(1) == theirs.argmax(1)).mean()), float(np.abs(ours - theirs).max())
+    msg = f"argmax agreement {agree:.3f} on {len(xs)} windows, max |logit diff| {diff:.4f}"
+    print(msg)
+    assert agree >= 0.9 and diff < 0.1 * np.abs(theirs).max(), msg
+
+
 def test_unquantized_scores_are_refused_with_the_fix(tmp_path):
     """brevitas' default QuantMultiheadAttention leaves Q·Kᵀ float before the Softmax: refused in one line that
     names the Softmax and the keyword to set."""
