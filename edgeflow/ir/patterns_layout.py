@@ -126,8 +126,8 @@ class LayoutMixin:
     _shapes: dict[str, tuple[int, ...]] | None = None
 
     # ---- shapes and index arrays -----------------------------------------------------------------------
-    def onnx_shape(self, v: str, ir: str) -> tuple[int, ...]:
-        """The static ONNX shape of value v (shape inference), else the IR tensor's shape with a batch axis."""
+    def static_shape(self, v: str) -> tuple[int, ...] | None:
+        """The static ONNX shape of value v (shape inference), None when it has none."""
         if self._shapes is None:
             try:
                 g = onnx.shape_inference.infer_shapes(self.v.proto).graph
@@ -136,8 +136,12 @@ class LayoutMixin:
             self._shapes = {vi.name: tuple(int(d.dim_value) for d in vi.type.tensor_type.shape.dim)
                             for vi in list(g.value_info) + list(g.input) + list(g.output)
                             if all(d.HasField("dim_value") for d in vi.type.tensor_type.shape.dim)}
+        return self._shapes.get(v)
+
+    def onnx_shape(self, v: str, ir: str) -> tuple[int, ...]:
+        """The static ONNX shape of value v (shape inference), else the IR tensor's shape with a batch axis."""
         n = int(np.prod(self.shape(ir)))
-        s = self._shapes.get(v)
+        s = self.static_shape(v)
         return s if s is not None and int(np.prod(s)) == n else (1, *self.shape(ir))
 
     def index_of(self, v: str, ir: str) -> np.ndarray:
