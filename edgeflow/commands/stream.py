@@ -112,7 +112,7 @@ def cmd_stream(a: argparse.Namespace) -> int:
 
 def run(a: argparse.Namespace, console: Console) -> int:
     from edgeflow.build_folder import read_graph
-    from edgeflow.card_match import stream_card, window_fits
+    from edgeflow.card_match import build_input_fits, stream_card
     from edgeflow.link.harness import StreamConfig, ok, quantized_windows
     from edgeflow.link.model_info import model_hash
     from edgeflow.link.session import Session, open_port
@@ -133,7 +133,7 @@ def run(a: argparse.Namespace, console: Console) -> int:
         info = session.handshake()
         session.timeout_s = a.timeout
         x, meta = read_windows(a, card=card)
-        if not window_fits(tuple(x.shape[1:]), shape):
+        if not build_input_fits(tuple(x.shape[1:]), shape, build):
             raise EdgeflowError(f"{meta['recording']}: windows are {list(x.shape[1:])}, model input is "
                                 f"{list(shape)} (card '{card.name}' does not fit this build)")
         xq = quantized_windows(x, graph)
