@@ -28,8 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", help="serial port of the device (default: the port `edgeflow flash` wrote to "
                                   "BUILD/device.json)")
     p.add_argument("--input", help="recording: EEG (EDF/EDF+D/BDF/FIF/BrainVision/EEGLAB .set/GDF/CNT) for an EEG "
-                                   "card, raw sensor data (CSV, NPY/NPZ, WAV) for a sensor card (default: a synthetic "
-                                   "recording)")
+                                   "card; sensor data (CSV, NPY/NPZ, WAV, EDF/EDF+D/BDF: channels by label) for a "
+                                   "sensor card (default: a synthetic recording)")
     p.add_argument("--card", help="card whose preprocessing to apply (default: the card the build recorded, "
                                   "BUILD/card.toml; a --card that contradicts it is refused; older builds: femba-mini)")
     p.add_argument("--realtime", action="store_true", help="pace windows at the recording's own rate and report "

@@ -133,7 +133,7 @@ def load_stream_windows(recording: Path | None, card: str | ModelCard = "femba-m
 
 def _sensor_windows(recording: Path | None, card: ModelCard, stride_s: float | None, n_windows: int | None,
                     seed: int) -> tuple[np.ndarray, dict[str, Any]]:
-    from edgeflow.data.raw import read_sensor, sensor_windows, synth_sensor
+    from edgeflow.data.raw import read_sensor, sensor_window_starts, sensor_windows, synth_sensor
 
     i = card.input
     stride = float(stride_s or i.stride_s)
@@ -141,13 +141,12 @@ def _sensor_windows(recording: Path | None, card: ModelCard, stride_s: float | N
         rec = synth_sensor(card, i.window_s + ((n_windows or 8) - 1) * stride, seed)
     else:
         rec = read_sensor(recording, card)
-    x = sensor_windows(rec, card, stride)
+    x, starts = sensor_windows(rec, card, stride), sensor_window_starts(rec, card, stride)
     if n_windows is not None:
-        x = x[:n_windows]
-    step = max(1, round(stride * i.sample_rate))   # samples between window starts, as sensor_windows cuts them
+        x, starts = x[:n_windows], starts[:n_windows]
     meta = {"recording": rec.source, "card": card.name, "window_s": i.window_s, "stride_s": stride,
             "sample_rate": i.sample_rate, "windows": len(x),
-            "window_starts_s": [round(k * step / i.sample_rate, 6) for k in range(len(x))]}
+            "window_starts_s": starts}
     return x, meta
 
 
