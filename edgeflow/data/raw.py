@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeflow.data.sensor_edf import EDF_SUFFIXES, read_sensor_edf
 from edgeflow.errors import DataError
 
 if TYPE_CHECKING:
@@ -159,8 +160,6 @@ def _read_csv(path: Path, names: tuple[str, ...], named: bool) -> tuple[np.ndarr
 
 def read_sensor(path: str | Path, card: ModelCard) -> SensorRecording:
     """The recording in the card's channel order; a file rate (WAV, NPZ) that is not the card's is refused."""
-    from edgeflow.data.sensor_edf import EDF_SUFFIXES, read_sensor_edf
-
     path = Path(path)
     names = tuple(card.input.montage)
     if path.suffix.lower() not in RAW_SUFFIXES + EDF_SUFFIXES:
