@@ -96,9 +96,11 @@ def test_stream_checks_the_bundle_on_a_sensor_recording(har_bundle, recordings, 
     assert summary["recording"]["card"] == "accel-har"
 
 
+@pytest.mark.slow
 def test_cross_build_for_the_board_carries_the_sensor_reader(tmp_path, monkeypatch):
     """Without --host-only: the aarch64 library with its sm_87 cubin, and the same sensor bundle for the board
-    (skipped without the aarch64 compiler or NVRTC 12.6). The CLI builds into a relative build/ folder, which the
+    (skipped without the aarch64 compiler or NVRTC 12.6; ~30 s, slow: the default tier cross-builds the tiny model
+    and checks the subprocess paths in test_jetson_tools). The CLI builds into a relative build/ folder, which the
     cross-compiling subprocess (run in the source tree) once failed to find."""
     need_tvm()
     from edgeflow.backends import jetson
