@@ -72,3 +72,24 @@ def test_a_slice_of_a_linear_over_tokens_is_refused(tmp_path):
     with pytest.raises(FrontendError, match=r"node '/Slice' \(Slice\): a slice of a linear layer's output must cut "
                                             r"its features \(last axis\) only, got \(1, 8, 12\) -> \(1, 4, 12\)$"):
         load_onnx(path)
+
+
+def test_a_slice_of_a_linear_that_flips_tokens_is_refused_not_dropped(tmp_path):
+    """A flip keeps the shape (feature_rows' index-array check would see the reordered tokens too); it is refused
+    in one line asking for a quantizer between the linear layer and the flip."""
+    w1, i1 = _weight("w1", (6, 12), 1, 1)
+    w2, i2 = _weight("w2", (3, 48), 0, 1)
+    n = helper.make_node
+    nodes = [w1, n("MatMul", ["xd", "w1"], ["h"], name="/fc1/MatMul"),
+             n("Slice", ["h", "start", "end", "ax", "step"], ["r"], name="/Slice"),
+             n("QuantizeLinear", ["r", "sq", "z8"], ["rq"], name="/q1/QuantizeLinear"),
+             n("DequantizeLinear", ["rq", "sq", "z8"], ["rd"], name="/q1/DequantizeLinear"),
+             n("Reshape", ["rd", "target"], ["flat"], name="/Reshape"),
+             w2, n("Gemm", ["flat", "w2"], ["y"], name="/fc2/Gemm", transB=1)]
+    inits = [*i1, *i2, _c("start", np.array([-1], np.int64)), _c("end", np.array([-(2**62)], np.int64)),
+             _c("ax", np.array([1], np.int64)), _c("step", np.array([-1], np.int64)), _c("sq", np.float32(0.04)),
+             _c("target", np.array([1, -1], np.int64))]
+    path = _model(tmp_path, nodes, inits, [1, 4, 6])
+    with pytest.raises(FrontendError, match=r"value 'h' \(output of '/fc1/MatMul', MatMul\) is a float tensor where "
+                                            r"an int8 activation is needed; insert a QuantIdentity after /fc1$"):
+        load_onnx(path)
