@@ -26,6 +26,16 @@ def _static_shapes(proto: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
             and all(d.HasField("dim_value") for d in vi.type.tensor_type.shape.dim)}
 
 
+def _small(t: onnx.TensorProto) -> np.ndarray | None:
+    """The values of a constant small enough to be a shape computation's operand (None: big or unreadable)."""
+    if int(np.prod([max(int(d), 0) for d in t.dims])) > MAX_FOLDED:
+        return None
+    try:
+        return numpy_helper.to_array(t)
+    except Exception:  # data that does not match its dims: OnnxView names it in one line
+        return None
+
+
 def _shape_value(n: NodeProto, shapes: dict[str, tuple[int, ...]]) -> np.ndarray | None:
     shp = shapes.get(n.input[0])
     if shp is None:
@@ -67,16 +77,18 @@ def _fold_once(proto: onnx.ModelProto) -> onnx.ModelProto:
         return proto
     shapes = _static_shapes(proto)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
-    known = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    known = {i.name: a for i in proto.graph.initializer if (a := _small(i)) is not None}
     derived: set[str] = set()
     folded: dict[int, list[np.ndarray]] = {}
     for k, n in enumerate(proto.graph.node):
         if n.op_type == "Constant":
             t = next((a.t for a in n.attribute if a.name == "value"), None)
-            if t is not None:
-                known[n.output[0]] = numpy_helper.to_array(t)
+            if t is not None and n.output and (a := _small(t)) is not None:
+                known[n.output[0]] = a
             continue
         out: list[np.ndarray] | None = None
+        if not n.input or not n.output:   # malformed: left for the frontend's checks to name
+            continue
         if n.op_type == "Shape":
             v = _shape_value(n, shapes)
             out = None if v is None else [v]

@@ -93,3 +93,17 @@ def test_a_slice_of_a_linear_that_flips_tokens_is_refused_not_dropped(tmp_path):
     with pytest.raises(FrontendError, match=r"value 'h' \(output of '/fc1/MatMul', MatMul\) is a float tensor where "
                                             r"an int8 activation is needed; insert a QuantIdentity after /fc1$"):
         load_onnx(path)
+
+
+def test_a_bad_initializer_next_to_a_shape_is_named_in_one_line(tmp_path):
+    import onnx
+
+    path = _chunk_model(tmp_path, [1, 4, 6])
+    proto = onnx.load(str(path))
+    bad = next(i for i in proto.graph.initializer if i.name == "three")
+    bad.dims[:] = [1000]                                   # declares 1000 int64, holds one
+    onnx.save(proto, str(path))
+    with pytest.raises(FrontendError, match=r"initializer 'three' \(dims \[1000\]\): its data does not match its "
+                                            r"shape") as info:
+        load_onnx(path)
+    assert "\n" not in str(info.value)
