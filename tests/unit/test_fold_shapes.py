@@ -107,3 +107,17 @@ def test_a_bad_initializer_next_to_a_shape_is_named_in_one_line(tmp_path):
                                             r"shape") as info:
         load_onnx(path)
     assert "\n" not in str(info.value)
+
+
+def test_index_arithmetic_on_constants_folds_and_float_constants_stay():
+    """torch's MultiheadAttention checks head_dim with a Mod of two int64 Constants (no Shape involved): folded;
+    a Mul of float constants (weights) is left to the patterns."""
+    n = helper.make_node
+    nodes = [n("Constant", [], ["e"], name="/mha/Constant_4", value=_c("e", np.array(16, np.int64))),
+             n("Constant", [], ["h"], name="/mha/Constant_5", value=_c("h", np.array(2, np.int64))),
+             n("Mod", ["e", "h"], ["r"], name="/mha/Mod"), n("Mul", ["wa", "wb"], ["w"], name="/Mul")]
+    g = helper.make_graph(nodes, "g", [], [helper.make_tensor_value_info("w", 1, [2])],
+                          [_c("wa", np.ones(2, np.float32)), _c("wb", np.ones(2, np.float32))])
+    folded = fold_shapes(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]))
+    ops = {x.name: x.op_type for x in folded.graph.node}
+    assert ops["/mha/Mod"] == "Constant" and ops["/Mul"] == "Mul"
