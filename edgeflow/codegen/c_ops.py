@@ -9,6 +9,7 @@ import numpy as np
 from edgeflow.codegen import c_tiled
 from edgeflow.codegen.c_ops_cnn import CNN_EMITTERS
 from edgeflow.codegen.c_ops_struct import STRUCT_EMITTERS
+from edgeflow.codegen.c_ops_zp import ZP_EMITTERS
 from edgeflow.codegen.c_tiled_scan import emit_tiled_scan
 from edgeflow.codegen.c_weights import c_literal
 from edgeflow.codegen.calls import call
@@ -206,6 +207,7 @@ EMITTERS: dict[str, Callable[[Emitter, Node], list[str]]] = {
     "lut": _lut, "mul_requant": _mul_requant, "add_requant": _add_requant, "layernorm": _layernorm,
     "meanpool_tokens": _meanpool, "scan": _scan, "matmul": _matmul, "softmax_rows": _softmax,
     "flip_time": _flip, "identity": _copy, "split": _split, **STRUCT_EMITTERS, **CNN_EMITTERS,
+    **ZP_EMITTERS,
 }
 
 

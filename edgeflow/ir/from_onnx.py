@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 from onnx import NodeProto
 
 from edgeflow.export.scan_op import ScanNodeError, check_scan_nodes
-from edgeflow.ir import frontend_cnn, ops, qdq_ort
+from edgeflow.ir import frontend_cnn, ops, qdq_ort, qdq_ort_ops
 from edgeflow.ir.fold_shapes import fold_shapes
 from edgeflow.ir.graph import Graph, IRError, Node, Tensor, verify
 from edgeflow.ir.naming import name_nodes_by_module
@@ -196,6 +196,8 @@ class _Builder(AttentionMixin, LayoutMixin, GemmMixin, FembaMixin):
             return
         if frontend_cnn.lower_region(self, v, s_out, out):
             return None
+        if self.v.asym and qdq_ort_ops.lower_region(self, v0, s_out, out):   # onnxruntime regions, zero points
+            return None
         p = self.v.producer(v0)
         if p is None:
             raise self.v.err(f"tensor '{v0}' has no producer (missing initializer?)")
@@ -256,9 +258,10 @@ class _Builder(AttentionMixin, LayoutMixin, GemmMixin, FembaMixin):
 
     def lut(self, v: str, fn: object, s_out: float, out: str) -> None:
         x = self.act(v)
-        table = build_lut(fn, self.scale(x), 0, s_out, 0)  # type: ignore[arg-type]
+        table = build_lut(fn, self.scale(x), self.zp(x), s_out, self.zp_out)  # type: ignore[arg-type]
         self.act_out(out, self.shape(x), s_out)
         self.emit("lut", [x, self.const(out, "table", table, "int8")], out, {"fn": fn.__name__})  # type: ignore[attr-defined]
+        self.zp_done.update((f"{out}:in", f"{out}:out"))     # the table reads and writes both zero points
 
     def add(self, v: str, s_out: float, out: str) -> None:
         leaves, todo = [], [v]
@@ -334,7 +337,8 @@ def load_onnx(path: str | Path) -> Graph:
         check_scan_nodes(proto)
     except ScanNodeError as e:
         raise view.err(str(e)) from None
-    check_ops(proto, view, frontend_cnn.CNN_OPS)   # every unsupported op in one line, each with a hint
+    # every unsupported op in one line, each with a hint
+    check_ops(proto, view, frontend_cnn.CNN_OPS + (qdq_ort_ops.ORT_OPS if ort else ()))
     try:
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as e:

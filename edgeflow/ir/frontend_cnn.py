@@ -73,6 +73,8 @@ def lower_region(b: _Builder, v: str, s_out: float | None, out: str) -> bool:
     to let the other patterns try. ReLU / Clip directly before the quantizer become the requant clamp."""
     view, lo, hi, clamped = b.v, b.clamp_lo, 127, False
     p = view.producer(v)
+    if s_out is not None and p is not None and p.op_type == "Flatten" and view.producer(p.input[0], POOLS):
+        return _flat_pool(b, p, s_out, out)     # onnxruntime: the pool's output is flattened before its quantizer
     while s_out is not None and p is not None and p.op_type in ("Relu", "Clip") and not view.is_const(v):
         flo, fhi = _clip_bounds(view, p)
         lo = lo if flo is None else max(lo, _round(flo / s_out + b.zp_out))   # the code of flo (zero point)
@@ -101,6 +103,20 @@ def lower_region(b: _Builder, v: str, s_out: float | None, out: str) -> bool:
             b.clamp_lo = saved
     else:
         return False
+    return True
+
+
+def _flat_pool(b: _Builder, flat: NodeProto, s_out: float, out: str) -> bool:
+    """Pool -> Flatten (axis 1) -> quantizer: the pool to out.pool (the quantizer's scale and zero point), then
+    the reshape to one row."""
+    if int(attrs(flat).get("axis", 1)) != 1:
+        raise b.v.err(f"node '{flat.name}': Flatten must keep the batch axis (axis 1), got axis {attrs(flat)['axis']}")
+    pre = f"{out}.pool"
+    pool(b, b.v.producer(flat.input[0]), s_out, pre)
+    b.g.tensors[pre].zero_point = b.zp_out
+    n = int(np.prod(b.shape(pre)))
+    b.act_out(out, (1, n), s_out)
+    b.emit("reshape", [pre], out, {"shape": [1, n]})
     return True
 
 
@@ -228,6 +244,26 @@ def linear_bn(b: _Builder, bn: NodeProto, s_out: float, out: str) -> None:
     b.emit("linear", ins, out)
 
 
+def _pool_input(b: _Builder, v: str) -> str:
+    """The pool's input activation; Elu / Tanh / Sigmoid of an activation left in float before it (onnxruntime
+    quantizes neither) as a table to int8 at the scale covering the function's 256 values (zero point 0): one
+    rounding of at most half that step before the pool's own."""
+    p = b.v.producer(v)
+    if p is None or p.op_type not in ("Elu", "Tanh", "Sigmoid") or b.v.activation_ql(p.input[0]) is None:
+        return b.act(v)
+    x = b.act(p.input[0])
+    name, fn = _act_fn(p)
+    vals = fn((np.arange(-128, 128, dtype=np.float64) - b.zp(x)) * b.scale(x))
+    s_mid = max(float(np.abs(vals).max()), 1e-12) / 127.0
+    out = f"{x}.{name}"
+    b.act_out(out, b.shape(x), s_mid)
+    b.emit("lut", [x, b.const(out, "table", build_lut(fn, b.scale(x), b.zp(x), s_mid, 0), "int8")], out,
+           {"fn": name})
+    b.zp_done.add(f"{out}:in")
+    b.acts[v] = out
+    return out
+
+
 def _add_channel_axis(b: _Builder, x: str) -> str:
     out = f"{x}.c1"
     if out not in b.g.tensors:
@@ -239,7 +275,7 @@ def _add_channel_axis(b: _Builder, x: str) -> str:
 def pool(b: _Builder, p: NodeProto, s_out: float, out: str) -> None:
     """MaxPool / AveragePool / GlobalAveragePool -> the IR pool op with its own output scale."""
     view, at = b.v, attrs(p)
-    x = b.act(p.input[0])
+    x = _pool_input(b, p.input[0])
     xs = b.shape(x)
     nd = len(xs) - 1
     if p.op_type == "GlobalAveragePool":

@@ -152,7 +152,8 @@ class OnnxView:
         scale = np.asarray(self.const(dq.input[1]), dtype=np.float64).reshape(-1)
         zp = self.const(dq.input[2]) if len(dq.input) > 2 else np.zeros(1)
         if np.any(zp != 0):
-            raise self.err(f"node '{dq.name}': weight zero point must be 0")
+            raise self.err(f"node '{dq.name}': weight zero point must be 0 (symmetric weights: brevitas' default, or "
+                           "quantize_static(..., weight_type=QuantType.QInt8))")
         if scale.size not in (1, codes.shape[0]) or (scale.size > 1 and attrs(dq).get("axis", 1) != 0):
             raise self.err(f"node '{dq.name}': weight scale must be per-tensor or per output channel (axis 0)")
         scale = np.broadcast_to(scale, (codes.shape[0],)).copy()

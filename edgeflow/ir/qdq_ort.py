@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 #: producer_name onnxruntime.quantization writes into the models it quantizes.
 ORT_PRODUCER = "onnx.quantize"
 #: IR ops that move int8 codes without arithmetic: their output carries their input's zero point.
-PASS_THROUGH = ("reshape", "identity", "transpose", "slice", "flip_time")
+PASS_THROUGH = ("reshape", "identity", "transpose", "slice", "gather", "flip_time")
 _HINT = "quantize with extra_options={'ActivationSymmetric': True} for zero points 0"
 
 
@@ -67,12 +67,25 @@ def normalize(proto: onnx.ModelProto, err: Callable[[str], FrontendError]) -> No
     keep = [vi for vi in g.value_info if vi.name not in changed]
     del g.value_info[:]
     g.value_info.extend(keep)
+    _check_weight_codes(proto, init, err)
     for n in list(g.node):
         _weight_layout(proto, n, init)
+    _hoist_input_quantizer(proto)
     _drop_layout_requant(proto, init)
 
 
 _LAYOUT = ("Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze")
+
+
+def _check_weight_codes(proto: onnx.ModelProto, init: dict, err: Callable[[str], FrontendError]) -> None:
+    """Weights of Conv / Gemm / MatMul must be symmetric int8 codes: uint8 (asymmetric) weights refused, naming
+    the node."""
+    dqs = {n.output[0]: n for n in proto.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in init}
+    for n in proto.graph.node:
+        dq = dqs.get(n.input[1]) if n.op_type in ("Conv", "Gemm", "MatMul") and len(n.input) > 1 else None
+        if dq is not None and init[dq.input[0]].data_type != onnx.TensorProto.INT8:
+            raise err(f"node '{n.name}' ({n.op_type}): its weights '{dq.input[0]}' are not int8 codes (asymmetric "
+                      "weights are not supported); quantize_static(..., weight_type=QuantType.QInt8)")
 
 
 def _same_const(init: dict, a: str, b: str) -> bool:
@@ -80,15 +93,46 @@ def _same_const(init: dict, a: str, b: str) -> bool:
                       np.array_equal(numpy_helper.to_array(init[a]), numpy_helper.to_array(init[b])))
 
 
+def _layout_chain(prod: dict, v: str) -> tuple[list[NodeProto], str]:
+    """The layout nodes (Flatten/Reshape/Transpose/(Un)Squeeze) back from value v, last first, and the value
+    before them."""
+    chain = []
+    while (lay := prod.get(v)) is not None and lay.op_type in _LAYOUT:
+        chain.append(lay)
+        v = lay.input[0]
+    return chain, v
+
+
+def _hoist_input_quantizer(proto: onnx.ModelProto) -> None:
+    """graph input -> layout nodes -> Q -> DQ (onnxruntime quantizes where the first quantized op reads): a copy
+    of Q/DQ moved onto the input itself (a per-tensor quantizer commutes with moving elements), the layout nodes
+    then read its DQ and the original pair is a layout requantization (`_drop_layout_requant`)."""
+    g = proto.graph
+    prod = {o: n for n in g.node for o in n.output}
+    inputs = {i.name for i in g.input} - {i.name for i in g.initializer}
+    for q in [n for n in g.node if n.op_type == "QuantizeLinear" and len(n.input) > 2]:
+        chain, v = _layout_chain(prod, q.input[0])
+        readers = [n for n in g.node if v in n.input]
+        if not chain or v not in inputs or readers != [chain[-1]]:
+            continue
+        qi = onnx.helper.make_node("QuantizeLinear", [v, *q.input[1:]], [f"{v}_edgeflow_q"], f"{v}_edgeflow_Q")
+        dq = onnx.helper.make_node("DequantizeLinear", [qi.output[0], *q.input[1:]], [f"{v}_edgeflow_dq"],
+                                   f"{v}_edgeflow_DQ")
+        chain[-1].input[0] = dq.output[0]
+        g.node.insert(0, dq)
+        g.node.insert(0, qi)
+        return
+
+
 def _drop_layout_requant(proto: onnx.ModelProto, init: dict) -> None:
-    """DQ(a) -> Flatten/Reshape/Transpose/(Un)Squeeze -> Q -> DQ with the same scale and zero point is the
-    layout op on the codes: the second Q/DQ pair is removed (its consumers read the layout op's output)."""
+    """DQ(a) -> Flatten/Reshape/Transpose/(Un)Squeeze (one or more) -> Q -> DQ with the same scale and zero point
+    is the layout ops on the codes: the second Q/DQ pair is removed (its consumers read the last layout output)."""
     g = proto.graph
     prod = {o: n for n in g.node for o in n.output}
     outputs = {o.name for o in g.output}
     for q in [n for n in g.node if n.op_type == "QuantizeLinear"]:
-        lay = prod.get(q.input[0])
-        dq0 = prod.get(lay.input[0]) if lay is not None and lay.op_type in _LAYOUT else None
+        chain, v = _layout_chain(prod, q.input[0])
+        dq0 = prod.get(v) if chain else None
         if dq0 is None or dq0.op_type != "DequantizeLinear" or len(q.input) < 3 or len(dq0.input) < 3:
             continue
         if not (_same_const(init, q.input[1], dq0.input[1]) and _same_const(init, q.input[2], dq0.input[2])):
@@ -100,7 +144,7 @@ def _drop_layout_requant(proto: onnx.ModelProto, init: dict) -> None:
             for n in g.node:
                 for i, name in enumerate(n.input):
                     if name == d.output[0]:
-                        n.input[i] = lay.output[0]
+                        n.input[i] = q.input[0]
             g.node.remove(d)
         g.node.remove(q)
 

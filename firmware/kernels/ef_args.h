@@ -150,6 +150,21 @@ static inline void ef_gather_strided_i8_args(ef_gather_strided_i8_args_t a)
     ef_gather_strided_i8(a.x, a.ndim, a.shape, a.strides, a.y);
 }
 
+/** Arguments of ef_gather_rows_i8 (ef_kernels.h), named as its parameters. */
+typedef struct {
+    const int8_t *x;
+    const int32_t *offsets;
+    int32_t n_rows;
+    int32_t row_len;
+    int32_t step;
+    int8_t *y;
+} ef_gather_rows_i8_args_t;
+
+static inline void ef_gather_rows_i8_args(ef_gather_rows_i8_args_t a)
+{
+    ef_gather_rows_i8(a.x, a.offsets, a.n_rows, a.row_len, a.step, a.y);
+}
+
 /** Arguments of ef_layernorm_i8 (ef_kernels.h), named as its parameters. */
 typedef struct {
     const int8_t *x;
@@ -307,6 +322,91 @@ typedef struct {
 static inline void ef_requant_zp_i8_args(ef_requant_zp_i8_args_t a)
 {
     ef_requant_zp_i8(a.acc, a.rows, a.cols, a.m, a.sh, a.zp, a.y);
+}
+
+/** Arguments of ef_add_requant_zp_i8 (ef_kernels.h), named as its parameters. */
+typedef struct {
+    const int8_t *const *xs;
+    const int32_t *x_strides;
+    const int32_t *M;
+    int32_t n_inputs;
+    int32_t S;
+    int64_t C;
+    int8_t *y;
+    int32_t y_stride;
+    int32_t n_rows;
+    int32_t n_cols;
+} ef_add_requant_zp_i8_args_t;
+
+static inline void ef_add_requant_zp_i8_args(ef_add_requant_zp_i8_args_t a)
+{
+    ef_add_requant_zp_i8(a.xs, a.x_strides, a.M, a.n_inputs, a.S, a.C, a.y, a.y_stride, a.n_rows, a.n_cols);
+}
+
+/** Arguments of ef_mul_requant_zp_i8 (ef_kernels.h), named as its parameters. */
+typedef struct {
+    const int8_t *a;
+    const int8_t *b;
+    int8_t *y;
+    int32_t n;
+    int32_t m;
+    int32_t sh;
+    int32_t za;
+    int32_t zb;
+    int32_t zy;
+} ef_mul_requant_zp_i8_args_t;
+
+static inline void ef_mul_requant_zp_i8_args(ef_mul_requant_zp_i8_args_t a)
+{
+    ef_mul_requant_zp_i8(a.a, a.b, a.y, a.n, a.m, a.sh, a.za, a.zb, a.zy);
+}
+
+/** Arguments of ef_matmul_zp_i8 (ef_kernels.h), named as its parameters. */
+typedef struct {
+    const int8_t *a;
+    int32_t a_stride;
+    const int8_t *b;
+    int32_t b_sk;
+    int32_t b_sj;
+    int32_t K;
+    int32_t m;
+    int32_t sh;
+    int32_t za;
+    int32_t zb;
+    int32_t zy;
+    int8_t *y;
+    int32_t y_stride;
+    int32_t i0;
+    int32_t i1;
+    int32_t j0;
+    int32_t j1;
+} ef_matmul_zp_i8_args_t;
+
+static inline void ef_matmul_zp_i8_args(ef_matmul_zp_i8_args_t a)
+{
+    ef_matmul_zp_i8(a.a, a.a_stride, a.b, a.b_sk, a.b_sj, a.K, a.m, a.sh, a.za, a.zb, a.zy, a.y, a.y_stride, a.i0, a.i1,
+                    a.j0, a.j1);
+}
+
+/** Arguments of ef_softmax_rows_zp_i8 (ef_kernels.h), named as its parameters. */
+typedef struct {
+    const int8_t *x;
+    int32_t x_stride;
+    int8_t *y;
+    int32_t y_stride;
+    int32_t n;
+    int32_t ke;
+    int32_t frac;
+    int32_t m;
+    int32_t sh;
+    int32_t zy;
+    int32_t r0;
+    int32_t r1;
+} ef_softmax_rows_zp_i8_args_t;
+
+static inline void ef_softmax_rows_zp_i8_args(ef_softmax_rows_zp_i8_args_t a)
+{
+    ef_softmax_rows_zp_i8(a.x, a.x_stride, a.y, a.y_stride, a.n, a.ke, a.frac, a.m, a.sh, a.zy, a.r0, a.r1);
 }
 
 #endif /* EF_ARGS_H */

@@ -156,6 +156,15 @@ void ef_flip_rows_i8(const int8_t *x, int8_t *y, int32_t n_rows, int32_t row_len
  */
 void ef_gather_strided_i8(const int8_t *x, int32_t ndim, const int32_t *shape, const int32_t *strides, int8_t *y);
 
+/**
+ * y[r * row_len + i] = x[offsets[r] + i * step] for r < n_rows, i < row_len, y written contiguously
+ * (n_rows * row_len int8): the gather op, a Gather of constant indices that no strided view covers (e.g. the
+ * channels [0, 3, 4, 7] of a (C, T) window: offsets 0, 3T, 4T, 7T of rows of T). step may be negative or 0;
+ * every index must lie in x. numpy: structural.gather_rows. x and y must not overlap.
+ */
+void ef_gather_rows_i8(const int8_t *x, const int32_t *offsets, int32_t n_rows, int32_t row_len, int32_t step,
+                       int8_t *y);
+
 /* ---- normalisation and pooling (ef_layernorm.c, ef_meanpool.c) ----------------------------------- */
 
 #define EF_LN_Z_FRAC 20   /* fractional bits of the normalised value z */
@@ -283,5 +292,30 @@ void ef_pool_i8(const ef_pool_geom_t *g, const int8_t *x, const int32_t *m, cons
  */
 void ef_requant_zp_i8(const int32_t *acc, int32_t rows, int32_t cols, const int32_t *m, const int32_t *sh,
                       int32_t zp, int8_t *y);
+
+/* ---- zero points of asymmetric activations (ef_zp.c; edgeflow/ir/ops_zp.py) -------------------------- */
+
+/**
+ * y[r, c] = sat8(ef_rshift_round(C + sum_j xs[j][r * x_strides[j] + c] * M[j], S)), int64 sum: ef_add_requant_i8
+ * with the zero points in C = zp_out 2^S - sum_j M[j] zp_j (ops_zp.add_zp_params). M[j] in [0, 2^30), S in [1, 62].
+ */
+void ef_add_requant_zp_i8(const int8_t *const *xs, const int32_t *x_strides, const int32_t *M, int32_t n_inputs,
+                          int32_t S, int64_t C, int8_t *y, int32_t y_stride, int32_t n_rows, int32_t n_cols);
+
+/** y[i] = ef_requant8_zp((a[i] - za) * (b[i] - zb), m, sh, zy) for i < n (y may equal a or b). */
+void ef_mul_requant_zp_i8(const int8_t *a, const int8_t *b, int8_t *y, int32_t n, int32_t m, int32_t sh,
+                          int32_t za, int32_t zb, int32_t zy);
+
+/**
+ * ef_matmul_i8 of two asymmetric activations: y[i, j] = ef_requant8_zp(sum_{k<K} (a[i * a_stride + k] - za) *
+ * (b[k * b_sk + j * b_sj] - zb), m, sh, zy) for i in [i0, i1), j in [j0, j1) (int32 accumulator).
+ */
+void ef_matmul_zp_i8(const int8_t *a, int32_t a_stride, const int8_t *b, int32_t b_sk, int32_t b_sj, int32_t K,
+                     int32_t m, int32_t sh, int32_t za, int32_t zb, int32_t zy, int8_t *y, int32_t y_stride,
+                     int32_t i0, int32_t i1, int32_t j0, int32_t j1);
+
+/** ef_softmax_rows_i8 with y_j = ef_requant8_zp(q_j, m, sh, zy) (the input's zero point cancels in max - x). */
+void ef_softmax_rows_zp_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_stride, int32_t n,
+                           int32_t ke, int32_t frac, int32_t m, int32_t sh, int32_t zy, int32_t r0, int32_t r1);
 
 #endif /* EF_KERNELS_H */

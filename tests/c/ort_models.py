@@ -47,28 +47,82 @@ class Residual(nn.Module):
         return self.fc2(x + torch.relu(self.fc1(x)))
 
 
-SHAPES = {"mlp": (4, 8), "cnn1d": (4, 32), "res": (4, 8)}
+class EEGNet(nn.Module):
+    """EEGNet-style: temporal Conv2d (padded), BatchNorm, depthwise spatial Conv2d (groups), BatchNorm, ELU,
+    AveragePool, Flatten, Linear (torch's export folds each BatchNorm into its Conv). Input (B, 1, channels,
+    samples)."""
+
+    def __init__(self, channels: int = 8, samples: int = 64, f1: int = 4, d: int = 2, classes: int = 3):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(1, f1, (1, 9), padding=(0, 4), bias=False), nn.BatchNorm2d(f1),
+                                 nn.Conv2d(f1, f1 * d, (channels, 1), groups=f1, bias=False), nn.BatchNorm2d(f1 * d),
+                                 nn.ELU(), nn.AvgPool2d((1, 4)), nn.Flatten(),
+                                 nn.Linear(f1 * d * (samples // 4), classes))
+        with torch.no_grad():     # BatchNorm statistics that are not the identity (the export folds them)
+            for bn in (self.net[1], self.net[3]):
+                bn.running_mean.uniform_(-0.2, 0.2)
+                bn.running_var.uniform_(0.5, 2.0)
+                bn.weight.uniform_(0.5, 1.5)
+                bn.bias.uniform_(-0.2, 0.2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Attention(nn.Module):
+    """Tokens (samples as tokens of the channels): Linear embedding, one attention head (Linear q / k / v, q.kᵀ
+    / sqrt(d), Softmax, p.v), residual Add, LayerNorm, mean over tokens, Linear head. Input (B, channels, samples)."""
+
+    def __init__(self, c: int = 4, d: int = 8, classes: int = 4):
+        super().__init__()
+        self.embed, self.q, self.k, self.v = nn.Linear(c, d), nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
+        self.norm, self.head, self.d = nn.LayerNorm(d), nn.Linear(d, classes), d
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.embed(x.transpose(1, 2))
+        a = torch.softmax(self.q(h) @ self.k(h).transpose(1, 2) / self.d ** 0.5, dim=-1)
+        return self.head(self.norm(h + a @ self.v(h)).mean(1))
+
+
+class Gated(nn.Module):
+    """Flatten, h = Linear(x), g = Sigmoid(Linear(x)), Concat([h * g, h]), Linear: a Mul of two activations and a
+    Concat of inputs with their own scales and zero points."""
+
+    def __init__(self, n: int = 32, hidden: int = 12, classes: int = 4):
+        super().__init__()
+        self.h, self.g, self.head = nn.Linear(n, hidden), nn.Linear(n, hidden), nn.Linear(2 * hidden, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.flatten(x, 1)
+        h = self.h(x)
+        return self.head(torch.cat([h * torch.sigmoid(self.g(x)), h], dim=1))
+
+
+SHAPES = {"mlp": (4, 8), "cnn1d": (4, 32), "res": (4, 8), "eegnet": (1, 8, 64), "attn": (4, 8), "gate": (4, 8)}
 
 
 @dataclasses.dataclass(frozen=True)
 class OrtConfig:
-    family: str                # mlp | cnn1d | res
+    family: str                # mlp | cnn1d | res | eegnet | attn | gate
     pre: bool                  # quant_pre_process first
     per_channel: bool
     act: str                   # QUInt8 | QInt8
     symmetric: bool            # extra_options ActivationSymmetric
     pad: int = 1               # cnn1d: padding of the first conv
+    weights: str = "QInt8"     # weight_type (QUInt8: asymmetric weights, refused)
 
     @property
     def id(self) -> str:
-        pad = f"-pad{self.pad}" if self.pad != 1 else ""
+        pad = (f"-pad{self.pad}" if self.pad != 1 else "") + ("-w" + self.weights.lower() if self.weights != "QInt8"
+                                                               else "")
         return (f"{self.family}-{'pre' if self.pre else 'raw'}-{'pc' if self.per_channel else 'pt'}-"
                 f"{self.act.lower()}-{'sym' if self.symmetric else 'asym'}{pad}")
 
 
 def _build(cfg: OrtConfig) -> nn.Module:
     torch.manual_seed(0)
-    return {"mlp": MLP, "cnn1d": lambda: CNN1d(pad=cfg.pad), "res": Residual}[cfg.family]().eval()
+    return {"mlp": MLP, "cnn1d": lambda: CNN1d(pad=cfg.pad), "res": Residual, "eegnet": EEGNet,
+            "attn": Attention, "gate": Gated}[cfg.family]().eval()
 
 
 def windows(shape: tuple[int, ...], n: int = 64, seed: int = 5) -> np.ndarray:
@@ -102,7 +156,7 @@ def ort_onnx(tmp_path_factory, cfg: OrtConfig) -> Path:
 
     out = d / "qdq.onnx"
     quantize_static(str(src), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=cfg.per_channel,
-                    activation_type=getattr(QuantType, cfg.act), weight_type=QuantType.QInt8,
+                    activation_type=getattr(QuantType, cfg.act), weight_type=getattr(QuantType, cfg.weights),
                     extra_options={"ActivationSymmetric": cfg.symmetric})
     _CACHE[cfg] = out
     return out
@@ -145,6 +199,17 @@ CONFIGS = (
     OrtConfig("cnn1d", True, True, "QUInt8", False),
     OrtConfig("cnn1d", False, False, "QInt8", False),
     OrtConfig("res", True, True, "QUInt8", True),
+    OrtConfig("eegnet", True, True, "QUInt8", False),
+    OrtConfig("eegnet", False, False, "QInt8", True),
+    OrtConfig("eegnet", False, True, "QInt8", False),
+    OrtConfig("attn", True, True, "QUInt8", False),
+    OrtConfig("attn", False, False, "QInt8", False),
+    OrtConfig("attn", False, True, "QUInt8", True),
+    OrtConfig("attn", True, False, "QInt8", True),
+    OrtConfig("res", True, True, "QUInt8", False),
+    OrtConfig("gate", True, True, "QUInt8", False),
+    OrtConfig("gate", False, False, "QInt8", True),
 )
-#: configurations refused in one line (an op that cannot carry a zero point exactly), with the message's core.
-REFUSED = ((OrtConfig("res", True, True, "QUInt8", False), "(add_requant): input '"),)
+#: configurations refused in one line naming the node, with the message's core: asymmetric (uint8) weights.
+REFUSED = ((OrtConfig("mlp", True, False, "QUInt8", False, weights="QUInt8"),
+            "are not int8 codes (asymmetric weights"),)

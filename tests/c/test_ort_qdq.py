@@ -45,14 +45,31 @@ def test_zero_points_lowered(model):
     if cfg.symmetric:     # uint8 symmetric: zero point 128 -> int8 0; every activation symmetric
         assert zp_in == 0 and "requant" not in ops
         assert all(t.zero_point == 0 for t in graph.tensors.values())
+    elif cfg.family == "attn":  # every attention op with its zero points (ir/qdq_ort_ops.py)
+        assert {"matmul_zp", "softmax_zp", "add_zp", "layernorm", "pool"} <= set(ops) and zp_in != 0
+        sm = next(n for n in graph.nodes if n.op == "softmax_zp")
+        assert sm.attrs["zy"] == (-128 if cfg.act == "QUInt8" else graph.tensors[sm.outputs[0]].zero_point)
+        assert graph.tensors[sm.outputs[0]].zero_point == sm.attrs["zy"] != 0
+        if not cfg.pre:         # MatMul, its quantizer, then the bias Add: a 64 I linear with the bias
+            assert ops.count("linear_acc") == 9
+    elif cfg.family == "res":   # the residual Add of two asymmetric activations
+        assert "add_zp" in ops and zp_in != 0
+    elif cfg.family == "gate":  # h * sigmoid(g): a Mul of two activations; Concat inputs through identity tables
+        assert {"mul_zp", "concat"} <= set(ops) and zp_in != 0
+        cat = next(n for n in graph.nodes if n.op == "concat")
+        assert len({graph.tensors[t].zero_point for t in cat.inputs + cat.outputs}) == 1
     elif cfg.family == "mlp":   # input zero points in the biases, asymmetric outputs requantized with theirs
         assert zp_in != 0 and ops.count("requant") == ops.count("linear_acc") - 1
         assert {n.attrs["zp"] for n in graph.nodes if n.op == "requant"} - {-128}  # not only ReLU ranges
     else:                       # conv / pool carry both zero points as attributes (padding reads zp_in)
         assert zp_in != 0 and "requant" not in ops
         convs = [n for n in graph.nodes if n.op in ("conv", "pool")]
-        assert all("zp_in" in n.attrs and "zp_out" in n.attrs for n in convs)
-        assert convs[0].attrs["pads"] == [1, 1] and convs[0].attrs["zp_in"] == zp_in
+        assert all("zp_out" in n.attrs for n in convs) and convs[0].attrs["zp_in"] == zp_in
+        if cfg.family == "eegnet":   # padded temporal conv, depthwise spatial conv, pool after ORT's float Elu
+            assert convs[0].attrs["pads"] == [0, 4, 0, 4] and convs[1].attrs["group"] == 4
+            assert ops == ["conv", "conv", "lut", "pool", "reshape", "linear_acc"] and "zp_in" not in convs[2].attrs
+        else:
+            assert all("zp_in" in n.attrs for n in convs) and convs[0].attrs["pads"] == [1, 1]
     assert len({tuple(r) for r in want.tolist()}) > len(want) // 2      # the logits depend on the input
 
 
@@ -75,7 +92,10 @@ def test_logits_agree_with_onnxruntime(model):
           f"{int(inside.sum())} of {inside.size} unsaturated logits (range {np.abs(theirs).max():.3f}, output "
           f"step {s:.4f})")
     assert agree >= 0.95 and inside.mean() > 0.8
-    assert diff < 2 * s      # within onnxruntime's own output rounding (half a step) and a hidden code apart
+    # within onnxruntime's own output rounding (half a step) and a hidden code apart; EEGNet: onnxruntime leaves
+    # Elu -> AveragePool in float, edgeflow rounds the Elu table to int8 once before the pool (measured <= 3.2);
+    # attention: more requantized steps in a row (measured <= 2.7)
+    assert diff < {"eegnet": 8, "attn": 4}.get(cfg.family, 2) * s
 
 
 def test_host_bit_exact(model, tmp_path):
@@ -93,11 +113,11 @@ def test_gap9_bit_exact(model, tmp_path):
 
 
 @pytest.mark.parametrize("cfg, message", REFUSED, ids=[c.id for c, _ in REFUSED])
-def test_zero_points_that_cannot_be_carried_are_refused(tmp_path_factory, cfg, message):
+def test_asymmetric_weights_are_refused(tmp_path_factory, cfg, message):
     with pytest.raises(FrontendError) as info:
         load_onnx(ort_onnx(tmp_path_factory, cfg))
     msg = str(info.value)
-    assert "\n" not in msg and message in msg and "ActivationSymmetric" in msg, msg
+    assert "\n" not in msg and message in msg and "weight_type=QuantType.QInt8" in msg and "node '" in msg, msg
 
 
 def _weight_layout_variant(src: Path, dst: Path, form: str) -> Path:

@@ -1,4 +1,4 @@
-"""onnxruntime-quantized test models (tests/c/ort_models.py: asymmetric MLPs, 1-D CNNs) as rv32 firmware on
+"""onnxruntime-quantized test models (tests/c/ort_models.py: asymmetric MLPs, 1-D CNNs, an EEGNet) as rv32 firmware on
 QEMU over the link protocol, bit-exact with the numpy reference (input zero point applied by quantize_input)."""
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from .conftest import need_cross, need_qemu
 
 pytestmark = pytest.mark.device
 
-# uint8 asymmetric per-tensor MLP, int8 asymmetric per-channel MLP, symmetric and asymmetric (padded) 1-D CNNs
-PICKED = [CONFIGS[0], CONFIGS[2], CONFIGS[5], CONFIGS[7]]
+# uint8 asymmetric per-tensor MLP, int8 asymmetric per-channel MLP, symmetric and asymmetric (padded) 1-D CNNs, an
+# asymmetric per-channel EEGNet (padded Conv2d, depthwise Conv2d, float Elu -> AveragePool, Flatten)
+PICKED = [CONFIGS[0], CONFIGS[2], CONFIGS[5], CONFIGS[7], CONFIGS[10]]
 
 
 @pytest.mark.parametrize("cfg", PICKED, ids=[c.id for c in PICKED])

@@ -17,7 +17,7 @@ from .conftest import need_gvsoc
 
 pytestmark = pytest.mark.gvsoc
 
-PICKED = [CONFIGS[1], CONFIGS[7]]
+PICKED = [CONFIGS[1], CONFIGS[7], CONFIGS[10]]   # asymmetric MLP, padded 1-D CNN, EEGNet
 
 
 @pytest.mark.parametrize("cfg", PICKED, ids=[c.id for c in PICKED])

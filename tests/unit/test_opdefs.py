@@ -83,6 +83,16 @@ CASES: dict[str, tuple] = {
                "input a has 22 columns, input b 80 rows (a shape (80, 22), b shape (80, 22))"),
     "softmax_rows": ({"x": ((80, 80),)}, {"y": ((80, 80),)}, {"ke": 1, "frac": 24, "m": 1, "sh": 49},
                      {"y": (80, 40)}, "output 'y' is declared (80, 40) int8, the inputs give (80, 80) int8"),
+    "add_zp": ({"x0": ((4, 6),), "x1": ((4, 6),)}, {"y": ((4, 6),)}, {"M": np.array([1, 2], np.int32), "S": 9,
+                                                                       "C": -300}, {"x1": (4, 5)},
+               "input x1 has shape (4, 5), input x0 (4, 6) (must be equal)"),
+    "mul_zp": ({"a": ((8,),), "b": ((8,),)}, {"y": ((8,),)}, {"m": 1 << 30, "sh": 36, "za": 3, "zb": -128, "zy": 5},
+               {"b": (7,)}, "input b has shape (7,), input a (8,) (must be equal)"),
+    "matmul_zp": ({"a": ((8, 4),), "b": ((4, 8),)}, {"y": ((8, 8),)},
+                  {"m": 1 << 30, "sh": 38, "za": -128, "zb": 9, "zy": 0}, {"b": (8, 4)},
+                  "input a has 4 columns, input b 8 rows (a shape (8, 4), b shape (8, 4))"),
+    "softmax_zp": ({"x": ((8, 8),)}, {"y": ((8, 8),)}, {"ke": 1, "frac": 24, "m": 1, "sh": 49, "zy": -128},
+                   {"y": (8, 4)}, "output 'y' is declared (8, 4) int8, the inputs give (8, 8) int8"),
     "identity": ({"x": ((2, 3),)}, {"y": ((2, 3),)}, {}, {"y": (3, 2)},
                  "output 'y' is declared (3, 2) int8, the inputs give (2, 3) int8"),
     "reshape": ({"x": ((8, 6),)}, {"y": ((1, 48),)}, {"shape": [1, 48]}, {"x": (8, 5)},
@@ -91,6 +101,9 @@ CASES: dict[str, tuple] = {
                   "output 'y' is declared (80, 22) int8, the inputs give (22, 80) int8"),
     "slice": ({"x": ((6, 5),)}, {"y": ((3, 2),)}, {"offset": 29, "shape": [3, 2], "strides": [-10, -2]},
               {"x": (5, 5)}, "slice reads elements 7..29 of input x (5, 5) (25 elements)"),
+    "gather": ({"x": ((8, 6),)}, {"y": ((4, 6),)}, {"offsets": [0, 12, 18, 42], "row_len": 6, "step": 1,
+                                                  "shape": [4, 6]},
+               {"x": (7, 6)}, "gather reads elements 0..47 of input x (7, 6) (42 elements)"),
     "split": ({"x": ((80, 88),)}, _HEADS, {"axis": 1, "sizes": [22] * 4}, {"x": (80, 80)},
               "attribute sizes [22, 22, 22, 22] must be positive and sum to 80 (axis 1 of x (80, 80))"),
     "concat": (_HEADS, {"y": ((80, 88),)}, {"axis": 1}, {"h1": (40, 22)},
@@ -139,7 +152,7 @@ def test_valid_node_verifies_and_wrong_shape_is_refused(op):
 
 @pytest.mark.parametrize("op", ["linear", "conv2d_patch", "dwconv1d_causal", "lut", "mul_requant", "add_requant",
                                 "layernorm", "meanpool_tokens", "matmul", "identity", "reshape", "transpose",
-                                "slice", "split", "concat", "flip_time", "conv", "pool", "requant"])
+                                "slice", "gather", "split", "concat", "flip_time", "conv", "pool", "requant"])
 def test_reference_output_shape_is_the_inferred_one(op):
     """The numpy reference run on the valid node gives exactly the declared (= inferred) output shapes."""
     ins, outs, attrs, _, _ = CASES[op]

@@ -1,6 +1,6 @@
 """The op registry: one OpDef per IR op (inputs, attrs, shape inference, numpy reference, MACs, scratch bytes).
 
-Families, one file each: linear, conv, cnn, elementwise, norm, scan, attention, structural, qdq. verify()
+Families, one file each: linear, conv, cnn, elementwise, norm, scan, attention, structural, qdq, zp. verify()
 (ir/graph.py) checks every node against its OpDef with `check_node`; the reference interpreter calls
 `OpDef.reference`; the host report counts `macs`; the arena planner reserves `scratch_bytes`; the C
 renderer has one emitter per op.
@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from edgeflow.ir.opdefs import attention, cnn, conv, elementwise, linear, norm, qdq, scan, structural
+from edgeflow.ir.opdefs import attention, cnn, conv, elementwise, linear, norm, qdq, scan, structural, zp
 from edgeflow.ir.opdefs.base import Arg, OpDef, OutType, Shape, ShapeError, TensorType
 
 #: op name -> definition, every op the IR knows (numeric and data movement).
-_FAMILIES = (linear, conv, cnn, elementwise, norm, scan, attention, structural, qdq)
+_FAMILIES = (linear, conv, cnn, elementwise, norm, scan, attention, structural, qdq, zp)
 OPDEFS: dict[str, OpDef] = {d.name: d for fam in _FAMILIES for d in fam.DEFS}
 
 
