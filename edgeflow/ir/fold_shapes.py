@@ -8,10 +8,12 @@ import onnx
 from onnx import NodeProto, helper, numpy_helper
 
 #: Ops that may compute on a shape (folded when every input is a constant and one comes from a Shape, or all are
-#: int64 / int32 / bool: index arithmetic, e.g. torch's head_dim checks).
+#: int64 / int32 / bool: index arithmetic, e.g. torch's head_dim checks). A QuantizeLinear / DequantizeLinear folds
+#: only on a shape-derived value (onnxruntime quantizes torch's sqrt(head_dim) scale); weights never.
 SHAPE_ARITH = ("Gather", "Unsqueeze", "Squeeze", "Concat", "ConstantOfShape", "Cast", "Identity", "Reshape", "Slice",
                "Add", "Sub", "Mul", "Div", "Neg", "Abs", "Floor", "Ceil", "Min", "Max", "Equal", "Less", "Greater",
-               "Where", "Expand", "Range", "ReduceProd", "Sqrt", "Mod", "Not", "And", "Or")
+               "Where", "Expand", "Range", "ReduceProd", "Sqrt", "Mod", "Not", "And", "Or", "QuantizeLinear",
+               "DequantizeLinear")
 #: Element types of index arithmetic (a computation on constants of these types only is a shape computation).
 _INDEX = (np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.bool_))
 #: Largest tensor a folded shape computation may produce (shapes are tiny; a bigger result is left alone).

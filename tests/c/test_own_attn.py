@@ -121,9 +121,9 @@ def test_unquantized_scores_are_refused_with_the_fix(tmp_path):
 
 
 def test_onnxruntime_quantized_torch_multihead_attention_is_refused_in_one_line(tmp_path):
-    """torch's own nn.MultiheadAttention quantized by onnxruntime (q and k scaled by a quantized Sqrt of the head
-    size) is not lowered yet: after its shape arithmetic folds (Shape, Mod of Constants) it is refused in one line
-    naming a value, never a traceback."""
+    """torch's own nn.MultiheadAttention quantized by onnxruntime is not lowered yet: after its shape arithmetic
+    folds (Shape, Mod of Constants, the quantized sqrt(head_dim) scale) the batched (H, L, dh) head matmul is
+    refused in one line by the shape check (verify), never a traceback, never compiled."""
     import torch
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
