@@ -7,10 +7,15 @@ import numpy as np
 import onnx
 from onnx import NodeProto, helper, numpy_helper
 
-#: Ops that may compute on a shape (folded only when every input is a constant and one comes from a Shape).
+#: Ops that may compute on a shape (folded when every input is a constant and one comes from a Shape, or all are
+#: int64 / int32 / bool: index arithmetic, e.g. torch's head_dim checks). A QuantizeLinear / DequantizeLinear folds
+#: only on a shape-derived value (onnxruntime quantizes torch's sqrt(head_dim) scale); weights never.
 SHAPE_ARITH = ("Gather", "Unsqueeze", "Squeeze", "Concat", "ConstantOfShape", "Cast", "Identity", "Reshape", "Slice",
                "Add", "Sub", "Mul", "Div", "Neg", "Abs", "Floor", "Ceil", "Min", "Max", "Equal", "Less", "Greater",
-               "Where", "Expand", "Range", "ReduceProd", "Sqrt")
+               "Where", "Expand", "Range", "ReduceProd", "Sqrt", "Mod", "Not", "And", "Or", "QuantizeLinear",
+               "DequantizeLinear")
+#: Element types of index arithmetic (a computation on constants of these types only is a shape computation).
+_INDEX = (np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.bool_))
 #: Largest tensor a folded shape computation may produce (shapes are tiny; a bigger result is left alone).
 MAX_FOLDED = 1 << 16
 
@@ -24,6 +29,16 @@ def _static_shapes(proto: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
             for vi in list(g.value_info) + list(g.input) + list(g.output)
             if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")
             and all(d.HasField("dim_value") for d in vi.type.tensor_type.shape.dim)}
+
+
+def _small(t: onnx.TensorProto) -> np.ndarray | None:
+    """The values of a constant small enough to be a shape computation's operand (None: big or unreadable)."""
+    if int(np.prod([max(int(d), 0) for d in t.dims])) > MAX_FOLDED:
+        return None
+    try:
+        return numpy_helper.to_array(t)
+    except Exception:  # data that does not match its dims: OnnxView names it in one line
+        return None
 
 
 def _shape_value(n: NodeProto, shapes: dict[str, tuple[int, ...]]) -> np.ndarray | None:
@@ -63,27 +78,29 @@ def fold_shapes(proto: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
 
 
 def _fold_once(proto: onnx.ModelProto) -> onnx.ModelProto:
-    if not any(n.op_type in ("Shape", "Size") for n in proto.graph.node):
-        return proto
-    shapes = _static_shapes(proto)
+    shapes: dict[str, tuple[int, ...]] | None = None   # shape inference only when a Shape / Size is met
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
-    known = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    known = {i.name: a for i in proto.graph.initializer if (a := _small(i)) is not None}
     derived: set[str] = set()
     folded: dict[int, list[np.ndarray]] = {}
     for k, n in enumerate(proto.graph.node):
         if n.op_type == "Constant":
             t = next((a.t for a in n.attribute if a.name == "value"), None)
-            if t is not None:
-                known[n.output[0]] = numpy_helper.to_array(t)
+            if t is not None and n.output and (a := _small(t)) is not None:
+                known[n.output[0]] = a
             continue
         out: list[np.ndarray] | None = None
+        if not n.input or not n.output:   # malformed: left for the frontend's checks to name
+            continue
+        if n.op_type in ("Shape", "Size") and shapes is None:
+            shapes = _static_shapes(proto)
         if n.op_type == "Shape":
-            v = _shape_value(n, shapes)
+            v = _shape_value(n, shapes or {})
             out = None if v is None else [v]
-        elif n.op_type == "Size" and n.input[0] in shapes:
-            out = [np.asarray(int(np.prod(shapes[n.input[0]])), np.int64)]
+        elif n.op_type == "Size" and n.input[0] in (shapes or {}):
+            out = [np.asarray(int(np.prod((shapes or {})[n.input[0]])), np.int64)]
         elif n.op_type in SHAPE_ARITH and all(i in known for i in n.input if i) \
-                and any(i in derived for i in n.input):
+                and (any(i in derived for i in n.input) or all(known[i].dtype in _INDEX for i in n.input if i)):
             out = _evaluate(n, known, opset)
         if out is None or any(np.asarray(o).size > MAX_FOLDED for o in out):
             continue

@@ -100,12 +100,13 @@ class GemmMixin:
         shp = self.static_shape(p.input[0])
         if not shp:
             raise self.v.err(f"node '{p.name}' (Slice): the shape of its input is not static")
-        idx = np.broadcast_to(np.arange(shp[-1]), shp)
-        got = _slice(self.v, p, idx)
-        if got.shape[:-1] != tuple(shp[:-1]) or got.shape[-1] == 0:
+        full = np.arange(int(np.prod(shp))).reshape(shp)
+        got = _slice(self.v, p, full)
+        cols = got.reshape(-1, got.shape[-1])[0] % shp[-1] if got.size else np.zeros(0, np.int64)
+        if got.shape[:-1] != tuple(shp[:-1]) or got.size == 0 or not np.array_equal(got, full[..., cols]):
             raise self.v.err(f"node '{p.name}' (Slice): a slice of a linear layer's output must cut its features "
                              f"(last axis) only, got {tuple(shp)} -> {got.shape}")
-        return got.reshape(-1, got.shape[-1])[0].copy()
+        return cols
 
     def is_linear_value(self, v: str) -> bool:
         """v is a linear layer's float output (MatMul / Gemm, + bias), or a Split / Slice of one."""

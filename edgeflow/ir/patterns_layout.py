@@ -240,13 +240,21 @@ class LayoutMixin:
             raise FrontendError(f"{self.v.path}: {where}: internal layout proof failed for '{key}'")
 
     def _proof(self, base: str, y: str) -> np.ndarray:
-        """Run the emitted layout nodes from base to y on an index array (each op's numpy reference)."""
+        """Run the emitted layout nodes from base to y on an index array (each op's numpy reference). The walk back
+        from y stops at base or at a tensor base is a reshape view of (`view` re-roots a view of a view there; both
+        hold the same elements in the same order)."""
+        stops, t = {base}, base
+        while (p := self.g.producer(t)) is not None and p.op == "reshape":
+            t = p.inputs[0]
+            stops.add(t)
         chain, t = [], y
-        while t != base:
+        while t not in stops:
             n = self.g.producer(t)
+            if n is None:
+                raise FrontendError(f"{self.v.path}: internal layout proof: '{y}' is not computed from '{base}'")
             chain.insert(0, n)
             t = n.inputs[0]
-        idx = np.arange(int(np.prod(self.shape(base)))).reshape(self.shape(base))
+        idx = np.arange(int(np.prod(self.shape(t)))).reshape(self.shape(t))
         for n in chain:
             if n.op == "reshape":
                 idx = idx.reshape(self.shape(n.outputs[0]))
