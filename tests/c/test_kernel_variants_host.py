@@ -13,9 +13,12 @@ import pytest
 
 from edgeflow.backends import toolchain
 from edgeflow.ir import ops
+from edgeflow.quant.intmath import EXP2_TABLE_Q15
+from edgeflow.quant.intscan import int_scan
+from edgeflow.quant.scan_bounds import narrow_steps
 
-from .conftest import CFLAGS, KERNELS_DIR, RESTYPES, SIGNATURES, c_sources, ptr
-from .test_kernels import codes, mults, rng, splits
+from .conftest import CFLAGS, KERNELS_DIR, RESTYPES, SIGNATURES, ScanConstsC, c_sources, ptr
+from .test_kernels import codes, edge_scan_case, mults, rng, run_scan_c, scan_case, splits
 
 pytestmark = [pytest.mark.c, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not found")]
 
@@ -178,3 +181,50 @@ def test_dwconv1d_any_taps(portable, k):
             portable.ef_dwconv1d_causal_i8(ptr(x), n_c + 2, ptr(w), k, ptr(bias), ptr(m), ptr(sh), ptr(y), n_c + 1,
                                            t0, t1, c0, c1)
     assert np.array_equal(y[:, :n_c], ops.dwconv1d_causal(np.ascontiguousarray(x[:, :n_c]), w, bias, m, sh))
+
+
+def _run_scan_table(lib, c, inputs, reverse: int, d_cuts=()):
+    """The scan with ef_scan_consts_t.exp2_q15 pointing at a copy of the table (the tiled scan's L1 copy)."""
+    q_u, q_delta, q_b, q_c = inputs
+    n_l, d_in = q_u.shape
+    keep = [np.ascontiguousarray(a) for a in (c.ka, c.m_in, c.sh_in, c.m_y, c.m_D, c.sh_D, c.sh_y)]
+    tab = np.array(EXP2_TABLE_Q15, dtype=np.int32)
+    cc = ScanConstsC(*[ptr(a) for a in keep], c.ka_frac, c.d_inner, c.d_state, ptr(tab))
+    h = np.zeros((d_in, c.d_state), dtype=np.int32)
+    y = np.zeros((n_l, d_in), dtype=I8)
+    for d0, d1 in splits(d_in, *d_cuts):
+        lib.ef_scan_i8(ctypes.byref(cc), ptr(q_u), d_in, ptr(q_delta), d_in, ptr(q_b), ptr(q_c), c.d_state,
+                       ptr(y), d_in, ptr(h), 0, n_l, d0, d1, reverse)
+    return y, h
+
+
+@pytest.mark.parametrize("sat", [False, True])
+@pytest.mark.parametrize("direction", [0, 1])
+def test_scan_variant_equals_portable(portable, variant, direction, sat):
+    """Trained-like constants (d_state 16, delta-0 steps, the state saturating or not), in time and channel
+    chunks, with the default and a caller's exp2 table: the host scan equals the portable one and intscan."""
+    c, inputs = scan_case(29 + direction, sat)
+    want, h_want = int_scan(*inputs, c, direction, return_state=True)
+    for cuts in (((), ()), ((33, 34), (10,)), ((1, 79), (1, 23))):
+        got = run_scan_c(variant, c, inputs, direction, *cuts)
+        ref = run_scan_c(portable, c, inputs, direction, *cuts)
+        assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1]) and np.array_equal(got[0], want)
+    assert np.array_equal(got[1], h_want)
+    y, h = _run_scan_table(variant, c, inputs, direction, d_cuts=(7,))
+    assert np.array_equal(y, want) and np.array_equal(h, h_want)
+
+
+@pytest.mark.parametrize("d_st", [16, 8, 24, 5])
+def test_scan_variant_edge_paths(portable, variant, d_st):
+    """Every integer path (sh_in 1..62, ka up to 65535, ka_frac 11 and 24, both saturations, int64 steps next to
+    int32 ones) on vector widths (d_state 8, 16, 24) and the scalar fallback (5): equal to the portable kernel."""
+    consts, inputs = edge_scan_case(40 + d_st, d_st)
+    fast = narrow_steps(inputs[0], inputs[1], consts[0])[inputs[1] != 0]
+    assert fast.mean() > 0.5 and not fast.all()
+    for c in consts:
+        for direction in (0, 1):
+            want, h_want = int_scan(*inputs, c, direction, return_state=True)
+            got = run_scan_c(variant, c, inputs, direction, t_cuts=(17,), d_cuts=(5,))
+            ref = run_scan_c(portable, c, inputs, direction, t_cuts=(17,), d_cuts=(5,))
+            assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])
+            assert np.array_equal(got[0], want) and np.array_equal(got[1], h_want)

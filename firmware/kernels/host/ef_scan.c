@@ -1,0 +1,258 @@
+/* Integer selective scan, host variant: the state update of a channel vectorised over d_state (8 int32 lanes). */
+#include <string.h>
+
+#include "ef_kernels.h"
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+/*
+ * Same results as the portable firmware/kernels/ef_scan.c (which documents every bound used here), for the host:
+ * one channel at a time over its time steps, and within a step the d_state lanes of the narrow (int32) path as
+ * 8-lane int32 vectors (gcc vector extensions and AVX2 intrinsics; without AVX2 the portable scalar code runs):
+ *  - exp2: one vpgatherdd from a per-call table packing
+ *    T[j] (0..2^15, low half) and T[j+1] - T[j] (-89..0, high half), so v = T[j] + rs((T[j+1]-T[j]) r, lo) as
+ *    in exp2_q15; the per-lane shift by k (< 16) rounds half up, k >= 16 gives 0;
+ *  - decay, injection and the saturating add branch-free (the overflow test and the clip as lane masks);
+ *  - acc = sum_n q_C h as the same two int32 sums over h >> 16 and h & 0xFFFF, reduced once a step.
+ * Steps outside the narrow range (int64 injection) and d_state not a multiple of 8 run the portable scalar code.
+ * tests/c/test_kernel_variants_host.py checks every path against the portable kernel.
+ */
+
+#define EF_STATE_MAX 2147483647
+#define EF_SCAN_Q_LIMIT (1 << 23)  /* narrow step: |Q| below this */
+#define EF_SCAN_SH_MAX 54          /* narrow step: sh_in at most this */
+#define EF_VW 8                    /* lanes */
+
+/* 2^(-e / 2^frac) in Q15 (intmath.exp2_neg_fixed) in int32; lo = frac - 8, half = lo ? 2^(lo-1) : 0. */
+static inline int32_t exp2_q15(const int32_t *tab, int32_t e, int32_t frac, int32_t lo, int32_t half)
+{
+    int32_t k = e >> frac;
+    if (k >= 16)
+        return 0;
+    int32_t f = e & (int32_t)(((uint32_t)1 << frac) - 1u);
+    int32_t j = f >> lo;
+    int32_t r = f & (int32_t)(((uint32_t)1 << lo) - 1u);
+    int32_t t0 = tab[j];
+    int32_t v = t0 + (((tab[j + 1] - t0) * r + half) >> lo);
+    return k ? (v + (1 << (k - 1))) >> k : v;
+}
+
+/* rs(da * h, 15) for 0 <= da <= 2^15, |h| <= 2^31 - 1, in int32. */
+static inline int32_t decay(int32_t da, int32_t h)
+{
+    return da * (h >> 15) + ((da * (h & 0x7FFF) + 16384) >> 15);
+}
+
+/* clip(a + b, -(2^31-1), 2^31-1) for int32 a, b, as the int64 sum would be clipped. */
+static inline int32_t sat_add(int32_t a, int32_t b)
+{
+    int32_t s = (int32_t)((uint32_t)a + (uint32_t)b);
+    if (((s ^ a) & (s ^ b)) < 0)
+        return a < 0 ? -EF_STATE_MAX : EF_STATE_MAX;
+    return s < -EF_STATE_MAX ? -EF_STATE_MAX : s;
+}
+
+typedef struct {
+    const int32_t *tab;
+    const int32_t *ptab;  /* packed exp2 table (see above); NULL: the scalar path */
+    const uint16_t *ka;
+    int32_t *h;
+    int64_t m_in, pm_lo, pm_hi;
+    int32_t ds, frac, lo, half, sh_in, k, rsh, c0;
+} scan_chan_t;
+
+#if defined(__AVX2__)
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef uint32_t v8u __attribute__((vector_size(32)));
+typedef int8_t v8b __attribute__((vector_size(8)));
+typedef uint16_t v8h __attribute__((vector_size(16)));
+
+static inline v8i ld_i8(const int8_t *p)
+{
+    v8b b;
+    memcpy(&b, p, sizeof b);
+    return __builtin_convertvector(b, v8i);
+}
+
+static inline v8i ld_u16(const uint16_t *p)
+{
+    v8h b;
+    memcpy(&b, p, sizeof b);
+    return __builtin_convertvector(b, v8i);
+}
+
+static inline v8i gather(const int32_t *t, v8i j)
+{
+    return (v8i)_mm256_i32gather_epi32((const int *)t, (__m256i)j, 4);
+}
+
+/* (sum of a's lanes) 65536 + (sum of b's lanes), in int64. */
+static inline int64_t hsum2(v8i a, v8i b)
+{
+    __m256i t = _mm256_hadd_epi32((__m256i)a, (__m256i)b);  /* a01 a23 b01 b23 | a45 a67 b45 b67 */
+    t = _mm256_hadd_epi32(t, t);                               /* a0-3 b0-3 . . | a4-7 b4-7 . . */
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+    return (int64_t)_mm_cvtsi128_si32(s) * 65536 + _mm_extract_epi32(s, 1);
+}
+
+/* The narrow step of one channel over all d_state lanes (pm = Q 2^kk + R); returns acc = sum_n q_C[n] h[n]. */
+static inline int64_t vec_step(const scan_chan_t *k, int32_t qd, int32_t q, int32_t r, const int8_t *bt,
+                               const int8_t *ct)
+{
+    const v8i one = {1, 1, 1, 1, 1, 1, 1, 1};
+    const v8i fmask = one * (int32_t)(((uint32_t)1 << k->frac) - 1u), lmask = one * ((1 << k->lo) - 1);
+    const v8i smax = one * EF_STATE_MAX;
+    v8i acc_hi = one * 0, acc_lo = one * 0;
+    int32_t frac = k->frac, lo = k->lo, kk = k->k, rsh = k->rsh;
+    for (int32_t n = 0; n < k->ds; n += EF_VW) {
+        v8i e = ld_u16(k->ka + n) * qd;
+        v8i kx = e >> frac, f = e & fmask;
+        v8i g = gather(k->ptab, f >> lo);
+        v8i v = (g & 0xFFFF) + (((g >> 16) * (f & lmask) + k->half) >> lo);
+        v8i km = kx < 16, kc = kx & km;                 /* k >= 16: dA = 0 (kc 0 keeps the shifts defined) */
+        v8i da = ((v + ((one << kc) >> 1)) >> kc) & km;
+        v8i h, b = ld_i8(bt + n), c = ld_i8(ct + n);
+        memcpy(&h, k->h + n, sizeof h);
+        v8i dec = da * (h >> 15) + ((da * (h & 0x7FFF) + 16384) >> 15);
+        v8i inj = (b * q + k->c0 + ((b * r) >> kk)) >> rsh;
+        v8i s = (v8i)((v8u)dec + (v8u)inj);
+        v8i ov = ((s ^ dec) & (s ^ inj)) < 0, sat = (dec >> 31) ^ smax;
+        v8i hn = (ov & sat) | (~ov & s);
+        v8i lowm = hn < -smax;
+        hn = (lowm & -smax) | (~lowm & hn);
+        memcpy(k->h + n, &hn, sizeof hn);
+        acc_hi += c * (hn >> 16);
+        acc_lo += c * (hn & 0xFFFF);
+    }
+    return hsum2(acc_hi, acc_lo);
+}
+
+/* The packed exp2 table of `tab` into p[256]; 0 when an entry does not fit (then the scalar path runs). */
+static int32_t pack_table(const int32_t *tab, int32_t *p)
+{
+    for (int32_t j = 0; j < EF_EXP2_TABLE_SIZE - 1; ++j) {
+        int32_t t0 = tab[j], dt = tab[j + 1] - tab[j];
+        if (t0 < 0 || t0 > 65535 || dt < -32768 || dt > 32767)
+            return 0;
+        p[j] = (int32_t)((uint32_t)t0 | ((uint32_t)dt << 16));
+    }
+    return 1;
+}
+
+#endif
+
+/* acc = sum_n q_C[n] h[n] with the state unchanged (q_delta = 0: dA = 1, no injection). */
+static inline int64_t chan_hold(const scan_chan_t *k, const int8_t *ct)
+{
+    int32_t n;
+#if defined(__AVX2__)
+    if (k->ptab != NULL) {
+        v8i acc_hi = {0}, acc_lo = {0}, h;
+        for (n = 0; n < k->ds; n += EF_VW) {
+            v8i c = ld_i8(ct + n);
+            memcpy(&h, k->h + n, sizeof h);
+            acc_hi += c * (h >> 16);
+            acc_lo += c * (h & 0xFFFF);
+        }
+        return hsum2(acc_hi, acc_lo);
+    }
+#endif
+    int32_t acc_hi = 0, acc_lo = 0;
+    for (n = 0; n < k->ds; ++n) {
+        acc_hi += ct[n] * (k->h[n] >> 16);
+        acc_lo += ct[n] * (k->h[n] & 0xFFFF);
+    }
+    return (int64_t)acc_hi * 65536 + acc_lo;
+}
+
+/* One time step of channel k->h for q_delta qd != 0 (pud = qd q_u); returns acc = sum_n q_C[n] h[n]. */
+static inline int64_t chan_step(const scan_chan_t *k, int32_t qd, int32_t pud, const int8_t *bt, const int8_t *ct)
+{
+    int64_t pm = (int64_t)pud * k->m_in;
+    int32_t n;
+    if (pm >= k->pm_lo && pm < k->pm_hi) {
+        uint32_t lo = (uint32_t)pm, hi = (uint32_t)(pm >> 32);
+        int32_t kk = k->k, rsh = k->rsh;
+        int32_t q = (int32_t)((lo >> kk) | ((hi << 1) << (31 - kk))), r = (int32_t)(lo & ((1u << kk) - 1u));
+#if defined(__AVX2__)
+        if (k->ptab != NULL)
+            return vec_step(k, qd, q, r, bt, ct);
+#endif
+        int32_t c0 = k->c0, acc_hi = 0, acc_lo = 0;
+        for (n = 0; n < k->ds; ++n) {
+            int32_t b = bt[n];
+            int32_t da = exp2_q15(k->tab, qd * (int32_t)k->ka[n], k->frac, k->lo, k->half);
+            int32_t inj = (b * q + c0 + ((b * r) >> kk)) >> rsh;
+            int32_t hn = sat_add(decay(da, k->h[n]), inj);
+            k->h[n] = hn;
+            acc_hi += ct[n] * (hn >> 16);
+            acc_lo += ct[n] * (hn & 0xFFFF);
+        }
+        return (int64_t)acc_hi * 65536 + acc_lo;
+    }
+    int64_t acc = 0;
+    for (n = 0; n < k->ds; ++n) {  /* the reference's int64 step */
+        int32_t da = exp2_q15(k->tab, qd * (int32_t)k->ka[n], k->frac, k->lo, k->half);
+        int64_t inj = ef_rshift_round((int64_t)(pud * (int32_t)bt[n]) * k->m_in, k->sh_in);
+        int64_t hn = ef_rshift_round((int64_t)da * (int64_t)k->h[n], 15) + inj;
+        hn = hn > EF_STATE_MAX ? EF_STATE_MAX : (hn < -EF_STATE_MAX ? -EF_STATE_MAX : hn);
+        k->h[n] = (int32_t)hn;
+        acc += (int64_t)ct[n] * hn;
+    }
+    return acc;
+}
+
+/* The per-channel constants of channel d (the portable kernel's set-up). */
+static void chan_setup(scan_chan_t *k, const ef_scan_consts_t *c, int32_t *h, int32_t d)
+{
+    k->ka = c->ka + (ptrdiff_t)d * k->ds;
+    k->h = h + (ptrdiff_t)d * k->ds;
+    k->m_in = c->m_in[d];
+    k->sh_in = c->sh_in[d];
+    k->k = k->sh_in - 1 < 24 ? k->sh_in - 1 : 24;
+    k->rsh = k->sh_in >= 1 && k->sh_in <= EF_SCAN_SH_MAX ? k->sh_in - k->k : 0;
+    if (k->k < 0)
+        k->k = 0;
+    k->c0 = k->rsh > 0 ? 1 << (k->sh_in - 1 - k->k) : 0;
+    k->pm_hi = k->rsh > 0 && k->m_in > 0 ? (int64_t)EF_SCAN_Q_LIMIT << k->k : 0;
+    k->pm_lo = k->rsh > 0 && k->m_in > 0 ? -(((int64_t)EF_SCAN_Q_LIMIT - 1) << k->k) : 0;
+}
+
+void ef_scan_i8(const ef_scan_consts_t *c,
+                const int8_t *u, int32_t u_stride, const int8_t *delta, int32_t delta_stride,
+                const int8_t *B, const int8_t *C, int32_t bc_stride,
+                int8_t *y, int32_t y_stride, int32_t *h,
+                int32_t t0, int32_t t1, int32_t d0, int32_t d1, int32_t reverse)
+{
+    scan_chan_t k;
+    int32_t n_t = t1 - t0, ts = reverse ? t1 - 1 : t0, dir = reverse ? -1 : 1;
+    k.tab = c->exp2_q15 != NULL ? c->exp2_q15 : ef_exp2_table_q15;
+    k.ds = c->d_state;
+    k.frac = c->ka_frac;
+    k.lo = c->ka_frac - 8;
+    k.half = k.lo ? 1 << (k.lo - 1) : 0;
+#if defined(__AVX2__)
+    int32_t ptab[EF_EXP2_TABLE_SIZE - 1];
+    k.ptab = k.ds % EF_VW == 0 && n_t > 0 && d1 > d0 && pack_table(k.tab, ptab) ? ptab : NULL;
+#else
+    k.ptab = NULL;  /* no vector ISA: the portable scalar steps */
+#endif
+    for (int32_t d = d0; d < d1; ++d) {
+        chan_setup(&k, c, h, d);
+        int64_t m_y = c->m_y[d];
+        int32_t sh_y = c->sh_y[d], y_hi = sh_y >= 32;
+        uint64_t m_dd = (uint64_t)(int64_t)c->m_D[d] << c->sh_D[d];
+        uint64_t half_y = sh_y > 0 ? (uint64_t)1 << (sh_y - 1) : 0;
+        for (int32_t step = 0; step < n_t; ++step) {
+            ptrdiff_t t = ts + (ptrdiff_t)dir * step;
+            const int8_t *bt = B + t * bc_stride, *ct = C + t * bc_stride;
+            int32_t qu = u[t * u_stride + d], qd = delta[t * delta_stride + d];
+            int64_t acc = qd == 0 ? chan_hold(&k, ct) : chan_step(&k, qd, qd * qu, bt, ct);
+            int64_t tot = (int64_t)((uint64_t)(acc * m_y) + (uint64_t)(int64_t)qu * m_dd + half_y);
+            int32_t v = y_hi ? (int32_t)(tot >> 32) >> (sh_y - 32) : 0;
+            y[t * y_stride + d] = y_hi ? (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v)) : ef_sat8(tot >> sh_y);
+        }
+    }
+}
