@@ -66,21 +66,15 @@ typedef struct {
 #if defined(__AVX2__)
 typedef int32_t v8i __attribute__((vector_size(32)));
 typedef uint32_t v8u __attribute__((vector_size(32)));
-typedef int8_t v8b __attribute__((vector_size(8)));
-typedef uint16_t v8h __attribute__((vector_size(16)));
 
 static inline v8i ld_i8(const int8_t *p)
 {
-    v8b b;
-    memcpy(&b, p, sizeof b);
-    return __builtin_convertvector(b, v8i);
+    return (v8i)_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p));
 }
 
 static inline v8i ld_u16(const uint16_t *p)
 {
-    v8h b;
-    memcpy(&b, p, sizeof b);
-    return __builtin_convertvector(b, v8i);
+    return (v8i)_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
 }
 
 static inline v8i gather(const int32_t *t, v8i j)
