@@ -23,7 +23,6 @@
 #define EF_STATE_MAX 2147483647
 #define EF_SCAN_Q_LIMIT (1 << 23)  /* narrow step: |Q| below this */
 #define EF_SCAN_SH_MAX 54          /* narrow step: sh_in at most this */
-#define EF_VW 8                    /* lanes */
 
 /* 2^(-e / 2^frac) in Q15 (intmath.exp2_neg_fixed) in int32; lo = frac - 8, half = lo ? 2^(lo-1) : 0. */
 static inline int32_t exp2_q15(const int32_t *tab, int32_t e, int32_t frac, int32_t lo, int32_t half)
@@ -63,59 +62,94 @@ typedef struct {
     int32_t ds, frac, lo, half, sh_in, k, rsh, c0;
 } scan_chan_t;
 
-#if defined(__AVX2__)
-typedef int32_t v8i __attribute__((vector_size(32)));
-typedef uint32_t v8u __attribute__((vector_size(32)));
+#if defined(__AVX512F__)
+#define EF_VW 16  /* lanes: one zmm */
+typedef int32_t vi __attribute__((vector_size(64)));
+typedef uint32_t vu __attribute__((vector_size(64)));
 
-static inline v8i ld_i8(const int8_t *p)
+static inline vi ld_i8(const int8_t *p)
 {
-    return (v8i)_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p));
+    return (vi)_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
 }
 
-static inline v8i ld_u16(const uint16_t *p)
+static inline vi ld_u16(const uint16_t *p)
 {
-    return (v8i)_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+    return (vi)_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
 }
 
-static inline v8i gather(const int32_t *t, v8i j)
+static inline vi gather(const int32_t *t, vi j)
 {
-    return (v8i)_mm256_i32gather_epi32((const int *)t, (__m256i)j, 4);
+    return (vi)_mm512_i32gather_epi32((__m512i)j, (const void *)t, 4);
+}
+
+static inline vi vmax(vi a, vi b)
+{
+    return (vi)_mm512_max_epi32((__m512i)a, (__m512i)b);
 }
 
 /* (sum of a's lanes) 65536 + (sum of b's lanes), in int64. */
-static inline int64_t hsum2(v8i a, v8i b)
+static inline int64_t hsum2(vi a, vi b)
+{
+    return (int64_t)_mm512_reduce_add_epi32((__m512i)a) * 65536 + _mm512_reduce_add_epi32((__m512i)b);
+}
+#elif defined(__AVX2__)
+#define EF_VW 8  /* lanes: one ymm */
+typedef int32_t vi __attribute__((vector_size(32)));
+typedef uint32_t vu __attribute__((vector_size(32)));
+
+static inline vi ld_i8(const int8_t *p)
+{
+    return (vi)_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p));
+}
+
+static inline vi ld_u16(const uint16_t *p)
+{
+    return (vi)_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+
+static inline vi gather(const int32_t *t, vi j)
+{
+    return (vi)_mm256_i32gather_epi32((const int *)t, (__m256i)j, 4);
+}
+
+static inline vi vmax(vi a, vi b)
+{
+    return (vi)_mm256_max_epi32((__m256i)a, (__m256i)b);
+}
+
+/* (sum of a's lanes) 65536 + (sum of b's lanes), in int64. */
+static inline int64_t hsum2(vi a, vi b)
 {
     __m256i t = _mm256_hadd_epi32((__m256i)a, (__m256i)b);  /* a01 a23 b01 b23 | a45 a67 b45 b67 */
     t = _mm256_hadd_epi32(t, t);                               /* a0-3 b0-3 . . | a4-7 b4-7 . . */
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
     return (int64_t)_mm_cvtsi128_si32(s) * 65536 + _mm_extract_epi32(s, 1);
 }
+#endif
 
+#if defined(__AVX2__)
 /* The narrow step of one channel over all d_state lanes (pm = Q 2^kk + R); returns acc = sum_n q_C[n] h[n]. */
 static inline int64_t vec_step(const scan_chan_t *k, int32_t qd, int32_t q, int32_t r, const int8_t *bt,
                                const int8_t *ct)
 {
-    const v8i one = {1, 1, 1, 1, 1, 1, 1, 1};
-    const v8i fmask = one * (int32_t)(((uint32_t)1 << k->frac) - 1u), lmask = one * ((1 << k->lo) - 1);
-    const v8i smax = one * EF_STATE_MAX;
-    v8i acc_hi = one * 0, acc_lo = one * 0;
+    const vi zero = {0}, one = zero + 1, smax = zero + EF_STATE_MAX;
+    const vi fmask = zero + (int32_t)(((uint32_t)1 << k->frac) - 1u), lmask = zero + ((1 << k->lo) - 1);
+    vi acc_hi = zero, acc_lo = zero;
     int32_t frac = k->frac, lo = k->lo, kk = k->k, rsh = k->rsh;
     for (int32_t n = 0; n < k->ds; n += EF_VW) {
-        v8i e = ld_u16(k->ka + n) * qd;
-        v8i kx = e >> frac, f = e & fmask;
-        v8i g = gather(k->ptab, f >> lo);
-        v8i v = (g & 0xFFFF) + (((g >> 16) * (f & lmask) + k->half) >> lo);
-        v8i km = kx < 16, kc = kx & km;                 /* k >= 16: dA = 0 (kc 0 keeps the shifts defined) */
-        v8i da = ((v + ((one << kc) >> 1)) >> kc) & km;
-        v8i h, b = ld_i8(bt + n), c = ld_i8(ct + n);
+        vi e = ld_u16(k->ka + n) * qd;
+        vi kx = e >> frac, f = e & fmask;
+        vi g = gather(k->ptab, f >> lo);
+        vi v = (g & 0xFFFF) + (((g >> 16) * (f & lmask) + k->half) >> lo);
+        vi km = kx < 16, kc = kx & km;                 /* k >= 16: dA = 0 (kc 0 keeps the shifts defined) */
+        vi da = ((v + ((one << kc) >> 1)) >> kc) & km;
+        vi h, b = ld_i8(bt + n), c = ld_i8(ct + n);
         memcpy(&h, k->h + n, sizeof h);
-        v8i dec = da * (h >> 15) + ((da * (h & 0x7FFF) + 16384) >> 15);
-        v8i inj = (b * q + k->c0 + ((b * r) >> kk)) >> rsh;
-        v8i s = (v8i)((v8u)dec + (v8u)inj);
-        v8i ov = ((s ^ dec) & (s ^ inj)) < 0, sat = (dec >> 31) ^ smax;
-        v8i hn = (ov & sat) | (~ov & s);
-        v8i lowm = hn < -smax;
-        hn = (lowm & -smax) | (~lowm & hn);
+        vi dec = da * (h >> 15) + ((da * (h & 0x7FFF) + 16384) >> 15);
+        vi inj = (b * q + k->c0 + ((b * r) >> kk)) >> rsh;
+        vi s = (vi)((vu)dec + (vu)inj);
+        vi ov = ((s ^ dec) & (s ^ inj)) < 0, sat = (dec >> 31) ^ smax;  /* overflow: +-max by dec's sign */
+        vi hn = vmax((ov & sat) | (~ov & s), -smax);                    /* and -2^31 -> -(2^31-1) */
         memcpy(k->h + n, &hn, sizeof hn);
         acc_hi += c * (hn >> 16);
         acc_lo += c * (hn & 0xFFFF);
@@ -143,9 +177,9 @@ static inline int64_t chan_hold(const scan_chan_t *k, const int8_t *ct)
     int32_t n;
 #if defined(__AVX2__)
     if (k->ptab != NULL) {
-        v8i acc_hi = {0}, acc_lo = {0}, h;
+        vi acc_hi = {0}, acc_lo = {0}, h;
         for (n = 0; n < k->ds; n += EF_VW) {
-            v8i c = ld_i8(ct + n);
+            vi c = ld_i8(ct + n);
             memcpy(&h, k->h + n, sizeof h);
             acc_hi += c * (h >> 16);
             acc_lo += c * (h & 0xFFFF);
