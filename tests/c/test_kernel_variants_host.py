@@ -229,3 +229,49 @@ def test_scan_variant_edge_paths(portable, variant, d_st):
             ref = run_scan_c(portable, c, inputs, direction, t_cuts=(17,), d_cuts=(5,))
             assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])
             assert np.array_equal(got[0], want) and np.array_equal(got[1], h_want)
+
+
+@pytest.mark.parametrize("k", [4, 3])
+@pytest.mark.parametrize("n_c", [1540, 37, 16])
+def test_dwconv1d_variant_equals_portable(portable, variant, k, n_c):
+    """Whole 16-channel blocks and the channels past them, time tiles starting inside the history, requantization
+    shifts from 1 to 62 with both saturations: equal to the portable kernel and the numpy reference."""
+    r = rng(90 + k + n_c)
+    n_l = 23
+    x, w = codes(r, (n_l, n_c + 5)), codes(r, (n_c, k))
+    x[:4], w[:3] = 127, -128
+    bias = r.integers(-40000, 40000, n_c).astype(np.int32)
+    bias[:2] = 2**30, -(2**30)
+    m = r.integers(1 << 13, 1 << 15, n_c).astype(np.int16)
+    sh = r.integers(8, 24, n_c).astype(I8)
+    sh[:8] = 1, 2, 46, 47, 62, 30, 3, 16
+    want = ops.dwconv1d_causal(np.ascontiguousarray(x[:, :n_c]), w, bias, m, sh)
+    for lib in (variant, portable):
+        y = np.full((n_l, n_c + 3), 55, dtype=I8)
+        for t0, t1 in splits(n_l, 1, 2, 9):
+            for c0, c1 in splits(n_c, *([7] if n_c > 7 else [])):
+                lib.ef_dwconv1d_causal_i8(ptr(x), n_c + 5, ptr(w), k, ptr(bias), ptr(m), ptr(sh), ptr(y), n_c + 3,
+                                          t0, t1, c0, c1)
+        assert np.array_equal(y[:, :n_c], want) and (y[:, n_c:] == 55).all()
+    assert (want == 127).any() and (want == -128).any()
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 63, 64, 65, 1000])
+def test_eltwise_variant_equals_portable(portable, variant, n):
+    """The LUT (also in place) and the requantized product over whole vectors and tails, multipliers up to
+    2^31 - 1 and shifts 1..62: equal to the portable kernels."""
+    r = rng(110 + n)
+    x, b = codes(r, (n,)), codes(r, (n + 1,))
+    lut = codes(r, (256,))
+    for lib in (variant, portable):
+        y = np.full(n + 1, 9, dtype=I8)
+        lib.ef_lut_i8(ptr(x), ptr(y), n, ptr(lut))
+        assert np.array_equal(y[:n], lut[x.astype(np.int32) + 128]) and y[n] == 9
+        z = x.copy()
+        lib.ef_lut_i8(ptr(z), ptr(z), n, ptr(lut))
+        assert np.array_equal(z, y[:n])
+    for m, sh in ((2**31 - 1, 62), (2**31 - 1, 38), (1 << 20, 1), (12345, 2), (987654321, 40), (3, 2)):
+        got, ref = np.full(n + 1, 9, dtype=I8), np.full(n + 1, 9, dtype=I8)
+        variant.ef_mul_requant_i8(ptr(x), ptr(b), ptr(got), n, m, sh)
+        portable.ef_mul_requant_i8(ptr(x), ptr(b), ptr(ref), n, m, sh)
+        assert np.array_equal(got, ref) and got[n] == 9
