@@ -1,4 +1,4 @@
-/* Integer selective scan, host variant: the state update of a channel vectorised over d_state (8 int32 lanes). */
+/* Integer selective scan, host variant: the state update of a channel vectorised over d_state (int32 lanes). */
 #include <string.h>
 
 #include "ef_kernels.h"
@@ -9,15 +9,17 @@
 
 /*
  * Same results as the portable firmware/kernels/ef_scan.c (which documents every bound used here), for the host:
- * one channel at a time over its time steps, and within a step the d_state lanes of the narrow (int32) path as
- * 8-lane int32 vectors (gcc vector extensions and AVX2 intrinsics; without AVX2 the portable scalar code runs):
- *  - exp2: one vpgatherdd from a per-call table packing
- *    T[j] (0..2^15, low half) and T[j+1] - T[j] (-89..0, high half), so v = T[j] + rs((T[j+1]-T[j]) r, lo) as
- *    in exp2_q15; the per-lane shift by k (< 16) rounds half up, k >= 16 gives 0;
+ * one channel at a time over its time steps, the d_state lanes of a narrow (int32) step as int32 vectors
+ * (gcc vector extensions: 16 lanes with AVX-512F, 8 with AVX2; without AVX2 the portable scalar code runs):
+ *  - exp2: one gather a vector from a per-call table packing T[j] (0..2^15, low half) and T[j+1] - T[j]
+ *    (-89..0, high half), so v = T[j] + rs((T[j+1]-T[j]) r, lo) as in exp2_q15; the per-lane shift by k (< 16)
+ *    rounds half up, k >= 16 gives 0;
  *  - decay, injection and the saturating add branch-free (the overflow test and the clip as lane masks);
- *  - acc = sum_n q_C h as the same two int32 sums over h >> 16 and h & 0xFFFF, reduced once a step.
- * Steps outside the narrow range (int64 injection) and d_state not a multiple of 8 run the portable scalar code.
- * tests/c/test_kernel_variants_host.py checks every path against the portable kernel.
+ *  - acc = sum_n q_C h as the same two int32 sums over h >> 16 and h & 0xFFFF, reduced once a step;
+ *  - d_state of one vector (FEMBA's 16 with AVX-512): the state and the constants stay in registers down the
+ *    channel (vec_channel); other multiples of the lanes step through memory (vec_step).
+ * Steps outside the narrow range (int64 injection) and d_state not a multiple of the lanes run the portable
+ * scalar code. tests/c/test_kernel_variants_host.py checks every path against the portable kernel.
  */
 
 #define EF_STATE_MAX 2147483647
@@ -87,10 +89,15 @@ static inline vi vmax(vi a, vi b)
     return (vi)_mm512_max_epi32((__m512i)a, (__m512i)b);
 }
 
-/* (sum of a's lanes) 65536 + (sum of b's lanes), in int64. */
+/* (sum of a's lanes) 65536 + (sum of b's lanes), in int64: both halved to 8 lanes, then two vphaddd. */
 static inline int64_t hsum2(vi a, vi b)
 {
-    return (int64_t)_mm512_reduce_add_epi32((__m512i)a) * 65536 + _mm512_reduce_add_epi32((__m512i)b);
+    __m256i a8 = _mm256_add_epi32(_mm512_castsi512_si256((__m512i)a), _mm512_extracti64x4_epi64((__m512i)a, 1));
+    __m256i b8 = _mm256_add_epi32(_mm512_castsi512_si256((__m512i)b), _mm512_extracti64x4_epi64((__m512i)b, 1));
+    __m256i t = _mm256_hadd_epi32(a8, b8);
+    t = _mm256_hadd_epi32(t, t);
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+    return (int64_t)_mm_cvtsi128_si32(s) * 65536 + _mm_extract_epi32(s, 1);
 }
 #elif defined(__AVX2__)
 #define EF_VW 8  /* lanes: one ymm */
@@ -128,31 +135,56 @@ static inline int64_t hsum2(vi a, vi b)
 #endif
 
 #if defined(__AVX2__)
+/* Vector constants of a channel's narrow steps (kept in registers down a channel whose state is one vector). */
+typedef struct {
+    vi one, smax, fmask, lmask, half, c0;
+    int32_t frac, lo, kk, rsh;
+} vconst_t;
+
+static inline void vconst_init(vconst_t *v, const scan_chan_t *k)
+{
+    const vi zero = {0};
+    v->one = zero + 1;
+    v->smax = zero + EF_STATE_MAX;
+    v->fmask = zero + (int32_t)(((uint32_t)1 << k->frac) - 1u);
+    v->lmask = zero + ((1 << k->lo) - 1);
+    v->half = zero + k->half;
+    v->c0 = zero + k->c0;
+    v->frac = k->frac;
+    v->lo = k->lo;
+    v->kk = k->k;
+    v->rsh = k->rsh;
+}
+
+/* The narrow update of one vector of states h: exponents e = q_delta ka, injection from q_B b and pm = Q 2^kk + R. */
+static inline vi vupdate(const vconst_t *v, const int32_t *ptab, vi h, vi e, vi b, int32_t q, int32_t r)
+{
+    vi kx = e >> v->frac, f = e & v->fmask;
+    vi g = gather(ptab, f >> v->lo);
+    vi x = (g & 0xFFFF) + (((g >> 16) * (f & v->lmask) + v->half) >> v->lo);
+    vi km = kx < 16, kc = kx & km;                  /* k >= 16: dA = 0 (kc 0 keeps the shifts defined) */
+    vi da = ((x + ((v->one << kc) >> 1)) >> kc) & km;
+    vi dec = da * (h >> 15) + ((da * (h & 0x7FFF) + 16384) >> 15);
+    vi inj = (b * q + v->c0 + ((b * r) >> v->kk)) >> v->rsh;
+    vi s = (vi)((vu)dec + (vu)inj);
+    vi ov = ((s ^ dec) & (s ^ inj)) < 0, sat = (dec >> 31) ^ v->smax;  /* overflow: +-max by dec's sign */
+    return vmax((ov & sat) | (~ov & s), -v->smax);                       /* and -2^31 -> -(2^31-1) */
+}
+
 /* The narrow step of one channel over all d_state lanes (pm = Q 2^kk + R); returns acc = sum_n q_C[n] h[n]. */
 static inline int64_t vec_step(const scan_chan_t *k, int32_t qd, int32_t q, int32_t r, const int8_t *bt,
                                const int8_t *ct)
 {
-    const vi zero = {0}, one = zero + 1, smax = zero + EF_STATE_MAX;
-    const vi fmask = zero + (int32_t)(((uint32_t)1 << k->frac) - 1u), lmask = zero + ((1 << k->lo) - 1);
-    vi acc_hi = zero, acc_lo = zero;
-    int32_t frac = k->frac, lo = k->lo, kk = k->k, rsh = k->rsh;
+    vconst_t v;
+    vconst_init(&v, k);
+    vi acc_hi = {0}, acc_lo = {0}, h;
     for (int32_t n = 0; n < k->ds; n += EF_VW) {
-        vi e = ld_u16(k->ka + n) * qd;
-        vi kx = e >> frac, f = e & fmask;
-        vi g = gather(k->ptab, f >> lo);
-        vi v = (g & 0xFFFF) + (((g >> 16) * (f & lmask) + k->half) >> lo);
-        vi km = kx < 16, kc = kx & km;                 /* k >= 16: dA = 0 (kc 0 keeps the shifts defined) */
-        vi da = ((v + ((one << kc) >> 1)) >> kc) & km;
-        vi h, b = ld_i8(bt + n), c = ld_i8(ct + n);
+        vi c = ld_i8(ct + n);
         memcpy(&h, k->h + n, sizeof h);
-        vi dec = da * (h >> 15) + ((da * (h & 0x7FFF) + 16384) >> 15);
-        vi inj = (b * q + k->c0 + ((b * r) >> kk)) >> rsh;
-        vi s = (vi)((vu)dec + (vu)inj);
-        vi ov = ((s ^ dec) & (s ^ inj)) < 0, sat = (dec >> 31) ^ smax;  /* overflow: +-max by dec's sign */
-        vi hn = vmax((ov & sat) | (~ov & s), -smax);                    /* and -2^31 -> -(2^31-1) */
-        memcpy(k->h + n, &hn, sizeof hn);
-        acc_hi += c * (hn >> 16);
-        acc_lo += c * (hn & 0xFFFF);
+        h = vupdate(&v, k->ptab, h, ld_u16(k->ka + n) * qd, ld_i8(bt + n), q, r);
+        memcpy(k->h + n, &h, sizeof h);
+        acc_hi += c * (h >> 16);
+        acc_lo += c * (h & 0xFFFF);
     }
     return hsum2(acc_hi, acc_lo);
 }
@@ -170,6 +202,39 @@ static int32_t pack_table(const int32_t *tab, int32_t *p)
 }
 
 #endif
+
+/* pm = Q 2^kk + R, 0 <= R < 2^kk (0 <= kk <= 24), from pm's two words; (hi << 1) << (31 - kk) is hi << (32 - kk). */
+static inline void split_pm(int64_t pm, int32_t kk, int32_t *q, int32_t *r)
+{
+    uint32_t lo = (uint32_t)pm, hi = (uint32_t)(pm >> 32);
+    *q = (int32_t)((lo >> kk) | ((hi << 1) << (31 - kk)));
+    *r = (int32_t)(lo & ((1u << kk) - 1u));
+}
+
+/* A call's operands and its step order. */
+typedef struct {
+    const int8_t *u, *delta, *B, *C;
+    int8_t *y;
+    int32_t us, dls, bcs, ys, ts, dir, n_t;
+} scan_io_t;
+
+/* A channel's output requantization: y = sat8((acc m_y + q_u m_D 2^sh_D + 2^(sh_y-1)) >> sh_y). */
+typedef struct {
+    int64_t m_y;
+    uint64_t m_dd, half_y;
+    int32_t sh_y;
+} scan_out_t;
+
+/* The D term u m_D 2^sh_D as u (m_D 2^sh_D), modulo 2^64 like the reference's shifted product; the output rounding
+ * rides with it; sh_y >= 32: the result is the high word shifted by sh_y - 32. */
+static inline int8_t out_code(const scan_out_t *o, int64_t acc, int32_t qu)
+{
+    int64_t tot = (int64_t)((uint64_t)(acc * o->m_y) + (uint64_t)(int64_t)qu * o->m_dd + o->half_y);
+    if (o->sh_y < 32)
+        return ef_sat8(tot >> o->sh_y);
+    int32_t v = (int32_t)(tot >> 32) >> (o->sh_y - 32);
+    return (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+}
 
 /* acc = sum_n q_C[n] h[n] with the state unchanged (q_delta = 0: dA = 1, no injection). */
 static inline int64_t chan_hold(const scan_chan_t *k, const int8_t *ct)
@@ -201,9 +266,8 @@ static inline int64_t chan_step(const scan_chan_t *k, int32_t qd, int32_t pud, c
     int64_t pm = (int64_t)pud * k->m_in;
     int32_t n;
     if (pm >= k->pm_lo && pm < k->pm_hi) {
-        uint32_t lo = (uint32_t)pm, hi = (uint32_t)(pm >> 32);
-        int32_t kk = k->k, rsh = k->rsh;
-        int32_t q = (int32_t)((lo >> kk) | ((hi << 1) << (31 - kk))), r = (int32_t)(lo & ((1u << kk) - 1u));
+        int32_t kk = k->k, rsh = k->rsh, q, r;
+        split_pm(pm, kk, &q, &r);
 #if defined(__AVX2__)
         if (k->ptab != NULL)
             return vec_step(k, qd, q, r, bt, ct);
@@ -231,6 +295,39 @@ static inline int64_t chan_step(const scan_chan_t *k, int32_t qd, int32_t pud, c
     }
     return acc;
 }
+
+#if defined(__AVX2__)
+/* Channel d down the call's steps when d_state is one vector (EF_VW lanes): the state and the constants stay in
+ * registers; an int64 step hands the state to chan_step through memory. */
+static void vec_channel(scan_chan_t *k, const scan_io_t *io, int32_t d, const scan_out_t *o)
+{
+    vconst_t v;
+    vconst_init(&v, k);
+    const vi ka = ld_u16(k->ka);
+    vi h;
+    memcpy(&h, k->h, sizeof h);
+    for (int32_t step = 0; step < io->n_t; ++step) {
+        ptrdiff_t t = io->ts + (ptrdiff_t)io->dir * step;
+        const int8_t *bt = io->B + t * io->bcs, *ct = io->C + t * io->bcs;
+        int32_t qu = io->u[t * io->us + d], qd = io->delta[t * io->dls + d], q, r;
+        int64_t pm = (int64_t)(qd * qu) * k->m_in, acc;
+        if (qd != 0 && !(pm >= k->pm_lo && pm < k->pm_hi)) {
+            memcpy(k->h, &h, sizeof h);
+            acc = chan_step(k, qd, qd * qu, bt, ct);
+            memcpy(&h, k->h, sizeof h);
+        } else {
+            if (qd != 0) {  /* delta 0: dA = 1 and no injection, the state is held */
+                split_pm(pm, k->k, &q, &r);
+                h = vupdate(&v, k->ptab, h, ka * qd, ld_i8(bt), q, r);
+            }
+            vi c = ld_i8(ct);
+            acc = hsum2(c * (h >> 16), c * (h & 0xFFFF));
+        }
+        io->y[t * io->ys + d] = out_code(o, acc, qu);
+    }
+    memcpy(k->h, &h, sizeof h);
+}
+#endif
 
 /* The per-channel constants of channel d (the portable kernel's set-up). */
 static void chan_setup(scan_chan_t *k, const ef_scan_consts_t *c, int32_t *h, int32_t d)
@@ -267,20 +364,26 @@ void ef_scan_i8(const ef_scan_consts_t *c,
 #else
     k.ptab = NULL;  /* no vector ISA: the portable scalar steps */
 #endif
+#if defined(__AVX2__)
+    const scan_io_t io = {u, delta, B, C, y, u_stride, delta_stride, bc_stride, y_stride, ts, dir, n_t};
+#endif
     for (int32_t d = d0; d < d1; ++d) {
         chan_setup(&k, c, h, d);
-        int64_t m_y = c->m_y[d];
-        int32_t sh_y = c->sh_y[d], y_hi = sh_y >= 32;
-        uint64_t m_dd = (uint64_t)(int64_t)c->m_D[d] << c->sh_D[d];
-        uint64_t half_y = sh_y > 0 ? (uint64_t)1 << (sh_y - 1) : 0;
+        int32_t sh_y = c->sh_y[d];
+        const scan_out_t o = {c->m_y[d], (uint64_t)(int64_t)c->m_D[d] << c->sh_D[d],
+                              sh_y > 0 ? (uint64_t)1 << (sh_y - 1) : 0, sh_y};
+#if defined(__AVX2__)
+        if (k.ptab != NULL && k.ds == EF_VW) {
+            vec_channel(&k, &io, d, &o);
+            continue;
+        }
+#endif
         for (int32_t step = 0; step < n_t; ++step) {
             ptrdiff_t t = ts + (ptrdiff_t)dir * step;
             const int8_t *bt = B + t * bc_stride, *ct = C + t * bc_stride;
             int32_t qu = u[t * u_stride + d], qd = delta[t * delta_stride + d];
             int64_t acc = qd == 0 ? chan_hold(&k, ct) : chan_step(&k, qd, qd * qu, bt, ct);
-            int64_t tot = (int64_t)((uint64_t)(acc * m_y) + (uint64_t)(int64_t)qu * m_dd + half_y);
-            int32_t v = y_hi ? (int32_t)(tot >> 32) >> (sh_y - 32) : 0;
-            y[t * y_stride + d] = y_hi ? (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v)) : ef_sat8(tot >> sh_y);
+            y[t * y_stride + d] = out_code(&o, acc, qu);
         }
     }
 }
