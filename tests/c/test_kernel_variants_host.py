@@ -217,8 +217,8 @@ def test_scan_variant_equals_portable(portable, variant, direction, sat):
 @pytest.mark.parametrize("d_st", [16, 8, 24, 32, 5])
 def test_scan_variant_edge_paths(portable, variant, d_st):
     """Every integer path (sh_in 1..62, ka up to 65535, ka_frac 11 and 24, both saturations, int64 steps next to
-    int32 ones) on whole vectors (16 lanes with AVX-512F, 8 with AVX2) and the scalar fallback (d_state 5 and the
-    other d_state not a multiple of the lanes): equal to the portable kernel."""
+    int32 ones) on whole vectors (16 lanes with AVX-512F, 8 with AVX2), a state of one masked vector (d_state <= 16
+    with AVX-512BW/VL: 5, 8) and the scalar fallback (the other d_state per path): equal to the portable kernel."""
     consts, inputs = edge_scan_case(40 + d_st, d_st)
     fast = narrow_steps(inputs[0], inputs[1], consts[0])[inputs[1] != 0]
     assert fast.mean() > 0.5 and not fast.all()

@@ -3,9 +3,7 @@
 
 #include "ef_kernels.h"
 
-#if defined(__AVX2__)
-#include <immintrin.h>
-#endif
+#include "ef_scan_vec.h"
 
 /*
  * Same results as the portable firmware/kernels/ef_scan.c (which documents every bound used here), for the host:
@@ -16,10 +14,10 @@
  *    rounds half up, k >= 16 gives 0;
  *  - decay, injection and the saturating add branch-free (the overflow test and the clip as lane masks);
  *  - acc = sum_n q_C h as the same two int32 sums over h >> 16 and h & 0xFFFF, reduced once a step;
- *  - d_state of one vector (FEMBA's 16 with AVX-512): the state and the constants stay in registers down the
- *    channel (vec_channel); other multiples of the lanes step through memory (vec_step).
- * Steps outside the narrow range (int64 injection) and d_state not a multiple of the lanes run the portable
- * scalar code. tests/c/test_kernel_variants_host.py checks every path against the portable kernel.
+ *  - d_state of one vector (FEMBA's 16 and femba-mini's 8: any d_state <= 16 with AVX-512BW/VL masked loads):
+ *    the state and the constants stay in registers down the channel (vec_channel); other multiples of the lanes
+ *    step through memory (vec_step).
+ * Steps outside the narrow range (int64 injection) and any other d_state run the portable scalar code. tests/c/test_kernel_variants_host.py checks every path against the portable kernel.
  */
 
 #define EF_STATE_MAX 2147483647
@@ -63,76 +61,6 @@ typedef struct {
     int64_t m_in, pm_lo, pm_hi;
     int32_t ds, frac, lo, half, sh_in, k, rsh, c0;
 } scan_chan_t;
-
-#if defined(__AVX512F__)
-#define EF_VW 16  /* lanes: one zmm */
-typedef int32_t vi __attribute__((vector_size(64)));
-typedef uint32_t vu __attribute__((vector_size(64)));
-
-static inline vi ld_i8(const int8_t *p)
-{
-    return (vi)_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
-}
-
-static inline vi ld_u16(const uint16_t *p)
-{
-    return (vi)_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
-}
-
-static inline vi gather(const int32_t *t, vi j)
-{
-    return (vi)_mm512_i32gather_epi32((__m512i)j, (const void *)t, 4);
-}
-
-static inline vi vmax(vi a, vi b)
-{
-    return (vi)_mm512_max_epi32((__m512i)a, (__m512i)b);
-}
-
-/* (sum of a's lanes) 65536 + (sum of b's lanes), in int64: both halved to 8 lanes, then two vphaddd. */
-static inline int64_t hsum2(vi a, vi b)
-{
-    __m256i a8 = _mm256_add_epi32(_mm512_castsi512_si256((__m512i)a), _mm512_extracti64x4_epi64((__m512i)a, 1));
-    __m256i b8 = _mm256_add_epi32(_mm512_castsi512_si256((__m512i)b), _mm512_extracti64x4_epi64((__m512i)b, 1));
-    __m256i t = _mm256_hadd_epi32(a8, b8);
-    t = _mm256_hadd_epi32(t, t);
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
-    return (int64_t)_mm_cvtsi128_si32(s) * 65536 + _mm_extract_epi32(s, 1);
-}
-#elif defined(__AVX2__)
-#define EF_VW 8  /* lanes: one ymm */
-typedef int32_t vi __attribute__((vector_size(32)));
-typedef uint32_t vu __attribute__((vector_size(32)));
-
-static inline vi ld_i8(const int8_t *p)
-{
-    return (vi)_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p));
-}
-
-static inline vi ld_u16(const uint16_t *p)
-{
-    return (vi)_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
-}
-
-static inline vi gather(const int32_t *t, vi j)
-{
-    return (vi)_mm256_i32gather_epi32((const int *)t, (__m256i)j, 4);
-}
-
-static inline vi vmax(vi a, vi b)
-{
-    return (vi)_mm256_max_epi32((__m256i)a, (__m256i)b);
-}
-
-/* (sum of a's lanes) 65536 + (sum of b's lanes), in int64. */
-static inline int64_t hsum2(vi a, vi b)
-{
-    __m256i t = _mm256_hadd_epi32((__m256i)a, (__m256i)b);  /* a01 a23 b01 b23 | a45 a67 b45 b67 */
-    t = _mm256_hadd_epi32(t, t);                               /* a0-3 b0-3 . . | a4-7 b4-7 . . */
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
-    return (int64_t)_mm_cvtsi128_si32(s) * 65536 + _mm_extract_epi32(s, 1);
-}
-#endif
 
 #if defined(__AVX2__)
 /* Vector constants of a channel's narrow steps (kept in registers down a channel whose state is one vector). */
@@ -297,35 +225,40 @@ static inline int64_t chan_step(const scan_chan_t *k, int32_t qd, int32_t pud, c
 }
 
 #if defined(__AVX2__)
-/* Channel d down the call's steps when d_state is one vector (EF_VW lanes): the state and the constants stay in
- * registers; an int64 step hands the state to chan_step through memory. */
+/* Channel d down the call's steps when d_state fits one vector (EF_SCAN_MASKED: d_state <= 16, else
+ * d_state == EF_VW): the state and the constants stay in registers; an int64 step hands the state to chan_step
+ * through memory. */
 static void vec_channel(scan_chan_t *k, const scan_io_t *io, int32_t d, const scan_out_t *o)
 {
     vconst_t v;
     vconst_init(&v, k);
-    const vi ka = ld_u16(k->ka);
-    vi h;
-    memcpy(&h, k->h, sizeof h);
+#if EF_SCAN_MASKED
+    const lanes_t m = (lanes_t)((1u << k->ds) - 1u);
+#else
+    const lanes_t m = 0;
+#endif
+    const vi ka = ld_u16m(k->ka, m);
+    vi h = ld_hm(k->h, m);
     for (int32_t step = 0; step < io->n_t; ++step) {
         ptrdiff_t t = io->ts + (ptrdiff_t)io->dir * step;
         const int8_t *bt = io->B + t * io->bcs, *ct = io->C + t * io->bcs;
         int32_t qu = io->u[t * io->us + d], qd = io->delta[t * io->dls + d], q, r;
         int64_t pm = (int64_t)(qd * qu) * k->m_in, acc;
         if (qd != 0 && !(pm >= k->pm_lo && pm < k->pm_hi)) {
-            memcpy(k->h, &h, sizeof h);
+            st_hm(k->h, h, m);
             acc = chan_step(k, qd, qd * qu, bt, ct);
-            memcpy(&h, k->h, sizeof h);
+            h = ld_hm(k->h, m);
         } else {
             if (qd != 0) {  /* delta 0: dA = 1 and no injection, the state is held */
                 split_pm(pm, k->k, &q, &r);
-                h = vupdate(&v, k->ptab, h, ka * qd, ld_i8(bt), q, r);
+                h = vupdate(&v, k->ptab, h, ka * qd, ld_i8m(bt, m), q, r);
             }
-            vi c = ld_i8(ct);
+            vi c = ld_i8m(ct, m);  /* lanes past d_state: q_C = 0 (and their state stays 0) */
             acc = hsum2(c * (h >> 16), c * (h & 0xFFFF));
         }
         io->y[t * io->ys + d] = out_code(o, acc, qu);
     }
-    memcpy(k->h, &h, sizeof h);
+    st_hm(k->h, h, m);
 }
 #endif
 
@@ -360,7 +293,8 @@ void ef_scan_i8(const ef_scan_consts_t *c,
     k.half = k.lo ? 1 << (k.lo - 1) : 0;
 #if defined(__AVX2__)
     int32_t ptab[EF_EXP2_TABLE_SIZE - 1];
-    k.ptab = k.ds % EF_VW == 0 && n_t > 0 && d1 > d0 && pack_table(k.tab, ptab) ? ptab : NULL;
+    int32_t one_vec = EF_SCAN_MASKED ? k.ds >= 1 && k.ds <= EF_VW : k.ds == EF_VW;
+    k.ptab = (k.ds % EF_VW == 0 || one_vec) && n_t > 0 && d1 > d0 && pack_table(k.tab, ptab) ? ptab : NULL;
 #else
     k.ptab = NULL;  /* no vector ISA: the portable scalar steps */
 #endif
@@ -373,7 +307,7 @@ void ef_scan_i8(const ef_scan_consts_t *c,
         const scan_out_t o = {c->m_y[d], (uint64_t)(int64_t)c->m_D[d] << c->sh_D[d],
                               sh_y > 0 ? (uint64_t)1 << (sh_y - 1) : 0, sh_y};
 #if defined(__AVX2__)
-        if (k.ptab != NULL && k.ds == EF_VW) {
+        if (k.ptab != NULL && one_vec) {
             vec_channel(&k, &io, d, &o);
             continue;
         }
