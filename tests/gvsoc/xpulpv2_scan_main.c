@@ -134,7 +134,7 @@ static int32_t one_case(int32_t k)
 static int32_t bench(int32_t rev)
 {
     shape_t s = {MAX_T, MAX_D, 16, 16, MAX_D, MAX_D, 32, MAX_D};
-    uint32_t c0, c1, c2, i1, i2;
+    uint32_t c0, c1, c2, i1, i2, l1, l2, f1, f2, b1, b2;
     for (int32_t d = 0; d < s.D; ++d)
         fill_channel(d, s.N, s.frac, 0);
     fill_inputs(&s, 0);
@@ -143,13 +143,16 @@ static int32_t bench(int32_t rev)
     ef_scan_consts_t c = {ka_, m_in_, sh_in_, m_y_, m_D_, sh_D_, sh_y_, s.frac, s.D, s.N, tab_};
     c0 = cpu_perf_get(CSR_PCER_CYCLES);
     ref_ef_scan_i8(&c, u_, s.us, dl_, s.ds, bc_, bc_ + s.N, s.bcs, yr_, s.ys, hr_, 0, s.T, 0, s.D, rev);
-    c1 = cpu_perf_get(CSR_PCER_CYCLES), i1 = cpu_perf_get(CSR_PCER_INSTR);
+    c1 = cpu_perf_get(CSR_PCER_CYCLES), i1 = cpu_perf_get(CSR_PCER_INSTR), l1 = cpu_perf_get(CSR_PCER_LD_STALL);
+    f1 = cpu_perf_get(CSR_PCER_IMISS), b1 = cpu_perf_get(CSR_PCER_TAKEN_BRANCH);
     ef_scan_i8(&c, u_, s.us, dl_, s.ds, bc_, bc_ + s.N, s.bcs, yv_, s.ys, hv_, 0, s.T, 0, s.D, rev);
-    c2 = cpu_perf_get(CSR_PCER_CYCLES), i2 = cpu_perf_get(CSR_PCER_INSTR);
+    c2 = cpu_perf_get(CSR_PCER_CYCLES), i2 = cpu_perf_get(CSR_PCER_INSTR), l2 = cpu_perf_get(CSR_PCER_LD_STALL);
+    f2 = cpu_perf_get(CSR_PCER_IMISS), b2 = cpu_perf_get(CSR_PCER_TAKEN_BRANCH);
     int32_t bad = compare(&s);
     printf("XP_BENCH scan channels=%d steps=%d states=%d reverse=%d portable=%u xpulpv2=%u cycles"
-           " (xpulpv2: %u instructions, %u cycles per state update) bad=%d\n", (int)s.D, (int)s.T, (int)s.N,
-           (int)rev, (unsigned)(c1 - c0), (unsigned)(c2 - c1), (unsigned)(i2 - i1),
+           " (xpulpv2: %u instructions, %u load stalls, %u fetch stalls, %u taken branches, %u cycles per state"
+           " update) bad=%d\n", (int)s.D, (int)s.T, (int)s.N, (int)rev, (unsigned)(c1 - c0), (unsigned)(c2 - c1),
+           (unsigned)(i2 - i1), (unsigned)(l2 - l1), (unsigned)(f2 - f1), (unsigned)(b2 - b1),
            (unsigned)((c2 - c1) / (uint32_t)(s.D * s.T * s.N)), (int)bad);
     return bad != 0;
 }

@@ -38,29 +38,75 @@ static inline int32_t xs_exp2(const int32_t *tab, int32_t e, int32_t frac, int32
     return ef_xp_add_rn(v, 0, k);
 }
 
-/* One narrow step over the d_state states of a channel (see the header); returns acc = sum_n q_C[n] h[n]. */
-static __attribute__((noinline)) int64_t xs_step_narrow(const xs_exp2_t *x, int32_t *restrict h, const uint16_t *restrict ka,
-                                     const int8_t *restrict bt, const int8_t *restrict ct, int32_t ds, int32_t qd,
-                                     int32_t q, int32_t r, int32_t kk, int32_t rsh)
+/* One narrow step over the d_state states of a channel (see the header) as one hardware loop of 38 instructions
+ * (the rare saturation fix-up out of line); returns acc = sum_n q_C[n] h[n]. Per state: loads ka, B, h (post-
+ * increment), e = qd ka; inj; exp2 (skipped, da = 0, for k >= 16); decay; saturated add; store h; the two sums. */
+static __attribute__((noinline)) int64_t xs_step_narrow(const xs_exp2_t *x, int32_t *h, const uint16_t *ka,
+                                                         const int8_t *bt, const int8_t *ct, int32_t ds, int32_t qd,
+                                                         int32_t q, int32_t r, int32_t kk, int32_t rsh)
 {
-    const int32_t *tab = x->tab;
-    int32_t frac = x->frac, lo = x->lo, lo2 = x->lo2, rmask = x->rmask, acc_hi = 0, acc_w = 0;
-#pragma GCC unroll 4
-    for (int32_t n = 0; n < ds; ++n) {
-        int32_t b = bt[n], hv = h[n];
-        int32_t da = xs_exp2(tab, qd * (int32_t)ka[n], frac, lo, lo2, rmask);
-        int32_t inj = ef_xp_add_rn(b * q, (b * r) >> kk, rsh);
-        int32_t dec = ef_xp_mac(ef_xp_mulu_rn15(da, hv & 0x7FFF), da, hv >> 15);
-        int32_t s = (int32_t)((uint32_t)dec + (uint32_t)inj);
-        if (((s ^ dec) & (s ^ inj)) < 0)
-            s = dec < 0 ? -XS_STATE_MAX : XS_STATE_MAX;
-        else
-            s = ef_xp_max(s, -XS_STATE_MAX);
-        h[n] = s;
-        int32_t c = ct[n];
-        acc_hi = ef_xp_mac(acc_hi, c, s >> 16);
-        acc_w = ef_xp_mac(acc_w, c, s);
-    }
+    /* (b R) >> kk = (b R 2^(24-kk)) >> 24 (R < 2^kk, kk <= 24: |b R 2^(24-kk)| < 2^31); C[n] at B[n] + c_off */
+    int32_t r24 = r << (24 - kk), c_off = (int32_t)(ct - bt) - 1, n = ds, acc_hi, acc_w, e, b, hv, inj, k, da, dec, s;
+    __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t"
+                     "li %[ah], 0\n\t"
+                     "li %[aw], 0\n\t"
+                     EF_XP_LP_SETUP0(n, 38)
+                     ".insn i 0x0b, 5, %[e], %[pk], 2\n\t"         /* p.lhu e, 2(pk!): ka */
+                     ".insn i 0x0b, 0, %[b], %[pb], 1\n\t"         /* p.lb b, 1(pb!): q_B */
+                     "lw %[hv], 0(%[ph])\n\t"
+                     "mul %[e], %[e], %[qd]\n\t"                    /* e = qd ka */
+                     "mul %[inj], %[b], %[q]\n\t"
+                     "mul %[b], %[b], %[r]\n\t"
+                     "sra %[k], %[e], %[frac]\n\t"
+                     "srai %[b], %[b], 24\n\t"
+                     ".insn r 0x5b, 6, 0x20, %[inj], %[b], %[rsh]\n\t" /* inj = (bQ + (bR >> kk) + 2^(rsh-1)) >> rsh */
+                     "srli %[b], %[k], 4\n\t"
+                     "li %[da], 0\n\t"
+                     "bnez %[b], 2f\n\t"                            /* k >= 16: dA = 0 */
+                     "sra %[b], %[e], %[lo2]\n\t"
+                     "andi %[b], %[b], 1020\n\t"                    /* 4 j */
+                     "add %[b], %[b], %[tab]\n\t"
+                     "lw %[da], 0(%[b])\n\t"                        /* T[j] */
+                     "lw %[n], 4(%[b])\n\t"                         /* T[j+1] */
+                     "and %[e], %[e], %[rmask]\n\t"                 /* r */
+                     "sub %[n], %[n], %[da]\n\t"
+                     "mul %[n], %[n], %[e]\n\t"
+                     ".insn r 0x5b, 6, 0x20, %[n], x0, %[lo]\n\t"   /* rs((T[j+1] - T[j]) r, lo) */
+                     "add %[da], %[da], %[n]\n\t"
+                     ".insn r 0x5b, 6, 0x20, %[da], x0, %[k]\n\t"   /* dA = rs(v, k) */
+                     "2:\n\t"
+                     ".insn r 0x5b, 4, 0x0f, %[dec], %[da], %[hv]\n\t" /* rs(dA (h & 0xFFFF), 15) */
+                     "srai %[hv], %[hv], 16\n\t"
+                     "slli %[da], %[da], 1\n\t"
+                     ".insn r 0x33, 0, 0x21, %[dec], %[da], %[hv]\n\t" /* + 2 dA (h >> 16) = rs(dA h, 15) */
+                     "add %[s], %[dec], %[inj]\n\t"
+                     "xor %[b], %[s], %[dec]\n\t"
+                     "xor %[e], %[s], %[inj]\n\t"
+                     "and %[b], %[b], %[e]\n\t"
+                     "bltz %[b], 4f\n\t"                            /* overflow: out of line */
+                     "3:\n\t"
+                     ".insn r 0x33, 6, 0x02, %[s], %[s], %[nmax]\n\t"  /* max(s, -(2^31-1)) */
+                     ".insn r 0x03, 7, 0x00, %[b], %[pb], %[coff]\n\t" /* p.lb b, coff(pb): q_C */
+                     ".insn s 0x2b, 2, %[s], 4(%[ph])\n\t"          /* p.sw s, 4(ph!) */
+                     "srai %[e], %[s], 16\n\t"
+                     ".insn r 0x33, 0, 0x21, %[ah], %[b], %[e]\n\t"
+                     ".insn r 0x33, 0, 0x21, %[aw], %[b], %[s]\n\t"
+                     "j 5f\n\t"
+                     "4:\n\t"                                       /* s = dec < 0 ? -(2^31-1) : 2^31-1 */
+                     "srai %[b], %[dec], 31\n\t"
+                     "not %[b], %[b]\n\t"
+                     "xor %[s], %[nmax], %[b]\n\t"
+                     "sub %[s], %[s], %[b]\n\t"
+                     "j 3b\n\t"
+                     "5:\n\t"
+                     ".option pop"
+                     : [ah] "=&r"(acc_hi), [aw] "=&r"(acc_w), [pb] "+r"(bt), [pk] "+r"(ka), [ph] "+r"(h),
+                       [n] "+r"(n), [e] "=&r"(e), [b] "=&r"(b), [hv] "=&r"(hv), [inj] "=&r"(inj), [k] "=&r"(k),
+                       [da] "=&r"(da), [dec] "=&r"(dec), [s] "=&r"(s)
+                     : [qd] "r"(qd), [q] "r"(q), [r] "r"(r24), [coff] "r"(c_off), [rsh] "r"(rsh), [frac] "r"(x->frac),
+                       [lo] "r"(x->lo), [lo2] "r"(x->lo2), [rmask] "r"(x->rmask), [tab] "r"(x->tab),
+                       [nmax] "r"(-XS_STATE_MAX)
+                     : "memory");
     int32_t acc_lo = (int32_t)((uint32_t)acc_w - ((uint32_t)acc_hi << 16));
     return (int64_t)acc_hi * 65536 + acc_lo;
 }
