@@ -71,14 +71,14 @@ static __attribute__((noinline)) int64_t xs_step_narrow(const xs_exp2_t *x, int3
                      "and %[e], %[e], %[rmask]\n\t"                 /* r */
                      "sub %[n], %[n], %[da]\n\t"
                      "mul %[n], %[n], %[e]\n\t"
+                     "srai %[b], %[hv], 16\n\t"                    /* h >> 16 (mul's latency slot) */
                      ".insn r 0x5b, 6, 0x20, %[n], x0, %[lo]\n\t"   /* rs((T[j+1] - T[j]) r, lo) */
                      "add %[da], %[da], %[n]\n\t"
                      ".insn r 0x5b, 6, 0x20, %[da], x0, %[k]\n\t"   /* dA = rs(v, k) */
-                     "2:\n\t"
+                     "2:\n\t"                                     /* (dA = 0: b is not h >> 16, unused) */
                      ".insn r 0x5b, 4, 0x0f, %[dec], %[da], %[hv]\n\t" /* rs(dA (h & 0xFFFF), 15) */
-                     "srai %[hv], %[hv], 16\n\t"
                      "slli %[da], %[da], 1\n\t"
-                     ".insn r 0x33, 0, 0x21, %[dec], %[da], %[hv]\n\t" /* + 2 dA (h >> 16) = rs(dA h, 15) */
+                     ".insn r 0x33, 0, 0x21, %[dec], %[da], %[b]\n\t" /* + 2 dA (h >> 16) = rs(dA h, 15) */
                      "add %[s], %[dec], %[inj]\n\t"
                      "xor %[b], %[s], %[dec]\n\t"
                      "xor %[e], %[s], %[inj]\n\t"
