@@ -200,10 +200,33 @@ def _max_rows(shape: LinearShape, tokens: int, l1_bytes: int, double_buffer: boo
     return lo
 
 
-def tile_linear(shape: LinearShape, l1_bytes: int, double_buffer: bool = True, align: int = 4) -> TilePlan:
+def kernel_rounds(rows: int, cores: int, row_group: int) -> int:
+    """Kernel passes of the busiest core on a tile of `rows` rows: the team split gives each core ceil(rows / cores)
+    rows (firmware HAL's ef_parallel_for), which its kernel computes row_group rows at a time."""
+    return _ceil_div(_ceil_div(rows, cores), row_group)
+
+
+def _row_tile_count(n_out: int, max_rows: int, cores: int, row_group: int) -> int:
+    """Row tiles of a layer: the fewest that fit; on a multi-core target (or a kernel that takes rows in groups) the
+    count among the fewest + 0..3 whose balanced tiles take the fewest kernel rounds in all (ties: fewer tiles),
+    e.g. out_proj's 385 rows: 11 tiles of 35 rows = 11 x 3 rounds on 8 cores x 2 rows; 13 of 30 = 13 x 2."""
+    fewest = _ceil_div(n_out, max_rows)
+    if cores <= 1 and row_group <= 1:
+        return fewest
+
+    def rounds(count: int) -> int:
+        rows = _ceil_div(n_out, count)
+        return sum(kernel_rounds(min(rows, n_out - r0), cores, row_group) for r0 in range(0, n_out, rows))
+
+    return min(range(fewest, min(fewest + 4, n_out + 1)), key=lambda count: (rounds(count), count))
+
+
+def tile_linear(shape: LinearShape, l1_bytes: int, double_buffer: bool = True, align: int = 4, cores: int = 1,
+                row_group: int = 1) -> TilePlan:
     """Tile a linear layer for L1: whole input resident if it fits, else token tiles; weights by output rows.
 
-    Weights are re-streamed once per token tile, so the fewest token tiles win; then the most rows.
+    Weights are re-streamed once per token tile, so the fewest token tiles win; then the most rows (for `cores`
+    > 1 or `row_group` > 1: the row-tile count with the fewest kernel rounds, see _row_tile_count).
     Row and token tiles are balanced (same tile count, smallest footprint). Loop order: token tiles outer.
     """
     rows = tokens = 0
@@ -222,8 +245,9 @@ def tile_linear(shape: LinearShape, l1_bytes: int, double_buffer: bool = True, a
             f"layer {shape.name!r} needs {need} bytes for the smallest tile (1 token x 1 row"
             f"{', + double buffers' if double_buffer else ''}), L1 has {l1_bytes}"
         )
-    n_row_tiles = _ceil_div(shape.n_out, rows)
+    n_row_tiles = _row_tile_count(shape.n_out, rows, cores, row_group)
     rows = _ceil_div(shape.n_out, n_row_tiles)
+    n_row_tiles = _ceil_div(shape.n_out, rows)
     tokens = _ceil_div(shape.tokens, n_token_tiles)
     breakdown = _linear_breakdown(shape, tokens, rows, double_buffer, align)
     layout = l1_layout(shape, tokens, rows, double_buffer, align)
