@@ -26,7 +26,9 @@ N_CASES = 4 * 19 * 3 + N_BENCH  # one_case() calls + bench() calls
 SCAN_BENCH = 2  # bench() calls of the scan program (forward, reverse)
 SCAN_CASES = 400 + SCAN_BENCH
 #: kernel -> (portable symbols renamed ref_*, extra portable sources linked once)
-PROGRAMS = {"linear": (("ef_linear_i8", "ef_linear_acc_i32"), ()), "scan": (("ef_scan_i8",), ("ef_exp2.c",))}
+ELTWISE_CASES = 240 + 2
+PROGRAMS = {"linear": (("ef_linear_i8", "ef_linear_acc_i32"), ()), "scan": (("ef_scan_i8",), ("ef_exp2.c",)),
+            "eltwise": (("ef_lut_i8", "ef_mul_requant_i8", "ef_add_requant_i8", "ef_flip_rows_i8"), ())}
 
 
 def build_program(out: Path, kernel: str = "linear") -> Path:
@@ -104,5 +106,24 @@ def test_xpulpv2_scan_bit_exact_with_portable(scan_output: str) -> None:
     assert int(m.group(3)) > 0  # the saturating cases reach the clip
     bench = [ln for ln in scan_output.splitlines() if ln.startswith("XP_BENCH")]
     assert len(bench) == SCAN_BENCH and all(ln.endswith("bad=0") for ln in bench)
+    for ln in bench:
+        print(ln)
+
+
+@pytest.fixture(scope="module")
+def eltwise_output(tmp_path_factory) -> str:
+    need_gvsoc()
+    out = tmp_path_factory.mktemp("xpulpv2_eltwise")
+    return run_program(build_program(out, "eltwise"), out)
+
+
+def test_xpulpv2_eltwise_bit_exact_with_portable(eltwise_output: str) -> None:
+    bad = [ln for ln in eltwise_output.splitlines() if ln.startswith("XP_BAD")]
+    assert not bad, "\n".join(bad[:10])
+    m = re.search(r"XP_DONE cases=(\d+) bad=(\d+)", eltwise_output)
+    assert m, eltwise_output[-2000:]
+    assert (int(m.group(1)), int(m.group(2))) == (ELTWISE_CASES, 0)
+    bench = [ln for ln in eltwise_output.splitlines() if ln.startswith("XP_BENCH")]
+    assert len(bench) == 2 and all(ln.endswith("bad=0") for ln in bench)
     for ln in bench:
         print(ln)
