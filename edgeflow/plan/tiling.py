@@ -10,6 +10,9 @@ from edgeflow.errors import EdgeflowError
 from edgeflow.ir.ops import PACK_CODES, row_bytes
 from edgeflow.plan.arena import align_up as _align
 
+#: Inputs per row from which a layer's L1 input rows are padded to a word (LinearShape.x_stride).
+PAD_ROWS_MIN = 64
+
 
 class TilingError(EdgeflowError):
     """A layer cannot be tiled into the given L1 size."""
@@ -54,6 +57,13 @@ class LinearShape:
         return row_bytes(self.n_in, self.w_bits)
 
     @property
+    def x_stride(self) -> int:
+        """Bytes between token rows of the input in L1: from PAD_ROWS_MIN inputs, n_in padded to a word so every
+        row starts word-aligned (the Xpulpv2 kernel's word loads, its last 1..3 inputs taken as one word against
+        zeroed weight lanes); padded rows travel one DMA each, which short rows do not repay."""
+        return _align(self.n_in, 4) if self.n_in >= PAD_ROWS_MIN else self.n_in
+
+    @property
     def param_bytes_per_row(self) -> int:
         return (self.bias_bytes if self.has_bias else 0) + self.m_bytes + (0 if self.sh_packed else 1)
 
@@ -93,7 +103,8 @@ class Step:
 @dataclass(frozen=True)
 class L1Layout:
     """Byte offsets in the layer's L1 area: [slot 0 | slot 1 (double buffer) | input buffer(s) | output tile].
-    A slot holds one row tile's block (params + packed rows); `used` == the TilePlan's l1_bytes_used."""
+    A slot holds one row tile's block (params + packed rows); `used` == the TilePlan's l1_bytes_used.
+    in_stride: bytes between token rows in an input buffer (LinearShape.x_stride)."""
 
     slot_off: tuple[int, int]
     slot_bytes: int
@@ -102,10 +113,12 @@ class L1Layout:
     in_bufs: int
     out_off: int
     used: int
+    in_stride: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return {"slot_off": list(self.slot_off), "slot_bytes": self.slot_bytes, "in_off": self.in_off,
-                "in_bytes": self.in_bytes, "in_bufs": self.in_bufs, "out_off": self.out_off, "used": self.used}
+                "in_bytes": self.in_bytes, "in_bufs": self.in_bufs, "out_off": self.out_off, "used": self.used,
+                "in_stride": self.in_stride}
 
 
 @dataclass(frozen=True)
@@ -169,7 +182,7 @@ def _linear_breakdown(shape: LinearShape, tokens: int, rows: int, double_buffer:
     nbuf = 2 if double_buffer else 1
     in_bufs = 1 if tokens >= shape.tokens else nbuf  # a resident whole input is loaded once
     return {
-        "input": in_bufs * _align(tokens * shape.n_in, align),
+        "input": in_bufs * _align(tokens * shape.x_stride, align),
         "weights": nbuf * _align(rows * shape.row_bytes, align),  # + params: one tile_block_bytes per slot
         "params": nbuf * shape.param_block_bytes(rows, align),
         "output": _align(tokens * rows, align),
@@ -181,11 +194,11 @@ def l1_layout(shape: LinearShape, tokens: int, rows: int, double_buffer: bool, a
     nbuf = 2 if double_buffer else 1
     slot = shape.tile_block_bytes(rows, align)
     in_bufs = 1 if tokens >= shape.tokens else nbuf
-    in_bytes = _align(tokens * shape.n_in, align)
+    in_bytes = _align(tokens * shape.x_stride, align)
     in_off = nbuf * slot
     out_off = in_off + in_bufs * in_bytes
     return L1Layout((0, slot if double_buffer else 0), slot, in_off, in_bytes, in_bufs, out_off,
-                    out_off + _align(tokens * rows, align))
+                    out_off + _align(tokens * rows, align), shape.x_stride)
 
 
 def _max_rows(shape: LinearShape, tokens: int, l1_bytes: int, double_buffer: bool, align: int) -> int:

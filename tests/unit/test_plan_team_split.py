@@ -1,4 +1,5 @@
-"""Row tiles sized for the team split (plan/tiling.py: kernel_rounds, the row-tile count with the fewest rounds)."""
+"""Linear tiles for the cluster (plan/tiling.py): row tiles sized for the team split (kernel_rounds, the row-tile count
+with the fewest rounds) and input rows padded to a word in L1 (LinearShape.x_stride)."""
 
 from __future__ import annotations
 
@@ -50,3 +51,10 @@ def test_never_more_rounds_than_the_fewest_tiles(n_out: int, max_rows: int, core
     count = _row_tile_count(n_out, max_rows, cores, group)
     assert fewest <= count <= fewest + 3 and -(-n_out // count) <= max_rows
     assert rounds(count) <= rounds(fewest)
+
+
+def test_input_rows_padded_to_words() -> None:
+    assert [LinearShape("l", 80, n, 16, 2).x_stride for n in (385, 1540, 25, 63, 64, 65)] == [388, 1540, 25, 63,
+                                                                                              64, 68]
+    plan = tile_linear(LinearShape("in_proj", 80, 385, 3080, 1, False), L1, cores=8, row_group=2)
+    assert plan.layout.in_stride == 388 and plan.breakdown["input"] == plan.layout.in_bytes == 80 * 388
