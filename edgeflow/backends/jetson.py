@@ -206,7 +206,9 @@ def compile_device(onnx_path: Path, target: Target, out: Path, tc: Toolchain) ->
     env["TVM_CUDA_NVRTC_EXTRA_OPTS"] = f"-I{tc.cccl_include}"
     env.pop("TVM_CUDA_COMPILE_MODE", None)  # NVRTC (12.6 from PyPI), never a CUDA 13 nvcc on PATH
     spec = target.tvm
-    args = [str(onnx_path), spec.tag, spec.host_triple, spec.host_mcpu, str(target.cores), tc.cross_cxx, str(out)]
+    # absolute paths: the subprocess runs in the source tree, not in the caller's folder (relative --onnx / build)
+    args = [str(Path(onnx_path).resolve()), spec.tag, spec.host_triple, spec.host_mcpu, str(target.cores),
+            tc.cross_cxx, str(Path(out).resolve())]
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, "-c", "import sys; from edgeflow.backends.jetson import _cross_main; "
                           "_cross_main(*sys.argv[1:])", *args], env=env, capture_output=True, text=True,

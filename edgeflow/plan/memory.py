@@ -223,7 +223,8 @@ def _peak_step(graph: Graph, buffers: list[Buffer]) -> str:
 
 def plan_memory(graph: Graph, target: Target | None = None, l1_bytes: int | None = None) -> MemoryPlan:
     """The MemoryPlan of a lowered graph on `target`: liveness arena (verified), L1 tiles of every linear node
-    (budget l1_bytes, else the target's usable L1; none for a target without memory levels), the storage layout
+    (budget l1_bytes, else the target's usable L1; none for a target without memory levels) and of every scan
+    that fits (not on a target with tile_scans = false: whole tensors in L2 there), the storage layout
     of every constant, and the placement by level from exact byte counts (PlanError / TilingError when it does
     not fit)."""
     buffers = activation_buffers(graph)
@@ -233,7 +234,8 @@ def plan_memory(graph: Graph, target: Target | None = None, l1_bytes: int | None
     if levels and l1_bytes is None:
         l1_bytes = target.l1.usable
     tiled = _tile_linears(graph, l1_bytes) if l1_bytes is not None else {}
-    scans = _tile_scans(graph, l1_bytes) if l1_bytes is not None else {}
+    tile_scans = l1_bytes is not None and (target is None or target.tile_scans)
+    scans = _tile_scans(graph, l1_bytes) if tile_scans else {}
     constants, per_node = _constants(graph, set(tiled))
     resident = sum(c.bytes for c in constants)
     stream = sum(sum(s.tile_block_bytes(t.rows, ALIGN) for t in p.tiles[:p.n_row_tiles]) for s, p in tiled.values())

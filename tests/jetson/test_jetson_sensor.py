@@ -94,3 +94,28 @@ def test_stream_checks_the_bundle_on_a_sensor_recording(har_bundle, recordings, 
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["windows"] == summary["within_tolerance"] == summary["argmax_agree"] == 8   # 9 s: 2 s every 1 s
     assert summary["recording"]["card"] == "accel-har"
+
+
+@pytest.mark.slow
+def test_cross_build_for_the_board_carries_the_sensor_reader(tmp_path, monkeypatch):
+    """Without --host-only: the aarch64 library with its sm_87 cubin, and the same sensor bundle for the board
+    (skipped without the aarch64 compiler or NVRTC 12.6; ~30 s, slow: the default tier cross-builds the tiny model
+    and checks the subprocess paths in test_jetson_tools). The CLI builds into a relative build/ folder, which the
+    cross-compiling subprocess (run in the source tree) once failed to find."""
+    need_tvm()
+    from edgeflow.backends import jetson
+    from edgeflow.target import load_target
+
+    try:
+        jetson.find_toolchain(load_target("jetson-orin-nano").tvm)
+    except jetson.JetsonError as e:
+        pytest.skip(f"cross build tools missing: {e}")
+    onnx = export_har(tmp_path, name="har")
+    monkeypatch.chdir(tmp_path)
+    assert main(["build", "--onnx", str(onnx), "--card", "accel-har", "--target", "jetson-orin-nano"]) == 0
+    bundle = tmp_path / "build" / "har-jetson-orin-nano"
+    meta = json.loads((bundle / "model.json").read_text())
+    assert meta["device"] == "cuda" and meta["kind"] == "sensor" and meta["preprocess"]["channels"] == ["x", "y", "z"]
+    assert (bundle / "edgeflow_sensor.py").is_file() and not (bundle / "edgeflow_eeg.py").exists()
+    lib = json.loads((bundle / "report.json").read_text())["library"]
+    assert lib["machine"] == jetson.EM_AARCH64 and lib["cubins"] and lib["cubins"][0]["toolkit"] == "12.6"
