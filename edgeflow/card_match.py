@@ -37,6 +37,17 @@ def window_fits(window: tuple[int, ...], model: tuple[int, ...]) -> bool:
     return tuple(window) == model
 
 
+def build_input_fits(window: tuple[int, ...], graph_input: tuple[int, ...], build: Path) -> bool:
+    """A window feeds a build's graph: its input shape as window_fits says, or a model that flattens its input
+    first (the frontend's graph then takes the window's values in C order as one row): the window fits the
+    build's model.onnx input and holds as many values as the graph input."""
+    if window_fits(window, graph_input):
+        return True
+    onnx_shape = onnx_input_shape(Path(build) / "model.onnx")
+    return (onnx_shape is not None and window_fits(window, onnx_shape)
+            and math.prod(window) == math.prod(graph_input))
+
+
 def onnx_input_shape(path: Path) -> tuple[int, ...] | None:
     """The model's input shape without its batch dimension; None when the file cannot be read or its input has
     symbolic dimensions (the frontend names that problem when it loads the model)."""

@@ -13,6 +13,8 @@ from edgeflow.resources import targets_dir
 TARGET_FILE = "target.toml"
 REQUIRED_LEVELS = ("L1", "L2")
 _TARGET_FIELDS = {"name": str, "description": str, "clock_hz": int, "cores": int, "toolchain": str}
+#: optional [target] fields and their defaults: tile_scans = false runs scans on whole tensors in L2 (plan/memory.py)
+_TARGET_OPTIONAL: dict[str, Any] = {"tile_scans": True}
 _LEVEL_FIELDS = {"name": str, "size": int, "usable": int, "bandwidth": int, "neighbours": list}
 # [tvm]: a target compiled through Apache TVM (toolchain "tvm") instead of planned into memory levels.
 _TVM_FIELDS = {"tag": str, "arch": str, "host_triple": str, "host_mcpu": str, "sm_count": int,
@@ -77,6 +79,9 @@ class Target:
     memory: tuple[MemoryLevel, ...]
     tvm: TvmSpec | None = None  # toolchain "tvm" only; such a target has no memory levels
     compiler: Compiler = Compiler()
+    #: the planner runs scan nodes as L1 channel tiles (plan/scan_tiling.py) when they fit; False: whole tensors
+    #: in L2 (the host, whose levels are emulated: a tile's copies there are pure overhead)
+    tile_scans: bool = True
 
     def level(self, name: str) -> MemoryLevel:
         """The memory level called `name`; TargetError listing the levels if there is none."""
@@ -200,8 +205,9 @@ def _parse(where: str, doc: dict[str, Any], folder: str | None) -> Target:
     if "target" not in doc:
         raise TargetError(f"{where}: [target] table is missing")
     head = doc["target"]
-    _check_keys(where, head, _TARGET_FIELDS, "target.")
+    _check_keys(where, head, {**_TARGET_FIELDS, **{k: type(v) for k, v in _TARGET_OPTIONAL.items()}}, "target.")
     vals = {k: _field(where, head, k, kind, "target.") for k, kind in _TARGET_FIELDS.items()}
+    vals.update({k: _field(where, head, k, type(v), "target.") for k, v in _TARGET_OPTIONAL.items() if k in head})
     if not vals["name"]:
         raise TargetError(f"{where}: target.name is empty")
     if folder is not None and vals["name"] != folder:

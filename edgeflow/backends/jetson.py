@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes.util
-import json
 import os
 import shutil
 import subprocess
@@ -16,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from edgeflow.backends.base import Artifact, Backend
+from edgeflow.backends.jetson_bundle import LIBRARY, TRTEXEC, class_names, write_bundle  # noqa: F401  (re-exported)
 from edgeflow.errors import EdgeflowError
-from edgeflow.resources import firmware_dir
 from edgeflow.target import Target
 
 #: Targets this backend builds (targets/<name>/target.toml with toolchain "tvm").
@@ -25,9 +24,7 @@ TARGETS = ("jetson-orin-nano", "jetson-agx-orin")
 #: max |logit| between the TVM module (compiled for the host CPU) and onnxruntime; both run the dequantised
 #: float32 graph, so only the order of float additions differs (measured ~1e-6 on femba-mini).
 TOLERANCE = 1e-4
-LIBRARY = "model.so"
 EM_AARCH64, EM_X86_64, EM_CUDA = 183, 62, 190
-TRTEXEC = "/usr/src/tensorrt/bin/trtexec --onnx=model.onnx --saveEngine=model.plan --int8 --fp16"
 CACHE = Path(os.environ.get("EDGEFLOW_CACHE", Path.home() / ".cache" / "edgeflow")) / "jetson"
 PIP = ('pip install "apache-tvm==0.27.0.post1" "cuda-bindings==12.9.*" nvidia-cuda-nvrtc-cu12==12.6.85 '
        "nvidia-cuda-runtime-cu12==12.6.77 nvidia-cuda-cccl-cu12==12.6.77  (or: pip install 'edgeflow[jetson]')")
@@ -209,7 +206,9 @@ def compile_device(onnx_path: Path, target: Target, out: Path, tc: Toolchain) ->
     env["TVM_CUDA_NVRTC_EXTRA_OPTS"] = f"-I{tc.cccl_include}"
     env.pop("TVM_CUDA_COMPILE_MODE", None)  # NVRTC (12.6 from PyPI), never a CUDA 13 nvcc on PATH
     spec = target.tvm
-    args = [str(onnx_path), spec.tag, spec.host_triple, spec.host_mcpu, str(target.cores), tc.cross_cxx, str(out)]
+    # absolute paths: the subprocess runs in the source tree, not in the caller's folder (relative --onnx / build)
+    args = [str(Path(onnx_path).resolve()), spec.tag, spec.host_triple, spec.host_mcpu, str(target.cores),
+            tc.cross_cxx, str(Path(out).resolve())]
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, "-c", "import sys; from edgeflow.backends.jetson import _cross_main; "
                           "_cross_main(*sys.argv[1:])", *args], env=env, capture_output=True, text=True,
@@ -246,40 +245,6 @@ def inspect_library(path: Path) -> dict[str, Any]:
         at = blob.find(b"\x7fELF", at + 1)
     return {"machine": elf_header(blob)["machine"], "cubins": cubins, "bytes": len(blob),
             "cuda_source": b"extern \"C\" __global__" in blob}
-
-
-def write_bundle(out_dir: Path, target: Target, card: Any | None, onnx_name: str, info: dict[str, Any]) -> None:
-    """run.py, the preprocessing copy, model.json, README.md and the runtime build script next to model.so."""
-    from edgeflow.data.eeg import Preprocess
-
-    src = firmware_dir() / "jetson"
-    shutil.copyfile(src / "run.py", out_dir / "run.py")
-    shutil.copyfile(src / "build_tvm_runtime.sh", out_dir / "build_tvm_runtime.sh")
-    (out_dir / "build_tvm_runtime.sh").chmod(0o755)
-    from edgeflow.data.standalone import preprocessing_copy
-
-    eeg = preprocessing_copy()
-    (out_dir / "edgeflow_eeg.py").write_text(
-        '"""Copy of edgeflow/data/eeg.py written by `edgeflow build` (the training preprocessing, no edgeflow '
-        'needed)."""\n' + eeg.split('"""', 2)[2], encoding="utf-8")
-    pp = Preprocess.from_card(card) if card is not None else Preprocess()
-    meta = {"model": info["model"], "target": target.name, "device": info["device"], "library": LIBRARY,
-            "onnx": onnx_name, "input": info["input"], "output": info["output"], "preprocess": pp.to_dict(),
-            "classes": class_names(card)}
-    (out_dir / "model.json").write_text(json.dumps(meta, indent=1) + "\n")
-    spec = target.tvm
-    readme = (src / "README.md.in").read_text(encoding="utf-8")
-    for key, value in {"MODEL": info["model"], "TARGET": target.name, "DESCRIPTION": target.description,
-                       "CUDA": spec.cuda, "JETPACK": spec.jetpack, "ARCH": spec.arch, "ONNX": onnx_name,
-                       "SHAPE": "x".join(str(d) for d in info["input"]["shape"]),
-                       "INPUT": info["input"]["name"], "TRTEXEC": TRTEXEC}.items():
-        readme = readme.replace("{{" + key + "}}", str(value))
-    (out_dir / "README.md").write_text(readme, encoding="utf-8")
-
-
-def class_names(card: Any | None) -> list[str]:
-    n = card.arch.n_classes if card is not None else 2
-    return ["normal", "abnormal"] if n == 2 else [f"class {i}" for i in range(n)]
 
 
 def _io(onnx_path: Path) -> dict[str, Any]:

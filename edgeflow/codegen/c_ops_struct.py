@@ -1,4 +1,5 @@
-"""C statements of the data movement ops: reshape (a planned view), transpose and slice (strided gather), concat."""
+"""C statements of the data movement ops: reshape (a planned view), transpose and slice (strided gather), gather
+(rows at constant offsets), concat."""
 
 from __future__ import annotations
 
@@ -41,6 +42,20 @@ def _slice(e: Emitter, n: Node) -> list[str]:
     return _gather(e, n, x, [int(d) for d in n.attrs["shape"]], [int(s) for s in n.attrs["strides"]])
 
 
+def _gather_rows(e: Emitter, n: Node) -> list[str]:
+    """One ef_gather_rows_i8 call with the row offsets as a static array (16 a line)."""
+    need(n, 1)
+    if e.graph.tensors[n.inputs[0]].dtype != "int8":
+        raise CodegenError(f"node '{n.name}' (gather): only int8 tensors, got {e.graph.tensors[n.inputs[0]].dtype}")
+    offs = [int(o) for o in n.attrs["offsets"]]
+    rows = [", ".join(map(str, offs[k:k + 16])) for k in range(0, len(offs), 16)]
+    table = [f"    static const int32_t offsets[{len(offs)}] = {{"] + [f"        {r}," for r in rows] + ["    };"]
+    return ["{", *table,
+            "    " + call("ef_gather_rows_i8", e.act(n.inputs[0]), "offsets", len(offs), int(n.attrs["row_len"]),
+                          int(n.attrs["step"]), e.act(n.outputs[0])),
+            "}"]
+
+
 def _reshape(e: Emitter, n: Node) -> list[str]:
     need(n, 1)
     if n.outputs[0] in e.plan.aliases:
@@ -65,5 +80,5 @@ def _concat(e: Emitter, n: Node) -> list[str]:
 
 #: data movement op -> renderer (merged into c_ops.EMITTERS).
 STRUCT_EMITTERS: dict[str, Callable[[Emitter, Node], list[str]]] = {
-    "reshape": _reshape, "transpose": _transpose, "slice": _slice, "concat": _concat,
+    "reshape": _reshape, "transpose": _transpose, "slice": _slice, "gather": _gather_rows, "concat": _concat,
 }

@@ -112,6 +112,7 @@ def emit_tiled_linear(e: Emitter, n: Node, lp: LinearPlan) -> list[str]:
         f"static const ef_tiled_linear_t {desc} = {{\"{n.name}\", {blob_ref}, {ext_off}u, {tab}, {plan.n_tiles}, "
         f"{shape.n_in}, {shape.n_out}, {shape.w_bits}, {shape.row_bytes}, "
         f"{shape.bias_bytes if shape.has_bias else 0}, {shape.m_bytes}, {int(shape.sh_packed)}, {lp.sh_base}, "
-        f"{{{lay.slot_off[0]}, {lay.slot_off[1]}}}, {lay.in_off}, {lay.in_bytes}, {lay.out_off}, {lay.used}}};\n"
+        f"{{{lay.slot_off[0]}, {lay.slot_off[1]}}}, {lay.in_off}, {lay.in_bytes}, {lay.out_off}, {lay.used}, "
+        f"{lay.in_stride}}};\n"
         f"typedef char {desc}_fits_l1[({lay.used} <= EF_L1_BYTES) ? 1 : -1];\n")
     return [f"ef_tiled_linear_i8(&{desc}, {e.act(n.inputs[0])}, {e.act(n.outputs[0])});"]

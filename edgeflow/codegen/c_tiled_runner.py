@@ -36,6 +36,7 @@ typedef struct {{
     int32_t bias_bytes, m_bytes, sh_packed, sh_base;  /* parameter layout of a tile block (see above) */
     int32_t slot_off[2];   /* L1 offsets of the two weight+param slots (tile k uses slot k % 2) */
     int32_t in_off, in_bytes, out_off, l1_bytes_used;
+    int32_t x_stride;      /* bytes between token rows of an L1 input buffer: n_in padded to a word */
 }} ef_tiled_linear_t;
 
 /** y (T, n_out) = linear(x (T, n_in)): start(0); per tile k: wait(k), start(k+1), compute(k) in L1, copy out
@@ -95,7 +96,7 @@ typedef struct {
     const uint8_t *w;
     int8_t *out;
     int8_t *y;                /* the tile's first output in the layer's y (token t0, row r0) */
-    int32_t n_in, w_bits, row_bytes, rn, tn, bias_bytes, m_bytes, sh_base, n_out;
+    int32_t n_in, x_stride, w_bits, row_bytes, rn, tn, bias_bytes, m_bytes, sh_base, n_out;
 } ef_tile_job_t;
 
 /* Rows [o0, o1) of a tile, in chunks whose parameters are widened to the kernel's int32 on the stack; then
@@ -134,7 +135,7 @@ static void tile_rows(void *ctx, int32_t o0, int32_t o1)
                 sh[i] = j->sh_base + (int32_t)(wd >> 30);
             }
         }
-        ef_linear_i8_args((ef_linear_i8_args_t){.x = j->x, .x_stride = j->n_in, .n_in = j->n_in,
+        ef_linear_i8_args((ef_linear_i8_args_t){.x = j->x, .x_stride = j->x_stride, .n_in = j->n_in,
             .w = j->w + (size_t)o * (size_t)j->row_bytes, .w_bits = j->w_bits, .bias = j->bias_bytes ? b : NULL,
             .m = m, .sh = sh, .y = j->out + o, .y_stride = j->rn, .t0 = 0, .t1 = j->tn, .o0 = 0, .o1 = n});
     }
@@ -154,9 +155,25 @@ static void tile_start(const ef_tiled_linear_t *L, int32_t k, const int8_t *x, e
 #endif
         h->w = ef_dma_start(dst, L->blob + t->boff, (uint32_t)t->bbytes);
     h->x = 0u;
-    if (t->in_load)
+    if (t->in_load && L->x_stride == L->n_in) {
         h->x = ef_dma_start(EF_L1 + L->in_off + t->in_slot * L->in_bytes, x + (ptrdiff_t)t->t0 * L->n_in,
                             (uint32_t)(t->tn * L->n_in));
+    } else if (t->in_load) {  /* rows padded to x_stride: a transfer a row, 8 in flight, all waited but the last */
+        ef_dma_handle_t q[8];
+        int32_t r, i, n = 0;
+        for (r = 0; r < t->tn; ++r) {
+            if (n == 8) {
+                for (i = 0; i < n; ++i)
+                    ef_dma_wait(q[i]);
+                n = 0;
+            }
+            q[n++] = ef_dma_start(EF_L1 + L->in_off + t->in_slot * L->in_bytes + r * L->x_stride,
+                                  x + (ptrdiff_t)(t->t0 + r) * L->n_in, (uint32_t)L->n_in);
+        }
+        for (i = 0; i + 1 < n; ++i)
+            ef_dma_wait(q[i]);
+        h->x = q[n - 1];
+    }
 }
 
 static void tile_wait(const ef_tiled_linear_t *L, int32_t k, const ef_tile_dma_t *h)
@@ -183,6 +200,7 @@ static void tile_compute(const ef_tiled_linear_t *L, int32_t k, int8_t *y)
     j.x = (const int8_t *)(const void *)(EF_L1 + L->in_off + t->in_slot * L->in_bytes);
     j.out = (int8_t *)(void *)(EF_L1 + L->out_off);
     j.n_in = L->n_in;
+    j.x_stride = L->x_stride;
     j.w_bits = L->w_bits;
     j.row_bytes = L->row_bytes;
     j.rn = t->rn;

@@ -72,6 +72,15 @@ typedef struct {
     int32_t dst_stride, row_bytes;
 } ef_scan_out_t;
 
+/* state words [i0, i1) of a tile zeroed (the cores in parallel, while the loads are in flight; word stores: the
+ * runtime's memset stores bytes) */
+static void scan_zero_state(void *ctx, int32_t i0, int32_t i1)
+{
+    int32_t *h = (int32_t *)ctx, i;
+    for (i = i0; i < i1; ++i)
+        h[i] = 0;
+}
+
 /* y rows [r0, r1) of a tile from L1 back to the arena (the cores copy in parallel; the DMA only moves into L1) */
 static void scan_rows_out(void *ctx, int32_t r0, int32_t r1)
 {
@@ -115,7 +124,7 @@ void ef_tiled_scan_i8(const ef_tiled_scan_t *S, const ef_scan_consts_t *c, const
         scan_batch_start(&q, EF_L1 + S->off_sh_y, c->sh_y + c0, dn);
         scan_rows_in(&q, EF_L1 + S->off_u, u + c0, S->d_inner, dn, t);
         scan_rows_in(&q, EF_L1 + S->off_delta, delta + c0, S->d_inner, dn, t);
-        memset(EF_L1 + S->off_h, 0, (size_t)(4 * dn * n));  /* a tile covers the whole sequence: h starts at 0 */
+        ef_parallel_for(dn * n, scan_zero_state, EF_L1 + S->off_h);  /* a tile covers the whole sequence: h = 0 */
         EF_STEP(S, "wait", k);
         scan_batch_wait(&q);
         lc.d_inner = dn;

@@ -31,9 +31,8 @@ def cmd_build(a: argparse.Namespace) -> int:
     try:
         onnx_path, windows = _model_onnx(a, card, tmp_onnx, "chunked" if takes_onnx else "scan")
         with console.status(f"building {card.name} for {a.target} (lower, plan, render, compile) ..."):
-            jetson_card = card if card.arch is not None else None  # the bundle's EEG preprocessing and classes
             report = build(onnx_path, a.target, out, windows, name=card.name, card=card,
-                           options={"card": jetson_card, "host_only": a.host_only} if takes_onnx else None)
+                           options={"card": card, "host_only": a.host_only} if takes_onnx else None)
     finally:
         if tmp_onnx is not None:
             tmp_onnx.unlink(missing_ok=True)

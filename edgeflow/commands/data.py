@@ -24,7 +24,7 @@ def cmd_data_inspect(a: argparse.Namespace) -> int:
     from edgeflow.errors import DataError
 
     card = load_card(a.card)
-    if card.kind == SENSOR:  # a raw CSV/NPY/NPZ/WAV recording through the sensor card
+    if card.kind == SENSOR:  # a CSV/NPY/NPZ/WAV/EDF/BDF recording through the sensor card
         info = describe_sensor(Path(a.file), card)
         console.print(render_sensor(info))
         if not info["n_windows"]:

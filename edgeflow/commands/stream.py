@@ -28,8 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", help="serial port of the device (default: the port `edgeflow flash` wrote to "
                                   "BUILD/device.json)")
     p.add_argument("--input", help="recording: EEG (EDF/EDF+D/BDF/FIF/BrainVision/EEGLAB .set/GDF/CNT) for an EEG "
-                                   "card, raw sensor data (CSV, NPY/NPZ, WAV) for a sensor card (default: a synthetic "
-                                   "recording)")
+                                   "card; sensor data (CSV, NPY/NPZ, WAV, EDF/EDF+D/BDF: channels by label) for a "
+                                   "sensor card (default: a synthetic recording)")
     p.add_argument("--card", help="card whose preprocessing to apply (default: the card the build recorded, "
                                   "BUILD/card.toml; a --card that contradicts it is refused; older builds: femba-mini)")
     p.add_argument("--realtime", action="store_true", help="pace windows at the recording's own rate and report "
@@ -112,7 +112,7 @@ def cmd_stream(a: argparse.Namespace) -> int:
 
 def run(a: argparse.Namespace, console: Console) -> int:
     from edgeflow.build_folder import read_graph
-    from edgeflow.card_match import stream_card, window_fits
+    from edgeflow.card_match import build_input_fits, stream_card
     from edgeflow.link.harness import StreamConfig, ok, quantized_windows
     from edgeflow.link.model_info import model_hash
     from edgeflow.link.session import Session, open_port
@@ -133,7 +133,7 @@ def run(a: argparse.Namespace, console: Console) -> int:
         info = session.handshake()
         session.timeout_s = a.timeout
         x, meta = read_windows(a, card=card)
-        if not window_fits(tuple(x.shape[1:]), shape):
+        if not build_input_fits(tuple(x.shape[1:]), shape, build):
             raise EdgeflowError(f"{meta['recording']}: windows are {list(x.shape[1:])}, model input is "
                                 f"{list(shape)} (card '{card.name}' does not fit this build)")
         xq = quantized_windows(x, graph)

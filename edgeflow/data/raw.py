@@ -1,4 +1,5 @@
-"""Raw sensor recordings (CSV, NPY/NPZ, WAV) -> (channels, samples), windows cut as a sensor card says."""
+"""Sensor recordings (CSV, NPY/NPZ, WAV; EDF/BDF through data/sensor_edf.py) -> (channels, samples), windows cut
+as a sensor card says (none across the gaps of an EDF+D file)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeflow.data.sensor_edf import EDF_SUFFIXES, read_sensor_edf
 from edgeflow.errors import DataError
 
 if TYPE_CHECKING:
@@ -28,12 +30,17 @@ def is_raw(path: str | Path) -> bool:
 @dataclass(frozen=True)
 class SensorRecording:
     """A raw recording: (channels, samples) float64 in the card's channel order, the rate the file declares (None
-    for CSV and NPY), and the card's channel names."""
+    for CSV and NPY), the card's channel names, and its contiguous stretches (first sample, samples, start s from
+    the recording start; () = one stretch of all samples from 0 s; several for an EDF+D file with gaps)."""
 
     data: np.ndarray
     rate: float | None
     source: str
     names: tuple[str, ...]
+    stretches: tuple[tuple[int, int, float], ...] = ()
+
+    def runs(self) -> tuple[tuple[int, int, float], ...]:
+        return self.stretches or ((0, self.data.shape[1], 0.0),)
 
 
 def _orient(a: np.ndarray, n_ch: int, where: str) -> np.ndarray:
@@ -155,12 +162,15 @@ def read_sensor(path: str | Path, card: ModelCard) -> SensorRecording:
     """The recording in the card's channel order; a file rate (WAV, NPZ) that is not the card's is refused."""
     path = Path(path)
     names = tuple(card.input.montage)
-    if path.suffix.lower() not in RAW_SUFFIXES:
+    if path.suffix.lower() not in RAW_SUFFIXES + EDF_SUFFIXES:
         raise DataError(f"{path}: unknown sensor file type '{path.suffix}' (a sensor card reads "
-                        f"{', '.join(RAW_SUFFIXES)})")
+                        f"{', '.join(RAW_SUFFIXES + EDF_SUFFIXES)})")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     suffix = path.suffix.lower()
+    if suffix in EDF_SUFFIXES:
+        data, rate, stretches = read_sensor_edf(path, card)
+        return SensorRecording(data, rate, str(path), names, stretches)
     if suffix == ".csv":
         named = not all(n == f"ch{k + 1}" for k, n in enumerate(names))
         data, rate = _read_csv(path, names, named)
@@ -180,19 +190,34 @@ def _scaled(data: np.ndarray, card: ModelCard) -> np.ndarray:
     return (data - off) * scale
 
 
+def _cuts(rec: SensorRecording, card: ModelCard, stride_s: float | None) -> list[tuple[int, float]]:
+    """(first sample, start s) of every window: one every stride within each stretch, none across a gap."""
+    i = card.input
+    w = i.window_samples
+    s = max(1, int(round((stride_s or i.stride_s) * i.sample_rate)))
+    out = []
+    for a, n, t in rec.runs():
+        out += [(a + k * s, t + k * s / i.sample_rate) for k in range(0 if n < w else 1 + (n - w) // s)]
+    return out
+
+
 def sensor_windows(rec: SensorRecording, card: ModelCard, stride_s: float | None = None) -> np.ndarray:
     """(N, C, W) float32 windows of the card's window every stride (default the card's); (raw - offset) * scale."""
     i = card.input
     w = i.window_samples
-    s = max(1, int(round((stride_s or i.stride_s) * i.sample_rate)))
-    n = 0 if rec.data.shape[1] < w else 1 + (rec.data.shape[1] - w) // s
-    if n == 0:
-        raise DataError(f"{rec.source}: no usable {i.window_s:g} s window (recording lasts "
+    cuts = _cuts(rec, card, stride_s)
+    if not cuts:
+        gaps = f" in any of its {len(rec.runs())} stretches between gaps" if len(rec.runs()) > 1 else ""
+        raise DataError(f"{rec.source}: no usable {i.window_s:g} s window{gaps} (recording lasts "
                         f"{rec.data.shape[1] / i.sample_rate:.2f} s, {rec.data.shape[1]} samples at "
                         f"{i.sample_rate:g} Hz, shorter than one window of {w})")
     x = _scaled(rec.data, card)
-    view = np.lib.stride_tricks.sliding_window_view(x, w, axis=1)[:, : (n - 1) * s + 1 : s]
-    return np.ascontiguousarray(view.transpose(1, 0, 2), dtype=np.float32)
+    return np.ascontiguousarray(np.stack([x[:, a:a + w] for a, _ in cuts]), dtype=np.float32)
+
+
+def sensor_window_starts(rec: SensorRecording, card: ModelCard, stride_s: float | None = None) -> list[float]:
+    """Each window's start in seconds from the recording start (gaps included), as sensor_windows cuts them."""
+    return [round(t, 6) for _, t in _cuts(rec, card, stride_s)]
 
 
 def synth_sensor(card: ModelCard, duration_s: float, seed: int = 0) -> SensorRecording:
@@ -213,11 +238,11 @@ def describe_sensor(path: str | Path, card: ModelCard) -> dict[str, Any]:
     rec = read_sensor(path, card)
     i = card.input
     n = rec.data.shape[1]
-    w, s = i.window_samples, max(1, int(round(i.stride_s * i.sample_rate)))
     x = _scaled(rec.data, card)
     return {"file": str(path), "channels": list(rec.names), "rate": rec.rate, "card_rate": i.sample_rate,
             "n_samples": n, "duration_s": n / i.sample_rate, "window_s": i.window_s, "stride_s": i.stride_s,
-            "n_windows": 0 if n < w else 1 + (n - w) // s,
+            "n_windows": len(_cuts(rec, card, None)),
+            "stretches": [{"start_s": t, "duration_s": m / i.sample_rate} for _, m, t in rec.runs()],
             "stats": [{"name": nm, "min": float(r.min()), "max": float(r.max()), "mean": float(r.mean()),
                        "std": float(r.std()), "flat": bool(r.std() == 0)} for nm, r in zip(rec.names, x, strict=True)]}
 
@@ -234,6 +259,9 @@ def render_sensor(info: dict[str, Any]) -> Any:
             else f"{info['card_rate']:g} Hz (the card's; the file has none)")
     head.add_row("rate", rate)
     head.add_row("duration", f"{info['duration_s']:.2f} s ({info['n_samples']} samples)")
+    if len(info["stretches"]) > 1:
+        head.add_row("stretches", ", ".join(f"{r['start_s']:g} s + {r['duration_s']:g} s" for r in info["stretches"])
+                     + " (EDF+D: no window across a gap)")
     head.add_row("windows", f"{info['n_windows']} x {info['window_s']:g} s every {info['stride_s']:g} s")
     t = Table(title="channels as the model sees them ((raw - offset) * scale)")
     for col in ("channel", "min", "max", "mean", "std", ""):

@@ -13,6 +13,7 @@ from onnx import NodeProto
 
 from edgeflow.export.scan_op import ScanNodeError, check_scan_nodes
 from edgeflow.ir import frontend_cnn, ops, qdq_ort, qdq_ort_ops
+from edgeflow.ir.fold_shapes import fold_shapes
 from edgeflow.ir.graph import Graph, IRError, Node, Tensor, verify
 from edgeflow.ir.naming import name_nodes_by_module
 from edgeflow.ir.patterns import FrontendError, OnnxView, attrs
@@ -24,8 +25,10 @@ from edgeflow.ir.patterns_struct import check_ops, not_an_activation, unmatched_
 from edgeflow.quant.intmath import build_lut, gelu, quantize_multiplier, silu, softplus
 from edgeflow.quant.intscan import ScanQuant
 
+# Shape of a static value and the arithmetic on it are folded to constants first (ir/fold_shapes.py).
 # Op mapping (ONNX float region between int8 tensors -> IR op of the registry, ir/opdefs):
 #   MatMul(x, W^T) [+ int32 bias], also one Split part of it -> linear (per-part weight rows; no split node)
+#     (a feature Slice of it too: q / k / v of a packed in_proj; a Mul / Div by a constant folded into its multiplier)
 #   Conv 2-D kernel = stride [+ pos-embed Add, folded as int32 addend]    -> conv2d_patch
 #   depthwise Conv 1-D pads (K-1) + Slice [0, L)                          -> dwconv1d_causal
 #   x * Sigmoid(x) / Softplus(x)                                          -> lut (silu / softplus table)
@@ -213,6 +216,8 @@ class _Builder(AttentionMixin, LayoutMixin, GemmMixin, FembaMixin):
             return self.patch(other, next(i for i in p.input if self.v.is_const(i)), s_out, out)
         if op == "Conv":
             return self.patch(v0, None, s_out, out)
+        if op == "Slice" and self.is_linear_value(p.input[0]):   # one chunk of a packed in_proj (q, k, v)
+            return self.linear(v0, s_out, out)
         if op == "Slice" and self.v.producer(p.input[0], "Conv") is not None:
             return self.dwconv(p, s_out, out)
         if s_out is None:
@@ -228,7 +233,7 @@ class _Builder(AttentionMixin, LayoutMixin, GemmMixin, FembaMixin):
             return self.lut(p.input[0], softplus, s_out, out)
         if op == "Mul" and (x := gelu_source(self.v, v0)) is not None:
             return self.lut(x, gelu, s_out, out)
-        if self.scaled_region(p, s_out, out):
+        if self.scaled_linear(p, s_out, out) or self.scaled_region(p, s_out, out):
             return None
         if op == "Mul":
             sig = [i for i in p.input if self.v.producer(i, "Sigmoid") is not None]
@@ -318,6 +323,7 @@ def load_onnx(path: str | Path) -> Graph:
         proto = onnx.load(str(path))
     except Exception as e:  # protobuf DecodeError, truncated file, missing file
         raise FrontendError(f"{path}: not a readable ONNX file ({type(e).__name__})") from None
+    proto = fold_shapes(proto)   # Shape -> Gather -> ... of static shapes: constants before any pattern
     ort = qdq_ort.prepare(proto, path)   # onnxruntime QDQ: int8 codes with zero points, brevitas weight layouts
     view = OnnxView(proto, str(path))
     view.asym = ort

@@ -95,7 +95,7 @@ def lower_region(b: _Builder, v: str, s_out: float | None, out: str) -> bool:
     elif p.op_type == "BatchNormalization":
         raise view.err(f"node '{p.name}': BatchNormalization must follow a Conv or Gemm (insert a QuantIdentity "
                        "before it, or fold it into the layer before export)")
-    elif clamped or lo > -128:
+    elif clamped or (lo > -128 and p.op_type != "Softmax"):   # probabilities (uint8) are never negative
         saved, b.clamp_lo = b.clamp_lo, -128      # the inner region is any other pattern; the LUT clamps
         try:
             _clamped(b, lambda o: b.lower(v, s_out, o), out, lo, hi)

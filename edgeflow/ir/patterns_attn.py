@@ -99,20 +99,47 @@ class AttentionMixin:
         src = self._chain(v)[0]
         return src in self.acts or src in self.parts or self.v.activation_ql(src) is not None
 
-    def _head_operand(self, v: str, kt: bool) -> tuple[str, int, int]:
-        """(whole IR tensor (L, D), H, d_head) of a per-head MatMul operand (1, H, L, dh), or (1, H, dh, L) if kt."""
+    def _head_operand(self, v: str, kt: bool) -> tuple[str, int, int, int]:
+        """(whole IR tensor (L, D), H, d_head, rank) of a per-head MatMul operand: a (1, H, L, dh) or (H, L, dh)
+        view of an int8 (L, D) tensor, or (.., H, dh, L) if kt; the element order is proven on index arrays
+        (the operand's recorded layout, then its layout nodes)."""
         src, chain = self._chain(v)
-        x = self.act(src)
+        x = self.acts[src] if src in self.acts else self.act(src)
+        if len(self.shape(x)) != 2:
+            raise self.v.err(f"'{v}': attention operand must be a per-head view of an int8 (L, D) tensor, "
+                             f"'{x}' is {self.shape(x)}")
         n_tok, d = self.shape(x)
-        idx = _apply_layout(self.v, chain, np.arange(n_tok * d).reshape(1, n_tok, d))
-        if idx is None or idx.ndim != 4 or idx.shape[0] != 1:
+        idx = _apply_layout(self.v, chain, self.index_of(src, x))
+        rank = 0 if idx is None else idx.ndim
+        while idx is not None and idx.ndim > 3 and idx.shape[0] == 1:
+            idx = idx[0]
+        if idx is None or idx.ndim != 3:
             raise self.v.err(f"'{v}': attention operand must be a (1, H, L, d_head) view of an int8 (1, L, D) tensor")
-        h, dh = idx.shape[1], idx.shape[2 if kt else 3]
-        want = np.arange(n_tok)[None, None, :, None] * d + np.arange(h)[None, :, None, None] * dh \
-            + np.arange(dh)[None, None, None, :]
-        if h * dh != d or not np.array_equal(idx, want.transpose(0, 1, 3, 2) if kt else want):
+        h, dh = idx.shape[0], idx.shape[1 if kt else 2]
+        want = np.arange(n_tok)[None, :, None] * d + np.arange(h)[:, None, None] * dh + np.arange(dh)[None, None, :]
+        if h * dh != d or not np.array_equal(idx, want.transpose(0, 2, 1) if kt else want):
             raise self.v.err(f"'{v}': attention operand is not the per-head split of '{x}' ({'Kᵀ' if kt else 'Q/V'})")
-        return x, h, dh
+        return x, h, dh, rank
+
+    def scaled_linear(self, p: NodeProto, s_out: float, out: str) -> bool:
+        """Mul / Div by a positive constant scalar of a linear layer's output, seen through a feature Slice and
+        layout nodes (q / sqrt(d_head) in QuantMultiheadAttention): the linear layer with the constant folded
+        into its multiplier, its output laid out as the Mul's value. False if p is none."""
+        consts = [i for i in p.input if self.v.is_const(i)]
+        if p.op_type not in ("Mul", "Div") or len(consts) != 1 or self.v.const(consts[0]).size != 1 \
+                or (p.op_type == "Div" and consts[0] != p.input[1]):
+            return False
+        x = next(i for i in p.input if i != consts[0])
+        v0 = self.v.skip_layout(x)
+        if not self.is_linear_value(v0):
+            return False
+        c = self.v.scalar(consts[0])
+        c = 1.0 / c if p.op_type == "Div" else c
+        if not c > 0:
+            raise self.v.err(f"node '{p.name}' ({p.op_type}): the constant must be > 0, got {c}")
+        self.linear(v0, s_out, out, factor=c)
+        self.anchor_idx[out] = self.region_index(v0, out, self._nodes_between(v0, x))
+        return True
 
     def head_parts(self, x: str, n_heads: int, transpose: bool = False) -> list[str]:
         """Per-head column slices of x (cached split node), optionally each transposed (d_head, L)."""
@@ -166,8 +193,8 @@ class AttentionMixin:
     def _scores(self, mm: NodeProto, alpha: float, chain: list[NodeProto], s_out: float, out: str) -> None:
         if any(n.op_type not in _VALUE_OPS for n in chain):
             raise self.v.err(f"node '{mm.name}': Q.Kᵀ must be quantized as (1, H, L, L) without layout ops")
-        q, h, dh = self._head_operand(mm.input[0], kt=False)
-        k, h2, dh2 = self._head_operand(mm.input[1], kt=True)
+        q, h, dh, _ = self._head_operand(mm.input[0], kt=False)
+        k, h2, dh2, _ = self._head_operand(mm.input[1], kt=True)
         if (h, dh) != (h2, dh2) or self.shape(q) != self.shape(k):
             raise self.v.err(f"node '{mm.name}': Q and K head layouts differ ({h}x{dh} vs {h2}x{dh2})")
         if alpha <= 0:
@@ -183,9 +210,12 @@ class AttentionMixin:
     def _softmax(self, sm: NodeProto, chain: list[NodeProto], s_out: float, out: str) -> None:
         src, pre = self._chain(sm.input[0])
         if any(n.op_type not in _VALUE_OPS for n in chain + pre) or src not in self.parts:
-            raise self.v.err(f"node '{sm.name}': Softmax must read per-head int8 scores, only through Casts")
+            raise self.v.err(f"node '{sm.name}': Softmax must read per-head int8 scores, only through Casts; quantize "
+                             "Q·Kᵀ first (brevitas: QuantMultiheadAttention(..., softmax_input_quant="
+                             "Int8ActPerTensorFloat))")
         ins = self.parts[src]
-        if attrs(sm).get("axis", -1) not in (-1, 3):
+        rank = len(self.static_shape(sm.input[0]) or (1, 1, 1, 1))
+        if int(attrs(sm).get("axis", -1)) % rank != rank - 1:
             raise self.v.err(f"node '{sm.name}': Softmax must be over the last axis (keys)")
         ke, frac, m, sh = ops.softmax_params(self.scale(ins[0]), s_out)
         outs = []
@@ -200,11 +230,11 @@ class AttentionMixin:
         if any(n.op_type not in _VALUE_OPS for n in pre):
             raise self.v.err(f"node '{mm.name}': P must be the per-head probabilities without layout ops")
         probs = self.parts[src]
-        v, h, dh = self._head_operand(mm.input[1], kt=False)
+        v, h, dh, rank = self._head_operand(mm.input[1], kt=False)
         n_tok, d = self.shape(v)
         if h != len(probs) or self.shape(probs[0]) != (n_tok, n_tok):
             raise self.v.err(f"node '{mm.name}': {len(probs)} probability heads for {h} value heads")
-        idx = _apply_layout(self.v, chain, np.arange(h * n_tok * dh).reshape(1, h, n_tok, dh))
+        idx = _apply_layout(self.v, chain, np.arange(h * n_tok * dh).reshape((1,) * (rank - 3) + (h, n_tok, dh)))
         want = (np.arange(h)[None, :, None] * n_tok * dh + np.arange(n_tok)[:, None, None] * dh
                 + np.arange(dh)[None, None, :]).reshape(n_tok, d)
         if idx is None or idx.size != want.size or not np.array_equal(idx.reshape(n_tok, d), want):

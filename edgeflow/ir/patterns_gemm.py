@@ -8,6 +8,7 @@ from onnx import NodeProto
 
 from edgeflow.ir import ops, qdq_ort
 from edgeflow.ir.patterns import OnnxView, attrs
+from edgeflow.ir.patterns_layout import _slice
 from edgeflow.quant.intmath import build_lut
 
 
@@ -94,7 +95,36 @@ class GemmMixin:
         w, s_w, bits = out_major(self.v, p.input[1], False, f"node '{p.name}' (MatMul)")
         return self.view2d(self.act(p.input[0])), w, s_w, bits, None, 1.0
 
-    def linear(self, v: str, s_out: float | None, out: str) -> None:
+    def feature_rows(self, p: NodeProto) -> np.ndarray:
+        """The output features a Slice of a linear layer's output keeps (it must cut the last axis only)."""
+        shp = self.static_shape(p.input[0])
+        if not shp:
+            raise self.v.err(f"node '{p.name}' (Slice): the shape of its input is not static")
+        full = np.arange(int(np.prod(shp))).reshape(shp)
+        got = _slice(self.v, p, full)
+        cols = got.reshape(-1, got.shape[-1])[0] % shp[-1] if got.size else np.zeros(0, np.int64)
+        if got.shape[:-1] != tuple(shp[:-1]) or got.size == 0 or not np.array_equal(got, full[..., cols]):
+            raise self.v.err(f"node '{p.name}' (Slice): a slice of a linear layer's output must cut its features "
+                             f"(last axis) only, got {tuple(shp)} -> {got.shape}")
+        return cols
+
+    def is_linear_value(self, v: str) -> bool:
+        """v is a linear layer's float output (MatMul / Gemm, + bias), or a Split / Slice of one."""
+        p = self.v.producer(v)
+        if p is not None and p.op_type in ("Split", "Slice"):
+            p = self.v.producer(p.input[0])
+        if p is not None and p.op_type == "Add" and any(self.v.is_bias(i) or self.v.is_const(i) for i in p.input):
+            p = self.v.producer(next(i for i in p.input if not (self.v.is_bias(i) or self.v.is_const(i))))
+        if p is None or p.op_type not in ("MatMul", "Gemm"):
+            return False
+        w = p.input[1]
+        t = self.v.producer(w, "Transpose")
+        w = w if t is None else t.input[0]
+        ql = self.v.activation_ql(w)                     # a weight: DequantizeLinear of constant codes
+        return self.v.producer(w, "DequantizeLinear") is not None and (ql is None or self.v.is_const(ql.input[0]))
+
+    def linear(self, v: str, s_out: float | None, out: str, factor: float = 1.0) -> None:
+        """The linear region ending at v; `factor` (> 0) scales its real output (a folded Mul / Div)."""
         p = self.v.producer(v)
         rows = None
         if p.op_type == "Split":
@@ -103,6 +133,9 @@ class GemmMixin:
             if attrs(p).get("axis", 0) not in (-1, 2):
                 raise self.v.err(f"node '{p.name}': Split must be over features (last axis)")
             rows = slice(int(sizes[:k].sum()), int(sizes[:k + 1].sum()))
+            p = self.v.producer(p.input[0])
+        elif p.op_type == "Slice":                  # one chunk of a packed projection (q / k / v of an in_proj)
+            rows = self.feature_rows(p)
             p = self.v.producer(p.input[0])
         bias_v = None
         if p.op_type == "Add":
@@ -122,11 +155,15 @@ class GemmMixin:
             w, s_w, bias = w[rows], s_w[rows], bias[rows]
         ins = [x, self.const(out, "w", w, "int8", bits, s_w), self.const(out, "b", bias, "int32")]
         shape = (self.shape(x)[0], w.shape[0])
+        if s_out is None and factor != 1.0:
+            raise self.v.err(f"node '{p.name}': a scaled linear layer cannot feed the float graph output")
         if s_out is None:
             self.act_out(out, shape, s_in * s_w, "int32")
             self.g.meta["output_scale"] = [float(s) for s in s_in * s_w]
             return self.emit("linear_acc", ins, out)
-        m, sh = ops.requant_params(s_in, s_w, s_out)
+        m, sh = ops.requant_params(s_in, s_w * factor, s_out)
+        if self.zp_out and factor != 1.0:
+            raise self.v.err(f"node '{p.name}': a scaled linear output with a zero point is not supported")
         if self.zp_out:   # asymmetric output: the int32 accumulator, then requantized with the output zero point
             return qdq_ort.requant_output(self, ins, shape, s_in * s_w, s_out, m, sh, out)
         self.act_out(out, shape, s_out)

@@ -1,5 +1,6 @@
 """Layout in the ONNX frontend: the element order of every activation tracked as an index array, so Transpose,
-Reshape, Flatten, Squeeze/Unsqueeze, Slice and Gather of constants become a zero-copy view or a proven copy."""
+Reshape, Flatten, Squeeze/Unsqueeze, Slice and Gather of constants become a zero-copy view or a proven copy (a
+transpose, a strided slice, or a gather of rows at constant offsets for uneven indices)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import onnx
 from onnx import NodeProto
 
 from edgeflow.ir.graph import Graph
-from edgeflow.ir.opdefs.structural import MAX_DIMS, c_strides, strided
+from edgeflow.ir.opdefs.structural import MAX_DIMS, c_strides, gather_index, strided
 from edgeflow.ir.patterns import _FLOAT_TYPES, FrontendError, OnnxView, attrs
 
 # How an activation is laid out: the IR tensor's bytes are its ONNX value's elements in C order (batch 1 dropped),
@@ -16,6 +17,9 @@ from edgeflow.ir.patterns import _FLOAT_TYPES, FrontendError, OnnxView, attrs
 # element of the IR tensor). A consumer reads value v through layout nodes: the nodes are applied to the index
 # array (the proof), and the result is the identity (zero-copy, perhaps a `reshape` view), an affine map (one
 # `transpose` or `slice` copy) or refused in one line. Nothing is dropped.
+
+#: Most rows of one gather node (its int32 offsets table is constant data of the network: 64 KiB at most).
+MAX_GATHER_ROWS = 16384
 
 #: ONNX ops a consumer may read an activation through (Slice and Gather need constant parameters).
 CHAIN_OPS = ("Transpose", "Reshape", "Flatten", "Unsqueeze", "Squeeze", "Identity", "Cast", "Slice", "Gather")
@@ -99,6 +103,16 @@ def _arith(rows: np.ndarray, k: int) -> bool:
     return bool(np.array_equal(blocks - blocks[:, :1], np.broadcast_to(np.arange(k) * step, blocks.shape)))
 
 
+def rows_form(want: np.ndarray) -> tuple[list[int], int, int]:
+    """(offsets, row_len, step) with want.flat[r * row_len + i] = offsets[r] + i * step: the longest rows that
+    are one arithmetic progression each, all with the same step (rows of 1 element always are)."""
+    flat = want.reshape(-1).astype(np.int64)
+    n = flat.size
+    k = next((k for k in range(n, 1, -1) if n % k == 0 and _arith(flat, k)), 1)
+    step = int(flat[1] - flat[0]) if k > 1 else 1
+    return [int(o) for o in flat.reshape(-1, k)[:, 0]], k, step
+
+
 def as_permutation(shape: list[int], strides: list[int], n: int) -> tuple[list[int], list[int]] | None:
     """(dims d, perm p) with arange(n).reshape(d).transpose(p) laid out as (shape, strides) at offset 0, or None."""
     order = sorted(range(len(shape)), key=lambda k: -strides[k])
@@ -126,8 +140,8 @@ class LayoutMixin:
     _shapes: dict[str, tuple[int, ...]] | None = None
 
     # ---- shapes and index arrays -----------------------------------------------------------------------
-    def onnx_shape(self, v: str, ir: str) -> tuple[int, ...]:
-        """The static ONNX shape of value v (shape inference), else the IR tensor's shape with a batch axis."""
+    def static_shape(self, v: str) -> tuple[int, ...] | None:
+        """The static ONNX shape of value v (shape inference), None when it has none."""
         if self._shapes is None:
             try:
                 g = onnx.shape_inference.infer_shapes(self.v.proto).graph
@@ -136,8 +150,12 @@ class LayoutMixin:
             self._shapes = {vi.name: tuple(int(d.dim_value) for d in vi.type.tensor_type.shape.dim)
                             for vi in list(g.value_info) + list(g.input) + list(g.output)
                             if all(d.HasField("dim_value") for d in vi.type.tensor_type.shape.dim)}
+        return self._shapes.get(v)
+
+    def onnx_shape(self, v: str, ir: str) -> tuple[int, ...]:
+        """The static ONNX shape of value v (shape inference), else the IR tensor's shape with a batch axis."""
         n = int(np.prod(self.shape(ir)))
-        s = self._shapes.get(v)
+        s = self.static_shape(v)
         return s if s is not None and int(np.prod(s)) == n else (1, *self.shape(ir))
 
     def index_of(self, v: str, ir: str) -> np.ndarray:
@@ -193,13 +211,20 @@ class LayoutMixin:
             return self.view(base, tuple(want.shape))
         where = f"node '{chain[-1].name}' ({chain[-1].op_type})" if chain else f"value '{v}'"
         form = affine_form(want)
-        if form is None or len(form[1]) > MAX_DIMS:
-            raise self.v.err(f"{where}: reorders the elements of '{base}' in a way no copy kernel covers "
-                             f"(not a transpose or an evenly strided slice)")
         key = (self._layout_name(chain[-1]) if chain else f"{base}.T") + ("" if perm is None else
                                                                             ".T" + "".join(map(str, perm)))
         if key in self.g.tensors:                      # a second reader of the same copy
             return self.view(key, tuple(want.shape))
+        if form is None or len(form[1]) > MAX_DIMS:    # uneven indices: rows gathered at constant offsets
+            offs, row, step = rows_form(want)
+            if len(offs) > MAX_GATHER_ROWS:
+                raise self.v.err(f"{where}: reorders the elements of '{base}' in a way no copy kernel covers (not a "
+                                 f"transpose or a strided slice, and a gather of {len(offs)} rows is beyond "
+                                 f"{MAX_GATHER_ROWS})")
+            y = self._emit_layout("gather", base, key, tuple(want.shape),
+                                  {"offsets": offs, "row_len": row, "step": step, "shape": list(want.shape)})
+            self._check_proof(base, key, flat, where)
+            return self.view(y, tuple(want.shape))
         off, shp, st = form
         pm = as_permutation(shp, st, n_src) if off == 0 else None
         if pm is not None:
@@ -207,24 +232,36 @@ class LayoutMixin:
             y = self._emit_layout("transpose", x, key, tuple(pm[0][p] for p in pm[1]), {"perm": pm[1]})
         else:
             y = self._emit_layout("slice", base, key, tuple(shp), {"offset": off, "shape": shp, "strides": st})
-        got = self._proof(base, key)
-        if not np.array_equal(got.reshape(-1), flat):
-            raise FrontendError(f"{self.v.path}: {where}: internal layout proof failed for '{key}'")
+        self._check_proof(base, key, flat, where)
         return self.view(y, tuple(want.shape))
 
+    def _check_proof(self, base: str, key: str, flat: np.ndarray, where: str) -> None:
+        if not np.array_equal(self._proof(base, key).reshape(-1), flat):
+            raise FrontendError(f"{self.v.path}: {where}: internal layout proof failed for '{key}'")
+
     def _proof(self, base: str, y: str) -> np.ndarray:
-        """Run the emitted layout nodes from base to y on an index array (each op's numpy reference)."""
+        """Run the emitted layout nodes from base to y on an index array (each op's numpy reference). The walk back
+        from y stops at base or at a tensor base is a reshape view of (`view` re-roots a view of a view there; both
+        hold the same elements in the same order)."""
+        stops, t = {base}, base
+        while (p := self.g.producer(t)) is not None and p.op == "reshape":
+            t = p.inputs[0]
+            stops.add(t)
         chain, t = [], y
-        while t != base:
+        while t not in stops:
             n = self.g.producer(t)
+            if n is None:
+                raise FrontendError(f"{self.v.path}: internal layout proof: '{y}' is not computed from '{base}'")
             chain.insert(0, n)
             t = n.inputs[0]
-        idx = np.arange(int(np.prod(self.shape(base)))).reshape(self.shape(base))
+        idx = np.arange(int(np.prod(self.shape(t)))).reshape(self.shape(t))
         for n in chain:
             if n.op == "reshape":
                 idx = idx.reshape(self.shape(n.outputs[0]))
             elif n.op == "transpose":
                 idx = idx.transpose(n.attrs["perm"])
+            elif n.op == "gather":
+                idx = idx.reshape(-1)[gather_index(n.attrs["offsets"], n.attrs["row_len"], n.attrs["step"])]
             else:
                 idx = strided(idx, n.attrs["offset"], n.attrs["shape"], n.attrs["strides"])
         return idx

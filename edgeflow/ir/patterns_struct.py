@@ -13,8 +13,8 @@ STRUCT_OPS = ("Flatten", "Gather", "Relu", "Concat")
 
 #: What to do about an op edgeflow does not compile (op type -> hint).
 HINTS = {
-    "Shape": ("a shape read at run time: export with dynamo=False and fixed input sizes, and use constant shapes "
-              "in reshape/view (e.g. brevitas QuantMultiheadAttention reads its input's shape; not folded yet)"),
+    "Shape": ("a shape read at run time that is not static (shapes of static values are folded): export with "
+              "dynamo=False and a fixed input size, or use constant shapes in reshape/view"),
     "ConstantOfShape": "export with dynamo=False (static shapes are folded into constants)",
     "Expand": "export with dynamo=False, or broadcast the tensor in the model with explicit shapes",
     "Where": "export with dynamo=False (masks of static shapes become constants)",

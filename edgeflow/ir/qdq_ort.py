@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 #: producer_name onnxruntime.quantization writes into the models it quantizes.
 ORT_PRODUCER = "onnx.quantize"
 #: IR ops that move int8 codes without arithmetic: their output carries their input's zero point.
-PASS_THROUGH = ("reshape", "identity", "transpose", "slice", "flip_time")
+PASS_THROUGH = ("reshape", "identity", "transpose", "slice", "gather", "flip_time")
 _HINT = "quantize with extra_options={'ActivationSymmetric': True} for zero points 0"
 
 

@@ -22,6 +22,17 @@ if TYPE_CHECKING:
     from edgeflow.cards import ModelCard
 
 
+@dataclass(frozen=True)
+class Clock:
+    """Where real-time pacing reads the time and waits (tests inject a virtual one: nothing sleeps for real)."""
+
+    now: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+SYSTEM_CLOCK = Clock()  # what a StreamConfig without its own clock paces by (read when a stream starts)
+
+
 @dataclass
 class StreamConfig:
     """How to stream: pacing, timeouts, retries, where to write the records."""
@@ -33,7 +44,19 @@ class StreamConfig:
     max_consecutive_lost: int = 3    # give up the stream after this many windows in a row are lost
     out_dir: Path | None = None      # windows.jsonl + summary.json
     about: dict[str, Any] = field(default_factory=dict)  # written into summary.json as it is (recording, port)
-    window_starts_s: tuple[float, ...] = ()  # each window's start in the recording (s), for windows.jsonl
+    window_starts_s: tuple[float, ...] = ()  # each window's start in the recording (s): windows.jsonl, pacing
+    clock: Clock | None = None       # None: SYSTEM_CLOCK
+
+    def due_s(self, i: int) -> float:
+        """When window i is due, seconds after the stream starts: its start in the recording minus the first's
+        (an EDF+D gap is waited out, never streamed as if contiguous); i * stride without start times."""
+        starts = self.window_starts_s
+        return starts[i] - starts[0] if i < len(starts) else i * self.stride_s
+
+    def deadline_s(self, i: int, n: int) -> float:
+        """Window i's answer is late after this (from the stream start): when the next window is due, one stride
+        after window i for the last one."""
+        return self.due_s(i + 1) if i + 1 < min(n, len(self.window_starts_s)) else self.due_s(i) + self.stride_s
 
 
 @dataclass
@@ -110,7 +133,7 @@ def load_stream_windows(recording: Path | None, card: str | ModelCard = "femba-m
 
 def _sensor_windows(recording: Path | None, card: ModelCard, stride_s: float | None, n_windows: int | None,
                     seed: int) -> tuple[np.ndarray, dict[str, Any]]:
-    from edgeflow.data.raw import read_sensor, sensor_windows, synth_sensor
+    from edgeflow.data.raw import read_sensor, sensor_window_starts, sensor_windows, synth_sensor
 
     i = card.input
     stride = float(stride_s or i.stride_s)
@@ -118,13 +141,12 @@ def _sensor_windows(recording: Path | None, card: ModelCard, stride_s: float | N
         rec = synth_sensor(card, i.window_s + ((n_windows or 8) - 1) * stride, seed)
     else:
         rec = read_sensor(recording, card)
-    x = sensor_windows(rec, card, stride)
+    x, starts = sensor_windows(rec, card, stride), sensor_window_starts(rec, card, stride)
     if n_windows is not None:
-        x = x[:n_windows]
-    step = max(1, round(stride * i.sample_rate))   # samples between window starts, as sensor_windows cuts them
+        x, starts = x[:n_windows], starts[:n_windows]
     meta = {"recording": rec.source, "card": card.name, "window_s": i.window_s, "stride_s": stride,
             "sample_rate": i.sample_rate, "windows": len(x),
-            "window_starts_s": [round(k * step / i.sample_rate, 6) for k in range(len(x))]}
+            "window_starts_s": starts}
     return x, meta
 
 
@@ -144,28 +166,29 @@ def _prediction(values: np.ndarray, graph: Graph) -> int:
     return int(np.argmax(values.astype(np.float64) * scale))
 
 
-def _one_window(session: Session, graph: Graph, i: int, x: np.ndarray, cfg: StreamConfig, t0: float) -> WindowRecord:
+def _one_window(session: Session, graph: Graph, i: int, x: np.ndarray, cfg: StreamConfig, t0: float,
+                n: int) -> WindowRecord:
     """Send window i (waiting for its due time in real-time mode), check the answer against the reference."""
     from edgeflow.ir.reference import run
 
     seq = (i % 0xEFFF) + 1  # 1 .. 0xEFFF; 0 is the boot INFO's, 0xF000+ are handshakes
-    due = t0 + i * cfg.stride_s
-    if cfg.realtime and (wait := due - time.monotonic()) > 0:
-        time.sleep(wait)
+    clock = cfg.clock or SYSTEM_CLOCK
+    if cfg.realtime and (wait := t0 + cfg.due_s(i) - clock.now()) > 0:
+        clock.sleep(wait)
     try:
         ans = session.infer(seq, np.ascontiguousarray(x, dtype=np.int8).tobytes())
     except ModelMismatchError:  # a re-handshake met another model: nothing more to check
         raise
     except LinkError:
         ans = None
-    done = time.monotonic()  # the device's part ends here; the reference runs on the host's time
+    done = clock.now()  # the device's part ends here; the reference runs on the host's time
     expected = np.asarray(run(graph, x)[graph.outputs[0]]).reshape(-1).astype(np.int64)
     start = cfg.window_starts_s[i] if i < len(cfg.window_starts_s) else None
     if ans is None:
         return WindowRecord(i, seq, False, False, session.retries + 1, None, cfg.realtime, None, None,
                             expected.tolist(), start_s=start)
     got = np.asarray(ans.output.values, dtype=np.int64)
-    late = cfg.realtime and done > t0 + (i + 1) * cfg.stride_s
+    late = cfg.realtime and done > t0 + cfg.deadline_s(i, n)
     return WindowRecord(i, seq, True, bool(np.array_equal(got, expected)), ans.attempts, ans.latency_s,
                         late, _prediction(got, graph), got.tolist(), expected.tolist(),
                         ans.output.cycles, ans.output.instret, ans.output.replay, list(ans.output.layer_instret),
@@ -188,18 +211,19 @@ def stream(session: Session, graph: Graph, xq: np.ndarray, cfg: StreamConfig,
     if cfg.out_dir is not None:
         Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
         jsonl = open(Path(cfg.out_dir) / "windows.jsonl", "w")  # noqa: SIM115 - closed in finally
-    t0 = time.monotonic()
+    now = (cfg.clock or SYSTEM_CLOCK).now
+    t0 = now()
     lost_run, aborted = 0, ""
     try:
         for i, x in enumerate(xq):
-            rec = _one_window(session, graph, i, x, cfg, t0)
+            rec = _one_window(session, graph, i, x, cfg, t0, len(xq))
             lost_run = 0 if rec.answered else lost_run + 1
             records.append(rec)
             if jsonl is not None:
                 jsonl.write(json.dumps(asdict(rec)) + "\n")
                 jsonl.flush()
             if on_window is not None:
-                on_window(rec, summarize(records, session, cfg, time.monotonic() - t0, len(xq)))
+                on_window(rec, summarize(records, session, cfg, now() - t0, len(xq)))
             if lost_run >= cfg.max_consecutive_lost:
                 aborted = f"{lost_run} windows in a row lost; device not answering"
                 break
@@ -208,7 +232,7 @@ def stream(session: Session, graph: Graph, xq: np.ndarray, cfg: StreamConfig,
     finally:
         if jsonl is not None:
             jsonl.close()
-    summary = summarize(records, session, cfg, time.monotonic() - t0, len(xq))
+    summary = summarize(records, session, cfg, now() - t0, len(xq))
     summary["info"] = {"model_hash": info.model_hash.hex(), "input_size": info.input_size,
                        "output_size": info.output_size, "layers": info.n_layers, "max_payload": info.max_payload}
     summary["layers"] = layer_profile(records, graph)

@@ -45,7 +45,8 @@ class LinearPlan:
                      "param_bytes_per_row": s.param_bytes_per_row, "row_bytes": s.row_bytes,
                      "dma_bytes": sum(t.dma_bytes for t in p.tiles),
                      "dma_weight_param_bytes": self.blob_bytes * p.n_token_tiles,
-                     "dma_input_bytes": s.tokens * s.n_in, "dma_starts": p.n_tiles + p.n_token_tiles,
+                     "dma_input_bytes": s.tokens * s.n_in,
+                     "dma_starts": p.n_tiles + (p.n_token_tiles if s.x_stride == s.n_in else s.tokens),
                      "dma_order": DMA_ORDER[p.double_buffer],
                      "storage": {"w_bits": s.w_bits, "bias_bytes": s.bias_bytes if s.has_bias else 0,
                                  "m_bytes": s.m_bytes, "sh_packed": s.sh_packed, "sh_base": self.sh_base,
@@ -174,13 +175,20 @@ def _constants(graph: Graph, tiled: set[str]) -> tuple[tuple[Constant, ...], dic
     return tuple(seen.values()), per_node
 
 
-def _tile_linears(graph: Graph, l1_bytes: int) -> dict[str, tuple[LinearShape, TilePlan]]:
-    """A storage layout and a TilePlan per `linear` node (TilingError names a layer whose smallest tile is too big)."""
+#: Output rows a kernel variant's linear computes together (XP_RB of firmware/kernels/xpulpv2/ef_linear.c).
+ROW_GROUP = {"xpulpv2": 2}
+
+
+def _tile_linears(graph: Graph, l1_bytes: int, target: Target | None) -> dict[str, tuple[LinearShape, TilePlan]]:
+    """A storage layout and a TilePlan per `linear` node (TilingError names a layer whose smallest tile is too big);
+    row tiles sized for the target's team split (its cores, its linear kernel's row group)."""
+    cores = 1 if target is None else target.cores
+    group = 1 if target is None else next((ROW_GROUP[k] for k in target.compiler.kernels if k in ROW_GROUP), 1)
     out = {}
     for n in graph.nodes:
         if n.op == "linear":
             shape = linear_shape(graph, n)
-            out[n.name] = (shape, tile_linear(shape, l1_bytes, align=ALIGN))
+            out[n.name] = (shape, tile_linear(shape, l1_bytes, align=ALIGN, cores=cores, row_group=group))
     return out
 
 
@@ -223,7 +231,8 @@ def _peak_step(graph: Graph, buffers: list[Buffer]) -> str:
 
 def plan_memory(graph: Graph, target: Target | None = None, l1_bytes: int | None = None) -> MemoryPlan:
     """The MemoryPlan of a lowered graph on `target`: liveness arena (verified), L1 tiles of every linear node
-    (budget l1_bytes, else the target's usable L1; none for a target without memory levels), the storage layout
+    (budget l1_bytes, else the target's usable L1; none for a target without memory levels) and of every scan
+    that fits (not on a target with tile_scans = false: whole tensors in L2 there), the storage layout
     of every constant, and the placement by level from exact byte counts (PlanError / TilingError when it does
     not fit)."""
     buffers = activation_buffers(graph)
@@ -232,8 +241,9 @@ def plan_memory(graph: Graph, target: Target | None = None, l1_bytes: int | None
     levels = target is not None and bool(target.memory)
     if levels and l1_bytes is None:
         l1_bytes = target.l1.usable
-    tiled = _tile_linears(graph, l1_bytes) if l1_bytes is not None else {}
-    scans = _tile_scans(graph, l1_bytes) if l1_bytes is not None else {}
+    tiled = _tile_linears(graph, l1_bytes, target) if l1_bytes is not None else {}
+    tile_scans = l1_bytes is not None and (target is None or target.tile_scans)
+    scans = _tile_scans(graph, l1_bytes) if tile_scans else {}
     constants, per_node = _constants(graph, set(tiled))
     resident = sum(c.bytes for c in constants)
     stream = sum(sum(s.tile_block_bytes(t.rows, ALIGN) for t in p.tiles[:p.n_row_tiles]) for s, p in tiled.values())

@@ -10,6 +10,9 @@ from edgeflow.errors import EdgeflowError
 from edgeflow.ir.ops import PACK_CODES, row_bytes
 from edgeflow.plan.arena import align_up as _align
 
+#: Inputs per row from which a layer's L1 input rows are padded to a word (LinearShape.x_stride).
+PAD_ROWS_MIN = 64
+
 
 class TilingError(EdgeflowError):
     """A layer cannot be tiled into the given L1 size."""
@@ -54,6 +57,13 @@ class LinearShape:
         return row_bytes(self.n_in, self.w_bits)
 
     @property
+    def x_stride(self) -> int:
+        """Bytes between token rows of the input in L1: from PAD_ROWS_MIN inputs, n_in padded to a word so every
+        row starts word-aligned (the Xpulpv2 kernel's word loads, its last 1..3 inputs taken as one word against
+        zeroed weight lanes); padded rows travel one DMA each, which short rows do not repay."""
+        return _align(self.n_in, 4) if self.n_in >= PAD_ROWS_MIN else self.n_in
+
+    @property
     def param_bytes_per_row(self) -> int:
         return (self.bias_bytes if self.has_bias else 0) + self.m_bytes + (0 if self.sh_packed else 1)
 
@@ -93,7 +103,8 @@ class Step:
 @dataclass(frozen=True)
 class L1Layout:
     """Byte offsets in the layer's L1 area: [slot 0 | slot 1 (double buffer) | input buffer(s) | output tile].
-    A slot holds one row tile's block (params + packed rows); `used` == the TilePlan's l1_bytes_used."""
+    A slot holds one row tile's block (params + packed rows); `used` == the TilePlan's l1_bytes_used.
+    in_stride: bytes between token rows in an input buffer (LinearShape.x_stride)."""
 
     slot_off: tuple[int, int]
     slot_bytes: int
@@ -102,10 +113,12 @@ class L1Layout:
     in_bufs: int
     out_off: int
     used: int
+    in_stride: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return {"slot_off": list(self.slot_off), "slot_bytes": self.slot_bytes, "in_off": self.in_off,
-                "in_bytes": self.in_bytes, "in_bufs": self.in_bufs, "out_off": self.out_off, "used": self.used}
+                "in_bytes": self.in_bytes, "in_bufs": self.in_bufs, "out_off": self.out_off, "used": self.used,
+                "in_stride": self.in_stride}
 
 
 @dataclass(frozen=True)
@@ -169,7 +182,7 @@ def _linear_breakdown(shape: LinearShape, tokens: int, rows: int, double_buffer:
     nbuf = 2 if double_buffer else 1
     in_bufs = 1 if tokens >= shape.tokens else nbuf  # a resident whole input is loaded once
     return {
-        "input": in_bufs * _align(tokens * shape.n_in, align),
+        "input": in_bufs * _align(tokens * shape.x_stride, align),
         "weights": nbuf * _align(rows * shape.row_bytes, align),  # + params: one tile_block_bytes per slot
         "params": nbuf * shape.param_block_bytes(rows, align),
         "output": _align(tokens * rows, align),
@@ -181,11 +194,11 @@ def l1_layout(shape: LinearShape, tokens: int, rows: int, double_buffer: bool, a
     nbuf = 2 if double_buffer else 1
     slot = shape.tile_block_bytes(rows, align)
     in_bufs = 1 if tokens >= shape.tokens else nbuf
-    in_bytes = _align(tokens * shape.n_in, align)
+    in_bytes = _align(tokens * shape.x_stride, align)
     in_off = nbuf * slot
     out_off = in_off + in_bufs * in_bytes
     return L1Layout((0, slot if double_buffer else 0), slot, in_off, in_bytes, in_bufs, out_off,
-                    out_off + _align(tokens * rows, align))
+                    out_off + _align(tokens * rows, align), shape.x_stride)
 
 
 def _max_rows(shape: LinearShape, tokens: int, l1_bytes: int, double_buffer: bool, align: int) -> int:
@@ -200,10 +213,33 @@ def _max_rows(shape: LinearShape, tokens: int, l1_bytes: int, double_buffer: boo
     return lo
 
 
-def tile_linear(shape: LinearShape, l1_bytes: int, double_buffer: bool = True, align: int = 4) -> TilePlan:
+def kernel_rounds(rows: int, cores: int, row_group: int) -> int:
+    """Kernel passes of the busiest core on a tile of `rows` rows: the team split gives each core ceil(rows / cores)
+    rows (firmware HAL's ef_parallel_for), which its kernel computes row_group rows at a time."""
+    return _ceil_div(_ceil_div(rows, cores), row_group)
+
+
+def _row_tile_count(n_out: int, max_rows: int, cores: int, row_group: int) -> int:
+    """Row tiles of a layer: the fewest that fit; on a multi-core target (or a kernel that takes rows in groups) the
+    count among the fewest + 0..3 whose balanced tiles take the fewest kernel rounds in all (ties: fewer tiles),
+    e.g. out_proj's 385 rows: 11 tiles of 35 rows = 11 x 3 rounds on 8 cores x 2 rows; 13 of 30 = 13 x 2."""
+    fewest = _ceil_div(n_out, max_rows)
+    if cores <= 1 and row_group <= 1:
+        return fewest
+
+    def rounds(count: int) -> int:
+        rows = _ceil_div(n_out, count)
+        return sum(kernel_rounds(min(rows, n_out - r0), cores, row_group) for r0 in range(0, n_out, rows))
+
+    return min(range(fewest, min(fewest + 4, n_out + 1)), key=lambda count: (rounds(count), count))
+
+
+def tile_linear(shape: LinearShape, l1_bytes: int, double_buffer: bool = True, align: int = 4, cores: int = 1,
+                row_group: int = 1) -> TilePlan:
     """Tile a linear layer for L1: whole input resident if it fits, else token tiles; weights by output rows.
 
-    Weights are re-streamed once per token tile, so the fewest token tiles win; then the most rows.
+    Weights are re-streamed once per token tile, so the fewest token tiles win; then the most rows (for `cores`
+    > 1 or `row_group` > 1: the row-tile count with the fewest kernel rounds, see _row_tile_count).
     Row and token tiles are balanced (same tile count, smallest footprint). Loop order: token tiles outer.
     """
     rows = tokens = 0
@@ -222,8 +258,9 @@ def tile_linear(shape: LinearShape, l1_bytes: int, double_buffer: bool = True, a
             f"layer {shape.name!r} needs {need} bytes for the smallest tile (1 token x 1 row"
             f"{', + double buffers' if double_buffer else ''}), L1 has {l1_bytes}"
         )
-    n_row_tiles = _ceil_div(shape.n_out, rows)
+    n_row_tiles = _row_tile_count(shape.n_out, rows, cores, row_group)
     rows = _ceil_div(shape.n_out, n_row_tiles)
+    n_row_tiles = _ceil_div(shape.n_out, rows)
     tokens = _ceil_div(shape.tokens, n_token_tiles)
     breakdown = _linear_breakdown(shape, tokens, rows, double_buffer, align)
     layout = l1_layout(shape, tokens, rows, double_buffer, align)

@@ -2,9 +2,9 @@
  * -Wl,--wrap=<kernel> for each kernel below, so the generated network's whole-range call becomes
  * ef_parallel_for over independent ranges, each core calling the real kernel on its part: channels of the scan
  * and of the depthwise conv, tokens of the patch conv, of LayerNorm, of the residual add and of the element-wise
- * ops, channels of the token mean, output channels of the general conv and channels of the pools, rows of the
- * zero-point matmul and softmax. Ranges are disjoint and every output element is computed by exactly the same code
- * as in one call, so the bytes are those of the single-core build. */
+ * ops, output rows of the time flip, channels of the token mean, output channels of the general conv and channels
+ * of the pools, rows of the zero-point matmul and softmax. Ranges are disjoint and every output element is computed
+ * by exactly the same code as in one call, so the bytes are those of the single-core build. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -210,6 +210,29 @@ void __wrap_ef_add_requant_i8(const int8_t *const *xs, const int32_t *x_strides,
         return;
     }
     ef_parallel_for(n_rows, add_part, &j);
+}
+
+/* ---- time flip: output rows [r0, r1) (y row r = x row n_rows-1-r: a sub-range is a flip of its own) ------- */
+void __real_ef_flip_rows_i8(const int8_t *x, int8_t *y, int32_t n_rows, int32_t row_len);
+void __wrap_ef_flip_rows_i8(const int8_t *x, int8_t *y, int32_t n_rows, int32_t row_len);
+
+typedef struct {
+    const int8_t *x;
+    int8_t *y;
+    int32_t n_rows, row_len;
+} flip_job_t;
+
+static void flip_part(void *ctx, int32_t r0, int32_t r1)
+{
+    const flip_job_t *j = (const flip_job_t *)ctx;
+    __real_ef_flip_rows_i8(j->x + (ptrdiff_t)(j->n_rows - r1) * j->row_len, j->y + (ptrdiff_t)r0 * j->row_len, r1 - r0,
+                           j->row_len);
+}
+
+void __wrap_ef_flip_rows_i8(const int8_t *x, int8_t *y, int32_t n_rows, int32_t row_len)
+{
+    flip_job_t j = {x, y, n_rows, row_len};
+    ef_parallel_for(n_rows, flip_part, &j);
 }
 
 /* ---- token mean: channels [c0, c1) ----------------------------------------------------------------------- */

@@ -1,6 +1,7 @@
-"""Board side of an edgeflow Jetson build: load model.so with the TVM runtime, classify an EEG recording window by
-window with the training preprocessing (edgeflow_eeg.py, copied from edgeflow at build time), print predictions,
-latency and the real-time factor. Needs numpy, scipy, mne and the TVM runtime; not edgeflow itself."""
+"""Board side of an edgeflow Jetson build: load model.so with the TVM runtime, classify a recording window by
+window with the card's reading of it (an EEG card: the training preprocessing, edgeflow_eeg.py; a sensor card:
+CSV/NPY/NPZ/WAV/EDF through edgeflow_sensor.py; both copied from edgeflow at build time), print predictions,
+latency and the real-time factor. Needs numpy, scipy, mne (EEG) and the TVM runtime; not edgeflow itself."""
 
 from __future__ import annotations
 
@@ -87,10 +88,48 @@ def preprocess_config(meta: dict):
     return eeg, eeg.Preprocess(**pp)
 
 
-def load_windows(path: Path, meta: dict) -> np.ndarray:
-    """(N, C, W) float32 windows of the recording, exactly as edgeflow prepares training data."""
+def _bundled(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"{name}_{abs(hash(str(HERE)))}", HERE / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses resolve their module through sys.modules
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class _SensorInput:
+    """A sensor card's [input] as model.json records it, shaped as edgeflow_sensor.py reads a card."""
+
+    def __init__(self, pp: dict) -> None:
+        self.montage = tuple(pp["channels"])
+        self.sample_rate, self.window_s = float(pp["sample_rate"]), float(pp["window_s"])
+        self.stride_s = float(pp["stride_s"])
+        self.scale = tuple(pp["scale"]) if pp.get("scale") else None
+        self.offset = tuple(pp["offset"]) if pp.get("offset") else None
+        self.window_samples = int(round(self.window_s * self.sample_rate))
+        self.n_channels = len(self.montage)
+
+
+class _SensorCard:
+    def __init__(self, meta: dict) -> None:
+        self.name, self.kind, self.input = meta["model"], "sensor", _SensorInput(meta["preprocess"])
+
+
+def load_timed_windows(path: Path, meta: dict) -> tuple[np.ndarray, list[float]]:
+    """(N, C, W) float32 windows of the recording as edgeflow makes them for the card, and each window's start (s)."""
+    if meta["preprocess"].get("kind") == "sensor":
+        raw, card = _bundled("edgeflow_sensor"), _SensorCard(meta)
+        rec = raw.read_sensor(path, card)
+        return raw.sensor_windows(rec, card), raw.sensor_window_starts(rec, card)
     eeg, pp = preprocess_config(meta)
-    return eeg.load_windows(path, pp)
+    x, starts = eeg.load_timed_windows(path, pp)
+    return x, [float(t) for t in starts]
+
+
+def load_windows(path: Path, meta: dict) -> np.ndarray:
+    """(N, C, W) float32 windows of the recording, exactly as edgeflow prepares them for the card."""
+    return load_timed_windows(path, meta)[0]
 
 
 def summarise(logits: np.ndarray, secs: np.ndarray, stride_s: float, classes: list[str]) -> dict:
@@ -102,8 +141,9 @@ def summarise(logits: np.ndarray, secs: np.ndarray, stride_s: float, classes: li
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Classify an EEG recording with this edgeflow Jetson build.")
-    p.add_argument("recording", help="EDF/BDF/FIF/BrainVision recording")
+    p = argparse.ArgumentParser(description="Classify a recording with this edgeflow Jetson build.")
+    p.add_argument("recording", help="EDF/BDF/FIF/BrainVision recording (an EEG card), CSV/NPY/NPZ/WAV/EDF (a sensor "
+                                     "card)")
     p.add_argument("--bundle", default=str(HERE), help="bundle folder (default: this script's folder)")
     p.add_argument("--lib", help="library to load (default: model.json's, model.so)")
     p.add_argument("--device", choices=("cuda", "cpu"), help="default: the device the library was built for")
@@ -113,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         meta = json.loads((Path(a.bundle) / "model.json").read_text())
-        x = load_windows(Path(a.recording), meta)
+        x, starts = load_timed_windows(Path(a.recording), meta)
         model = Model(Path(a.bundle), Path(a.lib) if a.lib else None, a.device)
     except (BundleError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -128,9 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for i, (lg, s) in enumerate(zip(logits, secs, strict=True)):
         c = int(lg.argmax())
-        rows.append({"window": i, "start_s": i * stride, "class": c, "logits": lg.tolist(), "latency_ms": s * 1e3})
+        rows.append({"window": i, "start_s": starts[i], "class": c, "logits": lg.tolist(), "latency_ms": s * 1e3})
         name = classes[c] if c < len(classes) else str(c)
-        print(f"window {i:4d}  t={i * stride:8.1f} s  class {c} ({name})  logits "
+        print(f"window {i:4d}  t={starts[i]:8.1f} s  class {c} ({name})  logits "
               f"{' '.join(f'{v:+.4f}' for v in lg)}  {s * 1e3:.2f} ms")
     summ = summarise(logits, secs, stride, classes)
     print(f"latency mean {summ['latency_mean_ms']:.2f} ms, p50 {summ['latency_p50_ms']:.2f} ms, p95 "

@@ -150,6 +150,21 @@ static inline void ef_gather_strided_i8_args(ef_gather_strided_i8_args_t a)
     ef_gather_strided_i8(a.x, a.ndim, a.shape, a.strides, a.y);
 }
 
+/** Arguments of ef_gather_rows_i8 (ef_kernels.h), named as its parameters. */
+typedef struct {
+    const int8_t *x;
+    const int32_t *offsets;
+    int32_t n_rows;
+    int32_t row_len;
+    int32_t step;
+    int8_t *y;
+} ef_gather_rows_i8_args_t;
+
+static inline void ef_gather_rows_i8_args(ef_gather_rows_i8_args_t a)
+{
+    ef_gather_rows_i8(a.x, a.offsets, a.n_rows, a.row_len, a.step, a.y);
+}
+
 /** Arguments of ef_layernorm_i8 (ef_kernels.h), named as its parameters. */
 typedef struct {
     const int8_t *x;

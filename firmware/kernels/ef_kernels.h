@@ -156,6 +156,15 @@ void ef_flip_rows_i8(const int8_t *x, int8_t *y, int32_t n_rows, int32_t row_len
  */
 void ef_gather_strided_i8(const int8_t *x, int32_t ndim, const int32_t *shape, const int32_t *strides, int8_t *y);
 
+/**
+ * y[r * row_len + i] = x[offsets[r] + i * step] for r < n_rows, i < row_len, y written contiguously
+ * (n_rows * row_len int8): the gather op, a Gather of constant indices that no strided view covers (e.g. the
+ * channels [0, 3, 4, 7] of a (C, T) window: offsets 0, 3T, 4T, 7T of rows of T). step may be negative or 0;
+ * every index must lie in x. numpy: structural.gather_rows. x and y must not overlap.
+ */
+void ef_gather_rows_i8(const int8_t *x, const int32_t *offsets, int32_t n_rows, int32_t row_len, int32_t step,
+                       int8_t *y);
+
 /* ---- normalisation and pooling (ef_layernorm.c, ef_meanpool.c) ----------------------------------- */
 
 #define EF_LN_Z_FRAC 20   /* fractional bits of the normalised value z */

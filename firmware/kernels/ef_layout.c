@@ -1,4 +1,5 @@
-/* Data movement kernels: the strided gather behind the transpose and slice ops (ef_kernels.h). */
+/* Data movement kernels: the strided gather behind the transpose and slice ops, the row gather behind the
+   gather op (ef_kernels.h). */
 #include "ef_kernels.h"
 
 void ef_gather_strided_i8(const int8_t *x, int32_t ndim, const int32_t *shape, const int32_t *strides, int8_t *y)
@@ -27,5 +28,16 @@ void ef_gather_strided_i8(const int8_t *x, int32_t ndim, const int32_t *shape, c
                 break;
             idx[k] = 0;
         }
+    }
+}
+
+void ef_gather_rows_i8(const int8_t *x, const int32_t *offsets, int32_t n_rows, int32_t row_len, int32_t step,
+                       int8_t *y)
+{
+    for (int32_t r = 0; r < n_rows; ++r) {
+        const int8_t *src = x + offsets[r];
+        for (int32_t i = 0; i < row_len; ++i)
+            y[i] = src[(ptrdiff_t)i * step];
+        y += row_len;
     }
 }

@@ -62,6 +62,31 @@ def _layout(kind: str, c: int, t: int) -> nn.Module:
     return Layout()
 
 
+def _gather(axis: int, index: list[int], c: int, t: int) -> nn.Module:
+    """(1, C, T) window -> picks channels (axis 1) or time steps (axis 2) at uneven `index` (an ONNX Gather of
+    constant indices) -> linear over the last axis -> reshape(B, -1) -> head."""
+    import brevitas.nn as qnn
+    from brevitas.quant import Int8ActPerTensorFloat, Int32Bias
+
+    rows, cols = (len(index), t) if axis == 1 else (c, len(index))
+
+    class Pick(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.q0 = qnn.QuantIdentity(bit_width=8)       # the window's quantizer; fc1 quantizes the picked
+            self.fc1 = qnn.QuantLinear(cols, 5, bias=True, bias_quant=Int32Bias, input_quant=Int8ActPerTensorFloat)
+            self.q1 = qnn.QuantIdentity(bit_width=8, return_quant_tensor=True)
+            self.head = qnn.QuantLinear(rows * 5, 3, bias=True, bias_quant=Int32Bias)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = self.q0(x)
+            x = x[:, index, :] if axis == 1 else x[:, :, index]
+            x = self.q1(self.fc1(x))
+            return self.head(x.reshape(x.shape[0], -1))
+
+    return Pick()
+
+
 def _concat() -> nn.Module:
     """(1, 4, 8) -> two per-step linear branches quantized at their own scales -> Concat (features) -> Slice of
     the first two steps times 0.5 at a third scale -> Concat (time) -> reshape(B, -1) -> head."""
@@ -93,7 +118,9 @@ def _concat() -> nn.Module:
 MODELS = {"concat-linear": (_concat, (4, 8)), "mlp-w8": (lambda: _mlp(8), (32,)), "mlp-w4": (lambda: _mlp(4), (32,)),
           "transpose-linear": (lambda: _layout("transpose", 4, 8), (4, 8)),
           "transpose-linear-square": (lambda: _layout("transpose", 6, 6), (6, 6)),
-          "reshape-linear": (lambda: _layout("reshape", 4, 8), (4, 8))}
+          "reshape-linear": (lambda: _layout("reshape", 4, 8), (4, 8)),
+          "gather-channels": (lambda: _gather(1, [0, 2, 3, 7], 8, 6), (8, 6)),
+          "gather-steps": (lambda: _gather(2, [5, 0, 2, 2, 4], 4, 6), (4, 6))}
 
 
 def export_model(name: str, folder: Path) -> tuple[Path, np.ndarray]:

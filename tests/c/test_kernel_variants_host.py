@@ -13,9 +13,12 @@ import pytest
 
 from edgeflow.backends import toolchain
 from edgeflow.ir import ops
+from edgeflow.quant.intmath import EXP2_TABLE_Q15
+from edgeflow.quant.intscan import int_scan
+from edgeflow.quant.scan_bounds import narrow_steps
 
-from .conftest import CFLAGS, KERNELS_DIR, RESTYPES, SIGNATURES, c_sources, ptr
-from .test_kernels import codes, mults, rng, splits
+from .conftest import CFLAGS, KERNELS_DIR, RESTYPES, SIGNATURES, ScanConstsC, c_sources, ptr
+from .test_kernels import codes, edge_scan_case, mults, rng, run_scan_c, scan_case, splits
 
 pytestmark = [pytest.mark.c, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not found")]
 
@@ -178,3 +181,97 @@ def test_dwconv1d_any_taps(portable, k):
             portable.ef_dwconv1d_causal_i8(ptr(x), n_c + 2, ptr(w), k, ptr(bias), ptr(m), ptr(sh), ptr(y), n_c + 1,
                                            t0, t1, c0, c1)
     assert np.array_equal(y[:, :n_c], ops.dwconv1d_causal(np.ascontiguousarray(x[:, :n_c]), w, bias, m, sh))
+
+
+def _run_scan_table(lib, c, inputs, reverse: int, d_cuts=()):
+    """The scan with ef_scan_consts_t.exp2_q15 pointing at a copy of the table (the tiled scan's L1 copy)."""
+    q_u, q_delta, q_b, q_c = inputs
+    n_l, d_in = q_u.shape
+    keep = [np.ascontiguousarray(a) for a in (c.ka, c.m_in, c.sh_in, c.m_y, c.m_D, c.sh_D, c.sh_y)]
+    tab = np.array(EXP2_TABLE_Q15, dtype=np.int32)
+    cc = ScanConstsC(*[ptr(a) for a in keep], c.ka_frac, c.d_inner, c.d_state, ptr(tab))
+    h = np.zeros((d_in, c.d_state), dtype=np.int32)
+    y = np.zeros((n_l, d_in), dtype=I8)
+    for d0, d1 in splits(d_in, *d_cuts):
+        lib.ef_scan_i8(ctypes.byref(cc), ptr(q_u), d_in, ptr(q_delta), d_in, ptr(q_b), ptr(q_c), c.d_state,
+                       ptr(y), d_in, ptr(h), 0, n_l, d0, d1, reverse)
+    return y, h
+
+
+@pytest.mark.parametrize("sat", [False, True])
+@pytest.mark.parametrize("direction", [0, 1])
+def test_scan_variant_equals_portable(portable, variant, direction, sat):
+    """Trained-like constants (d_state 16, delta-0 steps, the state saturating or not), in time and channel
+    chunks, with the default and a caller's exp2 table: the host scan equals the portable one and intscan."""
+    c, inputs = scan_case(29 + direction, sat)
+    want, h_want = int_scan(*inputs, c, direction, return_state=True)
+    for cuts in (((), ()), ((33, 34), (10,)), ((1, 79), (1, 23))):
+        got = run_scan_c(variant, c, inputs, direction, *cuts)
+        ref = run_scan_c(portable, c, inputs, direction, *cuts)
+        assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1]) and np.array_equal(got[0], want)
+    assert np.array_equal(got[1], h_want)
+    y, h = _run_scan_table(variant, c, inputs, direction, d_cuts=(7,))
+    assert np.array_equal(y, want) and np.array_equal(h, h_want)
+
+
+@pytest.mark.parametrize("d_st", [16, 8, 24, 32, 5])
+def test_scan_variant_edge_paths(portable, variant, d_st):
+    """Every integer path (sh_in 1..62, ka up to 65535, ka_frac 11 and 24, both saturations, int64 steps next to
+    int32 ones) on whole vectors (16 lanes with AVX-512F, 8 with AVX2), a state of one masked vector (d_state <= 16
+    with AVX-512BW/VL: 5, 8) and the scalar fallback (the other d_state per path): equal to the portable kernel."""
+    consts, inputs = edge_scan_case(40 + d_st, d_st)
+    fast = narrow_steps(inputs[0], inputs[1], consts[0])[inputs[1] != 0]
+    assert fast.mean() > 0.5 and not fast.all()
+    for c in consts:
+        for direction in (0, 1):
+            want, h_want = int_scan(*inputs, c, direction, return_state=True)
+            got = run_scan_c(variant, c, inputs, direction, t_cuts=(17,), d_cuts=(5,))
+            ref = run_scan_c(portable, c, inputs, direction, t_cuts=(17,), d_cuts=(5,))
+            assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])
+            assert np.array_equal(got[0], want) and np.array_equal(got[1], h_want)
+
+
+@pytest.mark.parametrize("k", [4, 3])
+@pytest.mark.parametrize("n_c", [1540, 37, 16])
+def test_dwconv1d_variant_equals_portable(portable, variant, k, n_c):
+    """Whole 16-channel blocks and the channels past them, time tiles starting inside the history, requantization
+    shifts from 1 to 62 with both saturations: equal to the portable kernel and the numpy reference."""
+    r = rng(90 + k + n_c)
+    n_l = 23
+    x, w = codes(r, (n_l, n_c + 5)), codes(r, (n_c, k))
+    x[:4], w[:3] = 127, -128
+    bias = r.integers(-40000, 40000, n_c).astype(np.int32)
+    bias[:2] = 2**30, -(2**30)
+    m = r.integers(1 << 13, 1 << 15, n_c).astype(np.int16)
+    sh = r.integers(8, 24, n_c).astype(I8)
+    sh[:8] = 1, 2, 46, 47, 62, 30, 3, 16
+    want = ops.dwconv1d_causal(np.ascontiguousarray(x[:, :n_c]), w, bias, m, sh)
+    for lib in (variant, portable):
+        y = np.full((n_l, n_c + 3), 55, dtype=I8)
+        for t0, t1 in splits(n_l, 1, 2, 9):
+            for c0, c1 in splits(n_c, *([7] if n_c > 7 else [])):
+                lib.ef_dwconv1d_causal_i8(ptr(x), n_c + 5, ptr(w), k, ptr(bias), ptr(m), ptr(sh), ptr(y), n_c + 3,
+                                          t0, t1, c0, c1)
+        assert np.array_equal(y[:, :n_c], want) and (y[:, n_c:] == 55).all()
+    assert (want == 127).any() and (want == -128).any()
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 63, 64, 65, 1000])
+def test_eltwise_variant_equals_portable(portable, variant, n):
+    """The LUT (also in place) and the requantized product over whole vectors and tails, multipliers up to
+    2^31 - 1 and shifts 1..62: equal to the portable kernels."""
+    r = rng(110 + n)
+    x, b = codes(r, (n,)), codes(r, (n + 1,))
+    lut = codes(r, (256,))
+    for lib in (variant, portable):
+        y = np.full(n + 1, 9, dtype=I8)
+        lib.ef_lut_i8(ptr(x), ptr(y), n, ptr(lut))
+        assert np.array_equal(y[:n], lut[x.astype(np.int32) + 128]) and y[n] == 9
+        z = x.copy()
+        lib.ef_lut_i8(ptr(z), ptr(z), n, ptr(lut))
+        assert np.array_equal(z, y[:n])
+    for m, sh in ((2**31 - 1, 62), (2**31 - 1, 38), (1 << 20, 1), (12345, 2), (987654321, 40), (3, 2)):
+        got, ref = np.full(n + 1, 9, dtype=I8), np.full(n + 1, 9, dtype=I8)
+        variant.ef_mul_requant_i8(ptr(x), ptr(b), ptr(got), n, m, sh)
+        portable.ef_mul_requant_i8(ptr(x), ptr(b), ptr(ref), n, m, sh)
+        assert np.array_equal(got, ref) and got[n] == 9

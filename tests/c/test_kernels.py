@@ -108,7 +108,7 @@ def test_ternary_pack_layout_and_roundtrip():
 
 
 @pytest.mark.parametrize("bits", [ops.TERNARY, 2, 4, 8])
-@pytest.mark.parametrize("shape", [(80, 385, 7), (1, 57, 7), (5, 3, 7), (17, 1540, 13)])
+@pytest.mark.parametrize("shape", [(80, 385, 7), (1, 57, 7), (5, 3, 7), (17, 1540, 13), (70, 130, 21)])
 def test_linear(kernels, bits, shape):
     n_t, n_in, n_out = shape
     r = rng(bits * 1000 + n_in)

@@ -1,4 +1,5 @@
-"""The strided gather kernel (transpose and slice ops) against the op registry's numpy references, bit for bit."""
+"""The strided gather kernel (transpose and slice ops) and the row gather kernel (gather op) against the op
+registry's numpy references, bit for bit."""
 
 from __future__ import annotations
 
@@ -38,3 +39,17 @@ def test_slice(kernels, offset, shape, strides):
     got = _gather(kernels, x, offset, shape, strides)
     want = OPDEFS["slice"].reference([x], {"offset": offset, "shape": shape, "strides": strides})[0]
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("offsets, row_len, step, shape", [
+    ([0, 12, 18, 42], 6, 1, [4, 6]),            # channels 0, 2, 3, 7 of an (8, 6) window
+    ([29, 0, 0, 17, 3], 1, 1, [5]),             # single elements, one twice
+    ([29, 14], 3, -5, [2, 3]),                  # rows read backwards with a stride
+    ([7, 7], 4, 0, [2, 2, 2])])                 # a broadcast row
+def test_gather_rows(kernels, offsets, row_len, step, shape):
+    x = np.random.default_rng(row_len).integers(-128, 128, (6, 8)).astype(np.int8)
+    y = np.zeros(len(offsets) * row_len, np.int8)
+    offs = np.asarray(offsets, np.int32)
+    kernels.ef_gather_rows_i8(ptr(x), ptr(offs), len(offsets), row_len, step, ptr(y))
+    want = OPDEFS["gather"].reference([x], {"offsets": offsets, "row_len": row_len, "step": step, "shape": shape})[0]
+    assert want.shape == tuple(shape) and np.array_equal(y.reshape(shape), want)

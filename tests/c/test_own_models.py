@@ -82,3 +82,19 @@ def test_concat_requantizes_each_input_to_its_scale(exported):
         if n.op == "concat":
             assert {graph.tensors[i].scale for i in n.inputs} == {graph.tensors[n.outputs[0]].scale}
             assert all(graph.producer(i).op == "add_requant" for i in n.inputs)
+
+
+@pytest.mark.parametrize("name, row_len", [("gather-channels", 6), ("gather-steps", 1)])
+def test_uneven_gather_is_a_gather_node_of_row_offsets(name, row_len, exported, tmp_path):
+    """x[:, [0, 2, 3, 7], :] (whole channel rows at offsets 0, 2T, 3T, 7T) and x[:, :, [5, 0, 2, 2, 4]] (single
+    elements, one twice) are one `gather` node each, reading the graph input, rendered as one ef_gather_rows_i8
+    call over a static offsets table."""
+    graph = run_pipeline(load_onnx(exported(name)[0]))
+    gathers = [n for n in graph.nodes if n.op == "gather"]
+    assert len(gathers) == 1 and gathers[0].inputs == graph.inputs and gathers[0].attrs["row_len"] == row_len
+    if name == "gather-channels":
+        assert gathers[0].attrs["offsets"] == [0, 12, 18, 42]
+    art = compile_host(graph, tmp_path, compile_binary=False)
+    src = (art.out_dir / "src" / "network.c").read_text()
+    assert src.count("ef_gather_rows_i8_args((ef_gather_rows_i8_args_t)") == 1
+    assert src.count("static const int32_t offsets[") == 1

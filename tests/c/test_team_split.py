@@ -94,3 +94,12 @@ def test_scan_team_split_bit_exact(team, d_cut):
         seen = list(log[:n_log.value])
         assert sorted(seen) == list(range(d0, d1))                 # every channel exactly once
     assert np.array_equal(y, want) and np.array_equal(h, h_want)
+
+
+@pytest.mark.parametrize(("n_rows", "row_len"), [(80, 385), (5, 7), (1, 3), (9, 1)])
+def test_flip_team_split_bit_exact(team, n_rows, row_len):
+    x = np.random.default_rng(n_rows).integers(-128, 128, (n_rows, row_len), dtype=np.int8)
+    y = np.zeros_like(x)
+    team.__wrap_ef_flip_rows_i8.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32]
+    team.__wrap_ef_flip_rows_i8(ptr(x), ptr(y), n_rows, row_len)
+    assert np.array_equal(y, x[::-1])

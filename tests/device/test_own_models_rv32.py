@@ -1,5 +1,5 @@
 """The models the tests build (tests/c/own_models.py) cross-compiled for rv32-virt and run on QEMU: bit-exact
-with the numpy reference (the transpose copy and the reshape views included)."""
+with the numpy reference (the transpose copy, the reshape views and the uneven gather included)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from .conftest import need_cross, need_qemu
 pytestmark = pytest.mark.device
 
 
-@pytest.mark.parametrize("name", ["mlp-w4", "transpose-linear-square", "reshape-linear", "concat-linear"])
+@pytest.mark.parametrize("name", ["mlp-w4", "transpose-linear-square", "reshape-linear", "concat-linear",
+                                  "gather-channels"])
 def test_own_model_on_qemu_is_bit_exact(name, rv32, tmp_path):
     need_cross()
     need_qemu()

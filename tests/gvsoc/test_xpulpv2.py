@@ -1,8 +1,9 @@
-"""Xpulpv2 kernel variant on GVSoC: firmware/kernels/xpulpv2/ef_linear.c bit-exact with the portable ef_linear.c.
+"""Xpulpv2 kernel variants on GVSoC: firmware/kernels/xpulpv2/ef_linear.c and ef_scan.c bit-exact with the portable
+ef_linear.c and ef_scan.c.
 
-One pulp-runtime program (xpulpv2_linear_main.c) links both (the portable one with its symbols renamed ref_*), runs
-them on the same pseudo-random inputs on a pulp-open cluster core, compares every output word and prints the
-cycles of femba-sized calls (figures for `edgeflow bench`, never asserted)."""
+One pulp-runtime program per kernel (xpulpv2_linear_main.c, xpulpv2_scan_main.c) links both versions (the portable
+one with its symbols renamed ref_*), runs them on the same pseudo-random inputs on a pulp-open cluster core, compares
+every output word and prints the cycles of femba-sized calls (figures for `edgeflow bench`, never asserted)."""
 
 from __future__ import annotations
 
@@ -20,12 +21,20 @@ from .conftest import need_gvsoc
 
 pytestmark = pytest.mark.gvsoc
 HERE = Path(__file__).resolve().parent
-N_BENCH = 13  # BENCH[] of the program
+N_BENCH = 13  # BENCH[] of the linear program
 N_CASES = 4 * 19 * 3 + N_BENCH  # one_case() calls + bench() calls
+SCAN_BENCH = 2  # bench() calls of the scan program (forward, reverse)
+SCAN_CASES = 400 + SCAN_BENCH
+#: kernel -> (portable symbols renamed ref_*, extra portable sources linked once)
+ELTWISE_CASES = 240 + 2
+PROGRAMS = {"linear": (("ef_linear_i8", "ef_linear_acc_i32"), ()), "scan": (("ef_scan_i8",), ("ef_exp2.c",)),
+            "eltwise": (("ef_lut_i8", "ef_mul_requant_i8", "ef_add_requant_i8", "ef_flip_rows_i8"), ()),
+            "dwconv1d": (("ef_dwconv1d_causal_i8",), ())}
+DWCONV_CASES = 300 + 1
 
 
-def build_program(out: Path) -> Path:
-    """Cross-compile pulp-runtime + both linear kernels + the test program into out/xpulpv2_linear.elf."""
+def build_program(out: Path, kernel: str = "linear") -> Path:
+    """Cross-compile pulp-runtime + both versions of ef_<kernel>.c + the test program into out/xpulpv2_<kernel>.elf."""
     from edgeflow.runners.gvsoc import require_install
 
     rt = require_install().pulp_runtime
@@ -34,17 +43,17 @@ def build_program(out: Path) -> Path:
     kernels = firmware_dir() / "kernels"
     ours = ["-std=gnu99", "-Wall", "-Wextra", "-Werror", *rt_flags, "-I", str(kernels)]
     jobs = [([*rt_flags, *(["-DLANGUAGE_ASSEMBLY"] if s.endswith(".S") else [])], rt / s) for s in pulp_open.RT_SOURCES]
-    jobs += [(ours + ["-Def_linear_i8=ref_ef_linear_i8", "-Def_linear_acc_i32=ref_ef_linear_acc_i32"],
-              kernels / "ef_linear.c"),
-             (ours, kernels / "xpulpv2" / "ef_linear.c"),
-             (ours + ["-Wno-unused-function"], HERE / "xpulpv2_linear_main.c")]  # mchan_v7.h declares unused statics
+    renamed, extra = PROGRAMS[kernel]
+    jobs += [(ours + [f"-D{k}=ref_{k}" for k in renamed], kernels / f"ef_{kernel}.c"),
+             (ours, kernels / "xpulpv2" / f"ef_{kernel}.c"), *((ours, kernels / e) for e in extra),
+             (ours + ["-Wno-unused-function"], HERE / f"xpulpv2_{kernel}_main.c")]  # mchan_v7.h: unused statics
     objs = []
     for i, (flags, src) in enumerate(jobs):
-        obj = out / f"{i:02d}_{src.stem}.o"
+        obj = out / f"{i:02d}_{src.parent.name}_{src.stem}.o"
         toolchain.run([pulp_open.CC, *flags, "-c", src, "-o", obj], src.name)
         objs.append(obj)
     (out / "link.ld").write_text(pulp_open.render_link_script(target, int(pulp_open.sim_settings()["ext_base"])))
-    elf = out / "xpulpv2_linear.elf"
+    elf = out / f"xpulpv2_{kernel}.elf"
     toolchain.run([pulp_open.CC, *pulp_open.ARCH, "-nostartfiles", "-nostdlib", "-Wl,--gc-sections",
                    "-Wl,--no-warn-rwx-segments", "-T", out / "link.ld", *objs, "-lgcc", "-o", elf], elf.name)
     return elf
@@ -81,3 +90,60 @@ def test_xpulpv2_linear_bit_exact_with_portable(program_output: str) -> None:
     for ln in bench:
         print(ln)
 
+
+
+@pytest.fixture(scope="module")
+def scan_output(tmp_path_factory) -> str:
+    need_gvsoc()
+    out = tmp_path_factory.mktemp("xpulpv2_scan")
+    return run_program(build_program(out, "scan"), out)
+
+
+def test_xpulpv2_scan_bit_exact_with_portable(scan_output: str) -> None:
+    bad = [ln for ln in scan_output.splitlines() if ln.startswith("XP_BAD")]
+    assert not bad, "\n".join(bad[:10])
+    m = re.search(r"XP_DONE cases=(\d+) bad=(\d+) saturated=(\d+)", scan_output)
+    assert m, scan_output[-2000:]
+    assert (int(m.group(1)), int(m.group(2))) == (SCAN_CASES, 0)
+    assert int(m.group(3)) > 0  # the saturating cases reach the clip
+    bench = [ln for ln in scan_output.splitlines() if ln.startswith("XP_BENCH")]
+    assert len(bench) == SCAN_BENCH and all(ln.endswith("bad=0") for ln in bench)
+    for ln in bench:
+        print(ln)
+
+
+@pytest.fixture(scope="module")
+def eltwise_output(tmp_path_factory) -> str:
+    need_gvsoc()
+    out = tmp_path_factory.mktemp("xpulpv2_eltwise")
+    return run_program(build_program(out, "eltwise"), out)
+
+
+def test_xpulpv2_eltwise_bit_exact_with_portable(eltwise_output: str) -> None:
+    bad = [ln for ln in eltwise_output.splitlines() if ln.startswith("XP_BAD")]
+    assert not bad, "\n".join(bad[:10])
+    m = re.search(r"XP_DONE cases=(\d+) bad=(\d+)", eltwise_output)
+    assert m, eltwise_output[-2000:]
+    assert (int(m.group(1)), int(m.group(2))) == (ELTWISE_CASES, 0)
+    bench = [ln for ln in eltwise_output.splitlines() if ln.startswith("XP_BENCH")]
+    assert len(bench) == 2 and all(ln.endswith("bad=0") for ln in bench)
+    for ln in bench:
+        print(ln)
+
+
+@pytest.fixture(scope="module")
+def dwconv_output(tmp_path_factory) -> str:
+    need_gvsoc()
+    out = tmp_path_factory.mktemp("xpulpv2_dwconv1d")
+    return run_program(build_program(out, "dwconv1d"), out)
+
+
+def test_xpulpv2_dwconv1d_bit_exact_with_portable(dwconv_output: str) -> None:
+    bad = [ln for ln in dwconv_output.splitlines() if ln.startswith("XP_BAD")]
+    assert not bad, "\n".join(bad[:10])
+    m = re.search(r"XP_DONE cases=(\d+) bad=(\d+)", dwconv_output)
+    assert m, dwconv_output[-2000:]
+    assert (int(m.group(1)), int(m.group(2))) == (DWCONV_CASES, 0)
+    bench = [ln for ln in dwconv_output.splitlines() if ln.startswith("XP_BENCH")]
+    assert len(bench) == 1 and bench[0].endswith("bad=0")
+    print(bench[0])

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import struct
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,3 +130,23 @@ def test_host_only_is_for_tvm_targets(capsys):
 
     assert main(["build", "--target", "host", "--host-only", "--onnx", "x.onnx"]) == 2
     assert "--host-only applies to the TVM targets (jetson-agx-orin, jetson-orin-nano)" in capsys.readouterr().err
+
+
+def test_cross_build_subprocess_gets_absolute_paths(tmp_path, monkeypatch):
+    """The cross build runs in the source tree; a relative --onnx or build folder (what the CLI passes) must reach
+    it absolute (it once linked model.so into a build/ folder that did not exist there)."""
+    seen = {}
+
+    def fake_run(cmd, **kw):
+        seen["args"], seen["cwd"] = cmd[3:], kw["cwd"]
+        Path(cmd[-1]).write_bytes(b"\x7fELF")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "build").mkdir()
+    monkeypatch.setattr(jetson.subprocess, "run", fake_run)
+    tc = jetson.Toolchain("aarch64-linux-gnu-g++", tmp_path, tmp_path, tmp_path)
+    jetson.compile_device(Path("m.onnx"), load_target("jetson-orin-nano"), Path("build/model.so"), tc)
+    onnx_arg, out_arg = seen["args"][0], seen["args"][-1]
+    assert onnx_arg == str(tmp_path / "m.onnx") and out_arg == str(tmp_path / "build" / "model.so")
+    assert Path(seen["cwd"]) != tmp_path and (tmp_path / "build" / "model.so").is_file()

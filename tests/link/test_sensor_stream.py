@@ -166,3 +166,31 @@ def test_reference_agrees_with_onnxruntime(har_onnx):
     ort = ort_run(har_onnx, x).reshape(ref.shape)
     assert len(x) == 76 and np.array_equal(ref.argmax(1), ort.argmax(1))
     assert np.abs(ref - ort).max() <= 1e-5
+
+
+def test_edf_plus_d_streams_bit_exact_with_its_gap(har_build, device_on, signal, tmp_path):
+    """The same walk as an EDF+D file (signals labelled z, x, y plus a temperature; 4 s, a 10 s gap, 5 s): the card
+    picks x, y, z by label, no window straddles the gap, windows.jsonl carries each start, every answer bit-exact
+    and equal to the reference on the file's own values."""
+    from malformed import edf  # the corpus' byte-level EDF writer (tests/ is on sys.path)
+
+    from edgeflow.build_folder import read_graph
+    from edgeflow.ir.reference import run
+    from edgeflow.link.harness import quantized_windows
+
+    sig = signal[:450].T                                              # (3, 9 s)
+    onsets = [float(t) for t in range(4)] + [float(t) for t in range(14, 19)]
+    data = np.concatenate([sig[[2, 0, 1]], np.full((1, sig.shape[1]), 21.5)])
+    rec = edf.write(tmp_path / "walk.edf", edf.edf_bytes(data, 50.0, labels=("Z", "x", "y", "temp"), phys=(-40, 40),
+                                                         unit="m/s^2", onsets=onsets))
+    summary = _stream(har_build, tmp_path / "run", "--input", str(rec))
+    rows = [json.loads(ln) for ln in (tmp_path / "run" / "windows.jsonl").read_text().splitlines()]
+    assert [r["start_s"] for r in rows] == [0.0, 1.0, 2.0, 14.0, 15.0, 16.0, 17.0]
+    assert summary["windows"] == summary["matching"] == 7 and all(r["values"] == r["expected"] for r in rows)
+    step = 80.0 / 65535                                               # the file's resolution
+    phys = np.round((sig + 40.0) / step) * step - 40.0                # what the file holds, in the card's order
+    cuts = [0, 50, 100, 200, 250, 300, 350]                           # samples; the second stretch starts at 200
+    want = np.stack([phys[:, a:a + WINDOW] * SCALE for a in cuts]).astype(np.float32)
+    graph = read_graph(har_build)
+    refs = [np.asarray(run(graph, q)[graph.outputs[0]]).reshape(-1).tolist() for q in quantized_windows(want, graph)]
+    assert [r["expected"] for r in rows] == refs

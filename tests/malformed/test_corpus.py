@@ -269,7 +269,11 @@ SENSOR_RECORDINGS = [
          ERR + "{t}/e.csv: card 'femba-micro' (kind femba) reads EEG recordings; raw CSV/NPY/NPZ/WAV files need a "
                'sensor card (--card accel-har or your own with model.kind = "sensor")'),
     Case("rec-edf-with-sensor-card", lambda t: inspect_sensor(mk.recording(t, "r.edf")),
-         ERR + "{t}/r.edf: unknown sensor file type '.edf' (a sensor card reads .csv, .npy, .npz, .wav)"),
+         ERR + "{t}/r.edf: no signal labelled x, y, z (the file has EEG FP1-REF, EEG FP2-REF, EEG F3-REF, EEG F4-REF, "
+               "EEG C3-REF, EEG C4-REF, EEG P3-REF, EEG P4-REF, ... (21 in all)); the card's channel names pick the "
+               "signals by label"),
+    Case("rec-sensor-unknown-type", lambda t: inspect_sensor(mk.edf.write(t / "r.txt", b"1,2,3\n")),
+         ERR + "{t}/r.txt: unknown sensor file type '.txt' (a sensor card reads .csv, .npy, .npz, .wav, .edf, .bdf)"),
     Case("rec-sensor-missing-file", lambda t: inspect_sensor(t / "nope.csv"), ERR + "{t}/nope.csv: file not found"),
     Case("rec-csv-good", lambda t: inspect_sensor(mk.csv_file(t, "ok.csv")), None, rc=0),
 ]

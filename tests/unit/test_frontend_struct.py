@@ -122,13 +122,34 @@ def test_slice_and_gather_of_constants_are_proven_copies(tmp_path):
     assert [n.op for n in g.nodes if n.op != "reshape"] == ["slice", "linear_acc"]
 
 
-def test_uneven_gather_is_refused_in_one_line(tmp_path):
+@pytest.mark.parametrize("shape, indices, axis, row_len", [
+    ([1, 6], [0, 1, 5, 2], 1, 1),              # single elements
+    ([1, 8, 3], [0, 2, 3, 7], 1, 3),           # channels of a (C, T) window: whole rows ([0, 3, 4, 7] is a 2x2 grid)
+    ([1, 4, 5], [4, 0, 0, 2], 2, 1)])          # time steps of every channel, one of them twice
+def test_uneven_gather_is_one_gather_node(tmp_path, shape, indices, axis, row_len):
+    """A Gather of constant indices no strided view covers: one `gather` node (rows at constant offsets) reading
+    exactly the elements numpy's take does, its reference agreeing with onnxruntime."""
+    from edgeflow.ir.opdefs.structural import gather_index
+
+    ga = helper.make_node("Gather", ["xd", "gi"], ["g"], name="/Gather", axis=axis)
+    fl = helper.make_node("Flatten", ["g"], ["v"], name="/Flatten", axis=1)
+    feat = int(np.prod(shape[1:])) // shape[axis] * len(indices)
+    g = _check(_layout_model(tmp_path, [ga, fl], [_c("gi", np.array(indices))], shape, feat), shape)
+    assert [n.op for n in g.nodes if n.op != "reshape"] == ["gather", "linear_acc"]
+    a = next(n for n in g.nodes if n.op == "gather").attrs
+    want = np.take(np.arange(int(np.prod(shape))).reshape(shape[1:]), indices, axis=axis - 1).reshape(-1)
+    assert a["row_len"] == row_len and np.array_equal(gather_index(a["offsets"], a["row_len"], a["step"]), want)
+
+
+def test_a_gather_too_large_for_one_table_is_refused_in_one_line(tmp_path):
+    n = 20000
     ga = helper.make_node("Gather", ["xd", "gi"], ["v"], name="/Gather", axis=1)
-    path = _layout_model(tmp_path, [ga], [_c("gi", np.array([0, 1, 5, 2]))], [1, 6], 4)
+    path = _layout_model(tmp_path, [ga], [_c("gi", np.random.default_rng(0).permutation(n))], [1, n], n)
     with pytest.raises(FrontendError) as info:
         load_onnx(path)
     assert str(info.value) == (f"{path}: node '/Gather' (Gather): reorders the elements of 'q0.QuantizeLinear' in "
-                               "a way no copy kernel covers (not a transpose or an evenly strided slice)")
+                               "a way no copy kernel covers (not a transpose or a strided slice, and a gather of "
+                               f"{n} rows is beyond 16384)")
 
 
 def test_every_unsupported_op_is_listed_with_a_hint(tmp_path):
@@ -136,7 +157,7 @@ def test_every_unsupported_op_is_listed_with_a_hint(tmp_path):
              helper.make_node("LSTM", ["xd", "lw", "lr"], ["l"], name="/rnn/LSTM", hidden_size=2),
              helper.make_node("Dropout", ["xd"], ["y"], name="/drop/Dropout")]
     path = _model(tmp_path, nodes, [_c("lw", np.zeros((1, 8, 3), np.float32)),
-                                    _c("lr", np.zeros((1, 8, 2), np.float32))], [1, 1, 3])
+                                    _c("lr", np.zeros((1, 8, 2), np.float32))], [1, "T", 3])   # Shape not static
     with pytest.raises(FrontendError) as info:
         load_onnx(path)
     assert str(info.value) == (

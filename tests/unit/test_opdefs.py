@@ -101,6 +101,9 @@ CASES: dict[str, tuple] = {
                   "output 'y' is declared (80, 22) int8, the inputs give (22, 80) int8"),
     "slice": ({"x": ((6, 5),)}, {"y": ((3, 2),)}, {"offset": 29, "shape": [3, 2], "strides": [-10, -2]},
               {"x": (5, 5)}, "slice reads elements 7..29 of input x (5, 5) (25 elements)"),
+    "gather": ({"x": ((8, 6),)}, {"y": ((4, 6),)}, {"offsets": [0, 12, 18, 42], "row_len": 6, "step": 1,
+                                                  "shape": [4, 6]},
+               {"x": (7, 6)}, "gather reads elements 0..47 of input x (7, 6) (42 elements)"),
     "split": ({"x": ((80, 88),)}, _HEADS, {"axis": 1, "sizes": [22] * 4}, {"x": (80, 80)},
               "attribute sizes [22, 22, 22, 22] must be positive and sum to 80 (axis 1 of x (80, 80))"),
     "concat": (_HEADS, {"y": ((80, 88),)}, {"axis": 1}, {"h1": (40, 22)},
@@ -149,7 +152,7 @@ def test_valid_node_verifies_and_wrong_shape_is_refused(op):
 
 @pytest.mark.parametrize("op", ["linear", "conv2d_patch", "dwconv1d_causal", "lut", "mul_requant", "add_requant",
                                 "layernorm", "meanpool_tokens", "matmul", "identity", "reshape", "transpose",
-                                "slice", "split", "concat", "flip_time", "conv", "pool", "requant"])
+                                "slice", "gather", "split", "concat", "flip_time", "conv", "pool", "requant"])
 def test_reference_output_shape_is_the_inferred_one(op):
     """The numpy reference run on the valid node gives exactly the declared (= inferred) output shapes."""
     ins, outs, attrs, _, _ = CASES[op]

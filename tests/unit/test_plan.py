@@ -196,7 +196,7 @@ def test_femba_tiny_tile_counts() -> None:
 
 def test_whole_input_stays_resident_when_it_fits() -> None:
     plan = tile_linear(FEMBA_TINY[0], L1)
-    assert plan.n_token_tiles == 1 and plan.breakdown["input"] == 80 * 385
+    assert plan.n_token_tiles == 1 and plan.breakdown["input"] == 80 * 388  # rows padded to a word in L1
     assert plan.tiles[0].dma_bytes > plan.tiles[1].dma_bytes  # input comes with the first tile only
 
 

@@ -9,7 +9,7 @@ import pytest
 from edgeflow.ir.from_onnx import load_onnx
 from edgeflow.plan.memory import plan_memory
 from edgeflow.plan.scan_tiling import EXP2_TABLE_BYTES, TILE_PARTS, ScanShape, scan_layout, tile_scan
-from edgeflow.target import load_target
+from edgeflow.target import TargetError, load_target
 
 pytestmark = pytest.mark.unit
 
@@ -58,3 +58,20 @@ def test_plan_records_scan_tiles():
     assert set(d["scans"]) == set(scans) and "scan" in d["ops"]
     assert plan.placement.l1_peak >= max(s.l1_bytes_used for s in plan.scans.values())
     assert not plan_memory(g, load_target("pulp-open"), l1_bytes=1024).scans   # falls back to whole tensors
+
+
+def test_target_without_scan_tiles_keeps_scans_whole(tmp_path):
+    """targets/host sets tile_scans = false: its plan tiles the linear nodes but runs every scan on whole tensors
+    in L2 (an untiled kernel call); a tile_scans that is not a boolean is refused naming the field."""
+    g = load_onnx(CASES / "femba-mini-w2" / "model.onnx")
+    host = load_target("host")
+    assert not host.tile_scans and load_target("pulp-open").tile_scans
+    plan = plan_memory(g, host)
+    assert plan.linears and not plan.scans
+    assert {s.run for s in plan.steps if s.op == "scan"} == {"whole"}
+    assert plan_memory(g, None, l1_bytes=GAP9_L1).scans   # no target: the L1 budget alone tiles scans
+    bad = tmp_path / "bad.toml"
+    src = (CASES.parents[1] / "targets" / "host" / "target.toml").read_text()
+    bad.write_text(src.replace("tile_scans = false", "tile_scans = 0"))
+    with pytest.raises(TargetError, match=r"target.tile_scans must be a bool"):
+        load_target(bad)

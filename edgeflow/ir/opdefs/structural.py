@@ -1,4 +1,5 @@
-"""Data movement ops (no arithmetic): identity, reshape (a view), transpose, slice (strided), split, concat, flip."""
+"""Data movement ops (no arithmetic): identity, reshape (a view), transpose, slice (strided), gather (rows at
+constant offsets), split, concat, flip."""
 
 from __future__ import annotations
 
@@ -89,6 +90,31 @@ def infer_slice(ins: Sequence[TensorType], attrs: Mapping[str, Any]) -> list[Out
     return [(tuple(shape), ins[0].dtype)]
 
 
+def gather_index(offsets: Sequence[int], row_len: int, step: int) -> np.ndarray:
+    """Flat x index of every y element: y.flat[r * row_len + i] = x.flat[offsets[r] + i * step]."""
+    return (np.asarray(offsets, dtype=np.int64)[:, None] + np.arange(int(row_len), dtype=np.int64) * int(step)
+            ).reshape(-1)
+
+
+def gather_rows(x: np.ndarray, offsets: Sequence[int], row_len: int, step: int, shape: Sequence[int]) -> np.ndarray:
+    """y (shape) = x.flat at gather_index (C: ef_gather_rows_i8)."""
+    return np.ascontiguousarray(np.asarray(x).reshape(-1)[gather_index(offsets, row_len, step)]).reshape(
+        tuple(int(d) for d in shape))
+
+
+def infer_gather(ins: Sequence[TensorType], attrs: Mapping[str, Any]) -> list[OutType]:
+    """len(offsets) rows of row_len elements (row_len >= 1), read as `shape`; every index inside x."""
+    offs, shape = int_list(attrs, "offsets"), int_list(attrs, "shape")
+    row, step, n = int(attrs["row_len"]), int(attrs["step"]), size(ins[0].shape)
+    if not offs or row < 1 or any(d < 1 for d in shape) or size(shape) != len(offs) * row:
+        raise ShapeError(f"attributes offsets ({len(offs)} rows) x row_len {row} do not fill shape {shape}")
+    lo = min(offs) + min(0, (row - 1) * step)
+    hi = max(offs) + max(0, (row - 1) * step)
+    if lo < 0 or hi >= n:
+        raise ShapeError(f"gather reads elements {lo}..{hi} of input x {ins[0].shape} ({n} elements)")
+    return [(tuple(shape), ins[0].dtype)]
+
+
 def _split_ref(ins: Sequence[np.ndarray], a: Mapping[str, Any]) -> list[np.ndarray]:
     cuts = np.cumsum(a["sizes"])[:-1]
     return list(np.split(ins[0], cuts, axis=int(a.get("axis", -1))))
@@ -106,6 +132,9 @@ DEFS = (
     OpDef("slice", "structural", _X, infer_slice,
           lambda ins, a: [strided(ins[0], a["offset"], a["shape"], a["strides"])], attrs=("offset", "shape", "strides"),
           kernel="ef_gather_strided_i8"),
+    OpDef("gather", "structural", _X, infer_gather,
+          lambda ins, a: [gather_rows(ins[0], a["offsets"], a["row_len"], a["step"], a["shape"])],
+          attrs=("offsets", "row_len", "step", "shape"), kernel="ef_gather_rows_i8"),
     OpDef("split", "structural", _X, infer_split, _split_ref, attrs=("sizes",), optional_attrs=("axis",)),
     OpDef("concat", "structural", (Arg("x", variadic=True),), infer_concat,
           lambda ins, a: [np.concatenate(list(ins), axis=int(a.get("axis", -1)))], optional_attrs=("axis",)),

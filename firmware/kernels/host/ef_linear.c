@@ -15,7 +15,9 @@
  *  - a group of 4 weight rows is decoded to int8 once per block of up to TB tokens and chunk of KC inputs;
  *  - 2 tokens x 4 rows per step, 32 inputs at a time: with AVX-512 VNNI (vpdpbusd) or AVX2 (vpmaddubsw, only for
  *    |w| <= 8 where its 16-bit pair sums cannot saturate) on u = x + 128 (an unsigned byte: x ^ 0x80), then
- *    sum x w = sum u w - 128 sum w, with sum w taken at decode; plain C loops otherwise and for the tail.
+ *    sum x w = sum u w - 128 sum w, with sum w taken at decode; plain C loops otherwise and for the tail;
+ *  - the 8 sums of a step reduced as two 4-lane vectors (vphaddd), the 4 rows of a token requantized in 64-bit
+ *    lanes (AVX-512VL: vpmuldq, vpsravq, vpmovsqb saturation; the scalar ef_requant8 otherwise).
  * Which path runs is fixed by the build flags (targets/host/target.toml: -march=native, the binary runs where it
  * is built); tests/c/test_kernel_variants.py checks each path against the portable kernels.
  */
@@ -182,6 +184,13 @@ static int32_t hsum(__m256i v)
     return _mm_cvtsi128_si32(s);
 }
 
+/* The lane sums of a0..a3 as one vector [sum a0, sum a1, sum a2, sum a3]. */
+static inline __m128i hsum4(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
+{
+    __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+    return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+}
+
 /* sum of wd[0 .. nv), nv a multiple of 32. */
 static int32_t sum_i8(const int8_t *wd, int32_t nv)
 {
@@ -232,14 +241,8 @@ static void dot_vec(const int8_t *xa, const int8_t *xb, const int8_t *const wd[4
         EF_DOT(b2, v, w2);
         EF_DOT(b3, v, w3);
     }
-    s[0] = hsum(a0);
-    s[1] = hsum(a1);
-    s[2] = hsum(a2);
-    s[3] = hsum(a3);
-    s[4] = hsum(b0);
-    s[5] = hsum(b1);
-    s[6] = hsum(b2);
-    s[7] = hsum(b3);
+    _mm_storeu_si128((__m128i *)(void *)s, hsum4(a0, a1, a2, a3));
+    _mm_storeu_si128((__m128i *)(void *)(s + 4), hsum4(b0, b1, b2, b3));
 }
 #endif
 
@@ -296,6 +299,42 @@ static void block_dot(const int8_t *x, int32_t xs, int32_t k0, int32_t kc, int32
     }
 }
 
+/* Rows [o, o + no) of tokens [ta, tb) (tot[t - ta]): y8 = requant(tot + bias) or y32 = tot + bias; 4 rows a
+ * vector with AVX-512VL (ef_requant8 in 64-bit lanes, saturated by vpmovsqb), plain C otherwise. */
+static void store_rows(int32_t tot[][4], int32_t ta, int32_t tb, int32_t no,
+                       const int32_t *bias, const int32_t *m, const int32_t *sh, int8_t *y8, int32_t *y32,
+                       int32_t ys, int32_t o)
+{
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+    if (no == 4) {
+        const __m128i b = bias ? _mm_loadu_si128((const __m128i *)(const void *)(bias + o)) : _mm_setzero_si128();
+        const __m256i one = _mm256_set1_epi64x(1);
+        const __m256i m64 = _mm256_cvtepi32_epi64(y8 ? _mm_loadu_si128((const __m128i *)(const void *)(m + o)) : b);
+        const __m256i s64 = _mm256_cvtepi32_epi64(y8 ? _mm_loadu_si128((const __m128i *)(const void *)(sh + o)) : b);
+        const __m256i rnd = _mm256_sllv_epi64(one, _mm256_sub_epi64(s64, one));  /* 2^(sh-1); 0 for sh = 0 */
+        for (int32_t t = ta; t < tb; ++t) {
+            __m128i acc = _mm_add_epi32(_mm_loadu_si128((const __m128i *)(const void *)tot[t - ta]), b);
+            if (y32 != NULL) {
+                _mm_storeu_si128((__m128i *)(void *)(y32 + (ptrdiff_t)t * ys + o), acc);
+                continue;
+            }
+            __m256i p = _mm256_add_epi64(_mm256_mul_epi32(_mm256_cvtepi32_epi64(acc), m64), rnd);
+            int32_t v = _mm_cvtsi128_si32(_mm256_cvtsepi64_epi8(_mm256_srav_epi64(p, s64)));
+            memcpy(y8 + (ptrdiff_t)t * ys + o, &v, sizeof v);
+        }
+        return;
+    }
+#endif
+    for (int32_t t = ta; t < tb; ++t)
+        for (int32_t j = 0; j < no; ++j) {
+            int32_t acc = tot[t - ta][j] + (bias ? bias[o + j] : 0);
+            if (y8)
+                y8[(ptrdiff_t)t * ys + o + j] = ef_requant8(acc, m[o + j], sh[o + j]);
+            else
+                y32[(ptrdiff_t)t * ys + o + j] = acc;
+        }
+}
+
 static void linear_core(const int8_t *x, int32_t xs, int32_t n_in, const uint8_t *w, int32_t bits,
                         const int32_t *bias, const int32_t *m, const int32_t *sh, int8_t *y8, int32_t *y32,
                         int32_t ys, int32_t t0, int32_t t1, int32_t o0, int32_t o1)
@@ -325,14 +364,7 @@ static void linear_core(const int8_t *x, int32_t xs, int32_t n_in, const uint8_t
                 }
                 block_dot(x, xs, k0, kc, nv, wd, wsum, ta, tb, tot);
             }
-            for (int32_t t = ta; t < tb; ++t)
-                for (int32_t j = 0; j < no; ++j) {
-                    int32_t acc = tot[t - ta][j] + (bias ? bias[o + j] : 0);
-                    if (y8)
-                        y8[(ptrdiff_t)t * ys + o + j] = ef_requant8(acc, m[o + j], sh[o + j]);
-                    else
-                        y32[(ptrdiff_t)t * ys + o + j] = acc;
-                }
+            store_rows(tot, ta, tb, no, bias, m, sh, y8, y32, ys, o);
         }
     }
 }

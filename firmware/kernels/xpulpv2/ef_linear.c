@@ -170,11 +170,15 @@ static void xp_emit(const xp_out_t *d, const int32_t a[8], int32_t t, int32_t nt
 }
 
 /* One decoded chunk [k0, k0 + kn) of the rows against tokens [tb, te): sums start at 0 when k0 == 0, else continue
- * from part (8 per token quad), and are emitted after the last chunk (else kept in part). */
+ * from part (8 per token quad), and are emitted after the last chunk (else kept in part). A chunk ending in 1..3
+ * inputs (kn % 4, only the row's last chunk) takes its last word as a whole one, the weight lanes past kn zeroed
+ * by xp_linear, when the x bytes read past the row's end exist: inside the row (its stride), or in the next token's
+ * row (a token below tend - 1); else (the range's last quad) those inputs one by one. */
 static void xp_chunk(const int8_t *x, int32_t xs, const uint32_t *wd, int32_t k0, int32_t kn, int32_t last,
-                     int32_t *part, const xp_out_t *d, int32_t tb, int32_t te, int32_t o, int32_t nr)
+                     int32_t *part, const xp_out_t *d, int32_t tb, int32_t te, int32_t tend, int32_t o, int32_t nr)
 {
     int32_t t, i, j, k, full = kn >> 2, off[XP_TP] = {0, xs, 2 * xs, 3 * xs};
+    int32_t in_row = (kn & 3) && k0 + 4 * (full + 1) <= xs;
     for (t = tb; t < te; t += XP_TP) {
         const int8_t *x0 = x + (ptrdiff_t)t * xs + k0;
         int32_t nt = te - t < XP_TP ? te - t : XP_TP, local[8];
@@ -185,9 +189,12 @@ static void xp_chunk(const int8_t *x, int32_t xs, const uint32_t *wd, int32_t k0
         if (k0 == 0)
             for (i = 0; i < 8; ++i)
                 a[i] = 0;
-        if (full)
-            xp_dot2x4(wd, x0, off, full, a);
-        for (k = full << 2; k < kn; ++k) /* the last 1..3 inputs of the chunk */
+        int32_t nw = full; /* words taken whole */
+        if (kn & 3)
+            nw += in_row || t + nt < tend;
+        if (nw)
+            xp_dot2x4(wd, x0, off, nw, a);
+        for (k = nw << 2; k < kn; ++k) /* the last 1..3 inputs of the chunk, one by one */
             for (i = 0; i < XP_RB; ++i) {
                 int32_t wk = ((const int8_t *)(wd + i))[XP_BYTE(k)];
                 for (j = 0; j < XP_TP; ++j)
@@ -211,9 +218,12 @@ static void xp_linear(const int8_t *x, int32_t xs, int32_t n_in, const uint8_t *
             int32_t te = t1 - tb < tb_len ? t1 : tb + tb_len;
             for (k0 = 0; k0 < n_in; k0 += XP_KC) {
                 int32_t kn = n_in - k0 < XP_KC ? n_in - k0 : XP_KC;
-                for (r = 0; r < XP_RB; ++r) /* rows past o1 repeat the last one; their sums are not stored */
+                for (r = 0; r < XP_RB; ++r) { /* rows past o1 repeat the last one; their sums are not stored */
                     xp_decode(w + (size_t)(o + (r < nr ? r : nr - 1)) * (size_t)rb, bits, k0, kn, wd + r);
-                xp_chunk(x, xs, wd, k0, kn, k0 + kn >= n_in, part, d, tb, te, o, nr);
+                    if (kn & 3) /* lanes past kn of the last word: 0, so that word can be taken whole */
+                        wd[XP_RB * (kn >> 2) + r] &= (1u << (8 * (kn & 3))) - 1u;
+                }
+                xp_chunk(x, xs, wd, k0, kn, k0 + kn >= n_in, part, d, tb, te, t1, o, nr);
             }
         }
     }

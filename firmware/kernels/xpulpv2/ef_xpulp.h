@@ -14,6 +14,11 @@
  *   p.lw rd, imm(rs1!)         rd = *(u32 *)rs1; rs1 += imm (any alignment) .insn i 0x0b, 2, rd, rs1, imm
  *   p.lw rd, rs2(rs1)          rd = *(u32 *)(rs1 + rs2)                   .insn r 0x03, 7, 0x10, rd, rs1, rs2
  *   p.clip rd, rs1, rs2        rd = min(max(rs1, -rs2 - 1), rs2)          .insn r 0x33, 5, 0x0a, rd, rs1, rs2
+ *   p.mac rd, rs1, rs2         rd += rs1 * rs2 (low 32 bits)              .insn r 0x33, 0, 0x21, rd, rs1, rs2
+ *   p.max rd, rs1, rs2         rd = max(rs1, rs2), signed                 .insn r 0x33, 6, 0x02, rd, rs1, rs2
+ *   p.addRNr rd, rs1, rs2      rd = (rd + rs1 + 2^(rs2-1)) >> rs2 (arith.; rs2 0: rd + rs1; 64-bit sum cut to
+ *                              32 bits, so exact when rd + rs1 + 2^(rs2-1) fits int32)  .insn r 0x5b, 6, 0x20, ...
+ *   p.muluNR rd, rs1, rs2, 15  rd = ((u16)rs1 * (u16)rs2 + 2^14) >> 15      .insn r 0x5b, 4, 0x0f, rd, rs1, rs2
  *   lp.setup 0, rs1, imm       hardware loop 0: the next instructions up to pc + 2 imm (the last body instruction)
  *                              run rs1 (>= 1) times, no branch                .insn i 0x7b, 4, x0, rs1, imm
  * The strings below are for inline asm with named operands; a hardware-loop body is written under `.option norvc`
@@ -36,6 +41,36 @@ static inline int32_t ef_xp_clip8(int32_t v)
 {
     int32_t r;
     __asm__(".insn r 0x33, 5, 0x0a, %0, %1, %2" : "=r"(r) : "r"(v), "r"(127));
+    return r;
+}
+
+/** acc + a * b (low 32 bits, p.mac). */
+static inline int32_t ef_xp_mac(int32_t acc, int32_t a, int32_t b)
+{
+    __asm__(".insn r 0x33, 0, 0x21, %0, %1, %2" : "+r"(acc) : "r"(a), "r"(b));
+    return acc;
+}
+
+/** max(a, b), signed (p.max). */
+static inline int32_t ef_xp_max(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__(".insn r 0x33, 6, 0x02, %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/** (a + b + 2^(s-1)) >> s for 1 <= s <= 31, a + b for s = 0 (p.addRNr; the sum must fit int32). */
+static inline int32_t ef_xp_add_rn(int32_t a, int32_t b, int32_t s)
+{
+    __asm__(".insn r 0x5b, 6, 0x20, %0, %1, %2" : "+r"(a) : "r"(b), "r"(s));
+    return a;
+}
+
+/** (a * b + 2^14) >> 15 for 0 <= a, b <= 65535 (p.muluNR, unsigned low halves). */
+static inline int32_t ef_xp_mulu_rn15(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__(".insn r 0x5b, 4, 0x0f, %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
     return r;
 }
 

@@ -1,0 +1,323 @@
+/* Integer selective scan, host variant: the state update of a channel vectorised over d_state (int32 lanes). */
+#include <string.h>
+
+#include "ef_kernels.h"
+
+#include "ef_scan_vec.h"
+
+/*
+ * Same results as the portable firmware/kernels/ef_scan.c (which documents every bound used here), for the host:
+ * one channel at a time over its time steps, the d_state lanes of a narrow (int32) step as int32 vectors
+ * (gcc vector extensions: 16 lanes with AVX-512F, 8 with AVX2; without AVX2 the portable scalar code runs):
+ *  - exp2: one gather a vector from a per-call table packing T[j] (0..2^15, low half) and T[j+1] - T[j]
+ *    (-89..0, high half), so v = T[j] + rs((T[j+1]-T[j]) r, lo) as in exp2_q15; the per-lane shift by k (< 16)
+ *    rounds half up, k >= 16 gives 0;
+ *  - decay, injection and the saturating add branch-free (the overflow test and the clip as lane masks);
+ *  - acc = sum_n q_C h as the same two int32 sums over h >> 16 and h & 0xFFFF, reduced once a step;
+ *  - d_state of one vector (FEMBA's 16 and femba-mini's 8: any d_state <= 16 with AVX-512BW/VL masked loads):
+ *    the state and the constants stay in registers down the channel (vec_channel); other multiples of the lanes
+ *    step through memory (vec_step).
+ * Steps outside the narrow range (int64 injection) and any other d_state run the portable scalar code. tests/c/test_kernel_variants_host.py checks every path against the portable kernel.
+ */
+
+#define EF_STATE_MAX 2147483647
+#define EF_SCAN_Q_LIMIT (1 << 23)  /* narrow step: |Q| below this */
+#define EF_SCAN_SH_MAX 54          /* narrow step: sh_in at most this */
+
+/* 2^(-e / 2^frac) in Q15 (intmath.exp2_neg_fixed) in int32; lo = frac - 8, half = lo ? 2^(lo-1) : 0. */
+static inline int32_t exp2_q15(const int32_t *tab, int32_t e, int32_t frac, int32_t lo, int32_t half)
+{
+    int32_t k = e >> frac;
+    if (k >= 16)
+        return 0;
+    int32_t f = e & (int32_t)(((uint32_t)1 << frac) - 1u);
+    int32_t j = f >> lo;
+    int32_t r = f & (int32_t)(((uint32_t)1 << lo) - 1u);
+    int32_t t0 = tab[j];
+    int32_t v = t0 + (((tab[j + 1] - t0) * r + half) >> lo);
+    return k ? (v + (1 << (k - 1))) >> k : v;
+}
+
+/* rs(da * h, 15) for 0 <= da <= 2^15, |h| <= 2^31 - 1, in int32. */
+static inline int32_t decay(int32_t da, int32_t h)
+{
+    return da * (h >> 15) + ((da * (h & 0x7FFF) + 16384) >> 15);
+}
+
+/* clip(a + b, -(2^31-1), 2^31-1) for int32 a, b, as the int64 sum would be clipped. */
+static inline int32_t sat_add(int32_t a, int32_t b)
+{
+    int32_t s = (int32_t)((uint32_t)a + (uint32_t)b);
+    if (((s ^ a) & (s ^ b)) < 0)
+        return a < 0 ? -EF_STATE_MAX : EF_STATE_MAX;
+    return s < -EF_STATE_MAX ? -EF_STATE_MAX : s;
+}
+
+typedef struct {
+    const int32_t *tab;
+    const int32_t *ptab;  /* packed exp2 table (see above); NULL: the scalar path */
+    const uint16_t *ka;
+    int32_t *h;
+    int64_t m_in, pm_lo, pm_hi;
+    int32_t ds, frac, lo, half, sh_in, k, rsh, c0;
+} scan_chan_t;
+
+#if defined(__AVX2__)
+/* Vector constants of a channel's narrow steps (kept in registers down a channel whose state is one vector). */
+typedef struct {
+    vi one, smax, fmask, lmask, half, c0;
+    int32_t frac, lo, kk, rsh;
+} vconst_t;
+
+static inline void vconst_init(vconst_t *v, const scan_chan_t *k)
+{
+    const vi zero = {0};
+    v->one = zero + 1;
+    v->smax = zero + EF_STATE_MAX;
+    v->fmask = zero + (int32_t)(((uint32_t)1 << k->frac) - 1u);
+    v->lmask = zero + ((1 << k->lo) - 1);
+    v->half = zero + k->half;
+    v->c0 = zero + k->c0;
+    v->frac = k->frac;
+    v->lo = k->lo;
+    v->kk = k->k;
+    v->rsh = k->rsh;
+}
+
+/* The narrow update of one vector of states h: exponents e = q_delta ka, injection from q_B b and pm = Q 2^kk + R. */
+static inline vi vupdate(const vconst_t *v, const int32_t *ptab, vi h, vi e, vi b, int32_t q, int32_t r)
+{
+    vi kx = e >> v->frac, f = e & v->fmask;
+    vi g = gather(ptab, f >> v->lo);
+    vi x = (g & 0xFFFF) + (((g >> 16) * (f & v->lmask) + v->half) >> v->lo);
+    vi km = kx < 16, kc = kx & km;                  /* k >= 16: dA = 0 (kc 0 keeps the shifts defined) */
+    vi da = ((x + ((v->one << kc) >> 1)) >> kc) & km;
+    vi dec = da * (h >> 15) + ((da * (h & 0x7FFF) + 16384) >> 15);
+    vi inj = (b * q + v->c0 + ((b * r) >> v->kk)) >> v->rsh;
+    vi s = (vi)((vu)dec + (vu)inj);
+    vi ov = ((s ^ dec) & (s ^ inj)) < 0, sat = (dec >> 31) ^ v->smax;  /* overflow: +-max by dec's sign */
+    return vmax((ov & sat) | (~ov & s), -v->smax);                       /* and -2^31 -> -(2^31-1) */
+}
+
+/* The narrow step of one channel over all d_state lanes (pm = Q 2^kk + R); returns acc = sum_n q_C[n] h[n]. */
+static inline int64_t vec_step(const scan_chan_t *k, int32_t qd, int32_t q, int32_t r, const int8_t *bt,
+                               const int8_t *ct)
+{
+    vconst_t v;
+    vconst_init(&v, k);
+    vi acc_hi = {0}, acc_lo = {0}, h;
+    for (int32_t n = 0; n < k->ds; n += EF_VW) {
+        vi c = ld_i8(ct + n);
+        memcpy(&h, k->h + n, sizeof h);
+        h = vupdate(&v, k->ptab, h, ld_u16(k->ka + n) * qd, ld_i8(bt + n), q, r);
+        memcpy(k->h + n, &h, sizeof h);
+        acc_hi += c * (h >> 16);
+        acc_lo += c * (h & 0xFFFF);
+    }
+    return hsum2(acc_hi, acc_lo);
+}
+
+/* The packed exp2 table of `tab` into p[256]; 0 when an entry does not fit (then the scalar path runs). */
+static int32_t pack_table(const int32_t *tab, int32_t *p)
+{
+    for (int32_t j = 0; j < EF_EXP2_TABLE_SIZE - 1; ++j) {
+        int32_t t0 = tab[j], dt = tab[j + 1] - tab[j];
+        if (t0 < 0 || t0 > 65535 || dt < -32768 || dt > 32767)
+            return 0;
+        p[j] = (int32_t)((uint32_t)t0 | ((uint32_t)dt << 16));
+    }
+    return 1;
+}
+
+#endif
+
+/* pm = Q 2^kk + R, 0 <= R < 2^kk (0 <= kk <= 24), from pm's two words; (hi << 1) << (31 - kk) is hi << (32 - kk). */
+static inline void split_pm(int64_t pm, int32_t kk, int32_t *q, int32_t *r)
+{
+    uint32_t lo = (uint32_t)pm, hi = (uint32_t)(pm >> 32);
+    *q = (int32_t)((lo >> kk) | ((hi << 1) << (31 - kk)));
+    *r = (int32_t)(lo & ((1u << kk) - 1u));
+}
+
+/* A call's operands and its step order. */
+typedef struct {
+    const int8_t *u, *delta, *B, *C;
+    int8_t *y;
+    int32_t us, dls, bcs, ys, ts, dir, n_t;
+} scan_io_t;
+
+/* A channel's output requantization: y = sat8((acc m_y + q_u m_D 2^sh_D + 2^(sh_y-1)) >> sh_y). */
+typedef struct {
+    int64_t m_y;
+    uint64_t m_dd, half_y;
+    int32_t sh_y;
+} scan_out_t;
+
+/* The D term u m_D 2^sh_D as u (m_D 2^sh_D), modulo 2^64 like the reference's shifted product; the output rounding
+ * rides with it; sh_y >= 32: the result is the high word shifted by sh_y - 32. */
+static inline int8_t out_code(const scan_out_t *o, int64_t acc, int32_t qu)
+{
+    int64_t tot = (int64_t)((uint64_t)(acc * o->m_y) + (uint64_t)(int64_t)qu * o->m_dd + o->half_y);
+    if (o->sh_y < 32)
+        return ef_sat8(tot >> o->sh_y);
+    int32_t v = (int32_t)(tot >> 32) >> (o->sh_y - 32);
+    return (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+}
+
+/* acc = sum_n q_C[n] h[n] with the state unchanged (q_delta = 0: dA = 1, no injection). */
+static inline int64_t chan_hold(const scan_chan_t *k, const int8_t *ct)
+{
+    int32_t n;
+#if defined(__AVX2__)
+    if (k->ptab != NULL) {
+        vi acc_hi = {0}, acc_lo = {0}, h;
+        for (n = 0; n < k->ds; n += EF_VW) {
+            vi c = ld_i8(ct + n);
+            memcpy(&h, k->h + n, sizeof h);
+            acc_hi += c * (h >> 16);
+            acc_lo += c * (h & 0xFFFF);
+        }
+        return hsum2(acc_hi, acc_lo);
+    }
+#endif
+    int32_t acc_hi = 0, acc_lo = 0;
+    for (n = 0; n < k->ds; ++n) {
+        acc_hi += ct[n] * (k->h[n] >> 16);
+        acc_lo += ct[n] * (k->h[n] & 0xFFFF);
+    }
+    return (int64_t)acc_hi * 65536 + acc_lo;
+}
+
+/* One time step of channel k->h for q_delta qd != 0 (pud = qd q_u); returns acc = sum_n q_C[n] h[n]. */
+static inline int64_t chan_step(const scan_chan_t *k, int32_t qd, int32_t pud, const int8_t *bt, const int8_t *ct)
+{
+    int64_t pm = (int64_t)pud * k->m_in;
+    int32_t n;
+    if (pm >= k->pm_lo && pm < k->pm_hi) {
+        int32_t kk = k->k, rsh = k->rsh, q, r;
+        split_pm(pm, kk, &q, &r);
+#if defined(__AVX2__)
+        if (k->ptab != NULL)
+            return vec_step(k, qd, q, r, bt, ct);
+#endif
+        int32_t c0 = k->c0, acc_hi = 0, acc_lo = 0;
+        for (n = 0; n < k->ds; ++n) {
+            int32_t b = bt[n];
+            int32_t da = exp2_q15(k->tab, qd * (int32_t)k->ka[n], k->frac, k->lo, k->half);
+            int32_t inj = (b * q + c0 + ((b * r) >> kk)) >> rsh;
+            int32_t hn = sat_add(decay(da, k->h[n]), inj);
+            k->h[n] = hn;
+            acc_hi += ct[n] * (hn >> 16);
+            acc_lo += ct[n] * (hn & 0xFFFF);
+        }
+        return (int64_t)acc_hi * 65536 + acc_lo;
+    }
+    int64_t acc = 0;
+    for (n = 0; n < k->ds; ++n) {  /* the reference's int64 step */
+        int32_t da = exp2_q15(k->tab, qd * (int32_t)k->ka[n], k->frac, k->lo, k->half);
+        int64_t inj = ef_rshift_round((int64_t)(pud * (int32_t)bt[n]) * k->m_in, k->sh_in);
+        int64_t hn = ef_rshift_round((int64_t)da * (int64_t)k->h[n], 15) + inj;
+        hn = hn > EF_STATE_MAX ? EF_STATE_MAX : (hn < -EF_STATE_MAX ? -EF_STATE_MAX : hn);
+        k->h[n] = (int32_t)hn;
+        acc += (int64_t)ct[n] * hn;
+    }
+    return acc;
+}
+
+#if defined(__AVX2__)
+/* Channel d down the call's steps when d_state fits one vector (EF_SCAN_MASKED: d_state <= 16, else
+ * d_state == EF_VW): the state and the constants stay in registers; an int64 step hands the state to chan_step
+ * through memory. */
+static void vec_channel(scan_chan_t *k, const scan_io_t *io, int32_t d, const scan_out_t *o)
+{
+    vconst_t v;
+    vconst_init(&v, k);
+#if EF_SCAN_MASKED
+    const lanes_t m = (lanes_t)((1u << k->ds) - 1u);
+#else
+    const lanes_t m = 0;
+#endif
+    const vi ka = ld_u16m(k->ka, m);
+    vi h = ld_hm(k->h, m);
+    for (int32_t step = 0; step < io->n_t; ++step) {
+        ptrdiff_t t = io->ts + (ptrdiff_t)io->dir * step;
+        const int8_t *bt = io->B + t * io->bcs, *ct = io->C + t * io->bcs;
+        int32_t qu = io->u[t * io->us + d], qd = io->delta[t * io->dls + d], q, r;
+        int64_t pm = (int64_t)(qd * qu) * k->m_in, acc;
+        if (qd != 0 && !(pm >= k->pm_lo && pm < k->pm_hi)) {
+            st_hm(k->h, h, m);
+            acc = chan_step(k, qd, qd * qu, bt, ct);
+            h = ld_hm(k->h, m);
+        } else {
+            if (qd != 0) {  /* delta 0: dA = 1 and no injection, the state is held */
+                split_pm(pm, k->k, &q, &r);
+                h = vupdate(&v, k->ptab, h, ka * qd, ld_i8m(bt, m), q, r);
+            }
+            vi c = ld_i8m(ct, m);  /* lanes past d_state: q_C = 0 (and their state stays 0) */
+            acc = hsum2(c * (h >> 16), c * (h & 0xFFFF));
+        }
+        io->y[t * io->ys + d] = out_code(o, acc, qu);
+    }
+    st_hm(k->h, h, m);
+}
+#endif
+
+/* The per-channel constants of channel d (the portable kernel's set-up). */
+static void chan_setup(scan_chan_t *k, const ef_scan_consts_t *c, int32_t *h, int32_t d)
+{
+    k->ka = c->ka + (ptrdiff_t)d * k->ds;
+    k->h = h + (ptrdiff_t)d * k->ds;
+    k->m_in = c->m_in[d];
+    k->sh_in = c->sh_in[d];
+    k->k = k->sh_in - 1 < 24 ? k->sh_in - 1 : 24;
+    k->rsh = k->sh_in >= 1 && k->sh_in <= EF_SCAN_SH_MAX ? k->sh_in - k->k : 0;
+    if (k->k < 0)
+        k->k = 0;
+    k->c0 = k->rsh > 0 ? 1 << (k->sh_in - 1 - k->k) : 0;
+    k->pm_hi = k->rsh > 0 && k->m_in > 0 ? (int64_t)EF_SCAN_Q_LIMIT << k->k : 0;
+    k->pm_lo = k->rsh > 0 && k->m_in > 0 ? -(((int64_t)EF_SCAN_Q_LIMIT - 1) << k->k) : 0;
+}
+
+void ef_scan_i8(const ef_scan_consts_t *c,
+                const int8_t *u, int32_t u_stride, const int8_t *delta, int32_t delta_stride,
+                const int8_t *B, const int8_t *C, int32_t bc_stride,
+                int8_t *y, int32_t y_stride, int32_t *h,
+                int32_t t0, int32_t t1, int32_t d0, int32_t d1, int32_t reverse)
+{
+    scan_chan_t k;
+    int32_t n_t = t1 - t0, ts = reverse ? t1 - 1 : t0, dir = reverse ? -1 : 1;
+    k.tab = c->exp2_q15 != NULL ? c->exp2_q15 : ef_exp2_table_q15;
+    k.ds = c->d_state;
+    k.frac = c->ka_frac;
+    k.lo = c->ka_frac - 8;
+    k.half = k.lo ? 1 << (k.lo - 1) : 0;
+#if defined(__AVX2__)
+    int32_t ptab[EF_EXP2_TABLE_SIZE - 1];
+    int32_t one_vec = EF_SCAN_MASKED ? k.ds >= 1 && k.ds <= EF_VW : k.ds == EF_VW;
+    k.ptab = (k.ds % EF_VW == 0 || one_vec) && n_t > 0 && d1 > d0 && pack_table(k.tab, ptab) ? ptab : NULL;
+#else
+    k.ptab = NULL;  /* no vector ISA: the portable scalar steps */
+#endif
+#if defined(__AVX2__)
+    const scan_io_t io = {u, delta, B, C, y, u_stride, delta_stride, bc_stride, y_stride, ts, dir, n_t};
+#endif
+    for (int32_t d = d0; d < d1; ++d) {
+        chan_setup(&k, c, h, d);
+        int32_t sh_y = c->sh_y[d];
+        const scan_out_t o = {c->m_y[d], (uint64_t)(int64_t)c->m_D[d] << c->sh_D[d],
+                              sh_y > 0 ? (uint64_t)1 << (sh_y - 1) : 0, sh_y};
+#if defined(__AVX2__)
+        if (k.ptab != NULL && one_vec) {
+            vec_channel(&k, &io, d, &o);
+            continue;
+        }
+#endif
+        for (int32_t step = 0; step < n_t; ++step) {
+            ptrdiff_t t = ts + (ptrdiff_t)dir * step;
+            const int8_t *bt = B + t * bc_stride, *ct = C + t * bc_stride;
+            int32_t qu = u[t * u_stride + d], qd = delta[t * delta_stride + d];
+            int64_t acc = qd == 0 ? chan_hold(&k, ct) : chan_step(&k, qd, qd * qu, bt, ct);
+            y[t * y_stride + d] = out_code(&o, acc, qu);
+        }
+    }
+}

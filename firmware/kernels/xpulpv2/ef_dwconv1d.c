@@ -1,0 +1,118 @@
+/* Depthwise causal conv1d over time, Xpulpv2 variant (pulp-open / GAP9 cluster): four channels a word.
+ *
+ * Same function, arguments and bit-exact results as firmware/kernels/ef_dwconv1d.c (tests/gvsoc/test_xpulpv2.py runs
+ * both on the same inputs on GVSoC). The conv reads and writes the L2 arena, where every core access is a round
+ * trip over the cluster bus; for K = 4 with x, y word-aligned alike and strides multiples of 4, four channels go
+ * together: one L2 word load a row (the four channels' new inputs), per channel a window word of its last four
+ * inputs (oldest in byte 0) rolled by one byte a row, one pv.sdotsp.b against its packed taps (w[0] on the oldest,
+ * as the portable sum), the requantization by one mulh ((acc m 2^16) >> 32, then (hi + 2^(s-33)) >> (s-32) for
+ * s = sh + 16 in [33, 62]: the identity of xpulpv2/ef_linear.c's xp_emit; |acc m 2^16| < 2^62 so the sum fits),
+ * p.clip, and one L2 word store. Other shifts, the channels before the first aligned word and after the last,
+ * and other K take the portable code. */
+#include "ef_kernels.h"
+#include "ef_xpulp.h"
+
+typedef uint32_t xd_word_t __attribute__((may_alias));
+
+/* K = 4, one channel down [t0, t1): the portable kernel's loop. */
+static void dwconv4_channel(const int8_t *x, int32_t x_stride, const int8_t *wc, int32_t b, int32_t m, int32_t sh,
+                            int8_t *y, int32_t y_stride, int32_t t0, int32_t t1)
+{
+    int32_t w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3];
+    const int8_t *xp = x + (ptrdiff_t)t0 * x_stride;
+    int32_t a = t0 >= 3 ? xp[-3 * (ptrdiff_t)x_stride] : 0; /* rows before 0 read as 0 */
+    int32_t p = t0 >= 2 ? xp[-2 * (ptrdiff_t)x_stride] : 0;
+    int32_t q = t0 >= 1 ? xp[-(ptrdiff_t)x_stride] : 0;
+    int8_t *yp = y + (ptrdiff_t)t0 * y_stride;
+    for (int32_t t = t0; t < t1; ++t, xp += x_stride, yp += y_stride) {
+        int32_t d = *xp;
+        *yp = ef_requant8_m15(b + w0 * a + w1 * p + w2 * q + w3 * d, m, sh);
+        a = p;
+        p = q;
+        q = d;
+    }
+}
+
+/* Requantization of one channel for s = sh + 16 in [33, 62] (see the header). */
+typedef struct {
+    int32_t b, m16, rnd, s;
+    uint32_t w;
+} xd_chan_t;
+
+static inline int32_t xd_out(const xd_chan_t *k, uint32_t win)
+{
+    int32_t acc = ef_xp_sdotsp_b(k->b, win, k->w);
+    int32_t hi = (int32_t)(((int64_t)acc * (int64_t)k->m16) >> 32);
+    return ef_xp_clip8((hi + k->rnd) >> k->s);
+}
+
+/* Channels [c, c + 4) down [t0, t1), x + c and y + c word-aligned, strides multiples of 4, every sh in [17, 46]. */
+static void dwconv4_quad(const int8_t *x, int32_t x_stride, const xd_chan_t k[4], int8_t *y, int32_t y_stride,
+                         int32_t t0, int32_t t1)
+{
+    uint32_t v0 = 0, v1 = 0, v2 = 0, v3 = 0; /* window words: inputs t-3 .. t in bytes 0 .. 3 */
+    for (int32_t t = t0 - 3 < 0 ? 0 : t0 - 3; t <= t1 - 1; ++t) {
+        uint32_t xw = *(const xd_word_t *)(const void *)(x + (ptrdiff_t)t * x_stride);
+        v0 = v0 >> 8 | xw << 24;
+        v1 = v1 >> 8 | (xw >> 8) << 24;
+        v2 = v2 >> 8 | (xw >> 16) << 24;
+        v3 = v3 >> 8 | (xw & 0xFF000000u);
+        if (t < t0)
+            continue;
+        int32_t r0 = xd_out(&k[0], v0), r1 = xd_out(&k[1], v1), r2 = xd_out(&k[2], v2), r3 = xd_out(&k[3], v3);
+        *(xd_word_t *)(void *)(y + (ptrdiff_t)t * y_stride) = ((uint32_t)r0 & 0xFFu) | ((uint32_t)r1 & 0xFFu) << 8
+                                                             | ((uint32_t)r2 & 0xFFu) << 16 | (uint32_t)r3 << 24;
+    }
+}
+
+/* Channel c's constants for dwconv4_quad; 0 when its shift is outside the one-mulh range. */
+static int32_t xd_chan(const int8_t *w, const int32_t *bias, const int16_t *m, const int8_t *sh, int32_t c,
+                       xd_chan_t *k)
+{
+    const uint8_t *wc = (const uint8_t *)w + (ptrdiff_t)c * 4;
+    k->b = bias[c];
+    k->m16 = (int32_t)m[c] * 65536;
+    k->s = sh[c] + 16 - 32;
+    k->rnd = k->s >= 1 ? 1 << (k->s - 1) : 0;
+    k->w = (uint32_t)wc[0] | (uint32_t)wc[1] << 8 | (uint32_t)wc[2] << 16 | (uint32_t)wc[3] << 24;
+    return sh[c] >= 17 && sh[c] <= 46;
+}
+
+void ef_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_t *w, int32_t K,
+                           const int32_t *bias, const int16_t *m, const int8_t *sh,
+                           int8_t *y, int32_t y_stride,
+                           int32_t t0, int32_t t1, int32_t c0, int32_t c1)
+{
+    if (K == 4) {
+        int32_t c = c0, words = ((((uintptr_t)x ^ (uintptr_t)y) & 3u) | ((uint32_t)x_stride & 3u)
+                                 | ((uint32_t)y_stride & 3u)) == 0 && t1 > t0;
+        for (; c < c1 && (!words || ((uintptr_t)(x + c) & 3u) != 0); ++c)
+            dwconv4_channel(x + c, x_stride, w + (ptrdiff_t)c * 4, bias[c], m[c], sh[c], y + c, y_stride, t0, t1);
+        for (; words && c + 4 <= c1; c += 4) {
+            xd_chan_t k[4];
+            int32_t ok = xd_chan(w, bias, m, sh, c, &k[0]) & xd_chan(w, bias, m, sh, c + 1, &k[1])
+                         & xd_chan(w, bias, m, sh, c + 2, &k[2]) & xd_chan(w, bias, m, sh, c + 3, &k[3]);
+            if (ok) {
+                dwconv4_quad(x + c, x_stride, k, y + c, y_stride, t0, t1);
+            } else {
+                for (int32_t j = 0; j < 4; ++j)
+                    dwconv4_channel(x + c + j, x_stride, w + (ptrdiff_t)(c + j) * 4, bias[c + j], m[c + j],
+                                    sh[c + j], y + c + j, y_stride, t0, t1);
+            }
+        }
+        for (; c < c1; ++c)
+            dwconv4_channel(x + c, x_stride, w + (ptrdiff_t)c * 4, bias[c], m[c], sh[c], y + c, y_stride, t0, t1);
+        return;
+    }
+    for (int32_t t = t0; t < t1; ++t) {
+        int32_t first = t - (K - 1);
+        int32_t k0 = first < 0 ? -first : 0; /* taps reading rows before 0 contribute 0 */
+        for (int32_t c = c0; c < c1; ++c) {
+            const int8_t *wc = w + (ptrdiff_t)c * K;
+            int32_t acc = bias[c];
+            for (int32_t k = k0; k < K; ++k)
+                acc += (int32_t)wc[k] * (int32_t)x[(ptrdiff_t)(first + k) * x_stride + c];
+            y[(ptrdiff_t)t * y_stride + c] = ef_requant8_m15(acc, m[c], sh[c]);
+        }
+    }
+}

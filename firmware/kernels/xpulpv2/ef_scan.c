@@ -1,0 +1,217 @@
+/* Integer selective scan, Xpulpv2 variant (pulp-open / GAP9 cluster): ef_scan.c's fused int32 step with the
+ * per-channel constants in registers and Xpulpv2 rounding / multiply-accumulate instructions.
+ *
+ * Same function, arguments and bit-exact results as firmware/kernels/ef_scan.c (tests/gvsoc/test_xpulpv2.py runs
+ * both on the same inputs on GVSoC); the bounds that make the int32 "narrow" step exact are the portable file's
+ * (mirrored by edgeflow/quant/scan_bounds.py). What differs, per state element of a narrow step:
+ *  - exp2: the table word offset j 4 = (e >> (lo - 2)) & 0x3fc (lo = frac - 8 >= 3; the f mask folds in), and
+ *    both roundings (interpolation >> lo, then >> k) are one p.addRNr each (shift 0 adds no half, as the
+ *    reference's lo = 0 / k = 0 cases);
+ *  - injection (b Q + 2^(rsh-1) + ((b R) >> k)) >> rsh is one p.addRNr (c0 = 2^(sh_in-1-k) = 2^(rsh-1));
+ *  - decay da (h >> 15) + rs(da (h & 0x7fff), 15) is p.muluNR (da <= 2^15, both operands 16-bit unsigned) + p.mac;
+ *  - the lower clip of the saturated add is p.max;
+ *  - acc = sum q_C h from two p.mac sums: A_hi = sum q_C (h >> 16) and the low word sum q_C h mod 2^32; then
+ *    A_lo = sum q_C (h & 0xFFFF) = low word - A_hi 2^16 (mod 2^32; |A_lo| < 2^31 for d_state <= 256, so exact).
+ * The hold (q_delta 0) and int64 steps and the output requantization are the portable file's. */
+#include "ef_kernels.h"
+#include "ef_xpulp.h"
+
+#define XS_STATE_MAX 2147483647
+#define XS_Q_LIMIT (1 << 23) /* narrow step: |Q| below this (EF_SCAN_Q_LIMIT) */
+#define XS_SH_MAX 54         /* narrow step: sh_in at most this (EF_SCAN_SH_MAX) */
+
+/* Per-call exp2 constants: table, frac, lo = frac - 8, lo - 2, mask of the interpolation remainder. */
+typedef struct {
+    const int32_t *tab;
+    int32_t frac, lo, lo2, rmask;
+} xs_exp2_t;
+
+/* 2^(-e / 2^frac) in Q15 for 0 <= e < 2^31, exactly intmath.exp2_neg_fixed (see the header). */
+static inline int32_t xs_exp2(const int32_t *tab, int32_t e, int32_t frac, int32_t lo, int32_t lo2, int32_t rmask)
+{
+    int32_t k = e >> frac;
+    if (k >= 16)
+        return 0;
+    const int32_t *p = (const int32_t *)(const void *)((const uint8_t *)tab + ((e >> lo2) & 0x3fc));
+    int32_t t0 = p[0];
+    int32_t v = t0 + ef_xp_add_rn((p[1] - t0) * (e & rmask), 0, lo);
+    return ef_xp_add_rn(v, 0, k);
+}
+
+/* One narrow step over the d_state states of a channel (see the header) as one hardware loop of 38 instructions
+ * (the rare saturation fix-up out of line); returns acc = sum_n q_C[n] h[n]. Per state: loads ka, B, h (post-
+ * increment), e = qd ka; inj; exp2 (skipped, da = 0, for k >= 16); decay; saturated add; store h; the two sums. */
+static __attribute__((noinline)) int64_t xs_step_narrow(const xs_exp2_t *x, int32_t *h, const uint16_t *ka,
+                                                         const int8_t *bt, const int8_t *ct, int32_t ds, int32_t qd,
+                                                         int32_t q, int32_t r, int32_t kk, int32_t rsh)
+{
+    /* (b R) >> kk = (b R 2^(24-kk)) >> 24 (R < 2^kk, kk <= 24: |b R 2^(24-kk)| < 2^31); C[n] at B[n] + c_off */
+    int32_t r24 = r << (24 - kk), c_off = (int32_t)(ct - bt) - 1, n = ds, acc_hi, acc_w, e, b, hv, inj, k, da, dec, s;
+    __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t"
+                     "li %[ah], 0\n\t"
+                     "li %[aw], 0\n\t"
+                     EF_XP_LP_SETUP0(n, 38)
+                     ".insn i 0x0b, 5, %[e], %[pk], 2\n\t"         /* p.lhu e, 2(pk!): ka */
+                     ".insn i 0x0b, 0, %[b], %[pb], 1\n\t"         /* p.lb b, 1(pb!): q_B */
+                     "lw %[hv], 0(%[ph])\n\t"
+                     "mul %[e], %[e], %[qd]\n\t"                    /* e = qd ka */
+                     "mul %[inj], %[b], %[q]\n\t"
+                     "mul %[b], %[b], %[r]\n\t"
+                     "sra %[k], %[e], %[frac]\n\t"
+                     "srai %[b], %[b], 24\n\t"
+                     ".insn r 0x5b, 6, 0x20, %[inj], %[b], %[rsh]\n\t" /* inj = (bQ + (bR >> kk) + 2^(rsh-1)) >> rsh */
+                     "srli %[b], %[k], 4\n\t"
+                     "li %[da], 0\n\t"
+                     "bnez %[b], 2f\n\t"                            /* k >= 16: dA = 0 */
+                     "sra %[b], %[e], %[lo2]\n\t"
+                     "andi %[b], %[b], 1020\n\t"                    /* 4 j */
+                     "add %[b], %[b], %[tab]\n\t"
+                     "lw %[da], 0(%[b])\n\t"                        /* T[j] */
+                     "lw %[n], 4(%[b])\n\t"                         /* T[j+1] */
+                     "and %[e], %[e], %[rmask]\n\t"                 /* r */
+                     "sub %[n], %[n], %[da]\n\t"
+                     "mul %[n], %[n], %[e]\n\t"
+                     "srai %[b], %[hv], 16\n\t"                    /* h >> 16 (mul's latency slot) */
+                     ".insn r 0x5b, 6, 0x20, %[n], x0, %[lo]\n\t"   /* rs((T[j+1] - T[j]) r, lo) */
+                     "add %[da], %[da], %[n]\n\t"
+                     ".insn r 0x5b, 6, 0x20, %[da], x0, %[k]\n\t"   /* dA = rs(v, k) */
+                     "2:\n\t"                                     /* (dA = 0: b is not h >> 16, unused) */
+                     ".insn r 0x5b, 4, 0x0f, %[dec], %[da], %[hv]\n\t" /* rs(dA (h & 0xFFFF), 15) */
+                     "slli %[da], %[da], 1\n\t"
+                     ".insn r 0x33, 0, 0x21, %[dec], %[da], %[b]\n\t" /* + 2 dA (h >> 16) = rs(dA h, 15) */
+                     "add %[s], %[dec], %[inj]\n\t"
+                     "xor %[b], %[s], %[dec]\n\t"
+                     "xor %[e], %[s], %[inj]\n\t"
+                     "and %[b], %[b], %[e]\n\t"
+                     "bltz %[b], 4f\n\t"                            /* overflow: out of line */
+                     "3:\n\t"
+                     ".insn r 0x33, 6, 0x02, %[s], %[s], %[nmax]\n\t"  /* max(s, -(2^31-1)) */
+                     ".insn r 0x03, 7, 0x00, %[b], %[pb], %[coff]\n\t" /* p.lb b, coff(pb): q_C */
+                     ".insn s 0x2b, 2, %[s], 4(%[ph])\n\t"          /* p.sw s, 4(ph!) */
+                     "srai %[e], %[s], 16\n\t"
+                     ".insn r 0x33, 0, 0x21, %[ah], %[b], %[e]\n\t"
+                     ".insn r 0x33, 0, 0x21, %[aw], %[b], %[s]\n\t"
+                     "j 5f\n\t"
+                     "4:\n\t"                                       /* s = dec < 0 ? -(2^31-1) : 2^31-1 */
+                     "srai %[b], %[dec], 31\n\t"
+                     "not %[b], %[b]\n\t"
+                     "xor %[s], %[nmax], %[b]\n\t"
+                     "sub %[s], %[s], %[b]\n\t"
+                     "j 3b\n\t"
+                     "5:\n\t"
+                     ".option pop"
+                     : [ah] "=&r"(acc_hi), [aw] "=&r"(acc_w), [pb] "+r"(bt), [pk] "+r"(ka), [ph] "+r"(h),
+                       [n] "+r"(n), [e] "=&r"(e), [b] "=&r"(b), [hv] "=&r"(hv), [inj] "=&r"(inj), [k] "=&r"(k),
+                       [da] "=&r"(da), [dec] "=&r"(dec), [s] "=&r"(s)
+                     : [qd] "r"(qd), [q] "r"(q), [r] "r"(r24), [coff] "r"(c_off), [rsh] "r"(rsh), [frac] "r"(x->frac),
+                       [lo] "r"(x->lo), [lo2] "r"(x->lo2), [rmask] "r"(x->rmask), [tab] "r"(x->tab),
+                       [nmax] "r"(-XS_STATE_MAX)
+                     : "memory");
+    int32_t acc_lo = (int32_t)((uint32_t)acc_w - ((uint32_t)acc_hi << 16));
+    return (int64_t)acc_hi * 65536 + acc_lo;
+}
+
+/* The reference's int64 step (a state scale far finer than its input); returns acc. */
+static int64_t xs_step_wide(const xs_exp2_t *x, int32_t *h, const uint16_t *ka, const int8_t *bt, const int8_t *ct,
+                            int32_t ds, int32_t qd, int32_t pud, int32_t m_in, int32_t sh_in)
+{
+    int64_t acc = 0;
+    for (int32_t n = 0; n < ds; ++n) {
+        int32_t da = xs_exp2(x->tab, qd * (int32_t)ka[n], x->frac, x->lo, x->lo2, x->rmask);
+        int64_t inj = ef_rshift_round((int64_t)(pud * (int32_t)bt[n]) * m_in, sh_in);
+        int64_t hn = ef_rshift_round((int64_t)da * (int64_t)h[n], 15) + inj;
+        hn = hn > XS_STATE_MAX ? XS_STATE_MAX : (hn < -XS_STATE_MAX ? -XS_STATE_MAX : hn);
+        h[n] = (int32_t)hn;
+        acc += (int64_t)ct[n] * hn;
+    }
+    return acc;
+}
+
+/* acc = sum_n q_C[n] h[n] with the state unchanged (q_delta = 0). */
+static inline int64_t xs_hold(const int32_t *restrict h, const int8_t *restrict ct, int32_t ds)
+{
+    int32_t acc_hi = 0, acc_w = 0;
+#pragma GCC unroll 4
+    for (int32_t n = 0; n < ds; ++n) {
+        acc_hi = ef_xp_mac(acc_hi, ct[n], h[n] >> 16);
+        acc_w = ef_xp_mac(acc_w, ct[n], h[n]);
+    }
+    return (int64_t)acc_hi * 65536 + (int32_t)((uint32_t)acc_w - ((uint32_t)acc_hi << 16));
+}
+
+/* Per-channel constants of the narrow step and the output. */
+typedef struct {
+    int64_t pm_lo, pm_hi;
+    uint64_t m_dd, half_y;
+    int32_t m_in, sh_in, kk, rsh, sh_y;
+    int64_t m_y;
+} xs_chan_t;
+
+static void xs_chan_setup(const ef_scan_consts_t *c, int32_t d, xs_chan_t *k)
+{
+    k->m_in = c->m_in[d];
+    k->sh_in = c->sh_in[d];
+    k->kk = k->sh_in - 1 < 24 ? k->sh_in - 1 : 24;
+    k->rsh = k->sh_in >= 1 && k->sh_in <= XS_SH_MAX ? k->sh_in - k->kk : 0; /* 0: every step takes int64 */
+    if (k->kk < 0)
+        k->kk = 0;
+    k->pm_hi = k->rsh > 0 && k->m_in > 0 ? (int64_t)XS_Q_LIMIT << k->kk : 0;
+    k->pm_lo = k->rsh > 0 && k->m_in > 0 ? -(((int64_t)XS_Q_LIMIT - 1) << k->kk) : 0;
+    k->m_y = c->m_y[d];
+    k->sh_y = c->sh_y[d];
+    k->m_dd = (uint64_t)(int64_t)c->m_D[d] << c->sh_D[d];
+    k->half_y = k->sh_y > 0 ? (uint64_t)1 << (k->sh_y - 1) : 0;
+}
+
+/* y = requant(acc m_y + q_u m_D 2^sh_D) as in ef_scan.c (modulo 2^64, high word for sh_y >= 32). */
+static inline int8_t xs_out(const xs_chan_t *k, int64_t acc, int32_t qu)
+{
+    int64_t tot = (int64_t)((uint64_t)(acc * k->m_y) + (uint64_t)(int64_t)qu * k->m_dd + k->half_y);
+    if (k->sh_y >= 32) {
+        int32_t v = (int32_t)(tot >> 32) >> (k->sh_y - 32);
+        return (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+    }
+    return ef_sat8(tot >> k->sh_y);
+}
+
+void ef_scan_i8(const ef_scan_consts_t *c,
+                const int8_t *u, int32_t u_stride, const int8_t *delta, int32_t delta_stride,
+                const int8_t *B, const int8_t *C, int32_t bc_stride,
+                int8_t *y, int32_t y_stride, int32_t *h,
+                int32_t t0, int32_t t1, int32_t d0, int32_t d1, int32_t reverse)
+{
+    xs_exp2_t x;
+    xs_chan_t k;
+    int32_t n_t = t1 - t0, ts = reverse ? t1 - 1 : t0, dir = reverse ? -1 : 1, ds = c->d_state;
+    x.tab = c->exp2_q15 != NULL ? c->exp2_q15 : ef_exp2_table_q15;
+    x.frac = c->ka_frac;
+    x.lo = c->ka_frac - 8;
+    x.lo2 = x.lo - 2;
+    x.rmask = (1 << x.lo) - 1;
+    for (int32_t d = d0; d < d1; ++d) {
+        const uint16_t *ka = c->ka + (ptrdiff_t)d * ds;
+        int32_t *hd = h + (ptrdiff_t)d * ds;
+        xs_chan_setup(c, d, &k);
+        for (int32_t step = 0; step < n_t; ++step) {
+            ptrdiff_t t = ts + (ptrdiff_t)dir * step;
+            const int8_t *bt = B + t * bc_stride, *ct = C + t * bc_stride;
+            int32_t qu = u[t * u_stride + d], qd = delta[t * delta_stride + d];
+            int64_t acc;
+            if (qd == 0) {
+                acc = xs_hold(hd, ct, ds);
+            } else {
+                int64_t pm = (int64_t)(qd * qu) * k.m_in;
+                if (pm >= k.pm_lo && pm < k.pm_hi) {
+                    /* Q = pm >> kk from pm's two words (0 <= kk <= 24), R = pm mod 2^kk */
+                    uint32_t lw = (uint32_t)pm, hw = (uint32_t)(pm >> 32);
+                    int32_t q = (int32_t)((lw >> k.kk) | ((hw << 1) << (31 - k.kk)));
+                    int32_t r = (int32_t)(lw & ((1u << k.kk) - 1u));
+                    acc = xs_step_narrow(&x, hd, ka, bt, ct, ds, qd, q, r, k.kk, k.rsh);
+                } else {
+                    acc = xs_step_wide(&x, hd, ka, bt, ct, ds, qd, qd * qu, k.m_in, k.sh_in);
+                }
+            }
+            y[t * y_stride + d] = xs_out(&k, acc, qu);
+        }
+    }
+}

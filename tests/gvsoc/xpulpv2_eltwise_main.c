@@ -1,0 +1,140 @@
+/* GVSoC program of tests/gvsoc/test_xpulpv2.py: the Xpulpv2 element-wise kernels (firmware/kernels/xpulpv2/
+ * ef_eltwise.c) against the portable ones (firmware/kernels/ef_eltwise.c, symbols renamed ref_*) on the same
+ * pseudo-random inputs: every length 0..40 and long ones, every alignment of x / a / b / y (same and different),
+ * in place, tables at odd addresses, shifts inside and outside the fast range [33, 62], negative multipliers. The
+ * whole output buffer is compared. Then femba-sized calls (one core's share, operands in L2) report cycles.
+ * Prints XP_BAD lines, XP_BENCH lines and `XP_DONE cases=N bad=M`. */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pulp.h"
+
+#include "ef_kernels.h"
+
+void ref_ef_lut_i8(const int8_t *x, int8_t *y, int32_t n, const int8_t *lut);
+void ref_ef_mul_requant_i8(const int8_t *a, const int8_t *b, int8_t *y, int32_t n, int32_t m, int32_t sh);
+void ref_ef_add_requant_i8(const int8_t *const *xs, const int32_t *x_strides, const int32_t *M, int32_t n_inputs,
+                           int32_t S, int8_t *y, int32_t y_stride, int32_t n_rows, int32_t n_cols);
+void ref_ef_flip_rows_i8(const int8_t *x, int8_t *y, int32_t n_rows, int32_t row_len);
+
+#define MAX_N 16400
+
+static uint32_t rng = 0x13579BDFu;
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+}
+
+static int8_t a_[MAX_N + 8], b_[MAX_N + 8], yr_[MAX_N + 8], yv_[MAX_N + 8], lut_[260];
+
+static int32_t diff(int32_t n)
+{
+    int32_t bad = 0;
+    for (int32_t i = 0; i < n; ++i)
+        bad += yr_[i] != yv_[i];
+    return bad;
+}
+
+static void fill(int8_t *p, int32_t n)
+{
+    for (int32_t i = 0; i < n; ++i)
+        p[i] = (int8_t)rnd();
+}
+
+/* One case of kind 0 lut, 1 lut in place, 2 mul_requant, 3 mul_requant in place, 4 add_requant, 5 flip_rows. */
+static int32_t one_case(int32_t k, int32_t n)
+{
+    int32_t kind = k % 6, oa = (int32_t)(rnd() % 4u), ob = (int32_t)(rnd() % 4u), oy = (int32_t)(rnd() % 4u);
+    int32_t ol = (int32_t)(rnd() % 4u), m = (int32_t)rnd(), sh = 20 + (int32_t)(rnd() % 43u);
+    if (k & 8)
+        oa = ob = oy;
+    fill(a_, MAX_N + 8);
+    fill(b_, MAX_N + 8);
+    fill(lut_, 260);
+    fill(yr_, MAX_N + 8);
+    memcpy(yv_, yr_, sizeof yv_);
+    if (kind == 0) {
+        ref_ef_lut_i8(a_ + oa, yr_ + oy, n, lut_ + ol);
+        ef_lut_i8(a_ + oa, yv_ + oy, n, lut_ + ol);
+    } else if (kind == 1) {
+        memcpy(yv_, a_, sizeof yv_);
+        memcpy(yr_, a_, sizeof yr_);
+        ref_ef_lut_i8(yr_ + oy, yr_ + oy, n, lut_ + ol);
+        ef_lut_i8(yv_ + oy, yv_ + oy, n, lut_ + ol);
+    } else if (kind == 2) {
+        ref_ef_mul_requant_i8(a_ + oa, b_ + ob, yr_ + oy, n, m, sh);
+        ef_mul_requant_i8(a_ + oa, b_ + ob, yv_ + oy, n, m, sh);
+    } else if (kind == 3) {
+        memcpy(yv_, a_, sizeof yv_);
+        memcpy(yr_, a_, sizeof yr_);
+        ref_ef_mul_requant_i8(yr_ + oy, b_ + ob, yr_ + oy, n, m, sh);
+        ef_mul_requant_i8(yv_ + oy, b_ + ob, yv_ + oy, n, m, sh);
+    } else if (kind == 4) {
+        n %= 200;
+        const int8_t *xs[2] = {a_ + oa, b_ + MAX_N / 2};
+        int32_t st[2] = {13, -11}, M[2] = {(int32_t)(rnd() >> 2), (int32_t)(rnd() >> 2)}, rows = 1 + n / 13;
+        int32_t cols = n % 13 + 1;
+        ref_ef_add_requant_i8(xs, st, M, 2, 31, yr_ + oy, 14, rows, cols);
+        ef_add_requant_i8(xs, st, M, 2, 31, yv_ + oy, 14, rows, cols);
+    } else {
+        n %= 200;
+        int32_t rows = 1 + n / 17, len = n % 17 + 1;
+        ref_ef_flip_rows_i8(a_ + oa, yr_ + oy, rows, len);
+        ef_flip_rows_i8(a_ + oa, yv_ + oy, rows, len);
+    }
+    int32_t bad = diff(MAX_N + 8);
+    if (bad)
+        printf("XP_BAD eltwise kind=%d n=%d oa=%d ob=%d oy=%d ol=%d m=%d sh=%d bytes=%d\n", (int)kind, (int)n, (int)oa,
+               (int)ob, (int)oy, (int)ol, (int)m, (int)sh, (int)bad);
+    return bad;
+}
+
+/* femba-tiny's per-core share of a LUT / gate call (123200 / 8 elements), operands in L2 like the arena's. */
+static int32_t bench(int32_t mul)
+{
+    int32_t n = 15400, m = 1343488256, sh = 36;
+    uint32_t c0, c1, c2;
+    c0 = cpu_perf_get(CSR_PCER_CYCLES);
+    if (mul)
+        ref_ef_mul_requant_i8(a_, b_, yr_, n, m, sh);
+    else
+        ref_ef_lut_i8(a_, yr_, n, lut_);
+    c1 = cpu_perf_get(CSR_PCER_CYCLES);
+    if (mul)
+        ef_mul_requant_i8(a_, b_, yv_, n, m, sh);
+    else
+        ef_lut_i8(a_, yv_, n, lut_);
+    c2 = cpu_perf_get(CSR_PCER_CYCLES);
+    int32_t bad = diff(n);
+    printf("XP_BENCH %s n=%d portable=%u xpulpv2=%u cycles bad=%d\n", mul ? "mul_requant" : "lut", (int)n,
+           (unsigned)(c1 - c0), (unsigned)(c2 - c1), (int)bad);
+    return bad != 0;
+}
+
+#define N_CASES 240
+
+static int test_main(void)
+{
+    int32_t cases = 0, bad = 0;
+    if (hal_core_id() != 0)
+        return 0;
+    cpu_perf_conf_events(CSR_PCER_ALL_EVENTS_MASK);
+    cpu_perf_setall(0);
+    cpu_perf_start(0);
+    for (int32_t k = 0; k < N_CASES; ++k, ++cases)
+        bad += one_case(k, k < 200 ? k % 41 : (int32_t)(rnd() % MAX_N)) != 0;
+    for (int32_t r = 0; r < 2; ++r, ++cases)
+        bad += bench(r);
+    printf("XP_DONE cases=%d bad=%d\n", (int)cases, (int)bad);
+    return bad != 0;
+}
+
+int main(void)
+{
+    cluster_start(0, test_main);
+    return cluster_wait(0);
+}
