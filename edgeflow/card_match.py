@@ -74,11 +74,21 @@ def _channels_samples(shape: tuple[int, ...]) -> tuple[int, int] | None:
     return (core[0], core[1]) if len(core) == 2 else None
 
 
+def _why_unread(path: Path) -> str:
+    import onnx
+
+    try:
+        onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - named, not raised: the caller's line says what to do
+        return f"cannot be read (not an ONNX file: {type(e).__name__})"
+    return "has symbolic sizes"
+
+
 def minimal_card(onnx_path: Path, shape: tuple[int, ...] | None, sfreq: float | None) -> ModelCard:
     """A sensor card made from the model alone: its input's channels and samples, the rate from --sfreq."""
     cs = _channels_samples(shape) if shape else None
     if cs is None:
-        got = "cannot be read" if shape is None else f"is {list(shape)}"
+        got = f"is {list(shape)}" if shape else _why_unread(onnx_path)
         raise CardError(f"{onnx_path}: no --card given and the model's input (without batch) {got}, not "
                         "(channels, samples); give a card with --card")
     if sfreq is None:
@@ -95,6 +105,8 @@ def card_for_onnx(onnx_path: Path, card_arg: str | None, sfreq: float | None) ->
     a minimal card made from the model when no --card is given."""
     from edgeflow.cards import load_card
 
+    if not Path(onnx_path).is_file():
+        raise CardError(f"{onnx_path}: no such file (--onnx takes the path of your .onnx model)")
     shape = onnx_input_shape(onnx_path)
     if card_arg is None:
         return minimal_card(onnx_path, shape, sfreq)

@@ -1,0 +1,100 @@
+"""A new user's mistakes on the own-model path (README "Compile your own model"): each is one line naming the
+culprit, exit code 2, no traceback, nothing written outside the named folder; and the help texts explain the
+own-model options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgeflow.cli import main
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def user(tmp_path, monkeypatch):
+    """An empty folder outside the repo holding a tiny model with a (1, 3, 100) input and a CSV."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    monkeypatch.chdir(tmp_path)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 100])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 100])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    onnx.save(helper.make_model(graph), "har.onnx")
+    Path("walk.csv").write_text("x,y,z\n" + "1,2,3\n" * 200)
+    return tmp_path
+
+
+def _one_line(capsys, *want: str) -> str:
+    cap = capsys.readouterr()
+    err = cap.err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    for w in want:
+        assert w in err, (w, err)
+    return err
+
+
+def _left(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()}
+
+
+def test_missing_onnx_file_is_named_as_missing(user, capsys):
+    assert main(["build", "--onnx", "nothere.onnx", "--sfreq", "50"]) == 2
+    _one_line(capsys, "nothere.onnx: no such file")
+    assert _left(user) == {"har.onnx", "walk.csv"}
+
+
+def test_a_file_that_is_not_onnx_is_named(user, capsys):
+    assert main(["build", "--onnx", "walk.csv", "--sfreq", "50"]) == 2
+    _one_line(capsys, "walk.csv", "not an ONNX file")
+
+
+def test_target_typo_suggests_the_target(user, capsys):
+    assert main(["build", "--onnx", "har.onnx", "--sfreq", "50", "--target", "hots"]) == 2
+    _one_line(capsys, "--target hots: unknown target", "did you mean 'host'?", "pulp-open")
+    assert main(["build", "--onnx", "har.onnx", "--sfreq", "50", "--target", "jetson-orin-nan"]) == 2
+    _one_line(capsys, "did you mean 'jetson-orin-nano'?")
+    assert not (user / "build").exists() or not any((user / "build").iterdir())
+
+
+def test_out_below_a_file_is_one_line(user, capsys):
+    assert main(["build", "--onnx", "har.onnx", "--sfreq", "50", "--out", "walk.csv/sub"]) == 2
+    _one_line(capsys, "walk.csv/sub: walk.csv is a file, not a folder")
+    assert (user / "walk.csv").is_file() and _left(user) == {"har.onnx", "walk.csv"}
+
+
+def test_card_without_kind_says_it_defaulted_to_femba(user, capsys):
+    Path("mine.toml").write_text('[model]\nname = "mine"\n[input]\nchannels = 3\nsample_rate = 50.0\n'
+                                 'window_s = 2.0\n')
+    assert main(["build", "--onnx", "har.onnx", "--card", "mine.toml"]) == 2
+    _one_line(capsys, "mine.toml: missing section [arch]", 'model.kind = "sensor"')
+
+
+def test_stream_out_at_a_file_is_refused_before_the_port(user, capsys, monkeypatch):
+    import edgeflow.build_folder
+    import edgeflow.card_match
+
+    monkeypatch.setattr(edgeflow.build_folder, "read_graph", lambda build: object())
+    monkeypatch.setattr(edgeflow.card_match, "stream_card", lambda build, card: None)
+    Path("b").mkdir()
+    for out in ("walk.csv", "walk.csv/x"):   # no --port, no device.json: the --out is named first
+        assert main(["stream", "--build", "b", "--input", "walk.csv", "--out", out]) == 2
+        _one_line(capsys, f"{out}:", "is a file, not a folder; give another --out")
+    assert (user / "walk.csv").read_text().startswith("x,y,z\n")
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["build"], ("--onnx", "--card", "--sfreq", "quantize_static", "pulp-open", "minimal sensor card")),
+    (["stream"], ("--input", "--card", "CSV", "sample_rate", "sensor")),
+    (["data", "inspect"], ("--card", "sensor card", "accel-har", "CSV")),
+])
+def test_help_explains_the_own_model_options(argv, words, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--help"])
+    assert e.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for w in words:
+        assert w in out, w
