@@ -98,3 +98,29 @@ def test_help_explains_the_own_model_options(argv, words, capsys):
     out = " ".join(capsys.readouterr().out.split())
     for w in words:
         assert w in out, w
+
+
+def _guide() -> str:
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    return text.split("## Compile your own model", 1)[1].split("\n## ", 1)[0]
+
+
+def test_guide_commands_name_real_cards_and_files_the_guide_writes():
+    """Run literally, the guide's commands find their cards (a shipped name or a .toml path) and their inputs
+    (written by the guide's own snippets), and its card example loads."""
+    import re
+    import tomllib
+
+    from edgeflow.cards import available_cards, card_from_dict
+
+    guide = _guide()
+    commands = [ln.strip() for ln in guide.splitlines() if ln.startswith("    edgeflow ")]
+    assert commands
+    for cmd in commands:
+        for card in re.findall(r"--card (\S+)", cmd):
+            assert card in available_cards() or card.endswith(".toml"), cmd
+        for f in re.findall(r"--(?:input|onnx) (\S+)", cmd) + re.findall(r"data inspect (\S+)", cmd):
+            if f != "FILE":
+                assert re.search(rf"[\"']{re.escape(f)}[\"']", guide), f"{cmd}: nothing in the guide writes {f}"
+    toml = guide.split("```toml\n", 1)[1].split("```", 1)[0]
+    assert card_from_dict(tomllib.loads(toml)).input.window_samples == 100
