@@ -4,6 +4,7 @@ own-model options."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,10 @@ def test_guide_commands_name_real_cards_and_files_the_guide_writes():
                 assert re.search(rf"[\"']{re.escape(f)}[\"']", guide), f"{cmd}: nothing in the guide writes {f}"
     toml = guide.split("```toml\n", 1)[1].split("```", 1)[0]
     assert card_from_dict(tomllib.loads(toml)).input.window_samples == 100
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-riscv32") is None, reason="flash checks QEMU first")
+def test_flash_of_the_model_file_points_at_the_build(user, capsys):
+    assert main(["flash", "har.onnx"]) == 2
+    _one_line(capsys, "har.onnx: a file, not a build directory", "edgeflow build --onnx har.onnx")
+    assert _left(user) == {"har.onnx", "walk.csv"}
