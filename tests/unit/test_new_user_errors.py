@@ -14,19 +14,39 @@ from edgeflow.cli import main
 pytestmark = pytest.mark.unit
 
 
-@pytest.fixture
-def user(tmp_path, monkeypatch):
-    """An empty folder outside the repo holding a tiny model with a (1, 3, 100) input and a CSV."""
+def _model(path: str, shape: list) -> None:
     import onnx
     from onnx import TensorProto, helper
 
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)
+    onnx.save(helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])),
+              path)
+
+
+@pytest.fixture
+def user(tmp_path, monkeypatch):
+    """An empty folder outside the repo holding a tiny model with a (1, 3, 100) input and a CSV."""
     monkeypatch.chdir(tmp_path)
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 100])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 100])
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
-    onnx.save(helper.make_model(graph), "har.onnx")
+    _model("har.onnx", [1, 3, 100])
     Path("walk.csv").write_text("x,y,z\n" + "1,2,3\n" * 200)
     return tmp_path
+
+
+def test_time_major_model_gets_the_layout_hint(user, capsys):
+    _model("tmajor.onnx", [1, 100, 3])
+    assert main(["build", "--onnx", "tmajor.onnx", "--card", "accel-har"]) == 2
+    _one_line(capsys, "the model's input is [100, 3]", "export it with its input as (1, channels, samples)")
+
+
+@pytest.mark.parametrize("shape", [["N", 3, 100], [1, 3, "T"]])
+def test_symbolic_input_sizes_are_named(user, capsys, shape):
+    _model("dyn.onnx", shape)
+    assert main(["build", "--onnx", "dyn.onnx", "--card", "accel-har"]) == 2
+    _one_line(capsys, "graph input 'x'", str(shape).replace('"', "'"), "no dynamic_axes")
+    if shape[0] == 1:
+        assert main(["build", "--onnx", "dyn.onnx", "--sfreq", "50"]) == 2
+        _one_line(capsys, "dyn.onnx: the model's input has no fixed shape", "no dynamic_axes")
 
 
 def _one_line(capsys, *want: str) -> str:
