@@ -152,3 +152,9 @@ def test_flash_of_the_model_file_points_at_the_build(user, capsys):
     assert main(["flash", "har.onnx"]) == 2
     _one_line(capsys, "har.onnx: a file, not a build directory", "edgeflow build --onnx har.onnx")
     assert _left(user) == {"har.onnx", "walk.csv"}
+
+
+def test_data_inspect_of_a_folder_says_so(user, capsys):
+    Path("recordings").mkdir()
+    assert main(["data", "inspect", "recordings", "--card", "accel-har"]) == 2
+    _one_line(capsys, "recordings: a folder, not a recording")
