@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="edgeflow",
         description="Take small EEG models (FEMBA bidirectional Mamba, transformer baseline) from PyTorch "
-                    "to microcontrollers and edge GPUs, and check the device window by window.",
+                    "to microcontrollers and edge GPUs, and check the device window by window; or compile your own "
+                    "quantized ONNX model for any sensor (`edgeflow build --onnx M.onnx --card CARD`).",
         epilog="Start with `edgeflow train` (trains the default femba-mini on the synthetic corpus) or "
                "`edgeflow model list`.")
     p.add_argument("--version", action="version", version=f"edgeflow {__version__}")
@@ -155,7 +156,8 @@ def _train_parsers(sub) -> None:
 
 
 def _build_parsers(sub) -> None:
-    b = sub.add_parser("build", help="compile a quantized model: ONNX -> integer IR -> memory plan -> C",
+    b = sub.add_parser("build", help="compile a quantized model (a card's, or your own --onnx): ONNX -> integer IR -> "
+                                        "memory plan -> C",
                        description="Compile a quantized model for a target into build/<card>-<target>/ "
                                    "(--onnx: build/<model-stem>-<target>/) (model.onnx, graph.json, plan.json, src/, "
                                    "firmware, card.toml, report.json). With --onnx the model's input shape is checked "

@@ -111,6 +111,7 @@ def test_stream_out_at_a_file_is_refused_before_the_port(user, capsys, monkeypat
     (["build"], ("--onnx", "--card", "--sfreq", "quantize_static", "pulp-open", "minimal sensor card")),
     (["stream"], ("--input", "--card", "CSV", "sample_rate", "sensor")),
     (["data", "inspect"], ("--card", "sensor card", "accel-har", "CSV")),
+    ([], ("your own quantized ONNX", "edgeflow build --onnx")),
 ])
 def test_help_explains_the_own_model_options(argv, words, capsys):
     with pytest.raises(SystemExit) as e:
