@@ -7,7 +7,8 @@
  * the range (XP_TB at a time when a row needs several chunks): four tokens x two rows per hardware-loop iteration,
  * 6 word loads (post-increment and register offset) and 8 pv.sdotsp.b for 32 multiply-accumulates. Integer sums in
  * another order than the portable kernel's, so the same int32 values. Stack: ~1 KiB (one 800 B buffer: a decoded chunk
- * of up to 400 inputs (femba's 385-input rows in one), or of 240 inputs and the partial sums of longer rows): targets/pulp-open/gvsoc.toml sizes the cluster stacks for it. */
+ * of up to 400 inputs (femba's 385-input rows in one), or of XP_KM inputs and the partial sums of longer rows):
+ * targets/pulp-open/gvsoc.toml sizes the cluster stacks for it. */
 #include "ef_kernels.h"
 #include "ef_xpulp.h"
 
