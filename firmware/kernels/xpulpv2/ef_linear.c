@@ -6,15 +6,20 @@
  * 256-entry uint32 tables in L1 (one byte -> four lanes), no per-weight branch. The chunk then serves every token of
  * the range (XP_TB at a time when a row needs several chunks): four tokens x two rows per hardware-loop iteration,
  * 6 word loads (post-increment and register offset) and 8 pv.sdotsp.b for 32 multiply-accumulates. Integer sums in
- * another order than the portable kernel's, so the same int32 values. Stack: ~1 KiB (decoded chunk 480 B, partial
- * sums 256 B): targets/pulp-open/gvsoc.toml sizes the cluster stacks for it. */
+ * another order than the portable kernel's, so the same int32 values. Stack: ~1 KiB (one 800 B buffer: a decoded chunk
+ * of up to 400 inputs (femba's 385-input rows in one), or of XP_KM inputs and the partial sums of longer rows):
+ * targets/pulp-open/gvsoc.toml sizes the cluster stacks for it. */
 #include "ef_kernels.h"
 #include "ef_xpulp.h"
 
 #define XP_RB 2   /* weight rows decoded together */
 #define XP_TP 4   /* tokens per inner loop */
-#define XP_KC 240 /* inputs per decoded chunk: a multiple of 20 (whole ternary bytes and whole words) */
+#define XP_KC 400 /* inputs per decoded chunk of a row that fits in one (femba's 385): a multiple of 20 */
+#define XP_KM 260 /* inputs per decoded chunk of a longer row: a multiple of 20 (whole ternary bytes and words) */
 #define XP_TB 32  /* tokens per block when n_in > XP_KC (their partial sums wait on the stack between chunks) */
+/* one stack buffer: the decoded chunk, and past a XP_KM chunk the partial sums of the multi-chunk rows */
+#define XP_BUF_WORDS (XP_RB * XP_KC / 4)
+typedef char xp_part_fits[(XP_RB * XP_KM / 4 + XP_TB * XP_RB <= XP_BUF_WORDS) ? 1 : -1];
 
 /* ---- decode tables: one packed byte -> four int8 lanes (lane k = element k of the byte) ------------------------ */
 #define XP_SX2(f) (((((f) ^ 2u) - 2u) & 0xffu))
@@ -146,25 +151,29 @@ typedef struct {
 static void xp_emit(const xp_out_t *d, const int32_t a[8], int32_t t, int32_t nt, int32_t o, int32_t nr)
 {
     int32_t j, r, ys = d->y_stride;
+    const int32_t *bias = d->bias, *mv = d->m, *shv = d->sh;
+    int8_t *y8 = d->y8;
+    int32_t *y32 = d->y32;
     for (r = 0; r < nr; ++r) {
         const int32_t *ar = a + XP_TP * r;
-        int32_t b = d->bias ? d->bias[o + r] : 0;
+        int32_t b = bias ? bias[o + r] : 0;
         ptrdiff_t at = (ptrdiff_t)t * ys + o + r;
-        if (d->y8 == NULL) {
+        if (y8 == NULL) {
             for (j = 0; j < nt; ++j, at += ys)
-                d->y32[at] = ar[j] + b;
-        } else {
-            int32_t m = d->m[o + r], sh = d->sh[o + r];
-            if (sh >= 33 && sh <= 62) {
-                int32_t rnd = 1 << (sh - 33), s = sh - 32;
-                for (j = 0; j < nt; ++j, at += ys) {
-                    int32_t hi = (int32_t)(((int64_t)(ar[j] + b) * (int64_t)m) >> 32);
-                    d->y8[at] = (int8_t)ef_xp_clip8((hi + rnd) >> s);
-                }
-            } else {
-                for (j = 0; j < nt; ++j, at += ys)
-                    d->y8[at] = ef_requant8(ar[j] + b, m, sh);
+                y32[at] = ar[j] + b;
+            continue;
+        }
+        int32_t m = mv[o + r], sh = shv[o + r];
+        if (sh >= 33 && sh <= 62) { /* locals only: the int8 stores may alias anything, d's fields are not reread */
+            int32_t rnd = 1 << (sh - 33), s = sh - 32;
+            int8_t *yp = y8 + at;
+            for (j = 0; j < nt; ++j, yp += ys) {
+                int32_t hi = (int32_t)(((int64_t)(ar[j] + b) * (int64_t)m) >> 32);
+                *yp = (int8_t)ef_xp_clip8((hi + rnd) >> s);
             }
+        } else {
+            for (j = 0; j < nt; ++j, at += ys)
+                y8[at] = ef_requant8(ar[j] + b, m, sh);
         }
     }
 }
@@ -208,16 +217,16 @@ static void xp_chunk(const int8_t *x, int32_t xs, const uint32_t *wd, int32_t k0
 static void xp_linear(const int8_t *x, int32_t xs, int32_t n_in, const uint8_t *w, int32_t bits, const xp_out_t *d,
                       int32_t t0, int32_t t1, int32_t o0, int32_t o1)
 {
-    uint32_t wd[XP_RB * XP_KC / 4];
-    int32_t part[XP_TB * XP_RB];
-    int32_t rb = ef_row_bytes(n_in, bits), tb_len = n_in > XP_KC ? XP_TB : t1 - t0;
+    uint32_t wd[XP_BUF_WORDS];
+    int32_t *part = (int32_t *)(wd + XP_RB * XP_KM / 4); /* used only when n_in > XP_KC, past the XP_KM chunk */
+    int32_t rb = ef_row_bytes(n_in, bits), tb_len = n_in > XP_KC ? XP_TB : t1 - t0, kc = n_in > XP_KC ? XP_KM : XP_KC;
     int32_t o, tb, k0, r;
     for (o = o0; o < o1; o += XP_RB) {
         int32_t nr = o1 - o < XP_RB ? o1 - o : XP_RB;
         for (tb = t0; tb < t1; tb += tb_len) {
             int32_t te = t1 - tb < tb_len ? t1 : tb + tb_len;
-            for (k0 = 0; k0 < n_in; k0 += XP_KC) {
-                int32_t kn = n_in - k0 < XP_KC ? n_in - k0 : XP_KC;
+            for (k0 = 0; k0 < n_in; k0 += kc) {
+                int32_t kn = n_in - k0 < kc ? n_in - k0 : kc;
                 for (r = 0; r < XP_RB; ++r) { /* rows past o1 repeat the last one; their sums are not stored */
                     xp_decode(w + (size_t)(o + (r < nr ? r : nr - 1)) * (size_t)rb, bits, k0, kn, wd + r);
                     if (kn & 3) /* lanes past kn of the last word: 0, so that word can be taken whole */
