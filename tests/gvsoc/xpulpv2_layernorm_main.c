@@ -65,7 +65,7 @@ static int32_t one_case(int32_t k)
     int32_t r0 = (int32_t)(rnd() % (uint32_t)R), r1 = r0 + 1 + (int32_t)(rnd() % (uint32_t)(R - r0));
     if (k % 3 == 0)
         r0 = 0, r1 = R;
-    int32_t g_frac = k % 5 == 0 ? 16 + (int32_t)(rnd() % 14u) : 26;
+    int32_t g_frac = k % 5 == 0 ? 8 + (int32_t)(rnd() % 22u) : 26;
     int64_t eps = k % 7 == 0 ? (int64_t)(rnd() % 100000u) : 1 + (int64_t)(rnd() % 4u);
     fill(k % 4, k % 5 == 0 ? 22 : 27, k % 3 == 0 ? 14 : 22);
     ref_ef_layernorm_i8(x_ + ox, xs, yr_ + oy, ys, C, eps, g_, b_, g_frac, r0, r1);

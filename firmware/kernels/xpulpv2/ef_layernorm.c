@@ -56,6 +56,41 @@ static void xl_sums(const int8_t *xr, int32_t n_ch, int32_t *s_out, int32_t *q_o
     *q_out = q;
 }
 
+/* One element of a fast row: the portable int64 values with widening products; y = floor(T / 2^32) >> (ysh - 32)
+ * for T = z g + b 2^bsh + 2^(ysh-1) (32 <= ysh <= 62, so the high word holds the shifted value), then clipped. */
+static inline int32_t xl_elem(int32_t xv, int32_t n_ch, int32_t s, int32_t inv32, int32_t zsh, int32_t g, int32_t b,
+                              int32_t bscale, int64_t rnd, int32_t hs)
+{
+    int32_t d = n_ch * xv - s;
+    int64_t z = ef_rshift_round((int64_t)d * (int64_t)inv32, zsh);
+    int64_t zg = z == (int64_t)(int32_t)z ? (int64_t)(int32_t)z * (int64_t)g : z * g;
+    int64_t t = zg + (int64_t)b * (int64_t)bscale + rnd;
+    return ef_xp_clip8((int32_t)(t >> 32) >> hs);
+}
+
+/* A row whose inv fits int32: word loads and stores where x and y share alignment. */
+static void xl_norm_row(const int8_t *xr, int8_t *yr, int32_t n_ch, int32_t s, int32_t inv32, int32_t zsh,
+                        const int32_t *g, const int32_t *b, int32_t ysh, int32_t bsh)
+{
+    int64_t rnd = (int64_t)1 << (ysh - 1);
+    int32_t bscale = 1 << bsh, hs = ysh - 32, i = 0;
+    if ((((uintptr_t)xr ^ (uintptr_t)yr) & 3u) == 0) {
+        for (; i < n_ch && ((uintptr_t)(yr + i) & 3u) != 0; ++i)
+            yr[i] = (int8_t)xl_elem(xr[i], n_ch, s, inv32, zsh, g[i], b[i], bscale, rnd, hs);
+        for (; i + 4 <= n_ch; i += 4) {
+            uint32_t w = *(const xl_word_t *)(const void *)(xr + i), o = 0;
+            for (int32_t k = 0; k < 4; ++k) {
+                int32_t xv = (int32_t)(w << (24 - 8 * k)) >> 24;
+                o |= ((uint32_t)xl_elem(xv, n_ch, s, inv32, zsh, g[i + k], b[i + k], bscale, rnd, hs) & 0xFFu)
+                     << (8 * k);
+            }
+            *(xl_word_t *)(void *)(yr + i) = o;
+        }
+    }
+    for (; i < n_ch; ++i)
+        yr[i] = (int8_t)xl_elem(xr[i], n_ch, s, inv32, zsh, g[i], b[i], bscale, rnd, hs);
+}
+
 void ef_layernorm_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_stride, int32_t n_ch,
                      int64_t eps_q, const int32_t *g, const int32_t *b, int32_t g_frac,
                      int32_t r0, int32_t r1)
@@ -72,7 +107,7 @@ void ef_layernorm_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_str
         uint64_t rt = xl_isqrt64((uint64_t)w << (2 * k));             /* in [2^30, 2^31) */
         int64_t inv = (int64_t)(((uint64_t)1 << 61) / rt);           /* 2^(61-k) / sqrt(w) */
         int32_t zsh = 61 - k - EF_LN_Z_FRAC;
-        if (inv > INT32_MAX || n_ch > 65536) {
+        if (inv > INT32_MAX || n_ch > 65536 || ysh < 32 || ysh > 62 || bsh > 30) {
             for (int32_t i = 0; i < n_ch; ++i) {
                 int64_t d = (int64_t)n_ch * xr[i] - s;
                 int64_t z = ef_rshift_round(d * inv, zsh);
@@ -80,13 +115,6 @@ void ef_layernorm_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_str
             }
             continue;
         }
-        int32_t inv32 = (int32_t)inv;
-        for (int32_t i = 0; i < n_ch; ++i) {
-            int32_t d = n_ch * (int32_t)xr[i] - s;
-            int64_t z = ef_rshift_round((int64_t)d * (int64_t)inv32, zsh);
-            int64_t zg = z == (int64_t)(int32_t)z ? (int64_t)(int32_t)z * (int64_t)g[i] : z * g[i];
-            int64_t bb = (int64_t)((uint64_t)(int64_t)b[i] << bsh);
-            yr[i] = ef_sat8(ef_rshift_round(zg + bb, ysh));
-        }
+        xl_norm_row(xr, yr, n_ch, s, (int32_t)inv, zsh, g, b, ysh, bsh);
     }
 }
