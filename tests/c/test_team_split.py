@@ -63,7 +63,7 @@ def team(tmp_path_factory):
     subprocess.run(["objcopy", "--redefine-sym", "ef_scan_i8=ef_scan_kernel_i8", str(real)], check=True)
     others = [str(p) for p in c_sources() if p.name != "ef_scan.c"]
     cmd = ["gcc", *CFLAGS, "-shared", "-fPIC", "-I", str(KERNELS_DIR), "-I", str(d), str(real), *others,
-           str(d / "team.c"), str(fw / "hal" / "ef_team_split.c"),
+           str(d / "team.c"), str(fw / "hal" / "ef_team_split.c"), str(fw / "hal" / "ef_team_split_zp.c"),
            *(f"-Wl,--wrap={k}" for k in SPLIT_KERNELS if k != "ef_scan_i8"), "-o", str(out)]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:

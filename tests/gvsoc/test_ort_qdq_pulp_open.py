@@ -18,7 +18,8 @@ from .conftest import need_gvsoc
 pytestmark = pytest.mark.gvsoc
 
 # asymmetric MLP, padded 1-D CNN, EEGNet, attention (the zero-point kernels of ef_zp.c on the cluster)
-_IDS = ("attn-pre-pc-quint8-asym", "mh-pre-pc-quint8-asym")   # one and two heads: the split matmul_zp / softmax_zp
+_IDS = ("attn-pre-pc-quint8-asym", "mh-pre-pc-quint8-asym",   # one and two heads: the split matmul_zp / softmax_zp
+        "res-pre-pc-quint8-asym", "gate-pre-pc-quint8-asym")   # the split add_zp, mul_zp
 PICKED = [CONFIGS[1], CONFIGS[7], CONFIGS[10], *(c for c in CONFIGS if c.id in _IDS)]
 
 

@@ -26,11 +26,14 @@ N_CASES = 4 * 19 * 3 + N_BENCH  # one_case() calls + bench() calls
 SCAN_BENCH = 2  # bench() calls of the scan program (forward, reverse)
 SCAN_CASES = 400 + SCAN_BENCH
 #: kernel -> (portable symbols renamed ref_*, extra portable sources linked once)
-ELTWISE_CASES = 240 + 2
+ELTWISE_CASES = 240 + 3
 PROGRAMS = {"linear": (("ef_linear_i8", "ef_linear_acc_i32"), ()), "scan": (("ef_scan_i8",), ("ef_exp2.c",)),
             "eltwise": (("ef_lut_i8", "ef_mul_requant_i8", "ef_add_requant_i8", "ef_flip_rows_i8"), ()),
-            "dwconv1d": (("ef_dwconv1d_causal_i8",), ())}
+            "dwconv1d": (("ef_dwconv1d_causal_i8",), ()), "conv2d_patch": (("ef_conv2d_patch_i8",), ()),
+            "layernorm": (("ef_layernorm_i8",), ())}
 DWCONV_CASES = 300 + 1
+PATCH_CASES = 150 + 1
+LAYERNORM_CASES = 160 + 1
 
 
 def build_program(out: Path, kernel: str = "linear") -> Path:
@@ -126,7 +129,7 @@ def test_xpulpv2_eltwise_bit_exact_with_portable(eltwise_output: str) -> None:
     assert m, eltwise_output[-2000:]
     assert (int(m.group(1)), int(m.group(2))) == (ELTWISE_CASES, 0)
     bench = [ln for ln in eltwise_output.splitlines() if ln.startswith("XP_BENCH")]
-    assert len(bench) == 2 and all(ln.endswith("bad=0") for ln in bench)
+    assert len(bench) == 3 and all(ln.endswith("bad=0") for ln in bench)
     for ln in bench:
         print(ln)
 
@@ -145,5 +148,41 @@ def test_xpulpv2_dwconv1d_bit_exact_with_portable(dwconv_output: str) -> None:
     assert m, dwconv_output[-2000:]
     assert (int(m.group(1)), int(m.group(2))) == (DWCONV_CASES, 0)
     bench = [ln for ln in dwconv_output.splitlines() if ln.startswith("XP_BENCH")]
+    assert len(bench) == 1 and bench[0].endswith("bad=0")
+    print(bench[0])
+
+
+@pytest.fixture(scope="module")
+def patch_output(tmp_path_factory) -> str:
+    need_gvsoc()
+    out = tmp_path_factory.mktemp("xpulpv2_conv2d_patch")
+    return run_program(build_program(out, "conv2d_patch"), out)
+
+
+def test_xpulpv2_conv2d_patch_bit_exact_with_portable(patch_output: str) -> None:
+    bad = [ln for ln in patch_output.splitlines() if ln.startswith("XP_BAD")]
+    assert not bad, "\n".join(bad[:10])
+    m = re.search(r"XP_DONE cases=(\d+) bad=(\d+)", patch_output)
+    assert m, patch_output[-2000:]
+    assert (int(m.group(1)), int(m.group(2))) == (PATCH_CASES, 0)
+    bench = [ln for ln in patch_output.splitlines() if ln.startswith("XP_BENCH")]
+    assert len(bench) == 1 and bench[0].endswith("bad=0")
+    print(bench[0])
+
+
+@pytest.fixture(scope="module")
+def layernorm_output(tmp_path_factory) -> str:
+    need_gvsoc()
+    out = tmp_path_factory.mktemp("xpulpv2_layernorm")
+    return run_program(build_program(out, "layernorm"), out)
+
+
+def test_xpulpv2_layernorm_bit_exact_with_portable(layernorm_output: str) -> None:
+    bad = [ln for ln in layernorm_output.splitlines() if ln.startswith("XP_BAD")]
+    assert not bad, "\n".join(bad[:10])
+    m = re.search(r"XP_DONE cases=(\d+) bad=(\d+)", layernorm_output)
+    assert m, layernorm_output[-2000:]
+    assert (int(m.group(1)), int(m.group(2))) == (LAYERNORM_CASES, 0)
+    bench = [ln for ln in layernorm_output.splitlines() if ln.startswith("XP_BENCH")]
     assert len(bench) == 1 and bench[0].endswith("bad=0")
     print(bench[0])

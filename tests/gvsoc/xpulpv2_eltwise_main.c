@@ -1,7 +1,8 @@
 /* GVSoC program of tests/gvsoc/test_xpulpv2.py: the Xpulpv2 element-wise kernels (firmware/kernels/xpulpv2/
  * ef_eltwise.c) against the portable ones (firmware/kernels/ef_eltwise.c, symbols renamed ref_*) on the same
  * pseudo-random inputs: every length 0..40 and long ones, every alignment of x / a / b / y (same and different),
- * in place, tables at odd addresses, shifts inside and outside the fast range [33, 62], negative multipliers. The
+ * in place, tables at odd addresses, shifts inside and outside the fast ranges ([33, 62] mul, [17, 47] add),
+ * negative multipliers, 1..4 add inputs. The
  * whole output buffer is compared. Then femba-sized calls (one core's share, operands in L2) report cycles.
  * Prints XP_BAD lines, XP_BENCH lines and `XP_DONE cases=N bad=M`. */
 #include <stdint.h>
@@ -45,6 +46,25 @@ static void fill(int8_t *p, int32_t n)
         p[i] = (int8_t)rnd();
 }
 
+/* add_requant of 1..4 inputs (rows x cols from n), strides of any or word alignment, signed multipliers of any
+ * size, shifts inside and outside the 32-bit range [17, 47]. */
+static void add_case(int32_t n, int32_t oa, int32_t oy, int32_t k)
+{
+    n %= 200;
+    int32_t n_in = 1 + (int32_t)(rnd() % 4u), rows = 1 + n / 13, cols = n % 13 + 1, S = 10 + (int32_t)(rnd() % 43u);
+    int32_t ys = 13 + (int32_t)(rnd() % 4u), st[4], M[4];
+    const int8_t *xs[4];
+    for (int32_t j = 0; j < n_in; ++j) {
+        st[j] = (k & 16) ? ys : 13 + (int32_t)(rnd() % 4u);
+        xs[j] = (j & 1 ? b_ : a_) + 1024 * j + ((k & 8) ? oy : oa) + (j == 3 ? 4 : 0);
+        M[j] = k % 5 == 0 ? (int32_t)rnd() : (int32_t)(rnd() >> 1) - (int32_t)(rnd() >> 1);
+    }
+    if (k % 7 == 0)
+        S = 30;
+    ref_ef_add_requant_i8(xs, st, M, n_in, S, yr_ + oy, ys, rows, cols);
+    ef_add_requant_i8(xs, st, M, n_in, S, yv_ + oy, ys, rows, cols);
+}
+
 /* One case of kind 0 lut, 1 lut in place, 2 mul_requant, 3 mul_requant in place, 4 add_requant, 5 flip_rows. */
 static int32_t one_case(int32_t k, int32_t n)
 {
@@ -74,12 +94,7 @@ static int32_t one_case(int32_t k, int32_t n)
         ref_ef_mul_requant_i8(yr_ + oy, b_ + ob, yr_ + oy, n, m, sh);
         ef_mul_requant_i8(yv_ + oy, b_ + ob, yv_ + oy, n, m, sh);
     } else if (kind == 4) {
-        n %= 200;
-        const int8_t *xs[2] = {a_ + oa, b_ + MAX_N / 2};
-        int32_t st[2] = {13, -11}, M[2] = {(int32_t)(rnd() >> 2), (int32_t)(rnd() >> 2)}, rows = 1 + n / 13;
-        int32_t cols = n % 13 + 1;
-        ref_ef_add_requant_i8(xs, st, M, 2, 31, yr_ + oy, 14, rows, cols);
-        ef_add_requant_i8(xs, st, M, 2, 31, yv_ + oy, 14, rows, cols);
+        add_case(n, oa, oy, k);
     } else {
         n %= 200;
         int32_t rows = 1 + n / 17, len = n % 17 + 1;
@@ -93,24 +108,32 @@ static int32_t one_case(int32_t k, int32_t n)
     return bad;
 }
 
-/* femba-tiny's per-core share of a LUT / gate call (123200 / 8 elements), operands in L2 like the arena's. */
-static int32_t bench(int32_t mul)
+/* femba-tiny's per-core share of a LUT / gate call (123200 / 8 elements), operands in L2 like the arena's; kind 2:
+ * one core's 10 tokens of the residual add of three inputs (385 channels, femba-tiny's S 30). */
+static int32_t bench(int32_t kind)
 {
     int32_t n = 15400, m = 1343488256, sh = 36;
+    const int8_t *xs[3] = {a_, b_, a_ + 8000};
+    int32_t st[3] = {385, 385, 385}, M[3] = {18273609, 809743441, -727876581};
     uint32_t c0, c1, c2;
     c0 = cpu_perf_get(CSR_PCER_CYCLES);
-    if (mul)
+    if (kind == 1)
         ref_ef_mul_requant_i8(a_, b_, yr_, n, m, sh);
-    else
+    else if (kind == 0)
         ref_ef_lut_i8(a_, yr_, n, lut_);
-    c1 = cpu_perf_get(CSR_PCER_CYCLES);
-    if (mul)
-        ef_mul_requant_i8(a_, b_, yv_, n, m, sh);
     else
+        ref_ef_add_requant_i8(xs, st, M, 3, 30, yr_, 385, 10, 385);
+    c1 = cpu_perf_get(CSR_PCER_CYCLES);
+    if (kind == 1)
+        ef_mul_requant_i8(a_, b_, yv_, n, m, sh);
+    else if (kind == 0)
         ef_lut_i8(a_, yv_, n, lut_);
+    else
+        ef_add_requant_i8(xs, st, M, 3, 30, yv_, 385, 10, 385);
     c2 = cpu_perf_get(CSR_PCER_CYCLES);
     int32_t bad = diff(n);
-    printf("XP_BENCH %s n=%d portable=%u xpulpv2=%u cycles bad=%d\n", mul ? "mul_requant" : "lut", (int)n,
+    printf("XP_BENCH %s n=%d portable=%u xpulpv2=%u cycles bad=%d\n",
+           kind == 1 ? "mul_requant" : (kind == 0 ? "lut" : "add_requant"), kind == 2 ? 3850 : (int)n,
            (unsigned)(c1 - c0), (unsigned)(c2 - c1), (int)bad);
     return bad != 0;
 }
@@ -127,7 +150,7 @@ static int test_main(void)
     cpu_perf_start(0);
     for (int32_t k = 0; k < N_CASES; ++k, ++cases)
         bad += one_case(k, k < 200 ? k % 41 : (int32_t)(rnd() % MAX_N)) != 0;
-    for (int32_t r = 0; r < 2; ++r, ++cases)
+    for (int32_t r = 0; r < 3; ++r, ++cases)
         bad += bench(r);
     printf("XP_DONE cases=%d bad=%d\n", (int)cases, (int)bad);
     return bad != 0;

@@ -10,8 +10,10 @@
  *    hi = (a b m) >> 32 (one mulh) and (hi + 2^(sh-33)) >> (sh-32) (the identity of xpulpv2/ef_linear.c's xp_emit:
  *    the low word cannot carry past a multiple of 2^(sh-32); |a b m| < 2^45, so the sum fits), then p.clip;
  *    other shifts: ef_requant8 itself.
- * Heads and tails (and operands of different alignment) take the portable per-element formula. ef_add_requant_i8
- * and ef_flip_rows_i8 are the portable ones. */
+ *  - ef_add_requant_i8: the int64 sum and shift in 32-bit words (two p.mac per input and element on the halves
+ *    of the multiplier, see the function), a word of each input at a time when they share y's alignment.
+ * Heads and tails (and operands of different alignment) take the per-element formula. ef_flip_rows_i8 is the
+ * portable one. */
 #include "ef_kernels.h"
 #include "ef_xpulp.h"
 
@@ -78,16 +80,78 @@ void ef_mul_requant_i8(const int8_t *a, const int8_t *b, int8_t *y, int32_t n, i
         y[i] = ef_requant8((int32_t)a[i] * (int32_t)b[i], m, sh);
 }
 
+#define XE_ADD_MAX_INPUTS 8
+
+/* One element of the add: h, l the sums of x_j mh_j and x_j ml_j (see the header), clipped to int8. */
+static inline int32_t xe_add_out(int32_t h, int32_t l, int32_t rnd, int32_t s)
+{
+    return ef_xp_clip8((h + (l >> 16) + rnd) >> s);
+}
+
+/* Row r of the add on the split multipliers: byte head until y is word-aligned, whole words (when every input
+ * shares y's alignment), byte tail. */
+static void xe_add_row(const int8_t *const *xr, const int32_t *mh, const int32_t *ml, int32_t n_in, int32_t rnd,
+                       int32_t s, int8_t *yr, int32_t n_cols)
+{
+    int32_t c = 0, same = 1;
+    for (int32_t j = 0; j < n_in; ++j)
+        same &= (((uintptr_t)xr[j] ^ (uintptr_t)yr) & 3u) == 0;
+    if (same) {
+        for (; c < n_cols && ((uintptr_t)(yr + c) & 3u) != 0; ++c) {
+            int32_t h = 0, l = 0;
+            for (int32_t j = 0; j < n_in; ++j)
+                h = ef_xp_mac(h, xr[j][c], mh[j]), l = ef_xp_mac(l, xr[j][c], ml[j]);
+            yr[c] = (int8_t)xe_add_out(h, l, rnd, s);
+        }
+        for (; c + 4 <= n_cols; c += 4) {
+            int32_t h0 = 0, h1 = 0, h2 = 0, h3 = 0, l0 = 0, l1 = 0, l2 = 0, l3 = 0;
+            for (int32_t j = 0; j < n_in; ++j) {
+                uint32_t w = *(const xe_word_t *)(const void *)(xr[j] + c);
+                int32_t a = mh[j], b = ml[j];
+                h0 = ef_xp_mac(h0, XE_LANE(w, 0), a), l0 = ef_xp_mac(l0, XE_LANE(w, 0), b);
+                h1 = ef_xp_mac(h1, XE_LANE(w, 1), a), l1 = ef_xp_mac(l1, XE_LANE(w, 1), b);
+                h2 = ef_xp_mac(h2, XE_LANE(w, 2), a), l2 = ef_xp_mac(l2, XE_LANE(w, 2), b);
+                h3 = ef_xp_mac(h3, XE_LANE(w, 3), a), l3 = ef_xp_mac(l3, XE_LANE(w, 3), b);
+            }
+            *(xe_word_t *)(void *)(yr + c) = ((uint32_t)xe_add_out(h0, l0, rnd, s) & 0xFFu)
+                                            | ((uint32_t)xe_add_out(h1, l1, rnd, s) & 0xFFu) << 8
+                                            | ((uint32_t)xe_add_out(h2, l2, rnd, s) & 0xFFu) << 16
+                                            | (uint32_t)xe_add_out(h3, l3, rnd, s) << 24;
+        }
+    }
+    for (; c < n_cols; ++c) {
+        int32_t h = 0, l = 0;
+        for (int32_t j = 0; j < n_in; ++j)
+            h = ef_xp_mac(h, xr[j][c], mh[j]), l = ef_xp_mac(l, xr[j][c], ml[j]);
+        yr[c] = (int8_t)xe_add_out(h, l, rnd, s);
+    }
+}
+
+/* The add in 32-bit words: M_j = mh_j 2^16 + ml_j (mh = M >> 16, 0 <= ml < 2^16), so the int64 sum is
+ * tot = 2^16 h + l with h = sum x_j mh_j (|h| <= 2^25), l = sum x_j ml_j (|l| < 2^26); for 17 <= S <= 47,
+ * (tot + 2^(S-1)) >> S = (h + (l >> 16) + 2^(S-17)) >> (S-16) (the low 16 bits of l cannot carry past a multiple of
+ * 2^S; the sum stays under 2^31). Other shifts or more inputs: the portable int64 loop. */
 void ef_add_requant_i8(const int8_t *const *xs, const int32_t *x_strides, const int32_t *M, int32_t n_inputs,
                        int32_t S, int8_t *y, int32_t y_stride, int32_t n_rows, int32_t n_cols)
 {
+    if (n_inputs < 1 || n_inputs > XE_ADD_MAX_INPUTS || S < 17 || S > 47) {
+        for (int32_t r = 0; r < n_rows; ++r)
+            for (int32_t c = 0; c < n_cols; ++c) {
+                int64_t tot = 0;
+                for (int32_t j = 0; j < n_inputs; ++j)
+                    tot += (int64_t)xs[j][(ptrdiff_t)r * x_strides[j] + c] * (int64_t)M[j];
+                y[(ptrdiff_t)r * y_stride + c] = ef_sat8(ef_rshift_round(tot, S));
+            }
+        return;
+    }
+    int32_t mh[XE_ADD_MAX_INPUTS], ml[XE_ADD_MAX_INPUTS];
+    const int8_t *xr[XE_ADD_MAX_INPUTS];
+    for (int32_t j = 0; j < n_inputs; ++j)
+        mh[j] = M[j] >> 16, ml[j] = M[j] & 0xFFFF;
     for (int32_t r = 0; r < n_rows; ++r) {
-        for (int32_t c = 0; c < n_cols; ++c) {
-            int64_t tot = 0;
-            for (int32_t j = 0; j < n_inputs; ++j)
-                tot += (int64_t)xs[j][(ptrdiff_t)r * x_strides[j] + c] * (int64_t)M[j];
-            y[(ptrdiff_t)r * y_stride + c] = ef_sat8(ef_rshift_round(tot, S));
-        }
+        for (int32_t j = 0; j < n_inputs; ++j)
+            xr[j] = xs[j] + (ptrdiff_t)r * x_strides[j];
+        xe_add_row(xr, mh, ml, n_inputs, 1 << (S - 17), S - 16, y + (ptrdiff_t)r * y_stride, n_cols);
     }
 }
 

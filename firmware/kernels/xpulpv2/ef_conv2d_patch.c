@@ -1,0 +1,117 @@
+/* Patch embedding, Xpulpv2 variant (pulp-open / GAP9 cluster): pv.sdotsp.b over L1 copies of patch and weights.
+ *
+ * Same function, arguments and bit-exact results as firmware/kernels/ef_conv2d_patch.c (tests/gvsoc/test_xpulpv2.py
+ * runs both on the same inputs on GVSoC). The portable kernel re-reads every patch from the L2 arena for each output
+ * channel, a byte at a time. Here the weights of up to XC_BUF_WORDS / patch_words channels are decoded once per
+ * call (any of 2, 4, 8 bits) into a word buffer on the core's stack (L1), row k of the patch flattened in the order
+ * of the packed row and zero-padded to a word; each patch is read once per channel chunk into a word buffer of the
+ * same layout (word loads when the patch rows are word-aligned and kw % 4 == 0, bytes otherwise), and each channel's
+ * dot product is pv.sdotsp.b over the two buffers (the zero padding adds nothing; the int32 sum is the portable
+ * one). Bias, addend and ef_requant8_m15 are the portable ones. Patches over XC_BUF_WORDS * 4 weights take the
+ * portable per-weight loop. */
+#include "ef_kernels.h"
+#include "ef_xpulp.h"
+
+#define XC_BUF_WORDS 64 /* 256 bytes of decoded weights on the stack; also the largest patch of the fast path */
+
+typedef uint32_t xc_word_t __attribute__((may_alias));
+
+/* As the portable kernel's packed loop: one weight at a time from the packed row (patches over 256 weights). */
+static int32_t xc_dot_packed(const int8_t *xp, int32_t x_stride, int32_t kh, int32_t kw, const uint8_t *wr,
+                             int32_t bits)
+{
+    int32_t acc = 0, k = 0;
+    for (int32_t i = 0; i < kh; ++i, xp += x_stride)
+        for (int32_t j = 0; j < kw; ++j, ++k)
+            acc += (int32_t)xp[j] * ef_weight_at(wr, k, bits);
+    return acc;
+}
+
+/* Weights of channels [e, e + n) decoded into buf, pw words per channel, padding bytes zero. */
+static void xc_decode(const uint8_t *w, int32_t rb, int32_t bits, int32_t kk, int32_t pw, int32_t e, int32_t n,
+                      uint32_t *buf)
+{
+    for (int32_t c = 0; c < n; ++c) {
+        const uint8_t *wr = w + (size_t)(e + c) * (size_t)rb;
+        int8_t *d = (int8_t *)(void *)(buf + c * pw);
+        buf[c * pw + pw - 1] = 0u;
+        if (bits == 8 && ((uintptr_t)wr & 3u) == 0 && (kk & 3) == 0)
+            for (int32_t k = 0; k < pw; ++k)
+                buf[c * pw + k] = ((const xc_word_t *)(const void *)wr)[k];
+        else
+            for (int32_t k = 0; k < kk; ++k)
+                d[k] = (int8_t)ef_weight_at(wr, k, bits);
+    }
+}
+
+/* The patch at xp (kh rows of kw, row stride x_stride) flattened into pw words, padding bytes zero. */
+static void xc_load_patch(const int8_t *xp, int32_t x_stride, int32_t kh, int32_t kw, int32_t pw, int32_t words,
+                          uint32_t *xb)
+{
+    if (words) {
+        int32_t rw = kw >> 2;
+        for (int32_t i = 0; i < kh; ++i, xp += x_stride)
+            for (int32_t j = 0; j < rw; ++j)
+                xb[i * rw + j] = ((const xc_word_t *)(const void *)xp)[j];
+        return;
+    }
+    int8_t *d = (int8_t *)(void *)xb;
+    xb[pw - 1] = 0u;
+    for (int32_t i = 0; i < kh; ++i, xp += x_stride, d += kw)
+        for (int32_t j = 0; j < kw; ++j)
+            d[j] = xp[j];
+}
+
+static inline int32_t xc_dot(const uint32_t *a, const uint32_t *b, int32_t pw)
+{
+    int32_t acc = 0;
+    for (int32_t k = 0; k < pw; ++k)
+        acc = ef_xp_sdotsp_b(acc, a[k], b[k]);
+    return acc;
+}
+
+static inline void xc_emit(int32_t acc, int32_t e, int32_t f, int32_t l, const int16_t *addend16,
+                           const int32_t *addend32, int32_t addend_stride, const int16_t *m, const int8_t *sh,
+                           int8_t *y, int32_t y_stride)
+{
+    if (addend16)
+        acc += addend16[(ptrdiff_t)l * addend_stride + f];
+    else if (addend32)
+        acc += addend32[(ptrdiff_t)l * addend_stride + f];
+    y[(ptrdiff_t)l * y_stride + f] = ef_requant8_m15(acc, m[e], sh[e]);
+}
+
+void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
+                        const uint8_t *w, int32_t w_bits, const int32_t *bias,
+                        const int16_t *addend16, const int32_t *addend32, int32_t addend_stride,
+                        const int16_t *m, const int8_t *sh,
+                        int8_t *y, int32_t y_stride,
+                        int32_t l0, int32_t l1, int32_t e0, int32_t e1)
+{
+    int32_t kk = kh * kw, rb = ef_row_bytes(kk, w_bits), pw = (kk + 3) / 4;
+    if (kk > 4 * XC_BUF_WORDS) {
+        for (int32_t e = e0; e < e1; ++e)
+            for (int32_t r = 0; r < n_rows; ++r)
+                for (int32_t l = l0; l < l1; ++l) {
+                    const int8_t *xp = x + (ptrdiff_t)r * kh * x_stride + (ptrdiff_t)l * kw;
+                    int32_t acc = bias[e] + xc_dot_packed(xp, x_stride, kh, kw, w + (size_t)e * (size_t)rb, w_bits);
+                    xc_emit(acc, e, e * n_rows + r, l, addend16, addend32, addend_stride, m, sh, y, y_stride);
+                }
+        return;
+    }
+    uint32_t wbuf[XC_BUF_WORDS], xb[XC_BUF_WORDS];
+    int32_t ce = XC_BUF_WORDS / pw, words = (kw & 3) == 0 && (((uintptr_t)x | (uint32_t)x_stride) & 3u) == 0;
+    for (int32_t ec = e0; ec < e1; ec += ce) {
+        int32_t n = e1 - ec < ce ? e1 - ec : ce;
+        xc_decode(w, rb, w_bits, kk, pw, ec, n, wbuf);
+        for (int32_t r = 0; r < n_rows; ++r)
+            for (int32_t l = l0; l < l1; ++l) {
+                xc_load_patch(x + (ptrdiff_t)r * kh * x_stride + (ptrdiff_t)l * kw, x_stride, kh, kw, pw, words, xb);
+                for (int32_t c = 0; c < n; ++c) {
+                    int32_t e = ec + c;
+                    xc_emit(bias[e] + xc_dot(xb, wbuf + c * pw, pw), e, e * n_rows + r, l, addend16, addend32,
+                            addend_stride, m, sh, y, y_stride);
+                }
+            }
+    }
+}

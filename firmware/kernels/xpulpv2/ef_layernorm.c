@@ -1,0 +1,120 @@
+/* Integer LayerNorm, Xpulpv2 variant (pulp-open / GAP9 cluster): same function, arguments and bit-exact results as
+ * firmware/kernels/ef_layernorm.c (tests/gvsoc/test_xpulpv2.py runs both on the same inputs on GVSoC).
+ *
+ * The row statistics are the portable ones, the sums s and q taken a word at a time with pv.sdotsp.b (s against
+ * 0x01010101, q against the word itself) once the row is word-aligned. Per element the portable kernel does two
+ * 64 x 64-bit products; here, when inv = 2^(61-k) / sqrt(w) fits int32 (it is at most 2^31), d inv is one widening
+ * 32 x 32 product, z g[i] one as well when z fits int32 (else the 64-bit product), and beta's term a 64-bit shift:
+ * the int64 values are the portable ones, so are the bytes. A row with inv = 2^31 takes the portable formula. */
+#include "ef_kernels.h"
+#include "ef_xpulp.h"
+
+typedef uint32_t xl_word_t __attribute__((may_alias));
+
+/* floor(sqrt(v)) for v < 2^62, bit by bit (as the portable kernel). */
+static uint64_t xl_isqrt64(uint64_t v)
+{
+    uint64_t res = 0, bit = (uint64_t)1 << 62;
+    while (bit > v)
+        bit >>= 2;
+    while (bit) {
+        if (v >= res + bit) {
+            v -= res + bit;
+            res = (res >> 1) + bit;
+        } else {
+            res >>= 1;
+        }
+        bit >>= 2;
+    }
+    return res;
+}
+
+static int32_t xl_bit_length(uint64_t v)
+{
+    int32_t n = 0;
+    while (v) {
+        v >>= 1;
+        ++n;
+    }
+    return n;
+}
+
+/* s = sum x, q = sum x^2 over the row. */
+static void xl_sums(const int8_t *xr, int32_t n_ch, int32_t *s_out, int32_t *q_out)
+{
+    int32_t s = 0, q = 0, i = 0;
+    for (; i < n_ch && ((uintptr_t)(xr + i) & 3u) != 0; ++i)
+        s += xr[i], q += (int32_t)xr[i] * (int32_t)xr[i];
+    for (; i + 4 <= n_ch; i += 4) {
+        uint32_t w = *(const xl_word_t *)(const void *)(xr + i);
+        s = ef_xp_sdotsp_b(s, w, 0x01010101u);
+        q = ef_xp_sdotsp_b(q, w, w);
+    }
+    for (; i < n_ch; ++i)
+        s += xr[i], q += (int32_t)xr[i] * (int32_t)xr[i];
+    *s_out = s;
+    *q_out = q;
+}
+
+/* One element of a fast row: the portable int64 values with widening products; y = floor(T / 2^32) >> (ysh - 32)
+ * for T = z g + b 2^bsh + 2^(ysh-1) (32 <= ysh <= 62, so the high word holds the shifted value), then clipped. */
+static inline int32_t xl_elem(int32_t xv, int32_t n_ch, int32_t s, int32_t inv32, int32_t zsh, int32_t g, int32_t b,
+                              int32_t bscale, int64_t rnd, int32_t hs)
+{
+    int32_t d = n_ch * xv - s;
+    int64_t z = ef_rshift_round((int64_t)d * (int64_t)inv32, zsh);
+    int64_t zg = z == (int64_t)(int32_t)z ? (int64_t)(int32_t)z * (int64_t)g : z * g;
+    int64_t t = zg + (int64_t)b * (int64_t)bscale + rnd;
+    return ef_xp_clip8((int32_t)(t >> 32) >> hs);
+}
+
+/* A row whose inv fits int32: word loads and stores where x and y share alignment. */
+static void xl_norm_row(const int8_t *xr, int8_t *yr, int32_t n_ch, int32_t s, int32_t inv32, int32_t zsh,
+                        const int32_t *g, const int32_t *b, int32_t ysh, int32_t bsh)
+{
+    int64_t rnd = (int64_t)1 << (ysh - 1);
+    int32_t bscale = 1 << bsh, hs = ysh - 32, i = 0;
+    if ((((uintptr_t)xr ^ (uintptr_t)yr) & 3u) == 0) {
+        for (; i < n_ch && ((uintptr_t)(yr + i) & 3u) != 0; ++i)
+            yr[i] = (int8_t)xl_elem(xr[i], n_ch, s, inv32, zsh, g[i], b[i], bscale, rnd, hs);
+        for (; i + 4 <= n_ch; i += 4) {
+            uint32_t w = *(const xl_word_t *)(const void *)(xr + i), o = 0;
+            for (int32_t k = 0; k < 4; ++k) {
+                int32_t xv = (int32_t)(w << (24 - 8 * k)) >> 24;
+                o |= ((uint32_t)xl_elem(xv, n_ch, s, inv32, zsh, g[i + k], b[i + k], bscale, rnd, hs) & 0xFFu)
+                     << (8 * k);
+            }
+            *(xl_word_t *)(void *)(yr + i) = o;
+        }
+    }
+    for (; i < n_ch; ++i)
+        yr[i] = (int8_t)xl_elem(xr[i], n_ch, s, inv32, zsh, g[i], b[i], bscale, rnd, hs);
+}
+
+void ef_layernorm_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_stride, int32_t n_ch,
+                     int64_t eps_q, const int32_t *g, const int32_t *b, int32_t g_frac,
+                     int32_t r0, int32_t r1)
+{
+    int32_t ysh = EF_LN_Z_FRAC + g_frac, bsh = ysh - EF_LN_B_FRAC;
+    int64_t bscale = (int64_t)1 << bsh;
+    for (int32_t r = r0; r < r1; ++r) {
+        const int8_t *xr = x + (ptrdiff_t)r * x_stride;
+        int8_t *yr = y + (ptrdiff_t)r * y_stride;
+        int32_t s, q;
+        xl_sums(xr, n_ch, &s, &q);
+        int64_t w = (int64_t)n_ch * q - (int64_t)s * s + eps_q;       /* = n_ch^2 (var + eps), >= 1 */
+        int32_t k = (62 - xl_bit_length((uint64_t)w)) / 2;
+        uint64_t rt = xl_isqrt64((uint64_t)w << (2 * k));             /* in [2^30, 2^31) */
+        int64_t inv = (int64_t)(((uint64_t)1 << 61) / rt);           /* 2^(61-k) / sqrt(w) */
+        int32_t zsh = 61 - k - EF_LN_Z_FRAC;
+        if (inv > INT32_MAX || n_ch > 65536 || ysh < 32 || ysh > 62 || bsh > 30) {
+            for (int32_t i = 0; i < n_ch; ++i) {
+                int64_t d = (int64_t)n_ch * xr[i] - s;
+                int64_t z = ef_rshift_round(d * inv, zsh);
+                yr[i] = ef_sat8(ef_rshift_round(z * g[i] + (int64_t)b[i] * bscale, ysh));
+            }
+            continue;
+        }
+        xl_norm_row(xr, yr, n_ch, s, (int32_t)inv, zsh, g, b, ysh, bsh);
+    }
+}
