@@ -11,16 +11,14 @@ import pytest
 from edgeflow.build import BuildError, build
 from edgeflow.cli import main
 
-from .models import femba_micro_graph
+from .models import femba_micro_onnx
 
 pytestmark = [pytest.mark.c, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc missing")]
 
 
 @pytest.fixture(scope="module")
 def onnx_file(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("m")
-    femba_micro_graph(folder)
-    return folder / "model.onnx"
+    return femba_micro_onnx(tmp_path_factory)
 
 
 def test_build_layout_and_bit_exact_check(onnx_file, tmp_path):
