@@ -31,12 +31,28 @@ def check_out_dir(out_dir: Path) -> None:
     if out_dir.is_symlink():
         raise BuildError(f"{out_dir}: is a symbolic link; give a real folder as --out")
     if not out_dir.exists():
+        above = next((d for d in out_dir.parents if d.exists()), None)
+        if above is not None and not above.is_dir():
+            raise BuildError(f"{out_dir}: {above} is a file, not a folder; give another --out")
         return
     if not out_dir.is_dir():
         raise BuildError(f"{out_dir}: exists and is not a folder; give another --out")
     if not (out_dir / BUILD_MARKER).is_file() and any(out_dir.iterdir()):
         raise BuildError(f"{out_dir}: exists and is not an edgeflow build folder (no {BUILD_MARKER}); "
                          "refusing to replace it - give another --out or empty it yourself")
+
+
+def unknown_target(name: str, backends: list[str], described: list[str]) -> str:
+    """The one line for a --target without a backend: a typo gets its closest name, a described target without
+    a backend says so."""
+    import difflib
+
+    known = ", ".join(backends)
+    if name in described:
+        return f"target '{name}' has no backend yet (targets with one: {known})"
+    close = difflib.get_close_matches(name, backends, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return f"--target {name}: unknown target ({hint}targets: {known})"
 
 
 def _swap_into_place(tmp: Path, out_dir: Path) -> None:
@@ -67,9 +83,7 @@ def build(onnx_path: Path, target_name: str, out_dir: Path, check_windows: np.nd
     from edgeflow.target import available_targets, load_target
 
     if target_name not in BACKENDS:
-        known = ", ".join(sorted(BACKENDS))
-        raise BuildError(f"target '{target_name}' has no backend yet (available: {known}; targets described: "
-                         f"{', '.join(available_targets())})")
+        raise BuildError(unknown_target(target_name, sorted(BACKENDS), available_targets()))
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
     target = load_target(target_name)

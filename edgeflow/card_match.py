@@ -74,12 +74,24 @@ def _channels_samples(shape: tuple[int, ...]) -> tuple[int, int] | None:
     return (core[0], core[1]) if len(core) == 2 else None
 
 
+def _why_unread(path: Path) -> str:
+    import onnx
+
+    try:
+        onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - named, not raised: the caller's line says what to do
+        return f"cannot be read: not an ONNX file ({type(e).__name__})"
+    return ("the model's input has no fixed shape (symbolic sizes?); export it with a (1, channels, samples) "
+            "example input and no dynamic_axes")
+
+
 def minimal_card(onnx_path: Path, shape: tuple[int, ...] | None, sfreq: float | None) -> ModelCard:
     """A sensor card made from the model alone: its input's channels and samples, the rate from --sfreq."""
-    cs = _channels_samples(shape) if shape else None
+    if not shape:
+        raise CardError(f"{onnx_path}: {_why_unread(onnx_path)}")
+    cs = _channels_samples(shape)
     if cs is None:
-        got = "cannot be read" if shape is None else f"is {list(shape)}"
-        raise CardError(f"{onnx_path}: no --card given and the model's input (without batch) {got}, not "
+        raise CardError(f"{onnx_path}: no --card given and the model's input (without batch) is {list(shape)}, not "
                         "(channels, samples); give a card with --card")
     if sfreq is None:
         raise CardError(f"{onnx_path}: no --card given: the model's input is {cs[0]} channels x {cs[1]} samples; "
@@ -90,11 +102,20 @@ def minimal_card(onnx_path: Path, shape: tuple[int, ...] | None, sfreq: float | 
     return card_from_dict(raw, where=f"{onnx_path} (minimal card, --sfreq {sfreq:g})")
 
 
+def _transposed_hint(shape: tuple[int, ...], window: tuple[int, int]) -> str:
+    cs = _channels_samples(shape)
+    if cs is None or cs != window[::-1] or cs == window:
+        return ""
+    return "; the model takes (samples, channels): export it with its input as (1, channels, samples)"
+
+
 def card_for_onnx(onnx_path: Path, card_arg: str | None, sfreq: float | None) -> ModelCard:
     """The card of an --onnx build: --card checked against the model's input shape (one line naming both), or
     a minimal card made from the model when no --card is given."""
     from edgeflow.cards import load_card
 
+    if not Path(onnx_path).is_file():
+        raise CardError(f"{onnx_path}: no such file (--onnx takes the path of your .onnx model)")
     shape = onnx_input_shape(onnx_path)
     if card_arg is None:
         return minimal_card(onnx_path, shape, sfreq)
@@ -106,7 +127,7 @@ def card_for_onnx(onnx_path: Path, card_arg: str | None, sfreq: float | None) ->
         c, w = card_shape(card)
         raise CardError(f"{onnx_path}: the model's input is {list(shape)} (without batch), card '{card.name}' makes "
                         f"windows of [{c}, {w}] ({c} channels x {card.input.window_s:g} s x "
-                        f"{card.input.sample_rate:g} Hz)")
+                        f"{card.input.sample_rate:g} Hz)" + _transposed_hint(shape, (c, w)))
     return card
 
 

@@ -224,7 +224,9 @@ def check_schema(raw: dict, where: object) -> None:
     used = SECTIONS_OF.get(kind, known)
     for section in REQUIRED_SECTIONS:
         if section in used and section not in raw:
-            raise CardError(f"{where}: missing section [{section}]")
+            hint = "" if "kind" in raw.get("model", {}) else \
+                ' (model.kind is not set, so it is "femba"; a sensor card sets model.kind = "sensor")'
+            raise CardError(f"{where}: missing section [{section}]{hint}")
     for section in raw:
         if section not in used:
             raise CardError(f"{where}: section [{section}] is not used by model.kind '{kind}' "

@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="edgeflow",
         description="Take small EEG models (FEMBA bidirectional Mamba, transformer baseline) from PyTorch "
-                    "to microcontrollers and edge GPUs, and check the device window by window.",
+                    "to microcontrollers and edge GPUs, and check the device window by window; or compile your own "
+                    "quantized ONNX model for any sensor (`edgeflow build --onnx M.onnx --card CARD`).",
         epilog="Start with `edgeflow train` (trains the default femba-mini on the synthetic corpus) or "
                "`edgeflow model list`.")
     p.add_argument("--version", action="version", version=f"edgeflow {__version__}")
@@ -55,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _data_model_parsers(sub) -> None:
-    data = sub.add_parser("data", help="synthesise or inspect EEG recordings",
-                          description="EEG data: write the synthetic corpus, or show what a model sees.")
+    data = sub.add_parser("data", help="synthesise EEG recordings, or inspect any recording",
+                          description="Write the synthetic EEG corpus, or show what a model sees of a recording "
+                                      "(EEG, or CSV/NPY/NPZ/WAV/EDF sensor data with a sensor card).")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     s = dsub.add_parser("synth", help="write a deterministic synthetic EEG corpus (EDF + labels.csv)",
                         description="Write N synthetic subjects as real EDF files (half abnormal: slowing, "
@@ -72,10 +74,13 @@ def _data_model_parsers(sub) -> None:
     s.set_defaults(func=cmd_data_synth)
     i = dsub.add_parser("inspect", help="show channels, rate, duration and what the model would see",
                         description="Read a recording (EDF/BDF/FIF/BrainVision; with a sensor card raw CSV, "
-                                    "NPY/NPZ or WAV) through the model's preprocessing and print what the model "
-                                    "would see.")
+                                    "NPY/NPZ, WAV or EDF/BDF channels by label) through the card's preprocessing "
+                                    "and print what the model would see.")
     i.add_argument("file", help="recording to inspect")
-    i.add_argument("--card", default="femba-mini", help="model card whose preprocessing to apply")
+    i.add_argument("--card", default="femba-mini",
+                   help="model card whose preprocessing to apply: a name (models/*.toml) or a .toml path "
+                        "(default femba-mini, an EEG card; CSV/NPY/NPZ/WAV need a sensor card, e.g. accel-har or "
+                        "your own with model.kind = \"sensor\"; the card of a build is BUILD/card.toml)")
     i.set_defaults(func=cmd_data_inspect)
 
     model = sub.add_parser("model", help="list model cards or show one's layers, params and MACs",
@@ -151,7 +156,8 @@ def _train_parsers(sub) -> None:
 
 
 def _build_parsers(sub) -> None:
-    b = sub.add_parser("build", help="compile a quantized model: ONNX -> integer IR -> memory plan -> C",
+    b = sub.add_parser("build", help="compile a quantized model (a card's, or your own --onnx): ONNX -> integer IR -> "
+                                        "memory plan -> C",
                        description="Compile a quantized model for a target into build/<card>-<target>/ "
                                    "(--onnx: build/<model-stem>-<target>/) (model.onnx, graph.json, plan.json, src/, "
                                    "firmware, card.toml, report.json). With --onnx the model's input shape is checked "
@@ -165,11 +171,13 @@ def _build_parsers(sub) -> None:
                                    "jetson-orin-nano / jetson-agx-orin (Apache TVM: model.so with an sm_87 cubin, "
                                    "run.py and README for the board; --host-only compiles it for this CPU).")
     b.add_argument("--target", default="host",
-                   help="host, gap9, rv32-virt, jetson-orin-nano or jetson-agx-orin (default host)")
+                   help="host, gap9, rv32-virt, pulp-open, jetson-orin-nano or jetson-agx-orin (default host)")
     b.add_argument("--card", help="model card, a name (models/*.toml) or a .toml path (default femba-mini; with "
                                   "--onnx: a minimal card made from the model)")
     b.add_argument("--onnx", help="QCDQ ONNX: from `edgeflow export`, or your own model (brevitas "
-                                  "export_onnx_qcdq(..., dynamo=False)); see the README's 'Compile your own model'")
+                                  "export_onnx_qcdq(..., dynamo=False), or onnxruntime quantize_static QDQ); its "
+                                  "input (1, channels, samples) must match --card, else give --sfreq; see the "
+                                  "README's 'Compile your own model'")
     b.add_argument("--sfreq", type=float_range(0.0, 1e6, lo_open=True),
                    help="--onnx without --card: sampling rate in Hz of the model's input (the window is the model's "
                         "input length / sfreq); with --card it must equal the card's input.sample_rate")
@@ -194,9 +202,10 @@ def _build_parsers(sub) -> None:
 
 
 def _device_parsers(sub) -> None:
-    st = sub.add_parser("stream", help="stream EEG windows to the device and check every answer bit for bit",
+    st = sub.add_parser("stream", help="stream a recording's windows to the device and check every answer bit for bit",
                         description="HELLO handshake (refuses a device running another model), then read a "
-                                    "recording through the training preprocessing, quantise each window, send it, "
+                                    "recording through the build's card (EEG: the training preprocessing; sensor: "
+                                    "(raw - offset) * scale), quantise each window, send it, "
                                     "and check the device's answer against the integer reference. Survives link "
                                     "faults (retries, resyncs); exit code 1 if any answer mismatched or was lost.")
     stream_arguments(st)

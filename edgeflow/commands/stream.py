@@ -29,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                   "BUILD/device.json)")
     p.add_argument("--input", help="recording: EEG (EDF/EDF+D/BDF/FIF/BrainVision/EEGLAB .set/GDF/CNT) for an EEG "
                                    "card; sensor data (CSV, NPY/NPZ, WAV, EDF/EDF+D/BDF: channels by label) for a "
-                                   "sensor card (default: a synthetic recording)")
+                                   "sensor card; CSV/NPY carry no rate: the card's input.sample_rate is used "
+                                   "(default: a synthetic recording)")
     p.add_argument("--card", help="card whose preprocessing to apply (default: the card the build recorded, "
                                   "BUILD/card.toml; a --card that contradicts it is refused; older builds: femba-mini)")
     p.add_argument("--realtime", action="store_true", help="pace windows at the recording's own rate and report "
@@ -57,6 +58,16 @@ def resolve_port(build: Path, port: str | None) -> str:
         return str(json.loads(f.read_text())["port"])
     except (ValueError, KeyError, TypeError):
         raise EdgeflowError(f"{f}: not a device file with a \"port\" field") from None
+
+
+def out_dir(build: Path, out: str | None) -> Path:
+    """--out (default BUILD/stream), refused in one line when it or a folder above it is a file."""
+    path = Path(out) if out else build / "stream"
+    bad = next((d for d in (path, *path.parents) if d.exists() and not d.is_dir()), None)
+    if bad is not None:
+        where = "" if bad == path else f" {bad}"
+        raise EdgeflowError(f"{path}:{where} is a file, not a folder; give another --out")
+    return path
 
 
 def _fmt_s(v: float | None) -> str:
@@ -124,6 +135,7 @@ def run(a: argparse.Namespace, console: Console) -> int:
         return run_jetson(build, a, console)
     graph = read_graph(build)  # a corrupt graph.json / weights.npz is named before any port is opened
     card = stream_card(build, a.card)  # the build's card.toml; a contradicting --card is refused here
+    out = out_dir(build, a.out)
     port_path = resolve_port(build, a.port)
     shape = tuple(graph.tensors[graph.inputs[0]].shape)
     port = open_port(port_path)  # port and handshake first: a wrong port or model fails before the slow reading
@@ -137,7 +149,6 @@ def run(a: argparse.Namespace, console: Console) -> int:
             raise EdgeflowError(f"{meta['recording']}: windows are {list(x.shape[1:])}, model input is "
                                 f"{list(shape)} (card '{card.name}' does not fit this build)")
         xq = quantized_windows(x, graph)
-        out = Path(a.out) if a.out else build / "stream"
         starts = tuple(meta.pop("window_starts_s", ()))  # per window in windows.jsonl, not in the summary
         cfg = StreamConfig(stride_s=meta["stride_s"], realtime=a.realtime, timeout_s=a.timeout, retries=a.retries,
                            out_dir=out, about={"recording": meta, "port": port_path}, window_starts_s=starts)
@@ -194,6 +205,7 @@ def run_jetson(build: Path, a: argparse.Namespace, console: Console) -> int:
                             "board, or stream a `edgeflow build --host-only` build here")
     from edgeflow.card_match import stream_card
 
+    out = out_dir(build, a.out)
     x, rec = read_windows(a, card=stream_card(build, a.card))
     model = load_runner(build)
     logits, secs = model.run_windows(x)
@@ -205,7 +217,6 @@ def run_jetson(build: Path, a: argparse.Namespace, console: Console) -> int:
             "latency_p50_s": float(np.median(secs)), "latency_p95_s": float(np.percentile(secs, 95)),
             "real_time_factor": float(secs.mean()) / rec["stride_s"],
             "predictions": logits.argmax(1).tolist()}
-    out = Path(a.out) if a.out else build / "stream"
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summ, indent=1) + "\n")
     good = summ["within_tolerance"] == summ["argmax_agree"] == len(x)

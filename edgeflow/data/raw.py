@@ -162,6 +162,8 @@ def read_sensor(path: str | Path, card: ModelCard) -> SensorRecording:
     """The recording in the card's channel order; a file rate (WAV, NPZ) that is not the card's is refused."""
     path = Path(path)
     names = tuple(card.input.montage)
+    if path.is_dir():
+        raise DataError(f"{path}: a folder, not a recording (give one .csv, .npy, .npz, .wav, .edf or .bdf file)")
     if path.suffix.lower() not in RAW_SUFFIXES + EDF_SUFFIXES:
         raise DataError(f"{path}: unknown sensor file type '{path.suffix}' (a sensor card reads "
                         f"{', '.join(RAW_SUFFIXES + EDF_SUFFIXES)})")

@@ -185,9 +185,11 @@ class _Builder(AttentionMixin, LayoutMixin, GemmMixin, FembaMixin):
             flat = self._input_layout(v, v0)
             if flat is not None:
                 return qdq_ort.flat_input(self, flat, s_out, out)
-            shp = [d.dim_value for i in self.v.graph.input if i.name == v0 for d in i.type.tensor_type.shape.dim]
-            if not shp or shp[0] != 1:
-                raise self.v.err(f"graph input '{v0}' must have batch dimension 1, got {shp}")
+            shp = [d.dim_value if d.HasField("dim_value") else d.dim_param or "?"
+                   for i in self.v.graph.input if i.name == v0 for d in i.type.tensor_type.shape.dim]
+            if not shp or shp[0] != 1 or not all(isinstance(d, int) and d > 0 for d in shp):
+                raise self.v.err(f"graph input '{v0}' must have batch dimension 1 and fixed sizes, got {shp} "
+                                 "(export with a (1, ...) example input and no dynamic_axes)")
             self.act_out(out, tuple(shp[1:]), s_out)
             self.g.inputs.append(out)
             self.g.meta["input_scale"] = s_out

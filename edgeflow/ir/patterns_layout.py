@@ -360,9 +360,12 @@ class LayoutMixin:
             return False
         x = self.act(v)
         shape = self.shape(x)
-        if factor == 1.0 and np.isclose(self.scale(x), s_out, rtol=1e-6, atol=0):
+        if factor == 1.0 and np.isclose(self.scale(x), s_out, rtol=1e-6, atol=0) and self.zp(x) == self.zp_out:
             self.act_out(out, shape, s_out)
             self.emit("reshape", [x], out, {"shape": list(shape)})
+        elif self.zp(x) or self.zp_out:    # onnxruntime zero points: the requantization as a table
+            from edgeflow.ir import qdq_ort_ops
+            qdq_ort_ops.table(self, x, lambda t: t * factor, s_out, out, "requant")
         else:
             from edgeflow.ir import ops
             m, s = ops.add_requant_params([self.scale(x) * factor], s_out)

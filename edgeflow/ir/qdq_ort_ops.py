@@ -35,17 +35,17 @@ def lower_region(b: _Builder, v0: str, s_out: float | None, out: str) -> bool:
         beta = _float_const(b, p.input[2]) if len(p.input) > 2 and p.input[2] else np.zeros(1)
         return _layernorm(b, p.name, p.input[0], _float_const(b, p.input[1]), beta, float(at.get("epsilon", 1e-5)),
                           s_out, out)
-    if (ln := b.v.layernorm(v0)) is not None:       # the decomposition (opset < 17)
-        return _layernorm(b, p.name, ln[0], ln[1], ln[2], ln[3], s_out, out)
     if op == "Softmax":
         return _softmax(b, p, s_out, out)
     if op == "MatMul" and all(acts):
         return _matmul(b, p, s_out, out)
+    if op == "Split" and acts[0]:
+        return _split(b, p, v0, s_out, out)
     if op == "Add" and len(acts) == 2 and sum(acts) == 1 and _is_float_const(b, p.input[acts.index(False)]):
         return _bias_add(b, p, acts.index(True), s_out, out)
-    if op == "ReduceMean" and acts[0]:
+    if op == "ReduceMean":
         return _reduce_mean(b, p, s_out, out)
-    if not b.zp_out and not any(b.zp(b.act(i)) for i, a in zip(p.input, acts, strict=True) if a):
+    if not b.zp_out and not any(_zp_of(b, i) for i, a in zip(p.input, acts, strict=True) if a):
         return False
     if op in ("Add", "Mul") and len(acts) == 2 and all(acts):
         return (_add if op == "Add" else _mul)(b, p, s_out, out)
@@ -61,6 +61,15 @@ def lower_region(b: _Builder, v0: str, s_out: float | None, out: str) -> bool:
 def _is_act(b: _Builder, v: str) -> bool:
     src = b.v.skip_layout(v)
     return bool(v) and not b.v.is_const(src) and (src in b.acts or b.v.activation_ql(src) is not None)
+
+
+def _zp_of(b: _Builder, v: str) -> int:
+    """Zero point of the activation behind v (its quantizer's), without lowering anything."""
+    src = b.v.skip_layout(v)
+    if src in b.acts:
+        return b.zp(b.acts[src])
+    ql = b.v.activation_ql(src)
+    return qdq_ort.zero_point(b.v, ql) if ql is not None else 0
 
 
 def _done(b: _Builder, out: str) -> None:
@@ -121,16 +130,64 @@ def _softmax(b: _Builder, p: NodeProto, s_out: float, out: str) -> bool:
 
 
 def _matmul(b: _Builder, p: NodeProto, s_out: float, out: str) -> bool:
-    """MatMul of two activations (q.kᵀ, p.v of one head, batch 1): (a - za)(b - zb) in int32 (matmul_zp)."""
-    x, y = (b.view2d(b.act(i)) for i in p.input)
+    """MatMul of two activations (q.kᵀ, p.v), batch 1: (a - za)(b - zb) in int32 (matmul_zp); over H heads
+    ((1, H, M, K) @ (1, H, K, N)) one node per head on strided slices, the heads concatenated in the value's order."""
+    x, y = b.act(p.input[0]), b.act(p.input[1])
+    sa, sb = b.onnx_shape(p.input[0], x), b.onnx_shape(p.input[1], y)
+    if len(sa) < 2 or sa[:-2] != sb[:-2] or (len(sa) > 2 and sa[0] != 1) or sa[-1] != sb[-2]:
+        raise b.v.err(f"node '{p.name}' (MatMul): activations of shapes {list(sa)} and {list(sb)} do not multiply "
+                      "as batch 1 with the same head axes")
+    (mm, k), n, heads = sa[-2:], sb[-1], int(np.prod(sa[1:-2])) if len(sa) > 3 else 1
     m, sh = quantize_multiplier(b.scale(x) * b.scale(y) / s_out)
-    b.act_out(out, (b.shape(x)[0], b.shape(y)[1]), s_out)
     zps = {"za": b.zp(x), "zb": b.zp(y), "zy": int(b.zp_out)}
-    if any(zps.values()):
-        b.emit("matmul_zp", [x, y], out, {"m": int(m), "sh": int(sh), **zps})
-    else:
-        b.emit("matmul", [x, y], out, {"m": int(m), "sh": int(sh)})
-    _done(b, out)
+    outs = []
+    for h in range(heads):
+        xh, yh = (x, y) if heads == 1 else (_slice(b, x, h * mm * k, [mm, k]), _slice(b, y, h * k * n, [k, n]))
+        xh, yh = b.view(xh, (mm, k), exact=True), b.view(yh, (k, n), exact=True)
+        outs.append(out if heads == 1 else f"{out}.h{h}")
+        b.act_out(outs[-1], (mm, n), s_out)
+        b.g.tensors[outs[-1]].zero_point = b.zp_out
+        if any(zps.values()):
+            b.emit("matmul_zp", [xh, yh], outs[-1], {"m": int(m), "sh": int(sh), **zps})
+        else:
+            b.emit("matmul", [xh, yh], outs[-1], {"m": int(m), "sh": int(sh)})
+        _done(b, outs[-1])
+    if heads > 1:
+        b.act_out(f"{out}.heads", (heads * mm, n), s_out)
+        b.g.tensors[f"{out}.heads"].zero_point = b.zp_out
+        b.emit("concat", outs, f"{out}.heads", {"axis": 0})
+        _done(b, f"{out}.heads")
+        b.act_out(out, (*sa[1:-2], mm, n), s_out)
+        b.emit("reshape", [f"{out}.heads"], out, {"shape": [*sa[1:-2], mm, n]})
+    return True
+
+
+def _slice(b: _Builder, x: str, offset: int, shape: list[int]) -> str:
+    """Rows of `shape` read from x's elements at offset (C order): one head of a (H, M, K) value."""
+    out = f"{x}.at{offset}"
+    if out not in b.g.tensors:
+        strides = [int(np.prod(shape[i + 1:])) for i in range(len(shape))]
+        b.act_out(out, tuple(shape), b.scale(x))
+        b.emit("slice", [x], out, {"offset": int(offset), "shape": list(shape), "strides": strides})
+    return out
+
+
+def _split(b: _Builder, p: NodeProto, v0: str, s_out: float, out: str) -> bool:
+    """One output of a Split of an activation along its last axis (packed q / k / v): its columns as a strided
+    slice, requantized through a table when its quantizer's scale or zero point differ."""
+    x = b.view2d(b.act(p.input[0]))
+    rows, width = b.shape(x)
+    at = attrs(p)
+    if int(at.get("axis", 0)) not in (-1, len(b.onnx_shape(p.input[0], x)) - 1):
+        raise b.v.err(f"node '{p.name}' (Split): only the last axis of an activation, got axis {at.get('axis', 0)}")
+    sizes = ([int(v) for v in b.v.const(p.input[1]).reshape(-1)] if len(p.input) > 1 and p.input[1]
+             else [int(v) for v in at.get("split", [])] or [width // len(p.output)] * len(p.output))
+    i = list(p.output).index(v0)
+    part = f"{out}.cols" if not np.isclose(b.scale(x), s_out, rtol=1e-6, atol=0) or b.zp(x) != b.zp_out else out
+    b.act_out(part, (rows, sizes[i]), b.scale(x))
+    b.emit("slice", [x], part, {"offset": int(sum(sizes[:i])), "shape": [rows, sizes[i]], "strides": [width, 1]})
+    if part != out:
+        table(b, part, lambda t: t, s_out, out, "requant")
     return True
 
 
@@ -183,7 +240,7 @@ def _mul(b: _Builder, p: NodeProto, s_out: float, out: str) -> bool:
     return True
 
 
-def _table(b: _Builder, x: str, fn: object, s_out: float, out: str, name: str) -> str:
+def table(b: _Builder, x: str, fn: object, s_out: float, out: str, name: str) -> str:
     """out = fn(x) as a 256-entry table from x's (scale, zero point) to (s_out, b.zp_out)."""
     table = build_lut(fn, b.scale(x), b.zp(x), s_out, b.zp_out)  # type: ignore[arg-type]
     b.act_out(out, b.shape(x), s_out)
@@ -200,7 +257,7 @@ def _scaled(b: _Builder, p: NodeProto, s_out: float, out: str) -> bool:
     if c.size != 1 or (p.op_type == "Div" and float(c.reshape(-1)[0]) == 0.0):
         raise b.v.err(f"node '{p.name}' ({p.op_type}): only a constant scalar (non-zero divisor) is supported")
     k = float(c.reshape(-1)[0])
-    _table(b, b.act(p.input[xi]), (lambda t: t / k) if p.op_type == "Div" else (lambda t: t * k), s_out, out,
+    table(b, b.act(p.input[xi]), (lambda t: t / k) if p.op_type == "Div" else (lambda t: t * k), s_out, out,
            p.op_type.lower())
     return True
 
@@ -212,7 +269,7 @@ def _concat(b: _Builder, p: NodeProto, s_out: float, out: str) -> bool:
         x = b.act(v)
         x = b.view(x, tuple(b.onnx_shape(v, x)[1:]) or (1,), exact=True)
         if not np.isclose(b.scale(x), s_out, rtol=1e-6, atol=0) or b.zp(x) != b.zp_out:
-            x = _table(b, x, lambda t: t, s_out, f"{out}.in{i}", "requant")
+            x = table(b, x, lambda t: t, s_out, f"{out}.in{i}", "requant")
         parts.append(x)
     rank = len(b.shape(parts[0])) + 1
     axis = int(attrs(p).get("axis", 0)) % rank
@@ -232,7 +289,9 @@ def _reduce_mean(b: _Builder, p: NodeProto, s_out: float, out: str) -> bool:
     at = attrs(p)
     axes = list(at.get("axes", [])) or (list(b.v.const(p.input[1]).reshape(-1)) if len(p.input) > 1 else [])
     if [int(a) for a in axes] != [1] or at.get("keepdims", 1) != 0:
-        raise b.v.err(f"node '{p.name}': ReduceMean must average tokens (axes [1], keepdims 0)")
+        hint = (" (a LayerNorm decomposed by an export with opset < 17, which onnxruntime quantizes piece by piece: "
+                "export with opset_version >= 17 for one LayerNormalization)" if at.get("keepdims", 1) else "")
+        raise b.v.err(f"node '{p.name}': ReduceMean must average tokens (axes [1], keepdims 0){hint}")
     x = b.view2d(b.act(p.input[0]))
     t, c = b.shape(x)
     if not b.zp(x) and not b.zp_out:

@@ -34,9 +34,13 @@ def ensure_built(build: Path, target: str, binary: str) -> bool:
     (re)built. One-line FlashError when the folder is no build, or a build for another target."""
     if (build / binary).is_file():
         return False
+    if build.is_file():  # e.g. `edgeflow flash har.onnx`: flash takes the folder `edgeflow build` writes
+        model = f"--onnx {build}" if build.suffix == ".onnx" else "--onnx M.onnx"
+        raise FlashError(f"{build}: a file, not a build directory; build one with `edgeflow build {model} "
+                         f"--card CARD --target {target}` and flash the folder it names")
     if not build.is_dir():
         raise FlashError(f"{build}: no such build directory (make one with `edgeflow build --target {target} "
-                         f"--card CARD --ckpt QUANT.pt --out {build}`)")
+                         f"--card CARD --ckpt QUANT.pt --out {build}`, or --onnx M.onnx for your own model)")
     built_for = _build_target(build)
     if built_for not in (None, target) or not (build / "model.onnx").is_file():
         what = f"a build for target '{built_for}'" if built_for else "not a build directory (no model.onnx)"

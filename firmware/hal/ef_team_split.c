@@ -3,8 +3,8 @@
  * ef_parallel_for over independent ranges, each core calling the real kernel on its part: channels of the scan
  * and of the depthwise conv, tokens of the patch conv, of LayerNorm, of the residual add and of the element-wise
  * ops, output rows of the time flip, channels of the token mean, output channels of the general conv and channels
- * of the pools. Ranges are disjoint and every output element is computed by exactly the same code as in one call,
- * so the bytes are those of the single-core build. */
+ * of the pools, rows of the zero-point matmul and softmax. Ranges are disjoint and every output element is computed
+ * by exactly the same code as in one call, so the bytes are those of the single-core build. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -316,4 +316,52 @@ void __wrap_ef_pool_i8(const ef_pool_geom_t *g, const int8_t *x, const int32_t *
 {
     pool2d_job_t j = {g, x, m, sh, y, c0};
     ef_parallel_for(c1 - c0, pool2d_part, &j);
+}
+
+/* ---- zero-point kernels (ef_zp.c): rows of the attention matmul and of the softmax, elements of the product -- */
+void __real_ef_matmul_zp_i8(const int8_t *a, int32_t a_stride, const int8_t *b, int32_t b_sk, int32_t b_sj, int32_t K,
+                            int32_t m, int32_t sh, int32_t za, int32_t zb, int32_t zy, int8_t *y, int32_t y_stride,
+                            int32_t i0, int32_t i1, int32_t j0, int32_t j1);
+void __wrap_ef_matmul_zp_i8(const int8_t *a, int32_t a_stride, const int8_t *b, int32_t b_sk, int32_t b_sj, int32_t K,
+                            int32_t m, int32_t sh, int32_t za, int32_t zb, int32_t zy, int8_t *y, int32_t y_stride,
+                            int32_t i0, int32_t i1, int32_t j0, int32_t j1);
+void __real_ef_softmax_rows_zp_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_stride, int32_t n,
+                                  int32_t ke, int32_t frac, int32_t m, int32_t sh, int32_t zy, int32_t r0, int32_t r1);
+void __wrap_ef_softmax_rows_zp_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_stride, int32_t n,
+                                  int32_t ke, int32_t frac, int32_t m, int32_t sh, int32_t zy, int32_t r0, int32_t r1);
+
+typedef struct {
+    const int8_t *a, *b;
+    int8_t *y;
+    int32_t a_stride, b_sk, b_sj, K, m, sh, za, zb, zy, y_stride, r0, j0, j1;
+} zp_rows_job_t;
+
+static void matmul_zp_part(void *ctx, int32_t i0, int32_t i1)
+{
+    const zp_rows_job_t *j = (const zp_rows_job_t *)ctx;
+    __real_ef_matmul_zp_i8(j->a, j->a_stride, j->b, j->b_sk, j->b_sj, j->K, j->m, j->sh, j->za, j->zb, j->zy, j->y,
+                           j->y_stride, j->r0 + i0, j->r0 + i1, j->j0, j->j1);
+}
+
+void __wrap_ef_matmul_zp_i8(const int8_t *a, int32_t a_stride, const int8_t *b, int32_t b_sk, int32_t b_sj, int32_t K,
+                            int32_t m, int32_t sh, int32_t za, int32_t zb, int32_t zy, int8_t *y, int32_t y_stride,
+                            int32_t i0, int32_t i1, int32_t j0, int32_t j1)
+{
+    zp_rows_job_t j = {a, b, y, a_stride, b_sk, b_sj, K, m, sh, za, zb, zy, y_stride, i0, j0, j1};
+    ef_parallel_for(i1 - i0, matmul_zp_part, &j);
+}
+
+/* the softmax's fields in zp_rows_job_t: a = x, K = n, b_sk = ke, b_sj = frac, a_stride / y_stride the strides */
+static void softmax_zp_part(void *ctx, int32_t i0, int32_t i1)
+{
+    const zp_rows_job_t *j = (const zp_rows_job_t *)ctx;
+    __real_ef_softmax_rows_zp_i8(j->a, j->a_stride, j->y, j->y_stride, j->K, j->b_sk, j->b_sj, j->m, j->sh, j->zy,
+                                 j->r0 + i0, j->r0 + i1);
+}
+
+void __wrap_ef_softmax_rows_zp_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_stride, int32_t n,
+                                  int32_t ke, int32_t frac, int32_t m, int32_t sh, int32_t zy, int32_t r0, int32_t r1)
+{
+    zp_rows_job_t j = {x, NULL, y, x_stride, ke, frac, n, m, sh, 0, 0, zy, y_stride, r0, 0, 0};
+    ef_parallel_for(r1 - r0, softmax_zp_part, &j);
 }

@@ -84,6 +84,23 @@ class Attention(nn.Module):
         return self.head(self.norm(h + a @ self.v(h)).mean(1))
 
 
+class MultiHead(nn.Module):
+    """Two-head attention as plain torch writes it: one packed q/k/v Linear split in three, heads by reshape +
+    transpose, batched q.kᵀ / sqrt(dh), Softmax, p.v, heads merged back, residual, mean over tokens, Linear."""
+
+    def __init__(self, c: int = 4, d: int = 8, heads: int = 2, classes: int = 4):
+        super().__init__()
+        self.embed, self.qkv, self.head = nn.Linear(c, d), nn.Linear(d, 3 * d), nn.Linear(d, classes)
+        self.h, self.d = heads, d
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.embed(x.transpose(1, 2))
+        b, t, _ = z.shape
+        q, k, v = (a.reshape(b, t, self.h, self.d // self.h).transpose(1, 2) for a in self.qkv(z).split(self.d, -1))
+        a = torch.softmax(q @ k.transpose(-1, -2) / (self.d // self.h) ** 0.5, dim=-1) @ v
+        return self.head((z + a.transpose(1, 2).reshape(b, t, self.d)).mean(1))
+
+
 class Gated(nn.Module):
     """Flatten, h = Linear(x), g = Sigmoid(Linear(x)), Concat([h * g, h]), Linear: a Mul of two activations and a
     Concat of inputs with their own scales and zero points."""
@@ -98,23 +115,37 @@ class Gated(nn.Module):
         return self.head(torch.cat([h * torch.sigmoid(self.g(x)), h], dim=1))
 
 
-SHAPES = {"mlp": (4, 8), "cnn1d": (4, 32), "res": (4, 8), "eegnet": (1, 8, 64), "attn": (4, 8), "gate": (4, 8)}
+class CausalConv(nn.Module):
+    """Depthwise causal Conv1d (padding K-1, cut to the input's length: a Slice), ReLU, Flatten, Linear; with
+    asymmetric activations onnxruntime drops the ReLU into the quantizer after the Slice's (two in a row)."""
+
+    def __init__(self, c: int = 4, k: int = 3, t: int = 8, classes: int = 4):
+        super().__init__()
+        self.conv, self.head = nn.Conv1d(c, c, k, groups=c, padding=k - 1), nn.Linear(c * t, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.flatten(torch.relu(self.conv(x)[..., :x.shape[-1]]), 1))
+
+
+SHAPES = {"mlp": (4, 8), "cnn1d": (4, 32), "res": (4, 8), "eegnet": (1, 8, 64), "attn": (4, 8), "gate": (4, 8),
+          "causal": (4, 8), "mh": (4, 8)}
 
 
 @dataclasses.dataclass(frozen=True)
 class OrtConfig:
-    family: str                # mlp | cnn1d | res | eegnet | attn | gate
+    family: str                # mlp | cnn1d | res | eegnet | attn | gate | causal | mh
     pre: bool                  # quant_pre_process first
     per_channel: bool
     act: str                   # QUInt8 | QInt8
     symmetric: bool            # extra_options ActivationSymmetric
     pad: int = 1               # cnn1d: padding of the first conv
     weights: str = "QInt8"     # weight_type (QUInt8: asymmetric weights, refused)
+    opset: int = 0             # export opset (0: torch's default; < 17 decomposes LayerNorm)
 
     @property
     def id(self) -> str:
         pad = (f"-pad{self.pad}" if self.pad != 1 else "") + ("-w" + self.weights.lower() if self.weights != "QInt8"
-                                                               else "")
+                                                               else "") + (f"-op{self.opset}" if self.opset else "")
         return (f"{self.family}-{'pre' if self.pre else 'raw'}-{'pc' if self.per_channel else 'pt'}-"
                 f"{self.act.lower()}-{'sym' if self.symmetric else 'asym'}{pad}")
 
@@ -122,7 +153,8 @@ class OrtConfig:
 def _build(cfg: OrtConfig) -> nn.Module:
     torch.manual_seed(0)
     return {"mlp": MLP, "cnn1d": lambda: CNN1d(pad=cfg.pad), "res": Residual, "eegnet": EEGNet,
-            "attn": Attention, "gate": Gated}[cfg.family]().eval()
+            "attn": Attention, "gate": Gated, "causal": CausalConv,
+            "mh": MultiHead}[cfg.family]().eval()
 
 
 def windows(shape: tuple[int, ...], n: int = 64, seed: int = 5) -> np.ndarray:
@@ -143,7 +175,7 @@ def ort_onnx(tmp_path_factory, cfg: OrtConfig) -> Path:
     shape = SHAPES[cfg.family]
     f32 = d / "float.onnx"
     torch.onnx.export(_build(cfg), torch.zeros(1, *shape), str(f32), input_names=["x"], output_names=["logits"],
-                      dynamo=False)
+                      dynamo=False, **({"opset_version": cfg.opset} if cfg.opset else {}))
     src = f32
     if cfg.pre:
         src = d / "pre.onnx"
@@ -209,7 +241,13 @@ CONFIGS = (
     OrtConfig("res", True, True, "QUInt8", False),
     OrtConfig("gate", True, True, "QUInt8", False),
     OrtConfig("gate", False, False, "QInt8", True),
+    OrtConfig("causal", True, True, "QUInt8", False),
+    OrtConfig("mh", True, True, "QUInt8", False),
+    OrtConfig("mh", False, False, "QInt8", True),
 )
-#: configurations refused in one line naming the node, with the message's core: asymmetric (uint8) weights.
+#: configurations refused in one line naming the node, with the message's core and hint: asymmetric (uint8)
+#: weights; a LayerNorm decomposed by an old opset, which onnxruntime quantizes piece by piece.
 REFUSED = ((OrtConfig("mlp", True, False, "QUInt8", False, weights="QUInt8"),
-            "are not int8 codes (asymmetric weights"),)
+            "are not int8 codes (asymmetric weights", "weight_type=QuantType.QInt8"),
+           (OrtConfig("attn", True, True, "QUInt8", False, opset=14), "ReduceMean must average tokens",
+            "export with opset_version >= 17"))

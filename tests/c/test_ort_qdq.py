@@ -54,6 +54,11 @@ def test_zero_points_lowered(model):
             assert ops.count("linear_acc") == 9
     elif cfg.family == "res":   # the residual Add of two asymmetric activations
         assert "add_zp" in ops and zp_in != 0
+    elif cfg.family == "mh":    # packed q/k/v split by slices, one matmul per head, heads concatenated
+        mms = [n for n in graph.nodes if n.op in ("matmul", "matmul_zp")]
+        assert len(mms) == 4 and ops.count("concat") == 2 and (cfg.symmetric or "softmax_zp" in ops)
+    elif cfg.family == "causal":  # conv, Slice, then the quantizer of the dropped ReLU: a requantizing table
+        assert ops[:3] == ["conv", "slice", "lut"] and zp_in != 0
     elif cfg.family == "gate":  # h * sigmoid(g): a Mul of two activations; Concat inputs through identity tables
         assert {"mul_zp", "concat"} <= set(ops) and zp_in != 0
         cat = next(n for n in graph.nodes if n.op == "concat")
@@ -112,12 +117,12 @@ def test_gap9_bit_exact(model, tmp_path):
     assert np.array_equal(run_binary(art.binary, q, want.shape[1]), want)
 
 
-@pytest.mark.parametrize("cfg, message", REFUSED, ids=[c.id for c, _ in REFUSED])
-def test_asymmetric_weights_are_refused(tmp_path_factory, cfg, message):
+@pytest.mark.parametrize("cfg, message, hint", REFUSED, ids=[c.id for c, *_ in REFUSED])
+def test_what_cannot_be_carried_is_refused_in_one_line(tmp_path_factory, cfg, message, hint):
     with pytest.raises(FrontendError) as info:
         load_onnx(ort_onnx(tmp_path_factory, cfg))
     msg = str(info.value)
-    assert "\n" not in msg and message in msg and "weight_type=QuantType.QInt8" in msg and "node '" in msg, msg
+    assert "\n" not in msg and message in msg and hint in msg and "node '" in msg, msg
 
 
 def _weight_layout_variant(src: Path, dst: Path, form: str) -> Path:

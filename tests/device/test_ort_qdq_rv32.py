@@ -1,4 +1,4 @@
-"""onnxruntime-quantized test models (tests/c/ort_models.py: asymmetric MLPs, 1-D CNNs, an EEGNet) as rv32 firmware on
+"""onnxruntime-quantized test models (tests/c/ort_models.py: MLPs, 1-D CNNs, EEGNet, attention) as rv32 firmware on
 QEMU over the link protocol, bit-exact with the numpy reference (input zero point applied by quantize_input)."""
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ from .conftest import need_cross, need_qemu
 pytestmark = pytest.mark.device
 
 # uint8 asymmetric per-tensor MLP, int8 asymmetric per-channel MLP, symmetric and asymmetric (padded) 1-D CNNs, an
-# asymmetric per-channel EEGNet (padded Conv2d, depthwise Conv2d, float Elu -> AveragePool, Flatten)
-PICKED = [CONFIGS[0], CONFIGS[2], CONFIGS[5], CONFIGS[7], CONFIGS[10]]
+# asymmetric per-channel EEGNet (padded Conv2d, depthwise Conv2d, float Elu -> AveragePool, Flatten), the asymmetric
+# attention model (matmul_zp, softmax_zp, add_zp, LayerNorm, ReduceMean), the gated model (mul_zp, Concat) and the
+# two-head attention (Split, per-head matmul_zp)
+_IDS = ("attn-pre-pc-quint8-asym", "gate-pre-pc-quint8-asym", "mh-pre-pc-quint8-asym")
+PICKED = [CONFIGS[0], CONFIGS[2], CONFIGS[5], CONFIGS[7], CONFIGS[10], *(c for c in CONFIGS if c.id in _IDS)]
 
 
 @pytest.mark.parametrize("cfg", PICKED, ids=[c.id for c in PICKED])

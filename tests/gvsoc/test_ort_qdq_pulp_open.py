@@ -1,5 +1,5 @@
-"""onnxruntime-quantized test models (asymmetric MLP: linear_acc + requant; asymmetric padded 1-D CNN: conv / pool
-with zero points) on pulp-open (GVSoC), bytes of the numpy reference on 1 and 8 cluster cores."""
+"""onnxruntime-quantized test models (asymmetric MLP: linear_acc + requant; padded 1-D CNN and EEGNet: conv / pool;
+attention: the zero-point kernels) on pulp-open (GVSoC), bytes of the numpy reference on 1 and 8 cluster cores."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from .conftest import need_gvsoc
 
 pytestmark = pytest.mark.gvsoc
 
-PICKED = [CONFIGS[1], CONFIGS[7], CONFIGS[10]]   # asymmetric MLP, padded 1-D CNN, EEGNet
+# asymmetric MLP, padded 1-D CNN, EEGNet, attention (the zero-point kernels of ef_zp.c on the cluster)
+_IDS = ("attn-pre-pc-quint8-asym", "mh-pre-pc-quint8-asym")   # one and two heads: the split matmul_zp / softmax_zp
+PICKED = [CONFIGS[1], CONFIGS[7], CONFIGS[10], *(c for c in CONFIGS if c.id in _IDS)]
 
 
 @pytest.mark.parametrize("cfg", PICKED, ids=[c.id for c in PICKED])

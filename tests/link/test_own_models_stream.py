@@ -1,8 +1,10 @@
 """Users' own models through the whole path on the emulated board: `edgeflow build --onnx M.onnx (--card C | --sfreq
 HZ) --target rv32-virt` -> `edgeflow flash` (QEMU) -> `edgeflow stream --input` (CSV / NPY) -> `edgeflow flash
 --stop`, every window bit-exact. The models are made by the tests: brevitas CNNs (tests/c/own_cnn_models.py:
-EEGNet-style, 1-D CNN) and onnxruntime `quantize_static` QDQ models (tests/c/ort_models.py: an MLP that flattens
-its input, a 1-D CNN with an asymmetric uint8 input)."""
+EEGNet-style, 1-D CNN), a brevitas MLP over a window (tests/c/own_models.py "reshape-linear": a Linear over the
+samples of each channel, reshape, a head) and onnxruntime `quantize_static` QDQ models (tests/c/ort_models.py: an
+MLP that flattens its input, a 1-D CNN with an asymmetric uint8 input, EEGNet, a one-head attention with LayerNorm
+and token mean)."""
 
 from __future__ import annotations
 
@@ -42,7 +44,13 @@ def _onnx(kind: str, tmp_path_factory) -> tuple[Path, tuple[int, int]]:
         from tests.c.ort_models import CONFIGS, SHAPES, ort_onnx
 
         cfg = next(c for c in CONFIGS if c.id == kind[4:])
-        return ort_onnx(tmp_path_factory, cfg), SHAPES[cfg.family]
+        return ort_onnx(tmp_path_factory, cfg), SHAPES[cfg.family][-2:]
+    if kind.startswith("bv-"):
+        from tests.c.own_models import MODELS, export_model
+
+        shape = MODELS[kind[3:]][1]
+        path, _ = export_model(kind[3:], tmp_path_factory.mktemp(kind))
+        return path, ((1, *shape) if len(shape) == 1 else shape)
     from tests.c.own_cnn_models import FAMILIES, cnn_onnx
 
     family, bits = kind.split("-w")
@@ -51,7 +59,8 @@ def _onnx(kind: str, tmp_path_factory) -> tuple[Path, tuple[int, int]]:
 
 #: (model, how its card is given): a card file read through a CSV header, or a minimal card (--sfreq) and NPY
 CASES = [("eegnet-w8", "card"), ("cnn1d-w4", "sfreq"), ("ort-mlp-raw-pt-quint8-asym", "card"),
-         ("ort-cnn1d-pre-pc-quint8-asym", "sfreq")]
+         ("ort-cnn1d-pre-pc-quint8-asym", "sfreq"), ("bv-reshape-linear", "sfreq"),
+         ("ort-eegnet-pre-pc-quint8-asym", "card"), ("ort-attn-raw-pt-qint8-asym", "sfreq")]
 
 
 @pytest.mark.parametrize("kind, how", CASES, ids=[k for k, _ in CASES])

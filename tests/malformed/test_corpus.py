@@ -85,7 +85,8 @@ CARDS = [
     Case("card-unknown-section", lambda t: info(mk.card(t, "c", ("[train]", "[optimizer]\nname = 'adam'\n\n[train]"))),
          ERR + "{t}/c.toml: unknown section [optimizer] (sections: model, input, arch, train, quant)"),
     Case("card-missing-arch", lambda t: info(mk.raw_card(t, "c", '[model]\nname = "x"\n[input]\n')),
-         ERR + "{t}/c.toml: missing section [arch]"),
+         ERR + "{t}/c.toml: missing section [arch] (model.kind is not set, so it is \"femba\"; a sensor card sets "
+               "model.kind = \"sensor\")"),
     Case("card-femba-without-dt-rank", lambda t: info(mk.card(t, "c", ("dt_rank = 4\n", ""))),
          ERR + "{t}/c.toml: arch.dt_rank is required for model.kind 'femba' (an integer in [1, 4096])"),
     Case("card-transformer-with-femba-field",

@@ -1,5 +1,6 @@
 /* Depthwise causal conv1d, host variant: the 4-tap conv over 16 channels at a time (AVX-512F), int32 lanes. */
 #include "ef_kernels.h"
+#include "ef_dwconv_step.h"
 
 #include "ef_host_simd.h"
 
@@ -9,25 +10,6 @@
  * the portable one) and ef_requant8_m15 as (acc m + 2^(sh-1)) >> sh in 64-bit lanes (its own comment: the same
  * result); the channels past the last whole block and other K run the portable code.
  */
-
-/* K = 4, one channel down [t0, t1): the three previous inputs ride in registers, one load a row. */
-static void dwconv4_channel(const int8_t *x, int32_t x_stride, const int8_t *wc, int32_t b, int32_t m, int32_t sh,
-                            int8_t *y, int32_t y_stride, int32_t t0, int32_t t1)
-{
-    int32_t w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3];
-    const int8_t *xp = x + (ptrdiff_t)t0 * x_stride;
-    int32_t a = t0 >= 3 ? xp[-3 * (ptrdiff_t)x_stride] : 0;   /* rows before 0 read as 0 */
-    int32_t p = t0 >= 2 ? xp[-2 * (ptrdiff_t)x_stride] : 0;
-    int32_t q = t0 >= 1 ? xp[-(ptrdiff_t)x_stride] : 0;
-    int8_t *yp = y + (ptrdiff_t)t0 * y_stride;
-    for (int32_t t = t0; t < t1; ++t, xp += x_stride, yp += y_stride) {
-        int32_t d = *xp;
-        *yp = ef_requant8_m15(b + w0 * a + w1 * p + w2 * q + w3 * d, m, sh);
-        a = p;
-        p = q;
-        q = d;
-    }
-}
 
 #if defined(__AVX512F__)
 /* K = 4, channels [c, c + 16) down [t0, t1) (x, y, w, bias, m, sh already at channel c). */
@@ -79,15 +61,5 @@ void ef_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_t *w, i
             dwconv4_channel(x + c, x_stride, w + (ptrdiff_t)c * 4, bias[c], m[c], sh[c], y + c, y_stride, t0, t1);
         return;
     }
-    for (int32_t t = t0; t < t1; ++t) {
-        int32_t first = t - (K - 1);
-        int32_t k0 = first < 0 ? -first : 0;          /* taps reading rows before 0 contribute 0 */
-        for (int32_t c = c0; c < c1; ++c) {
-            const int8_t *wc = w + (ptrdiff_t)c * K;
-            int32_t acc = bias[c];
-            for (int32_t k = k0; k < K; ++k)
-                acc += (int32_t)wc[k] * (int32_t)x[(ptrdiff_t)(first + k) * x_stride + c];
-            y[(ptrdiff_t)t * y_stride + c] = ef_requant8_m15(acc, m[c], sh[c]);
-        }
-    }
+    dwconv_any_k(x, x_stride, w, K, bias, m, sh, y, y_stride, t0, t1, c0, c1);
 }
