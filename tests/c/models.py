@@ -29,3 +29,16 @@ def femba_micro_graph(folder: Path, bits: int = 2, seed: int = 1) -> Graph:
     path = Path(folder) / "model.onnx"
     export_qcdq(q, x[:1], path)
     return load_onnx(path)
+
+
+_MICRO_ONNX: dict[tuple[int, int], Path] = {}
+
+
+def femba_micro_onnx(tmp_path_factory, bits: int = 2, seed: int = 1) -> Path:
+    """femba_micro_graph's model.onnx, exported once per test session (tests/c/test_build.py, test_codegen.py
+    and test_tiled.py read the same file; each loads its own Graph from it)."""
+    if (bits, seed) not in _MICRO_ONNX:
+        folder = tmp_path_factory.mktemp(f"micro-w{bits}-s{seed}")
+        femba_micro_graph(folder, bits, seed)
+        _MICRO_ONNX[bits, seed] = folder / "model.onnx"
+    return _MICRO_ONNX[bits, seed]

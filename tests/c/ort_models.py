@@ -251,3 +251,23 @@ REFUSED = ((OrtConfig("mlp", True, False, "QUInt8", False, weights="QUInt8"),
             "are not int8 codes (asymmetric weights", "weight_type=QuantType.QInt8"),
            (OrtConfig("attn", True, True, "QUInt8", False, opset=14), "ReduceMean must average tokens",
             "export with opset_version >= 17"))
+
+#: configuration index -> the earlier configuration whose integer graph has the same structure (graph_structure:
+#: the same ops, attributes and activation zero-point presence; per-tensor scales become per-row arrays like
+#: per-channel ones, uint8 codes int8 codes with a shifted zero point): its C builds would repeat the twin's code
+#: path with other constants (eegnet 12 even lowers to exactly 10's graph), so tests/c/test_ort_qdq.py builds C
+#: only for the others (C_BUILT) and checks each twin's structure, lowering and onnxruntime agreement.
+TWINS = {1: 0, 2: 0, 4: 3, 6: 5, 8: 7, 12: 10}
+C_BUILT = tuple(c for i, c in enumerate(CONFIGS) if i not in TWINS)
+
+
+def graph_structure(graph) -> list[tuple]:
+    """What the generated C's code path depends on: each node's op, its attributes (integers as zero / non-zero,
+    lists as they are), and its activation inputs' bits and whether their zero point is non-zero."""
+    def attr(v):
+        return (v != 0) if isinstance(v, int | np.integer) else tuple(v) if isinstance(v, list | tuple) else type(v)
+
+    t = graph.tensors
+    return [(n.op, sorted((k, attr(v)) for k, v in n.attrs.items()),
+             [(t[i].bits, t[i].zero_point != 0) for i in n.inputs if i in t and t[i].data is None])
+            for n in graph.nodes]

@@ -144,6 +144,17 @@ def export_model(name: str, folder: Path) -> tuple[Path, np.ndarray]:
     return path, np.random.default_rng(7).standard_normal((N_WINDOWS, *shape)).astype(np.float32)
 
 
+_EXPORTS: dict[str, tuple[Path, np.ndarray]] = {}
+
+
+def exported_model(tmp_path_factory, name: str) -> tuple[Path, np.ndarray]:
+    """export_model(name) once per test session (the c, device and gvsoc tiers share the same ONNX file; the
+    callers only read it)."""
+    if name not in _EXPORTS:
+        _EXPORTS[name] = export_model(name, tmp_path_factory.mktemp(f"own-{name}"))
+    return _EXPORTS[name]
+
+
 def onnxruntime_logits(path: Path, xs: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
 

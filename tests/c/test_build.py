@@ -11,16 +11,14 @@ import pytest
 from edgeflow.build import BuildError, build
 from edgeflow.cli import main
 
-from .models import femba_micro_graph
+from .models import femba_micro_onnx
 
 pytestmark = [pytest.mark.c, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc missing")]
 
 
 @pytest.fixture(scope="module")
 def onnx_file(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("m")
-    femba_micro_graph(folder)
-    return folder / "model.onnx"
+    return femba_micro_onnx(tmp_path_factory)
 
 
 def test_build_layout_and_bit_exact_check(onnx_file, tmp_path):
@@ -96,33 +94,28 @@ def test_backend_that_takes_onnx_gets_the_file(onnx_file, tmp_path, monkeypatch)
     assert seen == [onnx_file] and report["backend"] == "onnx-probe" and (tmp_path / "o" / "lib.so").exists()
 
 
-def test_cli_build_gap9_untrained_card_with_check_then_inspect(tmp_path, capsys):
-    out = tmp_path / "g"
-    assert main(["build", "--target", "gap9", "--card", "femba-micro", "--init", "random", "--check", "2",
-                 "--out", str(out)]) == 0
-    text = capsys.readouterr().out
-    assert "bit-exact with the reference on 2 windows" in text and "memory by level" in text
-    report = json.loads((out / "report.json").read_text())
-    assert report["target"] == "gap9" and report["check"]["bit_exact"]
-    assert all(v["fits"] for v in report["memory"]["levels"].values())
-    assert (out / "src" / "Makefile").exists() and not list(tmp_path.glob(".g*"))
-    assert main(["inspect", str(out)]) == 0
-    assert "L1" in capsys.readouterr().out
-
-
-def test_femba_tiny_2bit_fits_the_gap9_budget(tmp_path):
+def test_femba_tiny_2bit_fits_the_gap9_budget_cli_check_then_inspect(tmp_path, capsys):
     """Issue budget for FEMBA-tiny at 2-bit on GAP9: tiles + double buffers fit L1 (<= 128 KiB), arena + resident
     constants fit L2 (<= 1.5 MiB), all constants (weights, per-row and scan parameters, tables) <= 2.0 MB, and the
-    tiled, MRAM-streamed build is bit-exact with the reference."""
+    tiled, MRAM-streamed build is bit-exact with the reference. The same build is the CLI check of an untrained
+    card (`build --target gap9 --card --init random --check`, then `inspect`): one femba-tiny build covers both
+    (femba-micro's CLI build of the same path was a second ~15 s build; the in-process gap9 builds of femba-micro
+    are in tests/c/test_gap9.py)."""
     out = tmp_path / "tiny"
     assert main(["build", "--target", "gap9", "--card", "femba-tiny", "--init", "random", "--check", "1",
                  "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "bit-exact with the reference on 1 windows" in text and "memory by level" in text
     report = json.loads((out / "report.json").read_text())
+    assert report["target"] == "gap9" and all(v["fits"] for v in report["memory"]["levels"].values())
+    assert (out / "src" / "Makefile").exists() and not list(tmp_path.glob(".t*"))
     levels = report["memory"]["levels"]
     assert report["check"]["bit_exact"] and report["macs"] > 600e6
     assert levels["L1"]["fits"] and levels["L1"]["used"] <= levels["L1"]["usable"] <= 128 * 1024
     assert levels["L2"]["fits"] and levels["L2"]["used"] <= 1536 * 1024
     assert report["memory"]["weights_level"] == "MRAM" and levels["MRAM"]["fits"]
     assert report["weight_bytes"] <= 2_000_000, report["weight_bytes"]
+    assert main(["inspect", str(out)]) == 0
+    assert "L1" in capsys.readouterr().out
     print(f"femba-tiny gap9: constants {report['weight_bytes']:,} B, L1 {levels['L1']['used']:,}, "
           f"L2 {levels['L2']['used']:,}, MRAM {levels['MRAM']['used']:,}")

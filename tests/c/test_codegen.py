@@ -15,14 +15,14 @@ from edgeflow.codegen import c_ops
 from edgeflow.codegen.c_ops import CodegenError
 from edgeflow.codegen.c_tiled import render_runner
 from edgeflow.codegen.prototypes import kernel_prototypes
-from edgeflow.ir.from_onnx import quantize_input
+from edgeflow.ir.from_onnx import load_onnx, quantize_input
 from edgeflow.ir.graph import Graph, Node, Tensor
 from edgeflow.ir.ops import add_requant_params
 from edgeflow.ir.reference import run
 from edgeflow.plan.arena import ArenaPlan, verify_arena
 from edgeflow.plan.liveness import activation_buffers
 
-from .models import femba_micro_graph
+from .models import femba_micro_onnx
 
 pytestmark = [pytest.mark.c, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not found")]
 
@@ -31,7 +31,7 @@ N_WINDOWS = 128
 
 @pytest.fixture(scope="module")
 def micro(tmp_path_factory) -> Graph:
-    return femba_micro_graph(tmp_path_factory.mktemp("micro"))
+    return load_onnx(femba_micro_onnx(tmp_path_factory))
 
 
 @pytest.fixture(scope="module")

@@ -20,14 +20,23 @@ from edgeflow.ir.from_onnx import FrontendError, load_onnx, quantize_input
 from edgeflow.ir.reference import logits, run
 from edgeflow.target import load_target
 
-from .ort_models import CONFIGS, REFUSED, SHAPES, onnxruntime_logits, ort_onnx, output_limits, windows
+from .ort_models import (
+    C_BUILT,
+    CONFIGS,
+    REFUSED,
+    SHAPES,
+    TWINS,
+    graph_structure,
+    onnxruntime_logits,
+    ort_onnx,
+    output_limits,
+    windows,
+)
 
 pytestmark = [pytest.mark.c, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not found")]
 
 
-@pytest.fixture(scope="module", params=CONFIGS, ids=[c.id for c in CONFIGS])
-def model(request, tmp_path_factory):
-    cfg = request.param
+def _prepare(cfg, tmp_path_factory):
     path = ort_onnx(tmp_path_factory, cfg)
     graph = load_onnx(path)
     xs = windows(SHAPES[cfg.family])
@@ -35,6 +44,17 @@ def model(request, tmp_path_factory):
     q = np.stack([quantize_input(x, graph).reshape(shape) for x in xs])
     want = np.stack([run(graph, x)[graph.outputs[0]].reshape(-1) for x in q])
     return cfg, path, graph, xs, q, want
+
+
+@pytest.fixture(scope="module", params=CONFIGS, ids=[c.id for c in CONFIGS])
+def model(request, tmp_path_factory):
+    return _prepare(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=C_BUILT, ids=[c.id for c in C_BUILT])
+def built(request, tmp_path_factory):
+    """The configurations compiled to C (ort_models.TWINS: the others' integer graphs repeat one of these)."""
+    return _prepare(request.param, tmp_path_factory)
 
 
 def test_zero_points_lowered(model):
@@ -103,18 +123,27 @@ def test_logits_agree_with_onnxruntime(model):
     assert diff < {"eegnet": 8, "attn": 4}.get(cfg.family, 2) * s
 
 
-def test_host_bit_exact(model, tmp_path):
-    _, _, graph, _, q, want = model
+def test_host_bit_exact(built, tmp_path):
+    _, _, graph, _, q, want = built
     art = compile_host(graph, tmp_path / "whole")
     assert np.array_equal(run_binary(art.binary, q, want.shape[1]), want)
     tiled = compile_host(graph, tmp_path / "tiled", target=load_target("host"))
     assert np.array_equal(run_binary(tiled.binary, q, want.shape[1]), want)
 
 
-def test_gap9_bit_exact(model, tmp_path):
-    _, _, graph, _, q, want = model
+def test_gap9_bit_exact(built, tmp_path):
+    _, _, graph, _, q, want = built
     art = compile_gap9(graph, load_target("gap9"), tmp_path)
     assert np.array_equal(run_binary(art.binary, q, want.shape[1]), want)
+
+
+@pytest.mark.parametrize("i, twin", sorted(TWINS.items()), ids=[CONFIGS[i].id for i in sorted(TWINS)])
+def test_configs_without_c_builds_share_a_built_structure(tmp_path_factory, i, twin):
+    """A configuration left out of the C builds lowers to the graph structure of a built one (so host / gap9 /
+    rv32 / pulp-open run the same kernel calls, with other constants or, for the int8 EEGNet, the same ones)."""
+    assert CONFIGS[twin] in C_BUILT and CONFIGS[i] not in C_BUILT
+    g, g_twin = (load_onnx(ort_onnx(tmp_path_factory, CONFIGS[k])) for k in (i, twin))
+    assert graph_structure(g) == graph_structure(g_twin)
 
 
 @pytest.mark.parametrize("cfg, message, hint", REFUSED, ids=[c.id for c, *_ in REFUSED])

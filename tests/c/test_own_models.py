@@ -14,22 +14,16 @@ from edgeflow.passes.pipeline import run_pipeline
 from edgeflow.runners.native import run_binary
 from edgeflow.target import load_target
 
-from .own_models import MODELS, agree_with_onnxruntime, export_model, int_windows, reference
+from .own_models import MODELS, agree_with_onnxruntime, exported_model, int_windows, reference
 
 pytestmark = pytest.mark.c
 
 
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
-    """name -> (ONNX path, float windows), each model exported once per session."""
-    folder = tmp_path_factory.mktemp("own-models")
-    cache: dict = {}
-
-    def get(name: str):
-        if name not in cache:
-            cache[name] = export_model(name, folder)
-        return cache[name]
-    return get
+    """name -> (ONNX path, float windows), each model exported once per session (shared with tests/device and
+    tests/gvsoc through own_models.exported_model)."""
+    return lambda name: exported_model(tmp_path_factory, name)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

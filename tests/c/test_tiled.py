@@ -24,7 +24,7 @@ from edgeflow.plan.tiling import TilingError, schedule
 from edgeflow.resources import firmware_dir
 from edgeflow.target import load_target
 
-from .models import femba_micro_graph
+from .models import femba_micro_onnx
 
 pytestmark = [pytest.mark.c, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc missing")]
 
@@ -37,7 +37,7 @@ CASES = Path(__file__).resolve().parent.parent / "cases"
 
 @pytest.fixture(scope="module")
 def micro(tmp_path_factory) -> Graph:
-    return femba_micro_graph(tmp_path_factory.mktemp("micro"))
+    return load_onnx(femba_micro_onnx(tmp_path_factory))
 
 
 @pytest.fixture(scope="module")

@@ -12,16 +12,16 @@ from edgeflow.ir.from_onnx import load_onnx
 from edgeflow.passes.pipeline import run_pipeline
 from edgeflow.runners import gvsoc
 from edgeflow.target import load_target
-from tests.c.own_models import export_model, int_windows, reference
+from tests.c.own_models import exported_model, int_windows, reference
 
 from .conftest import need_gvsoc
 
 pytestmark = pytest.mark.gvsoc
 
 
-def test_uneven_gather_bit_exact_on_8_cores(tmp_path):
+def test_uneven_gather_bit_exact_on_8_cores(tmp_path_factory, tmp_path):
     need_gvsoc()
-    path, xs = export_model("gather-channels", tmp_path)
+    path, xs = exported_model(tmp_path_factory, "gather-channels")
     graph = run_pipeline(load_onnx(path))
     assert any(n.op == "gather" for n in graph.nodes)
     q = int_windows(graph, xs[:3])

@@ -5,17 +5,12 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-import torch
 
-from edgeflow.cards import load_card
-from edgeflow.export.onnx import export_qcdq, ort_run
+from edgeflow.export.onnx import ort_run
 from edgeflow.ir.from_onnx import FrontendError, load_onnx, quantize_input
 from edgeflow.ir.graph import Graph, verify
 from edgeflow.ir.reference import logits, run
-from edgeflow.nn import build_model
-from edgeflow.quant.layers import QuantPolicy
-from edgeflow.quant.ptq import build_quant_model, calibrate
-from edgeflow.quant.qfemba import load_float_weights
+from tests.c.models import femba_micro_onnx
 
 pytestmark = pytest.mark.unit
 
@@ -26,15 +21,9 @@ LOGIT_BOUND_LSB = 4.0
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    card = load_card("femba-micro")
-    torch.manual_seed(1)
-    q = build_quant_model(card, QuantPolicy.from_card(card, 2))
-    load_float_weights(q, build_model(card).state_dict(), "random init")
-    x = np.random.default_rng(0).standard_normal((12, 22, 1280)).astype(np.float32)
-    calibrate(q, x)
-    path = tmp_path_factory.mktemp("fe") / "model.onnx"
-    export_qcdq(q, x[:1], path)
-    return path
+    """femba-micro, 2-bit, random init, calibrated on 12 windows, exported: the session's one export of this recipe
+    (tests/c/models.femba_micro_onnx, shared with the c tier's build / codegen / tiled tests)."""
+    return femba_micro_onnx(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
