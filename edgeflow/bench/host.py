@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeflow.bench import stats
 from edgeflow.bench.models import BenchError, Subject
-from edgeflow.bench.worker import THREAD_ENV
+from edgeflow.bench.worker import THREAD_ENV, onnxruntime_unfused
 
 HOST_PEERS = ("edgeflow-c", "onnxruntime", "pytorch", "tvm")
 BENCH_MAIN = Path(__file__).with_name("bench_main.c")
@@ -155,6 +155,9 @@ def run_host(subject: Subject, peers: list[str], n_windows: int, log=print) -> d
             check = stats.check_exact(got, ref_acc)
         elif p.name == "pytorch":
             check = stats.check_float(got, ref_logits)
+        elif p.name == "onnxruntime":  # timed as a user runs it (QDQ fused into int8 kernels), checked unfused
+            xf = np.load(subject.windows)["xf"][1:n_windows + 1]
+            check = stats.check_ort(got, onnxruntime_unfused(str(subject.onnx), xf), ref_logits)
         else:
             check = stats.check_close(got, ref_logits)
         out["peers"][p.name] = {"available": True, **p.info, "cpu": stats.summarize(s["cpu"]),

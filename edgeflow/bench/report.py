@@ -18,6 +18,8 @@ def _ok(check: dict[str, Any] | None) -> str:
         detail = "bit-exact" if check["ok"] else f"{check['mismatched']}/{check['windows']} differ"
     elif check.get("tolerance") is not None:
         detail = f"|d| {check['max_abs_diff']:.2g} <= {check['tolerance']:.2g}"
+        if check.get("fused"):
+            detail += f" (QDQ unfused; fused int8 kernels |d| {check['fused']['max_abs_diff']:.2g})"
     else:
         detail = f"|d| {check['max_abs_diff']:.2g} (float)" if check.get("max_abs_diff") is not None else ""
     return ("[green]ok[/] " if check["ok"] else "[red]FAIL[/] ") + detail

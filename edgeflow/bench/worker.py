@@ -37,6 +37,23 @@ def setup_onnxruntime(subject: dict) -> tuple[Callable[[np.ndarray], np.ndarray]
     return (lambda x: sess.run(None, {name: x})[0]), info
 
 
+def onnxruntime_unfused(onnx: str, xf: np.ndarray) -> np.ndarray:
+    """onnxruntime's answers for windows xf with its QDQ fusion off (session.disable_quant_qdq): every
+    DequantizeLinear -> op -> QuantizeLinear runs as written, the model's own float semantics. (With the default
+    optimizations ORT fuses those into int8 kernels, QLinear* and friends, that requantize at every node with
+    their own rounding.) Not timed: the bench's check of the onnxruntime peer."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.log_severity_level = 3
+    so.add_session_config_entry("session.disable_quant_qdq", "1")
+    sess = ort.InferenceSession(onnx, so, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return np.stack([np.asarray(sess.run(None, {name: np.ascontiguousarray(x[None], dtype=np.float32)})[0],
+                                dtype=np.float64).reshape(-1) for x in xf])
+
+
 def setup_pytorch(subject: dict) -> tuple[Callable[[np.ndarray], np.ndarray], dict]:
     """The card's float PyTorch model (float32, eval, no_grad, one thread)."""
     import torch

@@ -42,6 +42,8 @@ def test_bench_results_every_peer_checked(bench_out):
         assert p["check"]["ok"], (name, p["check"])
         assert p["cpu"]["n"] == 2 and p["wall"]["n"] == 2 and p["cpu"]["min"] <= p["cpu"]["median"]
     assert peers["edgeflow-c"]["check"]["mismatched"] == 0
+    fused = peers["onnxruntime"]["check"]["fused"]  # checked with QDQ fusion off; the timed fused answers reported
+    assert fused["max_abs_diff"] >= 0 and 0 <= fused["argmax_agree"] <= 1
     assert row["host"]["ratio_cpu"]["edgeflow-c"] == 1.0
     po = row["pulp-open"]
     assert po["check"]["ok"] and po["cycles_per_window"] > 0 if po["available"] else "not available" in po["reason"]
