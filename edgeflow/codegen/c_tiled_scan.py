@@ -53,17 +53,13 @@ static void scan_batch_start(ef_scan_batch_t *q, void *dst, const void *src, int
     q->h[q->n++] = ef_dma_start(dst, src, (uint32_t)bytes);
 }
 
-/* rows x row_bytes from src (row stride src_stride) to contiguous dst: one transfer when the rows are contiguous */
+/* rows x row_bytes from src (row stride src_stride) to contiguous dst: one transfer (a 2-D one when strided) */
 static void scan_rows_in(ef_scan_batch_t *q, uint8_t *dst, const int8_t *src, int32_t src_stride, int32_t row_bytes,
                          int32_t rows)
 {
-    int32_t r;
-    if (src_stride == row_bytes) {
-        scan_batch_start(q, dst, src, rows * row_bytes);
-        return;
-    }
-    for (r = 0; r < rows; ++r)
-        scan_batch_start(q, dst + (ptrdiff_t)r * row_bytes, src + (ptrdiff_t)r * src_stride, row_bytes);
+    if (q->n == EF_SCAN_BATCH)
+        scan_batch_wait(q);
+    q->h[q->n++] = ef_dma_start_2d(dst, src, (uint32_t)row_bytes, (uint32_t)rows, (uint32_t)src_stride);
 }
 
 typedef struct {

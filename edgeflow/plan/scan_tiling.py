@@ -10,9 +10,9 @@ from edgeflow.plan.arena import align_up
 EXP2_TABLE_BYTES = 257 * 4  # ef_exp2_table_q15, copied to L1 once per scan call
 #: L1 buffers of one channel tile in layout order: name -> bytes for (steps T, states N, channels dt).
 TILE_PARTS = ("u", "delta", "y", "h", "ka", "m_in", "m_y", "m_D", "sh_in", "sh_D", "sh_y")
-WHY_SINGLE = ("per tile: load (exp2, B, C once), wait, compute, copy y out; single-buffered: a channel tile's u / "
-              "delta are T strided rows (one DMA each), beyond the DMA engine's transfers in flight, and the loads "
-              "are ~1% of the tile's compute")
+WHY_SINGLE = ("per tile: load (exp2, B, C once), wait, compute, copy y out; single-buffered: a second set of a "
+              "tile's u / delta / constants would halve the channels a tile holds, and the loads (u, delta as one "
+              "2-D DMA each) are ~1% of the tile's compute")
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,9 @@ class ScanTilePlan:
 
     @property
     def dma_starts(self) -> int:
-        """ef_dma_start calls per call (each waited once): 3 once, per tile 7 constant slices and u, delta as one
-        transfer each when the tile spans every channel (contiguous rows), else one per row."""
-        rows = 1 if self.n_tiles == 1 else self.shape.steps
-        return 3 + self.n_tiles * (7 + 2 * rows)
+        """DMA starts per call (each waited once): 3 once, per tile 7 constant slices and u, delta as one transfer
+        each (ef_dma_start_2d: a 2-D transfer of the tile's column of rows when the tile leaves channels out)."""
+        return 3 + self.n_tiles * 9
 
     def to_dict(self) -> dict[str, Any]:
         s = self.shape

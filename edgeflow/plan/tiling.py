@@ -214,8 +214,9 @@ def _max_rows(shape: LinearShape, tokens: int, l1_bytes: int, double_buffer: boo
 
 
 def kernel_rounds(rows: int, cores: int, row_group: int) -> int:
-    """Kernel passes of the busiest core on a tile of `rows` rows: the team split gives each core ceil(rows / cores)
-    rows (firmware HAL's ef_parallel_for), which its kernel computes row_group rows at a time."""
+    """Kernel passes of the busiest core on a tile of `rows` rows: the team split gives the busiest core
+    ceil(rows / cores) rows (firmware HAL's ef_parallel_for: shares differ by at most one), which its kernel
+    computes row_group rows at a time."""
     return _ceil_div(_ceil_div(rows, cores), row_group)
 
 

@@ -9,7 +9,7 @@ typedef uint32_t ef_dma_handle_t;
 
 /** What the engine has done since the last ef_dma_reset_stats(). */
 typedef struct {
-    uint32_t starts;        /* ef_dma_start calls */
+    uint32_t starts;        /* ef_dma_start / ef_dma_start_2d calls */
     uint32_t waits;         /* ef_dma_wait calls on a transfer in flight */
     uint64_t bytes;         /* bytes copied by all starts */
     uint32_t max_in_flight; /* most transfers started and not yet waited at one time */
@@ -24,6 +24,14 @@ typedef struct {
  * ef_dma_wait on the returned handle. bytes may be 0.
  */
 ef_dma_handle_t ef_dma_start(void *dst, const void *src, uint32_t bytes);
+
+/**
+ * Start copying `rows` rows of `row_bytes` bytes, row r at src + r src_stride (L2), to dst + r row_bytes (L1):
+ * one transfer (one handle, one start in the counters) for a strided gather. A HAL whose engine moves such a
+ * tile in one command (pulp-open's MCHAN 2-D mode) defines EF_HAVE_DMA_2D for the generated code; the others
+ * copy row by row here. row_bytes and src_stride below 2^16, rows * row_bytes below 2^16 on MCHAN.
+ */
+ef_dma_handle_t ef_dma_start_2d(void *dst, const void *src, uint32_t row_bytes, uint32_t rows, uint32_t src_stride);
 
 /**
  * Start copying `bytes` bytes at offset ext_off of the external weight image (L3 / MRAM) to dst (L1).

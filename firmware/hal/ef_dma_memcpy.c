@@ -1,4 +1,5 @@
 /* DMA engine for the host and QEMU HALs: ef_dma_start copies at once with memcpy, ef_dma_wait only checks. */
+#include <stdint.h>
 #include <string.h>
 
 #include "ef_dma.h"
@@ -28,6 +29,16 @@ ef_dma_handle_t ef_dma_start(void *dst, const void *src, uint32_t bytes)
     if (++n_in_flight > stats.max_in_flight)
         stats.max_in_flight = n_in_flight;
     return h;
+}
+
+ef_dma_handle_t ef_dma_start_2d(void *dst, const void *src, uint32_t row_bytes, uint32_t rows, uint32_t src_stride)
+{
+    uint32_t r;
+    for (r = 1; r < rows; ++r) /* rows 1.. at once; row 0 (and the bookkeeping) through ef_dma_start */
+        memcpy((uint8_t *)dst + (size_t)r * row_bytes, (const uint8_t *)src + (size_t)r * src_stride,
+               (size_t)row_bytes);
+    stats.bytes += (uint64_t)(rows > 1u ? rows - 1u : 0u) * row_bytes;
+    return ef_dma_start(dst, src, rows ? row_bytes : 0u);
 }
 
 void ef_dma_wait(ef_dma_handle_t h)

@@ -163,9 +163,11 @@ static void fork_entry(void *arg)
     const ef_fork_t *f = (const ef_fork_t *)arg;
     int32_t cores = (int32_t)pi_cl_cluster_nb_cores();
     int32_t id = (int32_t)pi_core_id();
-    int32_t chunk = (f->n + cores - 1) / cores;
-    int32_t i0 = id * chunk;
-    int32_t i1 = i0 + chunk < f->n ? i0 + chunk : f->n;
+    /* shares differ by at most one item, the larger ones on the last cores (core 0 also drives the DMA), as
+     * targets/pulp-open/ef_hal_pulp_open.c splits them */
+    int32_t base = f->n / cores, small = cores - f->n % cores;
+    int32_t i0 = id * base + (id > small ? id - small : 0);
+    int32_t i1 = i0 + base + (id >= small);
     if (i0 < i1)
         f->body(f->ctx, i0, i1);
 }
@@ -220,6 +222,22 @@ ef_dma_handle_t ef_dma_start(void *dst, const void *src, uint32_t bytes)
     reqs[h - 1u].ext = 0;
     stats.bytes += bytes;
     pi_cl_dma_cmd((uint32_t)src, (uint32_t)dst, bytes, PI_CL_DMA_DIR_EXT2LOC, &reqs[h - 1u].dma);
+    return h;
+}
+
+/* A strided L2 gather in one cluster-DMA 2-D command (the ext side strided; rows * row_bytes under 2^16). */
+ef_dma_handle_t ef_dma_start_2d(void *dst, const void *src, uint32_t row_bytes, uint32_t rows, uint32_t src_stride)
+{
+    ef_dma_handle_t h;
+    if (row_bytes == 0u || rows <= 1u || src_stride == row_bytes)
+        return ef_dma_start(dst, src, rows * row_bytes);
+    h = take();
+    if (h == 0u)
+        return 0u;
+    reqs[h - 1u].ext = 0;
+    stats.bytes += rows * row_bytes;
+    pi_cl_dma_cmd_2d((uint32_t)src, (uint32_t)dst, rows * row_bytes, src_stride, row_bytes, PI_CL_DMA_DIR_EXT2LOC,
+                     &reqs[h - 1u].dma);
     return h;
 }
 

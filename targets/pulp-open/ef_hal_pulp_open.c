@@ -68,12 +68,15 @@ void ef_po_team_set(int32_t cores)
     team = cores < 1 ? 1 : cores > EF_PO_MAX_CORES ? EF_PO_MAX_CORES : cores;
 }
 
+/* Core id's part of [0, n): shares differ by at most one item (the busiest core has ceil(n / cores), as
+ * plan/tiling.py's kernel_rounds assumes) and the larger shares go to the last cores, so core 0, which also
+ * issues the DMA transfers and runs the serial code between jobs, gets a smaller one when n % cores != 0. */
 static void run_chunk(int32_t id)
 {
     int32_t cores = team, n = job.n;
-    int32_t chunk = (n + cores - 1) / cores;
-    int32_t i0 = id * chunk;
-    int32_t i1 = i0 + chunk < n ? i0 + chunk : n;
+    int32_t base = n / cores, small = cores - n % cores;
+    int32_t i0 = id * base + (id > small ? id - small : 0);
+    int32_t i1 = i0 + base + (id >= small);
     if (id < cores && i0 < i1)
         job.body(job.ctx, i0, i1);
 }
@@ -121,10 +124,33 @@ static ef_req_t reqs[EF_DMA_MAX_IN_FLIGHT];
 static ef_dma_stats_t stats;
 static uint32_t n_in_flight, wait_cycles, ext_bytes, ext_model, ext_free_at;
 
-static int32_t push(void *dst, uint32_t src, uint32_t bytes)
+/* bytes from src to dst on a fresh MCHAN counter; row != 0: rows of `row` bytes, src rows `stride` apart (2-D
+ * commands of whole rows, each under EF_PO_DMA_CHUNK bytes) */
+static int32_t push(void *dst, uint32_t src, uint32_t bytes, uint32_t row, uint32_t stride)
 {
     int32_t counter = plp_dma_counter_alloc(); /* every command until the next alloc counts on it */
     uint32_t done = 0;
+    if (row != 0u && row <= EF_PO_DMA_CHUNK) {
+        uint32_t rows = bytes / row, per = EF_PO_DMA_CHUNK / row, r = 0;
+        while (r < rows) {
+            uint32_t n = rows - r < per ? rows - r : per;
+            uint32_t cmd = plp_dma_getCmd(PLP_DMA_EXT2LOC, n * row, PLP_DMA_2D, PLP_DMA_TRIG_EVT,
+                                          PLP_DMA_NO_TRIG_IRQ, PLP_DMA_SHARED);
+            plp_dma_cmd_push_2d(cmd, (uint32_t)dst + r * row, src + r * stride, stride, row);
+            r += n;
+        }
+        return counter;
+    }
+    if (row != 0u) { /* rows too long for one command (never from the generated code): 1-D commands a row */
+        for (uint32_t r = 0; r < bytes / row; ++r)
+            for (done = 0; done < row; done += EF_PO_DMA_CHUNK) {
+                uint32_t n = row - done < EF_PO_DMA_CHUNK ? row - done : EF_PO_DMA_CHUNK;
+                plp_dma_cmd_push(plp_dma_getCmd(PLP_DMA_EXT2LOC, n, PLP_DMA_1D, PLP_DMA_TRIG_EVT, PLP_DMA_NO_TRIG_IRQ,
+                                                PLP_DMA_SHARED),
+                                 (uint32_t)dst + r * row + done, src + r * stride + done);
+            }
+        return counter;
+    }
     while (done < bytes) {
         uint32_t n = bytes - done < EF_PO_DMA_CHUNK ? bytes - done : EF_PO_DMA_CHUNK;
         uint32_t cmd = plp_dma_getCmd(PLP_DMA_EXT2LOC, n, PLP_DMA_1D, PLP_DMA_TRIG_EVT, PLP_DMA_NO_TRIG_IRQ,
@@ -135,7 +161,7 @@ static int32_t push(void *dst, uint32_t src, uint32_t bytes)
     return counter;
 }
 
-static ef_dma_handle_t start(void *dst, uint32_t src, uint32_t bytes, int32_t ext)
+static ef_dma_handle_t start(void *dst, uint32_t src, uint32_t bytes, int32_t ext, uint32_t row, uint32_t stride)
 {
     uint32_t i;
     for (i = 0; i < EF_DMA_MAX_IN_FLIGHT && reqs[i].used; ++i)
@@ -146,7 +172,7 @@ static ef_dma_handle_t start(void *dst, uint32_t src, uint32_t bytes, int32_t ex
     }
     reqs[i].used = 1;
     reqs[i].ext = ext;
-    reqs[i].counter = push(dst, src, bytes);
+    reqs[i].counter = push(dst, src, bytes, row, stride);
     stats.starts++;
     stats.bytes += bytes;
     if (++n_in_flight > stats.max_in_flight)
@@ -165,7 +191,15 @@ static ef_dma_handle_t start(void *dst, uint32_t src, uint32_t bytes, int32_t ex
  * an address in that memory: such a transfer pays the external memory's time. */
 ef_dma_handle_t ef_dma_start(void *dst, const void *src, uint32_t bytes)
 {
-    return start(dst, (uint32_t)src, bytes, (uint32_t)src >= EF_PO_EXT_BASE);
+    return start(dst, (uint32_t)src, bytes, (uint32_t)src >= EF_PO_EXT_BASE, 0u, 0u);
+}
+
+/* One 2-D MCHAN transfer (MCHAN gathers the rows; the external model, if src is there, charges the bytes). */
+ef_dma_handle_t ef_dma_start_2d(void *dst, const void *src, uint32_t row_bytes, uint32_t rows, uint32_t src_stride)
+{
+    if (row_bytes == 0u || rows <= 1u || src_stride == row_bytes)
+        return ef_dma_start(dst, src, rows * row_bytes); /* contiguous, one row or nothing */
+    return start(dst, (uint32_t)src, rows * row_bytes, (uint32_t)src >= EF_PO_EXT_BASE, row_bytes, src_stride);
 }
 
 void ef_dma_wait(ef_dma_handle_t h)

@@ -111,8 +111,7 @@ def test_dma_schedule_and_counters(micro, windows, untiled, l1, tmp_path):
         assert steps[name] == [(op, k) for k in range(info["n_tiles"]) for op in ("start", "wait", "compute")]
         t, d, n_st = info["steps"], info["d_inner"], info["d_state"]
         starts, waits, nbytes, errors = stats[name]
-        assert starts == waits == info["dma_starts"] == 3 + info["n_tiles"] * (7 + 2 * (t if info["n_tiles"] > 1
-                                                                                        else 1)), name
+        assert starts == waits == info["dma_starts"] == 3 + info["n_tiles"] * 9, name  # u, delta: one 2-D each
         assert nbytes == info["dma_bytes"] == 257 * 4 + 2 * t * n_st + d * (2 * t + 2 * n_st + 11) and errors == 0
     total_tiles = 0
     for name, info in nodes.items():

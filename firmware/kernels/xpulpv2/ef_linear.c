@@ -3,7 +3,8 @@
  * Same functions, arguments and bit-exact results as firmware/kernels/ef_linear.c (tests/gvsoc/test_xpulpv2.py runs
  * both on the same inputs on GVSoC). Two weight rows at a time, a chunk of XP_KC inputs of each is decoded from its
  * packed form (2/4/8 bits or ternary) into word-aligned int8 lanes on the stack: 2-bit and ternary bytes through
- * 256-entry uint32 tables in L1 (one byte -> four lanes), no per-weight branch. The chunk then serves every token of
+ * 256-entry uint32 tables in L1 (one byte -> four lanes; ternary's fifth digit from a 256-byte one), no per-weight
+ * branch. The chunk then serves every token of
  * the range (XP_TB at a time when a row needs several chunks): four tokens x two rows per hardware-loop iteration,
  * 6 word loads (post-increment and register offset) and 8 pv.sdotsp.b for 32 multiply-accumulates. Integer sums in
  * another order than the portable kernel's, so the same int32 values. Stack: ~1 KiB (one 800 B buffer: a decoded chunk
@@ -33,13 +34,17 @@ typedef char xp_part_fits[(XP_RB * XP_KM / 4 + XP_TB * XP_RB <= XP_BUF_WORDS) ? 
 #define XP_R64(f, b) XP_R16(f, b), XP_R16(f, (b) + 16u), XP_R16(f, (b) + 32u), XP_R16(f, (b) + 48u)
 #define XP_R256(f) XP_R64(f, 0u), XP_R64(f, 64u), XP_R64(f, 128u), XP_R64(f, 192u)
 
+/* digit 4 of a ternary byte minus one (-1..1), 0 for the invalid bytes 243..255, as one int8 lane */
+#define XP_D4(b) ((b) >= 243u ? 0u : ((b) / 81u - 1u) & 0xffu)
+
 EF_XP_L1_CONST static const uint32_t xp_w2_lanes[256] = {XP_R256(XP_W2)};
 EF_XP_L1_CONST static const uint32_t xp_t5_lanes[256] = {XP_R256(XP_T3)};
+EF_XP_L1_CONST static const uint8_t xp_t5_d4_lane[256] = {XP_R256(XP_D4)};
 
-/* Digit 4 of a ternary byte minus one (-1..1), 0 for the invalid bytes 243..255, as one int8 lane. */
+/* Digit 4 lane of a ternary byte, from a 256-byte table (four instructions fewer a byte than compares). */
 static inline uint32_t xp_t5_d4(uint32_t b)
 {
-    return (uint32_t)((int32_t)(b >= 81u) + (int32_t)(b >= 162u) - (int32_t)(b >= 243u) - 1) & 0xffu;
+    return xp_t5_d4_lane[b];
 }
 
 /* The decoded chunk: word i of row r at wd[XP_RB i + r] (the rows interleaved word by word, so one pointer
@@ -178,6 +183,38 @@ static void xp_emit(const xp_out_t *d, const int32_t a[8], int32_t t, int32_t nt
     }
 }
 
+/* The common case of a row pair's last chunk (xp_chunk): four whole tokens, two rows, int8 outputs whose shifts
+ * both take the one-mulh requantization (rq). Sums start at zero (a single-chunk row) or at the earlier chunks'
+ * partial sums, in registers (the local array is scalarised), and are requantized from them, without the generic
+ * path's stores and reloads. */
+typedef struct {
+    int32_t b[XP_RB], m[XP_RB], rnd[XP_RB], s[XP_RB];
+} xp_rq_t;
+
+static inline void xp_quad_fast(const uint32_t *wd, const int8_t *x0, const int32_t off[XP_TP], int32_t nw,
+                                int32_t kn, const int32_t *part, const xp_rq_t *q, int8_t *yp, int32_t ys)
+{
+    int32_t a[XP_RB * XP_TP] = {0}, i, j, k;
+    if (part) /* the last chunk of a longer row: the earlier chunks' sums */
+        for (i = 0; i < XP_RB * XP_TP; ++i)
+            a[i] = part[i];
+    if (nw)
+        xp_dot2x4(wd, x0, off, nw, a);
+    for (k = nw << 2; k < kn; ++k) /* the last 1..3 inputs of the chunk, one by one */
+        for (i = 0; i < XP_RB; ++i) {
+            int32_t wk = ((const int8_t *)(wd + i))[XP_BYTE(k)];
+            for (j = 0; j < XP_TP; ++j)
+                a[XP_TP * i + j] += (int32_t)x0[off[j] + k] * wk;
+        }
+#pragma GCC unroll 4
+    for (j = 0; j < XP_TP; ++j, yp += ys)
+#pragma GCC unroll 2
+        for (i = 0; i < XP_RB; ++i) {
+            int32_t hi = (int32_t)(((int64_t)(a[XP_TP * i + j] + q->b[i]) * (int64_t)q->m[i]) >> 32);
+            yp[i] = (int8_t)ef_xp_clip8((hi + q->rnd[i]) >> q->s[i]);
+        }
+}
+
 /* One decoded chunk [k0, k0 + kn) of the rows against tokens [tb, te): sums start at 0 when k0 == 0, else continue
  * from part (8 per token quad), and are emitted after the last chunk (else kept in part). A chunk ending in 1..3
  * inputs (kn % 4, only the row's last chunk) takes its last word as a whole one, the weight lanes past kn zeroed
@@ -188,10 +225,28 @@ static void xp_chunk(const int8_t *x, int32_t xs, const uint32_t *wd, int32_t k0
 {
     int32_t t, i, j, k, full = kn >> 2, off[XP_TP] = {0, xs, 2 * xs, 3 * xs};
     int32_t in_row = (kn & 3) && k0 + 4 * (full + 1) <= xs;
+    xp_rq_t q;
+    int32_t fast = last && nr == XP_RB && d->y8 != NULL, tb0 = tb;
+    for (i = 0; fast && i < XP_RB; ++i) {
+        int32_t sh = d->sh[o + i];
+        fast = sh >= 33 && sh <= 62;
+        q.b[i] = d->bias ? d->bias[o + i] : 0;
+        q.m[i] = d->m[o + i];
+        q.rnd[i] = 1 << (sh - 33);
+        q.s[i] = sh - 32;
+    }
+    if (fast) { /* whole quads in registers; the last partial quad (if any) below */
+        for (t = tb; t + XP_TP <= te; t += XP_TP) {
+            int32_t w = full + ((kn & 3) && (in_row || t + XP_TP < tend)); /* words taken whole, as below */
+            xp_quad_fast(wd, x + (ptrdiff_t)t * xs + k0, off, w, kn, k0 == 0 ? NULL : part + XP_RB * (t - tb0), &q,
+                         d->y8 + (ptrdiff_t)t * d->y_stride + o, d->y_stride);
+        }
+        tb = t;
+    }
     for (t = tb; t < te; t += XP_TP) {
         const int8_t *x0 = x + (ptrdiff_t)t * xs + k0;
         int32_t nt = te - t < XP_TP ? te - t : XP_TP, local[8];
-        int32_t *a = k0 == 0 && last ? local : part + XP_RB * (t - tb);
+        int32_t *a = k0 == 0 && last ? local : part + XP_RB * (t - tb0);
         if (nt < XP_TP) /* the last quad: tokens past te repeat token t; their sums are not stored */
             for (j = 0; j < XP_TP; ++j)
                 off[j] = j < nt ? j * xs : 0;

@@ -7,7 +7,12 @@
  *  - exp2: the table word offset j 4 = (e >> (lo - 2)) & 0x3fc (lo = frac - 8 >= 3; the f mask folds in), and
  *    both roundings (interpolation >> lo, then >> k) are one p.addRNr each (shift 0 adds no half, as the
  *    reference's lo = 0 / k = 0 cases);
- *  - injection (b Q + 2^(rsh-1) + ((b R) >> k)) >> rsh is one p.addRNr (c0 = 2^(sh_in-1-k) = 2^(rsh-1));
+ *  - injection (b Q + 2^(rsh-1) + ((b R) >> k)) >> rsh: (b R) >> k, then p.mac adds b Q and one p.addRNr rounds
+ *    (c0 = 2^(sh_in-1-k) = 2^(rsh-1));
+ *  - one 32-bit mul a state (b R): on RI5CY (and GVSoC's model of it) mul takes 2 cycles, p.mac and the 16 x 16-bit
+ *    p.mulu 1, so e = qd ka (qd 0..127, ka < 2^16) is p.mulu, and the interpolation (T[j+1] - T[j]) r is
+ *    -(T[j] - T[j+1]) r with both factors below 2^16 (a decreasing table, r < 2^lo <= 2^16): p.mulu, then
+ *    rs(-y, lo) = -((y - 1 + 2^(lo-1)) >> lo) is one p.addRNr with -1;
  *  - decay da (h >> 15) + rs(da (h & 0x7fff), 15) is p.muluNR (da <= 2^15, both operands 16-bit unsigned) + p.mac;
  *  - the lower clip of the saturated add is p.max;
  *  - acc = sum q_C h from two p.mac sums: A_hi = sum q_C (h >> 16) and the low word sum q_C h mod 2^32; then
@@ -39,11 +44,13 @@ static inline int32_t xs_exp2(const int32_t *tab, int32_t e, int32_t frac, int32
 }
 
 /* One narrow step over the d_state states of a channel (see the header) as one hardware loop of 38 instructions
- * (the rare saturation fix-up out of line); returns acc = sum_n q_C[n] h[n]. Per state: loads ka, B, h (post-
- * increment), e = qd ka; inj; exp2 (skipped, da = 0, for k >= 16); decay; saturated add; store h; the two sums. */
-static __attribute__((noinline)) int64_t xs_step_narrow(const xs_exp2_t *x, int32_t *h, const uint16_t *ka,
-                                                         const int8_t *bt, const int8_t *ct, int32_t ds, int32_t qd,
-                                                         int32_t q, int32_t r, int32_t kk, int32_t rsh)
+ * (the rare saturation fix-up out of line); returns acc = sum_n q_C[n] h[n]. Per state: loads ka, B, h
+ * (post-increment), e = qd ka; inj; exp2 (skipped, da = 0, for k >= 16); decay; saturated add; store h; the two
+ * sums. Inlined into the time loop: a call per step saved and restored a dozen registers (~30 cycles a step). */
+static inline __attribute__((always_inline)) int64_t xs_step_narrow(const xs_exp2_t *x, int32_t *h,
+                                                                    const uint16_t *ka, const int8_t *bt,
+                                                                    const int8_t *ct, int32_t ds, int32_t qd,
+                                                                    int32_t q, int32_t r, int32_t kk, int32_t rsh)
 {
     /* (b R) >> kk = (b R 2^(24-kk)) >> 24 (R < 2^kk, kk <= 24: |b R 2^(24-kk)| < 2^31); C[n] at B[n] + c_off */
     int32_t r24 = r << (24 - kk), c_off = (int32_t)(ct - bt) - 1, n = ds, acc_hi, acc_w, e, b, hv, inj, k, da, dec, s;
@@ -54,12 +61,12 @@ static __attribute__((noinline)) int64_t xs_step_narrow(const xs_exp2_t *x, int3
                      ".insn i 0x0b, 5, %[e], %[pk], 2\n\t"         /* p.lhu e, 2(pk!): ka */
                      ".insn i 0x0b, 0, %[b], %[pb], 1\n\t"         /* p.lb b, 1(pb!): q_B */
                      "lw %[hv], 0(%[ph])\n\t"
-                     "mul %[e], %[e], %[qd]\n\t"                    /* e = qd ka */
-                     "mul %[inj], %[b], %[q]\n\t"
-                     "mul %[b], %[b], %[r]\n\t"
+                     ".insn r 0x5b, 0, 0x00, %[e], %[e], %[qd]\n\t" /* p.mulu: e = qd ka (16 x 16 bits, 1 cycle) */
+                     "mul %[inj], %[b], %[r]\n\t"                  /* b R 2^(24-kk): the one 2-cycle mul */
                      "sra %[k], %[e], %[frac]\n\t"
-                     "srai %[b], %[b], 24\n\t"
-                     ".insn r 0x5b, 6, 0x20, %[inj], %[b], %[rsh]\n\t" /* inj = (bQ + (bR >> kk) + 2^(rsh-1)) >> rsh */
+                     "srai %[inj], %[inj], 24\n\t"                 /* (b R) >> kk */
+                     ".insn r 0x33, 0, 0x21, %[inj], %[b], %[q]\n\t" /* p.mac: + b Q */
+                     ".insn r 0x5b, 6, 0x20, %[inj], x0, %[rsh]\n\t" /* inj = (... + 2^(rsh-1)) >> rsh */
                      "srli %[b], %[k], 4\n\t"
                      "li %[da], 0\n\t"
                      "bnez %[b], 2f\n\t"                            /* k >= 16: dA = 0 */
@@ -69,11 +76,11 @@ static __attribute__((noinline)) int64_t xs_step_narrow(const xs_exp2_t *x, int3
                      "lw %[da], 0(%[b])\n\t"                        /* T[j] */
                      "lw %[n], 4(%[b])\n\t"                         /* T[j+1] */
                      "and %[e], %[e], %[rmask]\n\t"                 /* r */
-                     "sub %[n], %[n], %[da]\n\t"
-                     "mul %[n], %[n], %[e]\n\t"
-                     "srai %[b], %[hv], 16\n\t"                    /* h >> 16 (mul's latency slot) */
-                     ".insn r 0x5b, 6, 0x20, %[n], x0, %[lo]\n\t"   /* rs((T[j+1] - T[j]) r, lo) */
-                     "add %[da], %[da], %[n]\n\t"
+                     "sub %[n], %[da], %[n]\n\t"                    /* T[j] - T[j+1] >= 0 (a decreasing table) */
+                     ".insn r 0x5b, 0, 0x00, %[n], %[n], %[e]\n\t" /* p.mulu: y = (T[j] - T[j+1]) r < 2^16 2^16 */
+                     "srai %[b], %[hv], 16\n\t"                    /* h >> 16 */
+                     ".insn r 0x5b, 6, 0x20, %[n], %[m1], %[lo]\n\t" /* (y - 1 + 2^(lo-1)) >> lo = -rs(-y, lo) */
+                     "sub %[da], %[da], %[n]\n\t"                  /* v = T[j] + rs((T[j+1] - T[j]) r, lo) */
                      ".insn r 0x5b, 6, 0x20, %[da], x0, %[k]\n\t"   /* dA = rs(v, k) */
                      "2:\n\t"                                     /* (dA = 0: b is not h >> 16, unused) */
                      ".insn r 0x5b, 4, 0x0f, %[dec], %[da], %[hv]\n\t" /* rs(dA (h & 0xFFFF), 15) */
@@ -105,7 +112,7 @@ static __attribute__((noinline)) int64_t xs_step_narrow(const xs_exp2_t *x, int3
                        [da] "=&r"(da), [dec] "=&r"(dec), [s] "=&r"(s)
                      : [qd] "r"(qd), [q] "r"(q), [r] "r"(r24), [coff] "r"(c_off), [rsh] "r"(rsh), [frac] "r"(x->frac),
                        [lo] "r"(x->lo), [lo2] "r"(x->lo2), [rmask] "r"(x->rmask), [tab] "r"(x->tab),
-                       [nmax] "r"(-XS_STATE_MAX)
+                       [nmax] "r"(-XS_STATE_MAX), [m1] "r"(-1)
                      : "memory");
     int32_t acc_lo = (int32_t)((uint32_t)acc_w - ((uint32_t)acc_hi << 16));
     return (int64_t)acc_hi * 65536 + acc_lo;
