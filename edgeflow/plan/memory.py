@@ -192,14 +192,14 @@ def _tile_linears(graph: Graph, l1_bytes: int, target: Target | None) -> dict[st
     return out
 
 
-def _tile_scans(graph: Graph, l1_bytes: int) -> dict[str, ScanTilePlan]:
+def _tile_scans(graph: Graph, l1_bytes: int, cores: int = 1) -> dict[str, ScanTilePlan]:
     """A ScanTilePlan per `scan` node whose one-channel tile fits L1 (the others run on whole tensors in L2)."""
     out = {}
     for n in graph.nodes:
         if n.op == "scan":
             t, d = graph.tensors[n.inputs[0]].shape
             sp = tile_scan(ScanShape(n.name, int(t), int(d), int(graph.tensors[n.inputs[4]].shape[1])), l1_bytes,
-                           ALIGN)
+                           ALIGN, cores)
             if sp is not None:
                 out[n.name] = sp
     return out
@@ -243,7 +243,7 @@ def plan_memory(graph: Graph, target: Target | None = None, l1_bytes: int | None
         l1_bytes = target.l1.usable
     tiled = _tile_linears(graph, l1_bytes, target) if l1_bytes is not None else {}
     tile_scans = l1_bytes is not None and (target is None or target.tile_scans)
-    scans = _tile_scans(graph, l1_bytes) if tile_scans else {}
+    scans = _tile_scans(graph, l1_bytes, 1 if target is None else target.cores) if tile_scans else {}
     constants, per_node = _constants(graph, set(tiled))
     resident = sum(c.bytes for c in constants)
     stream = sum(sum(s.tile_block_bytes(t.rows, ALIGN) for t in p.tiles[:p.n_row_tiles]) for s, p in tiled.values())

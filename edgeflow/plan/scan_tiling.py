@@ -82,9 +82,18 @@ def scan_layout(shape: ScanShape, dt: int, align: int = 4) -> tuple[dict[str, in
     return offsets, off
 
 
-def tile_scan(shape: ScanShape, l1_bytes: int, align: int = 4) -> ScanTilePlan | None:
-    """The fewest balanced channel tiles whose layout fits l1_bytes; None when one channel does not fit (the scan
-    then runs on whole tensors in L2, as without a plan)."""
+def busiest_core_channels(d_inner: int, dt: int, cores: int) -> int:
+    """Channels the busiest core scans over all tiles of dt channels (the team split gives it ceil(tile / cores)
+    of each tile's channels)."""
+    full, last = divmod(d_inner, dt)
+    return full * -(-dt // cores) + -(-last // cores)
+
+
+def tile_scan(shape: ScanShape, l1_bytes: int, align: int = 4, cores: int = 1) -> ScanTilePlan | None:
+    """Channel tiles whose layout fits l1_bytes: among tile widths that fit, the one whose busiest core scans the
+    fewest channels (ties: fewer tiles, then the balanced width), e.g. femba-tiny's 1540 channels on 8 cores:
+    6 x 257 leave one core 6 x 33 = 198 channels, tiles of 264 (5 x 264 + 220) 5 x 33 + 28 = 193. None when one
+    channel does not fit (the scan then runs on whole tensors in L2, as without a plan)."""
     lo, hi = 0, shape.d_inner
     while lo < hi:  # the footprint grows with the channel count
         mid = (lo + hi + 1) // 2
@@ -95,6 +104,11 @@ def tile_scan(shape: ScanShape, l1_bytes: int, align: int = 4) -> ScanTilePlan |
     if lo == 0:
         return None
     n_tiles = -(-shape.d_inner // lo)
-    dt = -(-shape.d_inner // n_tiles)
+    dt = -(-shape.d_inner // n_tiles)  # the fewest balanced tiles
+    if cores > 1:
+        def cost(w: int) -> tuple[int, int, int]:
+            return busiest_core_channels(shape.d_inner, w, cores), -(-shape.d_inner // w), w != dt
+        dt = min(range(1, lo + 1), key=cost)
+        n_tiles = -(-shape.d_inner // dt)
     offsets, used = scan_layout(shape, dt, align)
     return ScanTilePlan(shape, dt, n_tiles, offsets, used, l1_bytes)

@@ -8,7 +8,14 @@ import pytest
 
 from edgeflow.ir.from_onnx import load_onnx
 from edgeflow.plan.memory import plan_memory
-from edgeflow.plan.scan_tiling import EXP2_TABLE_BYTES, TILE_PARTS, ScanShape, scan_layout, tile_scan
+from edgeflow.plan.scan_tiling import (
+    EXP2_TABLE_BYTES,
+    TILE_PARTS,
+    ScanShape,
+    busiest_core_channels,
+    scan_layout,
+    tile_scan,
+)
 from edgeflow.target import TargetError, load_target
 
 pytestmark = pytest.mark.unit
@@ -29,6 +36,22 @@ def test_tiles_fit_l1_and_cover_every_channel(shape, tiles):
     # one tile fewer would not fit: the fewest tiles
     if tiles > 1:
         assert scan_layout(shape, -(-shape.d_inner // (tiles - 1)))[1] > GAP9_L1
+
+
+def test_tiles_for_a_team_leave_the_busiest_core_fewer_channels():
+    """On 8 cores the width is chosen for the busiest core: femba-tiny's 6 x 257 give one core 6 x 33 = 198 channels
+    (the split's last tile 255: 197), 6 tiles of 264 (the last 220) give it 5 x 33 + 28 = 193; femba-mini's one
+    tile of 176 stays."""
+    tiny, mini = ScanShape("tiny", 80, 1540, 16), ScanShape("mini", 80, 176, 8)
+    one, team = tile_scan(tiny, GAP9_L1), tile_scan(tiny, GAP9_L1, cores=8)
+    assert (one.channels_per_tile, one.n_tiles) == (257, 6) and (team.channels_per_tile, team.n_tiles) == (264, 6)
+    assert busiest_core_channels(1540, 257, 8) == 197 and busiest_core_channels(1540, 264, 8) == 193
+    assert team.l1_bytes_used <= GAP9_L1
+    assert [c for c0, n in team.tiles for c in range(c0, c0 + n)] == list(range(1540))
+    # no width that fits leaves the busiest core fewer channels
+    fits = [w for w in range(1, 1541) if scan_layout(tiny, w)[1] <= GAP9_L1]
+    assert min(busiest_core_channels(1540, w, 8) for w in fits) == 193
+    assert tile_scan(mini, GAP9_L1, cores=8).n_tiles == 1
 
 
 def test_layout_parts_are_disjoint_and_aligned():
