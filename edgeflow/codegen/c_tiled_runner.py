@@ -99,6 +99,41 @@ typedef struct {
     int32_t n_in, x_stride, w_bits, row_bytes, rn, tn, bias_bytes, m_bytes, sh_base, n_out;
 } ef_tile_job_t;
 
+/* n bytes from src (L1) to dst (L2) with word stores from dst's first word boundary on: a store to L2 costs a
+ * cluster core many cycles, and a copy-out slice starts anywhere in a row (the runtime's memcpy copies bytes
+ * unless both ends are aligned). Misaligned source words are put together from two aligned L1 loads. */
+typedef uint32_t __attribute__((may_alias)) ef_word_t;
+static void copy_out(int8_t *dst, const int8_t *src, size_t n)
+{
+    while (n > 0 && ((uintptr_t)dst & 3u) != 0u) {
+        *dst++ = *src++;
+        --n;
+    }
+    if (n >= 4) {
+        size_t k, words = n / 4;
+        uint32_t lo = (uint32_t)((uintptr_t)src & 3u) * 8u;
+        ef_word_t *d = (ef_word_t *)(void *)dst;
+        if (lo == 0u) {
+            const ef_word_t *s = (const ef_word_t *)(const void *)src;
+            for (k = 0; k < words; ++k)
+                d[k] = s[k];
+        } else {  /* little-endian: word k = bytes src[4k..4k+3] from the aligned words around them */
+            const ef_word_t *s = (const ef_word_t *)(const void *)(src - lo / 8u);
+            uint32_t a = s[0];
+            for (k = 0; k < words; ++k) {
+                uint32_t b = s[k + 1];  /* within the words holding src[4k+3] (never past its last byte's word) */
+                d[k] = (a >> lo) | (b << (32u - lo));
+                a = b;
+            }
+        }
+        dst += 4 * words;
+        src += 4 * words;
+        n -= 4 * words;
+    }
+    while (n-- > 0)
+        *dst++ = *src++;
+}
+
 /* Rows [o0, o1) of a tile, in chunks whose parameters are widened to the kernel's int32 on the stack; then
  * the core copies its own rows of every token out of L1 (each core its slice, not core 0 the whole tile). */
 #define EF_ROW_CHUNK 16
@@ -140,7 +175,7 @@ static void tile_rows(void *ctx, int32_t o0, int32_t o1)
             .m = m, .sh = sh, .y = j->out + o, .y_stride = j->rn, .t0 = 0, .t1 = j->tn, .o0 = 0, .o1 = n});
     }
     for (i = 0; i < j->tn && o1 > o0; ++i)
-        memcpy(j->y + (ptrdiff_t)i * j->n_out + o0, j->out + (ptrdiff_t)i * j->rn + o0, (size_t)(o1 - o0));
+        copy_out(j->y + (ptrdiff_t)i * j->n_out + o0, j->out + (ptrdiff_t)i * j->rn + o0, (size_t)(o1 - o0));
 }
 
 static void tile_start(const ef_tiled_linear_t *L, int32_t k, const int8_t *x, ef_tile_dma_t *h)
