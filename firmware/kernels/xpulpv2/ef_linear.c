@@ -183,6 +183,18 @@ static void xp_emit(const xp_out_t *d, const int32_t a[8], int32_t t, int32_t nt
     }
 }
 
+/* Inputs [k0, kn) of the chunk (its last 1..3, not taken in whole words) one by one into a. */
+static inline void xp_tail(const uint32_t *wd, const int8_t *x0, const int32_t off[XP_TP], int32_t k0, int32_t kn,
+                           int32_t a[XP_RB * XP_TP])
+{
+    for (int32_t k = k0; k < kn; ++k)
+        for (int32_t i = 0; i < XP_RB; ++i) {
+            int32_t wk = ((const int8_t *)(wd + i))[XP_BYTE(k)];
+            for (int32_t j = 0; j < XP_TP; ++j)
+                a[XP_TP * i + j] += (int32_t)x0[off[j] + k] * wk;
+        }
+}
+
 /* The common case of a row pair's last chunk (xp_chunk): four whole tokens, two rows, int8 outputs whose shifts
  * both take the one-mulh requantization (rq). Sums start at zero (a single-chunk row) or at the earlier chunks'
  * partial sums, in registers (the local array is scalarised), and are requantized from them, without the generic
@@ -194,18 +206,13 @@ typedef struct {
 static inline void xp_quad_fast(const uint32_t *wd, const int8_t *x0, const int32_t off[XP_TP], int32_t nw,
                                 int32_t kn, const int32_t *part, const xp_rq_t *q, int8_t *yp, int32_t ys)
 {
-    int32_t a[XP_RB * XP_TP] = {0}, i, j, k;
+    int32_t a[XP_RB * XP_TP] = {0}, i, j;
     if (part) /* the last chunk of a longer row: the earlier chunks' sums */
         for (i = 0; i < XP_RB * XP_TP; ++i)
             a[i] = part[i];
     if (nw)
         xp_dot2x4(wd, x0, off, nw, a);
-    for (k = nw << 2; k < kn; ++k) /* the last 1..3 inputs of the chunk, one by one */
-        for (i = 0; i < XP_RB; ++i) {
-            int32_t wk = ((const int8_t *)(wd + i))[XP_BYTE(k)];
-            for (j = 0; j < XP_TP; ++j)
-                a[XP_TP * i + j] += (int32_t)x0[off[j] + k] * wk;
-        }
+    xp_tail(wd, x0, off, nw << 2, kn, a);
 #pragma GCC unroll 4
     for (j = 0; j < XP_TP; ++j, yp += ys)
 #pragma GCC unroll 2
@@ -223,7 +230,7 @@ static inline void xp_quad_fast(const uint32_t *wd, const int8_t *x0, const int3
 static void xp_chunk(const int8_t *x, int32_t xs, const uint32_t *wd, int32_t k0, int32_t kn, int32_t last,
                      int32_t *part, const xp_out_t *d, int32_t tb, int32_t te, int32_t tend, int32_t o, int32_t nr)
 {
-    int32_t t, i, j, k, full = kn >> 2, off[XP_TP] = {0, xs, 2 * xs, 3 * xs};
+    int32_t t, i, j, full = kn >> 2, off[XP_TP] = {0, xs, 2 * xs, 3 * xs};
     int32_t in_row = (kn & 3) && k0 + 4 * (full + 1) <= xs;
     xp_rq_t q;
     int32_t fast = last && nr == XP_RB && d->y8 != NULL, tb0 = tb;
@@ -258,12 +265,7 @@ static void xp_chunk(const int8_t *x, int32_t xs, const uint32_t *wd, int32_t k0
             nw += in_row || t + nt < tend;
         if (nw)
             xp_dot2x4(wd, x0, off, nw, a);
-        for (k = nw << 2; k < kn; ++k) /* the last 1..3 inputs of the chunk, one by one */
-            for (i = 0; i < XP_RB; ++i) {
-                int32_t wk = ((const int8_t *)(wd + i))[XP_BYTE(k)];
-                for (j = 0; j < XP_TP; ++j)
-                    a[XP_TP * i + j] += (int32_t)x0[off[j] + k] * wk;
-            }
+        xp_tail(wd, x0, off, nw << 2, kn, a);
         if (last)
             xp_emit(d, a, t, nt, o, nr);
     }
