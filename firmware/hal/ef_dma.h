@@ -27,9 +27,9 @@ ef_dma_handle_t ef_dma_start(void *dst, const void *src, uint32_t bytes);
 
 /**
  * Start copying `rows` rows of `row_bytes` bytes, row r at src + r src_stride (L2), to dst + r row_bytes (L1):
- * one transfer (one handle, one start in the counters) for a strided gather. A HAL whose engine moves such a
- * tile in one command (pulp-open's MCHAN 2-D mode) defines EF_HAVE_DMA_2D for the generated code; the others
- * copy row by row here. row_bytes and src_stride below 2^16, rows * row_bytes below 2^16 on MCHAN.
+ * one transfer (one handle, one start in the counters) for a strided gather. Every HAL has it: one 2-D command
+ * on the cluster DMAs (MCHAN on pulp-open, PMSIS on gap9), row copies on the portable one. row_bytes and
+ * src_stride below 2^16.
  */
 ef_dma_handle_t ef_dma_start_2d(void *dst, const void *src, uint32_t row_bytes, uint32_t rows, uint32_t src_stride);
 

@@ -236,7 +236,8 @@ static void xp_chunk(const int8_t *x, int32_t xs, const uint32_t *wd, int32_t k0
     int32_t fast = last && nr == XP_RB && d->y8 != NULL, tb0 = tb;
     for (i = 0; fast && i < XP_RB; ++i) {
         int32_t sh = d->sh[o + i];
-        fast = sh >= 33 && sh <= 62;
+        if (!(fast = sh >= 33 && sh <= 62))
+            break;
         q.b[i] = d->bias ? d->bias[o + i] : 0;
         q.m[i] = d->m[o + i];
         q.rnd[i] = 1 << (sh - 33);
