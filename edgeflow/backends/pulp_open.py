@@ -106,7 +106,7 @@ def link_firmware(out: Path, target: Target, sources: list[Path]) -> Path:
             flags.append('-DEF_WEIGHTS_DATA=__attribute__((section(".ef_ext")))')
         jobs.append((flags, s, objdir / (s.stem + ".o")))
     for s in [*toolchain.kernel_sources(target.compiler.kernels), fw / "hal" / "ef_team_split.c",
-              fw / "hal" / "ef_team_split_zp.c"]:
+              fw / "hal" / "ef_team_split_zp.c", fw / "hal" / "ef_team_split_l1.c"]:
         jobs.append(([CC, *ours], s, objdir / (s.stem + ".o")))
     for s in (tdir / "ef_hal_pulp_open.c", tdir / "ef_main_pulp_open.c"):  # mchan_v7.h declares unused statics
         jobs.append(([CC, *ours, "-Wno-unused-function"], s, objdir / (s.stem + ".o")))

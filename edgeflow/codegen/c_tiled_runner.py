@@ -43,6 +43,10 @@ typedef struct {{
  *  (both split over the cores by output rows). */
 void ef_tiled_linear_i8(const ef_tiled_linear_t *L, const int8_t *x, int8_t *y);
 
+/** The static L1 area of the tiles (EF_L1_BYTES, *bytes set to it): free between tiled layers, where the staged
+ *  element-wise kernels of the cluster HALs (firmware/hal/ef_team_split_l1.c) use it. */
+uint8_t *ef_l1_scratch(uint32_t *bytes);
+
 /** Run body(ctx, i0, i1) over [0, n) split across the target's cores (serial unless the HAL provides it). */
 typedef void (*ef_range_fn)(void *ctx, int32_t i0, int32_t i1);
 void ef_parallel_for(int32_t n, ef_range_fn body, void *ctx);
@@ -74,6 +78,12 @@ _C = """\
 #endif
 static EF_L1_DATA int32_t ef_l1_words[(EF_L1_BYTES + 3) / 4];
 #define EF_L1 ((uint8_t *)ef_l1_words)
+
+uint8_t *ef_l1_scratch(uint32_t *bytes)
+{
+    *bytes = (uint32_t)sizeof ef_l1_words;
+    return EF_L1;
+}
 
 #ifndef EF_HAVE_PARALLEL_FOR
 /* Portable HALs (host, QEMU) have one core: the whole range on it. The GAP9 HAL forks the cluster team. */

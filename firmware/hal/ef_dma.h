@@ -9,7 +9,7 @@ typedef uint32_t ef_dma_handle_t;
 
 /** What the engine has done since the last ef_dma_reset_stats(). */
 typedef struct {
-    uint32_t starts;        /* ef_dma_start / ef_dma_start_2d calls */
+    uint32_t starts;        /* ef_dma_start / ef_dma_start_2d / ef_dma_start_out calls */
     uint32_t waits;         /* ef_dma_wait calls on a transfer in flight */
     uint64_t bytes;         /* bytes copied by all starts */
     uint32_t max_in_flight; /* most transfers started and not yet waited at one time */
@@ -32,6 +32,13 @@ ef_dma_handle_t ef_dma_start(void *dst, const void *src, uint32_t bytes);
  * src_stride below 2^16.
  */
 ef_dma_handle_t ef_dma_start_2d(void *dst, const void *src, uint32_t row_bytes, uint32_t rows, uint32_t src_stride);
+
+/**
+ * Start copying `bytes` bytes from src (L1) out to dst (L2): the way back of a staged tensor, so that a cluster
+ * core never stores to L2 itself (each such store stalls it for a round trip over the cluster bus). Every HAL has
+ * it: a LOC2EXT command on the cluster DMAs, memcpy on the portable one.
+ */
+ef_dma_handle_t ef_dma_start_out(void *dst, const void *src, uint32_t bytes);
 
 /**
  * Start copying `bytes` bytes at offset ext_off of the external weight image (L3 / MRAM) to dst (L1).

@@ -41,6 +41,11 @@ ef_dma_handle_t ef_dma_start_2d(void *dst, const void *src, uint32_t row_bytes, 
     return ef_dma_start(dst, src, rows ? row_bytes : 0u);
 }
 
+ef_dma_handle_t ef_dma_start_out(void *dst, const void *src, uint32_t bytes)
+{
+    return ef_dma_start(dst, src, bytes); /* one memory: the direction does not matter */
+}
+
 void ef_dma_wait(ef_dma_handle_t h)
 {
     uint32_t i;

@@ -4,11 +4,14 @@
  * and of the depthwise conv, tokens of the patch conv, of LayerNorm, of the residual add and of the element-wise
  * ops, output rows of the time flip, channels of the token mean, output channels of the general conv and channels
  * of the pools, rows of the zero-point matmul and softmax. Ranges are disjoint and every output element is computed
- * by exactly the same code as in one call, so the bytes are those of the single-core build. */
+ * by exactly the same code as in one call, so the bytes are those of the single-core build. The element-wise, row-wise
+ * and depthwise-conv kernels first try ef_team_split_l1.c: the same split on L1 copies of their operands, moved
+ * in and out by the cluster DMA. */
 #include <stddef.h>
 #include <stdint.h>
 
 #include "ef_kernels.h"
+#include "ef_team_split_l1.h"
 #include "ef_tiled.h"
 
 /* ---- selective scan: channels [d0, d1) (each channel owns its state rows) -------------------------------- */
@@ -70,6 +73,8 @@ void __wrap_ef_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_
                                   int32_t t1, int32_t c0, int32_t c1)
 {
     dw_job_t j = {x, w, sh, bias, m, y, x_stride, K, y_stride, t0, t1, c0};
+    if (ef_staged_dwconv1d_causal_i8(x, x_stride, w, K, bias, m, sh, y, y_stride, t0, t1, c0, c1))
+        return;
     ef_parallel_for(c1 - c0, dw_part, &j);
 }
 
@@ -135,6 +140,8 @@ void __wrap_ef_layernorm_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_
                             int64_t eps_q, const int32_t *g, const int32_t *b, int32_t g_frac, int32_t r0, int32_t r1)
 {
     ln_job_t j = {x, y, g, b, eps_q, x_stride, y_stride, n_ch, g_frac, r0};
+    if (ef_staged_layernorm_i8(x, x_stride, y, y_stride, n_ch, eps_q, g, b, g_frac, r0, r1))
+        return;
     ef_parallel_for(r1 - r0, ln_part, &j);
 }
 
@@ -167,12 +174,16 @@ static void mul_part(void *ctx, int32_t i0, int32_t i1)
 void __wrap_ef_lut_i8(const int8_t *x, int8_t *y, int32_t n, const int8_t *lut)
 {
     elt_job_t j = {x, NULL, lut, y, n, 0, 0};
+    if (ef_staged_lut_i8(x, y, n, lut))
+        return;
     ef_parallel_for((n + 3) / 4, lut_part, &j);
 }
 
 void __wrap_ef_mul_requant_i8(const int8_t *a, const int8_t *b, int8_t *y, int32_t n, int32_t m, int32_t sh)
 {
     elt_job_t j = {a, b, NULL, y, n, m, sh};
+    if (ef_staged_mul_requant_i8(a, b, y, n, m, sh))
+        return;
     ef_parallel_for((n + 3) / 4, mul_part, &j);
 }
 
@@ -205,6 +216,8 @@ void __wrap_ef_add_requant_i8(const int8_t *const *xs, const int32_t *x_strides,
                               int32_t S, int8_t *y, int32_t y_stride, int32_t n_rows, int32_t n_cols)
 {
     add_job_t j = {xs, x_strides, M, y, n_inputs, S, y_stride, n_cols};
+    if (ef_staged_add_requant_i8(xs, x_strides, M, n_inputs, S, y, y_stride, n_rows, n_cols))
+        return;
     if (n_inputs > EF_SPLIT_MAX_INPUTS) {
         __real_ef_add_requant_i8(xs, x_strides, M, n_inputs, S, y, y_stride, n_rows, n_cols);
         return;
@@ -232,6 +245,8 @@ static void flip_part(void *ctx, int32_t r0, int32_t r1)
 void __wrap_ef_flip_rows_i8(const int8_t *x, int8_t *y, int32_t n_rows, int32_t row_len)
 {
     flip_job_t j = {x, y, n_rows, row_len};
+    if (ef_staged_flip_rows_i8(x, y, n_rows, row_len))
+        return;
     ef_parallel_for(n_rows, flip_part, &j);
 }
 

@@ -241,6 +241,18 @@ ef_dma_handle_t ef_dma_start_2d(void *dst, const void *src, uint32_t row_bytes, 
     return h;
 }
 
+/* L1 -> L2 (the staged element-wise kernels' results): the cluster DMA's LOC2EXT direction. */
+ef_dma_handle_t ef_dma_start_out(void *dst, const void *src, uint32_t bytes)
+{
+    ef_dma_handle_t h = take();
+    if (h == 0u)
+        return 0u;
+    reqs[h - 1u].ext = 0;
+    stats.bytes += bytes;
+    pi_cl_dma_cmd((uint32_t)dst, (uint32_t)src, bytes, PI_CL_DMA_DIR_LOC2EXT, &reqs[h - 1u].dma);
+    return h;
+}
+
 ef_dma_handle_t ef_dma_start_ext(void *dst, uint32_t ext_off, uint32_t bytes)
 {
     ef_dma_handle_t h = take();

@@ -1,7 +1,7 @@
 /* pulp-open HAL over pulp-runtime (GVSoC): the network runs on cluster core 0 while cores 1..7 serve
  * ef_parallel_for jobs (one cluster entry; fork and join are hardware barriers, rows split as the gap9 HAL
- * splits them); MCHAN DMA L2 -> L1 for ef_dma_start; the modelled external memory -> L1 for ef_dma_start_ext
- * (MCHAN reaches it; its latency and bandwidth are added here in software, the cores never read it); per-layer
+ * splits them); MCHAN DMA L2 -> L1 for ef_dma_start, L1 -> L2 for ef_dma_start_out; the modelled external memory
+ * -> L1 for ef_dma_start_ext (MCHAN reaches it; its latency and bandwidth are added here in software, the cores never read it); per-layer
  * profile from the cluster timer and every core's performance counters (EF_LAYER_HOOK -> ef_layer_mark). */
 #include <stdint.h>
 #include <string.h>
@@ -125,11 +125,19 @@ static ef_dma_stats_t stats;
 static uint32_t n_in_flight, wait_cycles, ext_bytes, ext_model, ext_free_at;
 
 /* bytes from src to dst on a fresh MCHAN counter; row != 0: rows of `row` bytes, src rows `stride` apart (2-D
- * commands of whole rows, each under EF_PO_DMA_CHUNK bytes) */
-static int32_t push(void *dst, uint32_t src, uint32_t bytes, uint32_t row, uint32_t stride)
+ * commands of whole rows, each under EF_PO_DMA_CHUNK bytes). out: dst is in L2 and src in L1 (LOC2EXT, 1-D). */
+static int32_t push(void *dst, uint32_t src, uint32_t bytes, uint32_t row, uint32_t stride, int32_t out)
 {
     int32_t counter = plp_dma_counter_alloc(); /* every command until the next alloc counts on it */
     uint32_t done = 0;
+    if (out) { /* MCHAN's local side is L1 (src), its external side L2 (dst) */
+        for (; done < bytes; done += EF_PO_DMA_CHUNK) {
+            uint32_t n = bytes - done < EF_PO_DMA_CHUNK ? bytes - done : EF_PO_DMA_CHUNK;
+            plp_dma_cmd_push(plp_dma_getCmd(PLP_DMA_LOC2EXT, n, PLP_DMA_1D, PLP_DMA_TRIG_EVT, PLP_DMA_NO_TRIG_IRQ,
+                                            PLP_DMA_SHARED), src + done, (uint32_t)dst + done);
+        }
+        return counter;
+    }
     if (row != 0u && row <= EF_PO_DMA_CHUNK) {
         uint32_t rows = bytes / row, per = EF_PO_DMA_CHUNK / row, r = 0;
         while (r < rows) {
@@ -161,7 +169,8 @@ static int32_t push(void *dst, uint32_t src, uint32_t bytes, uint32_t row, uint3
     return counter;
 }
 
-static ef_dma_handle_t start(void *dst, uint32_t src, uint32_t bytes, int32_t ext, uint32_t row, uint32_t stride)
+static ef_dma_handle_t start(void *dst, uint32_t src, uint32_t bytes, int32_t ext, uint32_t row, uint32_t stride,
+                             int32_t out)
 {
     uint32_t i;
     for (i = 0; i < EF_DMA_MAX_IN_FLIGHT && reqs[i].used; ++i)
@@ -172,7 +181,7 @@ static ef_dma_handle_t start(void *dst, uint32_t src, uint32_t bytes, int32_t ex
     }
     reqs[i].used = 1;
     reqs[i].ext = ext;
-    reqs[i].counter = push(dst, src, bytes, row, stride);
+    reqs[i].counter = push(dst, src, bytes, row, stride, out);
     stats.starts++;
     stats.bytes += bytes;
     if (++n_in_flight > stats.max_in_flight)
@@ -191,7 +200,7 @@ static ef_dma_handle_t start(void *dst, uint32_t src, uint32_t bytes, int32_t ex
  * an address in that memory: such a transfer pays the external memory's time. */
 ef_dma_handle_t ef_dma_start(void *dst, const void *src, uint32_t bytes)
 {
-    return start(dst, (uint32_t)src, bytes, (uint32_t)src >= EF_PO_EXT_BASE, 0u, 0u);
+    return start(dst, (uint32_t)src, bytes, (uint32_t)src >= EF_PO_EXT_BASE, 0u, 0u, 0);
 }
 
 /* One 2-D MCHAN transfer (MCHAN gathers the rows; the external model, if src is there, charges the bytes). */
@@ -199,7 +208,13 @@ ef_dma_handle_t ef_dma_start_2d(void *dst, const void *src, uint32_t row_bytes, 
 {
     if (row_bytes == 0u || rows <= 1u || src_stride == row_bytes)
         return ef_dma_start(dst, src, rows * row_bytes); /* contiguous, one row or nothing */
-    return start(dst, (uint32_t)src, rows * row_bytes, (uint32_t)src >= EF_PO_EXT_BASE, row_bytes, src_stride);
+    return start(dst, (uint32_t)src, rows * row_bytes, (uint32_t)src >= EF_PO_EXT_BASE, row_bytes, src_stride, 0);
+}
+
+/* L1 -> L2: MCHAN LOC2EXT (the staged element-wise kernels' results, firmware/hal/ef_team_split_l1.c). */
+ef_dma_handle_t ef_dma_start_out(void *dst, const void *src, uint32_t bytes)
+{
+    return start(dst, (uint32_t)src, bytes, 0, 0u, 0u, 1);
 }
 
 void ef_dma_wait(ef_dma_handle_t h)

@@ -1,4 +1,5 @@
-"""The scan's team split (firmware/hal/ef_team_split.c) on the host: 8 simulated cores, bit-exact, each channel once."""
+"""The team split (firmware/hal/ef_team_split*.c) on the host: 8 simulated cores, bit-exact, each channel once; the
+kernels staged through L1 (ef_team_split_l1.c) against the plain kernels, with every DMA start waited."""
 
 from __future__ import annotations
 
@@ -25,6 +26,13 @@ _TEAM = r"""
 #include "ef_tiled.h"
 int32_t ef_test_log[4096];
 int32_t ef_test_n_log;
+static int32_t l1_area[16384];
+uint32_t ef_test_l1_bytes = 4096; /* the L1 area the staged kernels see (set by the tests) */
+uint8_t *ef_l1_scratch(uint32_t *bytes)
+{
+    *bytes = ef_test_l1_bytes;
+    return (uint8_t *)l1_area;
+}
 void ef_parallel_for(int32_t n, ef_range_fn body, void *ctx)
 {
     int32_t chunk = (n + 7) / 8, core;
@@ -64,6 +72,7 @@ def team(tmp_path_factory):
     others = [str(p) for p in c_sources() if p.name != "ef_scan.c"]
     cmd = ["gcc", *CFLAGS, "-shared", "-fPIC", "-I", str(KERNELS_DIR), "-I", str(d), str(real), *others,
            str(d / "team.c"), str(fw / "hal" / "ef_team_split.c"), str(fw / "hal" / "ef_team_split_zp.c"),
+           str(fw / "hal" / "ef_team_split_l1.c"), str(fw / "hal" / "ef_dma_memcpy.c"), "-I", str(fw / "hal"),
            *(f"-Wl,--wrap={k}" for k in SPLIT_KERNELS if k != "ef_scan_i8"), "-o", str(out)]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
@@ -103,3 +112,92 @@ def test_flip_team_split_bit_exact(team, n_rows, row_len):
     team.__wrap_ef_flip_rows_i8.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32]
     team.__wrap_ef_flip_rows_i8(ptr(x), ptr(y), n_rows, row_len)
     assert np.array_equal(y, x[::-1])
+
+
+class _DmaStats(ctypes.Structure):
+    _fields_ = [("starts", ctypes.c_uint32), ("waits", ctypes.c_uint32), ("bytes", ctypes.c_uint64),
+                ("max_in_flight", ctypes.c_uint32), ("errors", ctypes.c_uint32)]
+
+
+def _stats(lib) -> _DmaStats:
+    st = _DmaStats()
+    lib.ef_dma_get_stats(ctypes.byref(st))
+    return st
+
+
+# area bytes: 600 takes the L2 path for the row-wise kernels (a row does not fit), 4096 many small chunks, 65536
+# one or a few chunks (the dwconv's 1540-channel rows need that much)
+@pytest.mark.parametrize("area", [600, 4096, 65536])
+def test_staged_kernels_bit_exact(team, kernels, area):
+    """LUT, mul, 3-input add with a time-reversed input, LayerNorm, causal dwconv and the time flip through the
+    staged wrappers equal the plain kernels' bytes; every DMA started is waited once, none in error; which calls
+    were staged (DMA starts) follows from the area."""
+    rng = np.random.default_rng(area)
+    ctypes.c_uint32.in_dll(team, "ef_test_l1_bytes").value = area
+    vp, i32, i64 = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64
+    starts: dict[str, int] = {}
+
+    def call(name, fn, *args):
+        team.ef_dma_reset_stats()
+        fn(*args)
+        st = _stats(team)
+        assert st.starts == st.waits and st.errors == 0, (name, st.starts, st.waits, st.errors)
+        starts[name] = st.starts
+
+    n_l, n_c = 80, 385
+    for n in (123200 // 10 + 3, 257):  # odd lengths: a short last word
+        x = rng.integers(-128, 128, n, dtype=np.int8)
+        lut = rng.integers(-128, 128, 256, dtype=np.int8)
+        got, want = np.zeros_like(x), np.zeros_like(x)
+        team.__wrap_ef_lut_i8.argtypes = [vp, vp, i32, vp]
+        call(f"lut{n}", team.__wrap_ef_lut_i8, ptr(x), ptr(got), n, ptr(lut))
+        kernels.ef_lut_i8(ptr(x), ptr(want), n, ptr(lut))
+        assert np.array_equal(got, want), ("lut", n)
+        b = rng.integers(-128, 128, n, dtype=np.int8)
+        team.__wrap_ef_mul_requant_i8.argtypes = [vp, vp, vp, i32, i32, i32]
+        call(f"mul{n}", team.__wrap_ef_mul_requant_i8, ptr(x), ptr(b), ptr(got), n, 1_234_567, 40)
+        kernels.ef_mul_requant_i8(ptr(x), ptr(b), ptr(want), n, 1_234_567, 40)
+        assert np.array_equal(got, want), ("mul", n)
+    # residual add: x + fwd + flip(rev), the last input read reversed (stride -n_c from its last row)
+    xs3 = [rng.integers(-128, 128, (n_l, n_c), dtype=np.int8) for _ in range(3)]
+    ptrs = (ctypes.c_void_p * 3)(ptr(xs3[0]), ptr(xs3[1]), xs3[2].ctypes.data + (n_l - 1) * n_c)
+    strides = np.array([n_c, n_c, -n_c], dtype=np.int32)
+    mm = np.array([3 << 20, 5 << 19, 7 << 18], dtype=np.int32)
+    got, want = np.zeros((n_l, n_c), np.int8), np.zeros((n_l, n_c), np.int8)
+    team.__wrap_ef_add_requant_i8.argtypes = [vp, vp, vp, i32, i32, vp, i32, i32, i32]
+    call("add", team.__wrap_ef_add_requant_i8, ptrs, ptr(strides), ptr(mm), 3, 24, ptr(got), n_c, n_l, n_c)
+    kernels.ef_add_requant_i8(ptrs, ptr(strides), ptr(mm), 3, 24, ptr(want), n_c, n_l, n_c)
+    assert np.array_equal(got, want), "add"
+    g = rng.integers(1 << 10, 1 << 12, n_c).astype(np.int32)
+    bb = rng.integers(-(1 << 14), 1 << 14, n_c).astype(np.int32)
+    x = xs3[0]
+    team.__wrap_ef_layernorm_i8.argtypes = [vp, i32, vp, i32, i32, i64, vp, vp, i32, i32, i32]
+    call("layernorm", team.__wrap_ef_layernorm_i8, ptr(x), n_c, ptr(got), n_c, n_c, 1000, ptr(g), ptr(bb), 10, 0,
+         n_l)
+    kernels.ef_layernorm_i8(ptr(x), n_c, ptr(want), n_c, n_c, 1000, ptr(g), ptr(bb), 10, 0, n_l)
+    assert np.array_equal(got, want), "layernorm"
+    d_c, k = 1540, 4  # femba's depthwise conv
+    xd = rng.integers(-128, 128, (n_l, d_c), dtype=np.int8)
+    w = rng.integers(-128, 128, (d_c, k), dtype=np.int8)
+    bias = rng.integers(-2000, 2000, d_c).astype(np.int32)
+    m16 = rng.integers(1 << 13, 1 << 15, d_c).astype(np.int16)
+    sh = rng.integers(18, 24, d_c).astype(np.int8)
+    gd, wd = np.zeros_like(xd), np.zeros_like(xd)
+    team.__wrap_ef_dwconv1d_causal_i8.argtypes = [vp, i32, vp, i32, vp, vp, vp, vp, i32, i32, i32, i32, i32]
+    call("dwconv", team.__wrap_ef_dwconv1d_causal_i8, ptr(xd), d_c, ptr(w), k, ptr(bias), ptr(m16), ptr(sh), ptr(gd),
+         d_c, 0, n_l, 0, d_c)
+    kernels.ef_dwconv1d_causal_i8(ptr(xd), d_c, ptr(w), k, ptr(bias), ptr(m16), ptr(sh), ptr(wd), d_c, 0, n_l, 0,
+                                  d_c)
+    assert np.array_equal(gd, wd), "dwconv"
+    team.__wrap_ef_flip_rows_i8.argtypes = [vp, vp, i32, i32]
+    call("flip", team.__wrap_ef_flip_rows_i8, ptr(x), ptr(got), n_l, n_c)
+    assert np.array_equal(got, x[::-1]), "flip"
+    staged = {name for name, n in starts.items() if n > 0}
+    words = {"lut12323", "mul12323", "lut257", "mul257"}
+    if area == 600:  # words fit, a 385-byte row with its other buffers does not
+        assert staged == words, starts
+    elif area == 4096:  # one flip row a chunk; the add's four row buffers and LayerNorm's gamma / beta do not fit
+        assert staged == words | {"flip"}, starts
+        assert starts["flip"] == 2 * n_l and starts["lut12323"] > 2 * 3, starts  # many chunks
+    else:
+        assert staged == set(starts), starts

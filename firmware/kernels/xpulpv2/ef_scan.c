@@ -28,8 +28,25 @@
 /* Per-call exp2 constants: table, frac, lo = frac - 8, lo - 2, mask of the interpolation remainder. */
 typedef struct {
     const int32_t *tab;
+    const uint32_t *ptab; /* the packed table of xs_step_packed, NULL when the call's lo or table does not allow it */
     int32_t frac, lo, lo2, rmask;
 } xs_exp2_t;
+
+/* P[j] = (T[j] << lo) | (T[j] - T[j+1]) for j < 256 into p, when 7 <= lo <= 15, 0 <= T[j] <= 2^15 and every
+ * difference is in [0, 2^lo) (femba's exponent tables: differences below 90); 0 otherwise. Each core builds its
+ * own on its stack (1 KiB, ~2k cycles a call). */
+static int32_t xs_pack(const int32_t *tab, int32_t lo, uint32_t *p)
+{
+    if (lo < 7 || lo > 15)
+        return 0;
+    for (int32_t j = 0; j < 256; ++j) {
+        int32_t t0 = tab[j], d = t0 - tab[j + 1];
+        if (t0 < 0 || t0 > 32768 || d < 0 || d >= (1 << lo))
+            return 0;
+        p[j] = (uint32_t)t0 << lo | (uint32_t)d;
+    }
+    return 1;
+}
 
 /* 2^(-e / 2^frac) in Q15 for 0 <= e < 2^31, exactly intmath.exp2_neg_fixed (see the header). */
 static inline int32_t xs_exp2(const int32_t *tab, int32_t e, int32_t frac, int32_t lo, int32_t lo2, int32_t rmask)
@@ -118,6 +135,77 @@ static inline __attribute__((always_inline)) int64_t xs_step_narrow(const xs_exp
     return (int64_t)acc_hi * 65536 + acc_lo;
 }
 
+/* xs_step_narrow on the packed table P[j] = (T[j] << lo) | (T[j] - T[j+1]) (xs_pack: 7 <= lo <= 15, every
+ * difference below 2^lo): one load a state instead of two, and with d = P[j] & (2^lo - 1),
+ * v = T[j] + rs(-d r, lo) = (P[j] - d (r + 1) + 2^(lo-1)) >> lo, one p.mac and one p.subRNr (P[j] - d (r + 1) =
+ * T[j] 2^lo - d r, in [0, 2^30]); the k >= 16 test compares k itself. 34 instructions a state. */
+static inline __attribute__((always_inline)) int64_t xs_step_packed(const xs_exp2_t *x, int32_t *h,
+                                                                    const uint16_t *ka, const int8_t *bt,
+                                                                    const int8_t *ct, int32_t ds, int32_t qd,
+                                                                    int32_t q, int32_t r, int32_t kk, int32_t rsh)
+{
+    /* (b R) >> kk = (b R 2^(24-kk)) >> 24 (R < 2^kk, kk <= 24: |b R 2^(24-kk)| < 2^31); C[n] at B[n] + c_off */
+    int32_t r24 = r << (24 - kk), c_off = (int32_t)(ct - bt) - 1, n = ds, acc_hi, acc_w, e, b, hv, inj, k, da, dec, s;
+    __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t"
+                     "li %[ah], 0\n\t"
+                     "li %[aw], 0\n\t"
+                     EF_XP_LP_SETUP0(n, 34)
+                     ".insn i 0x0b, 5, %[e], %[pk], 2\n\t"         /* p.lhu e, 2(pk!): ka */
+                     ".insn i 0x0b, 0, %[b], %[pb], 1\n\t"         /* p.lb b, 1(pb!): q_B */
+                     "lw %[hv], 0(%[ph])\n\t"
+                     ".insn r 0x5b, 0, 0x00, %[e], %[e], %[qd]\n\t" /* p.mulu: e = qd ka (16 x 16 bits, 1 cycle) */
+                     "mul %[inj], %[b], %[r]\n\t"                  /* b R 2^(24-kk): the one 2-cycle mul */
+                     "sra %[k], %[e], %[frac]\n\t"
+                     "srai %[inj], %[inj], 24\n\t"                 /* (b R) >> kk */
+                     ".insn r 0x33, 0, 0x21, %[inj], %[b], %[q]\n\t" /* p.mac: + b Q */
+                     ".insn r 0x5b, 6, 0x20, %[inj], x0, %[rsh]\n\t" /* inj = (... + 2^(rsh-1)) >> rsh */
+                     "li %[da], 0\n\t"
+                     "bge %[k], %[c16], 2f\n\t"                     /* k >= 16: dA = 0 */
+                     "sra %[b], %[e], %[lo2]\n\t"
+                     "andi %[b], %[b], 1020\n\t"                    /* 4 j */
+                     ".insn r 0x03, 7, 0x10, %[da], %[tab], %[b]\n\t" /* p.lw W = P[j] (register offset) */
+                     "and %[e], %[e], %[rmask]\n\t"                 /* r */
+                     "srai %[b], %[hv], 16\n\t"                    /* h >> 16 */
+                     "and %[n], %[da], %[rmask]\n\t"               /* d = T[j] - T[j+1] */
+                     ".insn r 0x33, 0, 0x21, %[n], %[n], %[e]\n\t" /* p.mac: d + d r < 2^(2 lo) */
+                     ".insn r 0x5b, 7, 0x20, %[da], %[n], %[lo]\n\t" /* p.subRNr: v = (T[j] 2^lo - d r + 2^(lo-1)) >> lo */
+                     ".insn r 0x5b, 6, 0x20, %[da], x0, %[k]\n\t"   /* dA = rs(v, k) */
+                     "2:\n\t"                                     /* (dA = 0: b is not h >> 16, unused) */
+                     ".insn r 0x5b, 4, 0x0f, %[dec], %[da], %[hv]\n\t" /* rs(dA (h & 0xFFFF), 15) */
+                     "slli %[da], %[da], 1\n\t"
+                     ".insn r 0x33, 0, 0x21, %[dec], %[da], %[b]\n\t" /* + 2 dA (h >> 16) = rs(dA h, 15) */
+                     "add %[s], %[dec], %[inj]\n\t"
+                     "xor %[b], %[s], %[dec]\n\t"
+                     "xor %[e], %[s], %[inj]\n\t"
+                     "and %[b], %[b], %[e]\n\t"
+                     "bltz %[b], 4f\n\t"                            /* overflow: out of line */
+                     "3:\n\t"
+                     ".insn r 0x33, 6, 0x02, %[s], %[s], %[nmax]\n\t"  /* max(s, -(2^31-1)) */
+                     ".insn r 0x03, 7, 0x00, %[b], %[pb], %[coff]\n\t" /* p.lb b, coff(pb): q_C */
+                     ".insn s 0x2b, 2, %[s], 4(%[ph])\n\t"          /* p.sw s, 4(ph!) */
+                     "srai %[e], %[s], 16\n\t"
+                     ".insn r 0x33, 0, 0x21, %[ah], %[b], %[e]\n\t"
+                     ".insn r 0x33, 0, 0x21, %[aw], %[b], %[s]\n\t"
+                     "j 5f\n\t"
+                     "4:\n\t"                                       /* s = dec < 0 ? -(2^31-1) : 2^31-1 */
+                     "srai %[b], %[dec], 31\n\t"
+                     "not %[b], %[b]\n\t"
+                     "xor %[s], %[nmax], %[b]\n\t"
+                     "sub %[s], %[s], %[b]\n\t"
+                     "j 3b\n\t"
+                     "5:\n\t"
+                     ".option pop"
+                     : [ah] "=&r"(acc_hi), [aw] "=&r"(acc_w), [pb] "+r"(bt), [pk] "+r"(ka), [ph] "+r"(h),
+                       [n] "+r"(n), [e] "=&r"(e), [b] "=&r"(b), [hv] "=&r"(hv), [inj] "=&r"(inj), [k] "=&r"(k),
+                       [da] "=&r"(da), [dec] "=&r"(dec), [s] "=&r"(s)
+                     : [qd] "r"(qd), [q] "r"(q), [r] "r"(r24), [coff] "r"(c_off), [rsh] "r"(rsh), [frac] "r"(x->frac),
+                       [lo] "r"(x->lo), [lo2] "r"(x->lo2), [rmask] "r"(x->rmask), [tab] "r"(x->ptab),
+                       [nmax] "r"(-XS_STATE_MAX), [c16] "r"(16)
+                     : "memory");
+    int32_t acc_lo = (int32_t)((uint32_t)acc_w - ((uint32_t)acc_hi << 16));
+    return (int64_t)acc_hi * 65536 + acc_lo;
+}
+
 /* The reference's int64 step (a state scale far finer than its input); returns acc. */
 static int64_t xs_step_wide(const xs_exp2_t *x, int32_t *h, const uint16_t *ka, const int8_t *bt, const int8_t *ct,
                             int32_t ds, int32_t qd, int32_t pud, int32_t m_in, int32_t sh_in)
@@ -189,12 +277,14 @@ void ef_scan_i8(const ef_scan_consts_t *c,
 {
     xs_exp2_t x;
     xs_chan_t k;
+    uint32_t ptab[256];
     int32_t n_t = t1 - t0, ts = reverse ? t1 - 1 : t0, dir = reverse ? -1 : 1, ds = c->d_state;
     x.tab = c->exp2_q15 != NULL ? c->exp2_q15 : ef_exp2_table_q15;
     x.frac = c->ka_frac;
     x.lo = c->ka_frac - 8;
     x.lo2 = x.lo - 2;
     x.rmask = (1 << x.lo) - 1;
+    x.ptab = xs_pack(x.tab, x.lo, ptab) ? ptab : NULL;
     for (int32_t d = d0; d < d1; ++d) {
         const uint16_t *ka = c->ka + (ptrdiff_t)d * ds;
         int32_t *hd = h + (ptrdiff_t)d * ds;
@@ -213,7 +303,8 @@ void ef_scan_i8(const ef_scan_consts_t *c,
                     uint32_t lw = (uint32_t)pm, hw = (uint32_t)(pm >> 32);
                     int32_t q = (int32_t)((lw >> k.kk) | ((hw << 1) << (31 - k.kk)));
                     int32_t r = (int32_t)(lw & ((1u << k.kk) - 1u));
-                    acc = xs_step_narrow(&x, hd, ka, bt, ct, ds, qd, q, r, k.kk, k.rsh);
+                    acc = x.ptab != NULL ? xs_step_packed(&x, hd, ka, bt, ct, ds, qd, q, r, k.kk, k.rsh)
+                                         : xs_step_narrow(&x, hd, ka, bt, ct, ds, qd, q, r, k.kk, k.rsh);
                 } else {
                     acc = xs_step_wide(&x, hd, ka, bt, ct, ds, qd, qd * qu, k.m_in, k.sh_in);
                 }
