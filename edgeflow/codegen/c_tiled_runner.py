@@ -39,8 +39,8 @@ typedef struct {{
     int32_t x_stride;      /* bytes between token rows of an L1 input buffer: n_in padded to a word */
 }} ef_tiled_linear_t;
 
-/** y (T, n_out) = linear(x (T, n_in)): start(0); per tile k: wait(k), start(k+1), compute(k) in L1, copy out
- *  (both split over the cores by output rows). */
+/** y (T, n_out) = linear(x (T, n_in)): start(0); per tile k: wait(k), start(k+1), compute(k) in L1 (split over
+ *  the cores by output rows), its output sent to y by one 2-D DMA (waited before tile k+1 computes). */
 void ef_tiled_linear_i8(const ef_tiled_linear_t *L, const int8_t *x, int8_t *y);
 
 /** The static L1 area of the tiles (EF_L1_BYTES, *bytes set to it): free between tiled layers, where the staged
@@ -109,43 +109,8 @@ typedef struct {
     int32_t n_in, x_stride, w_bits, row_bytes, rn, tn, bias_bytes, m_bytes, sh_base, n_out;
 } ef_tile_job_t;
 
-/* n bytes from src (L1) to dst (L2) with word stores from dst's first word boundary on: a store to L2 costs a
- * cluster core many cycles, and a copy-out slice starts anywhere in a row (the runtime's memcpy copies bytes
- * unless both ends are aligned). Misaligned source words are put together from two aligned L1 loads. */
-typedef uint32_t __attribute__((may_alias)) ef_word_t;
-static void copy_out(int8_t *dst, const int8_t *src, size_t n)
-{
-    while (n > 0 && ((uintptr_t)dst & 3u) != 0u) {
-        *dst++ = *src++;
-        --n;
-    }
-    if (n >= 4) {
-        size_t k, words = n / 4;
-        uint32_t lo = (uint32_t)((uintptr_t)src & 3u) * 8u;
-        ef_word_t *d = (ef_word_t *)(void *)dst;
-        if (lo == 0u) {
-            const ef_word_t *s = (const ef_word_t *)(const void *)src;
-            for (k = 0; k < words; ++k)
-                d[k] = s[k];
-        } else {  /* little-endian: word k = bytes src[4k..4k+3] from the aligned words around them */
-            const ef_word_t *s = (const ef_word_t *)(const void *)(src - lo / 8u);
-            uint32_t a = s[0];
-            for (k = 0; k < words; ++k) {
-                uint32_t b = s[k + 1];  /* within the words holding src[4k+3] (never past its last byte's word) */
-                d[k] = (a >> lo) | (b << (32u - lo));
-                a = b;
-            }
-        }
-        dst += 4 * words;
-        src += 4 * words;
-        n -= 4 * words;
-    }
-    while (n-- > 0)
-        *dst++ = *src++;
-}
-
-/* Rows [o0, o1) of a tile, in chunks whose parameters are widened to the kernel's int32 on the stack; then
- * the core copies its own rows of every token out of L1 (each core its slice, not core 0 the whole tile). */
+/* Rows [o0, o1) of a tile, in chunks whose parameters are widened to the kernel's int32 on the stack (the tile's
+ * output stays in L1; core 0 sends it to L2 in one 2-D transfer, ef_tiled_linear_i8). */
 #define EF_ROW_CHUNK 16
 static void tile_rows(void *ctx, int32_t o0, int32_t o1)
 {
@@ -184,8 +149,6 @@ static void tile_rows(void *ctx, int32_t o0, int32_t o1)
             .w = j->w + (size_t)o * (size_t)j->row_bytes, .w_bits = j->w_bits, .bias = j->bias_bytes ? b : NULL,
             .m = m, .sh = sh, .y = j->out + o, .y_stride = j->rn, .t0 = 0, .t1 = j->tn, .o0 = 0, .o1 = n});
     }
-    for (i = 0; i < j->tn && o1 > o0; ++i)
-        copy_out(j->y + (ptrdiff_t)i * j->n_out + o0, j->out + (ptrdiff_t)i * j->rn + o0, (size_t)(o1 - o0));
 }
 
 static void tile_start(const ef_tiled_linear_t *L, int32_t k, const int8_t *x, ef_tile_dma_t *h)
@@ -253,12 +216,21 @@ static void tile_compute(const ef_tiled_linear_t *L, int32_t k, int8_t *y)
     j.n_out = L->n_out;
     j.y = y + (ptrdiff_t)t->t0 * L->n_out + t->r0;
     EF_STEP(L, "compute", k);
-    ef_parallel_for(t->rn, tile_rows, &j);  /* compute and copy-out, both split over output rows */
+    ef_parallel_for(t->rn, tile_rows, &j);  /* split over output rows */
+}
+
+/* tile k's output (tn rows of rn bytes in L1) to its place in y: one 2-D transfer, rows n_out apart */
+static ef_dma_handle_t tile_out(const ef_tiled_linear_t *L, int32_t k, int8_t *y)
+{
+    const ef_tile_t *t = &L->tiles[k];
+    return ef_dma_start_out_2d(y + (ptrdiff_t)t->t0 * L->n_out + t->r0, EF_L1 + L->out_off, (uint32_t)t->rn,
+                               (uint32_t)t->tn, (uint32_t)L->n_out);
 }
 
 void ef_tiled_linear_i8(const ef_tiled_linear_t *L, const int8_t *x, int8_t *y)
 {
     ef_tile_dma_t h[2];
+    ef_dma_handle_t out = 0u;
     int32_t k;
 #ifdef EF_DMA_TRACE
     ef_dma_stats_t s0, s1;
@@ -269,8 +241,13 @@ void ef_tiled_linear_i8(const ef_tiled_linear_t *L, const int8_t *x, int8_t *y)
         tile_wait(L, k, &h[k & 1]);
         if (k + 1 < L->n_tiles)
             tile_start(L, k + 1, x, &h[(k + 1) & 1]);  /* tile k+1 in flight while tile k computes */
+        if (out != 0u)
+            ef_dma_wait(out);  /* tile k-1's output has left the L1 output buffer */
         tile_compute(L, k, y);
+        out = tile_out(L, k, y);
     }
+    if (out != 0u)
+        ef_dma_wait(out);
 #ifdef EF_DMA_TRACE
     ef_dma_get_stats(&s1);
     fprintf(stderr, "ef_tiled %s stats starts=%lu waits=%lu bytes=%lu errors=%lu\\n", L->name,

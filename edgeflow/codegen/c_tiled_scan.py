@@ -15,7 +15,7 @@ HEADER_C = """
 
 /** A scan node run as L1 channel tiles (plan/scan_tiling.py): exp2 table, B and C loaded once; per tile of dt
  *  channels its u, delta rows, ka rows and per-channel constants DMA'd in, the state zeroed in L1, the kernel run
- *  on L1 only (channels split across the cores by the team split), y copied back. off_*: L1 byte offsets. */
+ *  on L1 only (channels split across the cores by the team split), y sent back by a 2-D DMA. off_*: L1 byte offsets. */
 typedef struct {
     const char *name;
     int32_t steps, d_inner, d_state, dt, n_tiles, reverse;
@@ -62,12 +62,6 @@ static void scan_rows_in(ef_scan_batch_t *q, uint8_t *dst, const int8_t *src, in
     q->h[q->n++] = ef_dma_start_2d(dst, src, (uint32_t)row_bytes, (uint32_t)rows, (uint32_t)src_stride);
 }
 
-typedef struct {
-    const int8_t *src;
-    int8_t *dst;
-    int32_t dst_stride, row_bytes;
-} ef_scan_out_t;
-
 /* state words [i0, i1) of a tile zeroed (the cores in parallel, while the loads are in flight; word stores: the
  * runtime's memset stores bytes) */
 static void scan_zero_state(void *ctx, int32_t i0, int32_t i1)
@@ -75,15 +69,6 @@ static void scan_zero_state(void *ctx, int32_t i0, int32_t i1)
     int32_t *h = (int32_t *)ctx, i;
     for (i = i0; i < i1; ++i)
         h[i] = 0;
-}
-
-/* y rows [r0, r1) of a tile from L1 back to the arena (the cores copy in parallel; the DMA only moves into L1) */
-static void scan_rows_out(void *ctx, int32_t r0, int32_t r1)
-{
-    const ef_scan_out_t *o = (const ef_scan_out_t *)ctx;
-    int32_t r;
-    for (r = r0; r < r1; ++r)
-        memcpy(o->dst + (ptrdiff_t)r * o->dst_stride, o->src + (ptrdiff_t)r * o->row_bytes, (size_t)o->row_bytes);
 }
 
 void ef_tiled_scan_i8(const ef_tiled_scan_t *S, const ef_scan_consts_t *c, const int8_t *u, const int8_t *delta,
@@ -109,7 +94,6 @@ void ef_tiled_scan_i8(const ef_tiled_scan_t *S, const ef_scan_consts_t *c, const
     lc.sh_y = (const int8_t *)(const void *)(EF_L1 + S->off_sh_y);
     for (k = 0; k < S->n_tiles; ++k) {
         int32_t c0 = k * S->dt, dn = S->d_inner - c0 < S->dt ? S->d_inner - c0 : S->dt;
-        ef_scan_out_t o;
         EF_STEP(S, "start", k);
         scan_batch_start(&q, EF_L1 + S->off_ka, c->ka + (ptrdiff_t)c0 * n, 2 * dn * n);
         scan_batch_start(&q, EF_L1 + S->off_m_in, c->m_in + c0, 4 * dn);
@@ -130,11 +114,8 @@ void ef_tiled_scan_i8(const ef_tiled_scan_t *S, const ef_scan_consts_t *c, const
                    (const int8_t *)(const void *)(EF_L1 + S->off_B), (const int8_t *)(const void *)(EF_L1 + S->off_C),
                    n, (int8_t *)(void *)(EF_L1 + S->off_y), dn, (int32_t *)(void *)(EF_L1 + S->off_h), 0, t, 0, dn,
                    S->reverse);
-        o.src = (const int8_t *)(const void *)(EF_L1 + S->off_y);
-        o.dst = y + c0;
-        o.dst_stride = S->d_inner;
-        o.row_bytes = dn;
-        ef_parallel_for(t, scan_rows_out, &o);
+        /* y back to the arena: one 2-D transfer (waited at once: the next tile's scan overwrites it) */
+        ef_dma_wait(ef_dma_start_out_2d(y + c0, EF_L1 + S->off_y, (uint32_t)dn, (uint32_t)t, (uint32_t)S->d_inner));
     }
 #ifdef EF_DMA_TRACE
     ef_dma_get_stats(&s1);

@@ -46,7 +46,10 @@ class LinearPlan:
                      "dma_bytes": sum(t.dma_bytes for t in p.tiles),
                      "dma_weight_param_bytes": self.blob_bytes * p.n_token_tiles,
                      "dma_input_bytes": s.tokens * s.n_in,
-                     "dma_starts": p.n_tiles + (p.n_token_tiles if s.x_stride == s.n_in else s.tokens),
+                     "dma_out_bytes": s.tokens * s.n_out,
+                     # per tile its block and its output (one 2-D transfer back), the input per token tile (one a
+                     # row when L1 pads the rows)
+                     "dma_starts": 2 * p.n_tiles + (p.n_token_tiles if s.x_stride == s.n_in else s.tokens),
                      "dma_order": DMA_ORDER[p.double_buffer],
                      "storage": {"w_bits": s.w_bits, "bias_bytes": s.bias_bytes if s.has_bias else 0,
                                  "m_bytes": s.m_bytes, "sh_packed": s.sh_packed, "sh_base": self.sh_base,

@@ -10,7 +10,7 @@ from edgeflow.plan.arena import align_up
 EXP2_TABLE_BYTES = 257 * 4  # ef_exp2_table_q15, copied to L1 once per scan call
 #: L1 buffers of one channel tile in layout order: name -> bytes for (steps T, states N, channels dt).
 TILE_PARTS = ("u", "delta", "y", "h", "ka", "m_in", "m_y", "m_D", "sh_in", "sh_D", "sh_y")
-WHY_SINGLE = ("per tile: load (exp2, B, C once), wait, compute, copy y out; single-buffered: a second set of a "
+WHY_SINGLE = ("per tile: load (exp2, B, C once), wait, compute, send y out; single-buffered: a second set of a "
               "tile's u / delta / constants would halve the channels a tile holds, and the loads (u, delta as one "
               "2-D DMA each) are ~1% of the tile's compute")
 
@@ -52,16 +52,22 @@ class ScanTilePlan:
     @property
     def dma_bytes(self) -> int:
         """Bytes DMA'd into L1 per call: exp2 table, B and C once; per channel its u and delta rows, ka row and
-        constants (y goes back by the cores' copies: the cluster DMA moves into L1 only)."""
+        constants (y goes back separately: dma_out_bytes)."""
         s = self.shape
         per_channel = sum(s.part_bytes(p, 1) for p in TILE_PARTS if p not in ("h", "y"))
         return EXP2_TABLE_BYTES + 2 * s.steps * s.d_state + s.d_inner * per_channel
 
     @property
+    def dma_out_bytes(self) -> int:
+        """Bytes DMA'd back to L2 per call: y, one 2-D transfer a tile (ef_dma_start_out_2d)."""
+        return self.shape.steps * self.shape.d_inner
+
+    @property
     def dma_starts(self) -> int:
-        """DMA starts per call (each waited once): 3 once, per tile 7 constant slices and u, delta as one transfer
-        each (ef_dma_start_2d: a 2-D transfer of the tile's column of rows when the tile leaves channels out)."""
-        return 3 + self.n_tiles * 9
+        """DMA starts per call (each waited once): 3 once, per tile 7 constant slices, u and delta as one transfer
+        each (ef_dma_start_2d: a 2-D transfer of the tile's column of rows when the tile leaves channels out) and
+        y back as one (ef_dma_start_out_2d)."""
+        return 3 + self.n_tiles * 10
 
     def to_dict(self) -> dict[str, Any]:
         s = self.shape
@@ -69,7 +75,7 @@ class ScanTilePlan:
                 "channels_per_tile": self.channels_per_tile, "n_tiles": self.n_tiles,
                 "tiles": [list(t) for t in self.tiles], "l1_bytes_used": self.l1_bytes_used,
                 "l1_bytes": self.l1_bytes, "l1_layout": dict(self.offsets), "dma_bytes": self.dma_bytes,
-                "dma_starts": self.dma_starts, "double_buffer": False, "dma_order": WHY_SINGLE}
+                "dma_out_bytes": self.dma_out_bytes, "dma_starts": self.dma_starts, "double_buffer": False, "dma_order": WHY_SINGLE}
 
 
 def scan_layout(shape: ScanShape, dt: int, align: int = 4) -> tuple[dict[str, int], int]:

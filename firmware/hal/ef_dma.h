@@ -41,6 +41,13 @@ ef_dma_handle_t ef_dma_start_2d(void *dst, const void *src, uint32_t row_bytes, 
 ef_dma_handle_t ef_dma_start_out(void *dst, const void *src, uint32_t bytes);
 
 /**
+ * Start copying `rows` rows of `row_bytes` bytes from src + r row_bytes (L1) to dst + r dst_stride (L2): the
+ * scatter of ef_dma_start_2d's gather (one 2-D LOC2EXT command on the cluster DMAs, row copies on the portable
+ * HAL). row_bytes and dst_stride below 2^16.
+ */
+ef_dma_handle_t ef_dma_start_out_2d(void *dst, const void *src, uint32_t row_bytes, uint32_t rows, uint32_t dst_stride);
+
+/**
  * Start copying `bytes` bytes at offset ext_off of the external weight image (L3 / MRAM) to dst (L1).
  * Portable builds implement it over ef_dma_start on an in-memory image (generated ef_l3_image.c); GAP9 with
  * RAM reads from HyperRAM. Waited with ef_dma_wait like any transfer.

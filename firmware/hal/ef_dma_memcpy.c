@@ -46,6 +46,16 @@ ef_dma_handle_t ef_dma_start_out(void *dst, const void *src, uint32_t bytes)
     return ef_dma_start(dst, src, bytes); /* one memory: the direction does not matter */
 }
 
+ef_dma_handle_t ef_dma_start_out_2d(void *dst, const void *src, uint32_t row_bytes, uint32_t rows, uint32_t dst_stride)
+{
+    uint32_t r;
+    for (r = 1; r < rows; ++r) /* rows 1.. at once; row 0 (and the bookkeeping) through ef_dma_start */
+        memcpy((uint8_t *)dst + (size_t)r * dst_stride, (const uint8_t *)src + (size_t)r * row_bytes,
+               (size_t)row_bytes);
+    stats.bytes += (uint64_t)(rows > 1u ? rows - 1u : 0u) * row_bytes;
+    return ef_dma_start(dst, src, rows ? row_bytes : 0u);
+}
+
 void ef_dma_wait(ef_dma_handle_t h)
 {
     uint32_t i;

@@ -237,30 +237,89 @@ int32_t ef_staged_layernorm_i8(const int8_t *x, int32_t x_stride, int8_t *y, int
     return ef_stage_l1_run(&s);
 }
 
-/* the causal depthwise conv: chunks of time rows with K - 1 history rows, the team split over channels */
-static void dw_body(void *ctx, const ef_stage_chunk_t *ch, int32_t i0, int32_t i1)
+/* The causal depthwise conv: blocks of channels over the whole sequence (no history rows to reload, each
+ * channel's taps and requantization set up once), in by a 2-D gather and out by a 2-D scatter; within a block the
+ * team splits channel quads (the Xpulpv2 kernel takes four channels a word). Its own loop, not ef_stage_l1_run's:
+ * chunks of columns, with the block's slices of the constants. */
+typedef struct {
+    const int8_t *x, *w, *sh;
+    const int32_t *bias;
+    const int16_t *m;
+    int8_t *y;
+    int32_t t1, K, cb;
+} dw_stage_t;
+
+static void dw_body(void *ctx, int32_t i0, int32_t i1)
 {
-    const stage_args_t *a = (const stage_args_t *)ctx;
-    ptrdiff_t back = (ptrdiff_t)ch->halo * a->n_cols; /* buffer coordinates: the history rows are rows 0.. */
-    __real_ef_dwconv1d_causal_i8(ch->x[0] - back, a->n_cols, (const int8_t *)ch->aux[0], a->K,
-                                 (const int32_t *)ch->aux[1], (const int16_t *)ch->aux[2], (const int8_t *)ch->aux[3],
-                                 ch->y - back, a->n_cols, ch->halo, ch->halo + ch->rows, i0, i1);
+    const dw_stage_t *d = (const dw_stage_t *)ctx;
+    int32_t c0 = 4 * i0, c1 = 4 * i1 < d->cb ? 4 * i1 : d->cb;
+    if (c0 < c1)
+        __real_ef_dwconv1d_causal_i8(d->x, d->cb, d->w, d->K, d->bias, d->m, d->sh, d->y, d->cb, 0, d->t1, c0, c1);
 }
 
 int32_t ef_staged_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_t *w, int32_t K,
                                      const int32_t *bias, const int16_t *m, const int8_t *sh, int8_t *y,
                                      int32_t y_stride, int32_t t0, int32_t t1, int32_t c0, int32_t c1)
 {
-    int32_t C = x_stride;
-    stage_args_t args = {.n_cols = C, .K = K};
-    ef_stage_t s = {.n_in = 1, .xs = {x}, .y = y, .row_bytes = C, .n_rows = t1, .total_bytes = t1 * C,
-                    .halo = K - 1, .split = C, .aux = {w, bias, m, sh},
-                    .aux_bytes = {(uint32_t)(C * K), 4u * (uint32_t)C, 2u * (uint32_t)C, (uint32_t)C},
-                    .body = dw_body, .ctx = &args};
-    if (t0 != 0 || c0 != 0 || c1 != C || y_stride != C || K < 1 || t1 < 1 || w == NULL || bias == NULL
-        || m == NULL || sh == NULL)
+    uint32_t area_bytes, slot;
+    uint8_t *area = ef_l1_scratch(&area_bytes);
+    int32_t C = c1 - c0, cb, n_blocks, kb, q;
+    ef_dma_handle_t h_out[EF_STAGE_SLOTS], h_in[5];
+    int32_t out_pending[EF_STAGE_SLOTS] = {0};
+    dw_stage_t d[2];
+    if (t0 != 0 || t1 < 1 || K < 1 || K > 16 || C < 4 || w == NULL || bias == NULL || m == NULL || sh == NULL
+        || (int64_t)t1 * C < EF_STAGE_MIN_BYTES)
         return 0;
-    return ef_stage_l1_run(&s);
+    slot = (area_bytes / EF_STAGE_SLOTS) & ~3u;
+    /* a block of cb channels: x and y (t1 cb each), taps (K cb), bias (4 cb), m (2 cb), sh (cb), each padded */
+    if (slot < 6u * 4u + (uint32_t)(2 * t1 + K + 7) * 4u)
+        return 0;
+    cb = (int32_t)((slot - 6u * 4u) / (uint32_t)(2 * t1 + K + 7)) & ~3;
+    if (cb > C)
+        cb = C;
+    n_blocks = (C + cb - 1) / cb;
+    cb = ((C + n_blocks - 1) / n_blocks + 3) & ~3; /* blocks of equal size, whole quads */
+    for (kb = 0; kb <= n_blocks; ++kb) {
+        if (kb < n_blocks) { /* block kb's loads into slot kb % 3 (its last output, block kb - 3, has left) */
+            int32_t b0 = kb * cb, bn = C - b0 < cb ? C - b0 : cb;
+            uint8_t *p = area + (uint32_t)(kb % EF_STAGE_SLOTS) * slot;
+            dw_stage_t *e = &d[kb & 1];
+            q = kb % EF_STAGE_SLOTS;
+            if (out_pending[q]) {
+                ef_dma_wait(h_out[q]);
+                out_pending[q] = 0;
+            }
+            e->cb = bn;
+            e->t1 = t1;
+            e->K = K;
+            e->x = (const int8_t *)(const void *)p;
+            e->y = (int8_t *)(void *)(p + round4((uint32_t)(t1 * bn)));
+            e->w = (const int8_t *)(const void *)((const uint8_t *)e->y + round4((uint32_t)(t1 * bn)));
+            e->bias = (const int32_t *)(const void *)((const uint8_t *)e->w + round4((uint32_t)(K * bn)));
+            e->m = (const int16_t *)(const void *)((const uint8_t *)e->bias + 4u * (uint32_t)bn);
+            e->sh = (const int8_t *)(const void *)((const uint8_t *)e->m + round4(2u * (uint32_t)bn));
+            h_in[0] = ef_dma_start_2d((void *)e->x, x + c0 + b0, (uint32_t)bn, (uint32_t)t1, (uint32_t)x_stride);
+            h_in[1] = ef_dma_start((void *)e->w, w + (ptrdiff_t)(c0 + b0) * K, (uint32_t)(K * bn));
+            h_in[2] = ef_dma_start((void *)e->bias, bias + c0 + b0, 4u * (uint32_t)bn);
+            h_in[3] = ef_dma_start((void *)e->m, m + c0 + b0, 2u * (uint32_t)bn);
+            h_in[4] = ef_dma_start((void *)e->sh, sh + c0 + b0, (uint32_t)bn);
+        }
+        if (kb > 0) { /* block kb - 1 (its loads were waited below) computes while block kb's are in flight */
+            dw_stage_t *e = &d[(kb - 1) & 1];
+            int32_t b0 = (kb - 1) * cb;
+            ef_parallel_for((e->cb + 3) / 4, dw_body, e);
+            q = (kb - 1) % EF_STAGE_SLOTS;
+            h_out[q] = ef_dma_start_out_2d(y + c0 + b0, e->y, (uint32_t)e->cb, (uint32_t)t1, (uint32_t)y_stride);
+            out_pending[q] = 1;
+        }
+        if (kb < n_blocks)
+            for (q = 0; q < 5; ++q)
+                ef_dma_wait(h_in[q]);
+    }
+    for (q = 0; q < EF_STAGE_SLOTS; ++q)
+        if (out_pending[q])
+            ef_dma_wait(h_out[q]);
+    return 1;
 }
 
 /* the time flip: output rows [row0, row0 + rows) are the chunk's buffer (memory rows, staged reversed) flipped */

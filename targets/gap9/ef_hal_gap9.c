@@ -253,6 +253,22 @@ ef_dma_handle_t ef_dma_start_out(void *dst, const void *src, uint32_t bytes)
     return h;
 }
 
+/* L1 rows -> strided L2 rows in one cluster-DMA 2-D command (the ext side strided). */
+ef_dma_handle_t ef_dma_start_out_2d(void *dst, const void *src, uint32_t row_bytes, uint32_t rows, uint32_t dst_stride)
+{
+    ef_dma_handle_t h;
+    if (row_bytes == 0u || rows <= 1u || dst_stride == row_bytes)
+        return ef_dma_start_out(dst, src, rows * row_bytes);
+    h = take();
+    if (h == 0u)
+        return 0u;
+    reqs[h - 1u].ext = 0;
+    stats.bytes += rows * row_bytes;
+    pi_cl_dma_cmd_2d((uint32_t)dst, (uint32_t)src, rows * row_bytes, dst_stride, row_bytes, PI_CL_DMA_DIR_LOC2EXT,
+                     &reqs[h - 1u].dma);
+    return h;
+}
+
 ef_dma_handle_t ef_dma_start_ext(void *dst, uint32_t ext_off, uint32_t bytes)
 {
     ef_dma_handle_t h = take();

@@ -130,6 +130,17 @@ static int32_t push(void *dst, uint32_t src, uint32_t bytes, uint32_t row, uint3
 {
     int32_t counter = plp_dma_counter_alloc(); /* every command until the next alloc counts on it */
     uint32_t done = 0;
+    if (out && row != 0u && row <= EF_PO_DMA_CHUNK) { /* 2-D: L1 rows of `row` bytes to L2 rows `stride` apart */
+        uint32_t rows = bytes / row, per = EF_PO_DMA_CHUNK / row, r = 0;
+        while (r < rows) {
+            uint32_t n = rows - r < per ? rows - r : per;
+            uint32_t cmd = plp_dma_getCmd(PLP_DMA_LOC2EXT, n * row, PLP_DMA_2D, PLP_DMA_TRIG_EVT,
+                                          PLP_DMA_NO_TRIG_IRQ, PLP_DMA_SHARED);
+            plp_dma_cmd_push_2d(cmd, src + r * row, (uint32_t)dst + r * stride, stride, row);
+            r += n;
+        }
+        return counter;
+    }
     if (out) { /* MCHAN's local side is L1 (src), its external side L2 (dst) */
         for (; done < bytes; done += EF_PO_DMA_CHUNK) {
             uint32_t n = bytes - done < EF_PO_DMA_CHUNK ? bytes - done : EF_PO_DMA_CHUNK;
@@ -215,6 +226,18 @@ ef_dma_handle_t ef_dma_start_2d(void *dst, const void *src, uint32_t row_bytes, 
 ef_dma_handle_t ef_dma_start_out(void *dst, const void *src, uint32_t bytes)
 {
     return start(dst, (uint32_t)src, bytes, 0, 0u, 0u, 1);
+}
+
+/* L1 rows -> strided L2 rows: one 2-D MCHAN LOC2EXT transfer (rows longer than a command: row by row, 1-D). */
+ef_dma_handle_t ef_dma_start_out_2d(void *dst, const void *src, uint32_t row_bytes, uint32_t rows, uint32_t dst_stride)
+{
+    if (row_bytes == 0u || rows <= 1u || dst_stride == row_bytes)
+        return ef_dma_start_out(dst, src, rows * row_bytes);
+    if (row_bytes > EF_PO_DMA_CHUNK) {
+        stats.errors++;
+        return 0u;
+    }
+    return start(dst, (uint32_t)src, rows * row_bytes, 0, row_bytes, dst_stride, 1);
 }
 
 void ef_dma_wait(ef_dma_handle_t h)

@@ -111,8 +111,10 @@ def test_dma_schedule_and_counters(micro, windows, untiled, l1, tmp_path):
         assert steps[name] == [(op, k) for k in range(info["n_tiles"]) for op in ("start", "wait", "compute")]
         t, d, n_st = info["steps"], info["d_inner"], info["d_state"]
         starts, waits, nbytes, errors = stats[name]
-        assert starts == waits == info["dma_starts"] == 3 + info["n_tiles"] * 9, name  # u, delta: one 2-D each
-        assert nbytes == info["dma_bytes"] == 257 * 4 + 2 * t * n_st + d * (2 * t + 2 * n_st + 11) and errors == 0
+        assert starts == waits == info["dma_starts"] == 3 + info["n_tiles"] * 10, name  # u, delta, y: one 2-D each
+        assert info["dma_bytes"] == 257 * 4 + 2 * t * n_st + d * (2 * t + 2 * n_st + 11)
+        assert nbytes == info["dma_bytes"] + info["dma_out_bytes"] and info["dma_out_bytes"] == t * d
+        assert errors == 0
     total_tiles = 0
     for name, info in nodes.items():
         want = [(s.op, s.tile) for s in schedule(info["n_tiles"])]
@@ -128,8 +130,9 @@ def test_dma_schedule_and_counters(micro, windows, untiled, l1, tmp_path):
         assert info["dma_weight_param_bytes"] == weight_params * info["n_token_tiles"]
         # the input: one transfer a token tile, or one a row when the rows are padded to a word in L1
         in_starts = info["n_token_tiles"] if info["l1_layout"]["in_stride"] == shape.n_in else shape.tokens
-        assert starts == waits == info["n_tiles"] + in_starts == info["dma_starts"], name
-        assert nbytes == info["dma_bytes"] == weight_params * info["n_token_tiles"] + shape.tokens * shape.n_in
+        assert starts == waits == 2 * info["n_tiles"] + in_starts == info["dma_starts"], name  # + the outputs
+        assert info["dma_bytes"] == weight_params * info["n_token_tiles"] + shape.tokens * shape.n_in
+        assert nbytes == info["dma_bytes"] + info["dma_out_bytes"] and info["dma_out_bytes"] == shape.tokens * shape.n_out
         assert errors == 0
         total_tiles += info["n_tiles"]
     assert total_tiles > 2 * len(nodes)

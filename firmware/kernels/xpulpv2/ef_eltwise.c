@@ -4,8 +4,8 @@
  * both on the same inputs on GVSoC). The whole-tensor element-wise kernels read and write the L2 arena, where every
  * core access costs a round trip over the cluster bus, so the portable byte loop spends ~50 cycles an element on a
  * LUT. Here, when x and y share word alignment:
- *  - ef_lut_i8: the 256-byte table copied once per call to the core's stack (L1), then one L2 word load and one
- *    word store per four elements, the four lookups in L1;
+ *  - ef_lut_i8: the 256-byte table copied once per call to the core's stack (L1), rotated by 128 so that the raw
+ *    byte indexes it, then a hardware loop of 13 instructions per four elements (xe_lut_words);
  *  - ef_mul_requant_i8: a and b read a word (four elements) at a time; for 33 <= sh <= 62 the requantization is
  *    hi = (a b m) >> 32 (one mulh) and (hi + 2^(sh-33)) >> (sh-32) (the identity of xpulpv2/ef_linear.c's xp_emit:
  *    the low word cannot carry past a multiple of 2^(sh-32); |a b m| < 2^45, so the sum fits), then p.clip;
@@ -21,29 +21,52 @@
 
 typedef uint32_t xe_word_t __attribute__((may_alias)); /* four int8 elements read or written as one word */
 
-static inline uint32_t xe_lut4(const uint8_t *t, uint32_t w)
+/* y[4i..4i+3] = t[x bytes] for n_words words at x, y (word-aligned), t the table indexed by the raw byte (the
+ * LUT rotated by 128): hardware loop 0, 13 instructions a word (one post-increment word load, three p.extractui and
+ * a shift for the bytes, four p.lbu at register offsets, three p.inserti, one post-increment word store). */
+static inline void xe_lut_words(const uint8_t *t, const int8_t *x, int8_t *y, int32_t n_words)
 {
-    w ^= 0x80808080u; /* x + 128 in each lane */
-    return (uint32_t)t[w & 0xFFu] | (uint32_t)t[(w >> 8) & 0xFFu] << 8 | (uint32_t)t[(w >> 16) & 0xFFu] << 16
-           | (uint32_t)t[w >> 24] << 24;
+    uint32_t w, e0, e1, e2, e3;
+    __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t"
+                     EF_XP_LP_SETUP0(n, 13)
+                     ".insn i 0x0b, 2, %[w], %[px], 4\n\t"      /* p.lw w, 4(px!) */
+                     ".insn i 0x33, 1, %[e0], %[w], -800\n\t"   /* p.extractui e0, w, 7, 0 */
+                     ".insn i 0x33, 1, %[e1], %[w], -792\n\t"   /* p.extractui e1, w, 7, 8 */
+                     ".insn i 0x33, 1, %[e2], %[w], -784\n\t"   /* p.extractui e2, w, 7, 16 */
+                     "srli %[e3], %[w], 24\n\t"
+                     ".insn r 0x03, 7, 0x20, %[e0], %[t], %[e0]\n\t" /* p.lbu e0, e0(t) */
+                     ".insn r 0x03, 7, 0x20, %[e1], %[t], %[e1]\n\t"
+                     ".insn r 0x03, 7, 0x20, %[e2], %[t], %[e2]\n\t"
+                     ".insn r 0x03, 7, 0x20, %[e3], %[t], %[e3]\n\t"
+                     ".insn i 0x33, 2, %[e0], %[e1], -792\n\t"  /* p.inserti e0, e1, 7, 8 */
+                     ".insn i 0x33, 2, %[e0], %[e2], -784\n\t"  /* p.inserti e0, e2, 7, 16 */
+                     ".insn i 0x33, 2, %[e0], %[e3], -776\n\t"  /* p.inserti e0, e3, 7, 24 */
+                     ".insn s 0x2b, 2, %[e0], 4(%[py])\n\t"      /* p.sw e0, 4(py!) */
+                     ".option pop"
+                     : [px] "+r"(x), [py] "+r"(y), [w] "=&r"(w), [e0] "=&r"(e0), [e1] "=&r"(e1), [e2] "=&r"(e2),
+                       [e3] "=&r"(e3)
+                     : [n] "r"(n_words), [t] "r"(t)
+                     : "memory");
 }
 
 void ef_lut_i8(const int8_t *x, int8_t *y, int32_t n, const int8_t *lut)
 {
     int32_t i = 0;
     if (n >= XE_LUT_COPY_MIN && (((uintptr_t)x ^ (uintptr_t)y) & 3u) == 0) {
-        uint32_t tw[64];
+        uint32_t tw[64]; /* tw byte u = lut[u ^ 0x80] = lut[(int8)u + 128]: the two halves swapped */
         const uint8_t *t = (const uint8_t *)tw;
         if (((uintptr_t)lut & 3u) == 0)
             for (int32_t k = 0; k < 64; ++k)
-                tw[k] = ((const xe_word_t *)(const void *)lut)[k];
+                tw[k] = ((const xe_word_t *)(const void *)lut)[(k + 32) & 63];
         else
             for (int32_t k = 0; k < 256; ++k)
-                ((uint8_t *)tw)[k] = (uint8_t)lut[k];
+                ((uint8_t *)tw)[k] = (uint8_t)lut[k ^ 0x80];
         for (; i < n && ((uintptr_t)(x + i) & 3u) != 0; ++i)
-            y[i] = (int8_t)t[(uint8_t)x[i] ^ 0x80u];
-        for (; i + 4 <= n; i += 4)
-            *(xe_word_t *)(void *)(y + i) = xe_lut4(t, *(const xe_word_t *)(const void *)(x + i));
+            y[i] = (int8_t)t[(uint8_t)x[i]];
+        if (n - i >= 4) {
+            xe_lut_words(t, x + i, y + i, (n - i) >> 2);
+            i += (n - i) & ~3;
+        }
     }
     for (; i < n; ++i)
         y[i] = lut[(int32_t)x[i] + 128];
