@@ -178,8 +178,10 @@ def _constants(graph: Graph, tiled: set[str]) -> tuple[tuple[Constant, ...], dic
     return tuple(seen.values()), per_node
 
 
-#: Output rows a kernel variant's linear computes together (XP_RB of firmware/kernels/xpulpv2/ef_linear.c).
+#: Output rows and tokens a kernel variant's linear computes together (XP_RB, XP_TP of
+#: firmware/kernels/xpulpv2/ef_linear.c).
 ROW_GROUP = {"xpulpv2": 2}
+TOKEN_GROUP = {"xpulpv2": 4}
 
 
 def _tile_linears(graph: Graph, l1_bytes: int, target: Target | None) -> dict[str, tuple[LinearShape, TilePlan]]:
@@ -187,11 +189,13 @@ def _tile_linears(graph: Graph, l1_bytes: int, target: Target | None) -> dict[st
     row tiles sized for the target's team split (its cores, its linear kernel's row group)."""
     cores = 1 if target is None else target.cores
     group = 1 if target is None else next((ROW_GROUP[k] for k in target.compiler.kernels if k in ROW_GROUP), 1)
+    tgroup = 1 if target is None else next((TOKEN_GROUP[k] for k in target.compiler.kernels if k in TOKEN_GROUP), 1)
     out = {}
     for n in graph.nodes:
         if n.op == "linear":
             shape = linear_shape(graph, n)
-            out[n.name] = (shape, tile_linear(shape, l1_bytes, align=ALIGN, cores=cores, row_group=group))
+            out[n.name] = (shape, tile_linear(shape, l1_bytes, align=ALIGN, cores=cores, row_group=group,
+                                              token_group=tgroup))
     return out
 
 

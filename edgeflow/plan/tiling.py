@@ -236,12 +236,15 @@ def _row_tile_count(n_out: int, max_rows: int, cores: int, row_group: int) -> in
 
 
 def tile_linear(shape: LinearShape, l1_bytes: int, double_buffer: bool = True, align: int = 4, cores: int = 1,
-                row_group: int = 1) -> TilePlan:
+                row_group: int = 1, token_group: int = 1) -> TilePlan:
     """Tile a linear layer for L1: whole input resident if it fits, else token tiles; weights by output rows.
 
     Weights are re-streamed once per token tile, so the fewest token tiles win; then the most rows (for `cores`
     > 1 or `row_group` > 1: the row-tile count with the fewest kernel rounds, see _row_tile_count).
-    Row and token tiles are balanced (same tile count, smallest footprint). Loop order: token tiles outer.
+    Row and token tiles are balanced (same tile count, smallest footprint), except that token tiles are whole
+    multiples of `token_group` (the tokens a kernel computes together) where that keeps their count and fits:
+    80 tokens in three tiles as 28 + 28 + 24, not 27 + 27 + 26 (whose last group of four runs one or two tokens
+    short). Loop order: token tiles outer.
     """
     rows = tokens = 0
     n_token_tiles = 0
@@ -259,10 +262,15 @@ def tile_linear(shape: LinearShape, l1_bytes: int, double_buffer: bool = True, a
             f"layer {shape.name!r} needs {need} bytes for the smallest tile (1 token x 1 row"
             f"{', + double buffers' if double_buffer else ''}), L1 has {l1_bytes}"
         )
+    tokens = _ceil_div(shape.tokens, n_token_tiles)
+    if token_group > 1 and n_token_tiles > 1 and tokens % token_group:
+        grouped = _ceil_div(tokens, token_group) * token_group
+        r = _max_rows(shape, grouped, l1_bytes, double_buffer, align)
+        if r and _ceil_div(shape.tokens, grouped) == n_token_tiles:
+            tokens, rows = grouped, r
     n_row_tiles = _row_tile_count(shape.n_out, rows, cores, row_group)
     rows = _ceil_div(shape.n_out, n_row_tiles)
     n_row_tiles = _ceil_div(shape.n_out, rows)
-    tokens = _ceil_div(shape.tokens, n_token_tiles)
     breakdown = _linear_breakdown(shape, tokens, rows, double_buffer, align)
     layout = l1_layout(shape, tokens, rows, double_buffer, align)
     if layout.used != sum(breakdown.values()):

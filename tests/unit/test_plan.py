@@ -194,6 +194,20 @@ def test_femba_tiny_tile_counts() -> None:
     assert counts == {"in_proj": (12, 80), "out_proj": (42, 27), "x_proj": (9, 27), "dt_proj": (2, 80)}
 
 
+@pytest.mark.parametrize("shape", FEMBA_TINY[1:3], ids=lambda s: s.name)
+def test_token_tiles_are_whole_kernel_groups(shape: LinearShape) -> None:
+    """With the Xpulpv2 kernel's four tokens a group, 80 tokens in three tiles are 28 + 28 + 24 (no group runs
+    short), the same tile count as the balanced 27 + 27 + 26, every tile in L1."""
+    plain, grouped = tile_linear(shape, L1), tile_linear(shape, L1, token_group=4)
+    assert plain.n_token_tiles == grouped.n_token_tiles == 3
+    assert sorted({t.tokens for t in plain.tiles}) == [26, 27]
+    assert sorted({t.tokens for t in grouped.tiles}) == [24, 28] and grouped.tokens_per_tile == 28
+    assert sum(t.tokens * t.rows for t in grouped.tiles) == shape.tokens * shape.n_out
+    assert grouped.l1_bytes_used <= L1 and grouped.l1_bytes_used == sum(grouped.breakdown.values())
+    resident = tile_linear(FEMBA_TINY[0], L1, token_group=4)  # one token tile: untouched
+    assert resident.n_token_tiles == 1 and resident.tokens_per_tile == 80
+
+
 def test_whole_input_stays_resident_when_it_fits() -> None:
     plan = tile_linear(FEMBA_TINY[0], L1)
     assert plan.n_token_tiles == 1 and plan.breakdown["input"] == 80 * 388  # rows padded to a word in L1
