@@ -14,6 +14,7 @@
 
 #define EF_STAGE_SLOTS 3
 #define EF_STAGE_MIN_BYTES 256 /* below this the DMA set-up costs more than the L2 accesses it saves */
+#define EF_STAGE_TEAM_QUADS 32 /* channels of one quad for each of 8 cores: dwconv blocks in multiples of it */
 
 static uint32_t round4(uint32_t v)
 {
@@ -275,10 +276,17 @@ int32_t ef_staged_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const in
     if (slot < 6u * 4u + (uint32_t)(2 * t1 + K + 7) * 4u)
         return 0;
     cb = (int32_t)((slot - 6u * 4u) / (uint32_t)(2 * t1 + K + 7)) & ~3;
+    if (cb >= EF_STAGE_TEAM_QUADS)
+        cb &= ~(EF_STAGE_TEAM_QUADS - 1);
     if (cb > C)
         cb = C;
     n_blocks = (C + cb - 1) / cb;
-    cb = ((C + n_blocks - 1) / n_blocks + 3) & ~3; /* blocks of equal size, whole quads */
+    { /* blocks of equal size in whole quads for every core where that fits (the last block takes the rest) */
+        int32_t even = ((C + n_blocks - 1) / n_blocks + 3) & ~3;
+        int32_t team = (even + EF_STAGE_TEAM_QUADS - 1) & ~(EF_STAGE_TEAM_QUADS - 1);
+        cb = team <= cb ? team : even;
+        n_blocks = (C + cb - 1) / cb;
+    }
     for (kb = 0; kb <= n_blocks; ++kb) {
         if (kb < n_blocks) { /* block kb's loads into slot kb % 3 (its last output, block kb - 3, has left) */
             int32_t b0 = kb * cb, bn = C - b0 < cb ? C - b0 : cb;

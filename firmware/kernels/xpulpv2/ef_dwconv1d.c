@@ -17,15 +17,16 @@ typedef uint32_t xd_word_t __attribute__((may_alias));
 
 /* Requantization of one channel for s = sh + 16 in [33, 62] (see the header). */
 typedef struct {
-    int32_t b, m16, rnd, s;
+    int32_t b, m16, s;
     uint32_t w;
 } xd_chan_t;
 
+/* (hi + 2^(s-1)) >> s is one p.addRNr (s = 0: hi itself, as the portable rounding); |hi| < 2^30 */
 static inline int32_t xd_out(const xd_chan_t *k, uint32_t win)
 {
     int32_t acc = ef_xp_sdotsp_b(k->b, win, k->w);
     int32_t hi = (int32_t)(((int64_t)acc * (int64_t)k->m16) >> 32);
-    return ef_xp_clip8((hi + k->rnd) >> k->s);
+    return ef_xp_clip8(ef_xp_add_rn(hi, 0, k->s));
 }
 
 /* Channels [c, c + 4) down [t0, t1), x + c and y + c word-aligned, strides multiples of 4, every sh in [17, 46]. */
@@ -55,7 +56,6 @@ static int32_t xd_chan(const int8_t *w, const int32_t *bias, const int16_t *m, c
     k->b = bias[c];
     k->m16 = (int32_t)m[c] * 65536;
     k->s = sh[c] + 16 - 32;
-    k->rnd = k->s >= 1 ? 1 << (k->s - 1) : 0;
     k->w = (uint32_t)wc[0] | (uint32_t)wc[1] << 8 | (uint32_t)wc[2] << 16 | (uint32_t)wc[3] << 24;
     return sh[c] >= 17 && sh[c] <= 46;
 }
