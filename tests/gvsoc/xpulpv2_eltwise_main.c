@@ -1,8 +1,8 @@
 /* GVSoC program of tests/gvsoc/test_xpulpv2.py: the Xpulpv2 element-wise kernels (firmware/kernels/xpulpv2/
  * ef_eltwise.c) against the portable ones (firmware/kernels/ef_eltwise.c, symbols renamed ref_*) on the same
  * pseudo-random inputs: every length 0..40 and long ones, every alignment of x / a / b / y (same and different),
- * in place, tables at odd addresses, shifts inside and outside the fast ranges ([33, 62] mul, [17, 47] add),
- * negative multipliers, 1..4 add inputs. The
+ * in place, tables at odd addresses, shifts inside and outside the fast ranges ([16, 46] and [33, 62] mul,
+ * [17, 47] add), negative multipliers, 1..4 add inputs. The
  * whole output buffer is compared. Then femba-sized calls (one core's share, operands in L2) report cycles.
  * Prints XP_BAD lines, XP_BENCH lines and `XP_DONE cases=N bad=M`. */
 #include <stdint.h>
@@ -69,7 +69,7 @@ static void add_case(int32_t n, int32_t oa, int32_t oy, int32_t k)
 static int32_t one_case(int32_t k, int32_t n)
 {
     int32_t kind = k % 6, oa = (int32_t)(rnd() % 4u), ob = (int32_t)(rnd() % 4u), oy = (int32_t)(rnd() % 4u);
-    int32_t ol = (int32_t)(rnd() % 4u), m = (int32_t)rnd(), sh = 20 + (int32_t)(rnd() % 43u);
+    int32_t ol = (int32_t)(rnd() % 4u), m = (int32_t)rnd(), sh = 14 + (int32_t)(rnd() % 49u);
     if (k & 8)
         oa = ob = oy;
     fill(a_, MAX_N + 8);

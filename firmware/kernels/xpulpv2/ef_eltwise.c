@@ -6,7 +6,8 @@
  * LUT. Here, when x and y share word alignment:
  *  - ef_lut_i8: the 256-byte table copied once per call to the core's stack (L1), rotated by 128 so that the raw
  *    byte indexes it, then a hardware loop of 13 instructions per four elements (xe_lut_words);
- *  - ef_mul_requant_i8: a and b read a word (four elements) at a time; for 33 <= sh <= 62 the requantization is
+ *  - ef_mul_requant_i8: for 16 <= sh <= 46 a hardware loop without mul / mulh (xe_mul_words); otherwise a and b
+ *    read a word (four elements) at a time; for 33 <= sh <= 62 the requantization is
  *    hi = (a b m) >> 32 (one mulh) and (hi + 2^(sh-33)) >> (sh-32) (the identity of xpulpv2/ef_linear.c's xp_emit:
  *    the low word cannot carry past a multiple of 2^(sh-32); |a b m| < 2^45, so the sum fits), then p.clip;
  *    other shifts: ef_requant8 itself.
@@ -82,10 +83,66 @@ static inline int32_t xe_rq(int32_t p, int32_t m, int32_t rnd, int32_t s)
     return ef_xp_clip8((hi + rnd) >> s);
 }
 
+/* n_words words of y = requant(a b, m, sh) for 16 <= sh <= 46, 0 <= m < 2^31 (a, b, y word-aligned alike): per
+ * lane, p = a_k b_k by one pv.dotsp.b against b's word masked to lane k (|p| <= 2^14, an int16), then with
+ * m = mh 2^15 + ml (0 <= ml < 2^15) floor(p m / 2^15) = p mh + ((p ml) >> 15) (p.mulsN, p.mac; |.| <= 2^30) and
+ * floor((p m + 2^(sh-1)) / 2^sh) = (that + 2^(sh-16)) >> (sh-15) (p.addRNr; the nested-floor identity), p.clipi to
+ * int8; lanes packed by p.inserti. Hardware loop 0, 30 instructions a word, no 2- or 5-cycle mul / mulh. */
+static inline void xe_mul_words(const int8_t *a, const int8_t *b, int8_t *y, int32_t n_words, int32_t m, int32_t sh)
+{
+    uint32_t wa, wb, t, r, q;
+    int32_t mh = m >> 15, ml = m & 0x7fff, s = sh - 15;
+    __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t"
+                     EF_XP_LP_SETUP0(n, 30)
+                     ".insn i 0x0b, 2, %[wa], %[pa], 4\n\t"         /* p.lw wa, 4(pa!) */
+                     ".insn i 0x0b, 2, %[wb], %[pb], 4\n\t"         /* p.lw wb, 4(pb!) */
+                     "andi %[t], %[wb], 255\n\t"                    /* lane 0 */
+                     ".insn r 0x57, 1, 0x4c, %[t], %[wa], %[t]\n\t" /* pv.dotsp.b: p = a0 b0 */
+                     ".insn r 0x5b, 0, 0x4f, %[r], %[t], %[ml]\n\t" /* p.mulsN r, p, ml, 15 */
+                     ".insn r 0x33, 0, 0x21, %[r], %[t], %[mh]\n\t" /* p.mac r += p mh */
+                     ".insn r 0x5b, 6, 0x20, %[r], x0, %[s]\n\t"    /* p.addRNr */
+                     ".insn r 0x33, 1, 0x0a, %[r], %[r], x8\n\t"    /* p.clipi r, r, 8 */
+                     "and %[t], %[wb], %[k1]\n\t"                   /* lane 1 */
+                     ".insn r 0x57, 1, 0x4c, %[t], %[wa], %[t]\n\t"
+                     ".insn r 0x5b, 0, 0x4f, %[q], %[t], %[ml]\n\t"
+                     ".insn r 0x33, 0, 0x21, %[q], %[t], %[mh]\n\t"
+                     ".insn r 0x5b, 6, 0x20, %[q], x0, %[s]\n\t"
+                     ".insn r 0x33, 1, 0x0a, %[q], %[q], x8\n\t"
+                     ".insn i 0x33, 2, %[r], %[q], -792\n\t"        /* p.inserti r, q, 7, 8 */
+                     "and %[t], %[wb], %[k2]\n\t"                   /* lane 2 */
+                     ".insn r 0x57, 1, 0x4c, %[t], %[wa], %[t]\n\t"
+                     ".insn r 0x5b, 0, 0x4f, %[q], %[t], %[ml]\n\t"
+                     ".insn r 0x33, 0, 0x21, %[q], %[t], %[mh]\n\t"
+                     ".insn r 0x5b, 6, 0x20, %[q], x0, %[s]\n\t"
+                     ".insn r 0x33, 1, 0x0a, %[q], %[q], x8\n\t"
+                     ".insn i 0x33, 2, %[r], %[q], -784\n\t"        /* p.inserti r, q, 7, 16 */
+                     "and %[t], %[wb], %[k3]\n\t"                   /* lane 3 */
+                     ".insn r 0x57, 1, 0x4c, %[t], %[wa], %[t]\n\t"
+                     ".insn r 0x5b, 0, 0x4f, %[q], %[t], %[ml]\n\t"
+                     ".insn r 0x33, 0, 0x21, %[q], %[t], %[mh]\n\t"
+                     ".insn r 0x5b, 6, 0x20, %[q], x0, %[s]\n\t"
+                     ".insn r 0x33, 1, 0x0a, %[q], %[q], x8\n\t"
+                     ".insn i 0x33, 2, %[r], %[q], -776\n\t"        /* p.inserti r, q, 7, 24 */
+                     ".insn s 0x2b, 2, %[r], 4(%[py])\n\t"          /* p.sw r, 4(py!) */
+                     ".option pop"
+                     : [pa] "+r"(a), [pb] "+r"(b), [py] "+r"(y), [wa] "=&r"(wa), [wb] "=&r"(wb), [t] "=&r"(t),
+                       [r] "=&r"(r), [q] "=&r"(q)
+                     : [n] "r"(n_words), [ml] "r"(ml), [mh] "r"(mh), [s] "r"(s), [k1] "r"(0xff00u),
+                       [k2] "r"(0xff0000u), [k3] "r"(0xff000000u)
+                     : "memory");
+}
+
 void ef_mul_requant_i8(const int8_t *a, const int8_t *b, int8_t *y, int32_t n, int32_t m, int32_t sh)
 {
     int32_t i = 0, same = ((((uintptr_t)a ^ (uintptr_t)y) | ((uintptr_t)b ^ (uintptr_t)y)) & 3u) == 0;
-    if (sh >= 33 && sh <= 62 && same) {
+    if (sh >= 16 && sh <= 46 && m >= 0 && same) {
+        for (; i < n && ((uintptr_t)(y + i) & 3u) != 0; ++i)
+            y[i] = ef_requant8((int32_t)a[i] * (int32_t)b[i], m, sh);
+        if (n - i >= 4) {
+            xe_mul_words(a + i, b + i, y + i, (n - i) >> 2, m, sh);
+            i += (n - i) & ~3;
+        }
+    } else if (sh >= 33 && sh <= 62 && same) {
         int32_t rnd = 1 << (sh - 33), s = sh - 32;
         for (; i < n && ((uintptr_t)(y + i) & 3u) != 0; ++i)
             y[i] = (int8_t)xe_rq((int32_t)a[i] * (int32_t)b[i], m, rnd, s);
