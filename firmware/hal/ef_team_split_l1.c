@@ -14,7 +14,8 @@
 
 #define EF_STAGE_SLOTS 3
 #define EF_STAGE_MIN_BYTES 256 /* below this the DMA set-up costs more than the L2 accesses it saves */
-#define EF_STAGE_TEAM_QUADS 32 /* channels of one quad for each of 8 cores: dwconv blocks in multiples of it */
+#define EF_STAGE_TEAM 8          /* the cluster's cores: row chunks in multiples of it, so every core gets as many */
+#define EF_STAGE_TEAM_QUADS 32   /* channels of one quad for each of 8 cores: dwconv blocks in multiples of it */
 
 static uint32_t round4(uint32_t v)
 {
@@ -91,8 +92,15 @@ int32_t ef_stage_l1_run(const ef_stage_t *s)
     if (slot < fixed + per_row)
         return 0;
     rmax = (int32_t)((slot - fixed) / per_row);
+    if (s->split == 0 && rmax >= EF_STAGE_TEAM && s->n_rows > rmax)
+        rmax -= rmax % EF_STAGE_TEAM; /* chunks split over the team by rows: a multiple of the cores each */
     n_chunks = (s->n_rows + rmax - 1) / rmax;
     g.rows = (s->n_rows + n_chunks - 1) / n_chunks; /* chunks of equal size */
+    if (s->split == 0 && g.rows % EF_STAGE_TEAM && rmax % EF_STAGE_TEAM == 0) /* 80 rows: 5 x 16, not 4 x 20 */
+        g.rows = ((g.rows + EF_STAGE_TEAM - 1) / EF_STAGE_TEAM) * EF_STAGE_TEAM <= rmax
+                     ? ((g.rows + EF_STAGE_TEAM - 1) / EF_STAGE_TEAM) * EF_STAGE_TEAM
+                     : rmax;
+    n_chunks = (s->n_rows + g.rows - 1) / g.rows;
     g.in_sz = round4((uint32_t)((s->halo + g.rows) * row));
     for (q = 0; q < EF_STAGE_SLOTS; ++q)
         g.slot[q] = area + (uint32_t)q * slot;

@@ -48,6 +48,69 @@ static void dwconv4_quad(const int8_t *x, int32_t x_stride, const xd_chan_t k[4]
     }
 }
 
+/* dwconv4_quad from t = 0 (no history rows: the windows start at zero, every row has an output) as one hardware
+ * loop of 36 instructions a row, everything in registers: the four channels' bias, taps, multiplier and shift (16)
+ * and windows (4) in fixed registers (more than GCC's 30 asm operands allow, so clobbered and loaded from q inside),
+ * the new inputs by a post-increment register-offset load, each window rolled by a shift and a p.inserti, per
+ * channel mv + pv.sdotsp.b + mulh + p.addRNr + p.clipi, the lanes packed by p.inserti, one post-increment store. */
+typedef struct {
+    xd_chan_t k[4];
+    int32_t rows;
+} xd_quad_t;
+
+static void dwconv4_quad_t0(const int8_t *x, int32_t x_stride, const xd_quad_t *q, int8_t *y, int32_t y_stride)
+{
+    __asm__ volatile("lw s0, 0(%[q])\n\tlw s8, 4(%[q])\n\tlw t3, 8(%[q])\n\tlw s4, 12(%[q])\n\t"
+                     "lw s1, 16(%[q])\n\tlw s9, 20(%[q])\n\tlw t4, 24(%[q])\n\tlw s5, 28(%[q])\n\t"
+                     "lw s2, 32(%[q])\n\tlw s10, 36(%[q])\n\tlw t5, 40(%[q])\n\tlw s6, 44(%[q])\n\t"
+                     "lw s3, 48(%[q])\n\tlw s11, 52(%[q])\n\tlw t6, 56(%[q])\n\tlw s7, 60(%[q])\n\t"
+                     "lw t1, 64(%[q])\n\t"
+                     "li a5, 0\n\tli a6, 0\n\tli a7, 0\n\tli t0, 0\n\t"
+                     ".option push\n\t.balign 4\n\t.option norvc\n\t"
+                     ".insn i 0x7b, 4, x0, t1, 36 * 2\n\t"          /* lp.setup 0, rows, 36 instructions */
+                     ".insn r 0x0b, 7, 0x10, t1, %[x], %[xs]\n\t"  /* p.lw t1, xs(x!): the four new inputs */
+                     "srli a5, a5, 8\n\t"
+                     ".insn i 0x33, 2, a5, t1, -776\n\t"            /* p.inserti a5, t1, 7, 24 */
+                     "srli a6, a6, 8\n\t"
+                     "srli t2, t1, 8\n\t"
+                     ".insn i 0x33, 2, a6, t2, -776\n\t"
+                     "srli a7, a7, 8\n\t"
+                     "srli t2, t1, 16\n\t"
+                     ".insn i 0x33, 2, a7, t2, -776\n\t"
+                     "srli t0, t0, 8\n\t"
+                     "srli t2, t1, 24\n\t"
+                     ".insn i 0x33, 2, t0, t2, -776\n\t"
+                     "mv t2, s0\n\t"                                 /* channel 0 into t2 (lane 0) */
+                     ".insn r 0x57, 1, 0x5c, t2, a5, s4\n\t"
+                     "mulh t2, t2, s8\n\t"
+                     ".insn r 0x5b, 6, 0x20, t2, x0, t3\n\t"
+                     ".insn r 0x33, 1, 0x0a, t2, t2, x8\n\t"        /* p.clipi t2, t2, 8 */
+                     "mv t1, s1\n\t"                                 /* channel 1 */
+                     ".insn r 0x57, 1, 0x5c, t1, a6, s5\n\t"
+                     "mulh t1, t1, s9\n\t"
+                     ".insn r 0x5b, 6, 0x20, t1, x0, t4\n\t"
+                     ".insn r 0x33, 1, 0x0a, t1, t1, x8\n\t"
+                     ".insn i 0x33, 2, t2, t1, -792\n\t"            /* p.inserti t2, t1, 7, 8 */
+                     "mv t1, s2\n\t"                                 /* channel 2 */
+                     ".insn r 0x57, 1, 0x5c, t1, a7, s6\n\t"
+                     "mulh t1, t1, s10\n\t"
+                     ".insn r 0x5b, 6, 0x20, t1, x0, t5\n\t"
+                     ".insn r 0x33, 1, 0x0a, t1, t1, x8\n\t"
+                     ".insn i 0x33, 2, t2, t1, -784\n\t"            /* p.inserti t2, t1, 7, 16 */
+                     "mv t1, s3\n\t"                                 /* channel 3 */
+                     ".insn r 0x57, 1, 0x5c, t1, t0, s7\n\t"
+                     "mulh t1, t1, s11\n\t"
+                     ".insn r 0x5b, 6, 0x20, t1, x0, t6\n\t"
+                     ".insn r 0x33, 1, 0x0a, t1, t1, x8\n\t"
+                     ".insn i 0x33, 2, t2, t1, -776\n\t"            /* p.inserti t2, t1, 7, 24 */
+                     ".insn r 0x2b, 6, 0x00, %[ys], %[y], t2\n\t"  /* p.sw t2, ys(y!) */
+                     ".option pop"
+                     : [x] "+r"(x), [y] "+r"(y)
+                     : [xs] "r"(x_stride), [ys] "r"(y_stride), [q] "r"(q)
+                     : "memory", "t0", "t1", "t2", "t3", "t4", "t5", "t6", "a5", "a6", "a7", "s0", "s1", "s2", "s3",
+                       "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11");
+}
+
 /* Channel c's constants for dwconv4_quad; 0 when its shift is outside the one-mulh range. */
 static int32_t xd_chan(const int8_t *w, const int32_t *bias, const int16_t *m, const int8_t *sh, int32_t c,
                        xd_chan_t *k)
@@ -74,7 +137,10 @@ void ef_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_t *w, i
             xd_chan_t k[4];
             int32_t ok = xd_chan(w, bias, m, sh, c, &k[0]) & xd_chan(w, bias, m, sh, c + 1, &k[1])
                          & xd_chan(w, bias, m, sh, c + 2, &k[2]) & xd_chan(w, bias, m, sh, c + 3, &k[3]);
-            if (ok) {
+            if (ok && t0 == 0) {
+                xd_quad_t q = {{k[0], k[1], k[2], k[3]}, t1};
+                dwconv4_quad_t0(x + c, x_stride, &q, y + c, y_stride);
+            } else if (ok) {
                 dwconv4_quad(x + c, x_stride, k, y + c, y_stride, t0, t1);
             } else {
                 for (int32_t j = 0; j < 4; ++j)
