@@ -7,12 +7,14 @@
  * of the packed row and zero-padded to a word; each patch is read once per channel chunk into a word buffer of the
  * same layout (word loads when the patch rows are word-aligned and kw % 4 == 0, bytes otherwise), and each channel's
  * dot product is pv.sdotsp.b over the two buffers (the zero padding adds nothing; the int32 sum is the portable
- * one). Bias, addend and ef_requant8_m15 are the portable ones. Patches over XC_BUF_WORDS * 4 weights take the
+ * one). A chunk's bias, multipliers and shifts are read from L2 once into stack arrays; the requantization of
+ * ef_requant8_m15 is one mulh and one p.addRNr for sh in [17, 46] (else the portable one). Patches over XC_BUF_WORDS * 4 weights take the
  * portable per-weight loop. */
 #include "ef_kernels.h"
 #include "ef_xpulp.h"
 
 #define XC_BUF_WORDS 64 /* 256 bytes of decoded weights on the stack; also the largest patch of the fast path */
+#define XC_CHUNK_MAX 16 /* channels a chunk (their constants copied to the stack) */
 
 typedef uint32_t xc_word_t __attribute__((may_alias));
 
@@ -100,17 +102,34 @@ void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32
         return;
     }
     uint32_t wbuf[XC_BUF_WORDS], xb[XC_BUF_WORDS];
+    int32_t cb[XC_CHUNK_MAX], cm[XC_CHUNK_MAX], cs[XC_CHUNK_MAX]; /* the chunk's bias, m 2^16, sh - 16 (or -1) */
     int32_t ce = XC_BUF_WORDS / pw, words = (kw & 3) == 0 && (((uintptr_t)x | (uint32_t)x_stride) & 3u) == 0;
+    if (ce > XC_CHUNK_MAX)
+        ce = XC_CHUNK_MAX;
     for (int32_t ec = e0; ec < e1; ec += ce) {
         int32_t n = e1 - ec < ce ? e1 - ec : ce;
         xc_decode(w, rb, w_bits, kk, pw, ec, n, wbuf);
+        for (int32_t c = 0; c < n; ++c) { /* read once a chunk from L2, not once an output */
+            cb[c] = bias[ec + c];
+            cm[c] = (int32_t)m[ec + c] * 65536;
+            cs[c] = sh[ec + c] >= 17 && sh[ec + c] <= 46 ? sh[ec + c] - 16 : -1;
+        }
         for (int32_t r = 0; r < n_rows; ++r)
             for (int32_t l = l0; l < l1; ++l) {
                 xc_load_patch(x + (ptrdiff_t)r * kh * x_stride + (ptrdiff_t)l * kw, x_stride, kh, kw, pw, words, xb);
                 for (int32_t c = 0; c < n; ++c) {
-                    int32_t e = ec + c;
-                    xc_emit(bias[e] + xc_dot(xb, wbuf + c * pw, pw), e, e * n_rows + r, l, addend16, addend32,
-                            addend_stride, m, sh, y, y_stride);
+                    int32_t e = ec + c, f = e * n_rows + r, acc = cb[c] + xc_dot(xb, wbuf + c * pw, pw);
+                    if (cs[c] < 0) {
+                        xc_emit(acc, e, f, l, addend16, addend32, addend_stride, m, sh, y, y_stride);
+                        continue;
+                    }
+                    if (addend16)
+                        acc += addend16[(ptrdiff_t)l * addend_stride + f];
+                    else if (addend32)
+                        acc += addend32[(ptrdiff_t)l * addend_stride + f];
+                    /* ef_requant8_m15 for sh + 16 in [33, 62]: xp_emit's one-mulh identity (|acc m 2^16| < 2^62) */
+                    int32_t hi = (int32_t)(((int64_t)acc * (int64_t)cm[c]) >> 32);
+                    y[(ptrdiff_t)l * y_stride + f] = (int8_t)ef_xp_clip8(ef_xp_add_rn(hi, 0, cs[c]));
                 }
             }
     }
