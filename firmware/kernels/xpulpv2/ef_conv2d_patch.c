@@ -2,19 +2,20 @@
  *
  * Same function, arguments and bit-exact results as firmware/kernels/ef_conv2d_patch.c (tests/gvsoc/test_xpulpv2.py
  * runs both on the same inputs on GVSoC). The portable kernel re-reads every patch from the L2 arena for each output
- * channel, a byte at a time. Here the weights of up to XC_BUF_WORDS / patch_words channels are decoded once per
- * call (any of 2, 4, 8 bits) into a word buffer on the core's stack (L1), row k of the patch flattened in the order
- * of the packed row and zero-padded to a word; each patch is read once per channel chunk into a word buffer of the
- * same layout (word loads when the patch rows are word-aligned and kw % 4 == 0, bytes otherwise), and each channel's
- * dot product is pv.sdotsp.b over the two buffers (the zero padding adds nothing; the int32 sum is the portable
- * one). A chunk's bias, multipliers and shifts are read from L2 once into stack arrays; the requantization of
- * ef_requant8_m15 is one mulh and one p.addRNr for sh in [17, 46] (else the portable one). Patches over XC_BUF_WORDS * 4 weights take the
- * portable per-weight loop. */
+ * channel, a byte at a time. Here the weights of up to XC_W_WORDS / patch_words channels (femba's 35 in one chunk)
+ * are decoded once per call (any of 2, 4, 8 bits) into a word buffer on the core's stack (L1), row k of the patch
+ * flattened in the order of the packed row and zero-padded to a word; each patch is read once per channel chunk
+ * into a word buffer of the same layout (word loads when the patch rows are word-aligned and kw % 4 == 0, bytes
+ * otherwise), and each channel's dot product is pv.sdotsp.b over the two buffers (the zero padding adds nothing; the
+ * int32 sum is the portable one). A chunk's bias, multipliers and shifts are read from L2 once into stack arrays;
+ * the requantization of ef_requant8_m15 is one mulh and one p.addRNr for sh in [17, 46] (else the portable one).
+ * Patches over XC_BUF_WORDS * 4 weights take the portable per-weight loop. */
 #include "ef_kernels.h"
 #include "ef_xpulp.h"
 
-#define XC_BUF_WORDS 64 /* 256 bytes of decoded weights on the stack; also the largest patch of the fast path */
-#define XC_CHUNK_MAX 16 /* channels a chunk (their constants copied to the stack) */
+#define XC_BUF_WORDS 64  /* the largest patch of the fast path (words; its buffer on the stack) */
+#define XC_W_WORDS 288   /* decoded weights on the stack (1152 bytes): femba's 35 channels x 8 words in one chunk */
+#define XC_CHUNK_MAX 36  /* channels a chunk (their constants copied to the stack) */
 
 typedef uint32_t xc_word_t __attribute__((may_alias));
 
@@ -101,9 +102,9 @@ void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32
                 }
         return;
     }
-    uint32_t wbuf[XC_BUF_WORDS], xb[XC_BUF_WORDS];
+    uint32_t wbuf[XC_W_WORDS], xb[XC_BUF_WORDS];
     int32_t cb[XC_CHUNK_MAX], cm[XC_CHUNK_MAX], cs[XC_CHUNK_MAX]; /* the chunk's bias, m 2^16, sh - 16 (or -1) */
-    int32_t ce = XC_BUF_WORDS / pw, words = (kw & 3) == 0 && (((uintptr_t)x | (uint32_t)x_stride) & 3u) == 0;
+    int32_t ce = XC_W_WORDS / pw, words = (kw & 3) == 0 && (((uintptr_t)x | (uint32_t)x_stride) & 3u) == 0;
     if (ce > XC_CHUNK_MAX)
         ce = XC_CHUNK_MAX;
     for (int32_t ec = e0; ec < e1; ec += ce) {
