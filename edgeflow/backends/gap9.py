@@ -19,7 +19,8 @@ from edgeflow.target import Target, TargetError
 GAP_SDK_ENV = "GAP_SDK_HOME"
 SDK_DIR = "gap9"  # src/gap9: what only the GAP SDK build uses
 # Firmware folders copied into src/ so the GAP SDK build is self-contained (name -> files).
-_COPIED = {"kernels": ("*.c", "*.h"), "hal": ("ef_dma.h", "ef_team_split*.c", "ef_team_split*.h"), "device": ("*.c", "*.h"),
+_COPIED = {"kernels": ("*.c", "*.h"), "hal": ("ef_dma.h", "ef_team_split*.c", "ef_team_split*.h"),
+           "device": ("*.c", "*.h"),
            "link": ("*.c", "*.h")}
 
 _NETWORK_CL = """\

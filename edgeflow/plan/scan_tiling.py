@@ -75,7 +75,8 @@ class ScanTilePlan:
                 "channels_per_tile": self.channels_per_tile, "n_tiles": self.n_tiles,
                 "tiles": [list(t) for t in self.tiles], "l1_bytes_used": self.l1_bytes_used,
                 "l1_bytes": self.l1_bytes, "l1_layout": dict(self.offsets), "dma_bytes": self.dma_bytes,
-                "dma_out_bytes": self.dma_out_bytes, "dma_starts": self.dma_starts, "double_buffer": False, "dma_order": WHY_SINGLE}
+                "dma_out_bytes": self.dma_out_bytes,
+                "dma_starts": self.dma_starts, "double_buffer": False, "dma_order": WHY_SINGLE}
 
 
 def scan_layout(shape: ScanShape, dt: int, align: int = 4) -> tuple[dict[str, int], int]:

@@ -4,9 +4,9 @@
  * and of the depthwise conv, tokens of the patch conv, of LayerNorm, of the residual add and of the element-wise
  * ops, output rows of the time flip, channels of the token mean, output channels of the general conv and channels
  * of the pools, rows of the zero-point matmul and softmax. Ranges are disjoint and every output element is computed
- * by exactly the same code as in one call, so the bytes are those of the single-core build. The element-wise, row-wise
- * and depthwise-conv kernels first try ef_team_split_l1.c: the same split on L1 copies of their operands, moved
- * in and out by the cluster DMA. */
+ * by exactly the same code as in one call, so the bytes are those of the single-core build. The element-wise,
+ * row-wise, depthwise-conv and patch-conv kernels first try ef_team_split_l1.c: the same split on L1 copies of their
+ * operands, moved in and out by the cluster DMA. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -112,6 +112,9 @@ void __wrap_ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows
 {
     patch_job_t j = {x, sh, w, bias, addend32, addend16, m, y, x_stride, n_rows, kh, kw, w_bits, addend_stride,
                      y_stride, l0, e0, e1};
+    if (ef_staged_conv2d_patch_i8(x, x_stride, n_rows, kh, kw, w, w_bits, bias, addend16, addend32, addend_stride, m,
+                                  sh, y, y_stride, l0, l1, e0, e1))
+        return;
     ef_parallel_for(l1 - l0, patch_part, &j);
 }
 

@@ -1,7 +1,8 @@
 /* pulp-open HAL over pulp-runtime (GVSoC): the network runs on cluster core 0 while cores 1..7 serve
  * ef_parallel_for jobs (one cluster entry; fork and join are hardware barriers, rows split as the gap9 HAL
  * splits them); MCHAN DMA L2 -> L1 for ef_dma_start, L1 -> L2 for ef_dma_start_out; the modelled external memory
- * -> L1 for ef_dma_start_ext (MCHAN reaches it; its latency and bandwidth are added here in software, the cores never read it); per-layer
+ * -> L1 for ef_dma_start_ext (MCHAN reaches it; its latency and bandwidth are added here in software, the cores
+ * never read it); per-layer
  * profile from the cluster timer and every core's performance counters (EF_LAYER_HOOK -> ef_layer_mark). */
 #include <stdint.h>
 #include <string.h>

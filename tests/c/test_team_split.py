@@ -129,9 +129,9 @@ def _stats(lib) -> _DmaStats:
 # one or a few chunks
 @pytest.mark.parametrize("area", [600, 4096, 65536])
 def test_staged_kernels_bit_exact(team, kernels, area):
-    """LUT, mul, 3-input add with a time-reversed input, LayerNorm, causal dwconv and the time flip through the
-    staged wrappers equal the plain kernels' bytes; every DMA started is waited once, none in error; which calls
-    were staged (DMA starts) follows from the area."""
+    """LUT, mul, 3-input add with a time-reversed input, LayerNorm, causal dwconv, patch conv and the time flip
+    through the staged wrappers equal the plain kernels' bytes; every DMA started is waited once, none in error;
+    which calls were staged (DMA starts) follows from the area."""
     rng = np.random.default_rng(area)
     ctypes.c_uint32.in_dll(team, "ef_test_l1_bytes").value = area
     vp, i32, i64 = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64
@@ -189,11 +189,31 @@ def test_staged_kernels_bit_exact(team, kernels, area):
     kernels.ef_dwconv1d_causal_i8(ptr(xd), d_c, ptr(w), k, ptr(bias), ptr(m16), ptr(sh), ptr(wd), d_c, 0, n_l, 0,
                                   d_c)
     assert np.array_equal(gd, wd), "dwconv"
+    # patch conv (femba's tokenizer: 22 x 1280 window, 2 x 16 patches, 35 channels, int16 addend), channel sub-range
+    n_h, n_w, n_e, kh, kw = 22, 1280, 35, 2, 16
+    rows_p, n_lp = n_h // kh, n_w // kw
+    xp = rng.integers(-128, 128, (n_h, n_w), dtype=np.int8)
+    wp = rng.integers(-128, 128, (n_e, kh * kw), dtype=np.int8)
+    bp = rng.integers(-3000, 3000, n_e).astype(np.int32)
+    add16 = rng.integers(-2000, 2000, (n_lp, n_e * rows_p)).astype(np.int16)
+    mp = rng.integers(1 << 13, 1 << 15, n_e).astype(np.int16)
+    shp = rng.integers(18, 24, n_e).astype(np.int8)
+    gp, wpo = np.zeros((n_lp, n_e * rows_p), np.int8), np.zeros((n_lp, n_e * rows_p), np.int8)
+    team.__wrap_ef_conv2d_patch_i8.argtypes = [vp, i32, i32, i32, i32, vp, i32, vp, vp, vp, i32, vp, vp, vp, i32,
+                                               i32, i32, i32, i32]
+    call("patch", team.__wrap_ef_conv2d_patch_i8, ptr(xp), n_w, rows_p, kh, kw, ptr(wp), 8, ptr(bp), ptr(add16), None,
+         n_e * rows_p, ptr(mp), ptr(shp), ptr(gp), n_e * rows_p, 3, n_lp, 4, n_e)
+    kernels.ef_conv2d_patch_i8(ptr(xp), n_w, rows_p, kh, kw, ptr(wp), 8, ptr(bp), ptr(add16), None, n_e * rows_p,
+                               ptr(mp), ptr(shp), ptr(wpo), n_e * rows_p, 3, n_lp, 4, n_e)
+    assert np.array_equal(gp, wpo) and gp.any(), "patch"
     team.__wrap_ef_flip_rows_i8.argtypes = [vp, vp, i32, i32]
     call("flip", team.__wrap_ef_flip_rows_i8, ptr(x), ptr(got), n_l, n_c)
     assert np.array_equal(got, x[::-1]), "flip"
     staged = {name for name, n in starts.items() if n > 0}
     words = {"lut12323", "mul12323", "lut257", "mul257"}
+    assert ("patch" in staged) == (area == 65536), starts  # its whole 28 KB window goes to L1 at once
+    staged.discard("patch")
+    starts.pop("patch")
     if area == 600:  # words fit, a 385-byte row with its other buffers does not
         assert staged == words, starts
     elif area == 4096:  # one flip row a chunk, dwconv blocks of a few channels; the add's four row buffers and

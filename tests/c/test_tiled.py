@@ -132,7 +132,8 @@ def test_dma_schedule_and_counters(micro, windows, untiled, l1, tmp_path):
         in_starts = info["n_token_tiles"] if info["l1_layout"]["in_stride"] == shape.n_in else shape.tokens
         assert starts == waits == 2 * info["n_tiles"] + in_starts == info["dma_starts"], name  # + the outputs
         assert info["dma_bytes"] == weight_params * info["n_token_tiles"] + shape.tokens * shape.n_in
-        assert nbytes == info["dma_bytes"] + info["dma_out_bytes"] and info["dma_out_bytes"] == shape.tokens * shape.n_out
+        assert nbytes == info["dma_bytes"] + info["dma_out_bytes"]
+        assert info["dma_out_bytes"] == shape.tokens * shape.n_out
         assert errors == 0
         total_tiles += info["n_tiles"]
     assert total_tiles > 2 * len(nodes)

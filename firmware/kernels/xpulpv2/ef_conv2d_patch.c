@@ -2,8 +2,9 @@
  *
  * Same function, arguments and bit-exact results as firmware/kernels/ef_conv2d_patch.c (tests/gvsoc/test_xpulpv2.py
  * runs both on the same inputs on GVSoC). The portable kernel re-reads every patch from the L2 arena for each output
- * channel, a byte at a time. Here the weights of up to XC_W_WORDS / patch_words channels (femba's 35 in one chunk)
- * are decoded once per call (any of 2, 4, 8 bits) into a word buffer on the core's stack (L1), row k of the patch
+ * channel, a byte at a time. Here the weights of up to XC_W_WORDS / patch_words channels are decoded once per call
+ * (any of 2, 4, 8 bits; 8-bit rows of whole words are read in place, all channels at once, from L1 when the team
+ * split staged them there) into a word buffer on the core's stack (L1), row k of the patch
  * flattened in the order of the packed row and zero-padded to a word; each patch is read once per channel chunk
  * into a word buffer of the same layout (word loads when the patch rows are word-aligned and kw % 4 == 0, bytes
  * otherwise), and each channel's dot product is pv.sdotsp.b over the two buffers (the zero padding adds nothing; the
@@ -14,8 +15,8 @@
 #include "ef_xpulp.h"
 
 #define XC_BUF_WORDS 64  /* the largest patch of the fast path (words; its buffer on the stack) */
-#define XC_W_WORDS 288   /* decoded weights on the stack (1152 bytes): femba's 35 channels x 8 words in one chunk */
-#define XC_CHUNK_MAX 36  /* channels a chunk (their constants copied to the stack) */
+#define XC_W_WORDS 64    /* decoded weights on the stack (256 bytes) */
+#define XC_CHUNK_MAX 48  /* channels a chunk (their constants copied to the stack) */
 
 typedef uint32_t xc_word_t __attribute__((may_alias));
 
@@ -102,18 +103,28 @@ void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32
                 }
         return;
     }
-    uint32_t wbuf[XC_W_WORDS], xb[XC_BUF_WORDS];
-    int32_t cb[XC_CHUNK_MAX], cm[XC_CHUNK_MAX], cs[XC_CHUNK_MAX]; /* the chunk's bias, m 2^16, sh - 16 (or -1) */
-    int32_t ce = XC_W_WORDS / pw, words = (kw & 3) == 0 && (((uintptr_t)x | (uint32_t)x_stride) & 3u) == 0;
+    uint32_t wdec[XC_W_WORDS], xb[XC_BUF_WORDS];
+    const uint32_t *wbuf = wdec;
+    /* 8-bit rows of whole words (femba's 2 x 16 patches): the packed rows are the decoded layout, read in place
+     * (in L1 when the team split staged them there), every channel in one chunk */
+    int32_t direct = w_bits == 8 && rb == kk && (kk & 3) == 0 && ((uintptr_t)w & 3u) == 0;
+    int32_t cb[XC_CHUNK_MAX];                    /* the chunk's bias, */
+    int16_t cm[XC_CHUNK_MAX];                    /* m */
+    int8_t cs[XC_CHUNK_MAX];                     /* and sh - 16 (-1: the portable requantization) */
+    int32_t ce = direct ? XC_CHUNK_MAX : XC_W_WORDS / pw;
+    int32_t words = (kw & 3) == 0 && (((uintptr_t)x | (uint32_t)x_stride) & 3u) == 0;
     if (ce > XC_CHUNK_MAX)
         ce = XC_CHUNK_MAX;
     for (int32_t ec = e0; ec < e1; ec += ce) {
         int32_t n = e1 - ec < ce ? e1 - ec : ce;
-        xc_decode(w, rb, w_bits, kk, pw, ec, n, wbuf);
+        if (direct)
+            wbuf = (const uint32_t *)(const void *)(w + (size_t)ec * (size_t)rb);
+        else
+            xc_decode(w, rb, w_bits, kk, pw, ec, n, wdec);
         for (int32_t c = 0; c < n; ++c) { /* read once a chunk from L2, not once an output */
             cb[c] = bias[ec + c];
-            cm[c] = (int32_t)m[ec + c] * 65536;
-            cs[c] = sh[ec + c] >= 17 && sh[ec + c] <= 46 ? sh[ec + c] - 16 : -1;
+            cm[c] = m[ec + c];
+            cs[c] = (int8_t)(sh[ec + c] >= 17 && sh[ec + c] <= 46 ? sh[ec + c] - 16 : -1);
         }
         for (int32_t r = 0; r < n_rows; ++r)
             for (int32_t l = l0; l < l1; ++l) {
@@ -129,7 +140,7 @@ void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32
                     else if (addend32)
                         acc += addend32[(ptrdiff_t)l * addend_stride + f];
                     /* ef_requant8_m15 for sh + 16 in [33, 62]: xp_emit's one-mulh identity (|acc m 2^16| < 2^62) */
-                    int32_t hi = (int32_t)(((int64_t)acc * (int64_t)cm[c]) >> 32);
+                    int32_t hi = (int32_t)(((int64_t)acc * (int64_t)((int32_t)cm[c] * 65536)) >> 32);
                     y[(ptrdiff_t)l * y_stride + f] = (int8_t)ef_xp_clip8(ef_xp_add_rn(hi, 0, cs[c]));
                 }
             }

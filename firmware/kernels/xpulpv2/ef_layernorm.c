@@ -4,8 +4,9 @@
  * The row statistics are the portable ones, the sums s and q taken a word at a time with pv.sdotsp.b (s against
  * 0x01010101, q against the word itself) once the row is word-aligned. Per element the portable kernel does two
  * 64 x 64-bit products; here, when inv = 2^(61-k) / sqrt(w) fits int32 (it is at most 2^31), d inv is one widening
- * 32 x 32 product, z g[i] one as well when z fits int32 (else the 64-bit product), and beta's term a 64-bit shift:
- * the int64 values are the portable ones, so are the bytes. A row with inv = 2^31 takes the portable formula. */
+ * 32 x 32 product, z g[i] another (z, Q20 of a normalised value, fits int32), and the shifts and sums are done on
+ * 32-bit words with their carries (xl_elem): the int64 values are the portable ones, so are the bytes. A row with
+ * inv = 2^31 or shifts outside those ranges takes the portable formula. */
 #include "ef_kernels.h"
 #include "ef_xpulp.h"
 
@@ -56,39 +57,50 @@ static void xl_sums(const int8_t *xr, int32_t n_ch, int32_t *s_out, int32_t *q_o
     *q_out = q;
 }
 
-/* One element of a fast row: the portable int64 values with widening products; y = floor(T / 2^32) >> (ysh - 32)
- * for T = z g + b 2^bsh + 2^(ysh-1) (32 <= ysh <= 62, so the high word holds the shifted value), then clipped. */
-static inline int32_t xl_elem(int32_t xv, int32_t n_ch, int32_t s, int32_t inv32, int32_t zsh, int32_t g, int32_t b,
-                              int32_t bscale, int64_t rnd, int32_t hs)
+/* Per-row constants of a fast row: z = (d inv + 2^(zsh-1)) >> zsh from the product's two words (1 <= zsh <= 31;
+ * z is Q20 of (x - mean) / std, |z| < 2^31), the beta term b 2^bsh (1 <= bsh <= 30) as two words, the rounding
+ * 2^(ysh-1) (32 <= ysh <= 62) as two words; y = clip(high word of z g + b 2^bsh + 2^(ysh-1), >> ysh - 32). The int64
+ * sums of the portable kernel, each word carried by hand (GCC's int64 shifts by a variable branch and take ~8
+ * instructions each). */
+typedef struct {
+    int32_t n_ch, s, inv32, zsh, zhalf, bsh, rnd_lo, rnd_hi, hs;
+} xl_row_t;
+
+static inline int32_t xl_elem(const xl_row_t *k, int32_t xv, int32_t g, int32_t b)
 {
-    int32_t d = n_ch * xv - s;
-    int64_t z = ef_rshift_round((int64_t)d * (int64_t)inv32, zsh);
-    int64_t zg = z == (int64_t)(int32_t)z ? (int64_t)(int32_t)z * (int64_t)g : z * g;
-    int64_t t = zg + (int64_t)b * (int64_t)bscale + rnd;
-    return ef_xp_clip8((int32_t)(t >> 32) >> hs);
+    int32_t d = k->n_ch * xv - k->s;
+    int64_t p = (int64_t)d * (int64_t)k->inv32;
+    uint32_t lo = (uint32_t)p, hi = (uint32_t)((uint64_t)p >> 32), lo2 = lo + (uint32_t)k->zhalf;
+    hi += lo2 < lo;
+    int32_t z = (int32_t)((hi << (32 - k->zsh)) | (lo2 >> k->zsh));
+    int64_t zg = (int64_t)z * (int64_t)g;
+    uint32_t zl = (uint32_t)zg, zh = (uint32_t)((uint64_t)zg >> 32);
+    uint32_t bl = (uint32_t)b << k->bsh, bh = (uint32_t)(b >> (32 - k->bsh));
+    uint32_t s1 = bl + (uint32_t)k->rnd_lo;
+    bh += s1 < bl;
+    uint32_t s2 = zl + s1;
+    uint32_t th = zh + bh + (uint32_t)k->rnd_hi + (s2 < zl);
+    return ef_xp_clip8((int32_t)th >> k->hs);
 }
 
 /* A row whose inv fits int32: word loads and stores where x and y share alignment. */
-static void xl_norm_row(const int8_t *xr, int8_t *yr, int32_t n_ch, int32_t s, int32_t inv32, int32_t zsh,
-                        const int32_t *g, const int32_t *b, int32_t ysh, int32_t bsh)
+static void xl_norm_row(const int8_t *xr, int8_t *yr, const xl_row_t *k, const int32_t *g, const int32_t *b)
 {
-    int64_t rnd = (int64_t)1 << (ysh - 1);
-    int32_t bscale = 1 << bsh, hs = ysh - 32, i = 0;
+    int32_t i = 0, n_ch = k->n_ch;
     if ((((uintptr_t)xr ^ (uintptr_t)yr) & 3u) == 0) {
         for (; i < n_ch && ((uintptr_t)(yr + i) & 3u) != 0; ++i)
-            yr[i] = (int8_t)xl_elem(xr[i], n_ch, s, inv32, zsh, g[i], b[i], bscale, rnd, hs);
+            yr[i] = (int8_t)xl_elem(k, xr[i], g[i], b[i]);
         for (; i + 4 <= n_ch; i += 4) {
             uint32_t w = *(const xl_word_t *)(const void *)(xr + i), o = 0;
-            for (int32_t k = 0; k < 4; ++k) {
-                int32_t xv = (int32_t)(w << (24 - 8 * k)) >> 24;
-                o |= ((uint32_t)xl_elem(xv, n_ch, s, inv32, zsh, g[i + k], b[i + k], bscale, rnd, hs) & 0xFFu)
-                     << (8 * k);
+            for (int32_t j = 0; j < 4; ++j) {
+                int32_t xv = (int32_t)(w << (24 - 8 * j)) >> 24;
+                o |= ((uint32_t)xl_elem(k, xv, g[i + j], b[i + j]) & 0xFFu) << (8 * j);
             }
             *(xl_word_t *)(void *)(yr + i) = o;
         }
     }
     for (; i < n_ch; ++i)
-        yr[i] = (int8_t)xl_elem(xr[i], n_ch, s, inv32, zsh, g[i], b[i], bscale, rnd, hs);
+        yr[i] = (int8_t)xl_elem(k, xr[i], g[i], b[i]);
 }
 
 void ef_layernorm_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_stride, int32_t n_ch,
@@ -107,7 +119,7 @@ void ef_layernorm_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_str
         uint64_t rt = xl_isqrt64((uint64_t)w << (2 * k));             /* in [2^30, 2^31) */
         int64_t inv = (int64_t)(((uint64_t)1 << 61) / rt);           /* 2^(61-k) / sqrt(w) */
         int32_t zsh = 61 - k - EF_LN_Z_FRAC;
-        if (inv > INT32_MAX || n_ch > 65536 || ysh < 32 || ysh > 62 || bsh > 30) {
+        if (inv > INT32_MAX || n_ch > 65536 || ysh < 32 || ysh > 62 || bsh < 1 || bsh > 30 || zsh < 1 || zsh > 31) {
             for (int32_t i = 0; i < n_ch; ++i) {
                 int64_t d = (int64_t)n_ch * xr[i] - s;
                 int64_t z = ef_rshift_round(d * inv, zsh);
@@ -115,6 +127,8 @@ void ef_layernorm_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_str
             }
             continue;
         }
-        xl_norm_row(xr, yr, n_ch, s, (int32_t)inv, zsh, g, b, ysh, bsh);
+        xl_row_t k_row = {n_ch, s, (int32_t)inv, zsh, 1 << (zsh - 1), bsh, ysh == 32 ? (int32_t)0x80000000u : 0,
+                          ysh >= 33 ? 1 << (ysh - 33) : 0, ysh - 32};
+        xl_norm_row(xr, yr, &k_row, g, b);
     }
 }

@@ -168,7 +168,8 @@ static inline __attribute__((always_inline)) int64_t xs_step_packed(const xs_exp
                      "srai %[b], %[hv], 16\n\t"                    /* h >> 16 */
                      "and %[n], %[da], %[rmask]\n\t"               /* d = T[j] - T[j+1] */
                      ".insn r 0x33, 0, 0x21, %[n], %[n], %[e]\n\t" /* p.mac: d + d r < 2^(2 lo) */
-                     ".insn r 0x5b, 7, 0x20, %[da], %[n], %[lo]\n\t" /* p.subRNr: v = (T[j] 2^lo - d r + 2^(lo-1)) >> lo */
+                     /* p.subRNr: v = (T[j] 2^lo - d r + 2^(lo-1)) >> lo */
+                     ".insn r 0x5b, 7, 0x20, %[da], %[n], %[lo]\n\t"
                      ".insn r 0x5b, 6, 0x20, %[da], x0, %[k]\n\t"   /* dA = rs(v, k) */
                      "2:\n\t"                                     /* (dA = 0: b is not h >> 16, unused) */
                      ".insn r 0x5b, 4, 0x0f, %[dec], %[da], %[hv]\n\t" /* rs(dA (h & 0xFFFF), 15) */
