@@ -31,14 +31,21 @@ ef_dma_handle_t ef_dma_start(void *dst, const void *src, uint32_t bytes)
     return h;
 }
 
-ef_dma_handle_t ef_dma_start_2d(void *dst, const void *src, uint32_t row_bytes, uint32_t rows, uint32_t src_stride)
+/* rows of row_bytes, row r from src + r ss to dst + r ds: rows 1.. at once, row 0 (and the bookkeeping) through
+ * ef_dma_start */
+static ef_dma_handle_t rows_copy(void *dst, uint32_t ds, const void *src, uint32_t ss, uint32_t row_bytes,
+                                 uint32_t rows)
 {
     uint32_t r;
-    for (r = 1; r < rows; ++r) /* rows 1.. at once; row 0 (and the bookkeeping) through ef_dma_start */
-        memcpy((uint8_t *)dst + (size_t)r * row_bytes, (const uint8_t *)src + (size_t)r * src_stride,
-               (size_t)row_bytes);
+    for (r = 1; r < rows; ++r)
+        memcpy((uint8_t *)dst + (size_t)r * ds, (const uint8_t *)src + (size_t)r * ss, (size_t)row_bytes);
     stats.bytes += (uint64_t)(rows > 1u ? rows - 1u : 0u) * row_bytes;
     return ef_dma_start(dst, src, rows ? row_bytes : 0u);
+}
+
+ef_dma_handle_t ef_dma_start_2d(void *dst, const void *src, uint32_t row_bytes, uint32_t rows, uint32_t src_stride)
+{
+    return rows_copy(dst, row_bytes, src, src_stride, row_bytes, rows);
 }
 
 ef_dma_handle_t ef_dma_start_out(void *dst, const void *src, uint32_t bytes)
@@ -48,12 +55,7 @@ ef_dma_handle_t ef_dma_start_out(void *dst, const void *src, uint32_t bytes)
 
 ef_dma_handle_t ef_dma_start_out_2d(void *dst, const void *src, uint32_t row_bytes, uint32_t rows, uint32_t dst_stride)
 {
-    uint32_t r;
-    for (r = 1; r < rows; ++r) /* rows 1.. at once; row 0 (and the bookkeeping) through ef_dma_start */
-        memcpy((uint8_t *)dst + (size_t)r * dst_stride, (const uint8_t *)src + (size_t)r * row_bytes,
-               (size_t)row_bytes);
-    stats.bytes += (uint64_t)(rows > 1u ? rows - 1u : 0u) * row_bytes;
-    return ef_dma_start(dst, src, rows ? row_bytes : 0u);
+    return rows_copy(dst, dst_stride, src, row_bytes, row_bytes, rows);
 }
 
 void ef_dma_wait(ef_dma_handle_t h)

@@ -153,10 +153,6 @@ void __real_ef_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_
                                   const int16_t *m, const int8_t *sh, int8_t *y, int32_t y_stride, int32_t t0,
                                   int32_t t1, int32_t c0, int32_t c1);
 void __real_ef_flip_rows_i8(const int8_t *x, int8_t *y, int32_t n_rows, int32_t row_len);
-void __real_ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
-                               const uint8_t *w, int32_t w_bits, const int32_t *bias, const int16_t *addend16,
-                               const int32_t *addend32, int32_t addend_stride, const int16_t *m, const int8_t *sh,
-                               int8_t *y, int32_t y_stride, int32_t l0, int32_t l1, int32_t e0, int32_t e1);
 
 /* element-wise kernels: rows of one word, so that every core's part starts on a word */
 typedef struct {
@@ -360,38 +356,18 @@ int32_t ef_staged_flip_rows_i8(const int8_t *x, int8_t *y, int32_t n_rows, int32
 }
 
 /* The patch conv (the tokenizer): its whole input (the window) and its weights and per-channel constants copied to
- * L1 once, then the team split over tokens as in L2; the addend and the output stay in L2 (one access an output). */
-typedef struct {
-    const int8_t *x, *sh;
-    const uint8_t *w;
-    const int32_t *bias, *addend32;
-    const int16_t *addend16, *m;
-    int8_t *y;
-    int32_t x_stride, n_rows, kh, kw, w_bits, addend_stride, y_stride, l0, e0, e1;
-} patch_stage_t;
-
-static void patch_body(void *ctx, int32_t i0, int32_t i1)
-{
-    const patch_stage_t *j = (const patch_stage_t *)ctx;
-    __real_ef_conv2d_patch_i8(j->x, j->x_stride, j->n_rows, j->kh, j->kw, j->w, j->w_bits, j->bias, j->addend16,
-                              j->addend32, j->addend_stride, j->m, j->sh, j->y, j->y_stride, j->l0 + i0, j->l0 + i1,
-                              j->e0, j->e1);
-}
-
-int32_t ef_staged_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
-                                  const uint8_t *w, int32_t w_bits, const int32_t *bias, const int16_t *addend16,
-                                  const int32_t *addend32, int32_t addend_stride, const int16_t *m,
-                                  const int8_t *sh, int8_t *y, int32_t y_stride, int32_t l0, int32_t l1, int32_t e0,
-                                  int32_t e1)
+ * L1 once (waited here); the wrapper then splits tokens over the team as in L2, on these copies. The addend and
+ * the output stay in L2 (one access an output). */
+int32_t ef_stage_conv2d_patch_operands(const int8_t **x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
+                                       const uint8_t **w, int32_t w_bits, const int32_t **bias, const int16_t **m,
+                                       const int8_t **sh, int32_t l0, int32_t l1, int32_t e0, int32_t e1)
 {
     uint32_t area_bytes, xb, wb, ne, need;
     uint8_t *area = ef_l1_scratch(&area_bytes), *p;
     int32_t rb = ef_row_bytes(kh * kw, w_bits), k;
     ef_dma_handle_t h[5];
-    patch_stage_t j = {NULL, NULL, NULL, NULL, addend32, addend16, NULL, y, x_stride, n_rows, kh, kw, w_bits,
-                       addend_stride, y_stride, l0, e0, e1};
-    if (l1 <= l0 || e1 <= e0 || n_rows < 1 || kh < 1 || kw < 1 || x_stride < l1 * kw || bias == NULL || m == NULL
-        || sh == NULL)
+    if (l1 <= l0 || e1 <= e0 || n_rows < 1 || kh < 1 || kw < 1 || x_stride < l1 * kw || *bias == NULL || *m == NULL
+        || *sh == NULL)
         return 0;
     ne = (uint32_t)(e1 - e0);
     xb = round4((uint32_t)(n_rows * kh * x_stride));
@@ -400,22 +376,21 @@ int32_t ef_staged_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_r
     if (need > area_bytes || ((uint32_t)e0 * (uint32_t)rb) % 4u != 0u)
         return 0;
     p = area;
-    h[0] = ef_dma_start(p, x, (uint32_t)(n_rows * kh * x_stride));
-    j.x = (const int8_t *)(const void *)p;
+    h[0] = ef_dma_start(p, *x, (uint32_t)(n_rows * kh * x_stride));
+    *x = (const int8_t *)(const void *)p;
     p += xb;
-    h[1] = ef_dma_start(p, w + (size_t)e0 * (size_t)rb, ne * (uint32_t)rb);
-    j.w = p - (size_t)e0 * (size_t)rb; /* channel e at its place: e0.. are in L1 */
+    h[1] = ef_dma_start(p, *w + (size_t)e0 * (size_t)rb, ne * (uint32_t)rb);
+    *w = p - (size_t)e0 * (size_t)rb; /* channel e at its place: e0.. are in L1 */
     p += wb;
-    h[2] = ef_dma_start(p, bias + e0, 4u * ne);
-    j.bias = (const int32_t *)(const void *)p - e0;
+    h[2] = ef_dma_start(p, *bias + e0, 4u * ne);
+    *bias = (const int32_t *)(const void *)p - e0;
     p += 4u * ne;
-    h[3] = ef_dma_start(p, m + e0, 2u * ne);
-    j.m = (const int16_t *)(const void *)p - e0;
+    h[3] = ef_dma_start(p, *m + e0, 2u * ne);
+    *m = (const int16_t *)(const void *)p - e0;
     p += round4(2u * ne);
-    h[4] = ef_dma_start(p, sh + e0, ne);
-    j.sh = (const int8_t *)(const void *)p - e0;
+    h[4] = ef_dma_start(p, *sh + e0, ne);
+    *sh = (const int8_t *)(const void *)p - e0;
     for (k = 0; k < 5; ++k)
         ef_dma_wait(h[k]);
-    ef_parallel_for(l1 - l0, patch_body, &j);
     return 1;
 }

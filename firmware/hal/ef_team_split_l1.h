@@ -62,10 +62,9 @@ int32_t ef_staged_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const in
                                      const int32_t *bias, const int16_t *m, const int8_t *sh, int8_t *y,
                                      int32_t y_stride, int32_t t0, int32_t t1, int32_t c0, int32_t c1);
 int32_t ef_staged_flip_rows_i8(const int8_t *x, int8_t *y, int32_t n_rows, int32_t row_len);
-int32_t ef_staged_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
-                                  const uint8_t *w, int32_t w_bits, const int32_t *bias, const int16_t *addend16,
-                                  const int32_t *addend32, int32_t addend_stride, const int16_t *m,
-                                  const int8_t *sh, int8_t *y, int32_t y_stride, int32_t l0, int32_t l1, int32_t e0,
-                                  int32_t e1);
+/* The patch conv's operands in L1: x, w, bias, m, sh replaced by their copies (1), or left as they are (0). */
+int32_t ef_stage_conv2d_patch_operands(const int8_t **x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
+                                       const uint8_t **w, int32_t w_bits, const int32_t **bias, const int16_t **m,
+                                       const int8_t **sh, int32_t l0, int32_t l1, int32_t e0, int32_t e1);
 
 #endif /* EF_TEAM_SPLIT_L1_H */

@@ -225,20 +225,25 @@ ef_dma_handle_t ef_dma_start(void *dst, const void *src, uint32_t bytes)
     return h;
 }
 
-/* A strided L2 gather in one cluster-DMA 2-D command (the ext side strided; rows * row_bytes under 2^16). */
-ef_dma_handle_t ef_dma_start_2d(void *dst, const void *src, uint32_t row_bytes, uint32_t rows, uint32_t src_stride)
+/* One cluster-DMA 2-D command: rows of row_bytes, strided on the ext (L2) side, dir EXT2LOC or LOC2EXT. */
+static ef_dma_handle_t start_2d(uint32_t ext, uint32_t loc, uint32_t row_bytes, uint32_t rows, uint32_t stride,
+                                int32_t dir)
 {
-    ef_dma_handle_t h;
-    if (row_bytes == 0u || rows <= 1u || src_stride == row_bytes)
-        return ef_dma_start(dst, src, rows * row_bytes);
-    h = take();
+    ef_dma_handle_t h = take();
     if (h == 0u)
         return 0u;
     reqs[h - 1u].ext = 0;
     stats.bytes += rows * row_bytes;
-    pi_cl_dma_cmd_2d((uint32_t)src, (uint32_t)dst, rows * row_bytes, src_stride, row_bytes, PI_CL_DMA_DIR_EXT2LOC,
-                     &reqs[h - 1u].dma);
+    pi_cl_dma_cmd_2d(ext, loc, rows * row_bytes, stride, row_bytes, (pi_cl_dma_dir_e)dir, &reqs[h - 1u].dma);
     return h;
+}
+
+/* A strided L2 gather in one cluster-DMA 2-D command (the ext side strided; rows * row_bytes under 2^16). */
+ef_dma_handle_t ef_dma_start_2d(void *dst, const void *src, uint32_t row_bytes, uint32_t rows, uint32_t src_stride)
+{
+    if (row_bytes == 0u || rows <= 1u || src_stride == row_bytes)
+        return ef_dma_start(dst, src, rows * row_bytes);
+    return start_2d((uint32_t)src, (uint32_t)dst, row_bytes, rows, src_stride, PI_CL_DMA_DIR_EXT2LOC);
 }
 
 /* L1 -> L2 (the staged element-wise kernels' results): the cluster DMA's LOC2EXT direction. */
@@ -256,17 +261,9 @@ ef_dma_handle_t ef_dma_start_out(void *dst, const void *src, uint32_t bytes)
 /* L1 rows -> strided L2 rows in one cluster-DMA 2-D command (the ext side strided). */
 ef_dma_handle_t ef_dma_start_out_2d(void *dst, const void *src, uint32_t row_bytes, uint32_t rows, uint32_t dst_stride)
 {
-    ef_dma_handle_t h;
     if (row_bytes == 0u || rows <= 1u || dst_stride == row_bytes)
         return ef_dma_start_out(dst, src, rows * row_bytes);
-    h = take();
-    if (h == 0u)
-        return 0u;
-    reqs[h - 1u].ext = 0;
-    stats.bytes += rows * row_bytes;
-    pi_cl_dma_cmd_2d((uint32_t)dst, (uint32_t)src, rows * row_bytes, dst_stride, row_bytes, PI_CL_DMA_DIR_LOC2EXT,
-                     &reqs[h - 1u].dma);
-    return h;
+    return start_2d((uint32_t)dst, (uint32_t)src, row_bytes, rows, dst_stride, PI_CL_DMA_DIR_LOC2EXT);
 }
 
 ef_dma_handle_t ef_dma_start_ext(void *dst, uint32_t ext_off, uint32_t bytes)

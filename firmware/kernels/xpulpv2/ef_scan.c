@@ -60,6 +60,51 @@ static inline int32_t xs_exp2(const int32_t *tab, int32_t e, int32_t frac, int32
     return ef_xp_add_rn(v, 0, k);
 }
 
+/* Shared by both narrow steps: per state, loads of ka, B, h, e = qd ka and the injection */
+#define XS_ASM_HEAD \
+                     ".insn i 0x0b, 5, %[e], %[pk], 2\n\t"         /* p.lhu e, 2(pk!): ka */ \
+                     ".insn i 0x0b, 0, %[b], %[pb], 1\n\t"         /* p.lb b, 1(pb!): q_B */ \
+                     "lw %[hv], 0(%[ph])\n\t" \
+                     ".insn r 0x5b, 0, 0x00, %[e], %[e], %[qd]\n\t" /* p.mulu: e = qd ka (16 x 16 bits, 1 cycle) */ \
+                     "mul %[inj], %[b], %[r]\n\t"                  /* b R 2^(24-kk): the one 2-cycle mul */ \
+                     "sra %[k], %[e], %[frac]\n\t" \
+                     "srai %[inj], %[inj], 24\n\t"                 /* (b R) >> kk */ \
+                     ".insn r 0x33, 0, 0x21, %[inj], %[b], %[q]\n\t" /* p.mac: + b Q */ \
+                     ".insn r 0x5b, 6, 0x20, %[inj], x0, %[rsh]\n\t" /* inj = (... + 2^(rsh-1)) >> rsh */
+
+/* Shared by both narrow steps: decay, saturated add, the sums; the saturation fix-up out of line */
+#define XS_ASM_TAIL \
+                     "2:\n\t"                                     /* (dA = 0: b is not h >> 16, unused) */ \
+                     ".insn r 0x5b, 4, 0x0f, %[dec], %[da], %[hv]\n\t" /* rs(dA (h & 0xFFFF), 15) */ \
+                     "slli %[da], %[da], 1\n\t" \
+                     ".insn r 0x33, 0, 0x21, %[dec], %[da], %[b]\n\t" /* + 2 dA (h >> 16) = rs(dA h, 15) */ \
+                     "add %[s], %[dec], %[inj]\n\t" \
+                     "xor %[b], %[s], %[dec]\n\t" \
+                     "xor %[e], %[s], %[inj]\n\t" \
+                     "and %[b], %[b], %[e]\n\t" \
+                     "bltz %[b], 4f\n\t"                            /* overflow: out of line */ \
+                     "3:\n\t" \
+                     ".insn r 0x33, 6, 0x02, %[s], %[s], %[nmax]\n\t"  /* max(s, -(2^31-1)) */ \
+                     ".insn r 0x03, 7, 0x00, %[b], %[pb], %[coff]\n\t" /* p.lb b, coff(pb): q_C */ \
+                     ".insn s 0x2b, 2, %[s], 4(%[ph])\n\t"          /* p.sw s, 4(ph!) */ \
+                     "srai %[e], %[s], 16\n\t" \
+                     ".insn r 0x33, 0, 0x21, %[ah], %[b], %[e]\n\t" \
+                     ".insn r 0x33, 0, 0x21, %[aw], %[b], %[s]\n\t" \
+                     "j 5f\n\t" \
+                     "4:\n\t"                                       /* s = dec < 0 ? -(2^31-1) : 2^31-1 */ \
+                     "srai %[b], %[dec], 31\n\t" \
+                     "not %[b], %[b]\n\t" \
+                     "xor %[s], %[nmax], %[b]\n\t" \
+                     "sub %[s], %[s], %[b]\n\t" \
+                     "j 3b\n\t" \
+                     "5:\n\t"
+
+/* Their outputs (the same C variables in both) */
+#define XS_ASM_OUTS \
+                     : [ah] "=&r"(acc_hi), [aw] "=&r"(acc_w), [pb] "+r"(bt), [pk] "+r"(ka), [ph] "+r"(h), \
+                       [n] "+r"(n), [e] "=&r"(e), [b] "=&r"(b), [hv] "=&r"(hv), [inj] "=&r"(inj), [k] "=&r"(k), \
+                       [da] "=&r"(da), [dec] "=&r"(dec), [s] "=&r"(s)
+
 /* One narrow step over the d_state states of a channel (see the header) as one hardware loop of 38 instructions
  * (the rare saturation fix-up out of line); returns acc = sum_n q_C[n] h[n]. Per state: loads ka, B, h
  * (post-increment), e = qd ka; inj; exp2 (skipped, da = 0, for k >= 16); decay; saturated add; store h; the two
@@ -75,15 +120,7 @@ static inline __attribute__((always_inline)) int64_t xs_step_narrow(const xs_exp
                      "li %[ah], 0\n\t"
                      "li %[aw], 0\n\t"
                      EF_XP_LP_SETUP0(n, 38)
-                     ".insn i 0x0b, 5, %[e], %[pk], 2\n\t"         /* p.lhu e, 2(pk!): ka */
-                     ".insn i 0x0b, 0, %[b], %[pb], 1\n\t"         /* p.lb b, 1(pb!): q_B */
-                     "lw %[hv], 0(%[ph])\n\t"
-                     ".insn r 0x5b, 0, 0x00, %[e], %[e], %[qd]\n\t" /* p.mulu: e = qd ka (16 x 16 bits, 1 cycle) */
-                     "mul %[inj], %[b], %[r]\n\t"                  /* b R 2^(24-kk): the one 2-cycle mul */
-                     "sra %[k], %[e], %[frac]\n\t"
-                     "srai %[inj], %[inj], 24\n\t"                 /* (b R) >> kk */
-                     ".insn r 0x33, 0, 0x21, %[inj], %[b], %[q]\n\t" /* p.mac: + b Q */
-                     ".insn r 0x5b, 6, 0x20, %[inj], x0, %[rsh]\n\t" /* inj = (... + 2^(rsh-1)) >> rsh */
+                     XS_ASM_HEAD
                      "srli %[b], %[k], 4\n\t"
                      "li %[da], 0\n\t"
                      "bnez %[b], 2f\n\t"                            /* k >= 16: dA = 0 */
@@ -99,34 +136,9 @@ static inline __attribute__((always_inline)) int64_t xs_step_narrow(const xs_exp
                      ".insn r 0x5b, 6, 0x20, %[n], %[m1], %[lo]\n\t" /* (y - 1 + 2^(lo-1)) >> lo = -rs(-y, lo) */
                      "sub %[da], %[da], %[n]\n\t"                  /* v = T[j] + rs((T[j+1] - T[j]) r, lo) */
                      ".insn r 0x5b, 6, 0x20, %[da], x0, %[k]\n\t"   /* dA = rs(v, k) */
-                     "2:\n\t"                                     /* (dA = 0: b is not h >> 16, unused) */
-                     ".insn r 0x5b, 4, 0x0f, %[dec], %[da], %[hv]\n\t" /* rs(dA (h & 0xFFFF), 15) */
-                     "slli %[da], %[da], 1\n\t"
-                     ".insn r 0x33, 0, 0x21, %[dec], %[da], %[b]\n\t" /* + 2 dA (h >> 16) = rs(dA h, 15) */
-                     "add %[s], %[dec], %[inj]\n\t"
-                     "xor %[b], %[s], %[dec]\n\t"
-                     "xor %[e], %[s], %[inj]\n\t"
-                     "and %[b], %[b], %[e]\n\t"
-                     "bltz %[b], 4f\n\t"                            /* overflow: out of line */
-                     "3:\n\t"
-                     ".insn r 0x33, 6, 0x02, %[s], %[s], %[nmax]\n\t"  /* max(s, -(2^31-1)) */
-                     ".insn r 0x03, 7, 0x00, %[b], %[pb], %[coff]\n\t" /* p.lb b, coff(pb): q_C */
-                     ".insn s 0x2b, 2, %[s], 4(%[ph])\n\t"          /* p.sw s, 4(ph!) */
-                     "srai %[e], %[s], 16\n\t"
-                     ".insn r 0x33, 0, 0x21, %[ah], %[b], %[e]\n\t"
-                     ".insn r 0x33, 0, 0x21, %[aw], %[b], %[s]\n\t"
-                     "j 5f\n\t"
-                     "4:\n\t"                                       /* s = dec < 0 ? -(2^31-1) : 2^31-1 */
-                     "srai %[b], %[dec], 31\n\t"
-                     "not %[b], %[b]\n\t"
-                     "xor %[s], %[nmax], %[b]\n\t"
-                     "sub %[s], %[s], %[b]\n\t"
-                     "j 3b\n\t"
-                     "5:\n\t"
+                     XS_ASM_TAIL
                      ".option pop"
-                     : [ah] "=&r"(acc_hi), [aw] "=&r"(acc_w), [pb] "+r"(bt), [pk] "+r"(ka), [ph] "+r"(h),
-                       [n] "+r"(n), [e] "=&r"(e), [b] "=&r"(b), [hv] "=&r"(hv), [inj] "=&r"(inj), [k] "=&r"(k),
-                       [da] "=&r"(da), [dec] "=&r"(dec), [s] "=&r"(s)
+                     XS_ASM_OUTS
                      : [qd] "r"(qd), [q] "r"(q), [r] "r"(r24), [coff] "r"(c_off), [rsh] "r"(rsh), [frac] "r"(x->frac),
                        [lo] "r"(x->lo), [lo2] "r"(x->lo2), [rmask] "r"(x->rmask), [tab] "r"(x->tab),
                        [nmax] "r"(-XS_STATE_MAX), [m1] "r"(-1)
@@ -150,15 +162,7 @@ static inline __attribute__((always_inline)) int64_t xs_step_packed(const xs_exp
                      "li %[ah], 0\n\t"
                      "li %[aw], 0\n\t"
                      EF_XP_LP_SETUP0(n, 34)
-                     ".insn i 0x0b, 5, %[e], %[pk], 2\n\t"         /* p.lhu e, 2(pk!): ka */
-                     ".insn i 0x0b, 0, %[b], %[pb], 1\n\t"         /* p.lb b, 1(pb!): q_B */
-                     "lw %[hv], 0(%[ph])\n\t"
-                     ".insn r 0x5b, 0, 0x00, %[e], %[e], %[qd]\n\t" /* p.mulu: e = qd ka (16 x 16 bits, 1 cycle) */
-                     "mul %[inj], %[b], %[r]\n\t"                  /* b R 2^(24-kk): the one 2-cycle mul */
-                     "sra %[k], %[e], %[frac]\n\t"
-                     "srai %[inj], %[inj], 24\n\t"                 /* (b R) >> kk */
-                     ".insn r 0x33, 0, 0x21, %[inj], %[b], %[q]\n\t" /* p.mac: + b Q */
-                     ".insn r 0x5b, 6, 0x20, %[inj], x0, %[rsh]\n\t" /* inj = (... + 2^(rsh-1)) >> rsh */
+                     XS_ASM_HEAD
                      "li %[da], 0\n\t"
                      "bge %[k], %[c16], 2f\n\t"                     /* k >= 16: dA = 0 */
                      "sra %[b], %[e], %[lo2]\n\t"
@@ -171,34 +175,9 @@ static inline __attribute__((always_inline)) int64_t xs_step_packed(const xs_exp
                      /* p.subRNr: v = (T[j] 2^lo - d r + 2^(lo-1)) >> lo */
                      ".insn r 0x5b, 7, 0x20, %[da], %[n], %[lo]\n\t"
                      ".insn r 0x5b, 6, 0x20, %[da], x0, %[k]\n\t"   /* dA = rs(v, k) */
-                     "2:\n\t"                                     /* (dA = 0: b is not h >> 16, unused) */
-                     ".insn r 0x5b, 4, 0x0f, %[dec], %[da], %[hv]\n\t" /* rs(dA (h & 0xFFFF), 15) */
-                     "slli %[da], %[da], 1\n\t"
-                     ".insn r 0x33, 0, 0x21, %[dec], %[da], %[b]\n\t" /* + 2 dA (h >> 16) = rs(dA h, 15) */
-                     "add %[s], %[dec], %[inj]\n\t"
-                     "xor %[b], %[s], %[dec]\n\t"
-                     "xor %[e], %[s], %[inj]\n\t"
-                     "and %[b], %[b], %[e]\n\t"
-                     "bltz %[b], 4f\n\t"                            /* overflow: out of line */
-                     "3:\n\t"
-                     ".insn r 0x33, 6, 0x02, %[s], %[s], %[nmax]\n\t"  /* max(s, -(2^31-1)) */
-                     ".insn r 0x03, 7, 0x00, %[b], %[pb], %[coff]\n\t" /* p.lb b, coff(pb): q_C */
-                     ".insn s 0x2b, 2, %[s], 4(%[ph])\n\t"          /* p.sw s, 4(ph!) */
-                     "srai %[e], %[s], 16\n\t"
-                     ".insn r 0x33, 0, 0x21, %[ah], %[b], %[e]\n\t"
-                     ".insn r 0x33, 0, 0x21, %[aw], %[b], %[s]\n\t"
-                     "j 5f\n\t"
-                     "4:\n\t"                                       /* s = dec < 0 ? -(2^31-1) : 2^31-1 */
-                     "srai %[b], %[dec], 31\n\t"
-                     "not %[b], %[b]\n\t"
-                     "xor %[s], %[nmax], %[b]\n\t"
-                     "sub %[s], %[s], %[b]\n\t"
-                     "j 3b\n\t"
-                     "5:\n\t"
+                     XS_ASM_TAIL
                      ".option pop"
-                     : [ah] "=&r"(acc_hi), [aw] "=&r"(acc_w), [pb] "+r"(bt), [pk] "+r"(ka), [ph] "+r"(h),
-                       [n] "+r"(n), [e] "=&r"(e), [b] "=&r"(b), [hv] "=&r"(hv), [inj] "=&r"(inj), [k] "=&r"(k),
-                       [da] "=&r"(da), [dec] "=&r"(dec), [s] "=&r"(s)
+                     XS_ASM_OUTS
                      : [qd] "r"(qd), [q] "r"(q), [r] "r"(r24), [coff] "r"(c_off), [rsh] "r"(rsh), [frac] "r"(x->frac),
                        [lo] "r"(x->lo), [lo2] "r"(x->lo2), [rmask] "r"(x->rmask), [tab] "r"(x->ptab),
                        [nmax] "r"(-XS_STATE_MAX), [c16] "r"(16)
