@@ -3,8 +3,8 @@
  * Same function, arguments and bit-exact results as firmware/kernels/ef_conv2d_patch.c (tests/gvsoc/test_xpulpv2.py
  * runs both on the same inputs on GVSoC). The portable kernel re-reads every patch from the L2 arena for each output
  * channel, a byte at a time. Here the weights of up to XC_W_WORDS / patch_words channels are decoded once per call
- * (any of 2, 4, 8 bits; 8-bit rows of whole words are read in place, all channels at once, from L1 when the team
- * split staged them there) into a word buffer on the core's stack (L1), row k of the patch
+ * (any of 2, 4, 8 bits; 8-bit rows of whole words already in L1, as the team split stages them, are read in
+ * place, all channels at once) into a word buffer on the core's stack (L1), row k of the patch
  * flattened in the order of the packed row and zero-padded to a word; each patch is read once per channel chunk
  * into a word buffer of the same layout (word loads when the patch rows are word-aligned and kw % 4 == 0, bytes
  * otherwise), and each channel's dot product is pv.sdotsp.b over the two buffers (the zero padding adds nothing; the
@@ -105,9 +105,9 @@ void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32
     }
     uint32_t wdec[XC_W_WORDS], xb[XC_BUF_WORDS];
     const uint32_t *wbuf = wdec;
-    /* 8-bit rows of whole words (femba's 2 x 16 patches): the packed rows are the decoded layout, read in place
-     * (in L1 when the team split staged them there), every channel in one chunk */
-    int32_t direct = w_bits == 8 && rb == kk && (kk & 3) == 0 && ((uintptr_t)w & 3u) == 0;
+    /* 8-bit rows of whole words (femba's 2 x 16 patches) in L1 (the team split staged them there): the packed rows
+     * are the decoded layout, read in place, every channel in one chunk (in L2 they are decoded to the stack) */
+    int32_t direct = w_bits == 8 && rb == kk && (kk & 3) == 0 && ((uintptr_t)w & 3u) == 0 && EF_XP_IN_L1(w);
     int32_t cb[XC_CHUNK_MAX];                    /* the chunk's bias, */
     int16_t cm[XC_CHUNK_MAX];                    /* m */
     int8_t cs[XC_CHUNK_MAX];                     /* and sh - 16 (-1: the portable requantization) */

@@ -29,6 +29,10 @@
 #define EF_XP_LW_RR(rd, rs1, rs2) ".insn r 0x03, 7, 0x10, %[" #rd "], %[" #rs1 "], %[" #rs2 "]\n\t"
 #define EF_XP_LP_SETUP0(count, n_body) ".insn i 0x7b, 4, x0, %[" #count "], " #n_body " * 2\n\t"
 
+/* The cluster's L1 (TCDM) on pulp-open and GAP9: 0x10000000 + up to 4 MiB (PULP's cluster 0 address map). A kernel
+ * may read constants in place there and copy them to its stack elsewhere. */
+#define EF_XP_IN_L1(p) ((((uintptr_t)(p)) >> 22) == (0x10000000u >> 22))
+
 /** acc += dot4(a, b): four int8 lanes of a and b, signed products summed into acc (pv.sdotsp.b). */
 static inline int32_t ef_xp_sdotsp_b(int32_t acc, uint32_t a, uint32_t b)
 {
