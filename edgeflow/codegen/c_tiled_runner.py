@@ -105,8 +105,7 @@ typedef struct {
     const int8_t *sh;         /* int8 shifts, NULL when packed into the m words */
     const uint8_t *w;
     int8_t *out;
-    int8_t *y;                /* the tile's first output in the layer's y (token t0, row r0) */
-    int32_t n_in, x_stride, w_bits, row_bytes, rn, tn, bias_bytes, m_bytes, sh_base, n_out;
+    int32_t n_in, x_stride, w_bits, row_bytes, rn, tn, bias_bytes, m_bytes, sh_base;
 } ef_tile_job_t;
 
 /* Rows [o0, o1) of a tile, in chunks whose parameters are widened to the kernel's int32 on the stack (the tile's
@@ -192,7 +191,7 @@ static void tile_wait(const ef_tiled_linear_t *L, int32_t k, const ef_tile_dma_t
         ef_dma_wait(h->x);
 }
 
-static void tile_compute(const ef_tiled_linear_t *L, int32_t k, int8_t *y)
+static void tile_compute(const ef_tiled_linear_t *L, int32_t k)
 {
     const ef_tile_t *t = &L->tiles[k];
     const uint8_t *p = EF_L1 + L->slot_off[k & 1];
@@ -213,8 +212,6 @@ static void tile_compute(const ef_tiled_linear_t *L, int32_t k, int8_t *y)
     j.row_bytes = L->row_bytes;
     j.rn = t->rn;
     j.tn = t->tn;
-    j.n_out = L->n_out;
-    j.y = y + (ptrdiff_t)t->t0 * L->n_out + t->r0;
     EF_STEP(L, "compute", k);
     ef_parallel_for(t->rn, tile_rows, &j);  /* split over output rows */
 }
@@ -243,7 +240,7 @@ void ef_tiled_linear_i8(const ef_tiled_linear_t *L, const int8_t *x, int8_t *y)
             tile_start(L, k + 1, x, &h[(k + 1) & 1]);  /* tile k+1 in flight while tile k computes */
         if (out != 0u)
             ef_dma_wait(out);  /* tile k-1's output has left the L1 output buffer */
-        tile_compute(L, k, y);
+        tile_compute(L, k);
         out = tile_out(L, k, y);
     }
     if (out != 0u)

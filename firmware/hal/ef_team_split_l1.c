@@ -33,7 +33,7 @@ static void stage_part(void *ctx, int32_t i0, int32_t i1)
     j->s->body(j->s->ctx, &j->ch, i0, i1);
 }
 
-/* Layout of one slot: input j's buffer at j in_sz ((halo + R) rows), the output after them (R rows). */
+/* Layout of one slot: input j's buffer at j in_sz (R rows), the output after them (R rows). */
 typedef struct {
     uint8_t *slot[EF_STAGE_SLOTS];
     uint32_t in_sz;
@@ -46,11 +46,9 @@ static void stage_load(const ef_stage_t *s, const stage_geom_t *g, int32_t q, in
 {
     int32_t row = s->row_bytes, rows = s->n_rows - row0 < g->rows ? s->n_rows - row0 : g->rows, j;
     int32_t end = (row0 + rows) * row < s->total_bytes ? (row0 + rows) * row : s->total_bytes;
-    int32_t hist = row0 < s->halo ? row0 : s->halo;
     uint8_t *base = g->slot[q];
     ch->row0 = row0;
     ch->rows = rows;
-    ch->halo = hist;
     ch->bytes = end - row0 * row;
     for (j = 0; j < s->n_in; ++j) {
         uint8_t *buf = base + (uint32_t)j * g->in_sz;
@@ -58,9 +56,8 @@ static void stage_load(const ef_stage_t *s, const stage_geom_t *g, int32_t q, in
             h[j] = ef_dma_start(buf, s->xs[j] + (ptrdiff_t)(s->n_rows - row0 - rows) * row, (uint32_t)(rows * row));
             ch->x[j] = (const int8_t *)(buf + (rows - 1) * row);
         } else {
-            h[j] = ef_dma_start(buf + (s->halo - hist) * row, s->xs[j] + (ptrdiff_t)(row0 - hist) * row,
-                                (uint32_t)(hist * row + ch->bytes));
-            ch->x[j] = (const int8_t *)(buf + s->halo * row);
+            h[j] = ef_dma_start(buf, s->xs[j] + (ptrdiff_t)row0 * row, (uint32_t)ch->bytes);
+            ch->x[j] = (const int8_t *)buf;
         }
     }
     ch->y = s->in_place ? (int8_t *)(void *)base : (int8_t *)(void *)(base + (uint32_t)s->n_in * g->in_sz);
@@ -77,31 +74,31 @@ int32_t ef_stage_l1_run(const ef_stage_t *s)
     ef_dma_handle_t h_in[EF_STAGE_MAX_IN], h_aux[EF_STAGE_MAX_AUX], h_out[EF_STAGE_SLOTS];
     int32_t out_pending[EF_STAGE_SLOTS] = {0};
     if (s->n_in < 1 || s->n_in > EF_STAGE_MAX_IN || s->n_rows < 1 || row < 1 || s->total_bytes < EF_STAGE_MIN_BYTES
-        || s->total_bytes > s->n_rows * row || (s->in_place && s->halo > 0))
+        || s->total_bytes > s->n_rows * row)
         return 0;
     for (j = 0; j < s->n_in; ++j)
-        if (s->reverse[j] && (s->halo > 0 || s->total_bytes != s->n_rows * row))
+        if (s->reverse[j] && s->total_bytes != s->n_rows * row)
             return 0;
     for (k = 0; k < EF_STAGE_MAX_AUX; ++k)
         aux_total += s->aux[k] != NULL ? round4(s->aux_bytes[k]) : 0u;
     if (aux_total >= area_bytes)
         return 0;
     slot = ((area_bytes - aux_total) / EF_STAGE_SLOTS) & ~3u;
-    fixed = 4u * (uint32_t)n_buf + (uint32_t)(s->n_in * s->halo * row); /* rounding of each buffer, the halos */
+    fixed = 4u * (uint32_t)n_buf; /* the rounding of each buffer */
     per_row = (uint32_t)(n_buf * row);
     if (slot < fixed + per_row)
         return 0;
     rmax = (int32_t)((slot - fixed) / per_row);
-    if (s->split == 0 && rmax >= EF_STAGE_TEAM && s->n_rows > rmax)
+    if (rmax >= EF_STAGE_TEAM && s->n_rows > rmax)
         rmax -= rmax % EF_STAGE_TEAM; /* chunks split over the team by rows: a multiple of the cores each */
     n_chunks = (s->n_rows + rmax - 1) / rmax;
     g.rows = (s->n_rows + n_chunks - 1) / n_chunks; /* chunks of equal size */
-    if (s->split == 0 && g.rows % EF_STAGE_TEAM && rmax % EF_STAGE_TEAM == 0) /* 80 rows: 5 x 16, not 4 x 20 */
+    if (g.rows % EF_STAGE_TEAM && rmax % EF_STAGE_TEAM == 0) /* 80 rows: 5 x 16, not 4 x 20 */
         g.rows = ((g.rows + EF_STAGE_TEAM - 1) / EF_STAGE_TEAM) * EF_STAGE_TEAM <= rmax
                      ? ((g.rows + EF_STAGE_TEAM - 1) / EF_STAGE_TEAM) * EF_STAGE_TEAM
                      : rmax;
     n_chunks = (s->n_rows + g.rows - 1) / g.rows;
-    g.in_sz = round4((uint32_t)((s->halo + g.rows) * row));
+    g.in_sz = round4((uint32_t)(g.rows * row));
     for (q = 0; q < EF_STAGE_SLOTS; ++q)
         g.slot[q] = area + (uint32_t)q * slot;
     aux_at = area + EF_STAGE_SLOTS * slot;
@@ -132,7 +129,7 @@ int32_t ef_stage_l1_run(const ef_stage_t *s)
             }
             stage_load(s, &g, q1, (c + 1) * g.rows, &next, h_in);
         }
-        ef_parallel_for(s->split > 0 ? s->split : job.ch.rows, stage_part, &job);
+        ef_parallel_for(job.ch.rows, stage_part, &job);
         h_out[q] = ef_dma_start_out(s->y + (ptrdiff_t)job.ch.row0 * row, job.ch.y, (uint32_t)job.ch.bytes);
         out_pending[q] = 1;
     }
@@ -160,7 +157,7 @@ typedef struct {
     const int32_t *M;
     int32_t strides[EF_STAGE_MAX_IN];
     int64_t eps_q;
-    int32_t K, g_frac;
+    int32_t g_frac;
 } stage_args_t;
 
 static void lut_body(void *ctx, const ef_stage_chunk_t *ch, int32_t i0, int32_t i1)

@@ -16,27 +16,26 @@ typedef struct {
     int8_t *y;                        /* the chunk's output row 0 */
     int32_t row0;                     /* the chunk's first row in the whole tensor */
     int32_t rows;                     /* rows in the chunk */
-    int32_t halo;                     /* history rows in L1 before x[j] (min(stage halo, row0)) */
     int32_t bytes;                    /* bytes of the chunk (the last row of a stage may be short) */
     const void *aux[EF_STAGE_MAX_AUX]; /* the stage's constant arrays, in L1 (NULL where the stage has none) */
 } ef_stage_chunk_t;
 
-/** Part [i0, i1) of a chunk (of its rows, or of [0, split)): one core's share. */
+/** Rows [i0, i1) of a chunk: one core's share. */
 typedef void (*ef_stage_fn)(void *ctx, const ef_stage_chunk_t *ch, int32_t i0, int32_t i1);
 
-/** A kernel over n_rows rows of row_bytes bytes (every input and the output), total_bytes in all (at most
- *  n_rows row_bytes: the last row may be short). halo: history rows of every input a chunk needs before its
- *  first row (a causal conv's K - 1). reverse[j]: output row r reads input j's row n_rows - 1 - r (the chunk holds
- *  those rows in memory order, x[j] points at the chunk's row 0, the buffer's last row; no halo then). in_place:
- *  the output overwrites input 0's buffer (an element-wise kernel that reads each element before writing it).
- *  split 0: the team splits each chunk's rows; split > 0: it splits [0, split) (a conv's channels). aux[k]:
- *  aux_bytes[k] bytes of constants (L2) copied to L1 once, before the first chunk (NULL or 0 bytes: none). */
+/** A kernel over n_rows independent rows of row_bytes bytes (every input and the output), total_bytes in all (at
+ *  most n_rows row_bytes: the last row may be short); the team splits each chunk's rows. reverse[j]: output row r
+ *  reads input j's row n_rows - 1 - r (the chunk holds those rows in memory order, x[j] points at the chunk's row 0,
+ *  the buffer's last row). in_place: the output overwrites input 0's buffer (an element-wise kernel that reads
+ *  each element before writing it). aux[k]: aux_bytes[k] bytes of constants (L2) copied to L1 once, before the
+ *  first chunk (NULL or 0 bytes: none). The depthwise conv (history rows) and the patch conv (one load) have
+ *  their own staging in ef_team_split_l1.c. */
 typedef struct {
     int32_t n_in;
     const int8_t *xs[EF_STAGE_MAX_IN];
     int32_t reverse[EF_STAGE_MAX_IN];
     int8_t *y;
-    int32_t row_bytes, n_rows, total_bytes, halo, in_place, split;
+    int32_t row_bytes, n_rows, total_bytes, in_place;
     const void *aux[EF_STAGE_MAX_AUX];
     uint32_t aux_bytes[EF_STAGE_MAX_AUX];
     ef_stage_fn body;
@@ -44,7 +43,7 @@ typedef struct {
 } ef_stage_t;
 
 /** Run the stage over the whole tensor with the L1 area of the tiles (ef_l1_scratch); returns 0, having done
- *  nothing, when a chunk of one row (and its halo) does not fit there or the tensor is too small to pay. */
+ *  nothing, when a chunk of one row does not fit there or the tensor is too small to pay. */
 int32_t ef_stage_l1_run(const ef_stage_t *s);
 
 /* The staged kernels ef_team_split.c's wrappers try first: same arguments as the kernels (ef_kernels.h), 1 when
