@@ -64,8 +64,9 @@ static void fill_channel(int32_t d, int32_t n_st, int32_t frac, int32_t kind)
         sh_in_[d] = (int8_t)(12 + rnd() % 16u);
     m_y_[d] = (int16_t)(rnd() % 32768u);
     m_D_[d] = (int16_t)((int32_t)(rnd() % 65536u) - 32768);
-    sh_D_[d] = (int8_t)(rnd() % 24u);
-    sh_y_[d] = (int8_t)(kind == 2 ? 40 + rnd() % 16u : 20 + rnd() % 24u);
+    /* kind 0 as the trained models (sh_D 26..35, sh_y 41..50); kind 1 also below 32 */
+    sh_D_[d] = (int8_t)(kind == 0 ? 24 + rnd() % 14u : rnd() % 24u);
+    sh_y_[d] = (int8_t)(kind == 2 ? 40 + rnd() % 16u : (kind == 0 ? 38 + rnd() % 14u : 20 + rnd() % 24u));
 }
 
 static void fill_inputs(const shape_t *s, int32_t kind)

@@ -17,7 +17,11 @@
  *  - the lower clip of the saturated add is p.max;
  *  - acc = sum q_C h from two p.mac sums: A_hi = sum q_C (h >> 16) and the low word sum q_C h mod 2^32; then
  *    A_lo = sum q_C (h & 0xFFFF) = low word - A_hi 2^16 (mod 2^32; |A_lo| < 2^31 for d_state <= 256, so exact).
- * The hold (q_delta 0) and int64 steps and the output requantization are the portable file's. */
+ * The hold (q_delta 0) and int64 steps are the portable file's. Per time step, for channels with 33 <= sh_y <= 62
+ * (the trained models': 41..50) on the packed exp2 table (xs_chan_fast): the narrow test is one compare on
+ * p = q_delta q_u against bounds precomputed per channel, Q and R come from one mul / mulh pair, and the output
+ * tot = acc m_y + q_u m_D 2^sh_D + 2^(sh_y-1) is built as its high 32-bit word only (xs_out_hi); other channels take
+ * the portable file's 64-bit output. */
 #include "ef_kernels.h"
 #include "ef_xpulp.h"
 
@@ -151,13 +155,13 @@ static inline __attribute__((always_inline)) int64_t xs_step_narrow(const xs_exp
  * difference below 2^lo): one load a state instead of two, and with d = P[j] & (2^lo - 1),
  * v = T[j] + rs(-d r, lo) = (P[j] - d (r + 1) + 2^(lo-1)) >> lo, one p.mac and one p.subRNr (P[j] - d (r + 1) =
  * T[j] 2^lo - d r, in [0, 2^30]); the k >= 16 test compares k itself. 34 instructions a state. */
-static inline __attribute__((always_inline)) int64_t xs_step_packed(const xs_exp2_t *x, int32_t *h,
-                                                                    const uint16_t *ka, const int8_t *bt,
-                                                                    const int8_t *ct, int32_t ds, int32_t qd,
-                                                                    int32_t q, int32_t r, int32_t kk, int32_t rsh)
+static inline __attribute__((always_inline)) void xs_sums_packed(const xs_exp2_t *x, int32_t *h,
+                                                                  const uint16_t *ka, const int8_t *bt,
+                                                                  int32_t c_off, int32_t ds, int32_t qd, int32_t q,
+                                                                  int32_t r24, int32_t rsh, int32_t *a_hi,
+                                                                  uint32_t *a_w)
 {
-    /* (b R) >> kk = (b R 2^(24-kk)) >> 24 (R < 2^kk, kk <= 24: |b R 2^(24-kk)| < 2^31); C[n] at B[n] + c_off */
-    int32_t r24 = r << (24 - kk), c_off = (int32_t)(ct - bt) - 1, n = ds, acc_hi, acc_w, e, b, hv, inj, k, da, dec, s;
+    int32_t n = ds, acc_hi, acc_w, e, b, hv, inj, k, da, dec, s;
     __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t"
                      "li %[ah], 0\n\t"
                      "li %[aw], 0\n\t"
@@ -182,7 +186,20 @@ static inline __attribute__((always_inline)) int64_t xs_step_packed(const xs_exp
                        [lo] "r"(x->lo), [lo2] "r"(x->lo2), [rmask] "r"(x->rmask), [tab] "r"(x->ptab),
                        [nmax] "r"(-XS_STATE_MAX), [c16] "r"(16)
                      : "memory");
-    int32_t acc_lo = (int32_t)((uint32_t)acc_w - ((uint32_t)acc_hi << 16));
+    *a_hi = acc_hi;
+    *a_w = (uint32_t)acc_w;
+}
+
+static inline __attribute__((always_inline)) int64_t xs_step_packed(const xs_exp2_t *x, int32_t *h,
+                                                                    const uint16_t *ka, const int8_t *bt,
+                                                                    const int8_t *ct, int32_t ds, int32_t qd,
+                                                                    int32_t q, int32_t r, int32_t kk, int32_t rsh)
+{
+    /* (b R) >> kk = (b R 2^(24-kk)) >> 24 (R < 2^kk, kk <= 24: |b R 2^(24-kk)| < 2^31); C[n] at B[n] + c_off */
+    int32_t acc_hi;
+    uint32_t acc_w;
+    xs_sums_packed(x, h, ka, bt, (int32_t)(ct - bt) - 1, ds, qd, q, r << (24 - kk), rsh, &acc_hi, &acc_w);
+    int32_t acc_lo = (int32_t)(acc_w - ((uint32_t)acc_hi << 16));
     return (int64_t)acc_hi * 65536 + acc_lo;
 }
 
@@ -202,8 +219,10 @@ static int64_t xs_step_wide(const xs_exp2_t *x, int32_t *h, const uint16_t *ka, 
     return acc;
 }
 
-/* acc = sum_n q_C[n] h[n] with the state unchanged (q_delta = 0). */
-static inline int64_t xs_hold(const int32_t *restrict h, const int8_t *restrict ct, int32_t ds)
+/* acc = sum_n q_C[n] h[n] with the state unchanged (q_delta = 0), as the two sums of the narrow step: *a_hi =
+ * sum q_C (h >> 16), *a_w = acc mod 2^32. */
+static inline __attribute__((always_inline)) void xs_hold_sums(const int32_t *restrict h, const int8_t *restrict ct,
+                                                               int32_t ds, int32_t *a_hi, uint32_t *a_w)
 {
     int32_t acc_hi = 0, acc_w = 0;
 #pragma GCC unroll 4
@@ -211,7 +230,16 @@ static inline int64_t xs_hold(const int32_t *restrict h, const int8_t *restrict 
         acc_hi = ef_xp_mac(acc_hi, ct[n], h[n] >> 16);
         acc_w = ef_xp_mac(acc_w, ct[n], h[n]);
     }
-    return (int64_t)acc_hi * 65536 + (int32_t)((uint32_t)acc_w - ((uint32_t)acc_hi << 16));
+    *a_hi = acc_hi;
+    *a_w = (uint32_t)acc_w;
+}
+
+static inline int64_t xs_hold(const int32_t *restrict h, const int8_t *restrict ct, int32_t ds)
+{
+    int32_t acc_hi;
+    uint32_t acc_w;
+    xs_hold_sums(h, ct, ds, &acc_hi, &acc_w);
+    return (int64_t)acc_hi * 65536 + (int32_t)(acc_w - ((uint32_t)acc_hi << 16));
 }
 
 /* Per-channel constants of the narrow step and the output. */
@@ -249,6 +277,97 @@ static inline int8_t xs_out(const xs_chan_t *k, int64_t acc, int32_t qu)
     return ef_sat8(tot >> k->sh_y);
 }
 
+/* Per-channel constants of xs_chan_fast: the narrow-step test on p = q_delta q_u and the output in 32-bit words. */
+typedef struct {
+    int32_t p_min;   /* a step is narrow iff 0 <= p - p_min <= p_span (as unsigned: one compare) */
+    uint32_t p_span;
+    int32_t m_in, kk, rsh;
+    int32_t m_y, m_D;     /* 0 <= m_y < 2^15; the D term's 32-bit product q_u m_D */
+    int32_t dl_sh;        /* low word of q_u m_D 2^sh_D: (q_u m_D << dl_sh) & dl_mask */
+    uint32_t dl_mask;
+    int32_t dh_a, dh_c1, dh_c2; /* its high word: ((q_u m_D << dh_a) >> dh_c1) >> dh_c2 */
+    int32_t half_hi, ysh;       /* 2^(sh_y-1) = half_hi 2^32 (sh_y >= 33); y = (high word of tot) >> ysh */
+} xs_fast_t;
+
+/* Fills f and returns 1 when channel d can take xs_chan_fast: narrow steps possible (rsh > 0, m_in > 0, 1 <= kk),
+ * 33 <= sh_y <= 62 (the output from the high word of tot alone), 0 <= m_y, 0 <= sh_D <= 63. */
+static int32_t xs_fast_setup(const ef_scan_consts_t *c, int32_t d, const xs_chan_t *k, xs_fast_t *f)
+{
+    int32_t sh_y = c->sh_y[d], sh_D = c->sh_D[d];
+    if (k->rsh <= 0 || k->m_in <= 0 || k->kk < 1 || sh_y < 33 || sh_y > 62 || c->m_y[d] < 0 || sh_D < 0 || sh_D > 63)
+        return 0;
+    /* pm_lo <= p m_in < pm_hi  <=>  -((-pm_lo) / m_in) <= p <= (pm_hi - 1) / m_in; |p| <= 127 * 128 always */
+    int64_t hi = (k->pm_hi - 1) / k->m_in, lo = -((-k->pm_lo) / k->m_in);
+    int32_t p_max = hi > 16384 ? 16384 : (int32_t)hi, p_min = lo < -16384 ? -16384 : (int32_t)lo;
+    f->p_min = p_min;
+    f->p_span = (uint32_t)(p_max - p_min);
+    f->m_in = k->m_in;
+    f->kk = k->kk;
+    f->rsh = k->rsh;
+    f->m_y = c->m_y[d];
+    f->m_D = c->m_D[d];
+    f->dl_sh = sh_D & 31;
+    f->dl_mask = sh_D < 32 ? 0xFFFFFFFFu : 0u;
+    f->dh_a = sh_D < 32 ? 0 : sh_D - 32;
+    f->dh_c1 = sh_D < 32 ? 1 : 0;
+    f->dh_c2 = sh_D < 32 ? 31 - sh_D : 0;
+    f->half_hi = 1 << (sh_y - 33);
+    f->ysh = sh_y - 32;
+    return 1;
+}
+
+/* y = requant(acc m_y + q_u m_D 2^sh_D) (xs_out) from the two sums acc = a_hi 2^16 + (a_w - a_hi 2^16), in 32-bit
+ * words: acc = acc_h 2^32 + a_w, then the high word of tot = acc m_y + D 2^sh_D + 2^(sh_y-1) modulo 2^32 (the
+ * reference's tot modulo 2^64), shifted by sh_y - 32 and saturated. */
+static inline __attribute__((always_inline)) int8_t xs_out_hi(const xs_fast_t *f, int32_t a_hi, uint32_t a_w,
+                                                              int32_t qu)
+{
+    uint32_t ahs = (uint32_t)a_hi << 16;
+    int32_t a_lo = (int32_t)(a_w - ahs);
+    int32_t acc_h = (a_hi >> 16) + (a_lo >> 31) + (int32_t)(a_w < ahs);
+    uint64_t xm = (uint64_t)a_w * (uint32_t)f->m_y;
+    uint32_t x_lo = (uint32_t)xm;
+    int32_t x_hi = (int32_t)(uint32_t)(xm >> 32) + acc_h * f->m_y;
+    int32_t dd = qu * f->m_D;
+    uint32_t d_lo = ((uint32_t)dd << f->dl_sh) & f->dl_mask;
+    int32_t d_hi = ((int32_t)((uint32_t)dd << f->dh_a) >> f->dh_c1) >> f->dh_c2;
+    uint32_t lo = x_lo + d_lo;
+    int32_t t_hi = (int32_t)((uint32_t)x_hi + (uint32_t)d_hi + (uint32_t)(lo < x_lo) + (uint32_t)f->half_hi);
+    return (int8_t)ef_xp_clip8(t_hi >> f->ysh);
+}
+
+/* All n_t steps of one channel whose constants xs_fast_setup accepted, on the packed exp2 table: per step the
+ * narrow test on p = q_delta q_u alone, Q and R from one mul / mulh pair, xs_sums_packed, and xs_out_hi (no 64-bit
+ * arithmetic outside the rare wide steps). pu / pdl / bt / py and their strides walk the steps in scan order. */
+static void xs_chan_fast(const xs_exp2_t *x, const xs_fast_t *f, const xs_chan_t *k,
+                         int32_t *h, const uint16_t *ka, int32_t ds, const int8_t *pu,
+                         ptrdiff_t su, const int8_t *pdl, ptrdiff_t sdl, const int8_t *bt,
+                         ptrdiff_t sb, int32_t c_off, int8_t *py, ptrdiff_t sy, int32_t n_t)
+{
+    for (; n_t > 0; --n_t, pu += su, pdl += sdl, bt += sb, py += sy) {
+        int32_t qu = *pu, qd = *pdl, a_hi;
+        uint32_t a_w;
+        if (qd == 0) {
+            xs_hold_sums(h, bt + c_off + 1, ds, &a_hi, &a_w);
+        } else {
+            int32_t p = qd * qu;
+            if ((uint32_t)(p - f->p_min) <= f->p_span) {
+                int64_t pm = (int64_t)p * f->m_in;
+                uint32_t lw = (uint32_t)pm, hw = (uint32_t)(pm >> 32);
+                int32_t kk = f->kk;
+                int32_t q = (int32_t)((lw >> kk) | (hw << (32 - kk)));
+                int32_t r24 = (int32_t)((lw << (32 - kk)) >> 8); /* R 2^(24-kk) */
+                xs_sums_packed(x, h, ka, bt, c_off, ds, qd, q, r24, f->rsh, &a_hi, &a_w);
+            } else {
+                int64_t acc = xs_step_wide(x, h, ka, bt, bt + c_off + 1, ds, qd, p, k->m_in, k->sh_in);
+                a_hi = (int32_t)(acc >> 16); /* |acc| < 2^46 */
+                a_w = (uint32_t)acc;
+            }
+        }
+        *py = xs_out_hi(f, a_hi, a_w, qu);
+    }
+}
+
 void ef_scan_i8(const ef_scan_consts_t *c,
                 const int8_t *u, int32_t u_stride, const int8_t *delta, int32_t delta_stride,
                 const int8_t *B, const int8_t *C, int32_t bc_stride,
@@ -257,6 +376,7 @@ void ef_scan_i8(const ef_scan_consts_t *c,
 {
     xs_exp2_t x;
     xs_chan_t k;
+    xs_fast_t f;
     uint32_t ptab[256];
     int32_t n_t = t1 - t0, ts = reverse ? t1 - 1 : t0, dir = reverse ? -1 : 1, ds = c->d_state;
     x.tab = c->exp2_q15 != NULL ? c->exp2_q15 : ef_exp2_table_q15;
@@ -269,6 +389,12 @@ void ef_scan_i8(const ef_scan_consts_t *c,
         const uint16_t *ka = c->ka + (ptrdiff_t)d * ds;
         int32_t *hd = h + (ptrdiff_t)d * ds;
         xs_chan_setup(c, d, &k);
+        if (x.ptab != NULL && xs_fast_setup(c, d, &k, &f)) {
+            xs_chan_fast(&x, &f, &k, hd, ka, ds, u + ts * u_stride + d, dir * u_stride, delta + ts * delta_stride + d,
+                         dir * delta_stride, B + ts * bc_stride, dir * bc_stride, (int32_t)(C - B) - 1,
+                         y + ts * y_stride + d, dir * y_stride, n_t);
+            continue;
+        }
         for (int32_t step = 0; step < n_t; ++step) {
             ptrdiff_t t = ts + (ptrdiff_t)dir * step;
             const int8_t *bt = B + t * bc_stride, *ct = C + t * bc_stride;
