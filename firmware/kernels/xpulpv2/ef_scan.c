@@ -83,10 +83,9 @@ static inline int32_t xs_exp2(const int32_t *tab, int32_t e, int32_t frac, int32
                      "slli %[da], %[da], 1\n\t" \
                      ".insn r 0x33, 0, 0x21, %[dec], %[da], %[b]\n\t" /* + 2 dA (h >> 16) = rs(dA h, 15) */ \
                      "add %[s], %[dec], %[inj]\n\t" \
-                     "xor %[b], %[s], %[dec]\n\t" \
-                     "xor %[e], %[s], %[inj]\n\t" \
-                     "and %[b], %[b], %[e]\n\t" \
-                     "bltz %[b], 4f\n\t"                            /* overflow: out of line */ \
+                     "slt %[b], %[s], %[dec]\n\t" \
+                     "srli %[e], %[inj], 31\n\t" \
+                     "bne %[b], %[e], 4f\n\t"    /* overflow iff (s < dec) != (inj < 0): out of line */ \
                      "3:\n\t" \
                      ".insn r 0x33, 6, 0x02, %[s], %[s], %[nmax]\n\t"  /* max(s, -(2^31-1)) */ \
                      ".insn r 0x03, 7, 0x00, %[b], %[pb], %[coff]\n\t" /* p.lb b, coff(pb): q_C */ \
@@ -109,7 +108,7 @@ static inline int32_t xs_exp2(const int32_t *tab, int32_t e, int32_t frac, int32
                        [n] "+r"(n), [e] "=&r"(e), [b] "=&r"(b), [hv] "=&r"(hv), [inj] "=&r"(inj), [k] "=&r"(k), \
                        [da] "=&r"(da), [dec] "=&r"(dec), [s] "=&r"(s)
 
-/* One narrow step over the d_state states of a channel (see the header) as one hardware loop of 38 instructions
+/* One narrow step over the d_state states of a channel (see the header) as one hardware loop of 37 instructions
  * (the rare saturation fix-up out of line); returns acc = sum_n q_C[n] h[n]. Per state: loads ka, B, h
  * (post-increment), e = qd ka; inj; exp2 (skipped, da = 0, for k >= 16); decay; saturated add; store h; the two
  * sums. Inlined into the time loop: a call per step saved and restored a dozen registers (~30 cycles a step). */
@@ -123,7 +122,7 @@ static inline __attribute__((always_inline)) int64_t xs_step_narrow(const xs_exp
     __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t"
                      "li %[ah], 0\n\t"
                      "li %[aw], 0\n\t"
-                     EF_XP_LP_SETUP0(n, 38)
+                     EF_XP_LP_SETUP0(n, 37)
                      XS_ASM_HEAD
                      "srli %[b], %[k], 4\n\t"
                      "li %[da], 0\n\t"
@@ -154,7 +153,7 @@ static inline __attribute__((always_inline)) int64_t xs_step_narrow(const xs_exp
 /* xs_step_narrow on the packed table P[j] = (T[j] << lo) | (T[j] - T[j+1]) (xs_pack: 7 <= lo <= 15, every
  * difference below 2^lo): one load a state instead of two, and with d = P[j] & (2^lo - 1),
  * v = T[j] + rs(-d r, lo) = (P[j] - d (r + 1) + 2^(lo-1)) >> lo, one p.mac and one p.subRNr (P[j] - d (r + 1) =
- * T[j] 2^lo - d r, in [0, 2^30]); the k >= 16 test compares k itself. 34 instructions a state. */
+ * T[j] 2^lo - d r, in [0, 2^30]); the k >= 16 test compares k itself. 33 instructions a state. */
 static inline __attribute__((always_inline)) void xs_sums_packed(const xs_exp2_t *x, int32_t *h,
                                                                   const uint16_t *ka, const int8_t *bt,
                                                                   int32_t c_off, int32_t ds, int32_t qd, int32_t q,
@@ -165,7 +164,7 @@ static inline __attribute__((always_inline)) void xs_sums_packed(const xs_exp2_t
     __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t"
                      "li %[ah], 0\n\t"
                      "li %[aw], 0\n\t"
-                     EF_XP_LP_SETUP0(n, 34)
+                     EF_XP_LP_SETUP0(n, 33)
                      XS_ASM_HEAD
                      "li %[da], 0\n\t"
                      "bge %[k], %[c16], 2f\n\t"                     /* k >= 16: dA = 0 */
