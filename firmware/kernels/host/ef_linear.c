@@ -13,13 +13,16 @@
 /*
  * Same results as the portable firmware/kernels/ef_linear.c (integer sums, exact in any order), for the host CPU:
  *  - a group of 4 weight rows is decoded to int8 once per block of up to TB tokens and chunk of KC inputs;
- *  - 2 tokens x 4 rows per step, 32 inputs at a time: with AVX-512 VNNI (vpdpbusd) or AVX2 (vpmaddubsw, only for
- *    |w| <= 8 where its 16-bit pair sums cannot saturate) on u = x + 128 (an unsigned byte: x ^ 0x80), then
- *    sum x w = sum u w - 128 sum w, with sum w taken at decode; plain C loops otherwise and for the tail;
+ *  - with AVX-512 VNNI and BW: 4 tokens x 4 rows a pass, 64 inputs a step (16 zmm accumulators, vpdpbusd in
+ *    place through inline asm, the last step under a byte mask);
+ *  - otherwise 2 tokens x 4 rows a step, 32 inputs at a time: with AVX-512 VNNI (vpdpbusd) or AVX2 (vpmaddubsw,
+ *    only for |w| <= 8 where its 16-bit pair sums cannot saturate);
+ *  - the dot runs on u = x + 128 (an unsigned byte: x ^ 0x80), then sum x w = sum u w - 128 sum w, with sum w
+ *    taken at decode; plain C loops without a vector ISA and for AVX2's tail;
  *  - the 8 sums of a step reduced as two 4-lane vectors (vphaddd), the 4 rows of a token requantized in 64-bit
  *    lanes (AVX-512VL: vpmuldq, vpsravq, vpmovsqb saturation; the scalar ef_requant8 otherwise).
  * Which path runs is fixed by the build flags (targets/host/target.toml: -march=native, the binary runs where it
- * is built); tests/c/test_kernel_variants.py checks each path against the portable kernels.
+ * is built); tests/c/test_kernel_variants_host.py checks each path against the portable kernels.
  */
 
 #define TB 128    /* tokens per block */
@@ -100,7 +103,7 @@ static const int8_t w4_lanes[256][2] = {
     {-6, -1}, {-5, -1}, {-4, -1}, {-3, -1}, {-2, -1}, {-1, -1},
 };
 /* Bytes 243..255 never occur in a ternary blob; they decode as zeros (as the portable kernel). */
-static const int8_t t5_lanes[256][5] = {
+static const int8_t t5_lanes[256][8] = {  /* 5 weights a row, padded to 8 for one 8-byte copy */
     {-1, -1, -1, -1, -1}, {0, -1, -1, -1, -1}, {1, -1, -1, -1, -1}, {-1, 0, -1, -1, -1}, {0, 0, -1, -1, -1},
     {1, 0, -1, -1, -1}, {-1, 1, -1, -1, -1}, {0, 1, -1, -1, -1}, {1, 1, -1, -1, -1}, {-1, -1, 0, -1, -1},
     {0, -1, 0, -1, -1}, {1, -1, 0, -1, -1}, {-1, 0, 0, -1, -1}, {0, 0, 0, -1, -1}, {1, 0, 0, -1, -1},
@@ -156,7 +159,7 @@ static const int8_t t5_lanes[256][5] = {
 };
 
 /* wd[k] = weight k0 + k of the packed row for k < kc (k0 at a byte boundary): one table row per packed byte;
- * wd holds up to 4 entries more (the last byte's padding). */
+ * wd holds up to 7 entries more (the last byte's padding; ternary rows are copied 8 bytes at a time). */
 static void decode_row(const uint8_t *row, int32_t bits, int32_t k0, int32_t kc, int8_t *wd)
 {
     int32_t per = bits == EF_TERNARY ? 5 : 8 / bits;
@@ -172,7 +175,7 @@ static void decode_row(const uint8_t *row, int32_t bits, int32_t k0, int32_t kc,
             memcpy(wd + 4 * i, w2_lanes[src[i]], 4);
     else
         for (int32_t i = 0; i < nb; ++i)
-            memcpy(wd + 5 * i, t5_lanes[src[i]], 5);
+            memcpy(wd + 5 * i, t5_lanes[src[i]], 8);  /* the next row overwrites the 3 padding bytes */
 }
 
 #if defined(__AVX2__)
@@ -246,6 +249,58 @@ static void dot_vec(const int8_t *xa, const int8_t *xb, const int8_t *const wd[4
 }
 #endif
 
+#if defined(EF_MASKED_TAIL)
+/* [sum a, sum b, sum c, sum d] of four 16-lane vectors. */
+static inline __m128i hsum4_zmm(__m512i a, __m512i b, __m512i c, __m512i d)
+{
+#define EF_FOLD(v) _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64((v), 1))
+    return hsum4(EF_FOLD(a), EF_FOLD(b), EF_FOLD(c), EF_FOLD(d));
+#undef EF_FOLD
+}
+
+/* acc += u . w per 4-byte group, in place (GCC copies the intrinsic's accumulators between registers each step). */
+#define EF_DPB(acc, u, w) __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(w))
+
+/* s[i][j] = sum_{k < nv} (x_i[k] + 128) wd[j][k] for the 4 token rows xr[0..3] and the 4 rows wd[0..3], 64
+ * inputs a step (16 accumulators, vpdpbusd on zmm), the last partial step under a byte mask; wd zero-padded up to
+ * the next multiple of 64. */
+static void dot_4x4(const int8_t *const xr[4], const int8_t *const wd[4], int32_t nv, int32_t s[4][4])
+{
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    __m512i c0 = a0, c1 = a0, c2 = a0, c3 = a0, d0 = a0, d1 = a0, d2 = a0, d3 = a0;
+    for (int32_t k = 0; k < nv; k += 64) {
+        __mmask64 in = nv - k >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (nv - k)) - 1u);
+        __m512i w0 = _mm512_loadu_si512(wd[0] + k), w1 = _mm512_loadu_si512(wd[1] + k);
+        __m512i w2 = _mm512_loadu_si512(wd[2] + k), w3 = _mm512_loadu_si512(wd[3] + k);
+        __m512i u = _mm512_xor_si512(_mm512_maskz_loadu_epi8(in, xr[0] + k), flip);
+        EF_DPB(a0, u, w0);
+        EF_DPB(a1, u, w1);
+        EF_DPB(a2, u, w2);
+        EF_DPB(a3, u, w3);
+        u = _mm512_xor_si512(_mm512_maskz_loadu_epi8(in, xr[1] + k), flip);
+        EF_DPB(b0, u, w0);
+        EF_DPB(b1, u, w1);
+        EF_DPB(b2, u, w2);
+        EF_DPB(b3, u, w3);
+        u = _mm512_xor_si512(_mm512_maskz_loadu_epi8(in, xr[2] + k), flip);
+        EF_DPB(c0, u, w0);
+        EF_DPB(c1, u, w1);
+        EF_DPB(c2, u, w2);
+        EF_DPB(c3, u, w3);
+        u = _mm512_xor_si512(_mm512_maskz_loadu_epi8(in, xr[3] + k), flip);
+        EF_DPB(d0, u, w0);
+        EF_DPB(d1, u, w1);
+        EF_DPB(d2, u, w2);
+        EF_DPB(d3, u, w3);
+    }
+    _mm_storeu_si128((__m128i *)(void *)s[0], hsum4_zmm(a0, a1, a2, a3));
+    _mm_storeu_si128((__m128i *)(void *)s[1], hsum4_zmm(b0, b1, b2, b3));
+    _mm_storeu_si128((__m128i *)(void *)s[2], hsum4_zmm(c0, c1, c2, c3));
+    _mm_storeu_si128((__m128i *)(void *)s[3], hsum4_zmm(d0, d1, d2, d3));
+}
+#endif
+
 /* Vector inputs of a chunk of kc: 32-multiples when the vector step is exact for these weights, else none. */
 static int32_t vector_len(int32_t kc, int32_t bits)
 {
@@ -268,6 +323,20 @@ static int32_t vector_len(int32_t kc, int32_t bits)
 static void block_dot(const int8_t *x, int32_t xs, int32_t k0, int32_t kc, int32_t nv, const int8_t *const wd[4],
                       const int32_t wsum[4], int32_t ta, int32_t tb, int32_t tot[][4])
 {
+#if defined(EF_MASKED_TAIL)
+    for (int32_t t = ta; t < tb; t += 4) {  /* 4 tokens a pass (the last pass repeats its last token) */
+        int32_t nt = tb - t < 4 ? tb - t : 4, s[4][4];
+        const int8_t *xr[4];
+        for (int32_t i = 0; i < 4; ++i)
+            xr[i] = x + (ptrdiff_t)(t + (i < nt ? i : nt - 1)) * xs + k0;
+        dot_4x4(xr, wd, nv, s);
+        for (int32_t i = 0; i < nt; ++i)
+            for (int32_t j = 0; j < 4; ++j)
+                tot[t + i - ta][j] += s[i][j] - 128 * wsum[j];
+    }
+    (void)kc;
+    return;
+#endif
     for (int32_t t = ta; t < tb; t += 2) {
         const int8_t *xa = x + (ptrdiff_t)t * xs + k0;
         int32_t two = t + 1 < tb;
@@ -340,7 +409,7 @@ static void linear_core(const int8_t *x, int32_t xs, int32_t n_in, const uint8_t
                         int32_t ys, int32_t t0, int32_t t1, int32_t o0, int32_t o1)
 {
     int32_t rb = ef_row_bytes(n_in, bits);
-    int8_t wbuf[4][KC + 8];
+    int8_t wbuf[4][KC + 64];
     int32_t tot[TB][4];
     for (int32_t ta = t0; ta < t1; ta += TB) {
         int32_t tb = t1 - ta < TB ? t1 : ta + TB;
@@ -356,8 +425,8 @@ static void linear_core(const int8_t *x, int32_t xs, int32_t n_in, const uint8_t
                     decode_row(row, bits, k0, kc, wbuf[j]);
                     wd[j] = wbuf[j];
 #if defined(EF_MASKED_TAIL)
-                    memset(wbuf[j] + kc, 0, (size_t)(((kc + 31) & ~31) - kc));
-                    wsum[j] = sum_i8(wbuf[j], (kc + 31) & ~31);
+                    memset(wbuf[j] + kc, 0, (size_t)(((kc + 63) & ~63) - kc));
+                    wsum[j] = sum_i8(wbuf[j], (kc + 63) & ~63);
 #elif defined(__AVX2__)
                     wsum[j] = nv > 0 ? sum_i8(wbuf[j], nv) : 0;
 #endif

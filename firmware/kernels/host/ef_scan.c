@@ -18,6 +18,8 @@
  *  - d_state of one vector (FEMBA's 16 and femba-mini's 8: any d_state <= 16 with AVX-512BW/VL masked loads):
  *    the state and the constants stay in registers down the channel (vec_channel); other multiples of the lanes
  *    step through memory (vec_step).
+ *  - with AVX-512F/BW/VL/DQ and d_state <= 32: blocks of 16 channels, one channel a lane (blk_channels below),
+ *    instead of one channel at a time.
  * Steps outside the narrow range (int64 injection) and any other d_state run the portable scalar code. tests/c/test_kernel_variants_host.py checks every path against the portable kernel.
  */
 
@@ -246,6 +248,153 @@ static void chan_setup(scan_chan_t *k, const ef_scan_consts_t *c, int32_t *h, in
     k->pm_lo = k->rsh > 0 && k->m_in > 0 ? -(((int64_t)EF_SCAN_Q_LIMIT - 1) << k->k) : 0;
 }
 
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
+/* Channel blocks: 16 channels in the lanes of a zmm, one vector a state n, so B[t, n] and C[t, n] are broadcasts, the
+ * output sum over n is a vertical add (no horizontal sum a step) and the output requantization, the range test and
+ * the split of pm run once a step for the 16 channels (64-bit lanes: vpmuldq, vpmullq, vpsravq, vpmovsqb). A lane
+ * whose step needs the int64 injection (pm outside the narrow range) takes chan_step's wide loop on its own column
+ * first and is masked out of the vector update. */
+#define EF_SCAN_BLOCKS 1
+#define BLK 16
+#define BLK_DS_MAX 32
+
+/* The int64 step (chan_step's wide loop) of column L of a block's transposed state hT[n][L]. */
+static void blk_wide_lane(const scan_chan_t *k, int32_t qd, int32_t pud, const int8_t *bt, int32_t *hT, int32_t L)
+{
+    for (int32_t n = 0; n < k->ds; ++n) {
+        int32_t da = exp2_q15(k->tab, qd * (int32_t)k->ka[n], k->frac, k->lo, k->half);
+        int64_t inj = ef_rshift_round((int64_t)(pud * (int32_t)bt[n]) * k->m_in, k->sh_in);
+        int64_t hn = ef_rshift_round((int64_t)da * (int64_t)hT[n * BLK + L], 15) + inj;
+        hT[n * BLK + L] = (int32_t)(hn > EF_STATE_MAX ? EF_STATE_MAX : (hn < -EF_STATE_MAX ? -EF_STATE_MAX : hn));
+    }
+}
+
+static inline __m512i lo8(__m512i v)
+{
+    return _mm512_cvtepi32_epi64(_mm512_castsi512_si256(v));
+}
+
+static inline __m512i hi8(__m512i v)
+{
+    return _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(v, 1));
+}
+
+/* 16 int64 lanes (two halves) to 16 int32 (their low words). */
+static inline __m512i low_words(__m512i a, __m512i b)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(a)), _mm512_cvtepi64_epi32(b), 1);
+}
+
+/* Channels [d0, d0 + nb) (nb <= 16) down the call's steps; proto holds the call's table and exp2 fields. */
+static void blk_channels(const scan_chan_t *proto, const ef_scan_consts_t *c, int32_t *h, const scan_io_t *io,
+                         int32_t d0, int32_t nb)
+{
+    const int32_t ds = proto->ds;
+    scan_chan_t lane[BLK];
+    int32_t hT[BLK_DS_MAX * BLK] __attribute__((aligned(64)));
+    int32_t kaT[BLK_DS_MAX * BLK] __attribute__((aligned(64)));
+    int32_t kk[BLK], rsh[BLK], c0[BLK];
+    int64_t m_in[BLK], pm_lo[BLK], pm_hi[BLK], m_y[BLK], m_dd[BLK], half_y[BLK], sh_y[BLK];
+    const __mmask16 valid = (__mmask16)((1u << nb) - 1u);
+    for (int32_t L = 0; L < BLK; ++L) {
+        int32_t live = L < nb;
+        if (live) {
+            lane[L] = *proto;
+            chan_setup(&lane[L], c, h, d0 + L);
+        }
+        int32_t sy = live ? c->sh_y[d0 + L] : 0;
+        kk[L] = live ? lane[L].k : 0;
+        rsh[L] = live ? lane[L].rsh : 0;
+        c0[L] = live ? lane[L].c0 : 0;
+        m_in[L] = live ? lane[L].m_in : 0;
+        pm_lo[L] = live ? lane[L].pm_lo : 0;
+        pm_hi[L] = live ? lane[L].pm_hi : 0;
+        m_y[L] = live ? c->m_y[d0 + L] : 0;
+        m_dd[L] = live ? (int64_t)((uint64_t)(int64_t)c->m_D[d0 + L] << c->sh_D[d0 + L]) : 0;
+        half_y[L] = sy > 0 ? (int64_t)1 << (sy - 1) : 0;
+        sh_y[L] = sy;
+        for (int32_t n = 0; n < ds; ++n) {
+            hT[n * BLK + L] = live ? lane[L].h[n] : 0;
+            kaT[n * BLK + L] = live ? lane[L].ka[n] : 0;
+        }
+    }
+    const __m512i v_kk = _mm512_loadu_si512(kk), v_rsh = _mm512_loadu_si512(rsh), v_c0 = _mm512_loadu_si512(c0);
+    const __m512i v_rmask = _mm512_sub_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), v_kk), _mm512_set1_epi32(1));
+    const __m512i kk_lo = lo8(v_kk), kk_hi = hi8(v_kk);
+    const vi one = (vi)_mm512_set1_epi32(1), smax = (vi)_mm512_set1_epi32(EF_STATE_MAX);
+    const vi fmask = (vi)_mm512_set1_epi32((int32_t)(((uint32_t)1 << proto->frac) - 1u));
+    const vi lmask = (vi)_mm512_set1_epi32((1 << proto->lo) - 1), half = (vi)_mm512_set1_epi32(proto->half);
+    const int32_t frac = proto->frac, lo = proto->lo;
+    const int32_t *ptab = proto->ptab;
+    for (int32_t step = 0; step < io->n_t; ++step) {
+        ptrdiff_t t = io->ts + (ptrdiff_t)io->dir * step;
+        const int8_t *bt = io->B + t * io->bcs, *ct = io->C + t * io->bcs;
+        __m512i qu = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(valid, io->u + t * io->us + d0));
+        __m512i qd = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(valid, io->delta + t * io->dls + d0));
+        __m512i pud = _mm512_mullo_epi32(qd, qu);
+        __m512i pm_a = _mm512_mul_epi32(lo8(pud), _mm512_loadu_si512(m_in));
+        __m512i pm_b = _mm512_mul_epi32(hi8(pud), _mm512_loadu_si512(m_in + 8));
+        __mmask8 in_a = _mm512_cmpge_epi64_mask(pm_a, _mm512_loadu_si512(pm_lo))
+                        & _mm512_cmplt_epi64_mask(pm_a, _mm512_loadu_si512(pm_hi));
+        __mmask8 in_b = _mm512_cmpge_epi64_mask(pm_b, _mm512_loadu_si512(pm_lo + 8))
+                        & _mm512_cmplt_epi64_mask(pm_b, _mm512_loadu_si512(pm_hi + 8));
+        __mmask16 in = (__mmask16)(in_a | ((uint32_t)in_b << 8));
+        __mmask16 nz = _mm512_mask_cmpneq_epi32_mask(valid, qd, _mm512_setzero_si512());
+        __mmask16 upd = nz & in, wide = nz & (__mmask16)~in;  /* delta 0: the state is held */
+        vi q = (vi)low_words(_mm512_srlv_epi64(pm_a, kk_lo), _mm512_srlv_epi64(pm_b, kk_hi));
+        vi r = (vi)_mm512_and_si512(low_words(pm_a, pm_b), v_rmask);
+        if (wide) {
+            int32_t qd_s[BLK], pud_s[BLK];
+            _mm512_storeu_si512(qd_s, qd);
+            _mm512_storeu_si512(pud_s, pud);
+            for (int32_t L = 0; L < nb; ++L)
+                if (wide >> L & 1)
+                    blk_wide_lane(&lane[L], qd_s[L], pud_s[L], bt, hT, L);
+        }
+        vi acc_hi = {0}, acc_lo = {0};
+        const vi vqd = (vi)qd;
+        for (int32_t n = 0; n < ds; ++n) {
+            vi hv = (vi)_mm512_load_si512(hT + n * BLK);
+            vi e = (vi)_mm512_load_si512(kaT + n * BLK) * vqd;
+            vi kx = e >> frac, f = e & fmask;
+            vi g = gather(ptab, f >> lo);
+            vi x = (g & 0xFFFF) + (((g >> 16) * (f & lmask) + half) >> lo);
+            vi km = kx < 16, kc = kx & km;
+            vi da = ((x + ((one << kc) >> 1)) >> kc) & km;
+            vi dec = da * (hv >> 15) + ((da * (hv & 0x7FFF) + 16384) >> 15);
+            vi b = (vi)_mm512_set1_epi32(bt[n]);
+            vi inj = (vi)_mm512_srav_epi32((__m512i)(b * q + (vi)v_c0
+                                                     + (vi)_mm512_srav_epi32((__m512i)(b * r), v_kk)), v_rsh);
+            vi s = (vi)((vu)dec + (vu)inj);
+            vi ov = ((s ^ dec) & (s ^ inj)) < 0, sat = (dec >> 31) ^ smax;
+            vi hn = vmax((ov & sat) | (~ov & s), -smax);
+            hn = (vi)_mm512_mask_mov_epi32((__m512i)hv, upd, (__m512i)hn);
+            _mm512_store_si512(hT + n * BLK, (__m512i)hn);
+            vi cb = (vi)_mm512_set1_epi32(ct[n]);
+            acc_hi += cb * (hn >> 16);
+            acc_lo += cb * (hn & 0xFFFF);
+        }
+        /* y = sat8((acc m_y + q_u m_D 2^sh_D + 2^(sh_y-1)) >> sh_y), acc = acc_hi 2^16 + acc_lo, modulo 2^64 */
+        __m512i tot[2];
+        for (int32_t hf = 0; hf < 2; ++hf) {
+            __m512i ah = hf ? hi8((__m512i)acc_hi) : lo8((__m512i)acc_hi);
+            __m512i al = hf ? hi8((__m512i)acc_lo) : lo8((__m512i)acc_lo);
+            __m512i u64 = hf ? hi8(qu) : lo8(qu);
+            __m512i acc = _mm512_add_epi64(_mm512_slli_epi64(ah, 16), al);
+            __m512i v = _mm512_add_epi64(_mm512_mullo_epi64(acc, _mm512_loadu_si512(m_y + 8 * hf)),
+                                         _mm512_mullo_epi64(u64, _mm512_loadu_si512(m_dd + 8 * hf)));
+            v = _mm512_add_epi64(v, _mm512_loadu_si512(half_y + 8 * hf));
+            tot[hf] = _mm512_srav_epi64(v, _mm512_loadu_si512(sh_y + 8 * hf));
+        }
+        __m128i y8 = _mm_unpacklo_epi64(_mm512_cvtsepi64_epi8(tot[0]), _mm512_cvtsepi64_epi8(tot[1]));
+        _mm_mask_storeu_epi8(io->y + t * io->ys + d0, valid, y8);
+    }
+    for (int32_t L = 0; L < nb; ++L)
+        for (int32_t n = 0; n < ds; ++n)
+            lane[L].h[n] = hT[n * BLK + L];
+}
+#endif
+
 void ef_scan_i8(const ef_scan_consts_t *c,
                 const int8_t *u, int32_t u_stride, const int8_t *delta, int32_t delta_stride,
                 const int8_t *B, const int8_t *C, int32_t bc_stride,
@@ -274,6 +423,14 @@ void ef_scan_i8(const ef_scan_consts_t *c,
         int32_t sh_y = c->sh_y[d];
         const scan_out_t o = {c->m_y[d], (uint64_t)(int64_t)c->m_D[d] << c->sh_D[d],
                               sh_y > 0 ? (uint64_t)1 << (sh_y - 1) : 0, sh_y};
+#if defined(EF_SCAN_BLOCKS)
+        if (k.ptab != NULL && k.ds <= BLK_DS_MAX) {  /* channel blocks of 16 lanes (above) */
+            int32_t nb = d1 - d < BLK ? d1 - d : BLK;
+            blk_channels(&k, c, h, &io, d, nb);
+            d += nb - 1;
+            continue;
+        }
+#endif
 #if defined(__AVX2__)
         if (k.ptab != NULL && one_vec) {
             vec_channel(&k, &io, d, &o);
