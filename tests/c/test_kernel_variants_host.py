@@ -275,3 +275,50 @@ def test_eltwise_variant_equals_portable(portable, variant, n):
         variant.ef_mul_requant_i8(ptr(x), ptr(b), ptr(got), n, m, sh)
         portable.ef_mul_requant_i8(ptr(x), ptr(b), ptr(ref), n, m, sh)
         assert np.array_equal(got, ref) and got[n] == 9
+
+
+# ---- attention ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n_i,k,n_j", [(80, 22, 80), (80, 80, 22), (3, 1, 1), (5, 7, 15), (2, 33, 17), (4, 16, 47)])
+def test_matmul_variant_equals_portable(portable, variant, n_i, k, n_j):
+    """Both stride forms (b row-major: the vector path; b transposed: the portable loop), column tails, tile
+    sub-ranges, code extremes and multipliers up to 2^31 - 1: equal to the portable kernel and ops.matmul; only the
+    asked tile is written."""
+    r = rng(300 + n_i * 7 + k * 3 + n_j)
+    a, b = codes(r, (n_i, k)), codes(r, (k, n_j))
+    a[0], b[:, 0] = -128, -128                            # the largest products
+    bt = np.ascontiguousarray(b.T)
+    for m, sh in ((1 << 20, 28), (2**31 - 1, 45), (12345, 9), (7, 1)):
+        want = ops.matmul(a, b, m, sh)
+        for i0, i1 in splits(n_i, n_i // 2):
+            for j0, j1 in splits(n_j, 1, n_j // 2 + 1):
+                for lib in (variant, portable):
+                    for bb, b_sk, b_sj in ((b, n_j, 1), (bt, 1, k)):
+                        y = np.full((n_i, n_j + 1), 77, dtype=I8)
+                        lib.ef_matmul_i8(ptr(a), k, ptr(bb), b_sk, b_sj, k, m, sh, ptr(y), n_j + 1, i0, i1, j0, j1)
+                        assert np.array_equal(y[i0:i1, j0:j1], want[i0:i1, j0:j1])
+                        y[i0:i1, j0:j1] = 77
+                        assert (y == 77).all()
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 80, 100])
+@pytest.mark.parametrize("s_x", [0.05, 0.4, 1e-3, 2.0])
+@pytest.mark.parametrize("s_y", [1.0 / 128, 2.0**-20])
+def test_softmax_variant_equals_portable(portable, variant, n, s_x, s_y):
+    """Rows of any length (vector tails), flat rows, one-hot rows and rows at the code extremes, each exponent scale
+    (frac 16..24, exponents past 16), and an output scale of 2^-20 where the smallest probabilities (the exp2's
+    deepest shifts) set the codes: equal to the portable kernel and ops.softmax_rows; other rows untouched."""
+    r = rng(400 + n)
+    x = codes(r, (12, n))
+    x[0], x[1], x[2, :] = 7, -128, -128
+    x[2, n // 2] = 127
+    x[3, ::2] = 127
+    ke, frac, m, sh = ops.softmax_params(s_x, s_y)
+    want = ops.softmax_rows(x, ke, frac, m, sh)
+    if s_y < 1e-3 and n > 1 and s_x in (0.05, 0.4):        # (1e-3: near-uniform rows; 2.0: p 0 or ~1)
+        assert ((want > 0) & (want < 127)).sum() > 0        # codes set by small probabilities
+    for lib in (variant, portable):
+        y = np.full((12, n + 1), 55, dtype=I8)
+        for r0, r1 in splits(12, 1, 5):
+            lib.ef_softmax_rows_i8(ptr(x), n, ptr(y), n + 1, n, ke, frac, m, sh, r0, r1)
+        assert np.array_equal(y[:, :n], want) and (y[:, n] == 55).all()
