@@ -166,6 +166,37 @@ def test_conv2d_patch_decoded_and_packed_paths(portable, bits, kh, kw):
     assert np.array_equal(y, ops.conv2d_patch(x, w, bias, m, sh, (kh, kw)))
 
 
+@pytest.mark.parametrize("bits", [2, 4, 8])
+@pytest.mark.parametrize("kh,kw,n_l", [(2, 16, 80), (2, 16, 17), (1, 16, 3), (16, 16, 5), (2, 8, 9), (3, 100, 4)])
+def test_conv2d_patch_variant_equals_portable(portable, variant, bits, kh, kw, n_l):
+    """The 16-wide patches (4 a zmm, 16 a pass, tails under a mask; up to 16 patch rows) and the other shapes, with
+    no / int16 / int32 addends, patch and channel sub-ranges and extreme codes: equal to the portable kernel and
+    ops.conv2d_patch; only the asked tile is written."""
+    r = rng(500 + bits * 13 + kh * 7 + kw + n_l)
+    rows, n_e = 3, 5
+    x = codes(r, (rows * kh, n_l * kw + 3))                 # rows longer than the patches: a stride
+    x[0, :kw] = -128
+    w = _weights(r, bits, (n_e, kh * kw))
+    wp = ops.pack_weights(w, bits)
+    bias = r.integers(-3000, 3000, n_e).astype(np.int32)
+    m, sh = mults(r, n_e, 1e-4, 0.3, bits=15)
+    m, sh = m.astype(np.int16), sh.astype(I8)
+    add32 = r.integers(-40000, 40000, (n_l, n_e * rows)).astype(np.int32)
+    add16 = r.integers(-3000, 3000, (n_l, n_e * rows)).astype(np.int16)
+    for a16, a32 in ((None, None), (add16, None), (None, add32)):
+        add = a16 if a16 is not None else a32
+        want = ops.conv2d_patch(np.ascontiguousarray(x[:, : n_l * kw]), w, bias, m, sh, (kh, kw), add)
+        assert len(np.unique(want)) > min(20, want.size // 8)   # codes spread, not all saturated
+        for lib in (variant, portable):
+            y = np.full((n_l, n_e * rows + 1), 55, dtype=I8)
+            for l0, l1 in splits(n_l, *([1, n_l // 2 + 1] if n_l > 2 else [])):
+                for e0, e1 in splits(n_e, 2):
+                    lib.ef_conv2d_patch_i8(ptr(x), n_l * kw + 3, rows, kh, kw, ptr(wp), bits, ptr(bias), ptr(a16),
+                                           ptr(a32), n_e * rows, ptr(m), ptr(sh), ptr(y), n_e * rows + 1, l0, l1,
+                                           e0, e1)
+            assert np.array_equal(y[:, : n_e * rows], want) and (y[:, n_e * rows] == 55).all()
+
+
 @pytest.mark.parametrize("k", [1, 3, 4, 5])
 def test_dwconv1d_any_taps(portable, k):
     """The 4-tap path (Mamba's d_conv) and the general one, over sub-ranges that start inside the history."""
