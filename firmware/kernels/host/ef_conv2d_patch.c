@@ -14,26 +14,15 @@
  * vpermd; the tail under a byte mask; the addend and the requantization per patch as in the portable kernel. Any other
  * shape runs the portable loops. tests/c/test_kernel_variants_host.py checks both against the portable kernel.
  */
-#define EF_PATCH_MAX 256
-
-static int32_t patch_dot(const int8_t *xp, int32_t x_stride, int32_t kh, int32_t kw, const int8_t *wd)
-{
-    int32_t acc = 0;
-    for (int32_t i = 0; i < kh; ++i, xp += x_stride, wd += kw)
-        for (int32_t j = 0; j < kw; ++j)
-            acc += (int32_t)xp[j] * (int32_t)wd[j];
-    return acc;
-}
-
-static int32_t patch_dot_packed(const int8_t *xp, int32_t x_stride, int32_t kh, int32_t kw, const uint8_t *wr,
-                                int32_t bits)
-{
-    int32_t acc = 0, k = 0;
-    for (int32_t i = 0; i < kh; ++i, xp += x_stride)
-        for (int32_t j = 0; j < kw; ++j, ++k)
-            acc += (int32_t)xp[j] * ef_weight_at(wr, k, bits);
-    return acc;
-}
+/* The portable kernel under another name (with its EF_PATCH_MAX): the other shapes and builds. */
+void ef_conv2d_patch_i8_portable(const int8_t *x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
+                                 const uint8_t *w, int32_t w_bits, const int32_t *bias,
+                                 const int16_t *addend16, const int32_t *addend32, int32_t addend_stride,
+                                 const int16_t *m, const int8_t *sh, int8_t *y, int32_t y_stride,
+                                 int32_t l0, int32_t l1, int32_t e0, int32_t e1);
+#define ef_conv2d_patch_i8 ef_conv2d_patch_i8_portable
+#include "../ef_conv2d_patch.c"
+#undef ef_conv2d_patch_i8
 
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
 /* Each 128-bit lane's 4 dwords summed into all 4. */
@@ -78,19 +67,18 @@ void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32
                         int8_t *y, int32_t y_stride,
                         int32_t l0, int32_t l1, int32_t e0, int32_t e1)
 {
-    int32_t rb = ef_row_bytes(kh * kw, w_bits);
-    int8_t wd[EF_PATCH_MAX];
-    int decoded = kh * kw <= EF_PATCH_MAX;
-    for (int32_t e = e0; e < e1; ++e) {
-        const uint8_t *wr = w + (size_t)e * (size_t)rb;
-        int32_t wsum = 0;
-        for (int32_t k = 0; decoded && k < kh * kw; ++k) { /* once per channel, reused by every patch */
-            wd[k] = (int8_t)ef_weight_at(wr, k, w_bits);
-            wsum += wd[k];
-        }
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-        if (decoded && kw == 16) {
-            __m512i wv[EF_PATCH_MAX / 16];
+    if (kw == 16 && kh * kw <= EF_PATCH_MAX) {
+        int32_t rb = ef_row_bytes(kh * kw, w_bits);
+        int8_t wd[EF_PATCH_MAX];
+        __m512i wv[EF_PATCH_MAX / 16];
+        for (int32_t e = e0; e < e1; ++e) {
+            const uint8_t *wr = w + (size_t)e * (size_t)rb;
+            int32_t wsum = 0;
+            for (int32_t k = 0; k < kh * kw; ++k) { /* once per channel, reused by every patch */
+                wd[k] = (int8_t)ef_weight_at(wr, k, w_bits);
+                wsum += wd[k];
+            }
             for (int32_t i = 0; i < kh; ++i)
                 wv[i] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)(wd + 16 * i)));
             for (int32_t r = 0; r < n_rows; ++r) {
@@ -109,22 +97,10 @@ void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32
                     }
                 }
             }
-            continue;
         }
-#endif
-        (void)wsum;
-        for (int32_t r = 0; r < n_rows; ++r) {
-            int32_t f = e * n_rows + r;
-            for (int32_t l = l0; l < l1; ++l) {
-                const int8_t *xp = x + (ptrdiff_t)r * kh * x_stride + (ptrdiff_t)l * kw;
-                int32_t acc = bias[e] + (decoded ? patch_dot(xp, x_stride, kh, kw, wd)
-                                                 : patch_dot_packed(xp, x_stride, kh, kw, wr, w_bits));
-                if (addend16)
-                    acc += addend16[(ptrdiff_t)l * addend_stride + f];
-                else if (addend32)
-                    acc += addend32[(ptrdiff_t)l * addend_stride + f];
-                y[(ptrdiff_t)l * y_stride + f] = ef_requant8_m15(acc, m[e], sh[e]);
-            }
-        }
+        return;
     }
+#endif
+    ef_conv2d_patch_i8_portable(x, x_stride, n_rows, kh, kw, w, w_bits, bias, addend16, addend32, addend_stride, m,
+                                sh, y, y_stride, l0, l1, e0, e1);
 }

@@ -264,6 +264,16 @@ static inline __m128i hsum4_zmm(__m512i a, __m512i b, __m512i c, __m512i d)
 /* s[i][j] = sum_{k < nv} (x_i[k] + 128) wd[j][k] for the 4 token rows xr[0..3] and the 4 rows wd[0..3], 64
  * inputs a step (16 accumulators, vpdpbusd on zmm), the last partial step under a byte mask; wd zero-padded up to
  * the next multiple of 64. */
+/* Token i of the pass against the 4 rows, into its 4 accumulators. */
+#define EF_TOKEN4(i, r0, r1, r2, r3)                                            \
+    do {                                                                        \
+        u = _mm512_xor_si512(_mm512_maskz_loadu_epi8(in, xr[i] + k), flip);     \
+        EF_DPB(r0, u, w0);                                                      \
+        EF_DPB(r1, u, w1);                                                      \
+        EF_DPB(r2, u, w2);                                                      \
+        EF_DPB(r3, u, w3);                                                      \
+    } while (0)
+
 static void dot_4x4(const int8_t *const xr[4], const int8_t *const wd[4], int32_t nv, int32_t s[4][4])
 {
     const __m512i flip = _mm512_set1_epi8((char)0x80);
@@ -273,26 +283,11 @@ static void dot_4x4(const int8_t *const xr[4], const int8_t *const wd[4], int32_
         __mmask64 in = nv - k >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (nv - k)) - 1u);
         __m512i w0 = _mm512_loadu_si512(wd[0] + k), w1 = _mm512_loadu_si512(wd[1] + k);
         __m512i w2 = _mm512_loadu_si512(wd[2] + k), w3 = _mm512_loadu_si512(wd[3] + k);
-        __m512i u = _mm512_xor_si512(_mm512_maskz_loadu_epi8(in, xr[0] + k), flip);
-        EF_DPB(a0, u, w0);
-        EF_DPB(a1, u, w1);
-        EF_DPB(a2, u, w2);
-        EF_DPB(a3, u, w3);
-        u = _mm512_xor_si512(_mm512_maskz_loadu_epi8(in, xr[1] + k), flip);
-        EF_DPB(b0, u, w0);
-        EF_DPB(b1, u, w1);
-        EF_DPB(b2, u, w2);
-        EF_DPB(b3, u, w3);
-        u = _mm512_xor_si512(_mm512_maskz_loadu_epi8(in, xr[2] + k), flip);
-        EF_DPB(c0, u, w0);
-        EF_DPB(c1, u, w1);
-        EF_DPB(c2, u, w2);
-        EF_DPB(c3, u, w3);
-        u = _mm512_xor_si512(_mm512_maskz_loadu_epi8(in, xr[3] + k), flip);
-        EF_DPB(d0, u, w0);
-        EF_DPB(d1, u, w1);
-        EF_DPB(d2, u, w2);
-        EF_DPB(d3, u, w3);
+        __m512i u;
+        EF_TOKEN4(0, a0, a1, a2, a3);
+        EF_TOKEN4(1, b0, b1, b2, b3);
+        EF_TOKEN4(2, c0, c1, c2, c3);
+        EF_TOKEN4(3, d0, d1, d2, d3);
     }
     _mm_storeu_si128((__m128i *)(void *)s[0], hsum4_zmm(a0, a1, a2, a3));
     _mm_storeu_si128((__m128i *)(void *)s[1], hsum4_zmm(b0, b1, b2, b3));

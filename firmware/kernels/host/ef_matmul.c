@@ -3,6 +3,14 @@
 
 #include "ef_host_simd.h"
 
+/* The portable kernel under another name: the other strides and builds without AVX-512. */
+void ef_matmul_i8_portable(const int8_t *a, int32_t a_stride, const int8_t *b, int32_t b_sk, int32_t b_sj,
+                           int32_t K, int32_t m, int32_t sh, int8_t *y, int32_t y_stride,
+                           int32_t i0, int32_t i1, int32_t j0, int32_t j1);
+#define ef_matmul_i8 ef_matmul_i8_portable
+#include "../ef_matmul.c"
+#undef ef_matmul_i8
+
 /*
  * Same results as the portable firmware/kernels/ef_matmul.c. With AVX-512F/BW and b_sj == 1 (b row-major (K, N), as
  * the generated code calls it: Q K^T on a materialised K^T, P V): for each row i, columns j .. j + 15 as int32 lanes,
@@ -32,14 +40,5 @@ void ef_matmul_i8(const int8_t *a, int32_t a_stride, const int8_t *b, int32_t b_
         return;
     }
 #endif
-    for (int32_t i = i0; i < i1; ++i) {
-        const int8_t *ai = a + (ptrdiff_t)i * a_stride;
-        for (int32_t j = j0; j < j1; ++j) {
-            const int8_t *bj = b + (ptrdiff_t)j * b_sj;
-            int32_t acc = 0;
-            for (int32_t k = 0; k < K; ++k)
-                acc += (int32_t)ai[k] * (int32_t)bj[(ptrdiff_t)k * b_sk];
-            y[(ptrdiff_t)i * y_stride + j] = ef_requant8(acc, m, sh);
-        }
-    }
+    ef_matmul_i8_portable(a, a_stride, b, b_sk, b_sj, K, m, sh, y, y_stride, i0, i1, j0, j1);
 }
