@@ -13,12 +13,13 @@ import pytest
 
 from edgeflow.backends import toolchain
 from edgeflow.ir import ops
+from edgeflow.ir.ops_norm import layernorm_params
 from edgeflow.quant.intmath import EXP2_TABLE_Q15
 from edgeflow.quant.intscan import int_scan
 from edgeflow.quant.scan_bounds import narrow_steps
 
 from .conftest import CFLAGS, KERNELS_DIR, RESTYPES, SIGNATURES, ScanConstsC, c_sources, ptr
-from .test_kernels import codes, edge_scan_case, mults, rng, run_scan_c, scan_case, splits
+from .test_kernels import codes, edge_scan_case, ln_case, mults, rng, run_scan_c, scan_case, splits
 
 pytestmark = [pytest.mark.c, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not found")]
 
@@ -353,3 +354,25 @@ def test_softmax_variant_equals_portable(portable, variant, n, s_x, s_y):
         for r0, r1 in splits(12, 1, 5):
             lib.ef_softmax_rows_i8(ptr(x), n, ptr(y), n + 1, n, ke, frac, m, sh, r0, r1)
         assert np.array_equal(y[:, :n], want) and (y[:, n] == 55).all()
+
+
+# ---- LayerNorm ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n_ch", [1, 7, 8, 9, 31, 33, 88, 385])
+@pytest.mark.parametrize("s_y", [4.0 / 127, 0.5 / 127])
+def test_layernorm_variant_equals_portable(portable, variant, n_ch, s_y):
+    """Row lengths around the vectors (8 channels a step, 32 codes a sum step), a constant row (eps only), extreme
+    rows, strided rows and row sub-ranges, two output scales: equal to the portable kernel and ops.layernorm."""
+    x, s_x, gamma, beta, _ = ln_case(600 + n_ch, n_ch, 20)
+    k = layernorm_params(gamma, beta, 1e-5, s_x, s_y)
+    want = ops.layernorm(x, k)
+    if n_ch > 8:
+        assert len(np.unique(want)) > 20
+    xs = np.zeros((20, n_ch + 3), dtype=I8)
+    xs[:, :n_ch] = x
+    for lib in (variant, portable):
+        y = np.full((20, n_ch + 1), 55, dtype=I8)
+        for r0, r1 in splits(20, 1, 11):
+            lib.ef_layernorm_i8(ptr(xs), n_ch + 3, ptr(y), n_ch + 1, n_ch, k.eps_q, ptr(k.g), ptr(k.b), k.g_frac,
+                                r0, r1)
+        assert np.array_equal(y[:, :n_ch], want) and (y[:, n_ch] == 55).all()
