@@ -21,8 +21,8 @@ from .conftest import need_gvsoc
 
 pytestmark = pytest.mark.gvsoc
 HERE = Path(__file__).resolve().parent
-N_BENCH = 13  # BENCH[] of the linear program
-N_CASES = 4 * 19 * 3 + N_BENCH  # one_case() calls + bench() calls
+N_BENCH = 14  # BENCH[] of the linear program
+N_CASES = 4 * 22 * 3 + N_BENCH  # one_case() calls + bench() calls
 SCAN_BENCH = 2  # bench() calls of the scan program (forward, reverse)
 SCAN_CASES = 400 + SCAN_BENCH
 #: kernel -> (portable symbols renamed ref_*, extra portable sources linked once)

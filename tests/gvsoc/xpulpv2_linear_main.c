@@ -58,7 +58,7 @@ static int32_t bad_count(const int32_t *a, const int32_t *b, int32_t n)
 
 static const int32_t BITS[4] = {2, 4, 8, EF_TERNARY};
 /* 400 / 401: one and two decoded chunks of the variant (XP_KC 400) */
-static const int32_t N_IN[] = {1, 2, 3, 4, 5, 7, 19, 20, 21, 25, 57, 88, 119, 120, 121, 241, 385, 400, 401};
+static const int32_t N_IN[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 19, 20, 21, 25, 57, 88, 119, 120, 121, 241, 385, 400, 401};
 #define N_NIN ((int32_t)(sizeof N_IN / sizeof N_IN[0]))
 #define REPEAT 3
 
@@ -109,12 +109,13 @@ typedef struct {
     int32_t bits, n_in, rows, tokens;
 } bench_t;
 
-/* femba-mini (88), femba-tiny (385, 1540, 25) inputs; 4: the fixed cost per output; 236 / 237: an aligned and a
- * misaligned x_stride of the same work */
+/* femba-mini (88; 6: dt_proj), femba-tiny (385, 1540, 25) inputs; 4: the fixed cost per output; 236 / 237: an
+ * aligned and a misaligned x_stride of the same work */
 static const bench_t BENCH[] = {
     {EF_TERNARY, 88, 16, 80},   {2, 88, 16, 80},   {EF_TERNARY, 385, 16, 80}, {2, 385, 16, 80}, {4, 385, 16, 80},
     {8, 385, 16, 80},           {EF_TERNARY, 1540, 16, 16}, {2, 1540, 16, 16}, {EF_TERNARY, 25, 16, 80},
-    {2, 25, 16, 80},            {2, 4, 16, 80},    {2, 236, 16, 80},          {2, 237, 16, 80}};
+    {2, 25, 16, 80},            {2, 4, 16, 80},    {2, 236, 16, 80},          {2, 237, 16, 80},
+    {2, 6, 16, 80}};
 #define N_BENCH ((int32_t)(sizeof BENCH / sizeof BENCH[0]))
 
 typedef struct {
