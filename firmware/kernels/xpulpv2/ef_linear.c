@@ -198,13 +198,19 @@ static inline void xp_tail(const uint32_t *wd, const int8_t *x0, const int32_t o
 /* The common case of a row pair's last chunk (xp_chunk): four whole tokens, two rows, int8 outputs whose shifts
  * both take the one-mulh requantization (rq). Sums start at zero (a single-chunk row) or at the earlier chunks'
  * partial sums, in registers (the local array is scalarised), and are requantized from them, without the generic
- * path's stores and reloads. */
+ * path's stores and reloads.
+ * half != 0 (a pair with a shift of 32, as 15-bit multipliers with a shift of 16 give: femba's dt_proj): one mulhsu
+ * by 2 m (0 <= m < 2^31, so 2 m < 2^32 unsigned) gives h2 = floor(acc m / 2^31), with |h2| < 2^31; a shift of 32
+ * then is (h2 + 1) >> 1 (h2 + 1 cannot overflow: acc m < 2^62 - 2^31), and 33 <= sh <= 62 is the mulh form on
+ * hi = h2 >> 1 (u = 1). The same floor argument as xp_emit's: the dropped low bits never carry. */
 typedef struct {
-    int32_t b[XP_RB], m[XP_RB], rnd[XP_RB], s[XP_RB];
+    int32_t b[XP_RB], m[XP_RB], rnd[XP_RB], s[XP_RB], u[XP_RB];
 } xp_rq_t;
 
-static inline void xp_quad_fast(const uint32_t *wd, const int8_t *x0, const int32_t off[XP_TP], int32_t nw,
-                                int32_t kn, const int32_t *part, const xp_rq_t *q, int8_t *yp, int32_t ys)
+static inline __attribute__((always_inline)) void xp_quad_fast(const uint32_t *wd, const int8_t *x0,
+                                                               const int32_t off[XP_TP], int32_t nw, int32_t kn,
+                                                               const int32_t *part, const xp_rq_t *q, int8_t *yp,
+                                                               int32_t ys, int32_t half)
 {
     int32_t a[XP_RB * XP_TP] = {0}, i, j;
     if (part) /* the last chunk of a longer row: the earlier chunks' sums */
@@ -217,7 +223,11 @@ static inline void xp_quad_fast(const uint32_t *wd, const int8_t *x0, const int3
     for (j = 0; j < XP_TP; ++j, yp += ys)
 #pragma GCC unroll 2
         for (i = 0; i < XP_RB; ++i) {
-            int32_t hi = (int32_t)(((int64_t)(a[XP_TP * i + j] + q->b[i]) * (int64_t)q->m[i]) >> 32);
+            int32_t v = a[XP_TP * i + j] + q->b[i], hi;
+            if (half)
+                hi = (int32_t)(((int64_t)v * (int64_t)(uint32_t)q->m[i]) >> 32) >> q->u[i];
+            else
+                hi = (int32_t)(((int64_t)v * (int64_t)q->m[i]) >> 32);
             yp[i] = (int8_t)ef_xp_clip8((hi + q->rnd[i]) >> q->s[i]);
         }
 }
@@ -233,21 +243,34 @@ static void xp_chunk(const int8_t *x, int32_t xs, const uint32_t *wd, int32_t k0
     int32_t t, i, j, full = kn >> 2, off[XP_TP] = {0, xs, 2 * xs, 3 * xs};
     int32_t in_row = (kn & 3) && k0 + 4 * (full + 1) <= xs;
     xp_rq_t q;
-    int32_t fast = last && nr == XP_RB && d->y8 != NULL, tb0 = tb;
-    for (i = 0; fast && i < XP_RB; ++i) {
-        int32_t sh = d->sh[o + i];
-        if (!(fast = sh >= 33 && sh <= 62))
+    int32_t fast = last && nr == XP_RB && d->y8 != NULL, tb0 = tb, half = 0;
+    for (i = 0; fast && i < XP_RB; ++i) { /* half: some shift is 32 (xp_quad_fast) */
+        int32_t sh = d->sh[o + i], m = d->m[o + i];
+        if (!(fast = sh >= 32 && sh <= 62 && (sh > 32 || m >= 0)))
             break;
+        half |= sh == 32;
+    }
+    for (i = 0; fast && i < XP_RB; ++i) {
+        int32_t sh = d->sh[o + i], m = d->m[o + i];
+        if (half && m < 0) {
+            fast = 0;
+            break;
+        }
         q.b[i] = d->bias ? d->bias[o + i] : 0;
-        q.m[i] = d->m[o + i];
-        q.rnd[i] = 1 << (sh - 33);
-        q.s[i] = sh - 32;
+        q.m[i] = half ? (int32_t)((uint32_t)m << 1) : m;
+        q.u[i] = sh > 32;
+        q.rnd[i] = sh > 32 ? 1 << (sh - 33) : 1;
+        q.s[i] = sh > 32 ? sh - 32 : 1;
     }
     if (fast) { /* whole quads in registers; the last partial quad (if any) below */
         for (t = tb; t + XP_TP <= te; t += XP_TP) {
             int32_t w = full + ((kn & 3) && (in_row || t + XP_TP < tend)); /* words taken whole, as below */
-            xp_quad_fast(wd, x + (ptrdiff_t)t * xs + k0, off, w, kn, k0 == 0 ? NULL : part + XP_RB * (t - tb0), &q,
-                         d->y8 + (ptrdiff_t)t * d->y_stride + o, d->y_stride);
+            const int32_t *pp = k0 == 0 ? NULL : part + XP_RB * (t - tb0);
+            int8_t *yp = d->y8 + (ptrdiff_t)t * d->y_stride + o;
+            if (half)
+                xp_quad_fast(wd, x + (ptrdiff_t)t * xs + k0, off, w, kn, pp, &q, yp, d->y_stride, 1);
+            else
+                xp_quad_fast(wd, x + (ptrdiff_t)t * xs + k0, off, w, kn, pp, &q, yp, d->y_stride, 0);
         }
         tb = t;
     }
