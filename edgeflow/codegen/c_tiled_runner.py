@@ -108,12 +108,11 @@ typedef struct {
     int32_t n_in, x_stride, w_bits, row_bytes, rn, tn, bias_bytes, m_bytes, sh_base;
 } ef_tile_job_t;
 
-/* Rows [o0, o1) of a tile, in chunks whose parameters are widened to the kernel's int32 on the stack (the tile's
- * output stays in L1; core 0 sends it to L2 in one 2-D transfer, ef_tiled_linear_i8). */
+/* Rows [o0, o1) x tokens [t0, t1) of a tile, in row chunks whose parameters are widened to the kernel's int32 on
+ * the stack (the tile's output stays in L1; core 0 sends it to L2 in one 2-D transfer, ef_tiled_linear_i8). */
 #define EF_ROW_CHUNK 16
-static void tile_rows(void *ctx, int32_t o0, int32_t o1)
+static void tile_part(const ef_tile_job_t *j, int32_t o0, int32_t o1, int32_t t0, int32_t t1)
 {
-    const ef_tile_job_t *j = (const ef_tile_job_t *)ctx;
     int32_t b[EF_ROW_CHUNK], m[EF_ROW_CHUNK], sh[EF_ROW_CHUNK];
     int32_t o, i, n;
     for (o = o0; o < o1; o += n) {
@@ -146,9 +145,29 @@ static void tile_rows(void *ctx, int32_t o0, int32_t o1)
         }
         ef_linear_i8_args((ef_linear_i8_args_t){.x = j->x, .x_stride = j->x_stride, .n_in = j->n_in,
             .w = j->w + (size_t)o * (size_t)j->row_bytes, .w_bits = j->w_bits, .bias = j->bias_bytes ? b : NULL,
-            .m = m, .sh = sh, .y = j->out + o, .y_stride = j->rn, .t0 = 0, .t1 = j->tn, .o0 = 0, .o1 = n});
+            .m = m, .sh = sh, .y = j->out + o, .y_stride = j->rn, .t0 = t0, .t1 = t1, .o0 = 0, .o1 = n});
     }
 }
+
+static void tile_rows(void *ctx, int32_t o0, int32_t o1)
+{
+    const ef_tile_job_t *j = (const ef_tile_job_t *)ctx;
+    tile_part(j, o0, o1, 0, j->tn);
+}
+
+#ifdef EF_HAVE_PARALLEL_FOR
+int ef_hal_cores(void);
+
+/* Token quads [q0, q1) of a tile, all its rows: the split when the rows are too few to give every core two of them
+ * (femba's x_proj: 6 or 8 rows on 8 cores), so that no core idles and each takes the kernels' row-pair path. */
+#define EF_TOKEN_QUAD 4
+static void tile_tokens(void *ctx, int32_t q0, int32_t q1)
+{
+    const ef_tile_job_t *j = (const ef_tile_job_t *)ctx;
+    int32_t t1 = q1 * EF_TOKEN_QUAD < j->tn ? q1 * EF_TOKEN_QUAD : j->tn;
+    tile_part(j, 0, j->rn, q0 * EF_TOKEN_QUAD, t1);
+}
+#endif
 
 static void tile_start(const ef_tiled_linear_t *L, int32_t k, const int8_t *x, ef_tile_dma_t *h)
 {
@@ -213,6 +232,12 @@ static void tile_compute(const ef_tiled_linear_t *L, int32_t k)
     j.rn = t->rn;
     j.tn = t->tn;
     EF_STEP(L, "compute", k);
+#ifdef EF_HAVE_PARALLEL_FOR
+    if (t->rn < 2 * ef_hal_cores() && t->tn >= 2 * EF_TOKEN_QUAD * ef_hal_cores()) {
+        ef_parallel_for((t->tn + EF_TOKEN_QUAD - 1) / EF_TOKEN_QUAD, tile_tokens, &j);  /* split over tokens */
+        return;
+    }
+#endif
     ef_parallel_for(t->rn, tile_rows, &j);  /* split over output rows */
 }
 

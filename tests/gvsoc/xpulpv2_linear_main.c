@@ -39,11 +39,13 @@ static uint8_t ws_[MAX_W];
 static int32_t bias_[MAX_O], m_[MAX_O], sh_[MAX_O];
 static int32_t yr_[MAX_T * (MAX_O + 5)], yv_[MAX_T * (MAX_O + 5)];
 
-static void fill_params(int32_t n_out, int32_t sh_lo, int32_t sh_span)
+/* m15: multipliers as the tiled runner widens its 15-bit ones (m15 2^16, the variant's one-p.mac requantization
+ * when the sums are small enough), else any Q31 multiplier */
+static void fill_params(int32_t n_out, int32_t sh_lo, int32_t sh_span, int32_t m15)
 {
     for (int32_t o = 0; o < n_out; ++o) {
         bias_[o] = (int32_t)(rnd() % 20001u) - 10000;
-        m_[o] = (int32_t)(0x40000000u | (rnd() & 0x3FFFFFFFu));
+        m_[o] = m15 ? (int32_t)((0x4000u | (rnd() & 0x3FFFu)) << 16) : (int32_t)(0x40000000u | (rnd() & 0x3FFFFFFFu));
         sh_[o] = sh_lo + (int32_t)(rnd() % (uint32_t)sh_span);
     }
 }
@@ -77,7 +79,7 @@ static int32_t one_case(int32_t bits, int32_t n_in, int32_t k)
         xs_[i] = (int8_t)rnd();
     for (int32_t i = 0; i < O * rb; ++i)
         ws_[i] = (uint8_t)rnd();
-    fill_params(O, bits == 8 ? 36 : 30, 14);
+    fill_params(O, bits == 8 ? 36 : 30, 14, (int32_t)(rnd() & 1u));
     for (int32_t i = 0; i < n_y; ++i)
         yr_[i] = yv_[i] = (int32_t)0xA5A5A5A5u;
     if (acc) {
@@ -137,7 +139,7 @@ static int32_t bench(const bench_t *b)
         bx_[i] = (int8_t)rnd();
     for (int32_t i = 0; i < b->rows * rb; ++i)
         bw_[i] = (uint8_t)(b->bits == EF_TERNARY ? rnd() % 243u : rnd());
-    fill_params(b->rows, b->bits == 8 ? 38 : 32, 8);
+    fill_params(b->rows, b->bits == 8 ? 38 : 32, 8, 1); /* as the tiled runner passes its 15-bit multipliers */
     for (int32_t o = 0; o < b->rows; ++o)
         bb_[o] = bias_[o], bm_[o] = m_[o], bsh_[o] = sh_[o];
     c0 = counters();

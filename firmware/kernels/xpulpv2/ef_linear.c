@@ -188,29 +188,75 @@ static inline void xp_tail(const uint32_t *wd, const int8_t *x0, const int32_t o
                            int32_t a[XP_RB * XP_TP])
 {
     for (int32_t k = k0; k < kn; ++k)
-        for (int32_t i = 0; i < XP_RB; ++i) {
+#pragma GCC unroll 2
+        for (int32_t i = 0; i < XP_RB; ++i) { /* unrolled: constant indices, so a can stay in registers */
             int32_t wk = ((const int8_t *)(wd + i))[XP_BYTE(k)];
+#pragma GCC unroll 4
             for (int32_t j = 0; j < XP_TP; ++j)
                 a[XP_TP * i + j] += (int32_t)x0[off[j] + k] * wk;
         }
 }
 
-/* The common case of a row pair's last chunk (xp_chunk): four whole tokens, two rows, int8 outputs whose shifts
- * both take the one-mulh requantization (rq). Sums start at zero (a single-chunk row) or at the earlier chunks'
- * partial sums, in registers (the local array is scalarised), and are requantized from them, without the generic
- * path's stores and reloads.
- * half != 0 (a pair with a shift of 32, as 15-bit multipliers with a shift of 16 give: femba's dt_proj): one mulhsu
- * by 2 m (0 <= m < 2^31, so 2 m < 2^32 unsigned) gives h2 = floor(acc m / 2^31), with |h2| < 2^31; a shift of 32
- * then is (h2 + 1) >> 1 (h2 + 1 cannot overflow: acc m < 2^62 - 2^31), and 33 <= sh <= 62 is the mulh form on
- * hi = h2 >> 1 (u = 1). The same floor argument as xp_emit's: the dropped low bits never carry. */
+/* The common case of a row pair's last chunk (xp_chunk): four whole tokens, two rows, int8 outputs whose
+ * requantization takes one of three register-only forms (xp_rq_setup). Sums start at zero (a single-chunk row) or at
+ * the earlier chunks' partial sums, in registers (the local array is scalarised), and are requantized from them,
+ * without the generic path's stores and reloads. */
 typedef struct {
     int32_t b[XP_RB], m[XP_RB], rnd[XP_RB], s[XP_RB], u[XP_RB];
 } xp_rq_t;
 
+#define XP_RQ_MULH 1 /* 33 <= sh <= 62: hi = mulh(acc, m), y = (hi + 2^(sh-33)) >> (sh-32) (see xp_emit) */
+#define XP_RQ_HALF 2 /* a shift of 32 in the pair: h2 = mulhsu(acc, 2 m), y = ((h2 >> u) + rnd) >> s */
+#define XP_RQ_M15 3  /* m = m15 2^16 and every |acc m15| small: y = (rnd' + acc m15) >> (sh - 16), one p.mac */
+
+/* The requantization of rows o, o + 1 (int8 outputs): the form xp_quad_fast takes and its constants in q, or 0 for
+ * the generic path (xp_emit). amax bounds |acc| without the bias (inputs x 128 x the largest weight magnitude).
+ *  - XP_RQ_M15, for multipliers m = m15 2^16 (0 <= m15 < 2^15; the tiled runner's 15-bit multipliers shifted by 16)
+ *    and sh >= 17: floor((acc m + 2^(sh-1)) / 2^sh) = floor((acc m15 + 2^(sh-17)) / 2^(sh-16)) exactly; with
+ *    (amax + |b|) m15 + 2^(sh-17) < 2^31 that is (rnd' + acc m15) >> (sh - 16) in int32, rnd' = 2^(sh-17) + b m15
+ *    (one p.mac: no mulh, which takes 5 cycles on RI5CY).
+ *  - XP_RQ_HALF: one mulhsu by 2 m (0 <= m < 2^31, so 2 m < 2^32 unsigned) gives h2 = floor(acc m / 2^31), |h2| <
+ *    2^31; a shift of 32 is (h2 + 1) >> 1 (no overflow: acc m < 2^62 - 2^31), 33 <= sh <= 62 the mulh form on
+ *    hi = h2 >> 1 (u = 1). The floor argument of xp_emit's: the dropped low bits never carry. */
+static int32_t xp_rq_setup(const xp_out_t *d, int32_t o, int32_t amax, xp_rq_t *q)
+{
+    int32_t i, mode, m15 = 1, wide = 1, half = 0, neg = 0;
+    for (i = 0; i < XP_RB; ++i) {
+        int32_t sh = d->sh[o + i], m = d->m[o + i], b = d->bias ? d->bias[o + i] : 0;
+        int64_t lim = ((int64_t)amax + (b < 0 ? -(int64_t)b : b)) * (int64_t)(m >> 16)
+                      + (sh >= 17 && sh <= 47 ? (int64_t)1 << (sh - 17) : 0);
+        m15 &= m >= 0 && (m & 0xFFFF) == 0 && sh >= 17 && sh <= 47 && lim < ((int64_t)1 << 31);
+        wide &= sh >= 32 && sh <= 62;
+        half |= sh == 32;
+        neg |= m < 0;
+    }
+    if (m15)
+        mode = XP_RQ_M15;
+    else if (!wide || (half && neg))
+        return 0;
+    else
+        mode = half ? XP_RQ_HALF : XP_RQ_MULH;
+    for (i = 0; i < XP_RB; ++i) {
+        int32_t sh = d->sh[o + i], m = d->m[o + i], b = d->bias ? d->bias[o + i] : 0;
+        q->b[i] = b;
+        q->u[i] = sh > 32;
+        if (mode == XP_RQ_M15) {
+            q->m[i] = m >> 16;
+            q->rnd[i] = (1 << (sh - 17)) + b * (m >> 16);
+            q->s[i] = sh - 16;
+        } else {
+            q->m[i] = mode == XP_RQ_HALF ? (int32_t)((uint32_t)m << 1) : m;
+            q->rnd[i] = sh > 32 ? 1 << (sh - 33) : 1;
+            q->s[i] = sh > 32 ? sh - 32 : 1;
+        }
+    }
+    return mode;
+}
+
 static inline __attribute__((always_inline)) void xp_quad_fast(const uint32_t *wd, const int8_t *x0,
                                                                const int32_t off[XP_TP], int32_t nw, int32_t kn,
                                                                const int32_t *part, const xp_rq_t *q, int8_t *yp,
-                                                               int32_t ys, int32_t half)
+                                                               int32_t ys, int32_t mode)
 {
     int32_t a[XP_RB * XP_TP] = {0}, i, j;
     if (part) /* the last chunk of a longer row: the earlier chunks' sums */
@@ -223,8 +269,13 @@ static inline __attribute__((always_inline)) void xp_quad_fast(const uint32_t *w
     for (j = 0; j < XP_TP; ++j, yp += ys)
 #pragma GCC unroll 2
         for (i = 0; i < XP_RB; ++i) {
-            int32_t v = a[XP_TP * i + j] + q->b[i], hi;
-            if (half)
+            int32_t v = a[XP_TP * i + j], hi;
+            if (mode == XP_RQ_M15) {
+                yp[i] = (int8_t)ef_xp_clip8(ef_xp_mac(q->rnd[i], v, q->m[i]) >> q->s[i]);
+                continue;
+            }
+            v += q->b[i];
+            if (mode == XP_RQ_HALF)
                 hi = (int32_t)(((int64_t)v * (int64_t)(uint32_t)q->m[i]) >> 32) >> q->u[i];
             else
                 hi = (int32_t)(((int64_t)v * (int64_t)q->m[i]) >> 32);
@@ -238,39 +289,25 @@ static inline __attribute__((always_inline)) void xp_quad_fast(const uint32_t *w
  * by xp_linear, when the x bytes read past the row's end exist: inside the row (its stride), or in the next token's
  * row (a token below tend - 1); else (the range's last quad) those inputs one by one. */
 static void xp_chunk(const int8_t *x, int32_t xs, const uint32_t *wd, int32_t k0, int32_t kn, int32_t last,
-                     int32_t *part, const xp_out_t *d, int32_t tb, int32_t te, int32_t tend, int32_t o, int32_t nr)
+                     int32_t *part, const xp_out_t *d, int32_t tb, int32_t te, int32_t tend, int32_t o, int32_t nr,
+                     int32_t amax)
 {
     int32_t t, i, j, full = kn >> 2, off[XP_TP] = {0, xs, 2 * xs, 3 * xs};
     int32_t in_row = (kn & 3) && k0 + 4 * (full + 1) <= xs;
     xp_rq_t q;
-    int32_t fast = last && nr == XP_RB && d->y8 != NULL, tb0 = tb, half = 0;
-    for (i = 0; fast && i < XP_RB; ++i) { /* half: some shift is 32 (xp_quad_fast) */
-        int32_t sh = d->sh[o + i], m = d->m[o + i];
-        if (!(fast = sh >= 32 && sh <= 62 && (sh > 32 || m >= 0)))
-            break;
-        half |= sh == 32;
-    }
-    for (i = 0; fast && i < XP_RB; ++i) {
-        int32_t sh = d->sh[o + i], m = d->m[o + i];
-        if (half && m < 0) {
-            fast = 0;
-            break;
-        }
-        q.b[i] = d->bias ? d->bias[o + i] : 0;
-        q.m[i] = half ? (int32_t)((uint32_t)m << 1) : m;
-        q.u[i] = sh > 32;
-        q.rnd[i] = sh > 32 ? 1 << (sh - 33) : 1;
-        q.s[i] = sh > 32 ? sh - 32 : 1;
-    }
-    if (fast) { /* whole quads in registers; the last partial quad (if any) below */
+    int32_t mode = last && nr == XP_RB && d->y8 != NULL ? xp_rq_setup(d, o, amax, &q) : 0, tb0 = tb;
+    if (mode) { /* whole quads in registers; the last partial quad (if any) below */
         for (t = tb; t + XP_TP <= te; t += XP_TP) {
             int32_t w = full + ((kn & 3) && (in_row || t + XP_TP < tend)); /* words taken whole, as below */
             const int32_t *pp = k0 == 0 ? NULL : part + XP_RB * (t - tb0);
+            const int8_t *xq = x + (ptrdiff_t)t * xs + k0;
             int8_t *yp = d->y8 + (ptrdiff_t)t * d->y_stride + o;
-            if (half)
-                xp_quad_fast(wd, x + (ptrdiff_t)t * xs + k0, off, w, kn, pp, &q, yp, d->y_stride, 1);
+            if (mode == XP_RQ_M15)
+                xp_quad_fast(wd, xq, off, w, kn, pp, &q, yp, d->y_stride, XP_RQ_M15);
+            else if (mode == XP_RQ_HALF)
+                xp_quad_fast(wd, xq, off, w, kn, pp, &q, yp, d->y_stride, XP_RQ_HALF);
             else
-                xp_quad_fast(wd, x + (ptrdiff_t)t * xs + k0, off, w, kn, pp, &q, yp, d->y_stride, 0);
+                xp_quad_fast(wd, xq, off, w, kn, pp, &q, yp, d->y_stride, XP_RQ_MULH);
         }
         tb = t;
     }
@@ -302,6 +339,9 @@ static void xp_linear(const int8_t *x, int32_t xs, int32_t n_in, const uint8_t *
     int32_t *part = (int32_t *)(wd + XP_RB * XP_KM / 4); /* used only when n_in > XP_KC, past the XP_KM chunk */
     int32_t rb = ef_row_bytes(n_in, bits), tb_len = n_in > XP_KC ? XP_TB : t1 - t0, kc = n_in > XP_KC ? XP_KM : XP_KC;
     int32_t o, tb, k0, r;
+    /* |acc| without the bias is at most n_in 128 |w|max (|w|max: ternary 1, 2-bit 2, 4-bit 8, 8-bit 128) */
+    int32_t wmax = bits == EF_TERNARY ? 1 : bits == 2 ? 2 : bits == 4 ? 8 : 128;
+    int32_t amax = n_in <= (1 << 23) / wmax ? n_in * 128 * wmax : INT32_MAX;
     for (o = o0; o < o1; o += XP_RB) {
         int32_t nr = o1 - o < XP_RB ? o1 - o : XP_RB;
         for (tb = t0; tb < t1; tb += tb_len) {
@@ -313,7 +353,7 @@ static void xp_linear(const int8_t *x, int32_t xs, int32_t n_in, const uint8_t *
                     if (kn & 3) /* lanes past kn of the last word: 0, so that word can be taken whole */
                         wd[XP_RB * (kn >> 2) + r] &= (1u << (8 * (kn & 3))) - 1u;
                 }
-                xp_chunk(x, xs, wd, k0, kn, k0 + kn >= n_in, part, d, tb, te, t1, o, nr);
+                xp_chunk(x, xs, wd, k0, kn, k0 + kn >= n_in, part, d, tb, te, t1, o, nr, amax);
             }
         }
     }
