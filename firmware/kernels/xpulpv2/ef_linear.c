@@ -296,21 +296,22 @@ static void xp_chunk(const int8_t *x, int32_t xs, const uint32_t *wd, int32_t k0
     int32_t in_row = (kn & 3) && k0 + 4 * (full + 1) <= xs;
     xp_rq_t q;
     int32_t mode = last && nr == XP_RB && d->y8 != NULL ? xp_rq_setup(d, o, amax, &q) : 0, tb0 = tb;
-    if (mode) { /* whole quads in registers; the last partial quad (if any) below */
-        for (t = tb; t + XP_TP <= te; t += XP_TP) {
-            int32_t w = full + ((kn & 3) && (in_row || t + XP_TP < tend)); /* words taken whole, as below */
-            const int32_t *pp = k0 == 0 ? NULL : part + XP_RB * (t - tb0);
-            const int8_t *xq = x + (ptrdiff_t)t * xs + k0;
-            int8_t *yp = d->y8 + (ptrdiff_t)t * d->y_stride + o;
-            if (mode == XP_RQ_M15)
-                xp_quad_fast(wd, xq, off, w, kn, pp, &q, yp, d->y_stride, XP_RQ_M15);
-            else if (mode == XP_RQ_HALF)
-                xp_quad_fast(wd, xq, off, w, kn, pp, &q, yp, d->y_stride, XP_RQ_HALF);
-            else
-                xp_quad_fast(wd, xq, off, w, kn, pp, &q, yp, d->y_stride, XP_RQ_MULH);
-        }
-        tb = t;
+    /* whole quads in registers, one loop a requantization form; the last partial quad (if any) below */
+#define XP_QUADS(MODE)                                                                                            \
+    for (t = tb; t + XP_TP <= te; t += XP_TP) {                                                                   \
+        int32_t w = full + ((kn & 3) && (in_row || t + XP_TP < tend)); /* words taken whole, as below */          \
+        xp_quad_fast(wd, x + (ptrdiff_t)t * xs + k0, off, w, kn, k0 == 0 ? NULL : part + XP_RB * (t - tb0), &q,   \
+                     d->y8 + (ptrdiff_t)t * d->y_stride + o, d->y_stride, MODE);                                   \
+    }                                                                                                             \
+    tb = t;
+    if (mode == XP_RQ_M15) {
+        XP_QUADS(XP_RQ_M15)
+    } else if (mode == XP_RQ_HALF) {
+        XP_QUADS(XP_RQ_HALF)
+    } else if (mode == XP_RQ_MULH) {
+        XP_QUADS(XP_RQ_MULH)
     }
+#undef XP_QUADS
     for (t = tb; t < te; t += XP_TP) {
         const int8_t *x0 = x + (ptrdiff_t)t * xs + k0;
         int32_t nt = te - t < XP_TP ? te - t : XP_TP, local[8];
