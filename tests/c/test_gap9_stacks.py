@@ -92,3 +92,19 @@ def test_bad_sdk_settings_are_one_line(tmp_path, text):
     with pytest.raises(TargetError) as e:
         sdk_settings(bad)
     assert "\n" not in str(e.value) and "sdk.toml" in str(e.value) and "cluster_" in str(e.value)
+
+
+@pytest.mark.skipif(shutil.which(RV_GCC) is None, reason=f"{RV_GCC} not installed")
+def test_worker_stack_holds_the_scan_kernel_chain(project, tmp_path):
+    """The Xpulpv2 scan keeps its packed exponent table (1 KiB) and a run of step records on the stack."""
+    kernels = load_target("gap9").compiler.kernels
+    scan = next(f for f in toolchain.kernel_sources(kernels) if f.name == "ef_scan.c")
+    inc = [firmware_dir() / "kernels", *[firmware_dir() / "kernels" / v for v in kernels], firmware_dir() / "hal",
+           project / "src"]
+    sc = _frames(scan, tmp_path, inc)
+    split = _frames(firmware_dir() / "hal" / "ef_team_split.c", tmp_path, inc)
+    assert "ef_scan_i8" in sc and "scan_part" in split
+    # a worker: fork entry -> scan_part -> ef_scan_i8 -> its helpers; every ef_scan.c frame counted once
+    chain = split["scan_part"] + sum(sc.values()) + RUNTIME_ALLOWANCE
+    assert chain <= sdk_settings()["cluster_stack_bytes"], (chain, sc, split["scan_part"])
+    assert sc["ef_scan_i8"] > 1024  # the table alone: why the stacks are not the SDK's default

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.gvsoc
 HERE = Path(__file__).resolve().parent
 N_BENCH = 14  # BENCH[] of the linear program
 N_CASES = 4 * 22 * 3 + N_BENCH  # one_case() calls + bench() calls
-SCAN_BENCH = 2  # bench() calls of the scan program (forward, reverse)
+SCAN_BENCH = 4  # bench() calls of the scan program (femba-tiny and femba-mini sized, forward and reverse)
 SCAN_CASES = 400 + SCAN_BENCH
 #: kernel -> (portable symbols renamed ref_*, extra portable sources linked once)
 ELTWISE_CASES = 240 + 3

@@ -4,7 +4,7 @@
  * large m_in (int64 steps), states near +-2^31 (saturation), sh_y below and above 32, time and channel sub-ranges,
  * strides, both directions, the exp2 table passed or not. Every y byte and state word is compared (writes outside
  * the range are caught too). Then a femba-sized call (one core's 33 channels of a tile x 80 steps x 16 states, in
- * L1) reports the cycles of both kernels. Prints XP_BAD lines, XP_BENCH lines and `XP_DONE cases=N bad=M`. */
+ * L1, and a femba-mini-sized one) reports the cycles of both kernels. Prints XP_BAD lines, XP_BENCH lines and `XP_DONE cases=N bad=M`. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -131,10 +131,11 @@ static int32_t one_case(int32_t k)
     return bad;
 }
 
-/* femba-tiny's per-core share of a scan tile: 33 channels x 80 steps x 16 states, realistic constants, in L1. */
-static int32_t bench(int32_t rev)
+/* A per-core share of a scan tile in L1, realistic constants: femba-tiny's 33 channels x 80 steps x 16 states
+ * (ka_frac 16) and femba-mini's 22 channels x 80 steps x 8 states (ka_frac 20, as its second block). */
+static int32_t bench(int32_t rev, int32_t n_d, int32_t n_st, int32_t frac)
 {
-    shape_t s = {MAX_T, MAX_D, 16, 16, MAX_D, MAX_D, 32, MAX_D};
+    shape_t s = {MAX_T, n_d, n_st, frac, n_d, n_d, 2 * n_st, n_d};
     uint32_t c0, c1, c2, i1, i2, l1, l2, f1, f2, b1, b2;
     for (int32_t d = 0; d < s.D; ++d)
         fill_channel(d, s.N, s.frac, 0);
@@ -150,9 +151,9 @@ static int32_t bench(int32_t rev)
     c2 = cpu_perf_get(CSR_PCER_CYCLES), i2 = cpu_perf_get(CSR_PCER_INSTR), l2 = cpu_perf_get(CSR_PCER_LD_STALL);
     f2 = cpu_perf_get(CSR_PCER_IMISS), b2 = cpu_perf_get(CSR_PCER_TAKEN_BRANCH);
     int32_t bad = compare(&s);
-    printf("XP_BENCH scan channels=%d steps=%d states=%d reverse=%d portable=%u xpulpv2=%u cycles"
+    printf("XP_BENCH scan channels=%d steps=%d states=%d ka_frac=%d reverse=%d portable=%u xpulpv2=%u cycles"
            " (xpulpv2: %u instructions, %u load stalls, %u fetch stalls, %u taken branches, %u cycles per state"
-           " update) bad=%d\n", (int)s.D, (int)s.T, (int)s.N, (int)rev, (unsigned)(c1 - c0), (unsigned)(c2 - c1),
+           " update) bad=%d\n", (int)s.D, (int)s.T, (int)s.N, (int)s.frac, (int)rev, (unsigned)(c1 - c0), (unsigned)(c2 - c1),
            (unsigned)(i2 - i1), (unsigned)(l2 - l1), (unsigned)(f2 - f1), (unsigned)(b2 - b1),
            (unsigned)((c2 - c1) / (uint32_t)(s.D * s.T * s.N)), (int)bad);
     return bad != 0;
@@ -172,7 +173,9 @@ static int test_main(void)
     for (int32_t k = 0; k < N_CASES; ++k, ++cases)
         bad += one_case(k) != 0;
     for (int32_t r = 0; r < 2; ++r, ++cases)
-        bad += bench(r);
+        bad += bench(r, MAX_D, 16, 16);
+    for (int32_t r = 0; r < 2; ++r, ++cases)
+        bad += bench(r, 22, 8, 20);
     printf("XP_DONE cases=%d bad=%d saturated=%d\n", (int)cases, (int)bad, (int)n_saturated);
     return bad != 0;
 }

@@ -335,35 +335,120 @@ static inline __attribute__((always_inline)) int8_t xs_out_hi(const xs_fast_t *f
     return (int8_t)ef_xp_clip8(t_hi >> f->ysh);
 }
 
-/* All n_t steps of one channel whose constants xs_fast_setup accepted, on the packed exp2 table: per step the
- * narrow test on p = q_delta q_u alone, Q and R from one mul / mulh pair, xs_sums_packed, and xs_out_hi (no 64-bit
- * arithmetic outside the rare wide steps). pu / pdl / bt / py and their strides walk the steps in scan order. */
+/* A run of a channel's steps, none of them wide, in one asm block: hardware loop 1 over the steps, hardware loop 0
+ * over the states. Each step's record (XS_REC words, written by xs_chan_fast) holds q_delta, Q, R 2^(24-kk), the
+ * step's B pointer and d_state; the asm overwrites its first two words with the step's two sums (a_hi, a_w). The
+ * channel's h and ka are reloaded a step from hdr on the stack (memory operands: no register held for them). A q_delta of 0 takes the hold loop (the sums alone, h unchanged), any other the packed
+ * narrow step of xs_sums_packed, 33 instructions a state, with k = e >> frac taken as (e >> lo2) >> 10 so that frac
+ * needs no register. The per-step work outside the state loops is 13 instructions (the C step loop around
+ * xs_sums_packed spent ~100 a step spilling and reloading its pointers around the 26-register asm). */
+#define XS_REC 5
+#define XS_RUN 6
+static inline __attribute__((always_inline)) void xs_run_packed(const xs_exp2_t *x, int32_t *rec, int32_t n_rec,
+                                                                const int32_t *hdr, int32_t c_off, int32_t rsh)
+{
+    int32_t n = n_rec, acc_hi, acc_w, qd, q, r, e, b, hv, inj, k, da, dec, s;
+    int32_t bt, ka, h; /* pointers, loaded from the records */
+    __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t"
+                     ".insn i 0x7b, 4, x1, %[n], 53 * 2\n\t"        /* lp.setup 1: the steps, up to the addi below */
+                     "lw %[qd], 0(%[rec])\n\t"
+                     "lw %[q], 4(%[rec])\n\t"
+                     "lw %[r], 8(%[rec])\n\t"
+                     "lw %[pb], 12(%[rec])\n\t"
+                     "lw %[ph], %[h0]\n\t"
+                     "lw %[pk], %[k0]\n\t"
+                     "lw %[n], 16(%[rec])\n\t"
+                     "li %[ah], 0\n\t"
+                     "li %[aw], 0\n\t"
+                     "beqz %[qd], 7f\n\t"                           /* q_delta 0: the hold loop (out of line) */
+                     EF_XP_LP_SETUP0(n, 33)
+                     ".insn i 0x0b, 5, %[e], %[pk], 2\n\t"         /* p.lhu e, 2(pk!): ka */
+                     ".insn i 0x0b, 0, %[b], %[pb], 1\n\t"         /* p.lb b, 1(pb!): q_B */
+                     "lw %[hv], 0(%[ph])\n\t"
+                     ".insn r 0x5b, 0, 0x00, %[e], %[e], %[qd]\n\t" /* p.mulu: e = qd ka */
+                     "mul %[inj], %[b], %[r]\n\t"                  /* b R 2^(24-kk) */
+                     "sra %[k], %[e], %[lo2]\n\t"                  /* e >> (lo - 2) */
+                     "srai %[inj], %[inj], 24\n\t"                 /* (b R) >> kk */
+                     ".insn r 0x33, 0, 0x21, %[inj], %[b], %[q]\n\t" /* p.mac: + b Q */
+                     ".insn r 0x5b, 6, 0x20, %[inj], x0, %[rsh]\n\t" /* inj = (... + 2^(rsh-1)) >> rsh */
+                     "andi %[b], %[k], 1020\n\t"                   /* 4 j */
+                     "srai %[k], %[k], 10\n\t"                     /* k = e >> frac (frac = lo2 + 10) */
+                     "li %[da], 0\n\t"
+                     "bge %[k], %[c16], 2f\n\t"                    /* k >= 16: dA = 0 */
+                     ".insn r 0x03, 7, 0x10, %[da], %[tab], %[b]\n\t" /* p.lw W = P[j] */
+                     "and %[e], %[e], %[rmask]\n\t"                /* r */
+                     "srai %[b], %[hv], 16\n\t"                    /* h >> 16 */
+                     "and %[n], %[da], %[rmask]\n\t"               /* d = T[j] - T[j+1] */
+                     ".insn r 0x33, 0, 0x21, %[n], %[n], %[e]\n\t" /* p.mac: d + d r */
+                     ".insn r 0x5b, 7, 0x20, %[da], %[n], %[lo]\n\t" /* p.subRNr: v */
+                     ".insn r 0x5b, 6, 0x20, %[da], x0, %[k]\n\t"  /* dA = rs(v, k) */
+                     XS_ASM_TAIL
+                     "6:\n\t"
+                     "sw %[ah], 0(%[rec])\n\t"
+                     "sw %[aw], 4(%[rec])\n\t"
+                     "addi %[rec], %[rec], 20\n\t"                /* XS_REC words; the last instruction of loop 1 */
+                     "j 8f\n\t"
+                     "7:\n\t"                                     /* hold: C[n] = B[n] + c_off + 1 */
+                     "add %[pb], %[pb], %[coff]\n\t"
+                     "addi %[pb], %[pb], 1\n\t"
+                     EF_XP_LP_SETUP0(n, 5)
+                     ".insn i 0x0b, 2, %[hv], %[ph], 4\n\t"        /* p.lw hv, 4(ph!) */
+                     ".insn i 0x0b, 0, %[b], %[pb], 1\n\t"         /* p.lb b, 1(pb!): q_C */
+                     "srai %[e], %[hv], 16\n\t"
+                     ".insn r 0x33, 0, 0x21, %[ah], %[b], %[e]\n\t"
+                     ".insn r 0x33, 0, 0x21, %[aw], %[b], %[hv]\n\t"
+                     "j 6b\n\t"
+                     "8:\n\t"
+                     ".option pop"
+                     : [rec] "+r"(rec), [n] "+r"(n), [ah] "=&r"(acc_hi), [aw] "=&r"(acc_w), [qd] "=&r"(qd),
+                       [q] "=&r"(q), [r] "=&r"(r), [pb] "=&r"(bt), [ph] "=&r"(h), [pk] "=&r"(ka), [e] "=&r"(e),
+                       [b] "=&r"(b), [hv] "=&r"(hv), [inj] "=&r"(inj), [k] "=&r"(k), [da] "=&r"(da),
+                       [dec] "=&r"(dec), [s] "=&r"(s)
+                     : [coff] "r"(c_off), [rsh] "r"(rsh), [lo] "r"(x->lo), [lo2] "r"(x->lo2), [rmask] "r"(x->rmask),
+                       [tab] "r"(x->ptab), [nmax] "r"(-XS_STATE_MAX), [c16] "r"(16), [h0] "m"(hdr[0]),
+                       [k0] "m"(hdr[1])
+                     : "memory");
+}
+
+/* All n_t steps of one channel whose constants xs_fast_setup accepted, on the packed exp2 table, in runs of up to
+ * XS_RUN steps: the records of a run (the narrow test on p = q_delta q_u alone, Q and R from one mul / mulh pair),
+ * xs_run_packed, then the outputs (xs_out_hi: no 64-bit arithmetic). A wide step ends its run and is taken alone
+ * (xs_step_wide). pu / pdl / bt / py and their strides walk the steps in scan order. */
 static void xs_chan_fast(const xs_exp2_t *x, const xs_fast_t *f, const xs_chan_t *k,
                          int32_t *h, const uint16_t *ka, int32_t ds, const int8_t *pu,
                          ptrdiff_t su, const int8_t *pdl, ptrdiff_t sdl, const int8_t *bt,
                          ptrdiff_t sb, int32_t c_off, int8_t *py, ptrdiff_t sy, int32_t n_t)
 {
-    for (; n_t > 0; --n_t, pu += su, pdl += sdl, bt += sb, py += sy) {
-        int32_t qu = *pu, qd = *pdl, a_hi;
-        uint32_t a_w;
-        if (qd == 0) {
-            xs_hold_sums(h, bt + c_off + 1, ds, &a_hi, &a_w);
-        } else {
-            int32_t p = qd * qu;
-            if ((uint32_t)(p - f->p_min) <= f->p_span) {
+    int32_t rec[XS_RUN * XS_REC], hdr[2] = {(int32_t)(uintptr_t)h, (int32_t)(uintptr_t)ka};
+    while (n_t > 0) {
+        const int8_t *pu0 = pu;
+        int32_t m = 0, lim = n_t < XS_RUN ? n_t : XS_RUN, wide = 0;
+        for (; m < lim; ++m, pu += su, pdl += sdl, bt += sb) {
+            int32_t qu = *pu, qd = *pdl, q = 0, r24 = 0, *rc = rec + XS_REC * m;
+            if (qd != 0) {
+                int32_t p = qd * qu;
+                if ((uint32_t)(p - f->p_min) > f->p_span) {
+                    wide = 1;
+                    break;
+                }
                 int64_t pm = (int64_t)p * f->m_in;
                 uint32_t lw = (uint32_t)pm, hw = (uint32_t)(pm >> 32);
-                int32_t kk = f->kk;
-                int32_t q = (int32_t)((lw >> kk) | (hw << (32 - kk)));
-                int32_t r24 = (int32_t)((lw << (32 - kk)) >> 8); /* R 2^(24-kk) */
-                xs_sums_packed(x, h, ka, bt, c_off, ds, qd, q, r24, f->rsh, &a_hi, &a_w);
-            } else {
-                int64_t acc = xs_step_wide(x, h, ka, bt, bt + c_off + 1, ds, qd, p, k->m_in, k->sh_in);
-                a_hi = (int32_t)(acc >> 16); /* |acc| < 2^46 */
-                a_w = (uint32_t)acc;
+                q = (int32_t)((lw >> f->kk) | (hw << (32 - f->kk)));
+                r24 = (int32_t)((lw << (32 - f->kk)) >> 8); /* R 2^(24-kk) */
             }
+            rc[0] = qd, rc[1] = q, rc[2] = r24, rc[3] = (int32_t)(uintptr_t)bt, rc[4] = ds;
         }
-        *py = xs_out_hi(f, a_hi, a_w, qu);
+        if (m > 0)
+            xs_run_packed(x, rec, m, hdr, c_off, f->rsh);
+        for (int32_t i = 0; i < m; ++i, py += sy, pu0 += su)
+            *py = xs_out_hi(f, rec[XS_REC * i], (uint32_t)rec[XS_REC * i + 1], *pu0);
+        n_t -= m;
+        if (wide) {
+            int32_t qu = *pu, qd = *pdl;
+            int64_t acc = xs_step_wide(x, h, ka, bt, bt + c_off + 1, ds, qd, qd * qu, k->m_in, k->sh_in);
+            *py = xs_out_hi(f, (int32_t)(acc >> 16), (uint32_t)acc, qu); /* |acc| < 2^46 */
+            pu += su, pdl += sdl, bt += sb, py += sy, --n_t;
+        }
     }
 }
 
@@ -388,7 +473,7 @@ void ef_scan_i8(const ef_scan_consts_t *c,
         const uint16_t *ka = c->ka + (ptrdiff_t)d * ds;
         int32_t *hd = h + (ptrdiff_t)d * ds;
         xs_chan_setup(c, d, &k);
-        if (x.ptab != NULL && xs_fast_setup(c, d, &k, &f)) {
+        if (x.ptab != NULL && ds >= 1 && xs_fast_setup(c, d, &k, &f)) {
             xs_chan_fast(&x, &f, &k, hd, ka, ds, u + ts * u_stride + d, dir * u_stride, delta + ts * delta_stride + d,
                          dir * delta_stride, B + ts * bc_stride, dir * bc_stride, (int32_t)(C - B) - 1,
                          y + ts * y_stride + d, dir * y_stride, n_t);
