@@ -68,13 +68,18 @@ def _frames(src: Path, out: Path, includes: list[Path]) -> dict[str, int]:
     return frames
 
 
-@pytest.mark.skipif(shutil.which(RV_GCC) is None, reason=f"{RV_GCC} not installed")
-def test_worker_stack_holds_the_linear_kernel_chain(project, tmp_path):
+def _kernel_frames(name: str, project: Path, out: Path) -> tuple[dict[str, int], list[Path]]:
+    """Frames of gap9's variant of kernel source `name` (e.g. ef_linear.c), and the include folders used."""
     kernels = load_target("gap9").compiler.kernels
-    linear = next(f for f in toolchain.kernel_sources(kernels) if f.name == "ef_linear.c")
+    src = next(f for f in toolchain.kernel_sources(kernels) if f.name == name)
     inc = [firmware_dir() / "kernels", *[firmware_dir() / "kernels" / v for v in kernels], firmware_dir() / "hal",
            project / "src"]
-    lin = _frames(linear, tmp_path, inc)
+    return _frames(src, out, inc), inc
+
+
+@pytest.mark.skipif(shutil.which(RV_GCC) is None, reason=f"{RV_GCC} not installed")
+def test_worker_stack_holds_the_linear_kernel_chain(project, tmp_path):
+    lin, inc = _kernel_frames("ef_linear.c", project, tmp_path)
     tiled = _frames(project / "src" / "ef_tiled.c", tmp_path, inc)
     assert lin and "tile_rows" in tiled
     # a worker: fork entry -> tile_rows -> ef_linear_i8 -> its helpers; every ef_linear.c frame counted once
@@ -97,11 +102,7 @@ def test_bad_sdk_settings_are_one_line(tmp_path, text):
 @pytest.mark.skipif(shutil.which(RV_GCC) is None, reason=f"{RV_GCC} not installed")
 def test_worker_stack_holds_the_scan_kernel_chain(project, tmp_path):
     """The Xpulpv2 scan keeps its packed exponent table (1 KiB) and a run of step records on the stack."""
-    kernels = load_target("gap9").compiler.kernels
-    scan = next(f for f in toolchain.kernel_sources(kernels) if f.name == "ef_scan.c")
-    inc = [firmware_dir() / "kernels", *[firmware_dir() / "kernels" / v for v in kernels], firmware_dir() / "hal",
-           project / "src"]
-    sc = _frames(scan, tmp_path, inc)
+    sc, inc = _kernel_frames("ef_scan.c", project, tmp_path)
     split = _frames(firmware_dir() / "hal" / "ef_team_split.c", tmp_path, inc)
     assert "ef_scan_i8" in sc and "scan_part" in split
     # a worker: fork entry -> scan_part -> ef_scan_i8 -> its helpers; every ef_scan.c frame counted once
