@@ -82,7 +82,8 @@ def write_inputs(path: Path, windows: np.ndarray, cores: int) -> None:
 
 
 def parse_outputs(data: bytes, n_out: int) -> tuple[np.ndarray, dict[str, Any]]:
-    """out.bin -> (logits (N, n_out) int32, raw profile: calibration, cycles per window, layer records)."""
+    """out.bin -> (logits (N, n_out) int32, raw profile: calibration, cycles per window, layer records, the stack
+    high-water mark); a core that used its whole stack is refused."""
     words = np.frombuffer(data, dtype="<u4")
     if len(words) < 10 or words[0] != MAGIC:
         raise GvsocError("out.bin: missing or bad header (the firmware did not start its window loop)")
@@ -96,8 +97,12 @@ def parse_outputs(data: bytes, n_out: int) -> tuple[np.ndarray, dict[str, Any]]:
     recs = body[: n * per].reshape(n, per)
     logits = recs[:, 4:4 + n_out].view(np.int32).copy()
     layers = recs[:, 4 + n_out:].reshape(n, n_layers, LAYER_WORDS).astype(np.int64)
+    stack_peak, stack_size = int(recs[:, 2].max()), int(recs[0, 3])
+    if stack_size and stack_peak >= stack_size:
+        raise GvsocError(f"out.bin: a cluster core used all {stack_size} bytes of its stack (overflow: the results "
+                         "cannot be trusted); raise stack_bytes in targets/pulp-open/gvsoc.toml")
     raw = {"cores": cores, "cal": [int(v) for v in words[6:10]], "cycles": recs[:, 1].astype(np.int64),
-           "layers": layers}
+           "layers": layers, "stack_peak_bytes": stack_peak, "stack_bytes": stack_size}
     return logits, raw
 
 
@@ -163,7 +168,22 @@ def summarize(raw: dict[str, Any], nodes: list[dict[str, Any]], clock_hz: int) -
             "utilisation": round(sum(sum(x["core_active_cycles"]) for x in layers) / (cores * total), 3),
             "load_stalls": sum(x["load_stalls"] for x in layers),
             "tcdm_contention_cycles": sum(x["tcdm_contention_cycles"] for x in layers),
-            "counters_note": COUNTERS_NOTE, "layers": layers}
+            "counters_note": COUNTERS_NOTE, "stack_peak_bytes": raw.get("stack_peak_bytes"),
+            "stack_bytes": raw.get("stack_bytes"), "layers": layers}
+
+
+def describe(summary: dict[str, Any]) -> str:
+    """One line of a run's headline figures (edgeflow build --check prints it under the check)."""
+    hidden = summary.get("dma_hidden_fraction")
+    parts = [f"{summary['cycles']:,} cycles a window on {summary['cores']} cores",
+             f"{summary['mac_per_cycle']:.2f} MAC/cycle"]
+    if summary.get("seconds_at_clock") is not None and summary.get("clock_hz"):
+        parts.append(f"{summary['seconds_at_clock'] * 1e3:.1f} ms at {summary['clock_hz'] / 1e6:.0f} MHz")
+    if hidden is not None:
+        parts.append(f"DMA {hidden:.0%} hidden")
+    if summary.get("stack_bytes"):
+        parts.append(f"stack peak {summary['stack_peak_bytes']:,} of {summary['stack_bytes']:,} B")
+    return f"{summary.get('label', 'pulp-open (GVSoC)')}: " + ", ".join(parts) + " (per layer: run_report.json)"
 
 
 def plot_layers(summary: dict[str, Any], path: Path, title: str) -> Path | None:

@@ -1,6 +1,8 @@
 /* pulp-open window loop (GVSoC): the FC starts the cluster once; cluster core 0 reads int8 windows from in.bin
  * by semihosting, runs the network on each (cores 1..7 serve its ef_parallel_for jobs) and writes, per window,
- * the int32 logits accumulators and the per-layer profile to out.bin (format: edgeflow/runners/gvsoc.py).
+ * the int32 logits accumulators and the per-layer profile to out.bin (format: edgeflow/runners/gvsoc.py), with the
+ * most bytes any cluster core's stack has held so far (each core paints its stack below its frame at entry; the
+ * words left unpainted are counted) and the stack size, so that the host refuses a run that overflowed.
  * in.bin: uint32 magic, n_windows, cores, 0, then n_windows x EF_INPUT_SIZE int8 codes. */
 #include <stdint.h>
 #include <string.h>
@@ -66,6 +68,44 @@ void ef_hal_putc(uint8_t c)
     (void)c;
 }
 
+#define EF_PO_STACK_FILL 0xEF57AC5Au
+#define EF_PO_STACK_CORES 8 /* EF_PO_MAX_CORES */
+
+static volatile uint8_t stack_painted[EF_PO_STACK_CORES];
+
+/* The calling core's stack [base, sp - 32) filled with EF_PO_STACK_FILL (pulp-runtime's crt0: core c's stack is
+ * cluster_stacks + [c, c + 1) CLUSTER_STACK_SIZE). */
+static void stack_paint(void)
+{
+    uint32_t c = (uint32_t)hal_core_id(), *p, *end;
+    uintptr_t sp;
+    if (c >= EF_PO_STACK_CORES)
+        return;
+    __asm__ volatile("mv %0, sp" : "=r"(sp));
+    p = (uint32_t *)(void *)(cluster_stacks + c * CLUSTER_STACK_SIZE);
+    end = (uint32_t *)(sp - 32u);
+    while (p < end)
+        *p++ = EF_PO_STACK_FILL;
+    stack_painted[c] = 1;
+}
+
+/* The most bytes a painted core's stack has held: from its top down to its lowest word that is not the fill. */
+static uint32_t stack_peak(void)
+{
+    uint32_t peak = 0;
+    for (uint32_t c = 0; c < EF_PO_STACK_CORES; ++c) {
+        const uint32_t *base = (const uint32_t *)(const void *)(cluster_stacks + c * CLUSTER_STACK_SIZE), *p = base;
+        const uint32_t *top = base + CLUSTER_STACK_SIZE / 4;
+        if (!stack_painted[c])
+            continue;
+        while (p < top && *p == EF_PO_STACK_FILL)
+            ++p;
+        if ((uint32_t)(top - p) * 4u > peak)
+            peak = (uint32_t)(top - p) * 4u;
+    }
+    return peak;
+}
+
 static int32_t window[(EF_INPUT_SIZE + 3) / 4];
 static int32_t logits[EF_OUTPUT_SIZE];
 
@@ -103,7 +143,8 @@ static int32_t run_windows(void)
         ef_network_run((const int8_t *)window, logits);
         whead[0] = w;
         whead[1] = ef_po_now() - t0;
-        whead[2] = whead[3] = 0;
+        whead[2] = stack_peak();
+        whead[3] = CLUSTER_STACK_SIZE;
         if (sh_write(out, whead, sizeof whead) != 0 || sh_write(out, logits, sizeof logits) != 0
             || sh_write(out, ef_po_prof_layers(), EF_N_LAYERS * sizeof(ef_po_layer_t)) != 0)
             return -5;
@@ -116,6 +157,7 @@ static int32_t run_windows(void)
 static int ef_po_cluster_main(void)
 {
     int32_t rc;
+    stack_paint();
     if (hal_core_id() != 0) {
         ef_po_team_worker();
         return 0;

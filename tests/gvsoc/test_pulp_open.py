@@ -44,6 +44,9 @@ def test_micro_bit_exact_on_8_cores(micro):
     assert s["mac_per_cycle"] > 0 and len(s["layers"]) == len(micro.report["nodes"])
     assert sum(v["cycles"] for v in s["layers"]) <= s["cycles"]
     assert (micro.out_dir / "pulp_open_layers.png").is_file()
+    # the firmware's stack high-water mark (painted stacks): measured, and below the configured size
+    assert s["stack_bytes"] == pulp_open.sim_settings()["stack_bytes"]
+    assert 512 < s["stack_peak_bytes"] < s["stack_bytes"], s["stack_peak_bytes"]
 
 
 def test_split_same_bytes_on_1_and_8_cores_and_faster_on_8(micro):
