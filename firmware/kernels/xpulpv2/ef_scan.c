@@ -343,7 +343,7 @@ static inline __attribute__((always_inline)) int8_t xs_out_hi(const xs_fast_t *f
  * needs no register. The per-step work outside the state loops is 13 instructions (the C step loop around
  * xs_sums_packed spent ~100 a step spilling and reloading its pointers around the 26-register asm). */
 #define XS_REC 5
-#define XS_RUN 6
+#define XS_RUN 8
 static inline __attribute__((always_inline)) void xs_run_packed(const xs_exp2_t *x, int32_t *rec, int32_t n_rec,
                                                                 const int32_t *hdr, int32_t c_off, int32_t rsh)
 {
