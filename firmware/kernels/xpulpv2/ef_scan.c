@@ -21,7 +21,10 @@
  * (the trained models': 41..50) on the packed exp2 table (xs_chan_fast): the narrow test is one compare on
  * p = q_delta q_u against bounds precomputed per channel, Q and R come from one mul / mulh pair, and the output
  * tot = acc m_y + q_u m_D 2^sh_D + 2^(sh_y-1) is built as its high 32-bit word only (xs_out_hi); other channels take
- * the portable file's 64-bit output. */
+ * the portable file's 64-bit output.
+ * Hardware loops here contain branches (the k >= 16 skip, the saturation fix-up, xs_run_packed's hold path): GVSoC's
+ * RI5CY model executes them; the CV32E40P manual forbids branches in a loop body, so silicon that enforces that needs
+ * a branch-free variant (README, Xpulpv2 kernels). */
 #include "ef_kernels.h"
 #include "ef_xpulp.h"
 
