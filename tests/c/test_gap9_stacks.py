@@ -81,9 +81,10 @@ def _kernel_frames(name: str, project: Path, out: Path) -> tuple[dict[str, int],
 def test_worker_stack_holds_the_linear_kernel_chain(project, tmp_path):
     lin, inc = _kernel_frames("ef_linear.c", project, tmp_path)
     tiled = _frames(project / "src" / "ef_tiled.c", tmp_path, inc)
-    assert lin and "tile_rows" in tiled
-    # a worker: fork entry -> tile_rows -> ef_linear_i8 -> its helpers; every ef_linear.c frame counted once
-    chain = tiled["tile_rows"] + sum(lin.values()) + RUNTIME_ALLOWANCE
+    assert lin and "tile_rows" in tiled and "tile_part" in tiled
+    # a worker: fork entry -> tile_rows or tile_tokens -> tile_part -> ef_linear_i8 -> its helpers; every
+    # ef_linear.c frame counted once
+    chain = max(tiled["tile_rows"], tiled["tile_tokens"]) + tiled["tile_part"] + sum(lin.values()) + RUNTIME_ALLOWANCE
     assert chain <= sdk_settings()["cluster_stack_bytes"], (chain, lin, tiled["tile_rows"])
     assert chain > 1024  # the Xpulpv2 kernel's frame outgrows a 1 KiB stack: why sdk.toml sets them
 
@@ -109,3 +110,21 @@ def test_worker_stack_holds_the_scan_kernel_chain(project, tmp_path):
     chain = split["scan_part"] + sum(sc.values()) + RUNTIME_ALLOWANCE
     assert chain <= sdk_settings()["cluster_stack_bytes"], (chain, sc, split["scan_part"])
     assert sc["ef_scan_i8"] > 1024  # the table alone: why the stacks are not the SDK's default
+
+
+@pytest.mark.skipif(shutil.which(RV_GCC) is None, reason=f"{RV_GCC} not installed")
+def test_master_stack_holds_the_network_and_its_deepest_kernel(project, tmp_path):
+    """The core that runs the network also takes a share of every ef_parallel_for (the team fork runs the body on
+    the calling core too): network -> tiled runner -> team split -> the kernel, below the SDK's task entry."""
+    sc, inc = _kernel_frames("ef_scan.c", project, tmp_path)
+    lin, _ = _kernel_frames("ef_linear.c", project, tmp_path)
+    split = _frames(firmware_dir() / "hal" / "ef_team_split.c", tmp_path, inc)
+    tiled = _frames(project / "src" / "ef_tiled.c", tmp_path, inc)
+    net = _frames(project / "src" / "network.c", tmp_path, inc)
+    top = net["ef_network_run"]
+    scan = top + tiled["ef_tiled_scan_i8"] + split["__wrap_ef_scan_i8"] + split["scan_part"] + sum(sc.values())
+    linear = (top + tiled["ef_tiled_linear_i8"] + max(tiled["tile_rows"], tiled["tile_tokens"]) + tiled["tile_part"]
+              + sum(lin.values()))
+    chain = max(scan, linear) + RUNTIME_ALLOWANCE
+    assert chain <= sdk_settings()["cluster_master_stack_bytes"], (scan, linear)
+    assert scan + RUNTIME_ALLOWANCE > 2304  # why the master's stack is larger than a worker's
