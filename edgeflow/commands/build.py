@@ -131,10 +131,15 @@ def _print_build(report: dict, title: str, takes_onnx: bool) -> None:
                       f"argmax agreement {chk['argmax_agree']:.0%}")
     elif chk:
         console.print(f"built code bit-exact with the reference on {chk['windows']} windows")
-    if isinstance(report.get("pulp_open"), dict):
-        from edgeflow.runners.gvsoc import describe as describe_gvsoc
+    _print_gvsoc(report)
 
-        console.print(describe_gvsoc(report["pulp_open"]))
+
+def _print_gvsoc(report: dict) -> None:
+    """A build checked on GVSoC: one line of its measured figures."""
+    if isinstance(report.get("pulp_open"), dict):
+        from edgeflow.runners.gvsoc import describe
+
+        console.print(describe(report["pulp_open"]))
 
 
 def cmd_inspect(a: argparse.Namespace) -> int:
@@ -150,10 +155,7 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     for table in (render_memory(report), render_firmware(report)):
         if table is not None:
             console.print(table)
-    if isinstance(report.get("pulp_open"), dict):  # a build checked on GVSoC: its measured figures
-        from edgeflow.runners.gvsoc import describe as describe_gvsoc
-
-        console.print(describe_gvsoc(report["pulp_open"]))
+    _print_gvsoc(report)
     card = report.get("card")
     if isinstance(card, dict):  # builds since cards are recorded: stream reads recordings through this one
         console.print(f"card {card.get('name')} (kind {card.get('kind')}): {Path(a.build_dir) / str(card.get('file'))}")

@@ -69,9 +69,7 @@ void ef_hal_putc(uint8_t c)
 }
 
 #define EF_PO_STACK_FILL 0xEF57AC5Au
-#define EF_PO_STACK_CORES 8 /* EF_PO_MAX_CORES */
-
-static volatile uint8_t stack_painted[EF_PO_STACK_CORES];
+static volatile uint8_t stack_painted[EF_PO_MAX_CORES];
 
 /* The calling core's stack [base, sp - 32) filled with EF_PO_STACK_FILL (pulp-runtime's crt0: core c's stack is
  * cluster_stacks + [c, c + 1) CLUSTER_STACK_SIZE). */
@@ -79,7 +77,7 @@ static void stack_paint(void)
 {
     uint32_t c = (uint32_t)hal_core_id(), *p, *end;
     uintptr_t sp;
-    if (c >= EF_PO_STACK_CORES)
+    if (c >= EF_PO_MAX_CORES)
         return;
     __asm__ volatile("mv %0, sp" : "=r"(sp));
     p = (uint32_t *)(void *)(cluster_stacks + c * CLUSTER_STACK_SIZE);
@@ -93,7 +91,7 @@ static void stack_paint(void)
 static uint32_t stack_peak(void)
 {
     uint32_t peak = 0;
-    for (uint32_t c = 0; c < EF_PO_STACK_CORES; ++c) {
+    for (uint32_t c = 0; c < EF_PO_MAX_CORES; ++c) {
         const uint32_t *base = (const uint32_t *)(const void *)(cluster_stacks + c * CLUSTER_STACK_SIZE), *p = base;
         const uint32_t *top = base + CLUSTER_STACK_SIZE / 4;
         if (!stack_painted[c])

@@ -153,10 +153,36 @@ static inline __attribute__((always_inline)) int64_t xs_step_narrow(const xs_exp
     return (int64_t)acc_hi * 65536 + acc_lo;
 }
 
+/* One state of the narrow step on the packed table (the body of hardware loop 0, 33 instructions; see
+ * xs_sums_packed): k = e >> frac as (e >> lo2) >> 10 (frac = lo2 + 10), so frac needs no register. */
+#define XS_ASM_PACKED_STATE \
+    ".insn i 0x0b, 5, %[e], %[pk], 2\n\t"         /* p.lhu e, 2(pk!): ka */ \
+    ".insn i 0x0b, 0, %[b], %[pb], 1\n\t"         /* p.lb b, 1(pb!): q_B */ \
+    "lw %[hv], 0(%[ph])\n\t" \
+    ".insn r 0x5b, 0, 0x00, %[e], %[e], %[qd]\n\t" /* p.mulu: e = qd ka */ \
+    "mul %[inj], %[b], %[r]\n\t"                  /* b R 2^(24-kk) */ \
+    "sra %[k], %[e], %[lo2]\n\t"                  /* e >> (lo - 2) */ \
+    "srai %[inj], %[inj], 24\n\t"                 /* (b R) >> kk */ \
+    ".insn r 0x33, 0, 0x21, %[inj], %[b], %[q]\n\t" /* p.mac: + b Q */ \
+    ".insn r 0x5b, 6, 0x20, %[inj], x0, %[rsh]\n\t" /* inj = (... + 2^(rsh-1)) >> rsh */ \
+    "andi %[b], %[k], 1020\n\t"                   /* 4 j */ \
+    "srai %[k], %[k], 10\n\t"                     /* k = e >> frac (frac = lo2 + 10) */ \
+    "li %[da], 0\n\t" \
+    "bge %[k], %[c16], 2f\n\t"                    /* k >= 16: dA = 0 */ \
+    ".insn r 0x03, 7, 0x10, %[da], %[tab], %[b]\n\t" /* p.lw W = P[j] */ \
+    "and %[e], %[e], %[rmask]\n\t"                /* r */ \
+    "srai %[b], %[hv], 16\n\t"                    /* h >> 16 */ \
+    "and %[n], %[da], %[rmask]\n\t"               /* d = T[j] - T[j+1] */ \
+    ".insn r 0x33, 0, 0x21, %[n], %[n], %[e]\n\t" /* p.mac: d + d r */ \
+    ".insn r 0x5b, 7, 0x20, %[da], %[n], %[lo]\n\t" /* p.subRNr: v */ \
+    ".insn r 0x5b, 6, 0x20, %[da], x0, %[k]\n\t"  /* dA = rs(v, k) */ \
+    XS_ASM_TAIL
+
 /* xs_step_narrow on the packed table P[j] = (T[j] << lo) | (T[j] - T[j+1]) (xs_pack: 7 <= lo <= 15, every
  * difference below 2^lo): one load a state instead of two, and with d = P[j] & (2^lo - 1),
  * v = T[j] + rs(-d r, lo) = (P[j] - d (r + 1) + 2^(lo-1)) >> lo, one p.mac and one p.subRNr (P[j] - d (r + 1) =
- * T[j] 2^lo - d r, in [0, 2^30]); the k >= 16 test compares k itself. 33 instructions a state. */
+ * T[j] 2^lo - d r, in [0, 2^30]); the k >= 16 test compares k itself. 33 instructions a state
+ * (XS_ASM_PACKED_STATE). */
 static inline __attribute__((always_inline)) void xs_sums_packed(const xs_exp2_t *x, int32_t *h,
                                                                   const uint16_t *ka, const int8_t *bt,
                                                                   int32_t c_off, int32_t ds, int32_t qd, int32_t q,
@@ -168,25 +194,12 @@ static inline __attribute__((always_inline)) void xs_sums_packed(const xs_exp2_t
                      "li %[ah], 0\n\t"
                      "li %[aw], 0\n\t"
                      EF_XP_LP_SETUP0(n, 33)
-                     XS_ASM_HEAD
-                     "li %[da], 0\n\t"
-                     "bge %[k], %[c16], 2f\n\t"                     /* k >= 16: dA = 0 */
-                     "sra %[b], %[e], %[lo2]\n\t"
-                     "andi %[b], %[b], 1020\n\t"                    /* 4 j */
-                     ".insn r 0x03, 7, 0x10, %[da], %[tab], %[b]\n\t" /* p.lw W = P[j] (register offset) */
-                     "and %[e], %[e], %[rmask]\n\t"                 /* r */
-                     "srai %[b], %[hv], 16\n\t"                    /* h >> 16 */
-                     "and %[n], %[da], %[rmask]\n\t"               /* d = T[j] - T[j+1] */
-                     ".insn r 0x33, 0, 0x21, %[n], %[n], %[e]\n\t" /* p.mac: d + d r < 2^(2 lo) */
-                     /* p.subRNr: v = (T[j] 2^lo - d r + 2^(lo-1)) >> lo */
-                     ".insn r 0x5b, 7, 0x20, %[da], %[n], %[lo]\n\t"
-                     ".insn r 0x5b, 6, 0x20, %[da], x0, %[k]\n\t"   /* dA = rs(v, k) */
-                     XS_ASM_TAIL
+                     XS_ASM_PACKED_STATE
                      ".option pop"
                      XS_ASM_OUTS
-                     : [qd] "r"(qd), [q] "r"(q), [r] "r"(r24), [coff] "r"(c_off), [rsh] "r"(rsh), [frac] "r"(x->frac),
-                       [lo] "r"(x->lo), [lo2] "r"(x->lo2), [rmask] "r"(x->rmask), [tab] "r"(x->ptab),
-                       [nmax] "r"(-XS_STATE_MAX), [c16] "r"(16)
+                     : [qd] "r"(qd), [q] "r"(q), [r] "r"(r24), [coff] "r"(c_off), [rsh] "r"(rsh), [lo] "r"(x->lo),
+                       [lo2] "r"(x->lo2), [rmask] "r"(x->rmask), [tab] "r"(x->ptab), [nmax] "r"(-XS_STATE_MAX),
+                       [c16] "r"(16)
                      : "memory");
     *a_hi = acc_hi;
     *a_w = (uint32_t)acc_w;
@@ -341,9 +354,9 @@ static inline __attribute__((always_inline)) int8_t xs_out_hi(const xs_fast_t *f
 /* A run of a channel's steps, none of them wide, in one asm block: hardware loop 1 over the steps, hardware loop 0
  * over the states. Each step's record (XS_REC words, written by xs_chan_fast) holds q_delta, Q, R 2^(24-kk), the
  * step's B pointer and d_state; the asm overwrites its first two words with the step's two sums (a_hi, a_w). The
- * channel's h and ka are reloaded a step from hdr on the stack (memory operands: no register held for them). A q_delta of 0 takes the hold loop (the sums alone, h unchanged), any other the packed
- * narrow step of xs_sums_packed, 33 instructions a state, with k = e >> frac taken as (e >> lo2) >> 10 so that frac
- * needs no register. The per-step work outside the state loops is 13 instructions (the C step loop around
+ * channel's h and ka are reloaded a step from hdr on the stack (memory operands: no register held for them). A
+ * q_delta of 0 takes the hold loop (the sums alone, h unchanged), any other the packed narrow step
+ * (XS_ASM_PACKED_STATE). The per-step work outside the state loops is 13 instructions (the C step loop around
  * xs_sums_packed spent ~100 a step spilling and reloading its pointers around the 26-register asm). */
 #define XS_REC 5
 #define XS_RUN 8
@@ -365,27 +378,7 @@ static inline __attribute__((always_inline)) void xs_run_packed(const xs_exp2_t 
                      "li %[aw], 0\n\t"
                      "beqz %[qd], 7f\n\t"                           /* q_delta 0: the hold loop (out of line) */
                      EF_XP_LP_SETUP0(n, 33)
-                     ".insn i 0x0b, 5, %[e], %[pk], 2\n\t"         /* p.lhu e, 2(pk!): ka */
-                     ".insn i 0x0b, 0, %[b], %[pb], 1\n\t"         /* p.lb b, 1(pb!): q_B */
-                     "lw %[hv], 0(%[ph])\n\t"
-                     ".insn r 0x5b, 0, 0x00, %[e], %[e], %[qd]\n\t" /* p.mulu: e = qd ka */
-                     "mul %[inj], %[b], %[r]\n\t"                  /* b R 2^(24-kk) */
-                     "sra %[k], %[e], %[lo2]\n\t"                  /* e >> (lo - 2) */
-                     "srai %[inj], %[inj], 24\n\t"                 /* (b R) >> kk */
-                     ".insn r 0x33, 0, 0x21, %[inj], %[b], %[q]\n\t" /* p.mac: + b Q */
-                     ".insn r 0x5b, 6, 0x20, %[inj], x0, %[rsh]\n\t" /* inj = (... + 2^(rsh-1)) >> rsh */
-                     "andi %[b], %[k], 1020\n\t"                   /* 4 j */
-                     "srai %[k], %[k], 10\n\t"                     /* k = e >> frac (frac = lo2 + 10) */
-                     "li %[da], 0\n\t"
-                     "bge %[k], %[c16], 2f\n\t"                    /* k >= 16: dA = 0 */
-                     ".insn r 0x03, 7, 0x10, %[da], %[tab], %[b]\n\t" /* p.lw W = P[j] */
-                     "and %[e], %[e], %[rmask]\n\t"                /* r */
-                     "srai %[b], %[hv], 16\n\t"                    /* h >> 16 */
-                     "and %[n], %[da], %[rmask]\n\t"               /* d = T[j] - T[j+1] */
-                     ".insn r 0x33, 0, 0x21, %[n], %[n], %[e]\n\t" /* p.mac: d + d r */
-                     ".insn r 0x5b, 7, 0x20, %[da], %[n], %[lo]\n\t" /* p.subRNr: v */
-                     ".insn r 0x5b, 6, 0x20, %[da], x0, %[k]\n\t"  /* dA = rs(v, k) */
-                     XS_ASM_TAIL
+                     XS_ASM_PACKED_STATE
                      "6:\n\t"
                      "sw %[ah], 0(%[rec])\n\t"
                      "sw %[aw], 4(%[rec])\n\t"
