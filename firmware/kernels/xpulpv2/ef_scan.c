@@ -18,13 +18,18 @@
  *  - acc = sum q_C h from two p.mac sums: A_hi = sum q_C (h >> 16) and the low word sum q_C h mod 2^32; then
  *    A_lo = sum q_C (h & 0xFFFF) = low word - A_hi 2^16 (mod 2^32; |A_lo| < 2^31 for d_state <= 256, so exact).
  * The hold (q_delta 0) and int64 steps are the portable file's. Per time step, for channels with 33 <= sh_y <= 62
- * (the trained models': 41..50) on the packed exp2 table (xs_chan_fast): the narrow test is one compare on
- * p = q_delta q_u against bounds precomputed per channel, Q and R come from one mul / mulh pair, and the output
- * tot = acc m_y + q_u m_D 2^sh_D + 2^(sh_y-1) is built as its high 32-bit word only (xs_out_hi); other channels take
- * the portable file's 64-bit output.
- * Hardware loops here contain branches (the k >= 16 skip, the saturation fix-up, xs_run_packed's hold path): GVSoC's
- * RI5CY model executes them; the CV32E40P manual forbids branches in a loop body, so silicon that enforces that needs
- * a branch-free variant (README, Xpulpv2 kernels). */
+ * (the trained models': 41..50) and d_state <= 47 (xs_chan_cached): dA comes from a per-channel cache keyed by
+ * q_delta (xs_cache_row: a channel's 80 steps take 8..14 distinct values on femba-mini, so the table interpolation
+ * runs for those only and the state loop loads dA); the narrow test is one compare on p = q_delta q_u against
+ * bounds precomputed per channel, Q and R come from one mul / mulh pair; a bound on max |h| carried from step to
+ * step lets a run of steps skip the saturation where the reference's clip cannot act (17 instructions a state,
+ * 21 with it); the output tot = acc m_y + q_u m_D 2^sh_D + 2^(sh_y-1) is built as its high 32-bit word only
+ * (xs_out_hi). Other channels take xs_step_narrow (the exp2 above, 37 instructions a state) and the portable
+ * file's 64-bit output.
+ * Hardware loops here contain branches in a few places (the narrow step's k >= 16 skip and saturation fix-up, the
+ * step loop's hold path); the common path's state loop (XS_ASM_CACHED_STATE_NOSAT) has none. GVSoC's RI5CY model
+ * executes them; the CV32E40P manual forbids branches in a loop body, so silicon that enforces that needs a
+ * branch-free variant of those (README, Xpulpv2 kernels). */
 #include "ef_kernels.h"
 #include "ef_xpulp.h"
 
@@ -35,25 +40,8 @@
 /* Per-call exp2 constants: table, frac, lo = frac - 8, lo - 2, mask of the interpolation remainder. */
 typedef struct {
     const int32_t *tab;
-    const uint32_t *ptab; /* the packed table of xs_step_packed, NULL when the call's lo or table does not allow it */
     int32_t frac, lo, lo2, rmask;
 } xs_exp2_t;
-
-/* P[j] = (T[j] << lo) | (T[j] - T[j+1]) for j < 256 into p, when 7 <= lo <= 15, 0 <= T[j] <= 2^15 and every
- * difference is in [0, 2^lo) (femba's exponent tables: differences below 90); 0 otherwise. Each core builds its
- * own on its stack (1 KiB, ~2k cycles a call). */
-static int32_t xs_pack(const int32_t *tab, int32_t lo, uint32_t *p)
-{
-    if (lo < 7 || lo > 15)
-        return 0;
-    for (int32_t j = 0; j < 256; ++j) {
-        int32_t t0 = tab[j], d = t0 - tab[j + 1];
-        if (t0 < 0 || t0 > 32768 || d < 0 || d >= (1 << lo))
-            return 0;
-        p[j] = (uint32_t)t0 << lo | (uint32_t)d;
-    }
-    return 1;
-}
 
 /* 2^(-e / 2^frac) in Q15 for 0 <= e < 2^31, exactly intmath.exp2_neg_fixed (see the header). */
 static inline int32_t xs_exp2(const int32_t *tab, int32_t e, int32_t frac, int32_t lo, int32_t lo2, int32_t rmask)
@@ -96,6 +84,10 @@ static inline int32_t xs_exp2(const int32_t *tab, int32_t e, int32_t frac, int32
                      "srai %[e], %[s], 16\n\t" \
                      ".insn r 0x33, 0, 0x21, %[ah], %[b], %[e]\n\t" \
                      ".insn r 0x33, 0, 0x21, %[aw], %[b], %[s]\n\t" \
+                     XS_ASM_FIXUP
+
+/* The saturation fix-up of XS_ASM_TAIL / XS_ASM_CACHED_STATE, after the state loop (6 instructions) */
+#define XS_ASM_FIXUP \
                      "j 5f\n\t" \
                      "4:\n\t"                                       /* s = dec < 0 ? -(2^31-1) : 2^31-1 */ \
                      "srai %[b], %[dec], 31\n\t" \
@@ -150,71 +142,6 @@ static inline __attribute__((always_inline)) int64_t xs_step_narrow(const xs_exp
                        [nmax] "r"(-XS_STATE_MAX), [m1] "r"(-1)
                      : "memory");
     int32_t acc_lo = (int32_t)((uint32_t)acc_w - ((uint32_t)acc_hi << 16));
-    return (int64_t)acc_hi * 65536 + acc_lo;
-}
-
-/* One state of the narrow step on the packed table (the body of hardware loop 0, 33 instructions; see
- * xs_sums_packed): k = e >> frac as (e >> lo2) >> 10 (frac = lo2 + 10), so frac needs no register. */
-#define XS_ASM_PACKED_STATE \
-    ".insn i 0x0b, 5, %[e], %[pk], 2\n\t"         /* p.lhu e, 2(pk!): ka */ \
-    ".insn i 0x0b, 0, %[b], %[pb], 1\n\t"         /* p.lb b, 1(pb!): q_B */ \
-    "lw %[hv], 0(%[ph])\n\t" \
-    ".insn r 0x5b, 0, 0x00, %[e], %[e], %[qd]\n\t" /* p.mulu: e = qd ka */ \
-    "mul %[inj], %[b], %[r]\n\t"                  /* b R 2^(24-kk) */ \
-    "sra %[k], %[e], %[lo2]\n\t"                  /* e >> (lo - 2) */ \
-    "srai %[inj], %[inj], 24\n\t"                 /* (b R) >> kk */ \
-    ".insn r 0x33, 0, 0x21, %[inj], %[b], %[q]\n\t" /* p.mac: + b Q */ \
-    ".insn r 0x5b, 6, 0x20, %[inj], x0, %[rsh]\n\t" /* inj = (... + 2^(rsh-1)) >> rsh */ \
-    "andi %[b], %[k], 1020\n\t"                   /* 4 j */ \
-    "srai %[k], %[k], 10\n\t"                     /* k = e >> frac (frac = lo2 + 10) */ \
-    "li %[da], 0\n\t" \
-    "bge %[k], %[c16], 2f\n\t"                    /* k >= 16: dA = 0 */ \
-    ".insn r 0x03, 7, 0x10, %[da], %[tab], %[b]\n\t" /* p.lw W = P[j] */ \
-    "and %[e], %[e], %[rmask]\n\t"                /* r */ \
-    "srai %[b], %[hv], 16\n\t"                    /* h >> 16 */ \
-    "and %[n], %[da], %[rmask]\n\t"               /* d = T[j] - T[j+1] */ \
-    ".insn r 0x33, 0, 0x21, %[n], %[n], %[e]\n\t" /* p.mac: d + d r */ \
-    ".insn r 0x5b, 7, 0x20, %[da], %[n], %[lo]\n\t" /* p.subRNr: v */ \
-    ".insn r 0x5b, 6, 0x20, %[da], x0, %[k]\n\t"  /* dA = rs(v, k) */ \
-    XS_ASM_TAIL
-
-/* xs_step_narrow on the packed table P[j] = (T[j] << lo) | (T[j] - T[j+1]) (xs_pack: 7 <= lo <= 15, every
- * difference below 2^lo): one load a state instead of two, and with d = P[j] & (2^lo - 1),
- * v = T[j] + rs(-d r, lo) = (P[j] - d (r + 1) + 2^(lo-1)) >> lo, one p.mac and one p.subRNr (P[j] - d (r + 1) =
- * T[j] 2^lo - d r, in [0, 2^30]); the k >= 16 test compares k itself. 33 instructions a state
- * (XS_ASM_PACKED_STATE). */
-static inline __attribute__((always_inline)) void xs_sums_packed(const xs_exp2_t *x, int32_t *h,
-                                                                  const uint16_t *ka, const int8_t *bt,
-                                                                  int32_t c_off, int32_t ds, int32_t qd, int32_t q,
-                                                                  int32_t r24, int32_t rsh, int32_t *a_hi,
-                                                                  uint32_t *a_w)
-{
-    int32_t n = ds, acc_hi, acc_w, e, b, hv, inj, k, da, dec, s;
-    __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t"
-                     "li %[ah], 0\n\t"
-                     "li %[aw], 0\n\t"
-                     EF_XP_LP_SETUP0(n, 33)
-                     XS_ASM_PACKED_STATE
-                     ".option pop"
-                     XS_ASM_OUTS
-                     : [qd] "r"(qd), [q] "r"(q), [r] "r"(r24), [coff] "r"(c_off), [rsh] "r"(rsh), [lo] "r"(x->lo),
-                       [lo2] "r"(x->lo2), [rmask] "r"(x->rmask), [tab] "r"(x->ptab), [nmax] "r"(-XS_STATE_MAX),
-                       [c16] "r"(16)
-                     : "memory");
-    *a_hi = acc_hi;
-    *a_w = (uint32_t)acc_w;
-}
-
-static inline __attribute__((always_inline)) int64_t xs_step_packed(const xs_exp2_t *x, int32_t *h,
-                                                                    const uint16_t *ka, const int8_t *bt,
-                                                                    const int8_t *ct, int32_t ds, int32_t qd,
-                                                                    int32_t q, int32_t r, int32_t kk, int32_t rsh)
-{
-    /* (b R) >> kk = (b R 2^(24-kk)) >> 24 (R < 2^kk, kk <= 24: |b R 2^(24-kk)| < 2^31); C[n] at B[n] + c_off */
-    int32_t acc_hi;
-    uint32_t acc_w;
-    xs_sums_packed(x, h, ka, bt, (int32_t)(ct - bt) - 1, ds, qd, q, r << (24 - kk), rsh, &acc_hi, &acc_w);
-    int32_t acc_lo = (int32_t)(acc_w - ((uint32_t)acc_hi << 16));
     return (int64_t)acc_hi * 65536 + acc_lo;
 }
 
@@ -292,7 +219,7 @@ static inline int8_t xs_out(const xs_chan_t *k, int64_t acc, int32_t qu)
     return ef_sat8(tot >> k->sh_y);
 }
 
-/* Per-channel constants of xs_chan_fast: the narrow-step test on p = q_delta q_u and the output in 32-bit words. */
+/* Per-channel constants of xs_chan_cached: the narrow-step test on p = q_delta q_u and the output in 32-bit words. */
 typedef struct {
     int32_t p_min;   /* a step is narrow iff 0 <= p - p_min <= p_span (as unsigned: one compare) */
     uint32_t p_span;
@@ -304,7 +231,7 @@ typedef struct {
     int32_t half_hi, ysh;       /* 2^(sh_y-1) = half_hi 2^32 (sh_y >= 33); y = (high word of tot) >> ysh */
 } xs_fast_t;
 
-/* Fills f and returns 1 when channel d can take xs_chan_fast: narrow steps possible (rsh > 0, m_in > 0, 1 <= kk),
+/* Fills f and returns 1 when channel d can take xs_chan_cached: narrow steps possible (rsh > 0, m_in > 0, 1 <= kk),
  * 33 <= sh_y <= 62 (the output from the high word of tot alone), 0 <= m_y, 0 <= sh_D <= 63. */
 static int32_t xs_fast_setup(const ef_scan_consts_t *c, int32_t d, const xs_chan_t *k, xs_fast_t *f)
 {
@@ -351,76 +278,196 @@ static inline __attribute__((always_inline)) int8_t xs_out_hi(const xs_fast_t *f
     return (int8_t)ef_xp_clip8(t_hi >> f->ysh);
 }
 
-/* A run of a channel's steps, none of them wide, in one asm block: hardware loop 1 over the steps, hardware loop 0
- * over the states. Each step's record (XS_REC words, written by xs_chan_fast) holds q_delta, Q, R 2^(24-kk), the
- * step's B pointer and d_state; the asm overwrites its first two words with the step's two sums (a_hi, a_w). The
- * channel's h and ka are reloaded a step from hdr on the stack (memory operands: no register held for them). A
- * q_delta of 0 takes the hold loop (the sums alone, h unchanged), any other the packed narrow step
- * (XS_ASM_PACKED_STATE). The per-step work outside the state loops is 13 instructions (the C step loop around
- * xs_sums_packed spent ~100 a step spilling and reloading its pointers around the 26-register asm). */
-#define XS_REC 5
-#define XS_RUN 8
-static inline __attribute__((always_inline)) void xs_run_packed(const xs_exp2_t *x, int32_t *rec, int32_t n_rec,
-                                                                const int32_t *hdr, int32_t c_off, int32_t rsh)
+/* The exp2 cache of xs_chan_cached: dA = 2^(-q_delta ka[n] / 2^frac) depends on the step only through q_delta
+ * (0..127), and a channel's steps take few distinct values (femba-mini, 80 steps: 8..14 on average), so each value's
+ * d_state factors are computed once a channel (xs_exp2, from the table in L1) into a slot and the state loop loads
+ * them (one p.lhu a state instead of the 12 instructions of the table interpolation). A slot holds the d_state
+ * factors and 2^15 minus their maximum (the state bound's decay); off[q_delta] is where its slot starts. The
+ * XS_CACHE_HW halfwords hold XS_CACHE_HW / (d_state + 1) slots, all forgotten before a run that could find none
+ * free. On the stack (1 KiB) in place of the packed table it replaced. */
+#define XS_CACHE_HW 384
+typedef struct {
+    uint16_t da[XS_CACHE_HW];
+    int32_t off_w[64]; /* uint16_t off[128]: the slot's first halfword, 0xFFFF while none (cleared 2 a store) */
+    int32_t next;      /* the next free slot's first halfword */
+} xs_cache_t;
+
+static inline int32_t xs_cache_slots(int32_t ds)
 {
-    int32_t n = n_rec, acc_hi, acc_w, qd, q, r, e, b, hv, inj, k, da, dec, s;
-    int32_t bt, ka, h; /* pointers, loaded from the records */
-    __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t"
-                     ".insn i 0x7b, 4, x1, %[n], 53 * 2\n\t"        /* lp.setup 1: the steps, up to the addi below */
-                     "lw %[qd], 0(%[rec])\n\t"
-                     "lw %[q], 4(%[rec])\n\t"
-                     "lw %[r], 8(%[rec])\n\t"
-                     "lw %[pb], 12(%[rec])\n\t"
-                     "lw %[ph], %[h0]\n\t"
-                     "lw %[pk], %[k0]\n\t"
-                     "lw %[n], 16(%[rec])\n\t"
-                     "li %[ah], 0\n\t"
-                     "li %[aw], 0\n\t"
-                     "beqz %[qd], 7f\n\t"                           /* q_delta 0: the hold loop (out of line) */
-                     EF_XP_LP_SETUP0(n, 33)
-                     XS_ASM_PACKED_STATE
-                     "6:\n\t"
-                     "sw %[ah], 0(%[rec])\n\t"
-                     "sw %[aw], 4(%[rec])\n\t"
-                     "addi %[rec], %[rec], 20\n\t"                /* XS_REC words; the last instruction of loop 1 */
-                     "j 8f\n\t"
-                     "7:\n\t"                                     /* hold: C[n] = B[n] + c_off + 1 */
-                     "add %[pb], %[pb], %[coff]\n\t"
-                     "addi %[pb], %[pb], 1\n\t"
-                     EF_XP_LP_SETUP0(n, 5)
-                     ".insn i 0x0b, 2, %[hv], %[ph], 4\n\t"        /* p.lw hv, 4(ph!) */
-                     ".insn i 0x0b, 0, %[b], %[pb], 1\n\t"         /* p.lb b, 1(pb!): q_C */
-                     "srai %[e], %[hv], 16\n\t"
-                     ".insn r 0x33, 0, 0x21, %[ah], %[b], %[e]\n\t"
-                     ".insn r 0x33, 0, 0x21, %[aw], %[b], %[hv]\n\t"
-                     "j 6b\n\t"
-                     "8:\n\t"
-                     ".option pop"
-                     : [rec] "+r"(rec), [n] "+r"(n), [ah] "=&r"(acc_hi), [aw] "=&r"(acc_w), [qd] "=&r"(qd),
-                       [q] "=&r"(q), [r] "=&r"(r), [pb] "=&r"(bt), [ph] "=&r"(h), [pk] "=&r"(ka), [e] "=&r"(e),
-                       [b] "=&r"(b), [hv] "=&r"(hv), [inj] "=&r"(inj), [k] "=&r"(k), [da] "=&r"(da),
-                       [dec] "=&r"(dec), [s] "=&r"(s)
-                     : [coff] "r"(c_off), [rsh] "r"(rsh), [lo] "r"(x->lo), [lo2] "r"(x->lo2), [rmask] "r"(x->rmask),
-                       [tab] "r"(x->ptab), [nmax] "r"(-XS_STATE_MAX), [c16] "r"(16), [h0] "m"(hdr[0]),
-                       [k0] "m"(hdr[1])
-                     : "memory");
+    return XS_CACHE_HW / (ds + 1);
 }
 
-/* All n_t steps of one channel whose constants xs_fast_setup accepted, on the packed exp2 table, in runs of up to
- * XS_RUN steps: the records of a run (the narrow test on p = q_delta q_u alone, Q and R from one mul / mulh pair),
- * xs_run_packed, then the outputs (xs_out_hi: no 64-bit arithmetic). A wide step ends its run and is taken alone
- * (xs_step_wide). pu / pdl / bt / py and their strides walk the steps in scan order. */
-static void xs_chan_fast(const xs_exp2_t *x, const xs_fast_t *f, const xs_chan_t *k,
-                         int32_t *h, const uint16_t *ka, int32_t ds, const int8_t *pu,
-                         ptrdiff_t su, const int8_t *pdl, ptrdiff_t sdl, const int8_t *bt,
-                         ptrdiff_t sb, int32_t c_off, int8_t *py, ptrdiff_t sy, int32_t n_t)
+static inline void xs_cache_clear(xs_cache_t *cc)
 {
-    int32_t rec[XS_RUN * XS_REC], hdr[2] = {(int32_t)(uintptr_t)h, (int32_t)(uintptr_t)ka};
+    for (int32_t i = 0; i < 64; ++i)
+        cc->off_w[i] = -1;
+    cc->next = 0;
+}
+
+/* The cached factors of q_delta qd (1..127), computed into a new slot on the first use since the last clear;
+ * row[ds] is 2^15 minus their maximum. (No multiply: GVSoC's RI5CY takes 2 cycles a mul.) */
+static inline const uint16_t *xs_cache_row(xs_cache_t *cc, const xs_exp2_t *x, const uint16_t *ka, int32_t ds,
+                                           int32_t qd)
+{
+    uint16_t *off = (uint16_t *)(void *)cc->off_w;
+    uint32_t o = off[qd];
+    if (o == 0xFFFFu) {
+        o = (uint32_t)cc->next;
+        cc->next += ds + 1;
+        off[qd] = (uint16_t)o;
+        uint16_t *row = cc->da + o;
+        int32_t m = 0;
+        for (int32_t n = 0; n < ds; ++n) {
+            int32_t v = xs_exp2(x->tab, qd * (int32_t)ka[n], x->frac, x->lo, x->lo2, x->rmask);
+            row[n] = (uint16_t)v;
+            m = v > m ? v : m;
+        }
+        row[ds] = (uint16_t)(32768 - m);
+        return row;
+    }
+    return cc->da + o;
+}
+
+/* One state of the narrow step with dA from the cache (the body of hardware loop 0, 21 instructions): loads q_B,
+ * dA (post-increment), h; the injection (b R) >> kk + b Q rounded by rsh; the decay rs(dA h, 15) as rs(dA (h & 0xFFFF),
+ * 15) + 2 dA (h >> 16); the saturated add (fix-up out of line, XS_ASM_FIXUP); store h; the two sums. */
+#define XS_ASM_CACHED_STATE \
+    "lw %[hv], 0(%[ph])\n\t"                      /* (each load 3 instructions before its use) */ \
+    ".insn i 0x0b, 0, %[b], %[pb], 1\n\t"          /* p.lb b, 1(pb!): q_B */ \
+    ".insn i 0x0b, 5, %[da], %[pd], 2\n\t"         /* p.lhu da, 2(pd!): dA */ \
+    "srai %[e], %[hv], 16\n\t"                     /* h >> 16 */ \
+    "mul %[inj], %[b], %[r]\n\t"                   /* b R 2^(24-kk) */ \
+    ".insn r 0x5b, 4, 0x0f, %[dec], %[da], %[hv]\n\t" /* rs(dA (h & 0xFFFF), 15) */ \
+    "srai %[inj], %[inj], 24\n\t"                  /* (b R) >> kk */ \
+    ".insn r 0x33, 0, 0x21, %[inj], %[b], %[q]\n\t" /* p.mac: + b Q */ \
+    "slli %[da], %[da], 1\n\t" \
+    ".insn r 0x5b, 6, 0x20, %[inj], x0, %[rsh]\n\t" /* inj = (... + 2^(rsh-1)) >> rsh */ \
+    ".insn r 0x33, 0, 0x21, %[dec], %[da], %[e]\n\t" /* + 2 dA (h >> 16) = rs(dA h, 15) */ \
+    "add %[s], %[dec], %[inj]\n\t" \
+    "slt %[b], %[s], %[dec]\n\t" \
+    "srli %[e], %[inj], 31\n\t" \
+    "bne %[b], %[e], 4f\n\t"    /* overflow iff (s < dec) != (inj < 0): out of line */ \
+    "3:\n\t" \
+    ".insn r 0x33, 6, 0x02, %[s], %[s], %[nmax]\n\t"  /* max(s, -(2^31-1)) */ \
+    ".insn r 0x03, 7, 0x00, %[b], %[pb], %[coff]\n\t" /* p.lb b, coff(pb): q_C */ \
+    ".insn s 0x2b, 2, %[s], 4(%[ph])\n\t"          /* p.sw s, 4(ph!) */ \
+    "srai %[e], %[s], 16\n\t" \
+    ".insn r 0x33, 0, 0x21, %[ah], %[b], %[e]\n\t" \
+    ".insn r 0x33, 0, 0x21, %[aw], %[b], %[s]\n\t" \
+    XS_ASM_FIXUP
+
+/* The same state without the saturation (17 instructions, no branch): for steps whose state bound (xs_chan_cached)
+ * shows |dec| + |inj| <= 2^31 - 1 for every state, where the reference's clip cannot act. */
+#define XS_ASM_CACHED_STATE_NOSAT \
+    "lw %[hv], 0(%[ph])\n\t"                      /* (each load 3 instructions before its use) */ \
+    ".insn i 0x0b, 0, %[b], %[pb], 1\n\t"          /* p.lb b, 1(pb!): q_B */ \
+    ".insn i 0x0b, 5, %[da], %[pd], 2\n\t"         /* p.lhu da, 2(pd!): dA */ \
+    "srai %[e], %[hv], 16\n\t"                     /* h >> 16 */ \
+    "mul %[inj], %[b], %[r]\n\t"                   /* b R 2^(24-kk) */ \
+    ".insn r 0x5b, 4, 0x0f, %[dec], %[da], %[hv]\n\t" /* rs(dA (h & 0xFFFF), 15) */ \
+    "srai %[inj], %[inj], 24\n\t"                  /* (b R) >> kk */ \
+    ".insn r 0x33, 0, 0x21, %[inj], %[b], %[q]\n\t" /* p.mac: + b Q */ \
+    "slli %[da], %[da], 1\n\t" \
+    ".insn r 0x5b, 6, 0x20, %[inj], x0, %[rsh]\n\t" /* inj = (... + 2^(rsh-1)) >> rsh */ \
+    ".insn r 0x33, 0, 0x21, %[dec], %[da], %[e]\n\t" /* + 2 dA (h >> 16) = rs(dA h, 15) */ \
+    ".insn r 0x03, 7, 0x00, %[b], %[pb], %[coff]\n\t" /* p.lb b, coff(pb): q_C */ \
+    "add %[s], %[dec], %[inj]\n\t" \
+    ".insn s 0x2b, 2, %[s], 4(%[ph])\n\t"          /* p.sw s, 4(ph!) */ \
+    "srai %[e], %[s], 16\n\t" \
+    ".insn r 0x33, 0, 0x21, %[ah], %[b], %[e]\n\t" \
+    ".insn r 0x33, 0, 0x21, %[aw], %[b], %[s]\n\t"
+
+/* A run of a channel's steps, none of them wide, in one asm block: hardware loop 1 over the steps, hardware loop 0
+ * over the states. Each step's record (XS_REC words, written by xs_chan_cached) holds the step's dA row in the
+ * cache (NULL for q_delta 0), Q, R 2^(24-kk) and its B pointer; the asm overwrites its first two words with the
+ * step's two sums (a_hi, a_w). A NULL row takes the hold loop (the sums alone, h unchanged), any other the narrow
+ * step (STATE: XS_ASM_CACHED_STATE, N_STATE instructions, or XS_ASM_CACHED_STATE_NOSAT). 9 instructions a step
+ * outside the state loops; N_LOOP1 counts loop 1's instructions (the 9, the lp.setup, STATE, the 3 stores). */
+#define XS_REC 4
+#define XS_RUN 8
+#define XS_RUN_ASM(STATE, N_STATE, N_LOOP1) \
+    __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t" \
+                     ".insn i 0x7b, 4, x1, %[n], " #N_LOOP1 " * 2\n\t" /* lp.setup 1: the steps, to the addi */ \
+                     "lw %[pd], 0(%[rec])\n\t" \
+                     "lw %[q], 4(%[rec])\n\t" \
+                     "lw %[r], 8(%[rec])\n\t" \
+                     "lw %[pb], 12(%[rec])\n\t" \
+                     "mv %[ph], %[h0]\n\t" \
+                     "mv %[n], %[ds]\n\t" \
+                     "li %[ah], 0\n\t" \
+                     "li %[aw], 0\n\t" \
+                     "beqz %[pd], 7f\n\t"                           /* q_delta 0: the hold loop (out of line) */ \
+                     EF_XP_LP_SETUP0(n, N_STATE) \
+                     STATE \
+                     "6:\n\t" \
+                     "sw %[ah], 0(%[rec])\n\t" \
+                     "sw %[aw], 4(%[rec])\n\t" \
+                     "addi %[rec], %[rec], 16\n\t"                /* XS_REC words; the last instruction of loop 1 */ \
+                     "j 8f\n\t" \
+                     "7:\n\t"                                     /* hold: C[n] = B[n] + c_off + 1 */ \
+                     "add %[pb], %[pb], %[coff]\n\t" \
+                     "addi %[pb], %[pb], 1\n\t" \
+                     EF_XP_LP_SETUP0(n, 5) \
+                     ".insn i 0x0b, 2, %[hv], %[ph], 4\n\t"        /* p.lw hv, 4(ph!) */ \
+                     ".insn i 0x0b, 0, %[b], %[pb], 1\n\t"         /* p.lb b, 1(pb!): q_C */ \
+                     "srai %[e], %[hv], 16\n\t" \
+                     ".insn r 0x33, 0, 0x21, %[ah], %[b], %[e]\n\t" \
+                     ".insn r 0x33, 0, 0x21, %[aw], %[b], %[hv]\n\t" \
+                     "j 6b\n\t" \
+                     "8:\n\t" \
+                     ".option pop" \
+                     : [rec] "+r"(rec), [n] "+r"(n), [ah] "=&r"(acc_hi), [aw] "=&r"(acc_w), [q] "=&r"(q), \
+                       [r] "=&r"(r), [pb] "=&r"(bt), [pd] "=&r"(pd), [ph] "=&r"(h), [e] "=&r"(e), [b] "=&r"(b), \
+                       [hv] "=&r"(hv), [inj] "=&r"(inj), [da] "=&r"(da), [dec] "=&r"(dec), [s] "=&r"(s) \
+                     : [coff] "r"(c_off), [rsh] "r"(rsh), [nmax] "r"(-XS_STATE_MAX), [h0] "r"(h0), [ds] "r"(ds) \
+                     : "memory")
+
+static inline __attribute__((always_inline)) void xs_run_cached(int32_t *rec, int32_t n_rec, int32_t *h0,
+                                                                int32_t ds, int32_t c_off, int32_t rsh, int32_t sat)
+{
+    int32_t n = n_rec, acc_hi, acc_w, q, r, e, b, hv, inj, da, dec, s;
+    int32_t bt, pd, h; /* pointers, loaded from the records */
+    if (sat)
+        XS_RUN_ASM(XS_ASM_CACHED_STATE, 21, 40);
+    else
+        XS_RUN_ASM(XS_ASM_CACHED_STATE_NOSAT, 17, 30);
+}
+
+/* max_n |h[n]|: the state bound at the start of a channel and after a saturating run */
+static inline uint32_t xs_state_max(const int32_t *h, int32_t ds)
+{
+    uint32_t m = 0;
+    for (int32_t n = 0; n < ds; ++n) {
+        uint32_t a = (uint32_t)(h[n] < 0 ? -h[n] : h[n]);
+        m = a > m ? a : m;
+    }
+    return m;
+}
+
+/* All n_t steps of one channel whose constants xs_fast_setup accepted, in runs of up to XS_RUN steps: the records of
+ * a run (the narrow test on p = q_delta q_u alone, Q and R from one mul / mulh pair, the dA row from the cache),
+ * xs_run_cached, then the outputs (xs_out_hi: no 64-bit arithmetic). A wide step ends its run and is taken alone
+ * (xs_step_wide). pu / pdl / bt / py and their strides walk the steps in scan order. */
+static void xs_chan_cached(const xs_exp2_t *x, const xs_fast_t *f, const xs_chan_t *k, xs_cache_t *cc,
+                           int32_t *h, const uint16_t *ka, int32_t ds, const int8_t *pu,
+                           ptrdiff_t su, const int8_t *pdl, ptrdiff_t sdl, const int8_t *bt,
+                           ptrdiff_t sb, int32_t c_off, int8_t *py, ptrdiff_t sy, int32_t n_t)
+{
+    int32_t rec[XS_RUN * XS_REC], rsh = f->rsh, last = (xs_cache_slots(ds) - XS_RUN) * (ds + 1);
+    /* hb >= max_n |h[n]| throughout: a narrow step maps it to D + I, D = the decay's bound (dA <= dA_max = 2^15 - g:
+     * |rs(dA h, 15)| <= dA_max hb / 2^15 + 1 <= hb - (hb >> 15) g + 1, no 64-bit product) and I the injection's
+     * ((b Q + (b R) >> kk + 2^(rsh-1)) >> rsh with |b| <= 128, 0 <= R < 2^kk: at most (128 (|Q| + 2)) >> rsh + 2);
+     * while D + I <= 2^31 - 1 the reference's clip cannot act and the run takes the state loop without it. */
+    uint32_t hb = xs_state_max(h, ds);
+    xs_cache_clear(cc);
     while (n_t > 0) {
         const int8_t *pu0 = pu;
-        int32_t m = 0, lim = n_t < XS_RUN ? n_t : XS_RUN, wide = 0;
+        int32_t m = 0, lim = n_t < XS_RUN ? n_t : XS_RUN, wide = 0, sat = 0;
+        if (cc->next > last) /* a run may need XS_RUN new slots */
+            xs_cache_clear(cc);
         for (; m < lim; ++m, pu += su, pdl += sdl, bt += sb) {
             int32_t qu = *pu, qd = *pdl, q = 0, r24 = 0, *rc = rec + XS_REC * m;
+            const uint16_t *row = NULL;
             if (qd != 0) {
                 int32_t p = qd * qu;
                 if ((uint32_t)(p - f->p_min) > f->p_span) {
@@ -431,11 +478,21 @@ static void xs_chan_fast(const xs_exp2_t *x, const xs_fast_t *f, const xs_chan_t
                 uint32_t lw = (uint32_t)pm, hw = (uint32_t)(pm >> 32);
                 q = (int32_t)((lw >> f->kk) | (hw << (32 - f->kk)));
                 r24 = (int32_t)((lw << (32 - f->kk)) >> 8); /* R 2^(24-kk) */
+                row = xs_cache_row(cc, x, ka, ds, qd);
+                uint32_t aq = (uint32_t)(q < 0 ? -q : q);
+                /* hb - (hb >> 15) g as p.mac (1 cycle); < 2^32: hb < 2^31, aq < 2^23 */
+                hb = (uint32_t)ef_xp_mac((int32_t)hb, (int32_t)(hb >> 15), -(int32_t)row[ds]) +
+                     (((aq + 2u) << 7) >> rsh) + 3u;
+                if (hb > (uint32_t)XS_STATE_MAX)
+                    sat = 1, hb = (uint32_t)XS_STATE_MAX;
             }
-            rc[0] = qd, rc[1] = q, rc[2] = r24, rc[3] = (int32_t)(uintptr_t)bt, rc[4] = ds;
+            rc[0] = (int32_t)(uintptr_t)row, rc[1] = q, rc[2] = r24, rc[3] = (int32_t)(uintptr_t)bt;
         }
-        if (m > 0)
-            xs_run_packed(x, rec, m, hdr, c_off, f->rsh);
+        if (m > 0) {
+            xs_run_cached(rec, m, h, ds, c_off, rsh, sat);
+            if (sat)
+                hb = xs_state_max(h, ds);
+        }
         for (int32_t i = 0; i < m; ++i, py += sy, pu0 += su)
             *py = xs_out_hi(f, rec[XS_REC * i], (uint32_t)rec[XS_REC * i + 1], *pu0);
         n_t -= m;
@@ -444,6 +501,7 @@ static void xs_chan_fast(const xs_exp2_t *x, const xs_fast_t *f, const xs_chan_t
             int64_t acc = xs_step_wide(x, h, ka, bt, bt + c_off + 1, ds, qd, qd * qu, k->m_in, k->sh_in);
             *py = xs_out_hi(f, (int32_t)(acc >> 16), (uint32_t)acc, qu); /* |acc| < 2^46 */
             pu += su, pdl += sdl, bt += sb, py += sy, --n_t;
+            hb = xs_state_max(h, ds);
         }
     }
 }
@@ -457,20 +515,19 @@ void ef_scan_i8(const ef_scan_consts_t *c,
     xs_exp2_t x;
     xs_chan_t k;
     xs_fast_t f;
-    uint32_t ptab[256];
+    xs_cache_t cache;
     int32_t n_t = t1 - t0, ts = reverse ? t1 - 1 : t0, dir = reverse ? -1 : 1, ds = c->d_state;
     x.tab = c->exp2_q15 != NULL ? c->exp2_q15 : ef_exp2_table_q15;
     x.frac = c->ka_frac;
     x.lo = c->ka_frac - 8;
     x.lo2 = x.lo - 2;
     x.rmask = (1 << x.lo) - 1;
-    x.ptab = xs_pack(x.tab, x.lo, ptab) ? ptab : NULL;
     for (int32_t d = d0; d < d1; ++d) {
         const uint16_t *ka = c->ka + (ptrdiff_t)d * ds;
         int32_t *hd = h + (ptrdiff_t)d * ds;
         xs_chan_setup(c, d, &k);
-        if (x.ptab != NULL && ds >= 1 && xs_fast_setup(c, d, &k, &f)) {
-            xs_chan_fast(&x, &f, &k, hd, ka, ds, u + ts * u_stride + d, dir * u_stride, delta + ts * delta_stride + d,
+        if (ds >= 1 && xs_cache_slots(ds) >= XS_RUN && xs_fast_setup(c, d, &k, &f)) {
+            xs_chan_cached(&x, &f, &k, &cache, hd, ka, ds, u + ts * u_stride + d, dir * u_stride, delta + ts * delta_stride + d,
                          dir * delta_stride, B + ts * bc_stride, dir * bc_stride, (int32_t)(C - B) - 1,
                          y + ts * y_stride + d, dir * y_stride, n_t);
             continue;
@@ -489,8 +546,7 @@ void ef_scan_i8(const ef_scan_consts_t *c,
                     uint32_t lw = (uint32_t)pm, hw = (uint32_t)(pm >> 32);
                     int32_t q = (int32_t)((lw >> k.kk) | ((hw << 1) << (31 - k.kk)));
                     int32_t r = (int32_t)(lw & ((1u << k.kk) - 1u));
-                    acc = x.ptab != NULL ? xs_step_packed(&x, hd, ka, bt, ct, ds, qd, q, r, k.kk, k.rsh)
-                                         : xs_step_narrow(&x, hd, ka, bt, ct, ds, qd, q, r, k.kk, k.rsh);
+                    acc = xs_step_narrow(&x, hd, ka, bt, ct, ds, qd, q, r, k.kk, k.rsh);
                 } else {
                     acc = xs_step_wide(&x, hd, ka, bt, ct, ds, qd, qd * qu, k.m_in, k.sh_in);
                 }
