@@ -158,14 +158,21 @@ static void tile_rows(void *ctx, int32_t o0, int32_t o1)
 #ifdef EF_HAVE_PARALLEL_FOR
 int ef_hal_cores(void);
 
-/* Token quads [q0, q1) of a tile, all its rows: the split when the rows are too few to give every core two of them
- * (femba's x_proj: 6 or 8 rows on 8 cores), so that no core idles and each takes the kernels' row-pair path. */
+/* Units [u0, u1) of a tile whose rows are too few to give every core two of them (femba's x_proj: 6 or 8 rows on
+ * 8 cores): a unit is a row pair x a token quad, numbered pair-major, so a core's range covers one or two row
+ * pairs (each core decodes only those rows, and takes the kernels' row-pair path on whole quads) and the shares
+ * differ by one unit. */
 #define EF_TOKEN_QUAD 4
-static void tile_tokens(void *ctx, int32_t q0, int32_t q1)
+static void tile_tokens(void *ctx, int32_t u0, int32_t u1)
 {
     const ef_tile_job_t *j = (const ef_tile_job_t *)ctx;
-    int32_t t1 = q1 * EF_TOKEN_QUAD < j->tn ? q1 * EF_TOKEN_QUAD : j->tn;
-    tile_part(j, 0, j->rn, q0 * EF_TOKEN_QUAD, t1);
+    int32_t nq = (j->tn + EF_TOKEN_QUAD - 1) / EF_TOKEN_QUAD, u = u0;
+    while (u < u1) {
+        int32_t pr = u / nq, q0 = u - pr * nq, q1 = u1 - pr * nq < nq ? u1 - pr * nq : nq;
+        int32_t o1 = 2 * pr + 2 < j->rn ? 2 * pr + 2 : j->rn, t1 = q1 * EF_TOKEN_QUAD < j->tn ? q1 * EF_TOKEN_QUAD : j->tn;
+        tile_part(j, 2 * pr, o1, q0 * EF_TOKEN_QUAD, t1);
+        u += q1 - q0;
+    }
 }
 #endif
 
@@ -234,7 +241,8 @@ static void tile_compute(const ef_tiled_linear_t *L, int32_t k)
     EF_STEP(L, "compute", k);
 #ifdef EF_HAVE_PARALLEL_FOR
     if (t->rn < 2 * ef_hal_cores() && t->tn >= 2 * EF_TOKEN_QUAD * ef_hal_cores()) {
-        ef_parallel_for((t->tn + EF_TOKEN_QUAD - 1) / EF_TOKEN_QUAD, tile_tokens, &j);  /* split over tokens */
+        /* split over row pairs x token quads */
+        ef_parallel_for((t->rn + 1) / 2 * ((t->tn + EF_TOKEN_QUAD - 1) / EF_TOKEN_QUAD), tile_tokens, &j);
         return;
     }
 #endif

@@ -81,6 +81,42 @@ def test_tiled_micro_bit_identical(micro, windows, untiled, l1, tmp_path):
     assert text.count("ef_tiled_linear_i8(") == len(nodes) and "ef_linear_i8(" not in text
 
 
+# ef_parallel_for as the cluster HALs cut it (core c of 8 takes [c ceil(n/8), ...)), the cores run last to first;
+# with EF_HAVE_PARALLEL_FOR the tiled runner splits tiles of few rows over row pairs x token quads (tile_tokens)
+_TEAM8 = r"""
+#include <stdint.h>
+#include "ef_tiled.h"
+int ef_hal_cores(void)
+{
+    return 8;
+}
+void ef_parallel_for(int32_t n, ef_range_fn body, void *ctx)
+{
+    int32_t chunk = (n + 7) / 8, core;
+    for (core = 7; core >= 0; --core) {
+        int32_t i0 = core * chunk, i1 = i0 + chunk < n ? i0 + chunk : n;
+        if (i0 < i1)
+            body(ctx, i0, i1);
+    }
+}
+"""
+
+
+@pytest.mark.parametrize("l1", (1024, 4096, 8192))
+def test_tiled_micro_team_split_bit_identical(micro, windows, untiled, l1, tmp_path):
+    """The cluster HALs' team split on the host: tiles of 3..9 rows split over row pairs x token quads (odd row
+    counts: a last single row), the others over rows; bit-identical to the untiled build."""
+    out = tmp_path / "b"
+    art = compile_host(micro, out, compile_binary=False, l1_bytes=l1)
+    few = [(n, t[1]) for n, v in art.plan["tiling"]["nodes"].items() for t in v["tiles"] if t[1] < 16 and t[3] >= 64]
+    assert few and any(rn % 2 for _, rn in few), few  # the token-quad split and its odd row counts are exercised
+    team = out / "src" / "team8.c"
+    team.write_text(_TEAM8)
+    binary = build(out, [*art.sources, team], hal=True, extra_cflags=["-DEF_HAVE_PARALLEL_FOR"])
+    got = run_binary(binary, windows, untiled.shape[1])
+    assert np.array_equal(got, untiled), f"L1 {l1}: {int((got != untiled).any(1).sum())} windows differ"
+
+
 _STEP = re.compile(r"^ef_tiled (\S+) (start|wait|compute) (\d+)$")
 _STATS = re.compile(r"^ef_tiled (\S+) stats starts=(\d+) waits=(\d+) bytes=(\d+) errors=(\d+)$")
 

@@ -304,6 +304,42 @@ static inline void xs_cache_clear(xs_cache_t *cc)
     cc->next = 0;
 }
 
+/* row[n] = 2^(-qd ka[n] / 2^frac) in Q15 for n < ds (xs_exp2 on a decreasing table: differences below 2^16,
+ * r < 2^lo <= 2^16), as one branch-free hardware loop of 19 instructions; returns the largest. k >= 16 (dA = 0)
+ * shifts by min(k + (k >> 4), 17) instead: rs(v, 17) = 0 for v <= 2^15, and k < 16 is unchanged. */
+static inline uint32_t xs_fill_row(const xs_exp2_t *x, const uint16_t *ka, uint16_t *row, int32_t ds, int32_t qd)
+{
+    int32_t n = ds, m = 0, e, j, r, k, c, t0, t1, y;
+    __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t"
+                     EF_XP_LP_SETUP0(n, 19)
+                     ".insn i 0x0b, 5, %[e], %[pk], 2\n\t"          /* p.lhu e, 2(pk!): ka */
+                     ".insn r 0x5b, 0, 0x00, %[e], %[e], %[qd]\n\t" /* p.mulu: e = qd ka */
+                     "sra %[j], %[e], %[lo2]\n\t"                   /* e >> (lo - 2) */
+                     "and %[r], %[e], %[rmask]\n\t"                 /* r */
+                     "andi %[c], %[j], 1020\n\t"                    /* 4 j */
+                     "srai %[k], %[j], 10\n\t"                      /* k = e >> frac */
+                     "add %[c], %[c], %[tab]\n\t"
+                     "srli %[j], %[k], 4\n\t"
+                     "lw %[t0], 0(%[c])\n\t"                        /* T[j] */
+                     "lw %[t1], 4(%[c])\n\t"                        /* T[j+1] */
+                     "add %[k], %[k], %[j]\n\t"
+                     ".insn r 0x33, 4, 0x02, %[k], %[k], %[c17]\n\t" /* p.min: the shift, <= 17 */
+                     "sub %[y], %[t0], %[t1]\n\t"                   /* T[j] - T[j+1] >= 0 */
+                     ".insn r 0x5b, 0, 0x00, %[y], %[y], %[r]\n\t" /* p.mulu: y = (T[j] - T[j+1]) r */
+                     ".insn r 0x5b, 6, 0x20, %[y], %[m1], %[lo]\n\t" /* (y - 1 + 2^(lo-1)) >> lo = -rs(-y, lo) */
+                     "sub %[t0], %[t0], %[y]\n\t"                   /* v */
+                     ".insn r 0x5b, 6, 0x20, %[t0], x0, %[k]\n\t"   /* rs(v, k) */
+                     ".insn r 0x33, 6, 0x02, %[m], %[m], %[t0]\n\t" /* p.max */
+                     ".insn s 0x2b, 1, %[t0], 2(%[pr])\n\t"         /* p.sh v, 2(pr!) */
+                     ".option pop"
+                     : [n] "+r"(n), [m] "+r"(m), [pk] "+r"(ka), [pr] "+r"(row), [e] "=&r"(e), [j] "=&r"(j),
+                       [r] "=&r"(r), [k] "=&r"(k), [c] "=&r"(c), [t0] "=&r"(t0), [t1] "=&r"(t1), [y] "=&r"(y)
+                     : [qd] "r"(qd), [lo2] "r"(x->lo2), [rmask] "r"(x->rmask), [tab] "r"(x->tab), [lo] "r"(x->lo),
+                       [m1] "r"(-1), [c17] "r"(17)
+                     : "memory");
+    return (uint32_t)m;
+}
+
 /* The cached factors of q_delta qd (1..127), computed into a new slot on the first use since the last clear;
  * row[ds] is 2^15 minus their maximum. (No multiply: GVSoC's RI5CY takes 2 cycles a mul.) */
 static inline const uint16_t *xs_cache_row(xs_cache_t *cc, const xs_exp2_t *x, const uint16_t *ka, int32_t ds,
@@ -316,13 +352,7 @@ static inline const uint16_t *xs_cache_row(xs_cache_t *cc, const xs_exp2_t *x, c
         cc->next += ds + 1;
         off[qd] = (uint16_t)o;
         uint16_t *row = cc->da + o;
-        int32_t m = 0;
-        for (int32_t n = 0; n < ds; ++n) {
-            int32_t v = xs_exp2(x->tab, qd * (int32_t)ka[n], x->frac, x->lo, x->lo2, x->rmask);
-            row[n] = (uint16_t)v;
-            m = v > m ? v : m;
-        }
-        row[ds] = (uint16_t)(32768 - m);
+        row[ds] = (uint16_t)(32768 - xs_fill_row(x, ka, row, ds, qd));
         return row;
     }
     return cc->da + o;
