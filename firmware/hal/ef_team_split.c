@@ -110,10 +110,13 @@ void __wrap_ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows
                                const int32_t *addend32, int32_t addend_stride, const int16_t *m, const int8_t *sh,
                                int8_t *y, int32_t y_stride, int32_t l0, int32_t l1, int32_t e0, int32_t e1)
 {
-    ef_stage_conv2d_patch_operands(&x, x_stride, n_rows, kh, kw, &w, w_bits, &bias, &m, &sh, l0, l1, e0, e1);
+    ef_stage_out_t out;
+    ef_stage_conv2d_patch_operands(&x, x_stride, n_rows, kh, kw, &w, w_bits, &bias, &m, &sh, &addend16, addend_stride,
+                                   &y, y_stride, l0, l1, e0, e1, &out);
     patch_job_t j = {x, sh, w, bias, addend32, addend16, m, y, x_stride, n_rows, kh, kw, w_bits, addend_stride,
                      y_stride, l0, e0, e1};
     ef_parallel_for(l1 - l0, patch_part, &j);
+    ef_stage_out_finish(&out);
 }
 
 /* ---- LayerNorm: rows (tokens) [r0, r1) ------------------------------------------------------------------- */

@@ -357,12 +357,15 @@ int32_t ef_staged_flip_rows_i8(const int8_t *x, int8_t *y, int32_t n_rows, int32
  * the output stay in L2 (one access an output). */
 int32_t ef_stage_conv2d_patch_operands(const int8_t **x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
                                        const uint8_t **w, int32_t w_bits, const int32_t **bias, const int16_t **m,
-                                       const int8_t **sh, int32_t l0, int32_t l1, int32_t e0, int32_t e1)
+                                       const int8_t **sh, const int16_t **addend16, int32_t addend_stride,
+                                       int8_t **y, int32_t y_stride, int32_t l0, int32_t l1, int32_t e0, int32_t e1,
+                                       ef_stage_out_t *out)
 {
-    uint32_t area_bytes, xb, wb, ne, need;
+    uint32_t area_bytes, xb, wb, ne, need, ab, yb;
     uint8_t *area = ef_l1_scratch(&area_bytes), *p;
-    int32_t rb = ef_row_bytes(kh * kw, w_bits), k;
-    ef_dma_handle_t h[5];
+    int32_t rb = ef_row_bytes(kh * kw, w_bits), k, n = 5;
+    ef_dma_handle_t h[6];
+    out->bytes = 0u;
     if (l1 <= l0 || e1 <= e0 || n_rows < 1 || kh < 1 || kw < 1 || x_stride < l1 * kw || *bias == NULL || *m == NULL
         || *sh == NULL)
         return 0;
@@ -372,6 +375,14 @@ int32_t ef_stage_conv2d_patch_operands(const int8_t **x, int32_t x_stride, int32
     need = xb + wb + 4u * ne + round4(2u * ne) + round4(ne);
     if (need > area_bytes || ((uint32_t)e0 * (uint32_t)rb) % 4u != 0u)
         return 0;
+    /* the addend's rows [l0, l1) and the output's, when they fit beside (the addend read once an output, y written
+     * once: each an L2 round trip per output otherwise) */
+    ab = *addend16 != NULL && addend_stride >= e1 * n_rows ? round4(2u * (uint32_t)((l1 - l0) * addend_stride)) : 0u;
+    if (need + ab > area_bytes)
+        ab = 0u;
+    yb = e0 == 0 && e1 * n_rows == y_stride ? round4((uint32_t)((l1 - l0) * y_stride)) : 0u;
+    if (need + ab + yb > area_bytes)
+        yb = 0u;
     p = area;
     h[0] = ef_dma_start(p, *x, (uint32_t)(n_rows * kh * x_stride));
     *x = (const int8_t *)(const void *)p;
@@ -387,7 +398,25 @@ int32_t ef_stage_conv2d_patch_operands(const int8_t **x, int32_t x_stride, int32
     p += round4(2u * ne);
     h[4] = ef_dma_start(p, *sh + e0, ne);
     *sh = (const int8_t *)(const void *)p - e0;
-    for (k = 0; k < 5; ++k)
+    p += round4(ne);
+    if (ab) {
+        h[n++] = ef_dma_start(p, *addend16 + (ptrdiff_t)l0 * addend_stride, 2u * (uint32_t)((l1 - l0) * addend_stride));
+        *addend16 = (const int16_t *)(const void *)p - (ptrdiff_t)l0 * addend_stride;
+        p += ab;
+    }
+    if (yb) {
+        out->l2 = *y + (ptrdiff_t)l0 * y_stride;
+        out->l1 = (const int8_t *)(const void *)p;
+        out->bytes = (uint32_t)((l1 - l0) * y_stride);
+        *y = (int8_t *)(void *)p - (ptrdiff_t)l0 * y_stride;
+    }
+    for (k = 0; k < n; ++k)
         ef_dma_wait(h[k]);
     return 1;
+}
+
+void ef_stage_out_finish(const ef_stage_out_t *out)
+{
+    if (out->bytes)
+        ef_dma_wait(ef_dma_start_out(out->l2, out->l1, out->bytes));
 }

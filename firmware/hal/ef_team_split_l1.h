@@ -61,9 +61,21 @@ int32_t ef_staged_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const in
                                      const int32_t *bias, const int16_t *m, const int8_t *sh, int8_t *y,
                                      int32_t y_stride, int32_t t0, int32_t t1, int32_t c0, int32_t c1);
 int32_t ef_staged_flip_rows_i8(const int8_t *x, int8_t *y, int32_t n_rows, int32_t row_len);
-/* The patch conv's operands in L1: x, w, bias, m, sh replaced by their copies (1), or left as they are (0). */
+/* Where a staged output goes back (bytes 0: nothing staged). */
+typedef struct {
+    int8_t *l2;
+    const int8_t *l1;
+    uint32_t bytes;
+} ef_stage_out_t;
+/* The patch conv's operands in L1: x, w, bias, m, sh replaced by their copies (1), or left as they are (0); when
+ * they are, the int16 addend too if it fits, and y if the call writes whole rows of it (e0 = 0, e1 n_rows =
+ * y_stride) and it fits: *out says where those rows go once the team is done (ef_stage_out_finish). */
 int32_t ef_stage_conv2d_patch_operands(const int8_t **x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
                                        const uint8_t **w, int32_t w_bits, const int32_t **bias, const int16_t **m,
-                                       const int8_t **sh, int32_t l0, int32_t l1, int32_t e0, int32_t e1);
+                                       const int8_t **sh, const int16_t **addend16, int32_t addend_stride,
+                                       int8_t **y, int32_t y_stride, int32_t l0, int32_t l1, int32_t e0, int32_t e1,
+                                       ef_stage_out_t *out);
+/* A staged output back to L2 (waited); nothing when none was staged. */
+void ef_stage_out_finish(const ef_stage_out_t *out);
 
 #endif /* EF_TEAM_SPLIT_L1_H */

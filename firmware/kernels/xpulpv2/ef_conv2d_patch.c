@@ -85,6 +85,49 @@ static inline void xc_emit(int32_t acc, int32_t e, int32_t f, int32_t l, const i
     y[(ptrdiff_t)l * y_stride + f] = ef_requant8_m15(acc, m[e], sh[e]);
 }
 
+/* The chunk's n channels over patches (r, l) of 8 words (word-aligned rows, kw % 4 == 0): the patch's words in
+ * registers, per channel 8 word loads of its weights and 8 pv.sdotsp.b, then the addend and the requantization of
+ * the general loop below (same sums, same bytes). */
+static void xc_patches8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
+                        const uint32_t *wbuf, const int32_t *cb, const int16_t *cm, const int8_t *cs, int32_t n,
+                        int32_t ec, const int16_t *addend16, const int32_t *addend32, int32_t addend_stride,
+                        const int16_t *m, const int8_t *sh, int8_t *y, int32_t y_stride, int32_t l0, int32_t l1)
+{
+    uint32_t xw[8];
+    int32_t rw = kw >> 2;
+    for (int32_t r = 0; r < n_rows; ++r)
+        for (int32_t l = l0; l < l1; ++l) {
+            const int8_t *xp = x + (ptrdiff_t)r * kh * x_stride + (ptrdiff_t)l * kw;
+            for (int32_t i = 0, k = 0; i < kh; ++i, xp += x_stride)
+                for (int32_t j = 0; j < rw; ++j, ++k)
+                    xw[k] = ((const xc_word_t *)(const void *)xp)[j];
+            uint32_t x0 = xw[0], x1 = xw[1], x2 = xw[2], x3 = xw[3], x4 = xw[4], x5 = xw[5], x6 = xw[6], x7 = xw[7];
+            const uint32_t *wc = wbuf;
+            int8_t *yl = y + (ptrdiff_t)l * y_stride;
+            for (int32_t c = 0; c < n; ++c, wc += 8) {
+                int32_t e = ec + c, f = e * n_rows + r, acc = cb[c];
+                acc = ef_xp_sdotsp_b(acc, x0, wc[0]);
+                acc = ef_xp_sdotsp_b(acc, x1, wc[1]);
+                acc = ef_xp_sdotsp_b(acc, x2, wc[2]);
+                acc = ef_xp_sdotsp_b(acc, x3, wc[3]);
+                acc = ef_xp_sdotsp_b(acc, x4, wc[4]);
+                acc = ef_xp_sdotsp_b(acc, x5, wc[5]);
+                acc = ef_xp_sdotsp_b(acc, x6, wc[6]);
+                acc = ef_xp_sdotsp_b(acc, x7, wc[7]);
+                if (cs[c] < 0) {
+                    xc_emit(acc, e, f, l, addend16, addend32, addend_stride, m, sh, y, y_stride);
+                    continue;
+                }
+                if (addend16)
+                    acc += addend16[(ptrdiff_t)l * addend_stride + f];
+                else if (addend32)
+                    acc += addend32[(ptrdiff_t)l * addend_stride + f];
+                int32_t hi = (int32_t)(((int64_t)acc * (int64_t)((int32_t)cm[c] * 65536)) >> 32);
+                yl[f] = (int8_t)ef_xp_clip8(ef_xp_add_rn(hi, 0, cs[c]));
+            }
+        }
+}
+
 void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
                         const uint8_t *w, int32_t w_bits, const int32_t *bias,
                         const int16_t *addend16, const int32_t *addend32, int32_t addend_stride,
@@ -125,6 +168,11 @@ void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32
             cb[c] = bias[ec + c];
             cm[c] = m[ec + c];
             cs[c] = (int8_t)(sh[ec + c] >= 17 && sh[ec + c] <= 46 ? sh[ec + c] - 16 : -1);
+        }
+        if (pw == 8 && words) { /* femba's 2 x 16 patches: the patch in registers */
+            xc_patches8(x, x_stride, n_rows, kh, kw, wbuf, cb, cm, cs, n, ec, addend16, addend32, addend_stride, m,
+                        sh, y, y_stride, l0, l1);
+            continue;
         }
         for (int32_t r = 0; r < n_rows; ++r)
             for (int32_t l = l0; l < l1; ++l) {
