@@ -31,7 +31,7 @@ PROGRAMS = {"linear": (("ef_linear_i8", "ef_linear_acc_i32"), ()), "scan": (("ef
             "eltwise": (("ef_lut_i8", "ef_mul_requant_i8", "ef_add_requant_i8", "ef_flip_rows_i8"), ()),
             "dwconv1d": (("ef_dwconv1d_causal_i8",), ()), "conv2d_patch": (("ef_conv2d_patch_i8",), ()),
             "layernorm": (("ef_layernorm_i8",), ())}
-DWCONV_CASES = 300 + 1
+DWCONV_CASES = 300 + 2
 PATCH_CASES = 150 + 1
 LAYERNORM_CASES = 160 + 1
 

@@ -111,6 +111,98 @@ static void dwconv4_quad_t0(const int8_t *x, int32_t x_stride, const xd_quad_t *
                        "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11");
 }
 
+/* dwconv4_quad_t0 without mulh (5 cycles on RI5CY) for quads whose four channels all satisfy
+ * (128 sum |w| + |b|) |m| + 2^(sh-1) < 2^31: then acc m + 2^(sh-1) never leaves int32, and
+ * y = (rnd + dot m) >> sh with rnd = b m + 2^(sh-1) is the portable requantization exactly (one p.mac, one sra).
+ * 40 instructions a row (36 with mulh, whose stalls made them ~52 cycles). Per channel: rnd, m, sh, taps. */
+typedef struct {
+    int32_t rnd, m, sh;
+    uint32_t w;
+} xd_chan15_t;
+
+typedef struct {
+    xd_chan15_t k[4];
+    int32_t rows;
+} xd_quad15_t;
+
+static void dwconv4_quad15_t0(const int8_t *x, int32_t x_stride, const xd_quad15_t *q, int8_t *y, int32_t y_stride)
+{
+    __asm__ volatile("lw s0, 0(%[q])\n\tlw s8, 4(%[q])\n\tlw t3, 8(%[q])\n\tlw s4, 12(%[q])\n\t"
+                     "lw s1, 16(%[q])\n\tlw s9, 20(%[q])\n\tlw t4, 24(%[q])\n\tlw s5, 28(%[q])\n\t"
+                     "lw s2, 32(%[q])\n\tlw s10, 36(%[q])\n\tlw t5, 40(%[q])\n\tlw s6, 44(%[q])\n\t"
+                     "lw s3, 48(%[q])\n\tlw s11, 52(%[q])\n\tlw t6, 56(%[q])\n\tlw s7, 60(%[q])\n\t"
+                     "lw t1, 64(%[q])\n\t"
+                     "li a5, 0\n\tli a6, 0\n\tli a7, 0\n\tli t0, 0\n\t"
+                     ".option push\n\t.balign 4\n\t.option norvc\n\t"
+                     ".insn i 0x7b, 4, x0, t1, 40 * 2\n\t"          /* lp.setup 0, rows, 40 instructions */
+                     ".insn r 0x0b, 7, 0x10, t1, %[x], %[xs]\n\t"  /* p.lw t1, xs(x!): the four new inputs */
+                     "srli a5, a5, 8\n\t"
+                     ".insn i 0x33, 2, a5, t1, -776\n\t"            /* p.inserti a5, t1, 7, 24 */
+                     "srli a6, a6, 8\n\t"
+                     "srli t2, t1, 8\n\t"
+                     ".insn i 0x33, 2, a6, t2, -776\n\t"
+                     "srli a7, a7, 8\n\t"
+                     "srli t2, t1, 16\n\t"
+                     ".insn i 0x33, 2, a7, t2, -776\n\t"
+                     "srli t0, t0, 8\n\t"
+                     "srli t2, t1, 24\n\t"
+                     ".insn i 0x33, 2, t0, t2, -776\n\t"
+                     "li t1, 0\n\t"                                  /* channel 0: dot into t1, result in t2 */
+                     ".insn r 0x57, 1, 0x5c, t1, a5, s4\n\t"
+                     "mv t2, s0\n\t"
+                     ".insn r 0x33, 0, 0x21, t2, t1, s8\n\t"        /* p.mac: rnd + dot m */
+                     "sra t2, t2, t3\n\t"
+                     ".insn r 0x33, 1, 0x0a, t2, t2, x8\n\t"        /* p.clipi t2, t2, 8 */
+                     "li t1, 0\n\t"                                  /* channel 1, result in ra */
+                     ".insn r 0x57, 1, 0x5c, t1, a6, s5\n\t"
+                     "mv ra, s1\n\t"
+                     ".insn r 0x33, 0, 0x21, ra, t1, s9\n\t"
+                     "sra ra, ra, t4\n\t"
+                     ".insn r 0x33, 1, 0x0a, ra, ra, x8\n\t"
+                     ".insn i 0x33, 2, t2, ra, -792\n\t"            /* p.inserti t2, ra, 7, 8 */
+                     "li t1, 0\n\t"                                  /* channel 2 */
+                     ".insn r 0x57, 1, 0x5c, t1, a7, s6\n\t"
+                     "mv ra, s2\n\t"
+                     ".insn r 0x33, 0, 0x21, ra, t1, s10\n\t"
+                     "sra ra, ra, t5\n\t"
+                     ".insn r 0x33, 1, 0x0a, ra, ra, x8\n\t"
+                     ".insn i 0x33, 2, t2, ra, -784\n\t"            /* p.inserti t2, ra, 7, 16 */
+                     "li t1, 0\n\t"                                  /* channel 3 */
+                     ".insn r 0x57, 1, 0x5c, t1, t0, s7\n\t"
+                     "mv ra, s3\n\t"
+                     ".insn r 0x33, 0, 0x21, ra, t1, s11\n\t"
+                     "sra ra, ra, t6\n\t"
+                     ".insn r 0x33, 1, 0x0a, ra, ra, x8\n\t"
+                     ".insn i 0x33, 2, t2, ra, -776\n\t"            /* p.inserti t2, ra, 7, 24 */
+                     ".insn r 0x2b, 6, 0x00, %[ys], %[y], t2\n\t"  /* p.sw t2, ys(y!) */
+                     ".option pop"
+                     : [x] "+r"(x), [y] "+r"(y)
+                     : [xs] "r"(x_stride), [ys] "r"(y_stride), [q] "r"(q)
+                     : "memory", "ra", "t0", "t1", "t2", "t3", "t4", "t5", "t6", "a5", "a6", "a7", "s0", "s1", "s2",
+                       "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11");
+}
+
+/* Channel c's constants for dwconv4_quad15_t0; 0 when its bound (above) does not hold. */
+static int32_t xd_chan15(const int8_t *w, const int32_t *bias, const int16_t *m, const int8_t *sh, int32_t c,
+                         xd_chan15_t *k)
+{
+    const int8_t *wc = w + (ptrdiff_t)c * 4;
+    int32_t mc = m[c], b = bias[c], s = sh[c];
+    uint32_t l1 = (uint32_t)((wc[0] < 0 ? -wc[0] : wc[0]) + (wc[1] < 0 ? -wc[1] : wc[1]) + (wc[2] < 0 ? -wc[2] : wc[2])
+                             + (wc[3] < 0 ? -wc[3] : wc[3]));
+    uint32_t ab = b < 0 ? 0u - (uint32_t)b : (uint32_t)b, am = (uint32_t)(mc < 0 ? -mc : mc);
+    /* 32 x 32 -> 64-bit unsigned products (mul + mulhu, no library call); |b| < 2^30 keeps 128 l1 + |b| in 32 bits */
+    if (s < 1 || s > 30 || ab >= (1u << 30)
+        || (uint64_t)(128u * l1 + ab) * am + ((uint64_t)1 << (s - 1)) >= ((uint64_t)1 << 31))
+        return 0;
+    k->rnd = (int32_t)((uint32_t)b * (uint32_t)mc + (1u << (s - 1))); /* = b m + 2^(sh-1), below 2^31 in magnitude */
+    k->m = mc;
+    k->sh = s;
+    k->w = (uint32_t)(uint8_t)wc[0] | (uint32_t)(uint8_t)wc[1] << 8 | (uint32_t)(uint8_t)wc[2] << 16
+           | (uint32_t)(uint8_t)wc[3] << 24;
+    return 1;
+}
+
 /* Channel c's constants for dwconv4_quad; 0 when its shift is outside the one-mulh range. */
 static int32_t xd_chan(const int8_t *w, const int32_t *bias, const int16_t *m, const int8_t *sh, int32_t c,
                        xd_chan_t *k)
@@ -137,7 +229,12 @@ void ef_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_t *w, i
             xd_chan_t k[4];
             int32_t ok = xd_chan(w, bias, m, sh, c, &k[0]) & xd_chan(w, bias, m, sh, c + 1, &k[1])
                          & xd_chan(w, bias, m, sh, c + 2, &k[2]) & xd_chan(w, bias, m, sh, c + 3, &k[3]);
-            if (ok && t0 == 0) {
+            xd_quad15_t q15;
+            if (t0 == 0 && xd_chan15(w, bias, m, sh, c, &q15.k[0]) && xd_chan15(w, bias, m, sh, c + 1, &q15.k[1])
+                && xd_chan15(w, bias, m, sh, c + 2, &q15.k[2]) && xd_chan15(w, bias, m, sh, c + 3, &q15.k[3])) {
+                q15.rows = t1;
+                dwconv4_quad15_t0(x + c, x_stride, &q15, y + c, y_stride);
+            } else if (ok && t0 == 0) {
                 xd_quad_t q = {{k[0], k[1], k[2], k[3]}, t1};
                 dwconv4_quad_t0(x + c, x_stride, &q, y + c, y_stride);
             } else if (ok) {
