@@ -414,7 +414,8 @@ static inline const uint16_t *xs_cache_row(xs_cache_t *cc, const xs_exp2_t *x, c
  * step (STATE: XS_ASM_CACHED_STATE, N_STATE instructions, or XS_ASM_CACHED_STATE_NOSAT). 9 instructions a step
  * outside the state loops; N_LOOP1 counts loop 1's instructions (the 9, the lp.setup, STATE, the 3 stores). */
 #define XS_REC 4
-#define XS_RUN 8
+#define XS_RUN 8      /* steps a run, at most */
+#define XS_RUN_LONG 12 /* when the cache holds 3 runs of these (d_state <= 9: femba-mini's 8; 16 flushed too often) */
 #define XS_RUN_ASM(STATE, N_STATE, N_LOOP1) \
     __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t" \
                      ".insn i 0x7b, 4, x1, %[n], " #N_LOOP1 " * 2\n\t" /* lp.setup 1: the steps, to the addi */ \
@@ -483,7 +484,8 @@ static void xs_chan_cached(const xs_exp2_t *x, const xs_fast_t *f, const xs_chan
                            ptrdiff_t su, const int8_t *pdl, ptrdiff_t sdl, const int8_t *bt,
                            ptrdiff_t sb, int32_t c_off, int8_t *py, ptrdiff_t sy, int32_t n_t)
 {
-    int32_t rec[XS_RUN * XS_REC], rsh = f->rsh, last = (xs_cache_slots(ds) - XS_RUN) * (ds + 1);
+    int32_t rec[XS_RUN_LONG * XS_REC], rsh = f->rsh, slots = xs_cache_slots(ds);
+    int32_t run = slots >= 3 * XS_RUN_LONG ? XS_RUN_LONG : XS_RUN, last = (slots - run) * (ds + 1);
     /* hb >= max_n |h[n]| throughout: a narrow step maps it to D + I, D = the decay's bound (dA <= dA_max = 2^15 - g:
      * |rs(dA h, 15)| <= dA_max hb / 2^15 + 1 <= hb - (hb >> 15) g + 1, no 64-bit product) and I the injection's
      * ((b Q + (b R) >> kk + 2^(rsh-1)) >> rsh with |b| <= 128, 0 <= R < 2^kk: at most (128 (|Q| + 2)) >> rsh + 2);
@@ -492,8 +494,8 @@ static void xs_chan_cached(const xs_exp2_t *x, const xs_fast_t *f, const xs_chan
     xs_cache_clear(cc);
     while (n_t > 0) {
         const int8_t *pu0 = pu;
-        int32_t m = 0, lim = n_t < XS_RUN ? n_t : XS_RUN, wide = 0, sat = 0;
-        if (cc->next > last) /* a run may need XS_RUN new slots */
+        int32_t m = 0, lim = n_t < run ? n_t : run, wide = 0, sat = 0;
+        if (cc->next > last) /* a run may need run new slots */
             xs_cache_clear(cc);
         for (; m < lim; ++m, pu += su, pdl += sdl, bt += sb) {
             int32_t qu = *pu, qd = *pdl, q = 0, r24 = 0, *rc = rec + XS_REC * m;
