@@ -22,6 +22,7 @@ void ref_ef_linear_acc_i32(const int8_t *x, int32_t x_stride, int32_t n_in, cons
 #define L1 __attribute__((section(".data_l1")))
 #define MAX_T 21
 #define MAX_O 11
+#define B_O 22 /* rows of the largest bench call (fill_params fills its parameters too) */
 #define MAX_X (MAX_T * 410)
 #define MAX_W (MAX_O * 410)
 
@@ -36,7 +37,7 @@ static uint32_t rnd(void)
 
 static int8_t xs_[MAX_X];
 static uint8_t ws_[MAX_W];
-static int32_t bias_[MAX_O], m_[MAX_O], sh_[MAX_O];
+static int32_t bias_[B_O], m_[B_O], sh_[B_O];
 static int32_t yr_[MAX_T * (MAX_O + 5)], yv_[MAX_T * (MAX_O + 5)];
 
 /* m15: multipliers as the tiled runner widens its 15-bit ones (m15 2^16, the variant's one-p.mac requantization
@@ -63,23 +64,23 @@ static const int32_t BITS[4] = {2, 4, 8, EF_TERNARY};
 static const int32_t N_IN[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 19, 20, 21, 25, 57, 88, 119, 120, 121, 241, 385, 400, 401};
 #define N_NIN ((int32_t)(sizeof N_IN / sizeof N_IN[0]))
 #define REPEAT 3
+#define SHORT_REPEAT 24 /* short_case calls per bit width and n_in 1..8 */
 
-/* One random case: returns the number of differing output words (0 = bit-exact). */
-static int32_t one_case(int32_t bits, int32_t n_in, int32_t k)
+/* Random x (T rows of stride xs) and O weight rows. */
+static void fill_data(int32_t bits, int32_t n_in, int32_t T, int32_t xs, int32_t O)
 {
-    int32_t T = 1 + (int32_t)(rnd() % MAX_T), O = 1 + (int32_t)(rnd() % MAX_O);
-    int32_t xs = n_in + (int32_t)(rnd() % 6), ys = O + (int32_t)(rnd() % 5), rb = ef_row_bytes(n_in, bits);
-    int32_t t0 = (int32_t)(rnd() % (uint32_t)T), t1 = t0 + 1 + (int32_t)(rnd() % (uint32_t)(T - t0));
-    int32_t o0 = (int32_t)(rnd() % (uint32_t)O), o1 = o0 + 1 + (int32_t)(rnd() % (uint32_t)(O - o0));
-    int32_t acc = k & 1, with_bias = (k % 3) != 2, n_y = T * ys, bad;
-    if (k == 0) { /* the whole buffer once per shape */
-        t0 = 0, t1 = T, o0 = 0, o1 = O;
-    }
     for (int32_t i = 0; i < T * xs; ++i)
         xs_[i] = (int8_t)rnd();
-    for (int32_t i = 0; i < O * rb; ++i)
+    for (int32_t i = 0; i < O * ef_row_bytes(n_in, bits); ++i)
         ws_[i] = (uint8_t)rnd();
-    fill_params(O, bits == 8 ? 36 : 30, 14, (int32_t)(rnd() & 1u));
+}
+
+/* Both kernels over tokens [t0, t1) and rows [o0, o1) of the data and parameters filled: the number of differing
+ * output words (0 = bit-exact). */
+static int32_t compare(int32_t bits, int32_t n_in, int32_t T, int32_t O, int32_t xs, int32_t ys, int32_t t0,
+                       int32_t t1, int32_t o0, int32_t o1, int32_t acc, int32_t with_bias)
+{
+    int32_t n_y = T * ys, bad;
     for (int32_t i = 0; i < n_y; ++i)
         yr_[i] = yv_[i] = (int32_t)0xA5A5A5A5u;
     if (acc) {
@@ -98,26 +99,61 @@ static int32_t one_case(int32_t bits, int32_t n_in, int32_t k)
     return bad;
 }
 
+/* One random case: returns the number of differing output words (0 = bit-exact). */
+static int32_t one_case(int32_t bits, int32_t n_in, int32_t k)
+{
+    int32_t T = 1 + (int32_t)(rnd() % MAX_T), O = 1 + (int32_t)(rnd() % MAX_O);
+    int32_t xs = n_in + (int32_t)(rnd() % 6), ys = O + (int32_t)(rnd() % 5);
+    int32_t t0 = (int32_t)(rnd() % (uint32_t)T), t1 = t0 + 1 + (int32_t)(rnd() % (uint32_t)(T - t0));
+    int32_t o0 = (int32_t)(rnd() % (uint32_t)O), o1 = o0 + 1 + (int32_t)(rnd() % (uint32_t)(O - o0));
+    if (k == 0) { /* the whole buffer once per shape */
+        t0 = 0, t1 = T, o0 = 0, o1 = O;
+    }
+    fill_data(bits, n_in, T, xs, O);
+    fill_params(O, bits == 8 ? 36 : 30, 14, (int32_t)(rnd() & 1u));
+    return compare(bits, n_in, T, O, xs, ys, t0, t1, o0, o1, k & 1, (k % 3) != 2);
+}
+
+/* The variant's short rows (n_in <= 8): ranges of 1..3 tokens and ranges ending at the buffer's last token (whose
+ * inputs the word loads must not pass), strides equal to n_in, odd row ranges, shifts from 17 to 62 (every
+ * requantization form and the generic one), negative multipliers; mostly int8 outputs. */
+static const int32_t SH_LO[5] = {17, 26, 31, 40, 49};
+static int32_t short_case(int32_t bits, int32_t n_in, int32_t k)
+{
+    int32_t T = 1 + (int32_t)(rnd() % 8), O = 1 + (int32_t)(rnd() % MAX_O);
+    int32_t xs = (k & 1) ? n_in : n_in + 1 + (int32_t)(rnd() % 4), ys = O + (int32_t)(rnd() % 3);
+    int32_t few = (k & 2) && T > 3 ? 3 : T, nt = 1 + (int32_t)(rnd() % (uint32_t)few);
+    int32_t t1 = (k % 3) ? T : nt + (int32_t)(rnd() % (uint32_t)(T - nt + 1)), t0 = t1 - nt;
+    int32_t o0 = (int32_t)(rnd() % (uint32_t)O), o1 = o0 + 1 + (int32_t)(rnd() % (uint32_t)(O - o0));
+    int32_t m15 = (k >> 2) & 1;
+    fill_data(bits, n_in, T, xs, O);
+    fill_params(O, SH_LO[rnd() % 5u], 14, m15);
+    for (int32_t o = 0; o < O; ++o)
+        if (!m15 && (rnd() & 3u) == 0)
+            m_[o] = -m_[o];
+    return compare(bits, n_in, T, O, xs, ys, t0, t1, o0, o1, k % 5 == 4, k % 7 != 6);
+}
+
 /* ---- femba-sized calls, data in L1 (as the tiled runner calls the kernel: 16 rows x all tokens of a tile) ---- */
 #define B_X 32768
 #define B_W 8192
-#define B_Y 1280
+#define B_Y (B_O * 80)
 static L1 int8_t bx_[B_X];
 static L1 uint8_t bw_[B_W];
 static L1 int8_t byr_[B_Y], byv_[B_Y];
-static L1 int32_t bb_[16], bm_[16], bsh_[16];
+static L1 int32_t bb_[B_O], bm_[B_O], bsh_[B_O];
 
 typedef struct {
     int32_t bits, n_in, rows, tokens;
 } bench_t;
 
-/* femba-mini (88; 6: dt_proj), femba-tiny (385, 1540, 25) inputs; 4: the fixed cost per output; 236 / 237: an
- * aligned and a misaligned x_stride of the same work */
+/* femba-mini (88; 6: dt_proj, also as a core's 22 of its 176 rows), femba-tiny (385, 1540, 25) inputs; 4: the fixed
+ * cost per output; 236 / 237: an aligned and a misaligned x_stride of the same work */
 static const bench_t BENCH[] = {
     {EF_TERNARY, 88, 16, 80},   {2, 88, 16, 80},   {EF_TERNARY, 385, 16, 80}, {2, 385, 16, 80}, {4, 385, 16, 80},
     {8, 385, 16, 80},           {EF_TERNARY, 1540, 16, 16}, {2, 1540, 16, 16}, {EF_TERNARY, 25, 16, 80},
     {2, 25, 16, 80},            {2, 4, 16, 80},    {2, 236, 16, 80},          {2, 237, 16, 80},
-    {2, 6, 16, 80}};
+    {2, 6, 16, 80},             {2, 6, 22, 80},    {EF_TERNARY, 6, 22, 80}};
 #define N_BENCH ((int32_t)(sizeof BENCH / sizeof BENCH[0]))
 
 typedef struct {
@@ -169,6 +205,10 @@ static int test_main(void)
         for (int32_t n = 0; n < N_NIN; ++n)
             for (int32_t k = 0; k < REPEAT; ++k, ++cases)
                 bad += one_case(BITS[b], N_IN[n], k) != 0;
+    for (int32_t b = 0; b < 4; ++b)
+        for (int32_t n = 1; n <= 8; ++n)
+            for (int32_t k = 0; k < SHORT_REPEAT; ++k, ++cases)
+                bad += short_case(BITS[b], n, k) != 0;
     for (int32_t i = 0; i < N_BENCH; ++i, ++cases)
         bad += bench(&BENCH[i]);
     printf("XP_DONE cases=%d bad=%d\n", (int)cases, (int)bad);

@@ -6,7 +6,9 @@
  * 256-entry uint32 tables in L1 (one byte -> four lanes; ternary's fifth digit from a 256-byte one), no per-weight
  * branch. The chunk then serves every token of
  * the range (XP_TB at a time when a row needs several chunks): four tokens x two rows per hardware-loop iteration,
- * 6 word loads (post-increment and register offset) and 8 pv.sdotsp.b for 32 multiply-accumulates. Integer sums in
+ * 6 word loads (post-increment and register offset) and 8 pv.sdotsp.b for 32 multiply-accumulates; rows of at most
+ * 8 inputs (XP_SK, Mamba's dt_proj) keep their words and requantization constants in registers over the whole token
+ * range instead (xp_short: one hardware-loop iteration per token and row pair). Integer sums in
  * another order than the portable kernel's, so the same int32 values. Stack: ~1 KiB (one 800 B buffer: a decoded chunk
  * of up to 400 inputs (femba's 385-input rows in one), or of XP_KM inputs and the partial sums of longer rows):
  * targets/pulp-open/gvsoc.toml sizes the cluster stacks for it. */
@@ -218,15 +220,15 @@ typedef struct {
  *  - XP_RQ_HALF: one mulhsu by 2 m (0 <= m < 2^31, so 2 m < 2^32 unsigned) gives h2 = floor(acc m / 2^31), |h2| <
  *    2^31; a shift of 32 is (h2 + 1) >> 1 (no overflow: acc m < 2^62 - 2^31), 33 <= sh <= 62 the mulh form on
  *    hi = h2 >> 1 (u = 1). The floor argument of xp_emit's: the dropped low bits never carry. */
-static int32_t xp_rq_setup(const xp_out_t *d, int32_t o, int32_t amax, xp_rq_t *q)
+static int32_t xp_rq_setup(const xp_out_t *d, int32_t o, int32_t nr, int32_t amax, xp_rq_t *q)
 {
     int32_t i, mode, m15 = 1, wide = 1, half = 0, neg = 0;
-    for (i = 0; i < XP_RB; ++i) {
-        int32_t sh = d->sh[o + i], m = d->m[o + i], b = d->bias ? d->bias[o + i] : 0;
-        int64_t lim = ((int64_t)amax + (b < 0 ? -(int64_t)b : b)) * (int64_t)(m >> 16)
-                      + (sh >= 17 && sh <= 47 ? (int64_t)1 << (sh - 17) : 0);
-        m15 &= m >= 0 && (m & 0xFFFF) == 0 && sh >= 17 && sh <= 47 && lim < ((int64_t)1 << 31);
-        wide &= sh >= 32 && sh <= 62;
+    for (i = 0; i < XP_RB; ++i) { /* rows past o + nr repeat the last one */
+        int32_t r = o + (i < nr ? i : nr - 1), sh = d->sh[r], m = d->m[r], b = d->bias ? d->bias[r] : 0;
+        uint32_t ab = b < 0 ? 0u - (uint32_t)b : (uint32_t)b; /* amax + |b| < 2^32 */
+        m15 &= (m & (int32_t)0x8000FFFF) == 0 && (uint32_t)(sh - 17) <= 30u
+               && (uint64_t)((uint32_t)amax + ab) * (uint32_t)(m >> 16) + (1u << (sh - 17)) < (1ull << 31);
+        wide &= (uint32_t)(sh - 32) <= 30u;
         half |= sh == 32;
         neg |= m < 0;
     }
@@ -237,7 +239,7 @@ static int32_t xp_rq_setup(const xp_out_t *d, int32_t o, int32_t amax, xp_rq_t *
     else
         mode = half ? XP_RQ_HALF : XP_RQ_MULH;
     for (i = 0; i < XP_RB; ++i) {
-        int32_t sh = d->sh[o + i], m = d->m[o + i], b = d->bias ? d->bias[o + i] : 0;
+        int32_t r = o + (i < nr ? i : nr - 1), sh = d->sh[r], m = d->m[r], b = d->bias ? d->bias[r] : 0;
         q->b[i] = b;
         q->u[i] = sh > 32;
         if (mode == XP_RQ_M15) {
@@ -283,19 +285,133 @@ static inline __attribute__((always_inline)) void xp_quad_fast(const uint32_t *w
         }
 }
 
+/* ---- rows of at most XP_SK inputs (Mamba's dt_proj: 6) ------------------------------------------------------
+ * There the general path's per-quad work (offsets, tails, the constants reloaded) dwarfs the 1..8 MACs of an
+ * output. A row pair whose int8 requantization takes a register form (xp_rq_setup) keeps its nw = 1 or 2 decoded
+ * words per row and its constants in registers for the whole token range instead: one hardware-loop iteration a
+ * token, 11..18 instructions for its two outputs (nw x word loads, post-incremented by the stride; 2 nw dot
+ * products; the form's requantization of both sums; two p.sb post-incremented by the y stride). The forms are
+ * xp_quad_fast's, rounded by p.addRNr (y = (v + c + 2^(s-1)) >> s):
+ *  - M15: v = acc m15, c = b m15: acc m15 + b m15 + 2^(sh-17) is xp_quad_fast's rnd' + acc m15, the same int32
+ *    sum (xp_rq_setup bounds it), the product by the one-cycle 16-bit p.muls when |acc| <= amax < 2^15 (m15 <
+ *    2^15; every width but 8-bit rows of 2+ inputs), else by mul (two cycles);
+ *  - MULH, HALF: the sums start at the bias (v = mulh(acc + b, m), or mulhsu(acc + b, 2 m) >> u), c = 0, and
+ *    2^(s-1) is their rnd.
+ * With nw = 2 the second word is loaded first, so both loads are two instructions old when the dot products use
+ * them (nw = 1, M15: one load stall a token). */
+#define XP_SK 8 /* the most inputs of a short row: two decoded words */
+
+#define XP_SK_LD1 EF_XP_LW_RR_POSTINC(xa, p, xs)
+#define XP_SK_LD2 EF_XP_LW_RR(xb, p, k2) XP_SK_LD1
+#define XP_SK_DOT1 EF_XP_DOTSP_B(a0, w00, xa) EF_XP_DOTSP_B(a1, w10, xa) /* sums from 0 (M15) */
+#define XP_SK_DOT2 EF_XP_DOTSP_B(a0, w01, xb) EF_XP_DOTSP_B(a1, w11, xb) EF_XP_SDOTSP_B(a0, w00, xa) \
+                   EF_XP_SDOTSP_B(a1, w10, xa)
+#define XP_SK_SDOT1 "mv %[a0], %[c0]\n\t" "mv %[a1], %[c1]\n\t" EF_XP_SDOTSP_B(a0, w00, xa) \
+                    EF_XP_SDOTSP_B(a1, w10, xa) /* sums from the bias (MULH, HALF) */
+#define XP_SK_SDOT2 "mv %[a0], %[c0]\n\t" "mv %[a1], %[c1]\n\t" EF_XP_SDOTSP_B(a0, w01, xb) \
+                    EF_XP_SDOTSP_B(a1, w11, xb) EF_XP_SDOTSP_B(a0, w00, xa) EF_XP_SDOTSP_B(a1, w10, xa)
+#define XP_SK_M15 "mul %[a0], %[a0], %[m0]\n\t" "mul %[a1], %[a1], %[m1]\n\t" EF_XP_ADD_RN(a0, c0, s0) \
+                  EF_XP_ADD_RN(a1, c1, s1)
+#define XP_SK_M15S EF_XP_MULS(a0, a0, m0) EF_XP_MULS(a1, a1, m1) EF_XP_ADD_RN(a0, c0, s0) EF_XP_ADD_RN(a1, c1, s1)
+#define XP_SK_RN0 ".insn r 0x5b, 6, 0x20, %[a0], zero, %[s0]\n\t" ".insn r 0x5b, 6, 0x20, %[a1], zero, %[s1]\n\t"
+#define XP_SK_MULH "mulh %[a0], %[a0], %[m0]\n\t" "mulh %[a1], %[a1], %[m1]\n\t" XP_SK_RN0
+#define XP_SK_HALF "mulhsu %[a0], %[a0], %[m0]\n\t" "mulhsu %[a1], %[a1], %[m1]\n\t" \
+                   "sra %[a0], %[a0], %[u0]\n\t" "sra %[a1], %[a1], %[u1]\n\t" XP_SK_RN0
+#define XP_SK_OUT EF_XP_CLIP8(a0, a0) EF_XP_CLIP8(a1, a1) EF_XP_SB_RR_POSTINC(a0, y0, ys) \
+                  EF_XP_SB_RR_POSTINC(a1, y1, ys)
+/* one hardware loop of n (>= 1) tokens, its body n_body instructions */
+#define XP_SK_LOOP(n_body, body)                                                                                  \
+    __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t" EF_XP_LP_SETUP0(n, n_body) body            \
+                     ".option pop"                                                                                \
+                     : [p] "+r"(p), [y0] "+r"(y0), [y1] "+r"(y1), [a0] "=&r"(a0), [a1] "=&r"(a1), [xa] "=&r"(xa), \
+                       [xb] "=&r"(xb)                                                                             \
+                     : [n] "r"(n), [xs] "r"(xs), [ys] "r"(ys), [k2] "r"(k2), [w00] "r"(w[0]), [w10] "r"(w[1]),    \
+                       [w01] "r"(w01), [w11] "r"(w11), [c0] "r"(c0), [c1] "r"(c1), [m0] "r"(q->m[0]),              \
+                       [m1] "r"(q->m[1]), [s0] "r"(q->s[0]), [s1] "r"(q->s[1]), [u0] "r"(q->u[0]),                \
+                       [u1] "r"(q->u[1])                                                                          \
+                     : "memory")
+
+/* the loop for nw = 1 or 2 (n1, n2 instructions) */
+#define XP_SK_NW(n1, body1, n2, body2) \
+    if (nw == 2)                       \
+        XP_SK_LOOP(n2, body2);         \
+    else                               \
+        XP_SK_LOOP(n1, body1)
+
+/* n tokens of n_in inputs from x row p (stride xs) against the decoded words w (XP_RB interleaved, nw per row),
+ * outputs from y0 (row o) and y1 (row o + 1, or y0 again when the pair repeats its row) on, stride ys. With two
+ * words the second x word is the one that ends at the last input (at k2 = n_in - 4), so no load passes the row:
+ * the second weight words move up by the inputs it repeats (their lanes 0), onto the same inputs. */
+static inline __attribute__((always_inline)) void xp_short_run(int32_t mode, int32_t amax, int32_t nw, int32_t n_in,
+                                                               const int8_t *p, int32_t xs, int32_t n,
+                                                               const uint32_t *w, const xp_rq_t *q, int8_t *y0,
+                                                               int8_t *y1, int32_t ys)
+{
+    int32_t a0, a1, c0 = q->b[0], c1 = q->b[1], k2 = n_in - 4;
+    uint32_t xa, xb, w01 = 0, w11 = 0;
+    if (nw == 2) {
+        w01 = w[XP_RB] << (32 - 8 * k2);
+        w11 = w[XP_RB + 1] << (32 - 8 * k2);
+    }
+    if (mode == XP_RQ_M15) {
+        c0 *= q->m[0];
+        c1 *= q->m[1];
+        if (amax < 32768) {
+            XP_SK_NW(11, XP_SK_LD1 XP_SK_DOT1 XP_SK_M15S XP_SK_OUT, 14, XP_SK_LD2 XP_SK_DOT2 XP_SK_M15S XP_SK_OUT);
+        } else {
+            XP_SK_NW(11, XP_SK_LD1 XP_SK_DOT1 XP_SK_M15 XP_SK_OUT, 14, XP_SK_LD2 XP_SK_DOT2 XP_SK_M15 XP_SK_OUT);
+        }
+    } else if (mode == XP_RQ_MULH) {
+        XP_SK_NW(13, XP_SK_LD1 XP_SK_SDOT1 XP_SK_MULH XP_SK_OUT, 16, XP_SK_LD2 XP_SK_SDOT2 XP_SK_MULH XP_SK_OUT);
+    } else {
+        XP_SK_NW(15, XP_SK_LD1 XP_SK_SDOT1 XP_SK_HALF XP_SK_OUT, 18, XP_SK_LD2 XP_SK_SDOT2 XP_SK_HALF XP_SK_OUT);
+    }
+}
+
+/* Tokens [t0, t1) of rows o, o + 1 (nr == 1: the second repeats the first and stores the same bytes over its
+ * outputs) through xp_short_run, requantized as q and mode say; w: the decoded words, xt: a scratch word. A row of
+ * 1..3 inputs is read as one word, ov = 4 - n_in bytes past them: those must stay inside the x the range holds,
+ * before the end of token t1 - 1's inputs (its stride's padding is not assumed readable), so the last `tail` tokens
+ * (tail xs >= ov) are copied into the zero-padded xt first. */
+static void xp_short(const int8_t *x, int32_t xs, int32_t n_in, const uint32_t *w, uint32_t *xt, const xp_rq_t *q,
+                     int32_t mode, int32_t amax, const xp_out_t *d, int32_t t0, int32_t t1, int32_t o, int32_t nr)
+{
+    int32_t nw = n_in > 4 ? 2 : 1, ov = 4 - n_in, tail = 0, ys = d->y_stride, t, k, n;
+    while (tail < t1 - t0 && tail * xs < ov)
+        ++tail;
+    for (t = t0; t < t1; t += n) { /* the loads in place, then one token at a time from xt */
+        const int8_t *p = x + (ptrdiff_t)t * xs;
+        int8_t *y = d->y8 + (ptrdiff_t)t * ys + o;
+        n = t1 - tail - t;
+        if (n <= 0) {
+            xt[0] = 0;
+            for (k = 0; k < n_in; ++k)
+                ((int8_t *)xt)[k] = p[k];
+            p = (const int8_t *)xt;
+            n = 1;
+        }
+        xp_short_run(mode, amax, nw, n_in, p, xs, n, w, q, y, y + nr - 1, ys);
+    }
+}
+
 /* One decoded chunk [k0, k0 + kn) of the rows against tokens [tb, te): sums start at 0 when k0 == 0, else continue
  * from part (8 per token quad), and are emitted after the last chunk (else kept in part). A chunk ending in 1..3
  * inputs (kn % 4, only the row's last chunk) takes its last word as a whole one, the weight lanes past kn zeroed
  * by xp_linear, when the x bytes read past the row's end exist: inside the row (its stride), or in the next token's
  * row (a token below tend - 1); else (the range's last quad) those inputs one by one. */
-static void xp_chunk(const int8_t *x, int32_t xs, const uint32_t *wd, int32_t k0, int32_t kn, int32_t last,
+static void xp_chunk(const int8_t *x, int32_t xs, uint32_t *wd, int32_t k0, int32_t kn, int32_t last,
                      int32_t *part, const xp_out_t *d, int32_t tb, int32_t te, int32_t tend, int32_t o, int32_t nr,
                      int32_t amax)
 {
     int32_t t, i, j, full = kn >> 2, off[XP_TP] = {0, xs, 2 * xs, 3 * xs};
     int32_t in_row = (kn & 3) && k0 + 4 * (full + 1) <= xs;
     xp_rq_t q;
-    int32_t mode = last && nr == XP_RB && d->y8 != NULL ? xp_rq_setup(d, o, amax, &q) : 0, tb0 = tb;
+    int32_t sk = k0 == 0 && kn <= XP_SK; /* a short row, whole in this chunk (so the range's one token block) */
+    int32_t mode = last && (nr == XP_RB || sk) && d->y8 != NULL ? xp_rq_setup(d, o, nr, amax, &q) : 0, tb0 = tb;
+    if (mode && sk) { /* scratch past the decoded words (ternary's 10 lanes fill three a row) */
+        xp_short(x, xs, kn, wd, wd + 3 * XP_RB, &q, mode, amax, d, tb, te, o, nr);
+        return;
+    }
     /* whole quads in registers, one loop a requantization form; the last partial quad (if any) below */
 #define XP_QUADS(MODE)                                                                                            \
     for (t = tb; t + XP_TP <= te; t += XP_TP) {                                                                   \

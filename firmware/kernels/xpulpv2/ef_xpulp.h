@@ -11,10 +11,15 @@
 /*
  * Encodings from GVSoC 209c147 isa_pulpv2.py, checked on its pulp-open cluster (shared/TOOLCHAIN.md, GVSoC section):
  *   pv.sdotsp.b rd, rs1, rs2   rd += sum_k (int8)rs1[k] * (int8)rs2[k]     .insn r 0x57, 1, 0x5c, rd, rs1, rs2
+ *   pv.dotsp.b rd, rs1, rs2    rd = sum_k (int8)rs1[k] * (int8)rs2[k]      .insn r 0x57, 1, 0x4c, rd, rs1, rs2
  *   p.lw rd, imm(rs1!)         rd = *(u32 *)rs1; rs1 += imm (any alignment) .insn i 0x0b, 2, rd, rs1, imm
+ *   p.lw rd, rs2(rs1!)         rd = *(u32 *)rs1; rs1 += rs2 (any alignment) .insn r 0x0b, 7, 0x10, rd, rs1, rs2
  *   p.lw rd, rs2(rs1)          rd = *(u32 *)(rs1 + rs2)                   .insn r 0x03, 7, 0x10, rd, rs1, rs2
+ *   p.sb rs2, rs3(rs1!)        *(u8 *)rs1 = rs2; rs1 += rs3               .insn r 0x2b, 4, 0, rs3, rs1, rs2
  *   p.clip rd, rs1, rs2        rd = min(max(rs1, -rs2 - 1), rs2)          .insn r 0x33, 5, 0x0a, rd, rs1, rs2
+ *   p.clipi rd, rs1, 8         rd = min(max(rs1, -128), 127)              .insn i 0x33, 1, rd, rs1, 0x148
  *   p.mac rd, rs1, rs2         rd += rs1 * rs2 (low 32 bits)              .insn r 0x33, 0, 0x21, rd, rs1, rs2
+ *   p.muls rd, rs1, rs2        rd = (int16)rs1 * (int16)rs2               .insn r 0x5b, 0, 0x40, rd, rs1, rs2
  *   p.max rd, rs1, rs2         rd = max(rs1, rs2), signed                 .insn r 0x33, 6, 0x02, rd, rs1, rs2
  *   p.addRNr rd, rs1, rs2      rd = (rd + rs1 + 2^(rs2-1)) >> rs2 (arith.; rs2 0: rd + rs1; 64-bit sum cut to
  *                              32 bits, so exact when rd + rs1 + 2^(rs2-1) fits int32)  .insn r 0x5b, 6, 0x20, ...
@@ -27,6 +32,12 @@
 #define EF_XP_SDOTSP_B(rd, rs1, rs2) ".insn r 0x57, 1, 0x5c, %[" #rd "], %[" #rs1 "], %[" #rs2 "]\n\t"
 #define EF_XP_LW4_POSTINC(rd, rs1) ".insn i 0x0b, 2, %[" #rd "], %[" #rs1 "], 4\n\t"
 #define EF_XP_LW_RR(rd, rs1, rs2) ".insn r 0x03, 7, 0x10, %[" #rd "], %[" #rs1 "], %[" #rs2 "]\n\t"
+#define EF_XP_DOTSP_B(rd, rs1, rs2) ".insn r 0x57, 1, 0x4c, %[" #rd "], %[" #rs1 "], %[" #rs2 "]\n\t"
+#define EF_XP_LW_RR_POSTINC(rd, rs1, rs2) ".insn r 0x0b, 7, 0x10, %[" #rd "], %[" #rs1 "], %[" #rs2 "]\n\t"
+#define EF_XP_SB_RR_POSTINC(rs2, rs1, rs3) ".insn r 0x2b, 4, 0, %[" #rs3 "], %[" #rs1 "], %[" #rs2 "]\n\t"
+#define EF_XP_CLIP8(rd, rs1) ".insn i 0x33, 1, %[" #rd "], %[" #rs1 "], 0x148\n\t"
+#define EF_XP_MULS(rd, rs1, rs2) ".insn r 0x5b, 0, 0x40, %[" #rd "], %[" #rs1 "], %[" #rs2 "]\n\t"
+#define EF_XP_ADD_RN(rd, rs1, rs2) ".insn r 0x5b, 6, 0x20, %[" #rd "], %[" #rs1 "], %[" #rs2 "]\n\t"
 #define EF_XP_LP_SETUP0(count, n_body) ".insn i 0x7b, 4, x0, %[" #count "], " #n_body " * 2\n\t"
 
 /* The cluster's L1 (TCDM) on pulp-open and GAP9: 0x10000000 + up to 4 MiB (PULP's cluster 0 address map). A kernel
