@@ -76,3 +76,20 @@ def kernels(tmp_path_factory) -> ctypes.CDLL:
         fn.argtypes = list(args)
         fn.restype = RESTYPES.get(name)
     return lib
+
+
+# ef_parallel_for as the cluster HALs cut it (core c of 8 takes [c ceil(n/8), ...)), the cores run last to first:
+# C source for host builds of the cluster code paths (tests/c/test_team_split.py, test_tiled.py)
+TEAM8_PARALLEL_FOR = r"""
+#include <stdint.h>
+#include "ef_tiled.h"
+void ef_parallel_for(int32_t n, ef_range_fn body, void *ctx)
+{
+    int32_t chunk = (n + 7) / 8, core;
+    for (core = 7; core >= 0; --core) {
+        int32_t i0 = core * chunk, i1 = i0 + chunk < n ? i0 + chunk : n;
+        if (i0 < i1)
+            body(ctx, i0, i1);
+    }
+}
+"""

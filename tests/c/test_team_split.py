@@ -14,14 +14,14 @@ from edgeflow.backends.c_pipeline import SPLIT_KERNELS
 from edgeflow.codegen.c_tiled_runner import render_runner
 from edgeflow.quant.intscan import int_scan
 
-from .conftest import CFLAGS, KERNELS_DIR, SIGNATURES, ScanConstsC, c_sources, ptr
+from .conftest import CFLAGS, KERNELS_DIR, SIGNATURES, TEAM8_PARALLEL_FOR, ScanConstsC, c_sources, ptr
 from .test_kernels import scan_case
 
 pytestmark = [pytest.mark.c, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not found")]
 
-# ef_parallel_for as the cluster HALs cut it (core c of 8 takes [c ceil(n/8), ...)), the cores run last to first
-# and every channel a core is handed is logged, so the test sees which channels each core computed.
-_TEAM = r"""
+# ef_parallel_for as the cluster HALs cut it (TEAM8_PARALLEL_FOR), and every channel a core is handed is logged, so
+# the test sees which channels each core computed.
+_TEAM = TEAM8_PARALLEL_FOR + r"""
 #include <stdint.h>
 #include "ef_tiled.h"
 int32_t ef_test_log[4096];
@@ -32,15 +32,6 @@ uint8_t *ef_l1_scratch(uint32_t *bytes)
 {
     *bytes = ef_test_l1_bytes;
     return (uint8_t *)l1_area;
-}
-void ef_parallel_for(int32_t n, ef_range_fn body, void *ctx)
-{
-    int32_t chunk = (n + 7) / 8, core;
-    for (core = 7; core >= 0; --core) {
-        int32_t i0 = core * chunk, i1 = i0 + chunk < n ? i0 + chunk : n;
-        if (i0 < i1)
-            body(ctx, i0, i1);
-    }
 }
 void ef_scan_kernel_i8(const void *c, const int8_t *u, int32_t us, const int8_t *dl, int32_t ds, const int8_t *B,
                        const int8_t *C, int32_t bs, int8_t *y, int32_t ys, int32_t *h, int32_t t0, int32_t t1,

@@ -24,6 +24,7 @@ from edgeflow.plan.tiling import TilingError, schedule
 from edgeflow.resources import firmware_dir
 from edgeflow.target import load_target
 
+from .conftest import TEAM8_PARALLEL_FOR
 from .models import femba_micro_onnx
 
 pytestmark = [pytest.mark.c, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc missing")]
@@ -81,23 +82,12 @@ def test_tiled_micro_bit_identical(micro, windows, untiled, l1, tmp_path):
     assert text.count("ef_tiled_linear_i8(") == len(nodes) and "ef_linear_i8(" not in text
 
 
-# ef_parallel_for as the cluster HALs cut it (core c of 8 takes [c ceil(n/8), ...)), the cores run last to first;
-# with EF_HAVE_PARALLEL_FOR the tiled runner splits tiles of few rows over row pairs x token quads (tile_tokens)
-_TEAM8 = r"""
-#include <stdint.h>
-#include "ef_tiled.h"
+# The cluster HALs' ef_parallel_for on 8 cores (TEAM8_PARALLEL_FOR): with EF_HAVE_PARALLEL_FOR the tiled runner
+# splits tiles of few rows over row pairs x token quads (tile_tokens)
+_TEAM8 = TEAM8_PARALLEL_FOR + r"""
 int ef_hal_cores(void)
 {
     return 8;
-}
-void ef_parallel_for(int32_t n, ef_range_fn body, void *ctx)
-{
-    int32_t chunk = (n + 7) / 8, core;
-    for (core = 7; core >= 0; --core) {
-        int32_t i0 = core * chunk, i1 = i0 + chunk < n ? i0 + chunk : n;
-        if (i0 < i1)
-            body(ctx, i0, i1);
-    }
 }
 """
 

@@ -85,6 +85,24 @@ static inline void xc_emit(int32_t acc, int32_t e, int32_t f, int32_t l, const i
     y[(ptrdiff_t)l * y_stride + f] = ef_requant8_m15(acc, m[e], sh[e]);
 }
 
+/* Output (l, f) of channel e from its sum: the addend, then for cs >= 0 (sh + 16 in [33, 62]) ef_requant8_m15 by
+ * xp_emit's one-mulh identity (|acc m 2^16| < 2^62) with cm = m[e], else the portable requantization (xc_emit). */
+static inline void xc_out(int32_t acc, int32_t e, int32_t f, int32_t l, const int16_t *addend16,
+                          const int32_t *addend32, int32_t addend_stride, const int16_t *m, const int8_t *sh,
+                          int32_t cm, int32_t cs, int8_t *y, int32_t y_stride)
+{
+    if (cs < 0) {
+        xc_emit(acc, e, f, l, addend16, addend32, addend_stride, m, sh, y, y_stride);
+        return;
+    }
+    if (addend16)
+        acc += addend16[(ptrdiff_t)l * addend_stride + f];
+    else if (addend32)
+        acc += addend32[(ptrdiff_t)l * addend_stride + f];
+    int32_t hi = (int32_t)(((int64_t)acc * (int64_t)(cm * 65536)) >> 32);
+    y[(ptrdiff_t)l * y_stride + f] = (int8_t)ef_xp_clip8(ef_xp_add_rn(hi, 0, cs));
+}
+
 /* The chunk's n channels over patches (r, l) of 8 words (word-aligned rows, kw % 4 == 0): the patch's words in
  * registers, per channel 8 word loads of its weights and 8 pv.sdotsp.b, then the addend and the requantization of
  * the general loop below (same sums, same bytes). */
@@ -103,7 +121,6 @@ static void xc_patches8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32
                     xw[k] = ((const xc_word_t *)(const void *)xp)[j];
             uint32_t x0 = xw[0], x1 = xw[1], x2 = xw[2], x3 = xw[3], x4 = xw[4], x5 = xw[5], x6 = xw[6], x7 = xw[7];
             const uint32_t *wc = wbuf;
-            int8_t *yl = y + (ptrdiff_t)l * y_stride;
             for (int32_t c = 0; c < n; ++c, wc += 8) {
                 int32_t e = ec + c, f = e * n_rows + r, acc = cb[c];
                 acc = ef_xp_sdotsp_b(acc, x0, wc[0]);
@@ -114,16 +131,7 @@ static void xc_patches8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32
                 acc = ef_xp_sdotsp_b(acc, x5, wc[5]);
                 acc = ef_xp_sdotsp_b(acc, x6, wc[6]);
                 acc = ef_xp_sdotsp_b(acc, x7, wc[7]);
-                if (cs[c] < 0) {
-                    xc_emit(acc, e, f, l, addend16, addend32, addend_stride, m, sh, y, y_stride);
-                    continue;
-                }
-                if (addend16)
-                    acc += addend16[(ptrdiff_t)l * addend_stride + f];
-                else if (addend32)
-                    acc += addend32[(ptrdiff_t)l * addend_stride + f];
-                int32_t hi = (int32_t)(((int64_t)acc * (int64_t)((int32_t)cm[c] * 65536)) >> 32);
-                yl[f] = (int8_t)ef_xp_clip8(ef_xp_add_rn(hi, 0, cs[c]));
+                xc_out(acc, e, f, l, addend16, addend32, addend_stride, m, sh, cm[c], cs[c], y, y_stride);
             }
         }
 }
@@ -179,17 +187,7 @@ void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32
                 xc_load_patch(x + (ptrdiff_t)r * kh * x_stride + (ptrdiff_t)l * kw, x_stride, kh, kw, pw, words, xb);
                 for (int32_t c = 0; c < n; ++c) {
                     int32_t e = ec + c, f = e * n_rows + r, acc = cb[c] + xc_dot(xb, wbuf + c * pw, pw);
-                    if (cs[c] < 0) {
-                        xc_emit(acc, e, f, l, addend16, addend32, addend_stride, m, sh, y, y_stride);
-                        continue;
-                    }
-                    if (addend16)
-                        acc += addend16[(ptrdiff_t)l * addend_stride + f];
-                    else if (addend32)
-                        acc += addend32[(ptrdiff_t)l * addend_stride + f];
-                    /* ef_requant8_m15 for sh + 16 in [33, 62]: xp_emit's one-mulh identity (|acc m 2^16| < 2^62) */
-                    int32_t hi = (int32_t)(((int64_t)acc * (int64_t)((int32_t)cm[c] * 65536)) >> 32);
-                    y[(ptrdiff_t)l * y_stride + f] = (int8_t)ef_xp_clip8(ef_xp_add_rn(hi, 0, cs[c]));
+                    xc_out(acc, e, f, l, addend16, addend32, addend_stride, m, sh, cm[c], cs[c], y, y_stride);
                 }
             }
     }

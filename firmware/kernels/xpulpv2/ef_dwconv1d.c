@@ -48,6 +48,31 @@ static void dwconv4_quad(const int8_t *x, int32_t x_stride, const xd_chan_t k[4]
     }
 }
 
+/* Both t = 0 quad loops: the four channels' constants (4 words each at q, in the order the loops expect) into
+ * fixed registers, the windows zeroed, hardware loop 0 over the rows (n_body instructions), and each row's first 12:
+ * the four new inputs by a post-increment register-offset load, each window rolled by a shift and a p.inserti. */
+#define XD_ASM_ROWS(n_body) \
+    "lw s0, 0(%[q])\n\tlw s8, 4(%[q])\n\tlw t3, 8(%[q])\n\tlw s4, 12(%[q])\n\t" \
+    "lw s1, 16(%[q])\n\tlw s9, 20(%[q])\n\tlw t4, 24(%[q])\n\tlw s5, 28(%[q])\n\t" \
+    "lw s2, 32(%[q])\n\tlw s10, 36(%[q])\n\tlw t5, 40(%[q])\n\tlw s6, 44(%[q])\n\t" \
+    "lw s3, 48(%[q])\n\tlw s11, 52(%[q])\n\tlw t6, 56(%[q])\n\tlw s7, 60(%[q])\n\t" \
+    "lw t1, 64(%[q])\n\t" \
+    "li a5, 0\n\tli a6, 0\n\tli a7, 0\n\tli t0, 0\n\t" \
+    ".option push\n\t.balign 4\n\t.option norvc\n\t" \
+    ".insn i 0x7b, 4, x0, t1, " #n_body " * 2\n\t"  /* lp.setup 0, rows, n_body instructions */ \
+    ".insn r 0x0b, 7, 0x10, t1, %[x], %[xs]\n\t"  /* p.lw t1, xs(x!): the four new inputs */ \
+    "srli a5, a5, 8\n\t" \
+    ".insn i 0x33, 2, a5, t1, -776\n\t"            /* p.inserti a5, t1, 7, 24 */ \
+    "srli a6, a6, 8\n\t" \
+    "srli t2, t1, 8\n\t" \
+    ".insn i 0x33, 2, a6, t2, -776\n\t" \
+    "srli a7, a7, 8\n\t" \
+    "srli t2, t1, 16\n\t" \
+    ".insn i 0x33, 2, a7, t2, -776\n\t" \
+    "srli t0, t0, 8\n\t" \
+    "srli t2, t1, 24\n\t" \
+    ".insn i 0x33, 2, t0, t2, -776\n\t"
+
 /* dwconv4_quad from t = 0 (no history rows: the windows start at zero, every row has an output) as one hardware
  * loop of 36 instructions a row, everything in registers: the four channels' bias, taps, multiplier and shift (16)
  * and windows (4) in fixed registers (more than GCC's 30 asm operands allow, so clobbered and loaded from q inside),
@@ -60,26 +85,7 @@ typedef struct {
 
 static void dwconv4_quad_t0(const int8_t *x, int32_t x_stride, const xd_quad_t *q, int8_t *y, int32_t y_stride)
 {
-    __asm__ volatile("lw s0, 0(%[q])\n\tlw s8, 4(%[q])\n\tlw t3, 8(%[q])\n\tlw s4, 12(%[q])\n\t"
-                     "lw s1, 16(%[q])\n\tlw s9, 20(%[q])\n\tlw t4, 24(%[q])\n\tlw s5, 28(%[q])\n\t"
-                     "lw s2, 32(%[q])\n\tlw s10, 36(%[q])\n\tlw t5, 40(%[q])\n\tlw s6, 44(%[q])\n\t"
-                     "lw s3, 48(%[q])\n\tlw s11, 52(%[q])\n\tlw t6, 56(%[q])\n\tlw s7, 60(%[q])\n\t"
-                     "lw t1, 64(%[q])\n\t"
-                     "li a5, 0\n\tli a6, 0\n\tli a7, 0\n\tli t0, 0\n\t"
-                     ".option push\n\t.balign 4\n\t.option norvc\n\t"
-                     ".insn i 0x7b, 4, x0, t1, 36 * 2\n\t"          /* lp.setup 0, rows, 36 instructions */
-                     ".insn r 0x0b, 7, 0x10, t1, %[x], %[xs]\n\t"  /* p.lw t1, xs(x!): the four new inputs */
-                     "srli a5, a5, 8\n\t"
-                     ".insn i 0x33, 2, a5, t1, -776\n\t"            /* p.inserti a5, t1, 7, 24 */
-                     "srli a6, a6, 8\n\t"
-                     "srli t2, t1, 8\n\t"
-                     ".insn i 0x33, 2, a6, t2, -776\n\t"
-                     "srli a7, a7, 8\n\t"
-                     "srli t2, t1, 16\n\t"
-                     ".insn i 0x33, 2, a7, t2, -776\n\t"
-                     "srli t0, t0, 8\n\t"
-                     "srli t2, t1, 24\n\t"
-                     ".insn i 0x33, 2, t0, t2, -776\n\t"
+    __asm__ volatile(XD_ASM_ROWS(36)
                      "mv t2, s0\n\t"                                 /* channel 0 into t2 (lane 0) */
                      ".insn r 0x57, 1, 0x5c, t2, a5, s4\n\t"
                      "mulh t2, t2, s8\n\t"
@@ -127,26 +133,7 @@ typedef struct {
 
 static void dwconv4_quad15_t0(const int8_t *x, int32_t x_stride, const xd_quad15_t *q, int8_t *y, int32_t y_stride)
 {
-    __asm__ volatile("lw s0, 0(%[q])\n\tlw s8, 4(%[q])\n\tlw t3, 8(%[q])\n\tlw s4, 12(%[q])\n\t"
-                     "lw s1, 16(%[q])\n\tlw s9, 20(%[q])\n\tlw t4, 24(%[q])\n\tlw s5, 28(%[q])\n\t"
-                     "lw s2, 32(%[q])\n\tlw s10, 36(%[q])\n\tlw t5, 40(%[q])\n\tlw s6, 44(%[q])\n\t"
-                     "lw s3, 48(%[q])\n\tlw s11, 52(%[q])\n\tlw t6, 56(%[q])\n\tlw s7, 60(%[q])\n\t"
-                     "lw t1, 64(%[q])\n\t"
-                     "li a5, 0\n\tli a6, 0\n\tli a7, 0\n\tli t0, 0\n\t"
-                     ".option push\n\t.balign 4\n\t.option norvc\n\t"
-                     ".insn i 0x7b, 4, x0, t1, 40 * 2\n\t"          /* lp.setup 0, rows, 40 instructions */
-                     ".insn r 0x0b, 7, 0x10, t1, %[x], %[xs]\n\t"  /* p.lw t1, xs(x!): the four new inputs */
-                     "srli a5, a5, 8\n\t"
-                     ".insn i 0x33, 2, a5, t1, -776\n\t"            /* p.inserti a5, t1, 7, 24 */
-                     "srli a6, a6, 8\n\t"
-                     "srli t2, t1, 8\n\t"
-                     ".insn i 0x33, 2, a6, t2, -776\n\t"
-                     "srli a7, a7, 8\n\t"
-                     "srli t2, t1, 16\n\t"
-                     ".insn i 0x33, 2, a7, t2, -776\n\t"
-                     "srli t0, t0, 8\n\t"
-                     "srli t2, t1, 24\n\t"
-                     ".insn i 0x33, 2, t0, t2, -776\n\t"
+    __asm__ volatile(XD_ASM_ROWS(40)
                      "li t1, 0\n\t"                                  /* channel 0: dot into t1, result in t2 */
                      ".insn r 0x57, 1, 0x5c, t1, a5, s4\n\t"
                      "mv t2, s0\n\t"

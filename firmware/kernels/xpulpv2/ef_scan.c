@@ -67,12 +67,17 @@ static inline int32_t xs_exp2(const int32_t *tab, int32_t e, int32_t frac, int32
                      ".insn r 0x33, 0, 0x21, %[inj], %[b], %[q]\n\t" /* p.mac: + b Q */ \
                      ".insn r 0x5b, 6, 0x20, %[inj], x0, %[rsh]\n\t" /* inj = (... + 2^(rsh-1)) >> rsh */
 
-/* Shared by both narrow steps: decay, saturated add, the sums; the saturation fix-up out of line */
+/* Shared by both narrow steps: decay, then XS_ASM_SAT_SUMS */
 #define XS_ASM_TAIL \
                      "2:\n\t"                                     /* (dA = 0: b is not h >> 16, unused) */ \
                      ".insn r 0x5b, 4, 0x0f, %[dec], %[da], %[hv]\n\t" /* rs(dA (h & 0xFFFF), 15) */ \
                      "slli %[da], %[da], 1\n\t" \
                      ".insn r 0x33, 0, 0x21, %[dec], %[da], %[b]\n\t" /* + 2 dA (h >> 16) = rs(dA h, 15) */ \
+                     XS_ASM_SAT_SUMS
+
+/* s = dec + inj saturated to +-(2^31 - 1), stored to h; the two sums (a_hi += q_C (s >> 16), a_w += q_C s); the
+ * saturation fix-up out of line (XS_ASM_FIXUP) */
+#define XS_ASM_SAT_SUMS \
                      "add %[s], %[dec], %[inj]\n\t" \
                      "slt %[b], %[s], %[dec]\n\t" \
                      "srli %[e], %[inj], 31\n\t" \
@@ -86,7 +91,7 @@ static inline int32_t xs_exp2(const int32_t *tab, int32_t e, int32_t frac, int32
                      ".insn r 0x33, 0, 0x21, %[aw], %[b], %[s]\n\t" \
                      XS_ASM_FIXUP
 
-/* The saturation fix-up of XS_ASM_TAIL / XS_ASM_CACHED_STATE, after the state loop (6 instructions) */
+/* The saturation fix-up of XS_ASM_SAT_SUMS, after the state loop (6 instructions) */
 #define XS_ASM_FIXUP \
                      "j 5f\n\t" \
                      "4:\n\t"                                       /* s = dec < 0 ? -(2^31-1) : 2^31-1 */ \
@@ -358,11 +363,11 @@ static inline const uint16_t *xs_cache_row(xs_cache_t *cc, const xs_exp2_t *x, c
     return cc->da + o;
 }
 
-/* One state of the narrow step with dA from the cache (the body of hardware loop 0, 21 instructions): loads q_B,
- * dA (post-increment), h; the injection (b R) >> kk + b Q rounded by rsh; the decay rs(dA h, 15) as rs(dA (h & 0xFFFF),
- * 15) + 2 dA (h >> 16); the saturated add (fix-up out of line, XS_ASM_FIXUP); store h; the two sums. */
-#define XS_ASM_CACHED_STATE \
-    "lw %[hv], 0(%[ph])\n\t"                      /* (each load 3 instructions before its use) */ \
+/* One state of the narrow step with dA from the cache, up to the decay (11 instructions): loads h, q_B, dA
+ * (post-increment; each load 3 instructions before its use); the injection (b R) >> kk + b Q rounded by rsh; the
+ * decay rs(dA h, 15) as rs(dA (h & 0xFFFF), 15) + 2 dA (h >> 16). */
+#define XS_ASM_CACHED_HEAD \
+    "lw %[hv], 0(%[ph])\n\t" \
     ".insn i 0x0b, 0, %[b], %[pb], 1\n\t"          /* p.lb b, 1(pb!): q_B */ \
     ".insn i 0x0b, 5, %[da], %[pd], 2\n\t"         /* p.lhu da, 2(pd!): dA */ \
     "srai %[e], %[hv], 16\n\t"                     /* h >> 16 */ \
@@ -372,34 +377,15 @@ static inline const uint16_t *xs_cache_row(xs_cache_t *cc, const xs_exp2_t *x, c
     ".insn r 0x33, 0, 0x21, %[inj], %[b], %[q]\n\t" /* p.mac: + b Q */ \
     "slli %[da], %[da], 1\n\t" \
     ".insn r 0x5b, 6, 0x20, %[inj], x0, %[rsh]\n\t" /* inj = (... + 2^(rsh-1)) >> rsh */ \
-    ".insn r 0x33, 0, 0x21, %[dec], %[da], %[e]\n\t" /* + 2 dA (h >> 16) = rs(dA h, 15) */ \
-    "add %[s], %[dec], %[inj]\n\t" \
-    "slt %[b], %[s], %[dec]\n\t" \
-    "srli %[e], %[inj], 31\n\t" \
-    "bne %[b], %[e], 4f\n\t"    /* overflow iff (s < dec) != (inj < 0): out of line */ \
-    "3:\n\t" \
-    ".insn r 0x33, 6, 0x02, %[s], %[s], %[nmax]\n\t"  /* max(s, -(2^31-1)) */ \
-    ".insn r 0x03, 7, 0x00, %[b], %[pb], %[coff]\n\t" /* p.lb b, coff(pb): q_C */ \
-    ".insn s 0x2b, 2, %[s], 4(%[ph])\n\t"          /* p.sw s, 4(ph!) */ \
-    "srai %[e], %[s], 16\n\t" \
-    ".insn r 0x33, 0, 0x21, %[ah], %[b], %[e]\n\t" \
-    ".insn r 0x33, 0, 0x21, %[aw], %[b], %[s]\n\t" \
-    XS_ASM_FIXUP
+    ".insn r 0x33, 0, 0x21, %[dec], %[da], %[e]\n\t" /* + 2 dA (h >> 16) = rs(dA h, 15) */
+
+/* The whole state (the body of hardware loop 0, 21 instructions): the head, the saturated add, store h, the sums */
+#define XS_ASM_CACHED_STATE XS_ASM_CACHED_HEAD XS_ASM_SAT_SUMS
 
 /* The same state without the saturation (17 instructions, no branch): for steps whose state bound (xs_chan_cached)
  * shows |dec| + |inj| <= 2^31 - 1 for every state, where the reference's clip cannot act. */
 #define XS_ASM_CACHED_STATE_NOSAT \
-    "lw %[hv], 0(%[ph])\n\t"                      /* (each load 3 instructions before its use) */ \
-    ".insn i 0x0b, 0, %[b], %[pb], 1\n\t"          /* p.lb b, 1(pb!): q_B */ \
-    ".insn i 0x0b, 5, %[da], %[pd], 2\n\t"         /* p.lhu da, 2(pd!): dA */ \
-    "srai %[e], %[hv], 16\n\t"                     /* h >> 16 */ \
-    "mul %[inj], %[b], %[r]\n\t"                   /* b R 2^(24-kk) */ \
-    ".insn r 0x5b, 4, 0x0f, %[dec], %[da], %[hv]\n\t" /* rs(dA (h & 0xFFFF), 15) */ \
-    "srai %[inj], %[inj], 24\n\t"                  /* (b R) >> kk */ \
-    ".insn r 0x33, 0, 0x21, %[inj], %[b], %[q]\n\t" /* p.mac: + b Q */ \
-    "slli %[da], %[da], 1\n\t" \
-    ".insn r 0x5b, 6, 0x20, %[inj], x0, %[rsh]\n\t" /* inj = (... + 2^(rsh-1)) >> rsh */ \
-    ".insn r 0x33, 0, 0x21, %[dec], %[da], %[e]\n\t" /* + 2 dA (h >> 16) = rs(dA h, 15) */ \
+    XS_ASM_CACHED_HEAD \
     ".insn r 0x03, 7, 0x00, %[b], %[pb], %[coff]\n\t" /* p.lb b, coff(pb): q_C */ \
     "add %[s], %[dec], %[inj]\n\t" \
     ".insn s 0x2b, 2, %[s], 4(%[ph])\n\t"          /* p.sw s, 4(ph!) */ \
