@@ -169,7 +169,8 @@ static void tile_tokens(void *ctx, int32_t u0, int32_t u1)
     int32_t nq = (j->tn + EF_TOKEN_QUAD - 1) / EF_TOKEN_QUAD, u = u0;
     while (u < u1) {
         int32_t pr = u / nq, q0 = u - pr * nq, q1 = u1 - pr * nq < nq ? u1 - pr * nq : nq;
-        int32_t o1 = 2 * pr + 2 < j->rn ? 2 * pr + 2 : j->rn, t1 = q1 * EF_TOKEN_QUAD < j->tn ? q1 * EF_TOKEN_QUAD : j->tn;
+        int32_t o1 = 2 * pr + 2 < j->rn ? 2 * pr + 2 : j->rn;
+        int32_t t1 = q1 * EF_TOKEN_QUAD < j->tn ? q1 * EF_TOKEN_QUAD : j->tn;
         tile_part(j, 2 * pr, o1, q0 * EF_TOKEN_QUAD, t1);
         u += q1 - q0;
     }
