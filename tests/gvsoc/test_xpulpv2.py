@@ -22,7 +22,7 @@ from .conftest import need_gvsoc
 pytestmark = pytest.mark.gvsoc
 HERE = Path(__file__).resolve().parent
 N_BENCH = 16  # BENCH[] of the linear program
-N_CASES = 4 * 22 * 3 + 4 * 8 * 24 + N_BENCH  # one_case() + short_case() calls + bench() calls
+N_CASES = 4 * 22 * 3 + 4 * 8 * 24 + 4 * 6 * 8 + N_BENCH  # one_case() + short_case() + quad_case() + bench() calls
 SCAN_BENCH = 4  # bench() calls of the scan program (femba-tiny and femba-mini sized, forward and reverse)
 SCAN_CASES = 400 + SCAN_BENCH
 #: kernel -> (portable symbols renamed ref_*, extra portable sources linked once)

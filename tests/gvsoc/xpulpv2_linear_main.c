@@ -21,9 +21,10 @@ void ref_ef_linear_acc_i32(const int8_t *x, int32_t x_stride, int32_t n_in, cons
 
 #define L1 __attribute__((section(".data_l1")))
 #define MAX_T 21
+#define MAX_TQ 40 /* tokens of quad_case: up to 10 quads */
 #define MAX_O 11
 #define B_O 22 /* rows of the largest bench call (fill_params fills its parameters too) */
-#define MAX_X (MAX_T * 410)
+#define MAX_X (MAX_TQ * 410)
 #define MAX_W (MAX_O * 410)
 
 static uint32_t rng = 0x12345678u;
@@ -38,7 +39,7 @@ static uint32_t rnd(void)
 static int8_t xs_[MAX_X];
 static uint8_t ws_[MAX_W];
 static int32_t bias_[B_O], m_[B_O], sh_[B_O];
-static int32_t yr_[MAX_T * (MAX_O + 5)], yv_[MAX_T * (MAX_O + 5)];
+static int32_t yr_[MAX_TQ * (MAX_O + 5)], yv_[MAX_TQ * (MAX_O + 5)];
 
 /* m15: multipliers as the tiled runner widens its 15-bit ones (m15 2^16, the variant's one-p.mac requantization
  * when the sums are small enough), else any Q31 multiplier */
@@ -134,6 +135,29 @@ static int32_t short_case(int32_t bits, int32_t n_in, int32_t k)
     return compare(bits, n_in, T, O, xs, ys, t0, t1, o0, o1, k % 5 == 4, k % 7 != 6);
 }
 
+/* The variant's whole-quad loop (xp_quads: single-chunk rows of 9+ inputs, M15 and MULH forms): 1..10 quads,
+ * ranges starting and ending on and off quad edges (and at the buffer's last token, where a row ending in 1..3
+ * inputs takes them one by one), odd row ranges, strides equal to n_in or past it, every requantization form; the
+ * M15 multipliers shrunk by 0..7 bits so that 4- and 8-bit rows take it too, and sums past 2^15 (its mul variant). */
+static const int32_t QN_IN[] = {9, 12, 13, 88, 89, 385};
+#define N_QNIN ((int32_t)(sizeof QN_IN / sizeof QN_IN[0]))
+#define QUAD_REPEAT 8
+static int32_t quad_case(int32_t bits, int32_t n_in, int32_t k)
+{
+    int32_t T = 1 + (int32_t)(rnd() % MAX_TQ), O = 1 + (int32_t)(rnd() % MAX_O);
+    int32_t xs = (k & 1) ? n_in : n_in + 1 + (int32_t)(rnd() % 4), ys = O + (int32_t)(rnd() % 3);
+    int32_t t0 = (k & 2) ? 4 * (int32_t)(rnd() % (uint32_t)((T + 3) / 4)) : (int32_t)(rnd() % (uint32_t)T); /* < T */
+    int32_t t1 = (k % 3) ? T : t0 + 1 + (int32_t)(rnd() % (uint32_t)(T - t0));
+    int32_t o0 = (int32_t)(rnd() % (uint32_t)O), o1 = o0 + 1 + (int32_t)(rnd() % (uint32_t)(O - o0));
+    int32_t m15 = (k >> 2) & 1;
+    fill_data(bits, n_in, T, xs, O);
+    fill_params(O, SH_LO[rnd() % 5u], 14, m15);
+    for (int32_t o = 0; o < O; ++o)
+        if (m15)
+            m_[o] = (m_[o] >> (rnd() % 8u)) & 0x7FFF0000;
+    return compare(bits, n_in, T, O, xs, ys, t0, t1, o0, o1, k % 7 == 6, k % 5 != 4);
+}
+
 /* ---- femba-sized calls, data in L1 (as the tiled runner calls the kernel: 16 rows x all tokens of a tile) ---- */
 #define B_X 32768
 #define B_W 8192
@@ -209,6 +233,10 @@ static int test_main(void)
         for (int32_t n = 1; n <= 8; ++n)
             for (int32_t k = 0; k < SHORT_REPEAT; ++k, ++cases)
                 bad += short_case(BITS[b], n, k) != 0;
+    for (int32_t b = 0; b < 4; ++b)
+        for (int32_t n = 0; n < N_QNIN; ++n)
+            for (int32_t k = 0; k < QUAD_REPEAT; ++k, ++cases)
+                bad += quad_case(BITS[b], QN_IN[n], k) != 0;
     for (int32_t i = 0; i < N_BENCH; ++i, ++cases)
         bad += bench(&BENCH[i]);
     printf("XP_DONE cases=%d bad=%d\n", (int)cases, (int)bad);

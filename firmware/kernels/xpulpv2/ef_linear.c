@@ -6,7 +6,8 @@
  * 256-entry uint32 tables in L1 (one byte -> four lanes; ternary's fifth digit from a 256-byte one), no per-weight
  * branch. The chunk then serves every token of
  * the range (XP_TB at a time when a row needs several chunks): four tokens x two rows per hardware-loop iteration,
- * 6 word loads (post-increment and register offset) and 8 pv.sdotsp.b for 32 multiply-accumulates; rows of at most
+ * 6 word loads (post-increment and register offset) and 8 pv.sdotsp.b for 32 multiply-accumulates (the whole quads of
+ * a single-chunk row pair in one asm block, xp_quads, requantization included); rows of at most
  * 8 inputs (XP_SK, Mamba's dt_proj) keep their words and requantization constants in registers over the whole token
  * range instead (xp_short: one hardware-loop iteration per token and row pair). Integer sums in
  * another order than the portable kernel's, so the same int32 values. Stack: ~1 KiB (one 800 B buffer: a decoded chunk
@@ -199,8 +200,9 @@ static inline void xp_tail(const uint32_t *wd, const int8_t *x0, const int32_t o
         }
 }
 
-/* The common case of a row pair's last chunk (xp_chunk): four whole tokens, two rows, int8 outputs whose
- * requantization takes one of three register-only forms (xp_rq_setup). Sums start at zero (a single-chunk row) or at
+/* A row pair's last chunk (xp_chunk) where xp_quads does not serve: four whole tokens, two rows, int8 outputs whose
+ * requantization takes one of three register-only forms (xp_rq_setup); the quads of multi-chunk rows, of the HALF
+ * form, and a range's last quad when its row ends in 1..3 inputs taken one by one. Sums start at zero (a single-chunk row) or at
  * the earlier chunks' partial sums, in registers (the local array is scalarised), and are requantized from them,
  * without the generic path's stores and reloads. */
 typedef struct {
@@ -212,7 +214,8 @@ typedef struct {
 #define XP_RQ_M15 3  /* m = m15 2^16 and every |acc m15| small: y = (rnd' + acc m15) >> (sh - 16), one p.mac */
 
 /* The requantization of rows o, o + 1 (int8 outputs): the form xp_quad_fast takes and its constants in q, or 0 for
- * the generic path (xp_emit). amax bounds |acc| without the bias (inputs x 128 x the largest weight magnitude).
+ * the generic path (xp_emit); in the M15 form q->b holds b m15 (the c of xp_short's and xp_quads' p.addRNr). amax
+ * bounds |acc| without the bias (inputs x 128 x the largest weight magnitude).
  *  - XP_RQ_M15, for multipliers m = m15 2^16 (0 <= m15 < 2^15; the tiled runner's 15-bit multipliers shifted by 16)
  *    and sh >= 17: floor((acc m + 2^(sh-1)) / 2^sh) = floor((acc m15 + 2^(sh-17)) / 2^(sh-16)) exactly; with
  *    (amax + |b|) m15 + 2^(sh-17) < 2^31 that is (rnd' + acc m15) >> (sh - 16) in int32, rnd' = 2^(sh-17) + b m15
@@ -240,7 +243,7 @@ static int32_t xp_rq_setup(const xp_out_t *d, int32_t o, int32_t nr, int32_t ama
         mode = half ? XP_RQ_HALF : XP_RQ_MULH;
     for (i = 0; i < XP_RB; ++i) {
         int32_t r = o + (i < nr ? i : nr - 1), sh = d->sh[r], m = d->m[r], b = d->bias ? d->bias[r] : 0;
-        q->b[i] = b;
+        q->b[i] = mode == XP_RQ_M15 ? b * (m >> 16) : b; /* M15: |b| m15 < 2^31, as checked above */
         q->u[i] = sh > 32;
         if (mode == XP_RQ_M15) {
             q->m[i] = m >> 16;
@@ -283,6 +286,73 @@ static inline __attribute__((always_inline)) void xp_quad_fast(const uint32_t *w
                 hi = (int32_t)(((int64_t)v * (int64_t)q->m[i]) >> 32);
             yp[i] = (int8_t)ef_xp_clip8((hi + q->rnd[i]) >> q->s[i]);
         }
+}
+
+/* ---- whole token quads of a single-chunk row pair in one asm block (M15 and MULH forms) ---------------------
+ * xp_quad_fast's per-quad work outside the dot loop (the sums zeroed, offsets and constants reloaded after each
+ * asm's memory clobber, the requantization compiled around them) costs ~100 instructions a quad, a quarter of an
+ * 88-input row's. xp_quads runs nq quads in hardware loop 1 instead, the dot product (xp_dot2x4's 14 instructions)
+ * as hardware loop 0 inside it, each quad: its first word peeled with pv.dotsp.b (the sums start from it, no
+ * zeroing; nw >= 2, so loop 0 runs nw - 1 >= 1 times), x moved on to the next quad (xstep = 4 xs - 4 nw), the six
+ * constants loaded from q into the dot loop's scratch registers (words 0..7: b, m, rnd, s; too few registers to
+ * keep them), then the 8 outputs: XP_QD_M15S (p.muls, |acc| <= amax < 2^15), XP_QD_M15 (mul) or XP_QD_MULH, the
+ * forms of xp_short (M15: acc m15 + b m15 + 2^(sh-17), the sum xp_rq_setup bounds; MULH: mulh(acc + b, m) rounded
+ * by its rnd = 2^(s-1)), p.clipi, and the two rows' bytes stored (y + 1, then y post-incremented by ys: y has moved
+ * 4 ys, onto the next quad, after the four tokens). 41 instructions a quad outside the dot loop (M15), 49 (MULH). */
+typedef char xp_rq_layout[(offsetof(xp_rq_t, b) == 0 && offsetof(xp_rq_t, m) == 8 && offsetof(xp_rq_t, s) == 24)
+                          ? 1 : -1];
+#define XP_QD_PEEL EF_XP_LW_RR(xa, x0, s1) "lw %[w0], 0(%[wb])\n\t" "lw %[w1], 4(%[wb])\n\t"                 \
+                   EF_XP_LW_RR(xb, x0, s2) EF_XP_DOTSP_B(a01, w0, xa) EF_XP_DOTSP_B(a11, w1, xa)             \
+                   EF_XP_LW_RR(xa, x0, s3) EF_XP_DOTSP_B(a02, w0, xb) EF_XP_DOTSP_B(a12, w1, xb)             \
+                   EF_XP_LW4_POSTINC(xb, x0) EF_XP_DOTSP_B(a03, w0, xa) EF_XP_DOTSP_B(a13, w1, xa)           \
+                   EF_XP_DOTSP_B(a00, w0, xb) EF_XP_DOTSP_B(a10, w1, xb) "addi %[w], %[wb], 8\n\t"
+#define XP_QD_DOT EF_XP_LW_RR(xa, x0, s1) EF_XP_LW4_POSTINC(w0, w) EF_XP_LW4_POSTINC(w1, w)                  \
+                  EF_XP_LW_RR(xb, x0, s2) EF_XP_SDOTSP_B(a01, w0, xa) EF_XP_SDOTSP_B(a11, w1, xa)             \
+                  EF_XP_LW_RR(xa, x0, s3) EF_XP_SDOTSP_B(a02, w0, xb) EF_XP_SDOTSP_B(a12, w1, xb)             \
+                  EF_XP_LW4_POSTINC(xb, x0) EF_XP_SDOTSP_B(a03, w0, xa) EF_XP_SDOTSP_B(a13, w1, xa)           \
+                  EF_XP_SDOTSP_B(a00, w0, xb) EF_XP_SDOTSP_B(a10, w1, xb)
+/* the constants: b0 b1 (M15: b m15) in xa xb, m0 m1 in w0 w1, s0 s1 in w nq (whose count lp.setup 1 holds) */
+#define XP_QD_CONST "add %[x0], %[x0], %[xstep]\n\t" "lw %[w0], 8(%[q])\n\t" "lw %[w1], 12(%[q])\n\t"              \
+                    "lw %[xa], 0(%[q])\n\t" "lw %[xb], 4(%[q])\n\t" "lw %[w], 24(%[q])\n\t" "lw %[nq], 28(%[q])\n\t"
+#define XP_QD_M15S(a0, a1) EF_XP_MULS(a0, a0, w0) EF_XP_MULS(a1, a1, w1) EF_XP_ADD_RN(a0, xa, w)                 \
+                           EF_XP_ADD_RN(a1, xb, nq)
+#define XP_QD_M15(a0, a1) "mul %[" #a0 "], %[" #a0 "], %[w0]\n\t" "mul %[" #a1 "], %[" #a1 "], %[w1]\n\t"       \
+                          EF_XP_ADD_RN(a0, xa, w) EF_XP_ADD_RN(a1, xb, nq)
+#define XP_QD_MULH(a0, a1) "add %[" #a0 "], %[" #a0 "], %[xa]\n\t" "add %[" #a1 "], %[" #a1 "], %[xb]\n\t"      \
+                           "mulh %[" #a0 "], %[" #a0 "], %[w0]\n\t" "mulh %[" #a1 "], %[" #a1 "], %[w1]\n\t"    \
+                           ".insn r 0x5b, 6, 0x20, %[" #a0 "], zero, %[w]\n\t"                                  \
+                           ".insn r 0x5b, 6, 0x20, %[" #a1 "], zero, %[nq]\n\t"
+#define XP_QD_OUT(RQ, a0, a1) RQ(a0, a1) EF_XP_CLIP8(a0, a0) EF_XP_CLIP8(a1, a1) "sb %[" #a1 "], 1(%[y])\n\t"  \
+                              EF_XP_SB_RR_POSTINC(a0, y, ys)
+/* loop 1 of nq quads, n_rq instructions a quad's requantization (its 8 stores included) */
+#define XP_QD_LOOP(RQ, n_rq)                                                                                      \
+    __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t"                                            \
+                     EF_XP_LP_SETUP1(nq, (14 + 2 + 14 + 7 + n_rq)) XP_QD_PEEL EF_XP_LP_SETUP0(k, 14) XP_QD_DOT      \
+                     XP_QD_CONST XP_QD_OUT(RQ, a00, a10) XP_QD_OUT(RQ, a01, a11) XP_QD_OUT(RQ, a02, a12)          \
+                     XP_QD_OUT(RQ, a03, a13) ".option pop"                                                        \
+                     : [x0] "+r"(x0), [y] "+r"(y), [nq] "+r"(nq), [a00] "=&r"(a00), [a01] "=&r"(a01),              \
+                       [a02] "=&r"(a02), [a03] "=&r"(a03), [a10] "=&r"(a10), [a11] "=&r"(a11), [a12] "=&r"(a12),   \
+                       [a13] "=&r"(a13), [w] "=&r"(w), [xa] "=&r"(xa), [xb] "=&r"(xb), [w0] "=&r"(w0),             \
+                       [w1] "=&r"(w1)                                                                             \
+                     : [wb] "r"(wd), [k] "r"(nw - 1), [xstep] "r"(xstep), [s1] "r"(xs), [s2] "r"(2 * xs),          \
+                       [s3] "r"(3 * xs), [ys] "r"(ys), [q] "r"(q)                                                 \
+                     : "memory")
+
+/* nq >= 1 quads of tokens from x0 (stride xs) against the decoded rows wd, nw >= 2 words each taken whole, outputs
+ * from y (row o) on, stride ys, requantized as q and mode (XP_RQ_M15 or XP_RQ_MULH) say. */
+static inline __attribute__((always_inline)) void xp_quads(int32_t mode, int32_t amax, const uint32_t *wd,
+                                                           const int8_t *x0, int32_t xs, int32_t nw, int32_t nq,
+                                                           const xp_rq_t *q, int8_t *y, int32_t ys)
+{
+    int32_t a00, a01, a02, a03, a10, a11, a12, a13, xstep = 4 * (xs - nw);
+    uint32_t xa, xb, w0, w1;
+    const uint32_t *w;
+    if (mode == XP_RQ_MULH)
+        XP_QD_LOOP(XP_QD_MULH, 40);
+    else if (amax < 32768)
+        XP_QD_LOOP(XP_QD_M15S, 32);
+    else
+        XP_QD_LOOP(XP_QD_M15, 32);
 }
 
 /* ---- rows of at most XP_SK inputs (Mamba's dt_proj: 6) ------------------------------------------------------
@@ -347,15 +417,13 @@ static inline __attribute__((always_inline)) void xp_short_run(int32_t mode, int
                                                                const uint32_t *w, const xp_rq_t *q, int8_t *y0,
                                                                int8_t *y1, int32_t ys)
 {
-    int32_t a0, a1, c0 = q->b[0], c1 = q->b[1], k2 = n_in - 4;
+    int32_t a0, a1, c0 = q->b[0], c1 = q->b[1], k2 = n_in - 4; /* M15: b m15 (xp_rq_setup) */
     uint32_t xa, xb, w01 = 0, w11 = 0;
     if (nw == 2) {
         w01 = w[XP_RB] << (32 - 8 * k2);
         w11 = w[XP_RB + 1] << (32 - 8 * k2);
     }
     if (mode == XP_RQ_M15) {
-        c0 *= q->m[0];
-        c1 *= q->m[1];
         if (amax < 32768) {
             XP_SK_NW(11, XP_SK_LD1 XP_SK_DOT1 XP_SK_M15S XP_SK_OUT, 14, XP_SK_LD2 XP_SK_DOT2 XP_SK_M15S XP_SK_OUT);
         } else {
@@ -411,6 +479,14 @@ static void xp_chunk(const int8_t *x, int32_t xs, uint32_t *wd, int32_t k0, int3
     if (mode && sk) { /* scratch past the decoded words (ternary's 10 lanes fill three a row) */
         xp_short(x, xs, kn, wd, wd + 3 * XP_RB, &q, mode, amax, d, tb, te, o, nr);
         return;
+    }
+    if ((mode == XP_RQ_M15 || mode == XP_RQ_MULH) && k0 == 0 && full >= 2) { /* one asm block (xp_quads) */
+        int32_t nq = (te - tb) / XP_TP;
+        nq -= nq && (kn & 3) && !in_row && tb + XP_TP * nq == tend; /* that quad's tail: xp_quad_fast's, below */
+        if (nq)
+            xp_quads(mode, amax, wd, x + (ptrdiff_t)tb * xs, xs, full + ((kn & 3) != 0), nq, &q,
+                     d->y8 + (ptrdiff_t)tb * d->y_stride + o, d->y_stride);
+        tb += XP_TP * nq;
     }
     /* whole quads in registers, one loop a requantization form; the last partial quad (if any) below */
 #define XP_QUADS(MODE)                                                                                            \

@@ -26,6 +26,8 @@
  *   p.muluNR rd, rs1, rs2, 15  rd = ((u16)rs1 * (u16)rs2 + 2^14) >> 15      .insn r 0x5b, 4, 0x0f, rd, rs1, rs2
  *   lp.setup 0, rs1, imm       hardware loop 0: the next instructions up to pc + 2 imm (the last body instruction)
  *                              run rs1 (>= 1) times, no branch                .insn i 0x7b, 4, x0, rs1, imm
+ *   lp.setup 1, rs1, imm       hardware loop 1, the same (the outer loop: loop 0 nests inside it, and the two
+ *                              must not end on the same instruction)         .insn i 0x7b, 4, x1, rs1, imm
  * The strings below are for inline asm with named operands; a hardware-loop body is written under `.option norvc`
  * so that every instruction is 4 bytes and lp.setup's immediate is twice the body's instruction count.
  */
@@ -39,6 +41,7 @@
 #define EF_XP_MULS(rd, rs1, rs2) ".insn r 0x5b, 0, 0x40, %[" #rd "], %[" #rs1 "], %[" #rs2 "]\n\t"
 #define EF_XP_ADD_RN(rd, rs1, rs2) ".insn r 0x5b, 6, 0x20, %[" #rd "], %[" #rs1 "], %[" #rs2 "]\n\t"
 #define EF_XP_LP_SETUP0(count, n_body) ".insn i 0x7b, 4, x0, %[" #count "], " #n_body " * 2\n\t"
+#define EF_XP_LP_SETUP1(count, n_body) ".insn i 0x7b, 4, x1, %[" #count "], " #n_body " * 2\n\t"
 
 /* The cluster's L1 (TCDM) on pulp-open and GAP9: 0x10000000 + up to 4 MiB (PULP's cluster 0 address map). A kernel
  * may read constants in place there and copy them to its stack elsewhere. */
