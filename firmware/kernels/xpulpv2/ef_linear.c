@@ -4,7 +4,7 @@
  * both on the same inputs on GVSoC). Two weight rows at a time, a chunk of XP_KC inputs of each is decoded from its
  * packed form (2/4/8 bits or ternary) into word-aligned int8 lanes on the stack: 2-bit and ternary bytes through
  * 256-entry uint32 tables in L1 (one byte -> four lanes; ternary's fifth digit from a 256-byte one), no per-weight
- * branch. The chunk then serves every token of
+ * branch; 8-bit rows copied a word at a time. The chunk then serves every token of
  * the range (XP_TB at a time when a row needs several chunks): four tokens x two rows per hardware-loop iteration,
  * 6 word loads (post-increment and register offset) and 8 pv.sdotsp.b for 32 multiply-accumulates (the whole quads of
  * a single-chunk row pair in one asm block, xp_quads, requantization included); rows of at most
@@ -77,6 +77,43 @@ static void xp_decode_t5(const uint8_t *row, int32_t k0, int32_t kn, uint32_t *o
     }
 }
 
+/* n >= 1 bytes of a 2-bit row from p into the row's words out[0], out[XP_RB], ... through xp_w2_lanes: hardware
+ * loop 0 over byte pairs (p.lbu post-incremented, the lanes at a register offset into the table, p.sw
+ * post-incremented by the XP_RB interleaved rows' 8 bytes), the pair's instructions interleaved so that no load
+ * feeds the next one: 4 a word, where the compiled loop took 8 (its table address reloaded from the stack) and a
+ * load stall. An odd last byte in C. */
+typedef char xp_w2_stride[XP_RB == 2 ? 1 : -1]; /* the p.sw increment below */
+static inline void xp_decode_w2(const uint8_t *p, int32_t n, uint32_t *out)
+{
+    int32_t n2 = n >> 1;
+    uint32_t b0, b1, v0, v1;
+    if (n2)
+        __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t" EF_XP_LP_SETUP0(n2, 8)
+                         EF_XP_LBU_POSTINC(b0, p, 1) EF_XP_LBU_POSTINC(b1, p, 1) "slli %[b0], %[b0], 2\n\t"
+                         "slli %[b1], %[b1], 2\n\t" EF_XP_LW_RR(v0, tab, b0) EF_XP_LW_RR(v1, tab, b1)
+                         EF_XP_SW_POSTINC(v0, o, 8) EF_XP_SW_POSTINC(v1, o, 8) ".option pop"
+                         : [p] "+r"(p), [o] "+r"(out), [b0] "=&r"(b0), [b1] "=&r"(b1), [v0] "=&r"(v0),
+                           [v1] "=&r"(v1)
+                         : [n2] "r"(n2), [tab] "r"(xp_w2_lanes)
+                         : "memory");
+    if (n & 1)
+        *out = xp_w2_lanes[*p];
+}
+
+/* 8 n2 >= 8 bytes of an 8-bit row from p into the row's words out[0], out[XP_RB], ... as word copies: hardware loop 0
+ * over word pairs, p.lw (any alignment) and p.sw post-incremented, each word stored two instructions after its load;
+ * 2 instructions a word where the compiled byte loop took ~6 a byte. */
+static inline void xp_decode_w8(const int8_t *p, int32_t n2, uint32_t *out)
+{
+    uint32_t v0, v1;
+    __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t" EF_XP_LP_SETUP0(n2, 4)
+                     EF_XP_LW4_POSTINC(v0, p) EF_XP_LW4_POSTINC(v1, p) EF_XP_SW_POSTINC(v0, o, 8)
+                     EF_XP_SW_POSTINC(v1, o, 8) ".option pop"
+                     : [p] "+r"(p), [o] "+r"(out), [v0] "=&r"(v0), [v1] "=&r"(v1)
+                     : [n2] "r"(n2)
+                     : "memory");
+}
+
 /* Elements [k0, k0 + kn) of a packed row (k0 a multiple of 20) into the row's words out[0], out[XP_RB], ...
  * (ceil(kn / 4) words at least; lanes past kn are never read). */
 static void xp_decode(const uint8_t *row, int32_t bits, int32_t k0, int32_t kn, uint32_t *out)
@@ -85,9 +122,7 @@ static void xp_decode(const uint8_t *row, int32_t bits, int32_t k0, int32_t kn, 
     if (bits == EF_TERNARY) {
         xp_decode_t5(row, k0, kn, out);
     } else if (bits == 2) {
-        const uint8_t *p = row + k0 / 4;
-        for (i = 0; i < (kn + 3) / 4; ++i)
-            out[XP_RB * i] = xp_w2_lanes[p[i]];
+        xp_decode_w2(row + k0 / 4, (kn + 3) / 4, out);
     } else if (bits == 4) {
         const uint8_t *p = row + k0 / 2;
         int8_t *o = (int8_t *)out;
@@ -99,7 +134,10 @@ static void xp_decode(const uint8_t *row, int32_t bits, int32_t k0, int32_t kn, 
     } else {
         const int8_t *p = (const int8_t *)row + k0;
         int8_t *o = (int8_t *)out;
-        for (i = 0; i < kn; ++i)
+        i = 8 * (kn >> 3); /* whole word pairs copied, the rest (never past the row) byte by byte */
+        if (i)
+            xp_decode_w8(p, kn >> 3, out);
+        for (; i < kn; ++i)
             o[XP_BYTE(i)] = p[i];
     }
 }

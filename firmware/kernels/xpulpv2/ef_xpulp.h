@@ -15,6 +15,8 @@
  *   p.lw rd, imm(rs1!)         rd = *(u32 *)rs1; rs1 += imm (any alignment) .insn i 0x0b, 2, rd, rs1, imm
  *   p.lw rd, rs2(rs1!)         rd = *(u32 *)rs1; rs1 += rs2 (any alignment) .insn r 0x0b, 7, 0x10, rd, rs1, rs2
  *   p.lw rd, rs2(rs1)          rd = *(u32 *)(rs1 + rs2)                   .insn r 0x03, 7, 0x10, rd, rs1, rs2
+ *   p.lbu rd, imm(rs1!)        rd = *(u8 *)rs1; rs1 += imm                .insn i 0x0b, 4, rd, rs1, imm
+ *   p.sw rs2, imm(rs1!)        *(u32 *)rs1 = rs2; rs1 += imm              .insn s 0x2b, 2, rs2, imm(rs1)
  *   p.sb rs2, rs3(rs1!)        *(u8 *)rs1 = rs2; rs1 += rs3               .insn r 0x2b, 4, 0, rs3, rs1, rs2
  *   p.clip rd, rs1, rs2        rd = min(max(rs1, -rs2 - 1), rs2)          .insn r 0x33, 5, 0x0a, rd, rs1, rs2
  *   p.clipi rd, rs1, 8         rd = min(max(rs1, -128), 127)              .insn i 0x33, 1, rd, rs1, 0x148
@@ -34,6 +36,8 @@
 #define EF_XP_SDOTSP_B(rd, rs1, rs2) ".insn r 0x57, 1, 0x5c, %[" #rd "], %[" #rs1 "], %[" #rs2 "]\n\t"
 #define EF_XP_LW4_POSTINC(rd, rs1) ".insn i 0x0b, 2, %[" #rd "], %[" #rs1 "], 4\n\t"
 #define EF_XP_LW_RR(rd, rs1, rs2) ".insn r 0x03, 7, 0x10, %[" #rd "], %[" #rs1 "], %[" #rs2 "]\n\t"
+#define EF_XP_LBU_POSTINC(rd, rs1, imm) ".insn i 0x0b, 4, %[" #rd "], %[" #rs1 "], " #imm "\n\t"
+#define EF_XP_SW_POSTINC(rs2, rs1, imm) ".insn s 0x2b, 2, %[" #rs2 "], " #imm "(%[" #rs1 "])\n\t"
 #define EF_XP_DOTSP_B(rd, rs1, rs2) ".insn r 0x57, 1, 0x4c, %[" #rd "], %[" #rs1 "], %[" #rs2 "]\n\t"
 #define EF_XP_LW_RR_POSTINC(rd, rs1, rs2) ".insn r 0x0b, 7, 0x10, %[" #rd "], %[" #rs1 "], %[" #rs2 "]\n\t"
 #define EF_XP_SB_RR_POSTINC(rs2, rs1, rs3) ".insn r 0x2b, 4, 0, %[" #rs3 "], %[" #rs1 "], %[" #rs2 "]\n\t"
