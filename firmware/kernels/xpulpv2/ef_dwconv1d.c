@@ -7,8 +7,9 @@
  * inputs (oldest in byte 0) rolled by one byte a row, one pv.sdotsp.b against its packed taps (w[0] on the oldest,
  * as the portable sum), the requantization by one mulh ((acc m 2^16) >> 32, then (hi + 2^(s-33)) >> (s-32) for
  * s = sh + 16 in [33, 62]: the identity of xpulpv2/ef_linear.c's xp_emit; |acc m 2^16| < 2^62 so the sum fits),
- * p.clip, and one L2 word store. Other shifts, the channels before the first aligned word and after the last,
- * and other K take the portable code. */
+ * p.clip, and one L2 word store; from t = 0, quads whose constants bound acc m below 2^31 requantize by one p.mac
+ * instead (dwconv4_quad15_t0). Other shifts, the channels before the first aligned word and after the last, and
+ * other K take the portable code. */
 #include "ef_kernels.h"
 #include "ef_dwconv_step.h"
 #include "ef_xpulp.h"
