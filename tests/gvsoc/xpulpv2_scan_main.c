@@ -183,8 +183,17 @@ static int test_main(void)
         bad += one_case(k) != 0;
     for (int32_t r = 0; r < 2; ++r, ++cases)
         bad += bench(r, MAX_D, 16, 16);
+#ifdef XS_PROF
+    { extern uint32_t xs_prof[8]; memset(xs_prof, 0, sizeof(uint32_t) * 8); }
+#endif
     for (int32_t r = 0; r < 2; ++r, ++cases)
         bad += bench(r, 22, 8, 20);
+#ifdef XS_PROF
+    {
+        extern uint32_t xs_prof[8];
+        printf("XS_PROF fill %u rec %u bound %u run %u out %u chan %u fast %u clear %u\n", (unsigned)xs_prof[0], (unsigned)xs_prof[1], (unsigned)xs_prof[2], (unsigned)xs_prof[3], (unsigned)xs_prof[4], (unsigned)xs_prof[5], (unsigned)xs_prof[6], (unsigned)xs_prof[7]);
+    }
+#endif
     printf("XP_DONE cases=%d bad=%d saturated=%d\n", (int)cases, (int)bad, (int)n_saturated);
     return bad != 0;
 }

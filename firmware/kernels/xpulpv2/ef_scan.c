@@ -21,11 +21,14 @@
  * (the trained models': 41..50) and d_state <= 47 (xs_chan_cached): dA comes from a per-channel cache keyed by
  * q_delta (xs_cache_row: a channel's 80 steps take 8..14 distinct values on femba-mini, so the table interpolation
  * runs for those only and the state loop loads dA); the narrow test is one compare on p = q_delta q_u against
- * bounds precomputed per channel, Q and R come from one mul / mulh pair; a bound on max |h| carried from step to
- * step lets a run of steps skip the saturation where the reference's clip cannot act (17 instructions a state,
- * 21 with it); the output tot = acc m_y + q_u m_D 2^sh_D + 2^(sh_y-1) is built as its high 32-bit word only
- * (xs_out_hi). Other channels take xs_step_narrow (the exp2 above, 37 instructions a state) and the portable
- * file's 64-bit output.
+ * bounds precomputed per channel, Q and R come from one mul / mulh pair (xs_records, an asm loop); a bound on max
+ * |h| grown run by run from sum |Q| lets a run of steps skip the saturation where the reference's clip cannot act
+ * (17 instructions a state, 21 with it); the output tot = acc m_y + q_u m_D 2^sh_D + 2^(sh_y-1) is built as its
+ * high 32-bit word only (xs_out_hi; xs_outs, an asm loop with one mulhu). GVSoC's RI5CY stalls the pipeline 1 cycle
+ * on mul and 4 on mulh* whatever follows (PIPELINE_STALL_THRESHOLD), so 16 x 16-bit p.muls / p.mulu and p.mac
+ * (1 cycle) take their place where the operands allow. Other channels take xs_step_narrow (the exp2 above,
+ * 37 instructions a state) and the portable file's 64-bit output. -DXS_PROF adds per-phase cycle counters
+ * (xs_prof[], printed by tests/gvsoc/xpulpv2_scan_main.c built with it; -DXS_PROF_INS counts instructions).
  * Hardware loops here contain branches in a few places (the narrow step's k >= 16 skip and saturation fix-up, the
  * step loop's hold path); the common path's state loop (XS_ASM_CACHED_STATE_NOSAT) has none. GVSoC's RI5CY model
  * executes them; the CV32E40P manual forbids branches in a loop body, so silicon that enforces that needs a
@@ -33,6 +36,21 @@
 #include "ef_kernels.h"
 #include "ef_xpulp.h"
 
+#ifdef XS_PROF
+uint32_t xs_prof[8];
+static inline uint32_t xs_ins(void) { uint32_t v; __asm__ volatile("csrr %0, 0x781" : "=r"(v)); return v; }
+static inline uint32_t xs_cyc0(void) { uint32_t v; __asm__ volatile("csrr %0, 0x780" : "=r"(v)); return v; }
+#ifdef XS_PROF_INS
+#define xs_cyc xs_ins
+#else
+#define xs_cyc xs_cyc0
+#endif
+#define XS_P0 uint32_t _c0 = xs_cyc();
+#define XS_P(i) do { uint32_t _c1 = xs_cyc(); xs_prof[i] += _c1 - _c0; _c0 = _c1; } while (0)
+#else
+#define XS_P0
+#define XS_P(i)
+#endif
 #define XS_STATE_MAX 2147483647
 #define XS_Q_LIMIT (1 << 23) /* narrow step: |Q| below this (EF_SCAN_Q_LIMIT) */
 #define XS_SH_MAX 54         /* narrow step: sh_in at most this (EF_SCAN_SH_MAX) */
@@ -236,6 +254,22 @@ typedef struct {
     int32_t half_hi, ysh;       /* 2^(sh_y-1) = half_hi 2^32 (sh_y >= 33); y = (high word of tot) >> ysh */
 } xs_fast_t;
 
+/* min(16384, n / m) for m >= 1 by 15 steps of long division (no 64-bit divide: __udivdi3 took ~300 cycles) */
+static uint32_t xs_div_clamp(uint64_t n, uint32_t m)
+{
+    uint64_t t = (uint64_t)m << 14;
+    if (n >= t)
+        return 16384;
+    uint32_t q = 0;
+    for (int32_t b = 13; b >= 0; --b) {
+        t >>= 1;
+        q <<= 1;
+        if (n >= t)
+            n -= t, q |= 1u;
+    }
+    return q;
+}
+
 /* Fills f and returns 1 when channel d can take xs_chan_cached: narrow steps possible (rsh > 0, m_in > 0, 1 <= kk),
  * 33 <= sh_y <= 62 (the output from the high word of tot alone), 0 <= m_y, 0 <= sh_D <= 63. */
 static int32_t xs_fast_setup(const ef_scan_consts_t *c, int32_t d, const xs_chan_t *k, xs_fast_t *f)
@@ -244,8 +278,8 @@ static int32_t xs_fast_setup(const ef_scan_consts_t *c, int32_t d, const xs_chan
     if (k->rsh <= 0 || k->m_in <= 0 || k->kk < 1 || sh_y < 33 || sh_y > 62 || c->m_y[d] < 0 || sh_D < 0 || sh_D > 63)
         return 0;
     /* pm_lo <= p m_in < pm_hi  <=>  -((-pm_lo) / m_in) <= p <= (pm_hi - 1) / m_in; |p| <= 127 * 128 always */
-    int64_t hi = (k->pm_hi - 1) / k->m_in, lo = -((-k->pm_lo) / k->m_in);
-    int32_t p_max = hi > 16384 ? 16384 : (int32_t)hi, p_min = lo < -16384 ? -16384 : (int32_t)lo;
+    int32_t p_max = (int32_t)xs_div_clamp((uint64_t)(k->pm_hi - 1), (uint32_t)k->m_in);
+    int32_t p_min = -(int32_t)xs_div_clamp((uint64_t)(-k->pm_lo), (uint32_t)k->m_in);
     f->p_min = p_min;
     f->p_span = (uint32_t)(p_max - p_min);
     f->m_in = k->m_in;
@@ -289,12 +323,14 @@ static inline __attribute__((always_inline)) int8_t xs_out_hi(const xs_fast_t *f
  * them (one p.lhu a state instead of the 12 instructions of the table interpolation). A slot holds the d_state
  * factors and 2^15 minus their maximum (the state bound's decay); off[q_delta] is where its slot starts. The
  * XS_CACHE_HW halfwords hold XS_CACHE_HW / (d_state + 1) slots, all forgotten before a run that could find none
- * free. On the stack (1 KiB) in place of the packed table it replaced. */
+ * free. On the stack (1 KiB) in place of the packed table it replaced. off[q_delta] = gen 2^9 + the slot's first
+ * halfword is valid while gen (1..127) is the cache's: a clear moves gen on (every 127th clear rewrites off). */
 #define XS_CACHE_HW 384
 typedef struct {
     uint16_t da[XS_CACHE_HW];
-    int32_t off_w[64]; /* uint16_t off[128]: the slot's first halfword, 0xFFFF while none (cleared 2 a store) */
+    int32_t off_w[64]; /* uint16_t off[128]: gen 2^9 + the slot's first halfword (XS_CACHE_HW < 2^9) */
     int32_t next;      /* the next free slot's first halfword */
+    int32_t gen;       /* 1..127 after a clear; 0 after xs_cache_reset */
 } xs_cache_t;
 
 static inline int32_t xs_cache_slots(int32_t ds)
@@ -302,10 +338,20 @@ static inline int32_t xs_cache_slots(int32_t ds)
     return XS_CACHE_HW / (ds + 1);
 }
 
-static inline void xs_cache_clear(xs_cache_t *cc)
+/* off all invalid (gen 0 matches no clear's gen) */
+static void xs_cache_reset(xs_cache_t *cc)
 {
     for (int32_t i = 0; i < 64; ++i)
-        cc->off_w[i] = -1;
+        cc->off_w[i] = 0;
+    cc->gen = 0;
+}
+
+static inline void xs_cache_clear(xs_cache_t *cc)
+{
+    if (++cc->gen == 128) {
+        xs_cache_reset(cc);
+        cc->gen = 1;
+    }
     cc->next = 0;
 }
 
@@ -352,15 +398,15 @@ static inline const uint16_t *xs_cache_row(xs_cache_t *cc, const xs_exp2_t *x, c
 {
     uint16_t *off = (uint16_t *)(void *)cc->off_w;
     uint32_t o = off[qd];
-    if (o == 0xFFFFu) {
+    if ((int32_t)(o >> 9) != cc->gen) {
         o = (uint32_t)cc->next;
         cc->next += ds + 1;
-        off[qd] = (uint16_t)o;
+        off[qd] = (uint16_t)((uint32_t)cc->gen << 9 | o);
         uint16_t *row = cc->da + o;
         row[ds] = (uint16_t)(32768 - xs_fill_row(x, ka, row, ds, qd));
         return row;
     }
-    return cc->da + o;
+    return cc->da + (o & 0x1FFu);
 }
 
 /* One state of the narrow step with dA from the cache, up to the decay (11 instructions): loads h, q_B, dA
@@ -461,64 +507,189 @@ static inline uint32_t xs_state_max(const int32_t *h, int32_t ds)
     return m;
 }
 
-/* All n_t steps of one channel whose constants xs_fast_setup accepted, in runs of up to XS_RUN steps: the records of
- * a run (the narrow test on p = q_delta q_u alone, Q and R from one mul / mulh pair, the dA row from the cache),
- * xs_run_cached, then the outputs (xs_out_hi: no 64-bit arithmetic). A wide step ends its run and is taken alone
- * (xs_step_wide). pu / pdl / bt / py and their strides walk the steps in scan order. */
+/* The dA rows of a run's q_delta values (the next lim steps from pdl) not cached yet: a pass of its own, so that the
+ * record loop (xs_records) calls nothing and keeps its values in registers. */
+static __attribute__((noinline)) void xs_fill_run(xs_cache_t *cc, const xs_exp2_t *x, const uint16_t *ka, int32_t ds,
+                                                  const int8_t *pdl, ptrdiff_t sdl, int32_t lim)
+{
+    const uint16_t *off = (const uint16_t *)(const void *)cc->off_w;
+    for (int32_t m = 0; m < lim; ++m, pdl += sdl) {
+        int32_t qd = *pdl;
+        if (qd != 0 && (int32_t)(off[qd] >> 9) != cc->gen)
+            (void)xs_cache_row(cc, x, ka, ds, qd);
+    }
+}
+
+/* The walk of a channel's steps in scan order: u, q_delta, the B row and y, with their strides. */
+typedef struct {
+    const int8_t *pu, *pdl, *bt;
+    int8_t *py;
+    ptrdiff_t su, sdl, sb, sy;
+} xs_walk_t;
+
+/* The records of up to lim >= 1 steps from w (advanced past them): the narrow test on p = q_delta q_u alone, Q and R
+ * from one mul / mulh pair, the dA row from the cache (filled by xs_fill_run). Stops before a wide step. Returns the
+ * steps recorded; *sq = sum over their narrow steps of |Q| + 2 (the run's state bound). One asm loop: 27
+ * instructions a narrow step, 10 a hold. */
+static inline __attribute__((always_inline)) int32_t xs_records(const xs_fast_t *f, const xs_cache_t *cc, xs_walk_t *w,
+                                                    int32_t lim, int32_t *rec, uint32_t *sq)
+{
+    const int8_t *pu = w->pu, *pdl = w->pdl, *bt = w->bt;
+    int32_t n = lim, qd, qu, t, lw, hw, o, q;
+    uint32_t sum_q = 0;
+    __asm__ volatile("1:\n\t"
+                     ".insn r 0x0b, 7, 0x00, %[qd], %[pdl], %[sdl]\n\t" /* p.lb qd, sdl(pdl!) */
+                     ".insn r 0x0b, 7, 0x00, %[qu], %[pu], %[su]\n\t"   /* p.lb qu, su(pu!) */
+                     "beqz %[qd], 2f\n\t"                               /* q_delta 0: a hold */
+                     ".insn r 0x5b, 0, 0x40, %[qu], %[qd], %[qu]\n\t"  /* p.muls: p = q_delta q_u */
+                     "sub %[t], %[qu], %[pmin]\n\t"
+                     "bltu %[pspan], %[t], 9f\n\t"                      /* wide: the run ends before it */
+                     "mul %[lw], %[qu], %[min]\n\t"
+                     "mulh %[hw], %[qu], %[min]\n\t"
+                     "slli %[o], %[qd], 1\n\t"
+                     "add %[o], %[o], %[off]\n\t"
+                     "lhu %[o], 0(%[o])\n\t"                            /* off[q_delta] */
+                     "srl %[q], %[lw], %[kk]\n\t"
+                     "sll %[hw], %[hw], %[ik]\n\t"
+                     "or %[q], %[q], %[hw]\n\t"                         /* Q = (p m_in) >> kk */
+                     "sll %[lw], %[lw], %[ik]\n\t"
+                     "srli %[lw], %[lw], 8\n\t"                         /* R 2^(24-kk) */
+                     "andi %[o], %[o], 511\n\t"
+                     "slli %[o], %[o], 1\n\t"
+                     "add %[o], %[o], %[da]\n\t"                        /* the dA row */
+                     ".insn r 0x33, 0, 0x02, %[t], %[q], x0\n\t"       /* p.abs */
+                     "add %[sq], %[sq], %[t]\n\t"
+                     "addi %[sq], %[sq], 2\n\t"
+                     "sw %[o], 0(%[rec])\n\t"
+                     "sw %[q], 4(%[rec])\n\t"
+                     "sw %[lw], 8(%[rec])\n\t"
+                     "j 3f\n\t"
+                     "2:\n\t"
+                     "sw x0, 0(%[rec])\n\t"                             /* no row: the hold loop */
+                     "3:\n\t"
+                     "sw %[bt], 12(%[rec])\n\t"
+                     "add %[bt], %[bt], %[sb]\n\t"
+                     "addi %[rec], %[rec], 16\n\t"
+                     "addi %[n], %[n], -1\n\t"
+                     "bnez %[n], 1b\n\t"
+                     "j 4f\n\t"
+                     "9:\n\t"                                           /* back to the wide step */
+                     "sub %[pu], %[pu], %[su]\n\t"
+                     "sub %[pdl], %[pdl], %[sdl]\n\t"
+                     "4:"
+                     : [n] "+r"(n), [rec] "+r"(rec), [pu] "+r"(pu), [pdl] "+r"(pdl), [bt] "+r"(bt), [sq] "+r"(sum_q),
+                       [qd] "=&r"(qd), [qu] "=&r"(qu), [t] "=&r"(t), [lw] "=&r"(lw), [hw] "=&r"(hw), [o] "=&r"(o),
+                       [q] "=&r"(q)
+                     : [su] "r"(w->su), [sdl] "r"(w->sdl), [sb] "r"(w->sb), [pmin] "r"(f->p_min),
+                       [pspan] "r"(f->p_span), [min] "r"(f->m_in), [kk] "r"(f->kk), [ik] "r"(32 - f->kk),
+                       [off] "r"(cc->off_w), [da] "r"(cc->da)
+                     : "memory");
+    w->pu = pu, w->pdl = pdl, w->bt = bt;
+    *sq = sum_q;
+    return lim - n;
+}
+
+/* The outputs of m >= 1 recorded steps from w->py on: xs_out_hi from each record's two sums and the step's q_u, as one
+ * hardware loop of 28 instructions (the one multi-cycle multiply: mulhu; q_u m_D is p.muls, the rest p.mac). */
+static inline __attribute__((always_inline)) void xs_outs(const xs_fast_t *f, const int32_t *rec, int32_t m, const int8_t *pu,
+                                              ptrdiff_t su, xs_walk_t *w)
+{
+    int8_t *py = w->py;
+    int32_t n = m, ah, aw, qu, ta, tb, xh, dd;
+    __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t"
+                     EF_XP_LP_SETUP0(n, 28)
+                     "lw %[ah], 0(%[rec])\n\t"
+                     "lw %[aw], 4(%[rec])\n\t"
+                     ".insn r 0x0b, 7, 0x00, %[qu], %[pu], %[su]\n\t"   /* p.lb qu, su(pu!) */
+                     "addi %[rec], %[rec], 16\n\t"                      /* XS_REC words */
+                     "slli %[ta], %[ah], 16\n\t"                        /* a_hi 2^16 */
+                     "sub %[tb], %[aw], %[ta]\n\t"                      /* a_lo */
+                     "sltu %[ta], %[aw], %[ta]\n\t"
+                     "srai %[tb], %[tb], 31\n\t"
+                     "srai %[ah], %[ah], 16\n\t"
+                     "add %[ah], %[ah], %[tb]\n\t"
+                     "add %[ah], %[ah], %[ta]\n\t"                      /* acc_h: acc = acc_h 2^32 + a_w */
+                     "mulhu %[xh], %[aw], %[my]\n\t"
+                     ".insn r 0x5b, 0, 0x40, %[dd], %[qu], %[mD]\n\t"  /* p.muls: q_u m_D */
+                     ".insn r 0x33, 0, 0x21, %[xh], %[ah], %[my]\n\t"  /* p.mac: high word of acc m_y */
+                     "sll %[ta], %[dd], %[dls]\n\t"
+                     "and %[ta], %[ta], %[dlm]\n\t"                     /* d_lo */
+                     "sll %[tb], %[dd], %[dha]\n\t"
+                     "sra %[tb], %[tb], %[dh1]\n\t"
+                     "sra %[tb], %[tb], %[dh2]\n\t"                     /* d_hi */
+                     "mv %[dd], %[ta]\n\t"
+                     ".insn r 0x33, 0, 0x21, %[dd], %[aw], %[my]\n\t"  /* lo = d_lo + low word of a_w m_y */
+                     "sltu %[ta], %[dd], %[ta]\n\t"                     /* its carry */
+                     "add %[xh], %[xh], %[tb]\n\t"
+                     "add %[xh], %[xh], %[ta]\n\t"
+                     "add %[xh], %[xh], %[hh]\n\t"
+                     "sra %[xh], %[xh], %[ysh]\n\t"
+                     ".insn r 0x33, 5, 0x0a, %[xh], %[xh], %[c127]\n\t" /* p.clip to [-128, 127] */
+                     ".insn r 0x2b, 4, 0x00, %[sy], %[py], %[xh]\n\t"   /* p.sb xh, sy(py!) */
+                     ".option pop"
+                     : [n] "+r"(n), [rec] "+r"(rec), [pu] "+r"(pu), [py] "+r"(py), [ah] "=&r"(ah), [aw] "=&r"(aw),
+                       [qu] "=&r"(qu), [ta] "=&r"(ta), [tb] "=&r"(tb), [xh] "=&r"(xh), [dd] "=&r"(dd)
+                     : [su] "r"(su), [sy] "r"(w->sy), [my] "r"(f->m_y), [mD] "r"(f->m_D), [dls] "r"(f->dl_sh),
+                       [dlm] "r"(f->dl_mask), [dha] "r"(f->dh_a), [dh1] "r"(f->dh_c1), [dh2] "r"(f->dh_c2),
+                       [hh] "r"(f->half_hi), [ysh] "r"(f->ysh), [c127] "r"(127)
+                     : "memory");
+    w->py = py;
+}
+
+/* All n_t steps of one channel whose constants xs_fast_setup accepted, in runs of up to XS_RUN steps: the run's
+ * missing dA rows (xs_fill_run), its records (xs_records), xs_run_cached, then the outputs (xs_outs: no 64-bit
+ * arithmetic). A wide step ends its run and is taken alone (xs_step_wide). */
 static void xs_chan_cached(const xs_exp2_t *x, const xs_fast_t *f, const xs_chan_t *k, xs_cache_t *cc,
-                           int32_t *h, const uint16_t *ka, int32_t ds, const int8_t *pu,
-                           ptrdiff_t su, const int8_t *pdl, ptrdiff_t sdl, const int8_t *bt,
-                           ptrdiff_t sb, int32_t c_off, int8_t *py, ptrdiff_t sy, int32_t n_t)
+                           int32_t *h, const uint16_t *ka, int32_t ds, xs_walk_t *w, int32_t c_off, int32_t n_t)
 {
     int32_t rec[XS_RUN_LONG * XS_REC], rsh = f->rsh, slots = xs_cache_slots(ds);
     int32_t run = slots >= 3 * XS_RUN_LONG ? XS_RUN_LONG : XS_RUN, last = (slots - run) * (ds + 1);
-    /* hb >= max_n |h[n]| throughout: a narrow step maps it to D + I, D = the decay's bound (dA <= dA_max = 2^15 - g:
-     * |rs(dA h, 15)| <= dA_max hb / 2^15 + 1 <= hb - (hb >> 15) g + 1, no 64-bit product) and I the injection's
-     * ((b Q + (b R) >> kk + 2^(rsh-1)) >> rsh with |b| <= 128, 0 <= R < 2^kk: at most (128 (|Q| + 2)) >> rsh + 2);
-     * while D + I <= 2^31 - 1 the reference's clip cannot act and the run takes the state loop without it. */
+    /* hb >= max_n |h[n]| throughout. A narrow step maps it to at most hb + 1 + I: the decay |rs(dA h, 15)| <= hb + 1
+     * (dA <= 2^15), the injection (b Q + (b R) >> kk + 2^(rsh-1)) >> rsh with |b| <= 128, 0 <= R < 2^kk at most
+     * I = (128 (|Q| + 2)) >> rsh + 2; a hold keeps h. Over a run (the sum of floors below the floor of the sum):
+     * hb + (128 (sum |Q| + 2 n)) >> rsh + 3 n for its n narrow steps. While that is <= 2^31 - 1 the reference's clip
+     * cannot act and the run takes the state loop without it; else hb is first tightened to the state's max. */
+    XS_P0
     uint32_t hb = xs_state_max(h, ds);
     xs_cache_clear(cc);
+    XS_P(7);
     while (n_t > 0) {
-        const int8_t *pu0 = pu;
-        int32_t m = 0, lim = n_t < run ? n_t : run, wide = 0, sat = 0;
+        const int8_t *pu0 = w->pu;
+        int32_t lim = n_t < run ? n_t : run, sat = 0;
+        uint32_t sq;
+        XS_P0
         if (cc->next > last) /* a run may need run new slots */
             xs_cache_clear(cc);
-        for (; m < lim; ++m, pu += su, pdl += sdl, bt += sb) {
-            int32_t qu = *pu, qd = *pdl, q = 0, r24 = 0, *rc = rec + XS_REC * m;
-            const uint16_t *row = NULL;
-            if (qd != 0) {
-                int32_t p = qd * qu;
-                if ((uint32_t)(p - f->p_min) > f->p_span) {
-                    wide = 1;
-                    break;
-                }
-                int64_t pm = (int64_t)p * f->m_in;
-                uint32_t lw = (uint32_t)pm, hw = (uint32_t)(pm >> 32);
-                q = (int32_t)((lw >> f->kk) | (hw << (32 - f->kk)));
-                r24 = (int32_t)((lw << (32 - f->kk)) >> 8); /* R 2^(24-kk) */
-                row = xs_cache_row(cc, x, ka, ds, qd);
-                uint32_t aq = (uint32_t)(q < 0 ? -q : q);
-                /* hb - (hb >> 15) g as p.mac (1 cycle); < 2^32: hb < 2^31, aq < 2^23 */
-                hb = (uint32_t)ef_xp_mac((int32_t)hb, (int32_t)(hb >> 15), -(int32_t)row[ds]) +
-                     (((aq + 2u) << 7) >> rsh) + 3u;
-                if (hb > (uint32_t)XS_STATE_MAX)
-                    sat = 1, hb = (uint32_t)XS_STATE_MAX;
-            }
-            rc[0] = (int32_t)(uintptr_t)row, rc[1] = q, rc[2] = r24, rc[3] = (int32_t)(uintptr_t)bt;
-        }
+        xs_fill_run(cc, x, ka, ds, w->pdl, w->sdl, lim);
+        XS_P(0);
+        int32_t m = xs_records(f, cc, w, lim, rec, &sq), wide = m < lim;
+        XS_P(1);
         if (m > 0) {
+            /* sq + 2 nn < 2^27 (nn <= XS_RUN_LONG, |Q| < 2^23): the product by 2^7 >> rsh in 32 bits */
+            uint32_t t = sq, grow;
+            if (rsh >= 7)
+                grow = t >> (rsh - 7);
+            else /* t 2^(7-rsh) < 2^31 or take the clip */
+                grow = t >= 1u << (24 + rsh) ? (uint32_t)XS_STATE_MAX : t << (7 - rsh);
+            grow += 3u * (uint32_t)m; /* hb + grow < 2^32 */
+            if (hb + grow > (uint32_t)XS_STATE_MAX)
+                hb = xs_state_max(h, ds);
+            hb += grow;
+            sat = hb > (uint32_t)XS_STATE_MAX;
+            XS_P(2);
             xs_run_cached(rec, m, h, ds, c_off, rsh, sat);
+            XS_P(3);
             if (sat)
                 hb = xs_state_max(h, ds);
+            xs_outs(f, rec, m, pu0, w->su, w);
+            XS_P(4);
         }
-        for (int32_t i = 0; i < m; ++i, py += sy, pu0 += su)
-            *py = xs_out_hi(f, rec[XS_REC * i], (uint32_t)rec[XS_REC * i + 1], *pu0);
         n_t -= m;
         if (wide) {
-            int32_t qu = *pu, qd = *pdl;
-            int64_t acc = xs_step_wide(x, h, ka, bt, bt + c_off + 1, ds, qd, qd * qu, k->m_in, k->sh_in);
-            *py = xs_out_hi(f, (int32_t)(acc >> 16), (uint32_t)acc, qu); /* |acc| < 2^46 */
-            pu += su, pdl += sdl, bt += sb, py += sy, --n_t;
+            int32_t qu = *w->pu, qd = *w->pdl;
+            int64_t acc = xs_step_wide(x, h, ka, w->bt, w->bt + c_off + 1, ds, qd, qd * qu, k->m_in, k->sh_in);
+            *w->py = xs_out_hi(f, (int32_t)(acc >> 16), (uint32_t)acc, qu); /* |acc| < 2^46 */
+            w->pu += w->su, w->pdl += w->sdl, w->bt += w->sb, w->py += w->sy, --n_t;
             hb = xs_state_max(h, ds);
         }
     }
@@ -540,14 +711,18 @@ void ef_scan_i8(const ef_scan_consts_t *c,
     x.lo = c->ka_frac - 8;
     x.lo2 = x.lo - 2;
     x.rmask = (1 << x.lo) - 1;
+    xs_cache_reset(&cache);
     for (int32_t d = d0; d < d1; ++d) {
         const uint16_t *ka = c->ka + (ptrdiff_t)d * ds;
         int32_t *hd = h + (ptrdiff_t)d * ds;
+        XS_P0
         xs_chan_setup(c, d, &k);
+        XS_P(5);
         if (ds >= 1 && xs_cache_slots(ds) >= XS_RUN && xs_fast_setup(c, d, &k, &f)) {
-            xs_chan_cached(&x, &f, &k, &cache, hd, ka, ds, u + ts * u_stride + d, dir * u_stride, delta + ts * delta_stride + d,
-                         dir * delta_stride, B + ts * bc_stride, dir * bc_stride, (int32_t)(C - B) - 1,
-                         y + ts * y_stride + d, dir * y_stride, n_t);
+            XS_P(6);
+            xs_walk_t w = {u + ts * u_stride + d, delta + ts * delta_stride + d, B + ts * bc_stride,
+                           y + ts * y_stride + d, dir * u_stride, dir * delta_stride, dir * bc_stride, dir * y_stride};
+            xs_chan_cached(&x, &f, &k, &cache, hd, ka, ds, &w, (int32_t)(C - B) - 1, n_t);
             continue;
         }
         for (int32_t step = 0; step < n_t; ++step) {
