@@ -19,7 +19,7 @@
  *    A_lo = sum q_C (h & 0xFFFF) = low word - A_hi 2^16 (mod 2^32; |A_lo| < 2^31 for d_state <= 256, so exact).
  * The hold (q_delta 0) and int64 steps are the portable file's. Per time step, for channels with 33 <= sh_y <= 62
  * (the trained models': 41..50) and d_state <= 47 (xs_chan_cached): dA comes from a per-channel cache keyed by
- * q_delta (xs_cache_row: a channel's 80 steps take 8..14 distinct values on femba-mini, so the table interpolation
+ * q_delta (xs_records, xs_fill_missed: a channel's 80 steps take 8..14 distinct values on femba-mini, so the table interpolation
  * runs for those only and the state loop loads dA); the narrow test is one compare on p = q_delta q_u against
  * bounds precomputed per channel, Q and R come from one mul / mulh pair (xs_records, an asm loop); a bound on max
  * |h| grown run by run from sum |Q| lets a run of steps skip the saturation where the reference's clip cannot act
@@ -51,6 +51,8 @@ static inline uint32_t xs_cyc0(void) { uint32_t v; __asm__ volatile("csrr %0, 0x
 #define XS_P0
 #define XS_P(i)
 #endif
+#define XS_STR_(x) #x
+#define XS_STR(x) XS_STR_(x)
 #define XS_STATE_MAX 2147483647
 #define XS_Q_LIMIT (1 << 23) /* narrow step: |Q| below this (EF_SCAN_Q_LIMIT) */
 #define XS_SH_MAX 54         /* narrow step: sh_in at most this (EF_SCAN_SH_MAX) */
@@ -325,13 +327,30 @@ static inline __attribute__((always_inline)) int8_t xs_out_hi(const xs_fast_t *f
  * XS_CACHE_HW halfwords hold XS_CACHE_HW / (d_state + 1) slots, all forgotten before a run that could find none
  * free. On the stack (1 KiB) in place of the packed table it replaced. off[q_delta] = gen 2^9 + the slot's first
  * halfword is valid while gen (1..127) is the cache's: a clear moves gen on (every 127th clear rewrites off). */
+#define XS_REC 3 /* words a step record: the dA row, Q, R 2^(24-kk) */
+#define XS_RUN 8      /* steps a run, at most */
+#define XS_RUN_LONG 12 /* when the cache holds 3 runs of these (d_state <= 9: femba-mini's 8; 16 flushed too often) */
 #define XS_CACHE_HW 384
 typedef struct {
     uint16_t da[XS_CACHE_HW];
     int32_t off_w[64]; /* uint16_t off[128]: gen 2^9 + the slot's first halfword (XS_CACHE_HW < 2^9) */
     int32_t next;      /* the next free slot's first halfword */
     int32_t gen;       /* 1..127 after a clear; 0 after xs_cache_reset */
+    int32_t slot;      /* d_state + 1 halfwords a slot */
+    int32_t n_miss;    /* q_delta values given a slot by xs_records, their rows not computed yet: */
+    uint8_t miss[XS_RUN_LONG];
 } xs_cache_t;
+/* xs_records reaches these fields from off_w (XS_CO_* bytes on) */
+#define XS_CO_NEXT 256
+#define XS_CO_GEN 260
+#define XS_CO_SLOT 264
+#define XS_CO_NMISS 268
+#define XS_CO_MISS 272
+_Static_assert(offsetof(xs_cache_t, next) - offsetof(xs_cache_t, off_w) == XS_CO_NEXT, "xs_cache_t layout");
+_Static_assert(offsetof(xs_cache_t, gen) - offsetof(xs_cache_t, off_w) == XS_CO_GEN, "xs_cache_t layout");
+_Static_assert(offsetof(xs_cache_t, slot) - offsetof(xs_cache_t, off_w) == XS_CO_SLOT, "xs_cache_t layout");
+_Static_assert(offsetof(xs_cache_t, n_miss) - offsetof(xs_cache_t, off_w) == XS_CO_NMISS, "xs_cache_t layout");
+_Static_assert(offsetof(xs_cache_t, miss) - offsetof(xs_cache_t, off_w) == XS_CO_MISS, "xs_cache_t layout");
 
 static inline int32_t xs_cache_slots(int32_t ds)
 {
@@ -391,24 +410,6 @@ static inline uint32_t xs_fill_row(const xs_exp2_t *x, const uint16_t *ka, uint1
     return (uint32_t)m;
 }
 
-/* The cached factors of q_delta qd (1..127), computed into a new slot on the first use since the last clear;
- * row[ds] is 2^15 minus their maximum. (No multiply: GVSoC's RI5CY takes 2 cycles a mul.) */
-static inline const uint16_t *xs_cache_row(xs_cache_t *cc, const xs_exp2_t *x, const uint16_t *ka, int32_t ds,
-                                           int32_t qd)
-{
-    uint16_t *off = (uint16_t *)(void *)cc->off_w;
-    uint32_t o = off[qd];
-    if ((int32_t)(o >> 9) != cc->gen) {
-        o = (uint32_t)cc->next;
-        cc->next += ds + 1;
-        off[qd] = (uint16_t)((uint32_t)cc->gen << 9 | o);
-        uint16_t *row = cc->da + o;
-        row[ds] = (uint16_t)(32768 - xs_fill_row(x, ka, row, ds, qd));
-        return row;
-    }
-    return cc->da + (o & 0x1FFu);
-}
-
 /* One state of the narrow step with dA from the cache, up to the decay (11 instructions): loads h, q_B, dA
  * (post-increment; each load 3 instructions before its use); the injection (b R) >> kk + b Q rounded by rsh; the
  * decay rs(dA h, 15) as rs(dA (h & 0xFFFF), 15) + 2 dA (h >> 16). */
@@ -441,20 +442,18 @@ static inline const uint16_t *xs_cache_row(xs_cache_t *cc, const xs_exp2_t *x, c
 
 /* A run of a channel's steps, none of them wide, in one asm block: hardware loop 1 over the steps, hardware loop 0
  * over the states. Each step's record (XS_REC words, written by xs_chan_cached) holds the step's dA row in the
- * cache (NULL for q_delta 0), Q, R 2^(24-kk) and its B pointer; the asm overwrites its first two words with the
+ * cache (NULL for q_delta 0), Q and R 2^(24-kk) (B rows from bt, sb apart); the asm overwrites its first two words with the
  * step's two sums (a_hi, a_w). A NULL row takes the hold loop (the sums alone, h unchanged), any other the narrow
  * step (STATE: XS_ASM_CACHED_STATE, N_STATE instructions, or XS_ASM_CACHED_STATE_NOSAT). 9 instructions a step
- * outside the state loops; N_LOOP1 counts loop 1's instructions (the 9, the lp.setup, STATE, the 3 stores). */
-#define XS_REC 4
-#define XS_RUN 8      /* steps a run, at most */
-#define XS_RUN_LONG 12 /* when the cache holds 3 runs of these (d_state <= 9: femba-mini's 8; 16 flushed too often) */
+ * outside the state loops; N_LOOP1 counts loop 1's instructions (the 10, the lp.setup, STATE, the 3 stores). */
 #define XS_RUN_ASM(STATE, N_STATE, N_LOOP1) \
     __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t" \
                      ".insn i 0x7b, 4, x1, %[n], " #N_LOOP1 " * 2\n\t" /* lp.setup 1: the steps, to the addi */ \
                      "lw %[pd], 0(%[rec])\n\t" \
                      "lw %[q], 4(%[rec])\n\t" \
                      "lw %[r], 8(%[rec])\n\t" \
-                     "lw %[pb], 12(%[rec])\n\t" \
+                     "mv %[pb], %[bt]\n\t"                           /* the step's B row */ \
+                     "add %[bt], %[bt], %[sb]\n\t" \
                      "mv %[ph], %[h0]\n\t" \
                      "mv %[n], %[ds]\n\t" \
                      "li %[ah], 0\n\t" \
@@ -465,7 +464,7 @@ static inline const uint16_t *xs_cache_row(xs_cache_t *cc, const xs_exp2_t *x, c
                      "6:\n\t" \
                      "sw %[ah], 0(%[rec])\n\t" \
                      "sw %[aw], 4(%[rec])\n\t" \
-                     "addi %[rec], %[rec], 16\n\t"                /* XS_REC words; the last instruction of loop 1 */ \
+                     "addi %[rec], %[rec], 12\n\t"                /* XS_REC words; the last instruction of loop 1 */ \
                      "j 8f\n\t" \
                      "7:\n\t"                                     /* hold: C[n] = B[n] + c_off + 1 */ \
                      "add %[pb], %[pb], %[coff]\n\t" \
@@ -479,21 +478,23 @@ static inline const uint16_t *xs_cache_row(xs_cache_t *cc, const xs_exp2_t *x, c
                      "j 6b\n\t" \
                      "8:\n\t" \
                      ".option pop" \
-                     : [rec] "+r"(rec), [n] "+r"(n), [ah] "=&r"(acc_hi), [aw] "=&r"(acc_w), [q] "=&r"(q), \
-                       [r] "=&r"(r), [pb] "=&r"(bt), [pd] "=&r"(pd), [ph] "=&r"(h), [e] "=&r"(e), [b] "=&r"(b), \
+                     : [rec] "+r"(rec), [n] "+r"(n), [bt] "+r"(bt), [ah] "=&r"(acc_hi), [aw] "=&r"(acc_w), \
+                       [q] "=&r"(q), [r] "=&r"(r), [pb] "=&r"(pb), [pd] "=&r"(pd), [ph] "=&r"(h), [e] "=&r"(e), [b] "=&r"(b), \
                        [hv] "=&r"(hv), [inj] "=&r"(inj), [da] "=&r"(da), [dec] "=&r"(dec), [s] "=&r"(s) \
-                     : [coff] "r"(c_off), [rsh] "r"(rsh), [nmax] "r"(-XS_STATE_MAX), [h0] "r"(h0), [ds] "r"(ds) \
+                     : [coff] "r"(c_off), [rsh] "r"(rsh), [nmax] "r"(-XS_STATE_MAX), [h0] "r"(h0), [ds] "r"(ds), \
+                       [sb] "r"(sb) \
                      : "memory")
 
 static inline __attribute__((always_inline)) void xs_run_cached(int32_t *rec, int32_t n_rec, int32_t *h0,
-                                                                int32_t ds, int32_t c_off, int32_t rsh, int32_t sat)
+                                                                int32_t ds, const int8_t *bt, ptrdiff_t sb,
+                                                                int32_t c_off, int32_t rsh, int32_t sat)
 {
     int32_t n = n_rec, acc_hi, acc_w, q, r, e, b, hv, inj, da, dec, s;
-    int32_t bt, pd, h; /* pointers, loaded from the records */
+    int32_t pb, pd, h; /* pointers: the step's B row, dA row (from its record) and state */
     if (sat)
-        XS_RUN_ASM(XS_ASM_CACHED_STATE, 21, 40);
+        XS_RUN_ASM(XS_ASM_CACHED_STATE, 21, 41);
     else
-        XS_RUN_ASM(XS_ASM_CACHED_STATE_NOSAT, 17, 30);
+        XS_RUN_ASM(XS_ASM_CACHED_STATE_NOSAT, 17, 31);
 }
 
 /* max_n |h[n]|: the state bound at the start of a channel and after a saturating run */
@@ -507,17 +508,17 @@ static inline uint32_t xs_state_max(const int32_t *h, int32_t ds)
     return m;
 }
 
-/* The dA rows of a run's q_delta values (the next lim steps from pdl) not cached yet: a pass of its own, so that the
- * record loop (xs_records) calls nothing and keeps its values in registers. */
-static __attribute__((noinline)) void xs_fill_run(xs_cache_t *cc, const xs_exp2_t *x, const uint16_t *ka, int32_t ds,
-                                                  const int8_t *pdl, ptrdiff_t sdl, int32_t lim)
+/* The rows of the q_delta values xs_records gave a slot (cc->miss), computed before the run reads them. */
+static __attribute__((noinline)) void xs_fill_missed(xs_cache_t *cc, const xs_exp2_t *x, const uint16_t *ka,
+                                                     int32_t ds)
 {
     const uint16_t *off = (const uint16_t *)(const void *)cc->off_w;
-    for (int32_t m = 0; m < lim; ++m, pdl += sdl) {
-        int32_t qd = *pdl;
-        if (qd != 0 && (int32_t)(off[qd] >> 9) != cc->gen)
-            (void)xs_cache_row(cc, x, ka, ds, qd);
+    for (int32_t i = 0; i < cc->n_miss; ++i) {
+        int32_t qd = cc->miss[i];
+        uint16_t *row = cc->da + (off[qd] & 0x1FFu);
+        row[ds] = (uint16_t)(32768 - xs_fill_row(x, ka, row, ds, qd));
     }
+    cc->n_miss = 0;
 }
 
 /* The walk of a channel's steps in scan order: u, q_delta, the B row and y, with their strides. */
@@ -528,13 +529,14 @@ typedef struct {
 } xs_walk_t;
 
 /* The records of up to lim >= 1 steps from w (advanced past them): the narrow test on p = q_delta q_u alone, Q and R
- * from one mul / mulh pair, the dA row from the cache (filled by xs_fill_run). Stops before a wide step. Returns the
+ * from one mul / mulh pair, the dA row from the cache: a q_delta value not cached gets a slot and joins cc->miss
+ * (xs_fill_missed computes those rows before the run). Stops before a wide step. Returns the
  * steps recorded; *sq = sum over their narrow steps of |Q| + 2 (the run's state bound). One asm loop: 27
  * instructions a narrow step, 10 a hold. */
-static inline __attribute__((always_inline)) int32_t xs_records(const xs_fast_t *f, const xs_cache_t *cc, xs_walk_t *w,
+static inline __attribute__((always_inline)) int32_t xs_records(const xs_fast_t *f, xs_cache_t *cc, xs_walk_t *w,
                                                     int32_t lim, int32_t *rec, uint32_t *sq)
 {
-    const int8_t *pu = w->pu, *pdl = w->pdl, *bt = w->bt;
+    const int8_t *pu = w->pu, *pdl = w->pdl;
     int32_t n = lim, qd, qu, t, lw, hw, o, q;
     uint32_t sum_q = 0;
     __asm__ volatile("1:\n\t"
@@ -546,12 +548,15 @@ static inline __attribute__((always_inline)) int32_t xs_records(const xs_fast_t 
                      "bltu %[pspan], %[t], 9f\n\t"                      /* wide: the run ends before it */
                      "mul %[lw], %[qu], %[min]\n\t"
                      "mulh %[hw], %[qu], %[min]\n\t"
-                     "slli %[o], %[qd], 1\n\t"
-                     "add %[o], %[o], %[off]\n\t"
-                     "lhu %[o], 0(%[o])\n\t"                            /* off[q_delta] */
                      "srl %[q], %[lw], %[kk]\n\t"
                      "sll %[hw], %[hw], %[ik]\n\t"
                      "or %[q], %[q], %[hw]\n\t"                         /* Q = (p m_in) >> kk */
+                     "slli %[hw], %[qd], 1\n\t"
+                     "add %[hw], %[hw], %[off]\n\t"
+                     "lhu %[o], 0(%[hw])\n\t"                           /* off[q_delta] */
+                     "srli %[t], %[o], 9\n\t"
+                     "bne %[t], %[gen], 5f\n\t"                         /* not cached: a new slot (below) */
+                     "6:\n\t"
                      "sll %[lw], %[lw], %[ik]\n\t"
                      "srli %[lw], %[lw], 8\n\t"                         /* R 2^(24-kk) */
                      "andi %[o], %[o], 511\n\t"
@@ -567,24 +572,36 @@ static inline __attribute__((always_inline)) int32_t xs_records(const xs_fast_t 
                      "2:\n\t"
                      "sw x0, 0(%[rec])\n\t"                             /* no row: the hold loop */
                      "3:\n\t"
-                     "sw %[bt], 12(%[rec])\n\t"
-                     "add %[bt], %[bt], %[sb]\n\t"
-                     "addi %[rec], %[rec], 16\n\t"
+                     "addi %[rec], %[rec], 12\n\t"
                      "addi %[n], %[n], -1\n\t"
                      "bnez %[n], 1b\n\t"
                      "j 4f\n\t"
+                     "5:\n\t"                  /* off[q_delta] = gen 2^9 + next, next += slot, miss[n_miss++] = q_delta */
+                     "lw %[t], " XS_STR(XS_CO_NEXT) "(%[off])\n\t"
+                     "slli %[o], %[gen], 9\n\t"
+                     "or %[o], %[o], %[t]\n\t"
+                     "sh %[o], 0(%[hw])\n\t"
+                     "lw %[hw], " XS_STR(XS_CO_SLOT) "(%[off])\n\t"
+                     "add %[hw], %[hw], %[t]\n\t"
+                     "sw %[hw], " XS_STR(XS_CO_NEXT) "(%[off])\n\t"
+                     "lw %[hw], " XS_STR(XS_CO_NMISS) "(%[off])\n\t"
+                     "add %[t], %[hw], %[off]\n\t"
+                     "sb %[qd], " XS_STR(XS_CO_MISS) "(%[t])\n\t"
+                     "addi %[hw], %[hw], 1\n\t"
+                     "sw %[hw], " XS_STR(XS_CO_NMISS) "(%[off])\n\t"
+                     "j 6b\n\t"
                      "9:\n\t"                                           /* back to the wide step */
                      "sub %[pu], %[pu], %[su]\n\t"
                      "sub %[pdl], %[pdl], %[sdl]\n\t"
                      "4:"
-                     : [n] "+r"(n), [rec] "+r"(rec), [pu] "+r"(pu), [pdl] "+r"(pdl), [bt] "+r"(bt), [sq] "+r"(sum_q),
+                     : [n] "+r"(n), [rec] "+r"(rec), [pu] "+r"(pu), [pdl] "+r"(pdl), [sq] "+r"(sum_q),
                        [qd] "=&r"(qd), [qu] "=&r"(qu), [t] "=&r"(t), [lw] "=&r"(lw), [hw] "=&r"(hw), [o] "=&r"(o),
                        [q] "=&r"(q)
-                     : [su] "r"(w->su), [sdl] "r"(w->sdl), [sb] "r"(w->sb), [pmin] "r"(f->p_min),
+                     : [su] "r"(w->su), [sdl] "r"(w->sdl), [pmin] "r"(f->p_min),
                        [pspan] "r"(f->p_span), [min] "r"(f->m_in), [kk] "r"(f->kk), [ik] "r"(32 - f->kk),
-                       [off] "r"(cc->off_w), [da] "r"(cc->da)
+                       [off] "r"(cc->off_w), [da] "r"(cc->da), [gen] "r"(cc->gen)
                      : "memory");
-    w->pu = pu, w->pdl = pdl, w->bt = bt;
+    w->pu = pu, w->pdl = pdl, w->bt += (lim - n) * w->sb;
     *sq = sum_q;
     return lim - n;
 }
@@ -601,7 +618,7 @@ static inline __attribute__((always_inline)) void xs_outs(const xs_fast_t *f, co
                      "lw %[ah], 0(%[rec])\n\t"
                      "lw %[aw], 4(%[rec])\n\t"
                      ".insn r 0x0b, 7, 0x00, %[qu], %[pu], %[su]\n\t"   /* p.lb qu, su(pu!) */
-                     "addi %[rec], %[rec], 16\n\t"                      /* XS_REC words */
+                     "addi %[rec], %[rec], 12\n\t"                      /* XS_REC words */
                      "slli %[ta], %[ah], 16\n\t"                        /* a_hi 2^16 */
                      "sub %[tb], %[aw], %[ta]\n\t"                      /* a_lo */
                      "sltu %[ta], %[aw], %[ta]\n\t"
@@ -637,7 +654,7 @@ static inline __attribute__((always_inline)) void xs_outs(const xs_fast_t *f, co
 }
 
 /* All n_t steps of one channel whose constants xs_fast_setup accepted, in runs of up to XS_RUN steps: the run's
- * missing dA rows (xs_fill_run), its records (xs_records), xs_run_cached, then the outputs (xs_outs: no 64-bit
+ * records (xs_records), the dA rows it found missing (xs_fill_missed), xs_run_cached, then the outputs (xs_outs: no 64-bit
  * arithmetic). A wide step ends its run and is taken alone (xs_step_wide). */
 static void xs_chan_cached(const xs_exp2_t *x, const xs_fast_t *f, const xs_chan_t *k, xs_cache_t *cc,
                            int32_t *h, const uint16_t *ka, int32_t ds, xs_walk_t *w, int32_t c_off, int32_t n_t)
@@ -652,18 +669,21 @@ static void xs_chan_cached(const xs_exp2_t *x, const xs_fast_t *f, const xs_chan
     XS_P0
     uint32_t hb = xs_state_max(h, ds);
     xs_cache_clear(cc);
+    cc->slot = ds + 1;
+    cc->n_miss = 0;
     XS_P(7);
     while (n_t > 0) {
-        const int8_t *pu0 = w->pu;
+        const int8_t *pu0 = w->pu, *bt0 = w->bt;
         int32_t lim = n_t < run ? n_t : run, sat = 0;
         uint32_t sq;
         XS_P0
         if (cc->next > last) /* a run may need run new slots */
             xs_cache_clear(cc);
-        xs_fill_run(cc, x, ka, ds, w->pdl, w->sdl, lim);
-        XS_P(0);
         int32_t m = xs_records(f, cc, w, lim, rec, &sq), wide = m < lim;
         XS_P(1);
+        if (cc->n_miss > 0)
+            xs_fill_missed(cc, x, ka, ds);
+        XS_P(0);
         if (m > 0) {
             /* sq + 2 nn < 2^27 (nn <= XS_RUN_LONG, |Q| < 2^23): the product by 2^7 >> rsh in 32 bits */
             uint32_t t = sq, grow;
@@ -677,7 +697,7 @@ static void xs_chan_cached(const xs_exp2_t *x, const xs_fast_t *f, const xs_chan
             hb += grow;
             sat = hb > (uint32_t)XS_STATE_MAX;
             XS_P(2);
-            xs_run_cached(rec, m, h, ds, c_off, rsh, sat);
+            xs_run_cached(rec, m, h, ds, bt0, w->sb, c_off, rsh, sat);
             XS_P(3);
             if (sat)
                 hb = xs_state_max(h, ds);
