@@ -329,8 +329,8 @@ static inline __attribute__((always_inline)) int8_t xs_out_hi(const xs_fast_t *f
  * halfword is valid while gen (1..127) is the cache's: a clear moves gen on (every 127th clear rewrites off). */
 #define XS_REC 3 /* words a step record: the dA row, Q, R 2^(24-kk) */
 #define XS_RUN 8      /* steps a run, at most */
-#define XS_RUN_LONG 12 /* when the cache holds 3 runs of these (d_state <= 9: femba-mini's 8; 16 flushed too often) */
-#define XS_CACHE_HW 384
+#define XS_RUN_LONG 16 /* when the cache holds 2.5 runs of these (d_state <= 8: femba-mini; 16 flushed too often) */
+#define XS_CACHE_HW 360 /* 40 slots at d_state 8 (2.5 runs of 16), 21 at 16 */
 typedef struct {
     uint16_t da[XS_CACHE_HW];
     int32_t off_w[64]; /* uint16_t off[128]: gen 2^9 + the slot's first halfword (XS_CACHE_HW < 2^9) */
@@ -531,18 +531,19 @@ typedef struct {
 /* The records of up to lim >= 1 steps from w (advanced past them): the narrow test on p = q_delta q_u alone, Q and R
  * from one mul / mulh pair, the dA row from the cache: a q_delta value not cached gets a slot and joins cc->miss
  * (xs_fill_missed computes those rows before the run). Stops before a wide step. Returns the
- * steps recorded; *sq = sum over their narrow steps of |Q| + 2 (the run's state bound). One asm loop: 27
- * instructions a narrow step, 10 a hold. */
+ * steps recorded; *sq = sum over their narrow steps of |Q| + 2 (the run's state bound). One hardware loop: 25
+ * instructions a narrow step, 6 a hold. */
 static inline __attribute__((always_inline)) int32_t xs_records(const xs_fast_t *f, xs_cache_t *cc, xs_walk_t *w,
                                                     int32_t lim, int32_t *rec, uint32_t *sq)
 {
     const int8_t *pu = w->pu, *pdl = w->pdl;
-    int32_t n = lim, qd, qu, t, lw, hw, o, q;
+    int32_t n = lim, qd, qu, t, lw, hw, o, q, *rec0 = rec;
     uint32_t sum_q = 0;
-    __asm__ volatile("1:\n\t"
+    __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t"
+                     EF_XP_LP_SETUP0(n, 28)
                      ".insn r 0x0b, 7, 0x00, %[qd], %[pdl], %[sdl]\n\t" /* p.lb qd, sdl(pdl!) */
                      ".insn r 0x0b, 7, 0x00, %[qu], %[pu], %[su]\n\t"   /* p.lb qu, su(pu!) */
-                     "beqz %[qd], 2f\n\t"                               /* q_delta 0: a hold */
+                     "beqz %[qd], 2f\n\t"                               /* q_delta 0: a hold (out of line) */
                      ".insn r 0x5b, 0, 0x40, %[qu], %[qd], %[qu]\n\t"  /* p.muls: p = q_delta q_u */
                      "sub %[t], %[qu], %[pmin]\n\t"
                      "bltu %[pspan], %[t], 9f\n\t"                      /* wide: the run ends before it */
@@ -568,14 +569,12 @@ static inline __attribute__((always_inline)) int32_t xs_records(const xs_fast_t 
                      "sw %[o], 0(%[rec])\n\t"
                      "sw %[q], 4(%[rec])\n\t"
                      "sw %[lw], 8(%[rec])\n\t"
-                     "j 3f\n\t"
+                     "3:\n\t"
+                     "addi %[rec], %[rec], 12\n\t"                      /* the last instruction of the loop */
+                     "j 4f\n\t"
                      "2:\n\t"
                      "sw x0, 0(%[rec])\n\t"                             /* no row: the hold loop */
-                     "3:\n\t"
-                     "addi %[rec], %[rec], 12\n\t"
-                     "addi %[n], %[n], -1\n\t"
-                     "bnez %[n], 1b\n\t"
-                     "j 4f\n\t"
+                     "j 3b\n\t"
                      "5:\n\t"                  /* off[q_delta] = gen 2^9 + next, next += slot, miss[n_miss++] = q_delta */
                      "lw %[t], " XS_STR(XS_CO_NEXT) "(%[off])\n\t"
                      "slli %[o], %[gen], 9\n\t"
@@ -592,18 +591,20 @@ static inline __attribute__((always_inline)) int32_t xs_records(const xs_fast_t 
                      "j 6b\n\t"
                      "9:\n\t"                                           /* back to the wide step */
                      "sub %[pu], %[pu], %[su]\n\t"
-                     "sub %[pdl], %[pdl], %[sdl]\n\t"
-                     "4:"
-                     : [n] "+r"(n), [rec] "+r"(rec), [pu] "+r"(pu), [pdl] "+r"(pdl), [sq] "+r"(sum_q),
+                     "sub %[pdl], %[pdl], %[sdl]\n\t"   /* (leaves loop 0 early: its next lp.setup resets it) */
+                     "4:\n\t"
+                     ".option pop"
+                     : [rec] "+r"(rec), [pu] "+r"(pu), [pdl] "+r"(pdl), [sq] "+r"(sum_q),
                        [qd] "=&r"(qd), [qu] "=&r"(qu), [t] "=&r"(t), [lw] "=&r"(lw), [hw] "=&r"(hw), [o] "=&r"(o),
                        [q] "=&r"(q)
-                     : [su] "r"(w->su), [sdl] "r"(w->sdl), [pmin] "r"(f->p_min),
+                     : [n] "r"(n), [su] "r"(w->su), [sdl] "r"(w->sdl), [pmin] "r"(f->p_min),
                        [pspan] "r"(f->p_span), [min] "r"(f->m_in), [kk] "r"(f->kk), [ik] "r"(32 - f->kk),
                        [off] "r"(cc->off_w), [da] "r"(cc->da), [gen] "r"(cc->gen)
                      : "memory");
-    w->pu = pu, w->pdl = pdl, w->bt += (lim - n) * w->sb;
+    int32_t m = (int32_t)(rec - rec0) / XS_REC;
+    w->pu = pu, w->pdl = pdl, w->bt += m * w->sb;
     *sq = sum_q;
-    return lim - n;
+    return m;
 }
 
 /* The outputs of m >= 1 recorded steps from w->py on: xs_out_hi from each record's two sums and the step's q_u, as one
@@ -660,7 +661,7 @@ static void xs_chan_cached(const xs_exp2_t *x, const xs_fast_t *f, const xs_chan
                            int32_t *h, const uint16_t *ka, int32_t ds, xs_walk_t *w, int32_t c_off, int32_t n_t)
 {
     int32_t rec[XS_RUN_LONG * XS_REC], rsh = f->rsh, slots = xs_cache_slots(ds);
-    int32_t run = slots >= 3 * XS_RUN_LONG ? XS_RUN_LONG : XS_RUN, last = (slots - run) * (ds + 1);
+    int32_t run = 2 * slots >= 5 * XS_RUN_LONG ? XS_RUN_LONG : XS_RUN, last = (slots - run) * (ds + 1);
     /* hb >= max_n |h[n]| throughout. A narrow step maps it to at most hb + 1 + I: the decay |rs(dA h, 15)| <= hb + 1
      * (dA <= 2^15), the injection (b Q + (b R) >> kk + 2^(rsh-1)) >> rsh with |b| <= 128, 0 <= R < 2^kk at most
      * I = (128 (|Q| + 2)) >> rsh + 2; a hold keeps h. Over a run (the sum of floors below the floor of the sum):
@@ -685,7 +686,7 @@ static void xs_chan_cached(const xs_exp2_t *x, const xs_fast_t *f, const xs_chan
             xs_fill_missed(cc, x, ka, ds);
         XS_P(0);
         if (m > 0) {
-            /* sq + 2 nn < 2^27 (nn <= XS_RUN_LONG, |Q| < 2^23): the product by 2^7 >> rsh in 32 bits */
+            /* sq + 2 nn < 2^27 (nn <= XS_RUN_LONG <= 16, |Q| < 2^23): the product by 2^7 >> rsh in 32 bits */
             uint32_t t = sq, grow;
             if (rsh >= 7)
                 grow = t >> (rsh - 7);
