@@ -105,6 +105,33 @@ static int32_t bench(void)
     return bad != 0;
 }
 
+/* femba-mini's LayerNorm share of one core (10 tokens x 88 channels, operands in L1): row statistics weigh more */
+static int32_t bench_mini(void)
+{
+    uint32_t c0, c1, c2;
+    fill(0, 27, 22);
+    memcpy(x1_, x_, 10 * 88);
+    memcpy(g1_, g_, 88 * sizeof(int32_t));
+    memcpy(b1_, b_, 88 * sizeof(int32_t));
+#ifdef XL_PROF
+    { extern uint32_t xl_prof[6]; memset(xl_prof, 0, sizeof(uint32_t) * 6); }
+#endif
+    c0 = cpu_perf_get(CSR_PCER_CYCLES);
+    ref_ef_layernorm_i8(x1_, 88, yr_, 88, 88, 1, g1_, b1_, 26, 0, 10);
+    c1 = cpu_perf_get(CSR_PCER_CYCLES);
+    ef_layernorm_i8(x1_, 88, y1_, 88, 88, 1, g1_, b1_, 26, 0, 10);
+    c2 = cpu_perf_get(CSR_PCER_CYCLES);
+    int32_t bad = 0;
+    for (int32_t i = 0; i < 10 * 88; ++i)
+        bad += y1_[i] != yr_[i];
+#ifdef XL_PROF
+    { extern uint32_t xl_prof[6]; printf("XL_PROF sums %u bitlen %u isqrt %u div %u setup %u elems %u\n", (unsigned)xl_prof[0], (unsigned)xl_prof[1], (unsigned)xl_prof[2], (unsigned)xl_prof[3], (unsigned)xl_prof[4], (unsigned)xl_prof[5]); }
+#endif
+    printf("XP_BENCH layernorm rows=10 channels=88 (L1) portable=%u xpulpv2=%u cycles bad=%d\n", (unsigned)(c1 - c0),
+           (unsigned)(c2 - c1), (int)bad);
+    return bad != 0;
+}
+
 #define N_CASES 160
 
 static int test_main(void)
@@ -118,6 +145,8 @@ static int test_main(void)
     for (int32_t k = 0; k < N_CASES; ++k, ++cases)
         bad += one_case(k) != 0;
     bad += bench();
+    ++cases;
+    bad += bench_mini();
     ++cases;
     printf("XP_DONE cases=%d bad=%d\n", (int)cases, (int)bad);
     return bad != 0;

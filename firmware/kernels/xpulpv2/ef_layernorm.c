@@ -6,38 +6,57 @@
  * 64 x 64-bit products; here, when inv = 2^(61-k) / sqrt(w) fits int32 (it is at most 2^31), d inv is one widening
  * 32 x 32 product, z g[i] another (z, Q20 of a normalised value, fits int32), and the shifts and sums are done on
  * 32-bit words with their carries (xl_elem): the int64 values are the portable ones, so are the bytes. A row with
- * inv = 2^31 or shifts outside those ranges takes the portable formula. */
+ * inv = 2^31 or shifts outside those ranges takes the portable formula. The row's sqrt: xl_isqrt_6062 (15 digits
+ * on the high word, one 32-bit division and at most two corrections; checked against the bit-by-bit one on 22 M
+ * values, the squares and their neighbours included, on the host); its bit length: p.fl1. */
 #include "ef_kernels.h"
 #include "ef_xpulp.h"
 
 typedef uint32_t xl_word_t __attribute__((may_alias));
+#ifdef XL_PROF
+uint32_t xl_prof[6];
+static inline uint32_t xl_cyc(void) { uint32_t v; __asm__ volatile("csrr %0, 0x780" : "=r"(v)); return v; }
+#define XL_P0 uint32_t _c0 = xl_cyc();
+#define XL_P(i) do { uint32_t _c1 = xl_cyc(); xl_prof[i] += _c1 - _c0; _c0 = _c1; } while (0)
+#else
+#define XL_P0
+#define XL_P(i)
+#endif
 
-/* floor(sqrt(v)) for v < 2^62, bit by bit (as the portable kernel). */
-static uint64_t xl_isqrt64(uint64_t v)
+/* floor(sqrt(v)) for 2^60 <= v < 2^62 (r in [2^30, 2^31)): the top 15 bits from the high word by 32-bit digits,
+ * the low 16 by one division and at most a few corrections. */
+static uint32_t xl_isqrt_6062(uint64_t v)
 {
-    uint64_t res = 0, bit = (uint64_t)1 << 62;
-    while (bit > v)
-        bit >>= 2;
-    while (bit) {
-        if (v >= res + bit) {
-            v -= res + bit;
-            res = (res >> 1) + bit;
-        } else {
-            res >>= 1;
+    uint32_t hi = (uint32_t)(v >> 32), r = 0, rem = 0;
+    /* r = floor(sqrt(hi)), hi in [2^28, 2^30): 15 two-bit digits, remainder rem = hi - r^2 <= 2 r */
+    for (int32_t i = 28; i >= 0; i -= 2) {
+        rem = (rem << 2) | ((hi >> i) & 3u);
+        uint32_t t = (r << 2) | 1u;
+        r <<= 1;
+        if (rem >= t) {
+            rem -= t;
+            r |= 1u;
         }
-        bit >>= 2;
     }
-    return res;
+    /* sqrt(v) = r 2^16 + d, 0 <= d < 2^16: the largest d with r 2^17 d + d^2 <= R = rem 2^32 + lo (R < 2^48) */
+    uint64_t big = ((uint64_t)rem << 32) | (uint32_t)v;
+    uint32_t d = (uint32_t)(big >> 17) / r; /* >= the answer: r 2^17 d <= R */
+    if (d > 0xFFFFu)
+        d = 0xFFFFu;
+    while ((uint64_t)r * ((uint64_t)d << 17) + (uint64_t)d * d > big)
+        --d;
+    return (r << 16) + d;
 }
 
-static int32_t xl_bit_length(uint64_t v)
+/* The bit length of v (0 for 0): p.fl1 (the index of the highest set bit) on its words. */
+static inline int32_t xl_bit_length(uint64_t v)
 {
-    int32_t n = 0;
-    while (v) {
-        v >>= 1;
-        ++n;
-    }
-    return n;
+    uint32_t hi = (uint32_t)(v >> 32), lo = (uint32_t)v, w = hi ? hi : lo;
+    int32_t i;
+    if (w == 0)
+        return 0;
+    __asm__(".insn r 0x33, 1, 0x08, %0, %1, x0" : "=r"(i) : "r"(w)); /* p.fl1 */
+    return i + 1 + (hi ? 32 : 0);
 }
 
 /* s = sum x, q = sum x^2 over the row. */
@@ -139,11 +158,16 @@ void ef_layernorm_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_str
         const int8_t *xr = x + (ptrdiff_t)r * x_stride;
         int8_t *yr = y + (ptrdiff_t)r * y_stride;
         int32_t s, q;
+        XL_P0
         xl_sums(xr, n_ch, &s, &q);
+        XL_P(0);
         int64_t w = (int64_t)n_ch * q - (int64_t)s * s + eps_q;       /* = n_ch^2 (var + eps), >= 1 */
         int32_t k = (62 - xl_bit_length((uint64_t)w)) / 2;
-        uint64_t rt = xl_isqrt64((uint64_t)w << (2 * k));             /* in [2^30, 2^31) */
+        XL_P(1);
+        uint64_t rt = xl_isqrt_6062((uint64_t)w << (2 * k));          /* in [2^30, 2^31): w << 2k in [2^60, 2^62) */
+        XL_P(2);
         int64_t inv = (int64_t)(((uint64_t)1 << 61) / rt);           /* 2^(61-k) / sqrt(w) */
+        XL_P(3);
         int32_t zsh = 61 - k - EF_LN_Z_FRAC;
         if (inv > INT32_MAX || n_ch > 65536 || ysh < 32 || ysh > 62 || bsh < 1 || bsh > 30 || zsh < 1 || zsh > 31) {
             for (int32_t i = 0; i < n_ch; ++i) {
@@ -155,6 +179,8 @@ void ef_layernorm_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_str
         }
         xl_row_t k_row = {n_ch, s, (int32_t)inv, zsh, 1 << (zsh - 1), bsh, ysh == 32 ? (int32_t)0x80000000u : 0,
                           ysh >= 33 ? 1 << (ysh - 33) : 0, ysh - 32};
+        XL_P(4);
         xl_norm_row(xr, yr, &k_row, g, b);
+        XL_P(5);
     }
 }
