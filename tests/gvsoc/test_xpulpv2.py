@@ -166,9 +166,8 @@ def test_xpulpv2_conv2d_patch_bit_exact_with_portable(patch_output: str) -> None
     assert m, patch_output[-2000:]
     assert (int(m.group(1)), int(m.group(2))) == (PATCH_CASES, 0)
     bench = [ln for ln in patch_output.splitlines() if ln.startswith("XP_BENCH")]
-    assert len(bench) == 2 and all(ln.endswith("bad=0") for ln in bench)
-    for ln in bench:
-        print(ln)
+    assert len(bench) == 1 and bench[0].endswith("bad=0")
+    print(bench[0])
 
 
 @pytest.fixture(scope="module")
