@@ -61,6 +61,15 @@ static void add_case(int32_t n, int32_t oa, int32_t oy, int32_t k)
     }
     if (k % 7 == 0)
         S = 30;
+    if (k % 3 == 1) { /* two or three word-aligned inputs, rows and y: the hardware-loop path (xe_add3_words) */
+        n_in = 2 + (k / 3) % 2;
+        ys = 16 + 4 * (int32_t)(rnd() % 3u);
+        oy = 0;
+        for (int32_t j = 0; j < n_in; ++j) {
+            st[j] = j == 1 && (k & 32) ? -ys : ys;
+            xs[j] = (j & 1 ? b_ : a_) + 1024 * j + (st[j] < 0 ? (rows - 1) * ys : 0);
+        }
+    }
     ref_ef_add_requant_i8(xs, st, M, n_in, S, yr_ + oy, ys, rows, cols);
     ef_add_requant_i8(xs, st, M, n_in, S, yv_ + oy, ys, rows, cols);
 }
@@ -98,6 +107,10 @@ static int32_t one_case(int32_t k, int32_t n)
     } else {
         n %= 200;
         int32_t rows = 1 + n / 17, len = n % 17 + 1;
+        if (k % 4 == 1) { /* word-aligned rows: the word-copy path */
+            oa = oy = 0;
+            len = (len + 3) & ~3;
+        }
         ref_ef_flip_rows_i8(a_ + oa, yr_ + oy, rows, len);
         ef_flip_rows_i8(a_ + oa, yv_ + oy, rows, len);
     }

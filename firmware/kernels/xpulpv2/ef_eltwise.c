@@ -13,8 +13,8 @@
  *    other shifts: ef_requant8 itself.
  *  - ef_add_requant_i8: the int64 sum and shift in 32-bit words (two p.mac per input and element on the halves
  *    of the multiplier, see the function), a word of each input at a time when they share y's alignment.
- * Heads and tails (and operands of different alignment) take the per-element formula. ef_flip_rows_i8 is the
- * portable one. */
+ * Heads and tails (and operands of different alignment) take the per-element formula. ef_flip_rows_i8 copies
+ * word-aligned rows a word at a time. */
 #include "ef_kernels.h"
 #include "ef_xpulp.h"
 
@@ -168,10 +168,43 @@ static inline int32_t xe_add_out(int32_t h, int32_t l, int32_t rnd, int32_t s)
     return ef_xp_clip8((h + (l >> 16) + rnd) >> s);
 }
 
+/* Lane k (0..3) of the three words: the two sums on the signed halves (h in H, l in L), (h + (l >> 16) + 2^(s-1))
+ * >> s clipped, inserted into o at byte k (lane 0: o itself). 13 instructions (12 for lane 0). */
+#define XE_A3_EXT(k) ".insn i 0x33, 0, %[xa], %[wa], " #k "\n\t" ".insn i 0x33, 0, %[xb], %[wb], " #k "\n\t"  \
+                     ".insn i 0x33, 0, %[xc], %[wc], " #k "\n\t"
+#define XE_A3_SUMS(H) EF_XP_MULS(H, xa, h0) EF_XP_MULS(l, xa, l0) ".insn r 0x33, 0, 0x21, %[" #H "], %[xb], %[h1]\n\t" \
+                      ".insn r 0x33, 0, 0x21, %[l], %[xb], %[l1]\n\t" ".insn r 0x33, 0, 0x21, %[" #H "], %[xc], %[h2]\n\t" \
+                      ".insn r 0x33, 0, 0x21, %[l], %[xc], %[l2]\n\t" "srai %[l], %[l], 16\n\t"                       \
+                      EF_XP_ADD_RN(H, l, s) EF_XP_CLIP8(H, H)
+#define XE_A3_LANE(k, pos) XE_A3_EXT(pos) XE_A3_SUMS(h) ".insn i 0x33, 2, %[o], %[h], " #k "\n\t"
+
+/* The add of three inputs (or two: the third's multiplier halves zero, any readable pc), n_words words of four
+ * elements at word-aligned pa, pb, pc, py: hardware loop 0, 55 instructions a word (three post-increment word
+ * loads; per lane three p.extracti, the two sums as one p.muls and two p.mac each on the signed 16-bit halves
+ * M = mh 2^16 + ml, -2^15 <= ml < 2^15, srai, p.addRNr by s = S - 16, p.clipi, p.inserti; one post-increment word
+ * store). The same floor as xe_add_out's: tot = 2^16 (h + (l >> 16)) + (l & 0xffff), the low part never carries. */
+static void xe_add3_words(const int8_t *pa, const int8_t *pb, const int8_t *pc, int8_t *py, int32_t n_words,
+                          const int32_t mh[3], const int32_t ml[3], int32_t s)
+{
+    uint32_t wa, wb, wc;
+    int32_t xa, xb, xc, h, l, o;
+    __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t" EF_XP_LP_SETUP0(n, 55)
+                     EF_XP_LW4_POSTINC(wa, pa) EF_XP_LW4_POSTINC(wb, pb) EF_XP_LW4_POSTINC(wc, pc)
+                     XE_A3_EXT(-800) XE_A3_SUMS(o)
+                     XE_A3_LANE(-792, -792) XE_A3_LANE(-784, -784) XE_A3_LANE(-776, -776)
+                     EF_XP_SW_POSTINC(o, py, 4) ".option pop"
+                     : [pa] "+r"(pa), [pb] "+r"(pb), [pc] "+r"(pc), [py] "+r"(py), [wa] "=&r"(wa), [wb] "=&r"(wb),
+                       [wc] "=&r"(wc), [xa] "=&r"(xa), [xb] "=&r"(xb), [xc] "=&r"(xc), [h] "=&r"(h), [l] "=&r"(l),
+                       [o] "=&r"(o)
+                     : [n] "r"(n_words), [h0] "r"(mh[0]), [h1] "r"(mh[1]), [h2] "r"(mh[2]), [l0] "r"(ml[0]),
+                       [l1] "r"(ml[1]), [l2] "r"(ml[2]), [s] "r"(s)
+                     : "memory");
+}
+
 /* Row r of the add on the split multipliers: byte head until y is word-aligned, whole words (when every input
- * shares y's alignment), byte tail. */
+ * shares y's alignment; two or three inputs: xe_add3_words on the signed halves sh, sl), byte tail. */
 static void xe_add_row(const int8_t *const *xr, const int32_t *mh, const int32_t *ml, int32_t n_in, int32_t rnd,
-                       int32_t s, int8_t *yr, int32_t n_cols)
+                       int32_t s, int8_t *yr, int32_t n_cols, const int32_t *sh, const int32_t *sl)
 {
     int32_t c = 0, same = 1;
     for (int32_t j = 0; j < n_in; ++j)
@@ -182,6 +215,10 @@ static void xe_add_row(const int8_t *const *xr, const int32_t *mh, const int32_t
             for (int32_t j = 0; j < n_in; ++j)
                 h = ef_xp_mac(h, xr[j][c], mh[j]), l = ef_xp_mac(l, xr[j][c], ml[j]);
             yr[c] = (int8_t)xe_add_out(h, l, rnd, s);
+        }
+        if ((n_in == 2 || n_in == 3) && sh != NULL && n_cols - c >= 4) {
+            xe_add3_words(xr[0] + c, xr[1] + c, xr[n_in - 1] + c, yr + c, (n_cols - c) >> 2, sh, sl, s);
+            c += (n_cols - c) & ~3;
         }
         for (; c + 4 <= n_cols; c += 4) {
             int32_t h0 = 0, h1 = 0, h2 = 0, h3 = 0, l0 = 0, l1 = 0, l2 = 0, l3 = 0;
@@ -224,23 +261,46 @@ void ef_add_requant_i8(const int8_t *const *xs, const int32_t *x_strides, const 
             }
         return;
     }
-    int32_t mh[XE_ADD_MAX_INPUTS], ml[XE_ADD_MAX_INPUTS];
+    int32_t mh[XE_ADD_MAX_INPUTS], ml[XE_ADD_MAX_INPUTS], sh[3] = {0, 0, 0}, sl[3] = {0, 0, 0}, words = n_inputs <= 3;
     const int8_t *xr[XE_ADD_MAX_INPUTS];
-    for (int32_t j = 0; j < n_inputs; ++j)
+    for (int32_t j = 0; j < n_inputs; ++j) {
         mh[j] = M[j] >> 16, ml[j] = M[j] & 0xFFFF;
+        if (j < 3) { /* signed halves (xe_add3_words): M = sh 2^16 + sl, -2^15 <= sl < 2^15, |sh| <= 2^15 */
+            sh[j] = (int32_t)(((int64_t)M[j] + 32768) >> 16);
+            sl[j] = (int32_t)((int64_t)M[j] - ((int64_t)sh[j] << 16));
+            words &= sh[j] < 32768; /* p.muls reads 16 bits: M >= 2^31 - 2^15 takes the unsigned-half loop */
+        }
+    }
     for (int32_t r = 0; r < n_rows; ++r) {
         for (int32_t j = 0; j < n_inputs; ++j)
             xr[j] = xs[j] + (ptrdiff_t)r * x_strides[j];
-        xe_add_row(xr, mh, ml, n_inputs, 1 << (S - 17), S - 16, y + (ptrdiff_t)r * y_stride, n_cols);
+        xe_add_row(xr, mh, ml, n_inputs, 1 << (S - 17), S - 16, y + (ptrdiff_t)r * y_stride, n_cols, words ? sh : NULL, sl);
     }
 }
 
+/* Rows copied a word at a time (hardware loop: one post-increment load and store a word) when x, y and the row
+ * length are word-aligned, else byte by byte. */
 void ef_flip_rows_i8(const int8_t *x, int8_t *y, int32_t n_rows, int32_t row_len)
 {
+    int32_t words = (((uintptr_t)x | (uintptr_t)y | (uint32_t)row_len) & 3u) == 0 ? row_len >> 2 : 0;
     for (int32_t r = 0; r < n_rows; ++r) {
         const int8_t *src = x + (ptrdiff_t)(n_rows - 1 - r) * row_len;
         int8_t *dst = y + (ptrdiff_t)r * row_len;
-        for (int32_t i = 0; i < row_len; ++i)
+        int32_t i = 0;
+        if (words > 0) {
+            uint32_t w;
+            const int8_t *ps = src;
+            int8_t *pd = dst;
+            __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t" EF_XP_LP_SETUP0(n, 2)
+                             ".insn i 0x0b, 2, %[w], %[ps], 4\n\t"  /* p.lw w, 4(ps!) */
+                             ".insn s 0x2b, 2, %[w], 4(%[pd])\n\t"  /* p.sw w, 4(pd!) */
+                             ".option pop"
+                             : [ps] "+r"(ps), [pd] "+r"(pd), [w] "=&r"(w)
+                             : [n] "r"(words)
+                             : "memory");
+            i = words << 2;
+        }
+        for (; i < row_len; ++i)
             dst[i] = src[i];
     }
 }
