@@ -1,7 +1,7 @@
 /* GVSoC program of tests/gvsoc/test_xpulpv2.py: the Xpulpv2 LayerNorm (firmware/kernels/xpulpv2/ef_layernorm.c)
  * against the portable one (firmware/kernels/ef_layernorm.c, renamed ref_*) on the same pseudo-random inputs:
  * channel counts 1..120 and 385, row strides and x / y offsets of every alignment, row sub-ranges, random, narrow and
- * constant rows (variance 0, eps 1: inv = 2^31, the portable row), eps, g_frac and gamma / beta of several
+ * constant rows (variance 0, eps 1: inv = 2^31, halved with its shift), eps, g_frac and gamma / beta of several
  * sizes. The whole output buffer is compared. Then a femba-tiny-sized call (one core's 10 tokens x 385 channels,
  * operands in L2) reports cycles. Prints XP_BAD lines, XP_BENCH lines and `XP_DONE cases=N bad=M`. */
 #include <stdint.h>

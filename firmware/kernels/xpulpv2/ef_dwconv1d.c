@@ -121,7 +121,8 @@ static void dwconv4_quad_t0(const int8_t *x, int32_t x_stride, const xd_quad_t *
 /* dwconv4_quad_t0 without mulh (5 cycles on RI5CY) for quads whose four channels all satisfy
  * (128 sum |w| + |b|) |m| + 2^(sh-1) < 2^31: then acc m + 2^(sh-1) never leaves int32, and
  * y = (rnd + dot m) >> sh with rnd = b m + 2^(sh-1) is the portable requantization exactly (one p.mac, one sra).
- * 40 instructions a row (36 with mulh, whose stalls made them ~52 cycles). Per channel: rnd, m, sh, taps. */
+ * 36 instructions a row (the dots by pv.dotsp.b, no zeroing; 36 with mulh too, whose stalls made them ~52 cycles).
+ * Per channel: rnd, m, sh, taps. */
 typedef struct {
     int32_t rnd, m, sh;
     uint32_t w;
@@ -134,29 +135,25 @@ typedef struct {
 
 static void dwconv4_quad15_t0(const int8_t *x, int32_t x_stride, const xd_quad15_t *q, int8_t *y, int32_t y_stride)
 {
-    __asm__ volatile(XD_ASM_ROWS(40)
-                     "li t1, 0\n\t"                                  /* channel 0: dot into t1, result in t2 */
-                     ".insn r 0x57, 1, 0x5c, t1, a5, s4\n\t"
+    __asm__ volatile(XD_ASM_ROWS(36)
+                     ".insn r 0x57, 1, 0x4c, t1, a5, s4\n\t"        /* pv.dotsp.b: channel 0's dot into t1 */
                      "mv t2, s0\n\t"
                      ".insn r 0x33, 0, 0x21, t2, t1, s8\n\t"        /* p.mac: rnd + dot m */
                      "sra t2, t2, t3\n\t"
                      ".insn r 0x33, 1, 0x0a, t2, t2, x8\n\t"        /* p.clipi t2, t2, 8 */
-                     "li t1, 0\n\t"                                  /* channel 1, result in ra */
-                     ".insn r 0x57, 1, 0x5c, t1, a6, s5\n\t"
+                     ".insn r 0x57, 1, 0x4c, t1, a6, s5\n\t"        /* channel 1 */
                      "mv ra, s1\n\t"
                      ".insn r 0x33, 0, 0x21, ra, t1, s9\n\t"
                      "sra ra, ra, t4\n\t"
                      ".insn r 0x33, 1, 0x0a, ra, ra, x8\n\t"
                      ".insn i 0x33, 2, t2, ra, -792\n\t"            /* p.inserti t2, ra, 7, 8 */
-                     "li t1, 0\n\t"                                  /* channel 2 */
-                     ".insn r 0x57, 1, 0x5c, t1, a7, s6\n\t"
+                     ".insn r 0x57, 1, 0x4c, t1, a7, s6\n\t"        /* channel 2 */
                      "mv ra, s2\n\t"
                      ".insn r 0x33, 0, 0x21, ra, t1, s10\n\t"
                      "sra ra, ra, t5\n\t"
                      ".insn r 0x33, 1, 0x0a, ra, ra, x8\n\t"
                      ".insn i 0x33, 2, t2, ra, -784\n\t"            /* p.inserti t2, ra, 7, 16 */
-                     "li t1, 0\n\t"                                  /* channel 3 */
-                     ".insn r 0x57, 1, 0x5c, t1, t0, s7\n\t"
+                     ".insn r 0x57, 1, 0x4c, t1, t0, s7\n\t"        /* channel 3 */
                      "mv ra, s3\n\t"
                      ".insn r 0x33, 0, 0x21, ra, t1, s11\n\t"
                      "sra ra, ra, t6\n\t"

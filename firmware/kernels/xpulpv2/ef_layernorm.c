@@ -6,7 +6,8 @@
  * 64 x 64-bit products; here, when inv = 2^(61-k) / sqrt(w) fits int32 (it is at most 2^31), d inv is one widening
  * 32 x 32 product, z g[i] another (z, Q20 of a normalised value, fits int32), and the shifts and sums are done on
  * 32-bit words with their carries (xl_elem): the int64 values are the portable ones, so are the bytes. A row with
- * inv = 2^31 or shifts outside those ranges takes the portable formula. The row's sqrt: xl_isqrt_6062 (15 digits
+ * inv = 2^31 (rt = 2^30: a constant row, w = eps_q = 1) takes inv = 2^30 with one shift less (the same floor);
+ * shifts outside those ranges take the portable formula. The row's sqrt: xl_isqrt_6062 (15 digits
  * on the high word, one 32-bit division and at most two corrections; checked against the bit-by-bit one on 22 M
  * values, the squares and their neighbours included, on the host); its bit length: p.fl1. */
 #include "ef_kernels.h"
@@ -169,6 +170,10 @@ void ef_layernorm_i8(const int8_t *x, int32_t x_stride, int8_t *y, int32_t y_str
         int64_t inv = (int64_t)(((uint64_t)1 << 61) / rt);           /* 2^(61-k) / sqrt(w) */
         XL_P(3);
         int32_t zsh = 61 - k - EF_LN_Z_FRAC;
+        if (inv == (int64_t)1 << 31) { /* rt = 2^30 (a constant row: w = eps_q = 1): d 2^31 >> zsh = d 2^30 >> zsh-1 */
+            inv >>= 1;
+            zsh -= 1;
+        }
         if (inv > INT32_MAX || n_ch > 65536 || ysh < 32 || ysh > 62 || bsh < 1 || bsh > 30 || zsh < 1 || zsh > 31) {
             for (int32_t i = 0; i < n_ch; ++i) {
                 int64_t d = (int64_t)n_ch * xr[i] - s;
