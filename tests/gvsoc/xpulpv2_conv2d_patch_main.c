@@ -37,7 +37,8 @@ static int32_t b_[MAX_E], a32_[MAX_Y];
 static int16_t m_[MAX_E], a16_[MAX_Y];
 static int8_t sh_[MAX_E];
 
-static void fill(int32_t E)
+/* sh_fast: every shift in [17, 46] (the one-mulh requantization for all channels: xc_patch_channels) */
+static void fill(int32_t E, int32_t sh_fast)
 {
     for (int32_t i = 0; i < MAX_X; ++i)
         x_[i] = (int8_t)rnd();
@@ -52,6 +53,8 @@ static void fill(int32_t E)
         b_[e] = (int32_t)(rnd() % 200001u) - 100000;
         m_[e] = (int16_t)(rnd() % 32768u);
         sh_[e] = (int8_t)(rnd() % 4u == 0 ? 40 + rnd() % 12u : 14 + rnd() % 16u);
+        if (sh_fast)
+            sh_[e] = (int8_t)(17 + rnd() % 30u);
     }
 }
 
@@ -78,7 +81,7 @@ static int32_t one_case(int32_t k)
         l0 = 0, l1 = L, e0 = 0, e1 = E;
     const int16_t *a16 = k % 4 == 1 ? a16_ : NULL;
     const int32_t *a32 = k % 4 == 2 ? a32_ : NULL;
-    fill(E);
+    fill(E, k % 2 == 1 && k % 5 == 0); /* with k & 8 and k % 4 == 1: femba's fast path */
     ref_ef_conv2d_patch_i8(x_ + ox, xs, rows, kh, kw, w_, bits, b_, a16, a32, as, m_, sh_, yr_, ys, l0, l1, e0, e1);
     ef_conv2d_patch_i8(x_ + ox, xs, rows, kh, kw, w_, bits, b_, a16, a32, as, m_, sh_, yv_, ys, l0, l1, e0, e1);
     int32_t bad = diff();
@@ -93,7 +96,7 @@ static int32_t bench(void)
 {
     uint32_t c0, c1, c2;
     int32_t L = 20, E = 35, rows = 11, xs = 320;
-    fill(E);
+    fill(E, 1);
     c0 = cpu_perf_get(CSR_PCER_CYCLES);
     ref_ef_conv2d_patch_i8(x_, xs, rows, 2, 16, w_, 8, b_, a16_, NULL, E * rows, m_, sh_, yr_, E * rows, 0, L, 0, E);
     c1 = cpu_perf_get(CSR_PCER_CYCLES);

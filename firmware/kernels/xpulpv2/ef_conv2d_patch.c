@@ -103,13 +103,45 @@ static inline void xc_out(int32_t acc, int32_t e, int32_t f, int32_t l, const in
     y[(ptrdiff_t)l * y_stride + f] = (int8_t)ef_xp_clip8(ef_xp_add_rn(hi, 0, cs));
 }
 
+/* One patch's 8 words (x0..x7) against n >= 1 channels, as hardware loop 0 of 25 instructions a channel: its bias
+ * (post-increment word load), 8 weight words (two registers in turn, so no load is used by the next instruction)
+ * and 8 pv.sdotsp.b, the int16 addend (p.lh post-incremented by the outputs' stride), then xc_out's one-mulh
+ * requantization (m 2^16 and sh - 16 from the chunk's arrays: p.lw, p.lbu, mulh, p.addRNr, p.clipi) and one p.sb
+ * post-incremented by the stride. The same sums, the same bytes. */
+static inline void xc_patch_channels(const uint32_t xw[8], const uint32_t *w, const int32_t *pb, const int32_t *pm,
+                                     const uint8_t *ps, const int16_t *pa, int32_t as, int8_t *py, int32_t ys,
+                                     int32_t n)
+{
+    uint32_t ta, tb;
+    int32_t acc, ad;
+    __asm__ volatile(".option push\n\t.balign 4\n\t.option norvc\n\t" EF_XP_LP_SETUP0(n, 25)
+                     EF_XP_LW4_POSTINC(acc, pb) EF_XP_LW4_POSTINC(ta, w) EF_XP_LW4_POSTINC(tb, w)
+                     EF_XP_SDOTSP_B(acc, x0, ta) EF_XP_LW4_POSTINC(ta, w) EF_XP_SDOTSP_B(acc, x1, tb)
+                     EF_XP_LW4_POSTINC(tb, w) EF_XP_SDOTSP_B(acc, x2, ta) EF_XP_LW4_POSTINC(ta, w)
+                     EF_XP_SDOTSP_B(acc, x3, tb) EF_XP_LW4_POSTINC(tb, w) EF_XP_SDOTSP_B(acc, x4, ta)
+                     EF_XP_LW4_POSTINC(ta, w) EF_XP_SDOTSP_B(acc, x5, tb) EF_XP_LW4_POSTINC(tb, w)
+                     EF_XP_SDOTSP_B(acc, x6, ta) ".insn r 0x0b, 7, 0x08, %[ad], %[pa], %[as]\n\t" /* p.lh ad, as(pa!) */
+                     EF_XP_SDOTSP_B(acc, x7, tb) EF_XP_LW4_POSTINC(ta, pm) EF_XP_LBU_POSTINC(tb, ps, 1)
+                     "add %[acc], %[acc], %[ad]\n\t" "mulh %[acc], %[acc], %[ta]\n\t"
+                     EF_XP_ADD_RN(acc, zero, tb) EF_XP_CLIP8(acc, acc)
+                     EF_XP_SB_RR_POSTINC(acc, py, ys) ".option pop"
+                     : [w] "+r"(w), [pb] "+r"(pb), [pm] "+r"(pm), [ps] "+r"(ps), [pa] "+r"(pa), [py] "+r"(py),
+                       [acc] "=&r"(acc), [ad] "=&r"(ad), [ta] "=&r"(ta), [tb] "=&r"(tb)
+                     : [n] "r"(n), [as] "r"(as), [ys] "r"(ys), [zero] "r"(0), [x0] "r"(xw[0]), [x1] "r"(xw[1]),
+                       [x2] "r"(xw[2]), [x3] "r"(xw[3]), [x4] "r"(xw[4]), [x5] "r"(xw[5]), [x6] "r"(xw[6]),
+                       [x7] "r"(xw[7])
+                     : "memory");
+}
+
 /* The chunk's n channels over patches (r, l) of 8 words (word-aligned rows, kw % 4 == 0): the patch's words in
  * registers, per channel 8 word loads of its weights and 8 pv.sdotsp.b, then the addend and the requantization of
- * the general loop below (same sums, same bytes). */
+ * the general loop below (same sums, same bytes); with an int16 addend and every channel's shift on the one-mulh
+ * path, the channels as one hardware loop (xc_patch_channels, on cm16 = m 2^16). */
 static void xc_patches8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32_t kh, int32_t kw,
                         const uint32_t *wbuf, const int32_t *cb, const int16_t *cm, const int8_t *cs, int32_t n,
                         int32_t ec, const int16_t *addend16, const int32_t *addend32, int32_t addend_stride,
-                        const int16_t *m, const int8_t *sh, int8_t *y, int32_t y_stride, int32_t l0, int32_t l1)
+                        const int16_t *m, const int8_t *sh, int8_t *y, int32_t y_stride, int32_t l0, int32_t l1,
+                        const int32_t *cm16)
 {
     uint32_t xw[8];
     int32_t rw = kw >> 2;
@@ -119,6 +151,12 @@ static void xc_patches8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32
             for (int32_t i = 0, k = 0; i < kh; ++i, xp += x_stride)
                 for (int32_t j = 0; j < rw; ++j, ++k)
                     xw[k] = ((const xc_word_t *)(const void *)xp)[j];
+            if (cm16 != NULL) {
+                ptrdiff_t f0 = (ptrdiff_t)ec * n_rows + r;
+                xc_patch_channels(xw, wbuf, cb, cm16, (const uint8_t *)cs, addend16 + (ptrdiff_t)l * addend_stride + f0,
+                                  2 * n_rows, y + (ptrdiff_t)l * y_stride + f0, n_rows, n);
+                continue;
+            }
             uint32_t x0 = xw[0], x1 = xw[1], x2 = xw[2], x3 = xw[3], x4 = xw[4], x5 = xw[5], x6 = xw[6], x7 = xw[7];
             const uint32_t *wc = wbuf;
             for (int32_t c = 0; c < n; ++c, wc += 8) {
@@ -162,6 +200,7 @@ void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32
     int32_t cb[XC_CHUNK_MAX];                    /* the chunk's bias, */
     int16_t cm[XC_CHUNK_MAX];                    /* m */
     int8_t cs[XC_CHUNK_MAX];                     /* and sh - 16 (-1: the portable requantization) */
+    int32_t cm16[XC_CHUNK_MAX];                  /* m 2^16 (xc_patch_channels) */
     int32_t ce = direct ? XC_CHUNK_MAX : XC_W_WORDS / pw;
     int32_t words = (kw & 3) == 0 && (((uintptr_t)x | (uint32_t)x_stride) & 3u) == 0;
     if (ce > XC_CHUNK_MAX)
@@ -172,14 +211,17 @@ void ef_conv2d_patch_i8(const int8_t *x, int32_t x_stride, int32_t n_rows, int32
             wbuf = (const uint32_t *)(const void *)(w + (size_t)ec * (size_t)rb);
         else
             xc_decode(w, rb, w_bits, kk, pw, ec, n, wdec);
+        int32_t fast = addend16 != NULL && n > 0;
         for (int32_t c = 0; c < n; ++c) { /* read once a chunk from L2, not once an output */
             cb[c] = bias[ec + c];
             cm[c] = m[ec + c];
             cs[c] = (int8_t)(sh[ec + c] >= 17 && sh[ec + c] <= 46 ? sh[ec + c] - 16 : -1);
+            cm16[c] = (int32_t)cm[c] * 65536;
+            fast &= cs[c] >= 0;
         }
         if (pw == 8 && words) { /* femba's 2 x 16 patches: the patch in registers */
             xc_patches8(x, x_stride, n_rows, kh, kw, wbuf, cb, cm, cs, n, ec, addend16, addend32, addend_stride, m,
-                        sh, y, y_stride, l0, l1);
+                        sh, y, y_stride, l0, l1, fast ? cm16 : NULL);
             continue;
         }
         for (int32_t r = 0; r < n_rows; ++r)
