@@ -275,7 +275,11 @@ static void pool_part(void *ctx, int32_t i0, int32_t i1)
 void __wrap_ef_meanpool_tokens_i8(const int8_t *x, int32_t x_stride, int32_t n_tok, int8_t *y, int32_t m, int32_t sh,
                                   int32_t c0, int32_t c1)
 {
-    pool_job_t j = {x, y, x_stride, n_tok, m, sh, c0};
+    /* the tokens read column-wise (a stride apart): from an L1 copy of the rows, not one L2 round trip a byte */
+    const int8_t *xl = NULL;
+    if (c1 > c0 && n_tok > 0 && x_stride > 0)
+        xl = ef_stage_copy_in(x, (n_tok - 1) * x_stride + c1);
+    pool_job_t j = {xl != NULL ? xl : x, y, x_stride, n_tok, m, sh, c0};
     ef_parallel_for(c1 - c0, pool_part, &j);
 }
 

@@ -139,6 +139,16 @@ int32_t ef_stage_l1_run(const ef_stage_t *s)
     return 1;
 }
 
+const int8_t *ef_stage_copy_in(const int8_t *src, int32_t bytes)
+{
+    uint32_t area_bytes;
+    uint8_t *area = ef_l1_scratch(&area_bytes);
+    if (bytes < EF_STAGE_MIN_BYTES || (uint32_t)bytes > area_bytes)
+        return NULL;
+    ef_dma_wait(ef_dma_start(area, src, (uint32_t)bytes));
+    return (const int8_t *)(const void *)area;
+}
+
 /* ---- the staged kernels (called by ef_team_split.c's wrappers; 0: not staged, take the L2 path) ----------- */
 void __real_ef_lut_i8(const int8_t *x, int8_t *y, int32_t n, const int8_t *lut);
 void __real_ef_mul_requant_i8(const int8_t *a, const int8_t *b, int8_t *y, int32_t n, int32_t m, int32_t sh);

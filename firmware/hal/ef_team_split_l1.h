@@ -75,6 +75,9 @@ int32_t ef_stage_conv2d_patch_operands(const int8_t **x, int32_t x_stride, int32
                                        const int8_t **sh, const int16_t **addend16, int32_t addend_stride,
                                        int8_t **y, int32_t y_stride, int32_t l0, int32_t l1, int32_t e0, int32_t e1,
                                        ef_stage_out_t *out);
+/* A read-only operand of `bytes` bytes copied to the L1 area whole (one transfer, waited): its L1 copy, or NULL
+ * (nothing done) when it is too small to pay or does not fit. */
+const int8_t *ef_stage_copy_in(const int8_t *src, int32_t bytes);
 /* A staged output back to L2 (waited); nothing when none was staged. */
 void ef_stage_out_finish(const ef_stage_out_t *out);
 
