@@ -76,6 +76,8 @@ def _dwconv(e: Emitter, n: Node) -> list[str]:
 
 def _lut(e: Emitter, n: Node) -> list[str]:
     need(n, 2)
+    if n.name in e.plan.fused_luts:
+        return [f"/* {n.outputs[0]}: the table applied by {e.plan.fused_luts[n.name]}'s tiles in L1 (no call) */"]
     size = _n(e.shape(n.inputs[0]))
     return [call("ef_lut_i8", e.act(n.inputs[0]), e.act(n.outputs[0]), size, e.const(n.inputs[1]))]
 

@@ -104,6 +104,8 @@ def emit_tiled_linear(e: Emitter, n: Node, lp: LinearPlan) -> list[str]:
         blob_ref, ext_off = "NULL", lp.ext_offset
     tab = c_ident(n.name, "ef_tt_")
     desc = c_ident(n.name, "ef_tl_")
+    lut = next((k for k, v in e.plan.fused_luts.items() if v == n.name), None)
+    lut_ref = "NULL" if lut is None else e.const(e.graph.node(lut).inputs[1])
     ww.parts.append(
         f"/* {n.name}: {plan.n_tiles} tiles ({plan.n_token_tiles} token x {plan.n_row_tiles} row), "
         f"{plan.tokens_per_tile} tokens x {plan.rows_per_tile} rows, L1 {lay.used} of {plan.l1_bytes} bytes"
@@ -113,6 +115,6 @@ def emit_tiled_linear(e: Emitter, n: Node, lp: LinearPlan) -> list[str]:
         f"{shape.n_in}, {shape.n_out}, {shape.w_bits}, {shape.row_bytes}, "
         f"{shape.bias_bytes if shape.has_bias else 0}, {shape.m_bytes}, {int(shape.sh_packed)}, {lp.sh_base}, "
         f"{{{lay.slot_off[0]}, {lay.slot_off[1]}}}, {lay.in_off}, {lay.in_bytes}, {lay.out_off}, {lay.used}, "
-        f"{lay.in_stride}}};\n"
+        f"{lay.in_stride}, {lut_ref}}};\n"
         f"typedef char {desc}_fits_l1[({lay.used} <= EF_L1_BYTES) ? 1 : -1];\n")
     return [f"ef_tiled_linear_i8(&{desc}, {e.act(n.inputs[0])}, {e.act(n.outputs[0])});"]

@@ -37,6 +37,7 @@ typedef struct {{
     int32_t slot_off[2];   /* L1 offsets of the two weight+param slots (tile k uses slot k % 2) */
     int32_t in_off, in_bytes, out_off, l1_bytes_used;
     int32_t x_stride;      /* bytes between token rows of an L1 input buffer: n_in padded to a word */
+    const int8_t *lut;     /* a lookup table (256 bytes, index x + 128) applied to every tile's output, or NULL */
 }} ef_tiled_linear_t;
 
 /** y (T, n_out) = linear(x (T, n_in)): start(0); per tile k: wait(k), start(k+1), compute(k) in L1 (split over
@@ -250,6 +251,43 @@ static void tile_compute(const ef_tiled_linear_t *L, int32_t k)
     ef_parallel_for(t->rn, tile_rows, &j);  /* split over output rows */
 }
 
+/* A fused lookup table (the plan's fused_luts: the lut layer after this one runs no code) on tile k's output in
+ * L1, in place, split over the cores by words; the table first copied into tile k's weight slot (free until tile
+ * k + 2 loads) when it has room, so the kernel copies it from L1. The cluster HALs wrap ef_lut_i8 into their L1
+ * staging (the area the tile occupies): the kernel itself here. */
+#ifdef EF_HAVE_PARALLEL_FOR
+void __real_ef_lut_i8(const int8_t *x, int8_t *y, int32_t n, const int8_t *lut);
+#define EF_TILE_LUT __real_ef_lut_i8
+#else
+#define EF_TILE_LUT ef_lut_i8
+#endif
+typedef struct {
+    int8_t *y;
+    const int8_t *lut;
+    int32_t n;
+} ef_tile_lut_t;
+
+static void tile_lut_part(void *ctx, int32_t i0, int32_t i1)
+{
+    const ef_tile_lut_t *j = (const ef_tile_lut_t *)ctx;
+    int32_t e0 = 4 * i0, e1 = 4 * i1 < j->n ? 4 * i1 : j->n;
+    if (e0 < e1)
+        EF_TILE_LUT(j->y + e0, j->y + e0, e1 - e0, j->lut);
+}
+
+static void tile_lut(const ef_tiled_linear_t *L, int32_t k)
+{
+    const ef_tile_t *t = &L->tiles[k];
+    ef_tile_lut_t j = {(int8_t *)(void *)(EF_L1 + L->out_off), L->lut, t->rn * t->tn};
+    if (t->bbytes >= 256) {
+        uint8_t *slot = EF_L1 + L->slot_off[k & 1];
+        ef_dma_wait(ef_dma_start(slot, L->lut, 256u));
+        j.lut = (const int8_t *)(const void *)slot;
+    }
+    EF_STEP(L, "lut", k);
+    ef_parallel_for((j.n + 3) / 4, tile_lut_part, &j);
+}
+
 /* tile k's output (tn rows of rn bytes in L1) to its place in y: one 2-D transfer, rows n_out apart */
 static ef_dma_handle_t tile_out(const ef_tiled_linear_t *L, int32_t k, int8_t *y)
 {
@@ -275,6 +313,8 @@ void ef_tiled_linear_i8(const ef_tiled_linear_t *L, const int8_t *x, int8_t *y)
         if (out != 0u)
             ef_dma_wait(out);  /* tile k-1's output has left the L1 output buffer */
         tile_compute(L, k);
+        if (L->lut != NULL)
+            tile_lut(L, k);
         out = tile_out(L, k, y);
     }
     if (out != 0u)

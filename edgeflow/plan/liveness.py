@@ -65,11 +65,41 @@ def scratch_name(n: Node) -> str:
     return f"{n.name}#scratch"
 
 
-def activation_buffers(graph: Graph) -> list[Buffer]:
+#: producers whose int8 output a multi-core build passes through a following lookup table itself (plan.fused_luts)
+LUT_PRODUCERS = ("linear",)
+
+
+def fused_luts(graph: Graph) -> dict[str, str]:
+    """lut node -> the node producing its input, for every lut whose input is a `linear` node's int8 output that
+    nothing else reads (and no graph output): the tiled runner applies the table to each tile's output in L1
+    before it leaves, so the lut's output is the producer's buffer (an alias, see activation_buffers)."""
+    out: dict[str, str] = {}
+    for n in graph.nodes:
+        if n.op != "lut" or len(n.inputs) != 2 or len(n.outputs) != 1:
+            continue
+        src, table = n.inputs
+        p = graph.producer(src)
+        t = graph.tensors[table]
+        if (p is None or p.op not in LUT_PRODUCERS or src in graph.outputs or len(graph.consumers(src)) != 1
+                or t.data is None or t.dtype != "int8" or _n(tuple(t.shape)) != 256
+                or graph.tensors[src].dtype != "int8" or graph.tensors[n.outputs[0]].dtype != "int8"):
+            continue
+        out[n.name] = p.name
+    return out
+
+
+def lut_aliases(graph: Graph, fused: dict[str, str]) -> dict[str, str]:
+    """The outputs of fused luts -> their inputs (the producer's buffer, which holds the looked-up bytes)."""
+    nodes = {n.name: n for n in graph.nodes}
+    return {nodes[k].outputs[0]: nodes[k].inputs[0] for k in fused}
+
+
+def activation_buffers(graph: Graph, extra_aliases: dict[str, str] | None = None) -> list[Buffer]:
     """One Buffer per non-constant tensor (graph inputs excluded: the caller owns the window), live from its
-    producer's step to its last reader's step (graph outputs to the last step), plus per-node scratch."""
+    producer's step to its last reader's step (graph outputs to the last step), plus per-node scratch;
+    extra_aliases (fused luts' outputs) read their base's buffer, which lives to their last reader."""
     views = flip_views(graph)
-    alias = aliases(graph)
+    alias = {**aliases(graph), **(extra_aliases or {})}
     last_step = len(graph.nodes) - 1
     first: dict[str, int] = {}
     last: dict[str, int] = {}

@@ -9,7 +9,7 @@ from edgeflow.ir.graph import Graph
 from edgeflow.plan.arena import ArenaPlan, Buffer, align_up, plan_arena, verify_arena
 from edgeflow.plan.layout import constant_bytes, describe, linear_shape, node_constants, packed_requant
 from edgeflow.plan.levels import Placement, PlanError, place
-from edgeflow.plan.liveness import activation_buffers, aliases, flip_views
+from edgeflow.plan.liveness import activation_buffers, aliases, flip_views, fused_luts, lut_aliases
 from edgeflow.plan.scan_tiling import ScanShape, ScanTilePlan, tile_scan
 from edgeflow.plan.tiling import LinearShape, TilePlan, tile_linear
 from edgeflow.target import Target
@@ -71,7 +71,8 @@ class Constant:
 @dataclass(frozen=True)
 class NodeStep:
     """One step of the schedule: the node, what it reads and writes (arena buffers, constants, the input) and
-    how it runs ("tiles": the LinearPlan of the same name; "whole": one kernel call on whole tensors)."""
+    how it runs ("tiles": the LinearPlan of the same name; "whole": one kernel call on whole tensors; "fused": a
+    lut its producer's tiles apply, see MemoryPlan.fused_luts)."""
 
     index: int
     node: str
@@ -103,6 +104,7 @@ class MemoryPlan:
     cores: int = 1
     aliases: dict[str, str] = field(default_factory=dict)  # reshape view -> the tensor whose buffer it reads
     scans: dict[str, ScanTilePlan] = field(default_factory=dict)  # scan nodes run as L1 channel tiles
+    fused_luts: dict[str, str] = field(default_factory=dict)  # lut node -> the tiled linear that applies its table
 
     @property
     def tiled(self) -> bool:
@@ -147,6 +149,7 @@ class MemoryPlan:
                          "offset": self.arena.offsets[b.name]} for b in self.buffers]
         d["flip_views"] = dict(self.flip_views)
         d["aliases"] = dict(self.aliases)
+        d["fused_luts"] = dict(self.fused_luts)
         d["steps"] = [s.to_dict() for s in self.steps]
         d["tiling"] = {"l1_bytes": self.l1_bytes,
                        "ops": (("linear, scan" if self.scans else "linear") + " (others whole tensors in L2)")
@@ -242,12 +245,15 @@ def plan_memory(graph: Graph, target: Target | None = None, l1_bytes: int | None
     that fits (not on a target with tile_scans = false: whole tensors in L2 there), the storage layout
     of every constant, and the placement by level from exact byte counts (PlanError / TilingError when it does
     not fit)."""
-    buffers = activation_buffers(graph)
-    arena = plan_arena(buffers, alignment=ALIGN)
-    verify_arena(buffers, arena)
     levels = target is not None and bool(target.memory)
     if levels and l1_bytes is None:
         l1_bytes = target.l1.usable
+    # a multi-core target's tiled linears apply a following lut to their tiles in L1 (its layer runs no code)
+    fused = fused_luts(graph) if l1_bytes is not None and target is not None and target.cores > 1 else {}
+    lut_alias = lut_aliases(graph, fused)
+    buffers = activation_buffers(graph, lut_alias)
+    arena = plan_arena(buffers, alignment=ALIGN)
+    verify_arena(buffers, arena)
     tiled = _tile_linears(graph, l1_bytes, target) if l1_bytes is not None else {}
     tile_scans = l1_bytes is not None and (target is None or target.tile_scans)
     scans = _tile_scans(graph, l1_bytes, 1 if target is None else target.cores) if tile_scans else {}
@@ -266,10 +272,14 @@ def plan_memory(graph: Graph, target: Target | None = None, l1_bytes: int | None
             raise PlanError(f"{e}; the most live activations are at node {_peak_step(graph, buffers)}") from None
     linears = _linear_plans(graph, tiled, placement.weights_level if placement is not None else "L2")
     per_node.update({k: lp.blob_bytes for k, lp in linears.items()})
+    for lut, producer in fused.items():  # a fused lut's table is read by its producer's runner
+        per_node[producer] += per_node[lut]
+        per_node[lut] = 0
     node_bytes = {n.name: per_node[n.name] for n in graph.nodes}
     steps = tuple(NodeStep(i, n.name, n.op, tuple(n.inputs), tuple(n.outputs),
-                           "tiles" if n.name in linears or n.name in scans else "whole")
+                           "tiles" if n.name in linears or n.name in scans else "fused" if n.name in fused
+                           else "whole")
                   for i, n in enumerate(graph.nodes))
     return MemoryPlan(graph.name, None if target is None else target.name, arena, tuple(buffers),
                       flip_views(graph), l1_bytes, linears, constants, node_bytes, placement, steps,
-                      1 if target is None else target.cores, aliases(graph), scans)
+                      1 if target is None else target.cores, {**aliases(graph), **lut_alias}, scans, fused)
