@@ -23,10 +23,10 @@ from edgeflow.target import Target
 
 #: Whole-tensor kernels cut across the team by firmware/hal/ef_team_split.c and ef_team_split_zp.c
 #: (linked with -Wl,--wrap=NAME)
-SPLIT_KERNELS = ("ef_scan_i8", "ef_dwconv1d_causal_i8", "ef_conv2d_patch_i8", "ef_layernorm_i8", "ef_lut_i8",
-                 "ef_mul_requant_i8", "ef_add_requant_i8", "ef_meanpool_tokens_i8", "ef_conv_i8", "ef_pool_i8",
-                 "ef_flip_rows_i8", "ef_matmul_zp_i8", "ef_softmax_rows_zp_i8", "ef_add_requant_zp_i8",
-                 "ef_mul_requant_zp_i8")
+SPLIT_KERNELS = ("ef_scan_i8", "ef_dwconv1d_causal_i8", "ef_dwconv1d_causal_lut_i8", "ef_conv2d_patch_i8",
+                 "ef_layernorm_i8", "ef_lut_i8", "ef_mul_requant_i8", "ef_add_requant_i8", "ef_meanpool_tokens_i8",
+                 "ef_conv_i8", "ef_pool_i8", "ef_flip_rows_i8", "ef_matmul_zp_i8", "ef_softmax_rows_zp_i8",
+                 "ef_add_requant_zp_i8", "ef_mul_requant_zp_i8")
 
 WEIGHTS_BIN = "weights.bin"
 HOST_BINARY = "firmware"

@@ -83,6 +83,7 @@ def link_firmware(out: Path, target: Target, sources: list[Path]) -> Path:
     rt_flags = _rt_flags(rt, int(sim["stack_bytes"]))
     fw, tdir = firmware_dir(), target_dir()
     ours = ["-std=gnu99", "-Wall", "-Wextra", "-Werror", *rt_flags, "-DEF_HAVE_PARALLEL_FOR",
+            "-DEF_WRAPPED_KERNELS",  # linked with --wrap for the team split (SPLIT_KERNELS)
             f"-DEF_PO_EXT_BASE={int(sim['ext_base'])}u", f"-DEF_PO_EXT_LATENCY={int(sim['ext_latency'])}u",
             f"-DEF_PO_EXT_BW={l3.bandwidth if l3 else 1}u",
             *(f'-D{k}=__attribute__((section("{v}")))' for k, v in SECTIONS.items()),

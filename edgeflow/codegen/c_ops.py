@@ -70,6 +70,10 @@ def _dwconv(e: Emitter, n: Node) -> list[str]:
     k = e.shape(w)[1]
     if e.graph.tensors[w].dtype != "int8":
         raise CodegenError(f"node '{n.name}' (dwconv1d_causal): taps must be int8, got {e.graph.tensors[w].dtype}")
+    lut = next((name for name, v in e.plan.fused_luts.items() if v == n.name), None)
+    if lut is not None:  # the plan fused the lut after it (multi-core targets)
+        return [call("ef_dwconv1d_causal_lut_i8", e.act(x), c, e.const(w), k, e.const(b), e.const(m), e.const(sh),
+                     e.act(n.outputs[0]), c, 0, t, 0, c, e.const(e.graph.node(lut).inputs[1]))]
     return [call("ef_dwconv1d_causal_i8", e.act(x), c, e.const(w), k, e.const(b), e.const(m), e.const(sh),
                  e.act(n.outputs[0]), c, 0, t, 0, c)]
 
@@ -77,7 +81,7 @@ def _dwconv(e: Emitter, n: Node) -> list[str]:
 def _lut(e: Emitter, n: Node) -> list[str]:
     need(n, 2)
     if n.name in e.plan.fused_luts:
-        return [f"/* {n.outputs[0]}: the table applied by {e.plan.fused_luts[n.name]}'s tiles in L1 (no call) */"]
+        return [f"/* {n.outputs[0]}: the table applied by {e.plan.fused_luts[n.name]} in L1 (no call) */"]
     size = _n(e.shape(n.inputs[0]))
     return [call("ef_lut_i8", e.act(n.inputs[0]), e.act(n.outputs[0]), size, e.const(n.inputs[1]))]
 

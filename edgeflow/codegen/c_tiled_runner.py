@@ -253,9 +253,10 @@ static void tile_compute(const ef_tiled_linear_t *L, int32_t k)
 
 /* A fused lookup table (the plan's fused_luts: the lut layer after this one runs no code) on tile k's output in
  * L1, in place, split over the cores by words; the table first copied into tile k's weight slot (free until tile
- * k + 2 loads) when it has room, so the kernel copies it from L1. The cluster HALs wrap ef_lut_i8 into their L1
- * staging (the area the tile occupies): the kernel itself here. */
-#ifdef EF_HAVE_PARALLEL_FOR
+ * k + 2 loads) when it has room, so the kernel copies it from L1. The cluster builds (EF_WRAPPED_KERNELS: linked
+ * with --wrap for the team split) wrap ef_lut_i8 into their L1 staging (the area the tile occupies): the kernel
+ * itself here. */
+#ifdef EF_WRAPPED_KERNELS
 void __real_ef_lut_i8(const int8_t *x, int8_t *y, int32_t n, const int8_t *lut);
 #define EF_TILE_LUT __real_ef_lut_i8
 #else

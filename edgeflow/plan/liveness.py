@@ -66,13 +66,14 @@ def scratch_name(n: Node) -> str:
 
 
 #: producers whose int8 output a multi-core build passes through a following lookup table itself (plan.fused_luts)
-LUT_PRODUCERS = ("linear",)
+LUT_PRODUCERS = ("linear", "dwconv1d_causal")
 
 
 def fused_luts(graph: Graph) -> dict[str, str]:
-    """lut node -> the node producing its input, for every lut whose input is a `linear` node's int8 output that
-    nothing else reads (and no graph output): the tiled runner applies the table to each tile's output in L1
-    before it leaves, so the lut's output is the producer's buffer (an alias, see activation_buffers)."""
+    """lut node -> the node producing its input, for every lut whose input is a `linear` or `dwconv1d_causal`
+    node's int8 output that nothing else reads (and no graph output): the tiled runner (the conv's L1 stage)
+    applies the table to each tile (block) in L1 before it leaves, so the lut's output is the producer's buffer
+    (an alias, see activation_buffers)."""
     out: dict[str, str] = {}
     for n in graph.nodes:
         if n.op != "lut" or len(n.inputs) != 2 or len(n.outputs) != 1:

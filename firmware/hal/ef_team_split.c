@@ -73,9 +73,45 @@ void __wrap_ef_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_
                                   int32_t t1, int32_t c0, int32_t c1)
 {
     dw_job_t j = {x, w, sh, bias, m, y, x_stride, K, y_stride, t0, t1, c0};
-    if (ef_staged_dwconv1d_causal_i8(x, x_stride, w, K, bias, m, sh, y, y_stride, t0, t1, c0, c1))
+    if (ef_staged_dwconv1d_causal_i8(x, x_stride, w, K, bias, m, sh, y, y_stride, t0, t1, c0, c1, NULL))
         return;
     ef_parallel_for(c1 - c0, dw_part, &j);
+}
+
+/* ---- depthwise causal conv with a fused lut: the L1 stage applies the table to each block before it leaves;
+ * otherwise the conv as above, then the table on each output row's [c0, c1) ---------------------------------- */
+void __real_ef_lut_i8(const int8_t *x, int8_t *y, int32_t n, const int8_t *lut);
+void __wrap_ef_dwconv1d_causal_lut_i8(const int8_t *x, int32_t x_stride, const int8_t *w, int32_t K,
+                                      const int32_t *bias, const int16_t *m, const int8_t *sh, int8_t *y,
+                                      int32_t y_stride, int32_t t0, int32_t t1, int32_t c0, int32_t c1,
+                                      const int8_t *lut);
+
+typedef struct {
+    int8_t *y;
+    const int8_t *lut;
+    int32_t y_stride, t0, c0, n;
+} dw_lut_job_t;
+
+static void dw_lut_rows(void *ctx, int32_t r0, int32_t r1)
+{
+    const dw_lut_job_t *j = (const dw_lut_job_t *)ctx;
+    for (int32_t r = r0; r < r1; ++r) {
+        int8_t *row = j->y + (ptrdiff_t)(j->t0 + r) * j->y_stride + j->c0;
+        __real_ef_lut_i8(row, row, j->n, j->lut);
+    }
+}
+
+void __wrap_ef_dwconv1d_causal_lut_i8(const int8_t *x, int32_t x_stride, const int8_t *w, int32_t K,
+                                      const int32_t *bias, const int16_t *m, const int8_t *sh, int8_t *y,
+                                      int32_t y_stride, int32_t t0, int32_t t1, int32_t c0, int32_t c1,
+                                      const int8_t *lut)
+{
+    dw_job_t j = {x, w, sh, bias, m, y, x_stride, K, y_stride, t0, t1, c0};
+    dw_lut_job_t l = {y, lut, y_stride, t0, c0, c1 - c0};
+    if (ef_staged_dwconv1d_causal_i8(x, x_stride, w, K, bias, m, sh, y, y_stride, t0, t1, c0, c1, lut))
+        return;
+    ef_parallel_for(c1 - c0, dw_part, &j);
+    ef_parallel_for(t1 - t0, dw_lut_rows, &l);
 }
 
 /* ---- patch conv (the tokenizer): tokens [l0, l1) (few output channels, many tokens) ----------------------------- */

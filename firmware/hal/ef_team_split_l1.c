@@ -273,9 +273,25 @@ static void dw_body(void *ctx, int32_t i0, int32_t i1)
         __real_ef_dwconv1d_causal_i8(d->x, d->cb, d->w, d->K, d->bias, d->m, d->sh, d->y, d->cb, 0, d->t1, c0, c1);
 }
 
+/* a fused lut on a block's outputs in L1 (words split over the team; the kernel itself, not its L1-staging wrap) */
+typedef struct {
+    int8_t *y;
+    const int8_t *lut;
+    int32_t n;
+} dw_lut_t;
+
+static void dw_lut_body(void *ctx, int32_t i0, int32_t i1)
+{
+    const dw_lut_t *j = (const dw_lut_t *)ctx;
+    int32_t e0 = 4 * i0, e1 = 4 * i1 < j->n ? 4 * i1 : j->n;
+    if (e0 < e1)
+        __real_ef_lut_i8(j->y + e0, j->y + e0, e1 - e0, j->lut);
+}
+
 int32_t ef_staged_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_t *w, int32_t K,
                                      const int32_t *bias, const int16_t *m, const int8_t *sh, int8_t *y,
-                                     int32_t y_stride, int32_t t0, int32_t t1, int32_t c0, int32_t c1)
+                                     int32_t y_stride, int32_t t0, int32_t t1, int32_t c0, int32_t c1,
+                                     const int8_t *lut)
 {
     uint32_t area_bytes, slot;
     uint8_t *area = ef_l1_scratch(&area_bytes);
@@ -283,9 +299,14 @@ int32_t ef_staged_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const in
     ef_dma_handle_t h_out[EF_STAGE_SLOTS], h_in[5];
     int32_t out_pending[EF_STAGE_SLOTS] = {0};
     dw_stage_t d[2];
+    int8_t *lut_l1 = NULL;
     if (t0 != 0 || t1 < 1 || K < 1 || K > 16 || C < 4 || w == NULL || bias == NULL || m == NULL || sh == NULL
-        || (int64_t)t1 * C < EF_STAGE_MIN_BYTES)
+        || (int64_t)t1 * C < EF_STAGE_MIN_BYTES || area_bytes < 1024u)
         return 0;
+    if (lut != NULL) { /* the table in L1 past the slots, copied once (waited before the first block's lut) */
+        area_bytes -= 256u;
+        lut_l1 = (int8_t *)(void *)(area + area_bytes);
+    }
     slot = (area_bytes / EF_STAGE_SLOTS) & ~3u;
     /* a block of cb channels: x and y (t1 cb each), taps (K cb), bias (4 cb), m (2 cb), sh (cb), each padded */
     if (slot < 6u * 4u + (uint32_t)(2 * t1 + K + 7) * 4u)
@@ -302,6 +323,8 @@ int32_t ef_staged_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const in
         cb = team <= cb ? team : even;
         n_blocks = (C + cb - 1) / cb;
     }
+    if (lut_l1 != NULL)
+        ef_dma_wait(ef_dma_start(lut_l1, lut, 256u));
     for (kb = 0; kb <= n_blocks; ++kb) {
         if (kb < n_blocks) { /* block kb's loads into slot kb % 3 (its last output, block kb - 3, has left) */
             int32_t b0 = kb * cb, bn = C - b0 < cb ? C - b0 : cb;
@@ -331,6 +354,10 @@ int32_t ef_staged_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const in
             dw_stage_t *e = &d[(kb - 1) & 1];
             int32_t b0 = (kb - 1) * cb;
             ef_parallel_for((e->cb + 3) / 4, dw_body, e);
+            if (lut_l1 != NULL) {
+                dw_lut_t j = {e->y, lut_l1, e->t1 * e->cb};
+                ef_parallel_for((j.n + 3) / 4, dw_lut_body, &j);
+            }
             q = (kb - 1) % EF_STAGE_SLOTS;
             h_out[q] = ef_dma_start_out_2d(y + c0 + b0, e->y, (uint32_t)e->cb, (uint32_t)t1, (uint32_t)y_stride);
             out_pending[q] = 1;

@@ -59,7 +59,8 @@ int32_t ef_staged_layernorm_i8(const int8_t *x, int32_t x_stride, int8_t *y, int
                                int32_t r1);
 int32_t ef_staged_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_t *w, int32_t K,
                                      const int32_t *bias, const int16_t *m, const int8_t *sh, int8_t *y,
-                                     int32_t y_stride, int32_t t0, int32_t t1, int32_t c0, int32_t c1);
+                                     int32_t y_stride, int32_t t0, int32_t t1, int32_t c0, int32_t c1,
+                                     const int8_t *lut);
 int32_t ef_staged_flip_rows_i8(const int8_t *x, int8_t *y, int32_t n_rows, int32_t row_len);
 /* Where a staged output goes back (bytes 0: nothing staged). */
 typedef struct {

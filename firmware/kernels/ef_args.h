@@ -103,6 +103,30 @@ static inline void ef_dwconv1d_causal_i8_args(ef_dwconv1d_causal_i8_args_t a)
     ef_dwconv1d_causal_i8(a.x, a.x_stride, a.w, a.K, a.bias, a.m, a.sh, a.y, a.y_stride, a.t0, a.t1, a.c0, a.c1);
 }
 
+/** Arguments of ef_dwconv1d_causal_lut_i8 (ef_kernels.h), named as its parameters. */
+typedef struct {
+    const int8_t *x;
+    int32_t x_stride;
+    const int8_t *w;
+    int32_t K;
+    const int32_t *bias;
+    const int16_t *m;
+    const int8_t *sh;
+    int8_t *y;
+    int32_t y_stride;
+    int32_t t0;
+    int32_t t1;
+    int32_t c0;
+    int32_t c1;
+    const int8_t *lut;
+} ef_dwconv1d_causal_lut_i8_args_t;
+
+static inline void ef_dwconv1d_causal_lut_i8_args(ef_dwconv1d_causal_lut_i8_args_t a)
+{
+    ef_dwconv1d_causal_lut_i8(a.x, a.x_stride, a.w, a.K, a.bias, a.m, a.sh, a.y, a.y_stride, a.t0, a.t1, a.c0, a.c1,
+                              a.lut);
+}
+
 /** Arguments of ef_mul_requant_i8 (ef_kernels.h), named as its parameters. */
 typedef struct {
     const int8_t *a;

@@ -124,6 +124,15 @@ void ef_dwconv1d_causal_i8(const int8_t *x, int32_t x_stride, const int8_t *w, i
                            int8_t *y, int32_t y_stride,
                            int32_t t0, int32_t t1, int32_t c0, int32_t c1);
 
+/**
+ * ef_dwconv1d_causal_i8, then y = lut[y + 128] on every output it wrote: a lookup table fused into the conv
+ * (the plan's fused_luts on multi-core targets, whose HALs apply it to each block in L1 before it leaves).
+ */
+void ef_dwconv1d_causal_lut_i8(const int8_t *x, int32_t x_stride, const int8_t *w, int32_t K,
+                               const int32_t *bias, const int16_t *m, const int8_t *sh,
+                               int8_t *y, int32_t y_stride,
+                               int32_t t0, int32_t t1, int32_t c0, int32_t c1, const int8_t *lut);
+
 /* ---- elementwise (ef_eltwise.c) ----------------------------------------------------------------- */
 
 /** y[i] = lut[x[i] + 128] for i < n (in place allowed: y == x). */

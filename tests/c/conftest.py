@@ -21,7 +21,7 @@ CFLAGS = list(load_target("host").compiler.cflags)  # targets/host/target.toml [
 P, I32, I64 = c_void_p, c_int32, c_int64
 HEADER = KERNELS_DIR / "ef_kernels.h"
 #: C kernels the tests call that implement no IR op themselves.
-HELPER_KERNELS = ("ef_exp2_neg_q15",)
+HELPER_KERNELS = ("ef_exp2_neg_q15", "ef_dwconv1d_causal_lut_i8")
 
 
 def header_prototypes(header: Path = HEADER) -> dict[str, tuple[str, tuple[type, ...]]]:

@@ -57,7 +57,8 @@ def _frames(src: Path, out: Path, includes: list[Path]) -> dict[str, int]:
     (stub / "string.h").write_text("#include <stddef.h>\nvoid *memcpy(void *d, const void *s, size_t n);\n"
                                    "void *memset(void *d, int c, size_t n);\n")   # memset: the tiled scan
     args = [RV_GCC, "-march=rv32imc", "-misa-spec=2.2", "-mabi=ilp32", "-O3", "-ffreestanding", "-std=gnu99",
-            "-Wall", "-Wextra", "-Werror", "-fstack-usage", "-DEF_HAVE_PARALLEL_FOR",  # as the SDK Makefile
+            "-Wall", "-Wextra", "-Werror", "-fstack-usage",
+            "-DEF_HAVE_PARALLEL_FOR", "-DEF_WRAPPED_KERNELS",  # as the SDK Makefile
             f"-I{stub}", *[f"-I{i}" for i in includes], "-c", str(src), "-o", str(obj)]
     subprocess.run(args, check=True, capture_output=True, text=True)
     frames = {}

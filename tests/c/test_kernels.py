@@ -48,7 +48,8 @@ def splits(n: int, *cuts: int) -> list[tuple[int, int]]:
 
 def test_kernels_compile_strict(tmp_path):
     """Every kernel file compiles warning-free with extra warnings, and as ILP32 freestanding without FP registers
-    (rv32imc has no FPU) when gcc -m32 works; objects need nothing but libgcc's int64 helpers."""
+    (rv32imc has no FPU) when gcc -m32 works; objects need nothing but libgcc's int64 helpers (and ef_fused.c,
+    which composes kernels, the kernels it composes)."""
     extra = ["-Wshadow", "-Wstrict-prototypes", "-Wmissing-prototypes", "-Wvla", "-pedantic", "-Wcast-qual"]
     for src in c_sources():
         text = src.read_text()
@@ -65,7 +66,8 @@ def test_kernels_compile_strict(tmp_path):
         subprocess.run(["gcc", "-m32", "-ffreestanding", "-mgeneral-regs-only", "-fno-pic", *CFLAGS, *extra,
                         "-c", str(src), "-o", str(obj)], check=True)
         undef = subprocess.run(["nm", "-u", str(obj)], capture_output=True, text=True).stdout.split()
-        allowed = {"U", "ef_exp2_neg_q15", "ef_exp2_table_q15", "__udivdi3", "__divdi3", "memcpy", "memset"}
+        allowed = {"U", "ef_exp2_neg_q15", "ef_exp2_table_q15", "__udivdi3", "__divdi3", "memcpy", "memset",
+                   *(("ef_dwconv1d_causal_i8",) if src.name == "ef_fused.c" else ())}
         assert set(undef) <= allowed, f"{src.name} needs {set(undef) - allowed}"
 
 
@@ -227,6 +229,31 @@ def test_dwconv1d_causal(kernels):
                                   k - 1, k - 1 + t1 - t0, 0, n_c)
     y2[t0:t1] = out[k - 1:]
     assert np.array_equal(y2[t0:t1], want[t0:t1])
+
+
+def test_dwconv1d_causal_with_fused_lut(kernels):
+    """ef_dwconv1d_causal_lut_i8 (the plan's fused lut: the cluster HALs wrap it) = the lut of the conv, on the
+    sub-ranges it writes only."""
+    r = rng(15)
+    n_l, n_c, k = 40, 21, 4
+    x, w = codes(r, (n_l, n_c)), codes(r, (n_c, k))
+    bias = r.integers(-2000, 2000, n_c).astype(np.int32)
+    m, sh = mults(r, n_c, 1e-4, 0.05, bits=15)
+    m, sh = m.astype(np.int16), sh.astype(I8)
+    table = codes(r, 256)
+    want = ops.lut(ops.dwconv1d_causal(x, w, bias, m, sh), table)
+    y = np.full_like(x, 77)
+    for t0, t1 in splits(n_l, 1, 17):
+        for c0, c1 in splits(n_c, 8):
+            kernels.ef_dwconv1d_causal_lut_i8(ptr(x), n_c, ptr(w), k, ptr(bias), ptr(m), ptr(sh), ptr(y), n_c,
+                                              t0, t1, c0, c1, ptr(table))
+    assert np.array_equal(y, want)
+    part = np.full_like(x, 77)
+    kernels.ef_dwconv1d_causal_lut_i8(ptr(x), n_c, ptr(w), k, ptr(bias), ptr(m), ptr(sh), ptr(part), n_c,
+                                      5, 9, 3, 11, ptr(table))
+    assert np.array_equal(part[5:9, 3:11], want[5:9, 3:11])
+    part[5:9, 3:11] = 77
+    assert (part == 77).all()                              # nothing outside the range written
 
 
 def test_lut_mul_flip(kernels):

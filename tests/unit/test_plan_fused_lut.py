@@ -1,7 +1,8 @@
-"""Lookup tables fused into the tiled linear before them (MemoryPlan.fused_luts): on a multi-core target every lut
-whose input only a `linear` reads is applied by that layer's runner to each tile in L1, its output is the
-linear's buffer (an alias that keeps the buffer alive for the lut's readers), its layer renders no call and the
-linear's descriptor carries the table; a single-core target (host, rv32) keeps the lut layers. The bytes are
+"""Lookup tables fused into the layer before them (MemoryPlan.fused_luts): on a multi-core target every lut whose
+input only a `linear` or a `dwconv1d_causal` reads is applied by that layer to each tile (block) in L1, its output
+is the producer's buffer (an alias that keeps the buffer alive for the lut's readers), its layer renders no call,
+the linear's descriptor carries the table and the conv calls ef_dwconv1d_causal_lut_i8; a single-core target
+(host, rv32) keeps the lut layers. The bytes are
 checked on GVSoC (tests/gvsoc/test_pulp_open.py: femba-micro and femba-mini bit-exact on 8 cores)."""
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ def micro():
 
 def test_luts_after_linears_fuse_on_the_cluster_only(micro):
     expect = {n.name: micro.producer(n.inputs[0]).name for n in micro.nodes
-              if n.op == "lut" and micro.producer(n.inputs[0]).op == "linear"
+              if n.op == "lut" and micro.producer(n.inputs[0]).op in ("linear", "dwconv1d_causal")
               and len(micro.consumers(n.inputs[0])) == 1}
-    assert expect and fused_luts(micro) == expect  # femba's dt_proj -> softplus, in_proj.1 -> SiLU gate
-    assert any(n.op == "lut" and n.name not in expect for n in micro.nodes)  # the conv's SiLU stays a layer
+    # femba's dt_proj -> softplus, in_proj.1 -> SiLU gate, conv -> SiLU: every lut of the model
+    assert fused_luts(micro) == expect and set(expect) == {n.name for n in micro.nodes if n.op == "lut"}
+    assert {micro.node(p).op for p in expect.values()} == {"linear", "dwconv1d_causal"}
     plan = plan_memory(micro, load_target("pulp-open"))
     assert plan.fused_luts == expect and plan.to_dict()["fused_luts"] == expect
     for lut, lin in expect.items():
@@ -56,8 +58,10 @@ def test_fused_lut_renders_no_call_and_the_table_in_the_descriptor(micro):
     plan = plan_memory(micro, load_target("pulp-open"))
     src = render_network(micro, plan)
     net, weights = src.files["network.c"], src.files["weights.h"]
-    for lut, lin in plan.fused_luts.items():
-        assert f"the table applied by {lin}'s tiles in L1 (no call)" in net
-    assert net.count("ef_lut_i8(") == sum(1 for n in micro.nodes if n.op == "lut") - len(plan.fused_luts)
+    for lin in plan.fused_luts.values():
+        assert f"the table applied by {lin} in L1 (no call)" in net
+    assert "ef_lut_i8(" not in net
+    convs = sum(1 for p in plan.fused_luts.values() if micro.node(p).op == "dwconv1d_causal")
+    assert net.count("ef_dwconv1d_causal_lut_i8_args(") == convs and "ef_dwconv1d_causal_i8_args(" not in net
     descs = [ln for ln in weights.splitlines() if ln.startswith("static const ef_tiled_linear_t")]
-    assert sum(not ln.rstrip().endswith(", NULL};") for ln in descs) == len(plan.fused_luts)
+    assert sum(not ln.rstrip().endswith(", NULL};") for ln in descs) == len(plan.fused_luts) - convs
