@@ -95,12 +95,27 @@ def lut_aliases(graph: Graph, fused: dict[str, str]) -> dict[str, str]:
     return {nodes[k].outputs[0]: nodes[k].inputs[0] for k in fused}
 
 
+def merge_aliases(*maps: dict[str, str]) -> dict[str, str]:
+    """The union of alias maps with every chain followed to its base (a reshape of a fused lut's output reads the
+    lut's producer's buffer)."""
+    out: dict[str, str] = {}
+    for m in maps:
+        out.update(m)
+    for k in out:
+        base, seen = out[k], {k}
+        while base in out and base not in seen:
+            seen.add(base)
+            base = out[base]
+        out[k] = base
+    return out
+
+
 def activation_buffers(graph: Graph, extra_aliases: dict[str, str] | None = None) -> list[Buffer]:
     """One Buffer per non-constant tensor (graph inputs excluded: the caller owns the window), live from its
     producer's step to its last reader's step (graph outputs to the last step), plus per-node scratch;
     extra_aliases (fused luts' outputs) read their base's buffer, which lives to their last reader."""
     views = flip_views(graph)
-    alias = {**aliases(graph), **(extra_aliases or {})}
+    alias = merge_aliases(aliases(graph), extra_aliases or {})
     last_step = len(graph.nodes) - 1
     first: dict[str, int] = {}
     last: dict[str, int] = {}

@@ -9,7 +9,7 @@ from edgeflow.ir.graph import Graph
 from edgeflow.plan.arena import ArenaPlan, Buffer, align_up, plan_arena, verify_arena
 from edgeflow.plan.layout import constant_bytes, describe, linear_shape, node_constants, packed_requant
 from edgeflow.plan.levels import Placement, PlanError, place
-from edgeflow.plan.liveness import activation_buffers, aliases, flip_views, fused_luts, lut_aliases
+from edgeflow.plan.liveness import activation_buffers, aliases, flip_views, fused_luts, lut_aliases, merge_aliases
 from edgeflow.plan.scan_tiling import ScanShape, ScanTilePlan, tile_scan
 from edgeflow.plan.tiling import LinearShape, TilePlan, tile_linear
 from edgeflow.target import Target
@@ -282,4 +282,4 @@ def plan_memory(graph: Graph, target: Target | None = None, l1_bytes: int | None
                   for i, n in enumerate(graph.nodes))
     return MemoryPlan(graph.name, None if target is None else target.name, arena, tuple(buffers),
                       flip_views(graph), l1_bytes, linears, constants, node_bytes, placement, steps,
-                      1 if target is None else target.cores, {**aliases(graph), **lut_alias}, scans, fused)
+                      1 if target is None else target.cores, merge_aliases(aliases(graph), lut_alias), scans, fused)

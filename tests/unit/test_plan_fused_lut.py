@@ -65,3 +65,12 @@ def test_fused_lut_renders_no_call_and_the_table_in_the_descriptor(micro):
     assert net.count("ef_dwconv1d_causal_lut_i8_args(") == convs and "ef_dwconv1d_causal_i8_args(" not in net
     descs = [ln for ln in weights.splitlines() if ln.startswith("static const ef_tiled_linear_t")]
     assert sum(not ln.rstrip().endswith(", NULL};") for ln in descs) == len(plan.fused_luts) - convs
+
+
+def test_alias_chains_resolve_to_the_producers_buffer():
+    """A reshape of a fused lut's output (an ONNX model's Relu -> QuantizeLinear -> Reshape) reads the producer's
+    buffer: the merged alias map follows every chain to its base."""
+    from edgeflow.plan.liveness import merge_aliases
+    assert merge_aliases({"view": "lut_out", "v2": "view"}, {"lut_out": "lin_out"}) == {
+        "view": "lin_out", "v2": "lin_out", "lut_out": "lin_out"}
+    assert merge_aliases({"a": "b"}, {}) == {"a": "b"}
