@@ -70,7 +70,7 @@ def _dwconv(e: Emitter, n: Node) -> list[str]:
     k = e.shape(w)[1]
     if e.graph.tensors[w].dtype != "int8":
         raise CodegenError(f"node '{n.name}' (dwconv1d_causal): taps must be int8, got {e.graph.tensors[w].dtype}")
-    lut = next((name for name, v in e.plan.fused_luts.items() if v == n.name), None)
+    lut = e.plan.lut_after(n.name)
     if lut is not None:  # the plan fused the lut after it (multi-core targets)
         return [call("ef_dwconv1d_causal_lut_i8", e.act(x), c, e.const(w), k, e.const(b), e.const(m), e.const(sh),
                      e.act(n.outputs[0]), c, 0, t, 0, c, e.const(e.graph.node(lut).inputs[1]))]

@@ -104,7 +104,7 @@ def emit_tiled_linear(e: Emitter, n: Node, lp: LinearPlan) -> list[str]:
         blob_ref, ext_off = "NULL", lp.ext_offset
     tab = c_ident(n.name, "ef_tt_")
     desc = c_ident(n.name, "ef_tl_")
-    lut = next((k for k, v in e.plan.fused_luts.items() if v == n.name), None)
+    lut = e.plan.lut_after(n.name)
     lut_ref = "NULL" if lut is None else e.const(e.graph.node(lut).inputs[1])
     ww.parts.append(
         f"/* {n.name}: {plan.n_tiles} tiles ({plan.n_token_tiles} token x {plan.n_row_tiles} row), "

@@ -106,6 +106,10 @@ class MemoryPlan:
     scans: dict[str, ScanTilePlan] = field(default_factory=dict)  # scan nodes run as L1 channel tiles
     fused_luts: dict[str, str] = field(default_factory=dict)  # lut node -> the tiled linear that applies its table
 
+    def lut_after(self, producer: str) -> str | None:
+        """The fused lut node whose table `producer` applies (fused_luts), or None."""
+        return next((lut for lut, p in self.fused_luts.items() if p == producer), None)
+
     @property
     def tiled(self) -> bool:
         return bool(self.linears or self.scans)
